@@ -1,0 +1,1 @@
+"""agile-tui: the operator's terminal application for an AGILE gateway."""

@@ -1,0 +1,211 @@
+"""Finding, joining and serving on the gateway bus (dbus-fast), for services and clients.
+
+Calls go out as raw messages with a timeout rather than through proxy objects:
+that saves an introspection round trip per object (which matters on a Pi) and a
+peer that never answers cannot hang the caller.
+"""
+
+import asyncio
+import contextvars
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dbus_fast import BusType, DBusError, Message, MessageType
+from dbus_fast.aio import MessageBus
+from dbus_fast.constants import NameFlag, RequestNameReply
+from dbus_fast.service import ServiceInterface
+
+from services.contract import INVALID_ARGS_ERROR
+
+log = logging.getLogger(__name__)
+
+BUS_ADDRESS_ENV = "AGILE_BUS_ADDRESS"
+STATE_DIR_ENV = "AGILE_STATE_DIR"
+ADDRESS_FILE = "bus.address"
+DEFAULT_CALL_TIMEOUT = 5.0
+
+DBUS_NAME = "org.freedesktop.DBus"
+DBUS_PATH = "/org/freedesktop/DBus"
+
+
+class BusNotFound(RuntimeError):
+    """No gateway bus address could be found; the message says where we looked."""
+
+
+def default_state_dir() -> Path:
+    if env := os.environ.get(STATE_DIR_ENV):
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "agile-gateway"
+
+
+def resolve_bus_address(explicit: str | None = None, state_dir: Path | None = None) -> str:
+    """The gateway bus: `--bus ADDRESS`, else $AGILE_BUS_ADDRESS, else the state folder's file."""
+    if explicit:
+        return explicit
+    if env := os.environ.get(BUS_ADDRESS_ENV):
+        return env
+    folder = state_dir or default_state_dir()
+    address_file = folder / ADDRESS_FILE
+    try:
+        address = address_file.read_text().strip()
+    except OSError as exc:
+        raise BusNotFound(
+            f"no gateway bus: no --bus, no ${BUS_ADDRESS_ENV}, and {address_file} is not "
+            f"readable ({exc.strerror}); is the gateway running (agile-gateway up)?"
+        ) from None
+    if not address:
+        raise BusNotFound(f"no gateway bus: {address_file} is empty")
+    return address
+
+
+async def connect(address: str, timeout: float = DEFAULT_CALL_TIMEOUT) -> MessageBus:
+    bus = MessageBus(bus_address=address, bus_type=BusType.SESSION)
+    return await asyncio.wait_for(bus.connect(), timeout)
+
+
+async def call(
+    bus: MessageBus,
+    destination: str,
+    path: str,
+    interface: str,
+    member: str,
+    signature: str = "",
+    body: Sequence[Any] = (),
+    timeout: float = DEFAULT_CALL_TIMEOUT,
+) -> list[Any]:
+    """Call a method and return the reply body; D-Bus errors raise DBusError."""
+    msg = Message(destination=destination, path=path, interface=interface, member=member,
+                  signature=signature, body=list(body))
+    try:
+        reply = await asyncio.wait_for(bus.call(msg), timeout)
+    except TimeoutError:
+        raise DBusError("org.freedesktop.DBus.Error.Timeout",
+                        f"{destination} did not answer {member} within {timeout:g} s") from None
+    assert reply is not None
+    if reply.message_type == MessageType.ERROR:
+        raise DBusError._from_message(reply)
+    return reply.body
+
+
+def emit_signal(bus: MessageBus, triple: tuple[str, str, str], signature: str,
+                body: Sequence[Any]) -> None:
+    """Emit a signal from an arbitrary path, as AGILE does (e.g. /org/eclipse/agail/NewDevice)."""
+    interface, path, member = triple
+    bus.send(Message.new_signal(path, interface, member, signature, list(body)))
+
+
+def match_rule(**keys: str) -> str:
+    return ",".join(f"{k}='{v}'" for k, v in keys.items())
+
+
+async def add_match(bus: MessageBus, rule: str) -> None:
+    await call(bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "AddMatch", "s", [rule])
+
+
+async def list_names(bus: MessageBus) -> list[str]:
+    (names,) = await call(bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "ListNames")
+    return names
+
+
+async def name_has_owner(bus: MessageBus, name: str) -> bool:
+    (owned,) = await call(bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "NameHasOwner", "s", [name])
+    return bool(owned)
+
+
+def on_signal(bus: MessageBus, interface: str, member: str,
+              callback: Callable[[Message], None], path: str | None = None) -> None:
+    """Dispatch matching signals to `callback`; a callback error is logged, never fatal."""
+
+    def handler(msg: Message) -> None:
+        if (msg.message_type == MessageType.SIGNAL and msg.interface == interface
+                and msg.member == member and (path is None or msg.path == path)):
+            try:
+                callback(msg)
+            except Exception:
+                log.exception("bad %s.%s signal from %s skipped", interface, member, msg.sender)
+
+    bus.add_message_handler(handler)
+
+
+async def watch_name_owners(bus: MessageBus, callback: Callable[[str, str, str], None],
+                            arg0namespace: str | None = None) -> None:
+    """Call `callback(name, old_owner, new_owner)` on NameOwnerChanged."""
+    keys = {"type": "signal", "sender": DBUS_NAME, "interface": DBUS_NAME,
+            "member": "NameOwnerChanged"}
+    if arg0namespace:
+        keys["arg0namespace"] = arg0namespace
+    on_signal(bus, DBUS_NAME, "NameOwnerChanged", lambda m: callback(*m.body))
+    await add_match(bus, match_rule(**keys))
+
+
+# --- serving -------------------------------------------------------------------
+
+_caller: contextvars.ContextVar[str] = contextvars.ContextVar("agile_caller", default="")
+
+
+def caller() -> str:
+    """Unique bus name of the client whose method call is being handled."""
+    return _caller.get()
+
+
+class Exports:
+    """Exports service objects and guards their method signatures.
+
+    dbus-fast answers a call whose signature does not match with UnknownMethod;
+    AGILE clients and the contract expect InvalidArgs for malformed arguments,
+    so calls to a known method with the wrong signature are answered here.  The
+    same hook records the caller for reference-counted subscriptions: dbus-fast
+    runs message handlers synchronously before dispatch, and the method's task
+    copies the context it was created in.
+    """
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+        self._methods: dict[str, dict[str, dict[str, set[str]]]] = {}
+        bus.add_message_handler(self._guard)
+
+    def export(self, path: str, iface: ServiceInterface) -> None:
+        methods: dict[str, set[str]] = {}
+        for method in iface.introspect().methods:
+            methods.setdefault(method.name, set()).add(
+                "".join(arg.signature for arg in method.in_args))
+        self._methods.setdefault(path, {})[iface.name] = methods
+        self.bus.export(path, iface)
+
+    def unexport(self, path: str, iface: ServiceInterface | None = None) -> None:
+        if iface is None:
+            self._methods.pop(path, None)
+        else:
+            self._methods.get(path, {}).pop(iface.name, None)
+        self.bus.unexport(path, iface)
+
+    def _guard(self, msg: Message) -> Message | None:
+        if msg.message_type != MessageType.METHOD_CALL:
+            return None
+        _caller.set(msg.sender or "")
+        ifaces = self._methods.get(msg.path)
+        if not ifaces:
+            return None
+        tables = [ifaces[msg.interface]] if msg.interface in ifaces else (
+            [] if msg.interface else list(ifaces.values()))
+        signatures: set[str] = set()
+        for table in tables:
+            signatures |= table.get(msg.member, set())
+        if signatures and msg.signature not in signatures:
+            expected = " or ".join(f"({s})" for s in sorted(signatures))
+            return Message.new_error(
+                msg, INVALID_ARGS_ERROR,
+                f"{msg.member} takes {expected}, not ({msg.signature})")
+        return None
+
+
+async def request_names(bus: MessageBus, names: Iterable[str]) -> None:
+    for name in names:
+        reply = await bus.request_name(name, NameFlag.DO_NOT_QUEUE)
+        if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
+            raise RuntimeError(f"cannot own {name} on the bus ({reply.name}): "
+                               "another instance is running, or the bus policy forbids it")

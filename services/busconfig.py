@@ -1,0 +1,100 @@
+"""The gateway bus: a private dbus-daemon on a unix socket in the state folder."""
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+from services.contract import (
+    DEVICE_MANAGER_NAME,
+    DEVICE_NAME,
+    PROTOCOL_MANAGER_NAME,
+    PROTOCOL_NAME_PREFIX,
+    STORAGE_NAME,
+)
+
+SOCKET_NAME = "bus.sock"
+CONFIG_NAME = "bus.conf"
+
+# Which names each service may own. A protocol adapter owns one name under
+# org.eclipse.agail.protocol.; third-party adapters fit the same rule.
+SERVICE_NAMES: dict[str, tuple[str, ...]] = {
+    "protocolmanager": (PROTOCOL_MANAGER_NAME,),
+    "devicemanager": (DEVICE_MANAGER_NAME, DEVICE_NAME),
+    "storage": (STORAGE_NAME,),
+}
+
+
+def render_config(socket_path: Path, service_users: Mapping[str, str] | None = None) -> str:
+    """dbus-daemon configuration for the gateway bus.
+
+    Without `service_users` (native runtime: every service runs as one user)
+    the policy allows owning exactly the gateway's names.  With it (containers:
+    one user per service) each user may own only its own service's names and
+    protocol adapters' users only a protocol name.
+    """
+    own_rules: list[str] = []
+    if service_users is None:
+        for names in SERVICE_NAMES.values():
+            own_rules += [f"<allow own={quoteattr(n)}/>" for n in names]
+        own_rules.append(f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>")
+        user_policies = ""
+    else:
+        blocks = []
+        for service, user in service_users.items():
+            names = SERVICE_NAMES.get(service)
+            rules = ([f"<allow own={quoteattr(n)}/>" for n in names] if names else
+                     [f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>"])
+            blocks.append(f"  <policy user={quoteattr(user)}>\n    " + "\n    ".join(rules)
+                          + "\n  </policy>")
+        user_policies = "\n".join(blocks)
+    own = "\n    ".join(own_rules)
+    return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>agile-gateway</type>
+  <listen>unix:path={socket_path}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <!-- services in containers connect with their own uids -->
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <deny own="*"/>
+    {own}
+  </policy>
+{user_policies}
+  <limit name="max_incoming_bytes">16777216</limit>
+  <limit name="max_message_size">4194304</limit>
+</busconfig>
+"""
+
+
+def start_bus_daemon(folder: Path, service_users: Mapping[str, str] | None = None,
+                     log_file: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start dbus-daemon on `folder/bus.sock`; return the process and its address."""
+    folder.mkdir(parents=True, exist_ok=True)
+    socket_path = folder / SOCKET_NAME
+    socket_path.unlink(missing_ok=True)  # a stale socket from a killed daemon
+    config = folder / CONFIG_NAME
+    config.write_text(render_config(socket_path, service_users))
+    read_fd, write_fd = os.pipe()
+    err = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(
+            ["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={config}",
+             f"--print-address={write_fd}"],
+            pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+            start_new_session=True,
+        )
+    finally:
+        os.close(write_fd)
+        if log_file:
+            err.close()  # type: ignore[union-attr]
+    with os.fdopen(read_fd) as pipe:
+        address = pipe.readline().strip()
+    if not address:
+        proc.wait(5)
+        raise RuntimeError(f"dbus-daemon did not start (exit {proc.returncode}); see {log_file}")
+    return proc, address

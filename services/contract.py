@@ -1,0 +1,288 @@
+"""The AGILE-compatible bus contract, shared by every service and by the TUI.
+
+Wire names, object paths, struct signatures and error names follow AGILE's
+`org.eclipse.agail` API so that an AGILE client works unchanged; additions are
+marked as such.  Records are typed dataclasses with `to_wire`/`from_wire`
+conversions so that no caller builds or picks apart positional lists by hand.
+"""
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from dbus_fast import DBusError
+from dbus_fast.annotations import DBusSignature
+
+# --- bus names, object paths, interfaces ----------------------------------
+
+PREFIX = "org.eclipse.agail"
+
+PROTOCOL_MANAGER_NAME = f"{PREFIX}.ProtocolManager"
+PROTOCOL_MANAGER_PATH = "/org/eclipse/agail/ProtocolManager"
+PROTOCOL_MANAGER_IFACE = PROTOCOL_MANAGER_NAME
+
+DEVICE_MANAGER_NAME = f"{PREFIX}.DeviceManager"
+DEVICE_MANAGER_PATH = "/org/eclipse/agail/DeviceManager"
+DEVICE_MANAGER_IFACE = DEVICE_MANAGER_NAME
+
+# Device objects are exported by the DeviceManager process, which also owns
+# this name so that AGILE clients addressing `org.eclipse.agail.Device` reach them.
+DEVICE_NAME = f"{PREFIX}.Device"
+DEVICE_IFACE = DEVICE_NAME
+DEVICE_PATH_PREFIX = "/org/eclipse/agail/Device"
+
+PROTOCOL_IFACE = f"{PREFIX}.Protocol"
+PROTOCOL_NAME_PREFIX = f"{PREFIX}.protocol."
+PROTOCOL_PATH_PREFIX = "/org/eclipse/agail/protocol"
+
+STORAGE_NAME = f"{PREFIX}.Storage"  # addition: AGILE stored data in a web service
+STORAGE_PATH = "/org/eclipse/agail/Storage"
+STORAGE_IFACE = STORAGE_NAME
+
+# Signals, with AGILE's (interface, path, member) triples.
+FOUND_NEW_DEVICE_SIGNAL = (PROTOCOL_MANAGER_IFACE, "/org/eclipse/agail/NewDevice",
+                           "FoundNewDeviceSignal")
+NEW_RECORD_SIGNAL = (PROTOCOL_IFACE, "/org/eclipse/agail/NewRecord", "NewRecordSignal")
+NEW_SUBSCRIBE_VALUE_SIGNAL = (DEVICE_IFACE, "/org/eclipse/agail/NewRecord/Subscribe",
+                              "NewSubscribeValueSignal")
+
+
+def protocol_bus_name(short: str) -> str:
+    """`BLE` -> `org.eclipse.agail.protocol.BLE`."""
+    return PROTOCOL_NAME_PREFIX + short
+
+
+def protocol_path(short: str) -> str:
+    return f"{PROTOCOL_PATH_PREFIX}/{short}"
+
+
+def protocol_short_name(bus_name: str) -> str:
+    """`org.eclipse.agail.protocol.BLE` -> `BLE` (a bare short name is returned as is)."""
+    return bus_name.removeprefix(PROTOCOL_NAME_PREFIX)
+
+
+def device_id(protocol: str, address: str) -> str:
+    """AGILE's device id: lower-case protocol short name + address without ':'.
+
+    >>> device_id("org.eclipse.agail.protocol.BLE", "5C:31:3E:08:59:DD")
+    'ble5C313E0859DD'
+    """
+    return protocol_short_name(protocol).lower() + address.replace(":", "")
+
+
+_DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
+
+
+def valid_device_id(value: str) -> bool:
+    """Device ids become object path elements, so only [A-Za-z0-9_] is allowed."""
+    return bool(_DEVICE_ID_RE.match(value))
+
+
+def device_path(dev_id: str) -> str:
+    return f"{DEVICE_PATH_PREFIX}/{dev_id}"
+
+
+# --- statuses --------------------------------------------------------------
+
+class DeviceAvailability(StrEnum):
+    """DeviceOverview.status: what a protocol says of a discovered device."""
+    AVAILABLE = "AVAILABLE"
+    CONNECTED = "CONNECTED"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class DeviceStatus(StrEnum):
+    """StatusType of a registered device (AGILE's DeviceStatusType)."""
+    CONNECTED = "CONNECTED"
+    DISCONNECTED = "DISCONNECTED"
+    ON = "ON"
+    OFF = "OFF"
+    ERROR = "ERROR"
+
+
+class DiscoveryState(StrEnum):
+    RUNNING = "RUNNING"
+    NONE = "NONE"
+    FAILURE = "FAILURE"
+
+
+class ProtocolState(StrEnum):
+    AVAILABLE = "AVAILABLE"
+    UNAVAILABLE = "UNAVAILABLE"
+    FAILURE = "FAILURE"
+
+
+# --- errors ----------------------------------------------------------------
+
+NO_RESULT_ERROR = f"{PREFIX}.exception.AgileNoResultException"
+DEVICE_NOT_FOUND_ERROR = f"{PREFIX}.exception.AgileDeviceNotFoundException"
+INVALID_ARGS_ERROR = "org.freedesktop.DBus.Error.InvalidArgs"
+
+
+class NoResult(DBusError):
+    def __init__(self, text: str) -> None:
+        super().__init__(NO_RESULT_ERROR, text)
+
+
+class DeviceNotFound(DBusError):
+    def __init__(self, text: str) -> None:
+        super().__init__(DEVICE_NOT_FOUND_ERROR, text)
+
+
+class InvalidArgs(DBusError):
+    def __init__(self, text: str) -> None:
+        super().__init__(INVALID_ARGS_ERROR, text)
+
+
+# --- records -----------------------------------------------------------------
+
+def _strings(value: Any, n: int, what: str) -> list[str]:
+    if not isinstance(value, list | tuple) or len(value) != n:
+        raise InvalidArgs(f"{what}: expected a struct of {n} fields, got {value!r}")
+    if not all(isinstance(v, str) for v in value):
+        raise InvalidArgs(f"{what}: every field must be a string, got {value!r}")
+    return list(value)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceOverview:
+    """A discovered device, `(ssss)`."""
+    id: str            # protocol address, e.g. 5C:31:3E:08:59:DD
+    protocol: str      # bus name of the protocol
+    name: str
+    status: str = DeviceAvailability.AVAILABLE
+
+    SIGNATURE = "(ssss)"
+
+    def to_wire(self) -> list[str]:
+        return [self.id, self.protocol, self.name, str(self.status)]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        return cls(*_strings(value, 4, "DeviceOverview"))
+
+    @property
+    def device_id(self) -> str:
+        return device_id(self.protocol, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceComponent:
+    """A component (sensor or actuator) of a device, `(ss)`."""
+    id: str
+    unit: str
+
+    SIGNATURE = "(ss)"
+
+    def to_wire(self) -> list[str]:
+        return [self.id, self.unit]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        return cls(*_strings(value, 2, "DeviceComponent"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDefinition:
+    """A registered device, `(ssssssa(ss))`."""
+    device_id: str
+    address: str
+    name: str
+    description: str
+    protocol: str
+    path: str
+    streams: tuple[DeviceComponent, ...] = field(default_factory=tuple)
+
+    SIGNATURE = "(ssssssa(ss))"
+
+    def to_wire(self) -> list[Any]:
+        return [self.device_id, self.address, self.name, self.description, self.protocol,
+                self.path, [s.to_wire() for s in self.streams]]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        if not isinstance(value, list | tuple) or len(value) != 7:
+            raise InvalidArgs(f"DeviceDefinition: expected 7 fields, got {value!r}")
+        head = _strings(value[:6], 6, "DeviceDefinition")
+        return cls(*head, streams=tuple(DeviceComponent.from_wire(s) for s in value[6]))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordObject:
+    """One value of one component, `(sssssx)`; last_update is epoch ms."""
+    device_id: str
+    component_id: str
+    value: str
+    unit: str
+    format: str
+    last_update: int
+
+    SIGNATURE = "(sssssx)"
+
+    def to_wire(self) -> list[Any]:
+        return [self.device_id, self.component_id, self.value, self.unit, self.format,
+                int(self.last_update)]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        if not isinstance(value, list | tuple) or len(value) != 6:
+            raise InvalidArgs(f"RecordObject: expected 6 fields, got {value!r}")
+        return cls(*_strings(value[:5], 5, "RecordObject"), last_update=int(value[5]))
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolOverview:
+    """A registered protocol, `(ssss)`: name ("Bluetooth LE"), id ("BLE"), bus name, status."""
+    name: str
+    id: str
+    dbus_interface: str
+    status: str
+
+    SIGNATURE = "(ssss)"
+
+    def to_wire(self) -> list[str]:
+        return [self.name, self.id, self.dbus_interface, self.status]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        return cls(*_strings(value, 4, "ProtocolOverview"))
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryStatus:
+    """Discovery state of one protocol, `(ss)`: protocol bus name, state."""
+    name: str
+    status: str
+
+    SIGNATURE = "(ss)"
+
+    def to_wire(self) -> list[str]:
+        return [self.name, self.status]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        return cls(*_strings(value, 2, "DiscoveryStatus"))
+
+
+# --- D-Bus signature annotations for service methods ---------------------------
+
+Str = Annotated[str, DBusSignature("s")]
+StrList = Annotated[list[str], DBusSignature("as")]
+Int64 = Annotated[int, DBusSignature("x")]
+UInt32 = Annotated[int, DBusSignature("u")]
+Bytes = Annotated[bytes, DBusSignature("ay")]
+Profile = Annotated[dict[str, str], DBusSignature("a{ss}")]
+StatusWire = Annotated[list[str], DBusSignature("(s)")]
+OverviewWire = Annotated[list[str], DBusSignature(DeviceOverview.SIGNATURE)]
+OverviewListWire = Annotated[list[list[str]], DBusSignature("a" + DeviceOverview.SIGNATURE)]
+ProtocolListWire = Annotated[list[list[str]], DBusSignature("a" + ProtocolOverview.SIGNATURE)]
+DiscoveryListWire = Annotated[list[list[str]], DBusSignature("a" + DiscoveryStatus.SIGNATURE)]
+DefinitionWire = Annotated[list[Any], DBusSignature(DeviceDefinition.SIGNATURE)]
+DefinitionListWire = Annotated[list[list[Any]], DBusSignature("a" + DeviceDefinition.SIGNATURE)]
+RecordWire = Annotated[list[Any], DBusSignature(RecordObject.SIGNATURE)]
+RecordListWire = Annotated[list[list[Any]], DBusSignature("a" + RecordObject.SIGNATURE)]
+
+# BLE profile keys: AGILE's spelling, and the correct one, both accepted.
+GATT_SERVICE = "GATT_SERVICE"
+GATT_CHARACTERISTIC_KEYS = ("GATT_CHARACTERSTICS", "GATT_CHARACTERISTICS")

@@ -1,0 +1,1 @@
+"""org.eclipse.agail.DeviceManager and the org.eclipse.agail.Device objects it serves."""

@@ -1,0 +1,285 @@
+"""A registered device: `org.eclipse.agail.Device` at /org/eclipse/agail/Device/<deviceId>.
+
+The device talks to its protocol only on demand (a read, a write, the first
+subscriber), so restoring hundreds of registrations at start-up costs no radio
+traffic. Subscriptions are counted per client: a component stays subscribed at
+the protocol while any client holds it, and a client that leaves the bus
+releases what it held.
+"""
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from dbus_fast import DBusError
+from dbus_fast.aio import MessageBus
+from dbus_fast.service import ServiceInterface, dbus_method
+
+from services import contract as c
+from services.bus import call, caller, emit_signal
+from services.devicemanager.store import Registration
+from services.devicetypes import Component, DeviceType
+
+log = logging.getLogger(__name__)
+
+_UNREACHABLE = {"org.freedesktop.DBus.Error.ServiceUnknown",
+                "org.freedesktop.DBus.Error.NameHasNoOwner",
+                "org.freedesktop.DBus.Error.NoReply",
+                "org.freedesktop.DBus.Error.Timeout"}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Device:
+    def __init__(self, bus: MessageBus, reg: Registration, device_type: DeviceType,
+                 call_timeout_s: float = 10.0, clock_ms: Callable[[], int] = now_ms) -> None:
+        self.bus = bus
+        self.definition = reg.definition
+        self.type = device_type
+        self.call_timeout_s = call_timeout_s
+        self.clock_ms = clock_ms
+        self.last_seen_ms = 0
+        self.last: dict[str, c.RecordObject] = {}
+        self.subscribers: dict[str, Counter[str]] = {}
+        self.interface = DeviceInterface(self)
+
+    @property
+    def id(self) -> str:
+        return self.definition.device_id
+
+    @property
+    def address(self) -> str:
+        return self.definition.address
+
+    @property
+    def protocol(self) -> str:
+        return self.definition.protocol
+
+    async def _protocol(self, member: str, signature: str = "", *args: Any) -> list[Any]:
+        body = [self.address, *args]
+        try:
+            return await call(self.bus, self.protocol,
+                              c.protocol_path(c.protocol_short_name(self.protocol)),
+                              c.PROTOCOL_IFACE, member, "s" + signature, body,
+                              timeout=self.call_timeout_s)
+        except DBusError as exc:
+            if exc.type in _UNREACHABLE:
+                raise c.NoResult(f"{self.id}: protocol {self.protocol} is not reachable "
+                                 f"({exc.text})") from None
+            raise
+
+    # -- status and connection --
+
+    async def status(self) -> str:
+        try:
+            (status,) = (await self._protocol("DeviceStatus"))[0]
+            return status
+        except c.NoResult:
+            return c.DeviceStatus.ERROR
+        except DBusError:
+            return c.DeviceStatus.DISCONNECTED
+
+    async def connect(self) -> None:
+        await self._protocol("Connect")
+        self.last_seen_ms = self.clock_ms()
+
+    async def disconnect(self) -> None:
+        await self._protocol("Disconnect")
+
+    async def _ensure_connected(self) -> None:
+        if await self.status() != c.DeviceStatus.CONNECTED:
+            await self.connect()
+
+    # -- values --
+
+    def _record(self, comp: Component, raw: bytes) -> c.RecordObject:
+        try:
+            value = comp.decode(raw)
+        except (ValueError, IndexError, TypeError) as exc:
+            raise c.NoResult(f"{self.id}/{comp.id}: undecodable value {raw.hex()}: {exc}") from None
+        stamp = self.clock_ms()
+        self.last_seen_ms = stamp
+        record = c.RecordObject(self.id, comp.id, value, comp.unit, comp.format, stamp)
+        self.last[comp.id] = record
+        return record
+
+    async def read(self, component_id: str) -> c.RecordObject:
+        comp = self.type.component(component_id)
+        if not comp.readable:
+            raise c.NoResult(f"{self.id}/{component_id} cannot be read")
+        await self._ensure_connected()
+        (raw,) = await self._protocol("Read", "a{ss}", comp.profile)
+        return self._record(comp, bytes(raw))
+
+    async def read_all(self) -> list[c.RecordObject]:
+        return [await self.read(comp.id) for comp in self.type.components if comp.readable]
+
+    async def write(self, component_id: str, payload: str) -> None:
+        comp = self.type.component(component_id)
+        if comp.encode is None:
+            raise c.NoResult(f"{self.id}/{component_id} cannot be written")
+        raw = comp.encode(payload)
+        await self._ensure_connected()
+        await self._protocol("Write", "a{ss}ay", comp.profile, raw)
+        self.last_seen_ms = self.clock_ms()
+
+    async def execute(self, command_id: str) -> None:
+        for component_id, payload in self.type.command(command_id).writes:
+            await self.write(component_id, payload)
+
+    def last_update(self, component_id: str) -> c.RecordObject:
+        self.type.component(component_id)
+        try:
+            return self.last[component_id]
+        except KeyError:
+            raise c.NoResult(f"{self.id}/{component_id} has no value yet") from None
+
+    # -- subscriptions --
+
+    async def subscribe(self, component_id: str, client: str) -> None:
+        comp = self.type.component(component_id)
+        if not comp.subscribable:
+            raise c.NoResult(f"{self.id}/{component_id} cannot be subscribed to")
+        holders = self.subscribers.setdefault(component_id, Counter())
+        if not holders:
+            await self._ensure_connected()
+            await self._protocol("Subscribe", "a{ss}", comp.profile)
+        holders[client] += 1
+
+    async def unsubscribe(self, component_id: str, client: str) -> None:
+        self.type.component(component_id)
+        holders = self.subscribers.get(component_id, Counter())
+        if holders[client] <= 0:
+            raise c.NoResult(f"{client} is not subscribed to {self.id}/{component_id}")
+        holders[client] -= 1
+        if not +holders:
+            await self._release(component_id)
+
+    async def _release(self, component_id: str) -> None:
+        self.subscribers.pop(component_id, None)
+        try:
+            await self._protocol("Unsubscribe", "a{ss}",
+                                 self.type.component(component_id).profile)
+        except DBusError as exc:
+            # The count is already zero here; the protocol stopping on its own is fine.
+            log.info("%s/%s: unsubscribe at the protocol failed: %s", self.id, component_id,
+                     exc.text)
+
+    async def drop_client(self, client: str) -> None:
+        for component_id, holders in list(self.subscribers.items()):
+            if holders.pop(client, 0):
+                log.info("%s left the bus; released its hold on %s/%s", client, self.id,
+                         component_id)
+                if not +holders:
+                    await self._release(component_id)
+
+    async def resubscribe(self) -> None:
+        """The protocol restarted and forgot our subscriptions: ask again."""
+        for component_id in [k for k, v in self.subscribers.items() if +v]:
+            try:
+                await self._ensure_connected()
+                await self._protocol("Subscribe", "a{ss}",
+                                     self.type.component(component_id).profile)
+                log.info("%s/%s re-subscribed after a protocol restart", self.id, component_id)
+            except DBusError as exc:
+                log.warning("%s/%s: re-subscribe failed: %s", self.id, component_id, exc.text)
+
+    def on_value(self, profile: dict[str, str], raw: bytes) -> None:
+        """A value notified by the protocol."""
+        comp = self.type.component_for_profile(profile)
+        if comp is None:
+            return
+        try:
+            record = self._record(comp, raw)
+        except c.NoResult as exc:
+            log.warning("skipped: %s", exc.text)
+            return
+        if +self.subscribers.get(comp.id, Counter()):
+            emit_signal(self.bus, c.NEW_SUBSCRIBE_VALUE_SIGNAL, c.RecordObject.SIGNATURE,
+                        [record.to_wire()])
+
+    async def stop(self) -> None:
+        for component_id in list(self.subscribers):
+            await self._release(component_id)
+        try:
+            await self.disconnect()
+        except DBusError as exc:
+            log.info("%s: disconnect failed: %s", self.id, exc.text)
+
+
+class DeviceInterface(ServiceInterface):
+    def __init__(self, device: Device) -> None:
+        super().__init__(c.DEVICE_IFACE)
+        self.device = device
+
+    @dbus_method()
+    def Id(self) -> c.Str:
+        return self.device.id
+
+    @dbus_method()
+    def Name(self) -> c.Str:
+        return self.device.definition.name
+
+    @dbus_method()
+    async def Status(self) -> c.StatusWire:
+        return [await self.device.status()]
+
+    @dbus_method()
+    def LastSeen(self) -> c.Int64:
+        return self.device.last_seen_ms
+
+    @dbus_method()
+    def Definition(self) -> c.DefinitionWire:
+        return self.device.definition.to_wire()
+
+    @dbus_method()
+    async def Connect(self) -> None:
+        await self.device.connect()
+
+    @dbus_method()
+    async def Disconnect(self) -> None:
+        await self.device.disconnect()
+
+    @dbus_method()
+    async def Read(self, component: c.Str) -> c.RecordWire:
+        return (await self.device.read(component)).to_wire()
+
+    @dbus_method()
+    async def ReadAll(self) -> c.RecordListWire:
+        return [r.to_wire() for r in await self.device.read_all()]
+
+    @dbus_method()
+    async def Write(self, component: c.Str, payload: c.Str) -> None:
+        await self.device.write(component, payload)
+
+    @dbus_method()
+    async def Execute(self, command: c.Str) -> None:
+        await self.device.execute(command)
+
+    @dbus_method()
+    def Commands(self) -> c.StrList:
+        return [cmd.id for cmd in self.device.type.commands]
+
+    @dbus_method()
+    async def Subscribe(self, component: c.Str) -> None:
+        await self.device.subscribe(component, caller())
+
+    @dbus_method()
+    async def Unsubscribe(self, component: c.Str) -> None:
+        await self.device.unsubscribe(component, caller())
+
+    @dbus_method()
+    def LastUpdate(self, component: c.Str) -> c.RecordWire:
+        return self.device.last_update(component).to_wire()
+
+    @dbus_method()
+    def LastUpdateAll(self) -> c.RecordListWire:
+        return [r.to_wire() for r in self.device.last.values()]
+
+    @dbus_method()
+    async def Stop(self) -> None:
+        await self.device.stop()

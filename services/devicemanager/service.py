@@ -1,0 +1,167 @@
+"""The DeviceManager service: registrations, device types and the Device objects."""
+
+import asyncio
+import logging
+
+from dbus_fast import DBusError, Message
+from dbus_fast.service import ServiceInterface, dbus_method
+
+from services import contract as c
+from services.bus import (
+    DBUS_NAME,
+    DBUS_PATH,
+    add_match,
+    call,
+    list_names,
+    match_rule,
+    on_signal,
+    watch_name_owners,
+)
+from services.devicemanager.device import Device
+from services.devicemanager.store import Registration, RegistrationStore
+from services.devicetypes import DeviceTypeRegistry
+from services.service import BusService, ServiceConfig
+
+log = logging.getLogger(__name__)
+
+
+class DeviceManagerService(BusService):
+    bus_names = (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME)
+
+    def __init__(self, config: ServiceConfig, registry: DeviceTypeRegistry | None = None) -> None:
+        super().__init__(config)
+        self.registry = registry or DeviceTypeRegistry.from_entry_points()
+        self.store = RegistrationStore(config.state_dir / "devicemanager" / "devices.json")
+        self.devices: dict[str, Device] = {}
+        self.protocol_owners: dict[str, str] = {}  # unique name -> protocol bus name
+
+    async def start(self) -> None:
+        self.exports.export(c.DEVICE_MANAGER_PATH, DeviceManagerInterface(self))
+        for reg in self.store.all():
+            try:
+                self._add_device(reg)
+            except DBusError as exc:
+                log.error("registration of %s not restored: %s", reg.definition.device_id,
+                          exc.text)
+        log.info("%d registered devices restored", len(self.devices))
+        await watch_name_owners(self.bus, self._name_owner_changed)
+        iface, path, member = c.NEW_RECORD_SIGNAL
+        on_signal(self.bus, iface, member, self._new_record, path=path)
+        await add_match(self.bus, match_rule(type="signal", interface=iface, member=member,
+                                             path=path))
+        for name in await list_names(self.bus):
+            if name.startswith(c.PROTOCOL_NAME_PREFIX):
+                try:
+                    (owner,) = await call(self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME,
+                                          "GetNameOwner", "s", [name])
+                    self.protocol_owners[owner] = name
+                except DBusError:
+                    pass  # it left in between; NameOwnerChanged tells us if it returns
+
+    async def stop(self) -> None:
+        self.store.close()
+
+    # -- registrations --
+
+    def _add_device(self, reg: Registration) -> Device:
+        device = Device(self.bus, reg, self.registry.get(reg.device_type))
+        self.exports.export(reg.definition.path, device.interface)
+        self.devices[device.id] = device
+        return device
+
+    def register(self, overview: c.DeviceOverview, type_name: str) -> c.DeviceDefinition:
+        if not overview.id or not overview.protocol.startswith(c.PROTOCOL_NAME_PREFIX):
+            raise c.InvalidArgs(f"not a discovered device: {overview.to_wire()!r}")
+        dev_id = overview.device_id
+        if not c.valid_device_id(dev_id):
+            raise c.InvalidArgs(f"address {overview.id!r} does not make a valid device id")
+        if dev_id in self.devices:
+            return self.devices[dev_id].definition
+        if not type_name:
+            matching = self.registry.matching(overview)
+            if not matching:
+                raise c.NoResult(f"no device type matches {overview.name!r} on "
+                                 f"{overview.protocol}")
+            type_name = matching[0]
+        device_type = self.registry.get(type_name)
+        short = c.protocol_short_name(overview.protocol)
+        if short not in device_type.protocols:
+            raise c.InvalidArgs(f"device type {type_name} is for "
+                                f"{', '.join(device_type.protocols)}, not {short}")
+        definition = c.DeviceDefinition(
+            dev_id, overview.id, overview.name or device_type.description,
+            device_type.description, overview.protocol, c.device_path(dev_id),
+            device_type.streams())
+        reg = Registration(definition, type_name)
+        self.store.put(reg)
+        self._add_device(reg)
+        log.info("registered %s (%s) as %s", dev_id, definition.name, type_name)
+        return definition
+
+    def device(self, dev_id: str) -> Device:
+        try:
+            return self.devices[dev_id]
+        except KeyError:
+            raise c.DeviceNotFound(f"no registered device {dev_id!r}") from None
+
+    async def delete(self, dev_id: str) -> None:
+        device = self.device(dev_id)
+        await device.stop()
+        self.exports.unexport(device.definition.path)
+        del self.devices[dev_id]
+        self.store.delete(dev_id)
+        log.info("deleted %s", dev_id)
+
+    # -- bus events --
+
+    def _name_owner_changed(self, name: str, old: str, new: str) -> None:
+        if name.startswith(":") and not new:
+            for device in list(self.devices.values()):
+                if any(name in holders for holders in device.subscribers.values()):
+                    asyncio.create_task(device.drop_client(name))
+        elif name.startswith(c.PROTOCOL_NAME_PREFIX):
+            self.protocol_owners.pop(old, None)
+            if new:
+                self.protocol_owners[new] = name
+                for device in self.devices.values():
+                    if device.protocol == name and device.subscribers:
+                        asyncio.create_task(device.resubscribe())
+
+    def _new_record(self, msg: Message) -> None:
+        protocol = self.protocol_owners.get(msg.sender or "")
+        if protocol is None or msg.signature != "aysa{ss}":
+            return
+        value, address, profile = msg.body
+        device = self.devices.get(c.device_id(protocol, address))
+        if device is not None and device.protocol == protocol:
+            device.on_value(profile, bytes(value))
+
+
+class DeviceManagerInterface(ServiceInterface):
+    def __init__(self, manager: DeviceManagerService) -> None:
+        super().__init__(c.DEVICE_MANAGER_IFACE)
+        self.manager = manager
+
+    @dbus_method()
+    def Devices(self) -> c.DefinitionListWire:
+        return [d.definition.to_wire() for d in self.manager.devices.values()]
+
+    @dbus_method()
+    def Register(self, overview: c.OverviewWire, device_type: c.Str) -> c.DefinitionWire:
+        return self.manager.register(c.DeviceOverview.from_wire(overview), device_type).to_wire()
+
+    @dbus_method()
+    def MatchingDeviceTypes(self, overview: c.OverviewWire) -> c.StrList:
+        return self.manager.registry.matching(c.DeviceOverview.from_wire(overview))
+
+    @dbus_method()
+    def Read(self, dev_id: c.Str) -> c.DefinitionWire:
+        return self.manager.device(dev_id).definition.to_wire()
+
+    @dbus_method()
+    async def Delete(self, dev_id: c.Str) -> None:
+        await self.manager.delete(dev_id)
+
+
+def create(config: ServiceConfig) -> DeviceManagerService:
+    return DeviceManagerService(config)

@@ -1,0 +1,1 @@
+"""The Dummy protocol: simulated devices, the template for the radio adapters."""

@@ -1,0 +1,1 @@
+"""org.eclipse.agail.ProtocolManager: the registry of protocols and of discovered devices."""

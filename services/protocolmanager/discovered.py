@@ -1,0 +1,37 @@
+"""The discovered-device list: de-duplicated by (protocol, id), expiring unseen entries."""
+
+import time
+from collections.abc import Callable, Iterable
+
+from services.contract import DeviceOverview
+
+
+class DiscoveredDevices:
+    def __init__(self, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: dict[tuple[str, str], tuple[DeviceOverview, float]] = {}
+
+    def seen(self, overview: DeviceOverview) -> bool:
+        """Record a sighting now; True if the device is new to the list."""
+        key = (overview.protocol, overview.id)
+        new = key not in self._entries
+        self._entries[key] = (overview, self.clock())
+        return new
+
+    def seen_all(self, overviews: Iterable[DeviceOverview]) -> None:
+        for overview in overviews:
+            self.seen(overview)
+
+    def drop_protocol(self, protocol: str) -> None:
+        for key in [k for k in self._entries if k[0] == protocol]:
+            del self._entries[key]
+
+    def expire(self) -> list[DeviceOverview]:
+        cutoff = self.clock() - self.ttl_s
+        gone = [k for k, (_, t) in self._entries.items() if t < cutoff]
+        return [self._entries.pop(k)[0] for k in gone]
+
+    def devices(self) -> list[DeviceOverview]:
+        self.expire()
+        return [o for o, _ in sorted(self._entries.values(), key=lambda e: (e[0].protocol, e[0].id))]

@@ -1,0 +1,1 @@
+"""Running the gateway: the service catalog, the native/demo supervisor, the CLI."""

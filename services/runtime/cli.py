@@ -1,0 +1,135 @@
+"""`agile-gateway`: run the gateway, one service, or ask what is running."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from services.bus import BusNotFound, default_state_dir, resolve_bus_address
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"agile-gateway: --option takes KEY=VALUE, not {pair!r}")
+        options[key] = value
+    return options
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.runtime.catalog import services_for
+    from services.runtime.supervisor import Supervisor
+
+    if not args.native:
+        raise SystemExit("agile-gateway up: say which runtime (--native)")
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    options: dict[str, list[str]] = {}
+    for item in args.option:
+        service, sep, pair = item.partition(":")
+        if not sep:
+            raise SystemExit(f"agile-gateway up: --option takes SERVICE:KEY=VALUE, not {item!r}")
+        options.setdefault(service, []).append(pair)
+    supervisor = Supervisor(state_dir, services_for(args.simulate), simulate=args.simulate,
+                            options=options)
+
+    def announce(ready: bool, elapsed: float) -> None:
+        state = "up" if ready else "partly up"
+        print(f"gateway {state} in {elapsed:.2f} s; bus {supervisor.address} "
+              f"(also in {state_dir / 'bus.address'}); logs in {supervisor.log_dir}",
+              flush=True)
+
+    return asyncio.run(supervisor.run(on_ready=announce))
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from services.runtime.catalog import CATALOG
+    from services.service import ServiceConfig
+
+    spec = CATALOG.get(args.name)
+    if spec is None:
+        raise SystemExit(f"agile-gateway service: no service {args.name!r}; "
+                         f"known: {', '.join(CATALOG)}")
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:
+        address = resolve_bus_address(args.bus, state_dir)
+    except BusNotFound as exc:
+        raise SystemExit(f"agile-gateway service: {exc}") from None
+    config = ServiceConfig(address, state_dir, simulate=args.simulate,
+                           options=_options(args.option))
+    return asyncio.run(spec.create(config).run())
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from services.runtime.status import gateway_status
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:
+        address = resolve_bus_address(args.bus, state_dir)
+    except BusNotFound as exc:
+        print(f"agile-gateway status: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(gateway_status(address, state_dir))
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0 if report["bus"] == "reachable" else 1
+    print(f"bus {address}: {report['bus']}")
+    if report["bus"] != "reachable":
+        print(f"  {report.get('error', '')}")
+        return 1
+    print(f"{'SERVICE':<16} {'STATE':<10} {'PID':>7} {'RESTARTS':>8}  BUS NAMES")
+    for svc in report["services"]:
+        pid = svc["pid"] if svc["pid"] is not None else "-"
+        restarts = svc["restarts"] if svc["restarts"] is not None else "-"
+        print(f"{svc['name']:<16} {svc['state']:<10} {pid:>7} {restarts:>8}  "
+              f"{', '.join(svc['bus_names'])}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agile-gateway", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the bus and every service")
+    up.add_argument("--native", action="store_true",
+                    help="run services as child processes (no containers)")
+    up.add_argument("--simulate", action="store_true",
+                    help="simulated radios wherever a protocol has one")
+    up.add_argument("--state-dir", help="state folder (default $AGILE_STATE_DIR or "
+                    "~/.local/state/agile-gateway)")
+    up.add_argument("--option", action="append", default=[], metavar="SERVICE:KEY=VALUE",
+                    help="an option for one service, e.g. protocolmanager:device-ttl=30")
+    up.set_defaults(func=cmd_up)
+
+    service = sub.add_parser("service", help="run one service in the foreground")
+    service.add_argument("name")
+    service.add_argument("--bus", help="bus address (default $AGILE_BUS_ADDRESS or the "
+                         "state folder's bus.address)")
+    service.add_argument("--state-dir")
+    service.add_argument("--simulate", action="store_true")
+    service.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    service.set_defaults(func=cmd_service)
+
+    status = sub.add_parser("status", help="list the services on the bus and their state")
+    status.add_argument("--bus")
+    status.add_argument("--state-dir")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format=LOG_FORMAT, stream=sys.stderr)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The native runtime: the gateway bus and every service as its own child process.
+
+The process boundaries are those of the containers, so a crash or a kill -9
+behaves the same way in both runtimes: the supervisor restarts the service with
+exponential backoff and the service registers itself again.
+"""
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from services.bus import ADDRESS_FILE, connect, list_names
+from services.busconfig import SOCKET_NAME, start_bus_daemon
+from services.runtime.catalog import ServiceSpec
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "runtime.json"
+LOG_DIR = "logs"
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # If the supervisor itself is killed -9, its children must not live on unsupervised.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class ChildState:
+    name: str
+    pid: int | None = None
+    state: str = "starting"       # starting | running | restarting | stopped
+    restarts: int = 0
+    started_at: float | None = None
+    last_exit: int | None = None
+    log: str = ""
+
+
+@dataclass
+class Supervisor:
+    state_dir: Path
+    specs: list[ServiceSpec]
+    simulate: bool = False
+    options: dict[str, list[str]] = field(default_factory=dict)  # service -> ["k=v", ...]
+    min_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    stable_after_s: float = 30.0
+    stop_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.state_dir = self.state_dir.resolve()
+        self.log_dir = self.state_dir / LOG_DIR
+        self.children = {s.name: ChildState(s.name, log=str(self.log_dir / f"{s.name}.log"))
+                         for s in self.specs}
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.bus_proc = None
+        self.address = f"unix:path={self.state_dir / SOCKET_NAME}"
+        self.stopping = asyncio.Event()
+        self.started = time.time()
+
+    # -- status file read by `agile-gateway status` and the TUI --
+
+    def write_status(self) -> None:
+        status = {"runtime": "native", "simulate": self.simulate, "pid": os.getpid(),
+                  "state": "stopped" if self.stopping.is_set() else "running",
+                  "bus": self.address, "started_at": self.started,
+                  "services": {n: asdict(c) for n, c in self.children.items()}}
+        write_atomically(self.state_dir / STATUS_FILE, json.dumps(status, indent=1))
+
+    # -- the bus --
+
+    def _start_bus(self) -> None:
+        self.bus_proc, _ = start_bus_daemon(self.state_dir,
+                                            log_file=self.log_dir / "dbus-daemon.log")
+        # Without the daemon's guid, the address stays valid across daemon restarts.
+        write_atomically(self.state_dir / ADDRESS_FILE, self.address + "\n")
+
+    async def _keep_bus(self) -> None:
+        while not self.stopping.is_set():
+            assert self.bus_proc is not None
+            while self.bus_proc.poll() is None and not self.stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), 0.5)
+            if self.stopping.is_set():
+                return
+            log.error("dbus-daemon exited with %s; restarting it", self.bus_proc.returncode)
+            self._start_bus()
+
+    # -- services --
+
+    def _command(self, spec: ServiceSpec) -> list[str]:
+        cmd = [sys.executable, "-m", "services.runtime.cli", "service", spec.name,
+               "--bus", self.address, "--state-dir", str(self.state_dir)]
+        if self.simulate:
+            cmd.append("--simulate")
+        for opt in self.options.get(spec.name, []):
+            cmd += ["--option", opt]
+        return cmd
+
+    async def _keep(self, spec: ServiceSpec) -> None:
+        child = self.children[spec.name]
+        backoff = self.min_backoff_s
+        while not self.stopping.is_set():
+            with open(child.log, "ab") as out:
+                proc = await asyncio.create_subprocess_exec(
+                    *self._command(spec), stdin=asyncio.subprocess.DEVNULL, stdout=out,
+                    stderr=out, start_new_session=True, preexec_fn=_die_with_parent)
+            self.procs[spec.name] = proc
+            child.pid, child.state, child.started_at = proc.pid, "running", time.time()
+            self.write_status()
+            began = time.monotonic()
+            code = await proc.wait()
+            child.last_exit, child.pid = code, None
+            if self.stopping.is_set():
+                break
+            if time.monotonic() - began > self.stable_after_s:
+                backoff = self.min_backoff_s
+            child.restarts += 1
+            child.state = "restarting"
+            self.write_status()
+            log.warning("%s exited with %s; restart %d in %.1f s", spec.name, code,
+                        child.restarts, backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+        child.state = "stopped"
+
+    async def wait_ready(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every service owns its bus names."""
+        wanted = {n for s in self.specs for n in s.bus_names}
+        deadline = time.monotonic() + timeout_s
+        bus = await connect(self.address)
+        try:
+            while time.monotonic() < deadline:
+                if wanted <= set(await list_names(bus)):
+                    return True
+                await asyncio.sleep(0.05)
+            return False
+        finally:
+            bus.disconnect()
+
+    async def _stop_children(self) -> None:
+        running = [p for p in self.procs.values() if p.returncode is None]
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+        if running:
+            _, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in running],
+                                            timeout=self.stop_timeout_s)
+            for proc in running:
+                if proc.returncode is None:
+                    log.warning("pid %s ignored SIGTERM; killing it", proc.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+            if pending:
+                await asyncio.wait(pending, timeout=self.stop_timeout_s)
+
+    async def run(self, on_ready=None) -> int:  # type: ignore[no-untyped-def]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        self._start_bus()
+        tasks = [asyncio.create_task(self._keep_bus())]
+        tasks += [asyncio.create_task(self._keep(spec)) for spec in self.specs]
+        ready = await self.wait_ready()
+        elapsed = time.time() - self.started
+        if ready:
+            log.info("gateway up in %.2f s on %s", elapsed, self.address)
+        else:
+            log.error("not every service came up within 10 s; see %s", self.log_dir)
+        if on_ready:
+            on_ready(ready, elapsed)
+        await self.stopping.wait()
+        log.info("stopping the gateway")
+        await self._stop_children()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.bus_proc and self.bus_proc.poll() is None:
+            self.bus_proc.terminate()
+            try:
+                self.bus_proc.wait(self.stop_timeout_s)
+            except Exception:
+                self.bus_proc.kill()
+        (self.state_dir / ADDRESS_FILE).unlink(missing_ok=True)
+        self.write_status()
+        return 0

@@ -1,0 +1,75 @@
+"""The life cycle every gateway service process shares: join the bus, export, own, serve, stop."""
+
+import asyncio
+import logging
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbus_fast.aio import MessageBus
+
+from services.bus import Exports, connect, request_names
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceConfig:
+    """What the runtime tells a service: where the bus is, where state lives, options."""
+    bus_address: str
+    state_dir: Path
+    simulate: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+
+
+class BusService(ABC):
+    """One gateway service. Subclasses export their objects in `start`.
+
+    Names are requested only after `start` has exported everything, so a
+    client that sees the name appear can call the service at once.
+    """
+
+    bus_names: tuple[str, ...] = ()
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.bus: MessageBus
+        self.exports: Exports
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    async def ready(self) -> None:  # noqa: B027 - optional hook
+        """Called once the service owns its names."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    async def run(self, stop_event: asyncio.Event | None = None) -> int:
+        """Serve until SIGTERM/SIGINT (exit 0) or until the bus goes away (exit 1)."""
+        stop_event = stop_event or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_event.set)
+        self.bus = await connect(self.config.bus_address)
+        self.exports = Exports(self.bus)
+        await self.start()
+        await request_names(self.bus, self.bus_names)
+        log.info("%s ready on %s", ", ".join(self.bus_names), self.config.bus_address)
+        await self.ready()
+        stopped = asyncio.ensure_future(stop_event.wait())
+        lost = asyncio.ensure_future(self.bus.wait_for_disconnect())
+        await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
+        bus_lost = lost.done()
+        stopped.cancel()
+        lost.cancel()
+        try:
+            await self.stop()
+        finally:
+            if not bus_lost:
+                self.bus.disconnect()
+        if bus_lost:
+            log.error("lost the gateway bus; exiting so that the runtime restarts this service")
+            return 1
+        return 0

@@ -1,0 +1,134 @@
+"""Fixtures that start real daemons on private addresses and clean up after themselves."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.bus import connect
+from services.busconfig import start_bus_daemon
+from services.service import BusService, ServiceConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def bus_address(tmp_path: Path) -> Iterator[str]:
+    """A fresh gateway bus (dbus-daemon with the gateway's policy) for one test."""
+    proc, address = start_bus_daemon(tmp_path / "bus")
+    yield address
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.fixture
+async def client(bus_address: str):  # type: ignore[no-untyped-def]
+    bus = await connect(bus_address)
+    yield bus
+    bus.disconnect()
+
+
+class InProcess:
+    """Runs BusServices in the test's event loop, each on its own connection."""
+
+    def __init__(self, address: str, state_dir: Path) -> None:
+        self.address = address
+        self.state_dir = state_dir
+        self.running: list[tuple[BusService, asyncio.Event, asyncio.Task[int]]] = []
+
+    def config(self, **options: str) -> ServiceConfig:
+        return ServiceConfig(self.address, self.state_dir, simulate=True, options=options)
+
+    async def start(self, service: BusService) -> BusService:
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        self.running.append((service, stop, task))
+        deadline = time.monotonic() + 5
+        while not (hasattr(service, "bus") and service.bus.connected and
+                   await _owns_all(service)):
+            if task.done():
+                task.result()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service.bus_names} did not come up")
+            await asyncio.sleep(0.02)
+        return service
+
+    async def stop(self, service: BusService) -> None:
+        for entry in list(self.running):
+            if entry[0] is service:
+                entry[1].set()
+                await entry[2]
+                self.running.remove(entry)
+
+    async def stop_all(self) -> None:
+        for service, _, _ in list(self.running):
+            await self.stop(service)
+
+
+async def _owns_all(service: BusService) -> bool:
+    from services.bus import list_names
+    names = set(await list_names(service.bus))
+    return all(n in names for n in service.bus_names)
+
+
+@pytest.fixture
+async def services(bus_address: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    runner = InProcess(bus_address, tmp_path / "state")
+    yield runner
+    await runner.stop_all()
+
+
+class Gateway:
+    """`agile-gateway up --native --simulate` as a real process tree."""
+
+    def __init__(self, state_dir: Path, options: list[str]) -> None:
+        self.state_dir = state_dir
+        cmd = [sys.executable, "-m", "services.runtime.cli", "up", "--native", "--simulate",
+               "--state-dir", str(state_dir)]
+        for opt in options:
+            cmd += ["--option", opt]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        lines = []
+        for line in self.proc.stdout:
+            lines.append(line)
+            if line.startswith("gateway "):
+                break
+        self.ready_line = lines[-1] if lines else ""
+        self.up_after_s = time.monotonic() - self.started
+        if not self.ready_line.startswith("gateway up"):
+            self.stop()
+            raise RuntimeError("gateway did not come up:\n" + "".join(lines))
+        self.address = (state_dir / "bus.address").read_text().strip()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    started: list[Gateway] = []
+
+    def start(*options: str, state_dir: Path | None = None) -> Gateway:
+        gw = Gateway(state_dir or tmp_path / "gw", list(options))
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
