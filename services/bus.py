@@ -78,21 +78,30 @@ async def call(
     timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> list[Any]:
     """Call a method and return the reply body; D-Bus errors raise DBusError."""
-    msg = Message(destination=destination, path=path, interface=interface, member=member,
-                  signature=signature, body=list(body))
+    msg = Message(
+        destination=destination,
+        path=path,
+        interface=interface,
+        member=member,
+        signature=signature,
+        body=list(body),
+    )
     try:
         reply = await asyncio.wait_for(bus.call(msg), timeout)
     except TimeoutError:
-        raise DBusError("org.freedesktop.DBus.Error.Timeout",
-                        f"{destination} did not answer {member} within {timeout:g} s") from None
+        raise DBusError(
+            "org.freedesktop.DBus.Error.Timeout",
+            f"{destination} did not answer {member} within {timeout:g} s",
+        ) from None
     assert reply is not None
     if reply.message_type == MessageType.ERROR:
         raise DBusError._from_message(reply)
     return reply.body
 
 
-def emit_signal(bus: MessageBus, triple: tuple[str, str, str], signature: str,
-                body: Sequence[Any]) -> None:
+def emit_signal(
+    bus: MessageBus, triple: tuple[str, str, str], signature: str, body: Sequence[Any]
+) -> None:
     """Emit a signal from an arbitrary path, as AGILE does (e.g. /org/eclipse/agail/NewDevice)."""
     interface, path, member = triple
     bus.send(Message.new_signal(path, interface, member, signature, list(body)))
@@ -116,13 +125,22 @@ async def name_has_owner(bus: MessageBus, name: str) -> bool:
     return bool(owned)
 
 
-def on_signal(bus: MessageBus, interface: str, member: str,
-              callback: Callable[[Message], None], path: str | None = None) -> None:
+def on_signal(
+    bus: MessageBus,
+    interface: str,
+    member: str,
+    callback: Callable[[Message], None],
+    path: str | None = None,
+) -> None:
     """Dispatch matching signals to `callback`; a callback error is logged, never fatal."""
 
     def handler(msg: Message) -> None:
-        if (msg.message_type == MessageType.SIGNAL and msg.interface == interface
-                and msg.member == member and (path is None or msg.path == path)):
+        if (
+            msg.message_type == MessageType.SIGNAL
+            and msg.interface == interface
+            and msg.member == member
+            and (path is None or msg.path == path)
+        ):
             try:
                 callback(msg)
             except Exception:
@@ -131,11 +149,16 @@ def on_signal(bus: MessageBus, interface: str, member: str,
     bus.add_message_handler(handler)
 
 
-async def watch_name_owners(bus: MessageBus, callback: Callable[[str, str, str], None],
-                            arg0namespace: str | None = None) -> None:
+async def watch_name_owners(
+    bus: MessageBus, callback: Callable[[str, str, str], None], arg0namespace: str | None = None
+) -> None:
     """Call `callback(name, old_owner, new_owner)` on NameOwnerChanged."""
-    keys = {"type": "signal", "sender": DBUS_NAME, "interface": DBUS_NAME,
-            "member": "NameOwnerChanged"}
+    keys = {
+        "type": "signal",
+        "sender": DBUS_NAME,
+        "interface": DBUS_NAME,
+        "member": "NameOwnerChanged",
+    }
     if arg0namespace:
         keys["arg0namespace"] = arg0namespace
     on_signal(bus, DBUS_NAME, "NameOwnerChanged", lambda m: callback(*m.body))
@@ -172,7 +195,8 @@ class Exports:
         methods: dict[str, set[str]] = {}
         for method in iface.introspect().methods:
             methods.setdefault(method.name, set()).add(
-                "".join(arg.signature for arg in method.in_args))
+                "".join(arg.signature for arg in method.in_args)
+            )
         self._methods.setdefault(path, {})[iface.name] = methods
         self.bus.export(path, iface)
 
@@ -190,16 +214,19 @@ class Exports:
         ifaces = self._methods.get(msg.path)
         if not ifaces:
             return None
-        tables = [ifaces[msg.interface]] if msg.interface in ifaces else (
-            [] if msg.interface else list(ifaces.values()))
+        tables = (
+            [ifaces[msg.interface]]
+            if msg.interface in ifaces
+            else ([] if msg.interface else list(ifaces.values()))
+        )
         signatures: set[str] = set()
         for table in tables:
             signatures |= table.get(msg.member, set())
         if signatures and msg.signature not in signatures:
             expected = " or ".join(f"({s})" for s in sorted(signatures))
             return Message.new_error(
-                msg, INVALID_ARGS_ERROR,
-                f"{msg.member} takes {expected}, not ({msg.signature})")
+                msg, INVALID_ARGS_ERROR, f"{msg.member} takes {expected}, not ({msg.signature})"
+            )
         return None
 
 
@@ -207,5 +234,7 @@ async def request_names(bus: MessageBus, names: Iterable[str]) -> None:
     for name in names:
         reply = await bus.request_name(name, NameFlag.DO_NOT_QUEUE)
         if reply not in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
-            raise RuntimeError(f"cannot own {name} on the bus ({reply.name}): "
-                               "another instance is running, or the bus policy forbids it")
+            raise RuntimeError(
+                f"cannot own {name} on the bus ({reply.name}): "
+                "another instance is running, or the bus policy forbids it"
+            )

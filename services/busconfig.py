@@ -44,10 +44,14 @@ def render_config(socket_path: Path, service_users: Mapping[str, str] | None = N
         blocks = []
         for service, user in service_users.items():
             names = SERVICE_NAMES.get(service)
-            rules = ([f"<allow own={quoteattr(n)}/>" for n in names] if names else
-                     [f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>"])
-            blocks.append(f"  <policy user={quoteattr(user)}>\n    " + "\n    ".join(rules)
-                          + "\n  </policy>")
+            rules = (
+                [f"<allow own={quoteattr(n)}/>" for n in names]
+                if names
+                else [f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>"]
+            )
+            blocks.append(
+                f"  <policy user={quoteattr(user)}>\n    " + "\n    ".join(rules) + "\n  </policy>"
+            )
         user_policies = "\n".join(blocks)
     own = "\n    ".join(own_rules)
     return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -71,8 +75,9 @@ def render_config(socket_path: Path, service_users: Mapping[str, str] | None = N
 """
 
 
-def start_bus_daemon(folder: Path, service_users: Mapping[str, str] | None = None,
-                     log_file: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_bus_daemon(
+    folder: Path, service_users: Mapping[str, str] | None = None, log_file: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start dbus-daemon on `folder/bus.sock`; return the process and its address."""
     folder.mkdir(parents=True, exist_ok=True)
     socket_path = folder / SOCKET_NAME
@@ -83,9 +88,17 @@ def start_bus_daemon(folder: Path, service_users: Mapping[str, str] | None = Non
     err = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(
-            ["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={config}",
-             f"--print-address={write_fd}"],
-            pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+            [
+                "dbus-daemon",
+                "--nofork",
+                "--nopidfile",
+                f"--config-file={config}",
+                f"--print-address={write_fd}",
+            ],
+            pass_fds=(write_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
             start_new_session=True,
         )
     finally:

@@ -41,11 +41,17 @@ STORAGE_PATH = "/org/eclipse/agail/Storage"
 STORAGE_IFACE = STORAGE_NAME
 
 # Signals, with AGILE's (interface, path, member) triples.
-FOUND_NEW_DEVICE_SIGNAL = (PROTOCOL_MANAGER_IFACE, "/org/eclipse/agail/NewDevice",
-                           "FoundNewDeviceSignal")
+FOUND_NEW_DEVICE_SIGNAL = (
+    PROTOCOL_MANAGER_IFACE,
+    "/org/eclipse/agail/NewDevice",
+    "FoundNewDeviceSignal",
+)
 NEW_RECORD_SIGNAL = (PROTOCOL_IFACE, "/org/eclipse/agail/NewRecord", "NewRecordSignal")
-NEW_SUBSCRIBE_VALUE_SIGNAL = (DEVICE_IFACE, "/org/eclipse/agail/NewRecord/Subscribe",
-                              "NewSubscribeValueSignal")
+NEW_SUBSCRIBE_VALUE_SIGNAL = (
+    DEVICE_IFACE,
+    "/org/eclipse/agail/NewRecord/Subscribe",
+    "NewSubscribeValueSignal",
+)
 
 
 def protocol_bus_name(short: str) -> str:
@@ -85,8 +91,10 @@ def device_path(dev_id: str) -> str:
 
 # --- statuses --------------------------------------------------------------
 
+
 class DeviceAvailability(StrEnum):
     """DeviceOverview.status: what a protocol says of a discovered device."""
+
     AVAILABLE = "AVAILABLE"
     CONNECTED = "CONNECTED"
     UNAVAILABLE = "UNAVAILABLE"
@@ -94,6 +102,7 @@ class DeviceAvailability(StrEnum):
 
 class DeviceStatus(StrEnum):
     """StatusType of a registered device (AGILE's DeviceStatusType)."""
+
     CONNECTED = "CONNECTED"
     DISCONNECTED = "DISCONNECTED"
     ON = "ON"
@@ -137,6 +146,7 @@ class InvalidArgs(DBusError):
 
 # --- records -----------------------------------------------------------------
 
+
 def _strings(value: Any, n: int, what: str) -> list[str]:
     if not isinstance(value, list | tuple) or len(value) != n:
         raise InvalidArgs(f"{what}: expected a struct of {n} fields, got {value!r}")
@@ -148,8 +158,9 @@ def _strings(value: Any, n: int, what: str) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class DeviceOverview:
     """A discovered device, `(ssss)`."""
-    id: str            # protocol address, e.g. 5C:31:3E:08:59:DD
-    protocol: str      # bus name of the protocol
+
+    id: str  # protocol address, e.g. 5C:31:3E:08:59:DD
+    protocol: str  # bus name of the protocol
     name: str
     status: str = DeviceAvailability.AVAILABLE
 
@@ -170,6 +181,7 @@ class DeviceOverview:
 @dataclass(frozen=True, slots=True)
 class DeviceComponent:
     """A component (sensor or actuator) of a device, `(ss)`."""
+
     id: str
     unit: str
 
@@ -186,6 +198,7 @@ class DeviceComponent:
 @dataclass(frozen=True, slots=True)
 class DeviceDefinition:
     """A registered device, `(ssssssa(ss))`."""
+
     device_id: str
     address: str
     name: str
@@ -197,8 +210,15 @@ class DeviceDefinition:
     SIGNATURE = "(ssssssa(ss))"
 
     def to_wire(self) -> list[Any]:
-        return [self.device_id, self.address, self.name, self.description, self.protocol,
-                self.path, [s.to_wire() for s in self.streams]]
+        return [
+            self.device_id,
+            self.address,
+            self.name,
+            self.description,
+            self.protocol,
+            self.path,
+            [s.to_wire() for s in self.streams],
+        ]
 
     @classmethod
     def from_wire(cls, value: Any) -> Self:
@@ -211,6 +231,7 @@ class DeviceDefinition:
 @dataclass(frozen=True, slots=True)
 class RecordObject:
     """One value of one component, `(sssssx)`; last_update is epoch ms."""
+
     device_id: str
     component_id: str
     value: str
@@ -221,8 +242,14 @@ class RecordObject:
     SIGNATURE = "(sssssx)"
 
     def to_wire(self) -> list[Any]:
-        return [self.device_id, self.component_id, self.value, self.unit, self.format,
-                int(self.last_update)]
+        return [
+            self.device_id,
+            self.component_id,
+            self.value,
+            self.unit,
+            self.format,
+            int(self.last_update),
+        ]
 
     @classmethod
     def from_wire(cls, value: Any) -> Self:
@@ -234,6 +261,7 @@ class RecordObject:
 @dataclass(frozen=True, slots=True)
 class ProtocolOverview:
     """A registered protocol, `(ssss)`: name ("Bluetooth LE"), id ("BLE"), bus name, status."""
+
     name: str
     id: str
     dbus_interface: str
@@ -252,6 +280,7 @@ class ProtocolOverview:
 @dataclass(frozen=True, slots=True)
 class DiscoveryStatus:
     """Discovery state of one protocol, `(ss)`: protocol bus name, state."""
+
     name: str
     status: str
 

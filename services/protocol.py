@@ -37,12 +37,15 @@ class ProtocolAdapter(ABC):
     through `record()`; the interface turns them into AGILE's signals.
     """
 
-    short_name: str = ""      # "BLE": bus name org.eclipse.agail.protocol.BLE
-    display_name: str = ""    # "Bluetooth LE"
-    driver: str = ""          # what drives the radio, e.g. "bleak 3.1.0"
+    short_name: str = ""  # "BLE": bus name org.eclipse.agail.protocol.BLE
+    display_name: str = ""  # "Bluetooth LE"
+    driver: str = ""  # what drives the radio, e.g. "bleak 3.1.0"
 
-    def __init__(self, visibility_s: float = DEFAULT_VISIBILITY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        visibility_s: float = DEFAULT_VISIBILITY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.visibility_s = visibility_s
         self.clock = clock
         self._sightings: dict[str, Sighting] = {}
@@ -56,8 +59,7 @@ class ProtocolAdapter(ABC):
 
     # -- bookkeeping shared by every adapter --
 
-    def seen(self, address: str, name: str,
-             status: str = c.DeviceAvailability.AVAILABLE) -> None:
+    def seen(self, address: str, name: str, status: str = c.DeviceAvailability.AVAILABLE) -> None:
         """A device was seen now; announce it if it is new or had dropped out of sight."""
         now = self.clock()
         overview = c.DeviceOverview(address, self.bus_name, name, status)
@@ -68,8 +70,9 @@ class ProtocolAdapter(ABC):
 
     def visible_devices(self) -> list[c.DeviceOverview]:
         now = self.clock()
-        for address in [a for a, s in self._sightings.items()
-                        if now - s.last_seen > self.visibility_s]:
+        for address in [
+            a for a, s in self._sightings.items() if now - s.last_seen > self.visibility_s
+        ]:
             del self._sightings[address]
         return [s.overview for s in self._sightings.values()]
 
@@ -213,8 +216,9 @@ class ProtocolService(BusService):
         self.adapter.on_new_device = self._announce
         self.adapter.on_record = self._emit_record
         await self.adapter.start()
-        self.exports.export(c.protocol_path(self.adapter.short_name),
-                            ProtocolInterface(self.adapter))
+        self.exports.export(
+            c.protocol_path(self.adapter.short_name), ProtocolInterface(self.adapter)
+        )
 
     async def stop(self) -> None:
         await self.adapter.stop()
@@ -223,14 +227,22 @@ class ProtocolService(BusService):
         # The ProtocolManager also finds protocols by name when it (re)starts,
         # so a failure to register here is not fatal.
         try:
-            await call(self.bus, c.PROTOCOL_MANAGER_NAME, c.PROTOCOL_MANAGER_PATH,
-                       c.PROTOCOL_MANAGER_IFACE, "Add", "s", [self.adapter.bus_name])
+            await call(
+                self.bus,
+                c.PROTOCOL_MANAGER_NAME,
+                c.PROTOCOL_MANAGER_PATH,
+                c.PROTOCOL_MANAGER_IFACE,
+                "Add",
+                "s",
+                [self.adapter.bus_name],
+            )
         except DBusError as exc:
             log.info("not registered with the ProtocolManager yet (%s); it will find us", exc.text)
 
     def _announce(self, overview: c.DeviceOverview) -> None:
-        emit_signal(self.bus, c.FOUND_NEW_DEVICE_SIGNAL, c.DeviceOverview.SIGNATURE,
-                    [overview.to_wire()])
+        emit_signal(
+            self.bus, c.FOUND_NEW_DEVICE_SIGNAL, c.DeviceOverview.SIGNATURE, [overview.to_wire()]
+        )
 
     def _emit_record(self, address: str, profile: dict[str, str], value: bytes) -> None:
         emit_signal(self.bus, c.NEW_RECORD_SIGNAL, "aysa{ss}", [value, address, profile])

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ServiceConfig:
     """What the runtime tells a service: where the bus is, where state lives, options."""
+
     bus_address: str
     state_dir: Path
     simulate: bool = False
@@ -73,3 +74,14 @@ class BusService(ABC):
             log.error("lost the gateway bus; exiting so that the runtime restarts this service")
             return 1
         return 0
+
+
+_background: set[asyncio.Task[object]] = set()
+
+
+def spawn(coro) -> asyncio.Task[object]:  # type: ignore[no-untyped-def]
+    """Run `coro` in the background, keeping a reference so it is not collected mid-flight."""
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ def bus_address(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-async def client(bus_address: str):  # type: ignore[no-untyped-def]
+async def client(bus_address: str):
     bus = await connect(bus_address)
     yield bus
     bus.disconnect()
@@ -50,8 +50,7 @@ class InProcess:
         task = asyncio.create_task(service.run(stop))
         self.running.append((service, stop, task))
         deadline = time.monotonic() + 5
-        while not (hasattr(service, "bus") and service.bus.connected and
-                   await _owns_all(service)):
+        while not (hasattr(service, "bus") and service.bus.connected and await _owns_all(service)):
             if task.done():
                 task.result()
             if time.monotonic() > deadline:
@@ -73,12 +72,13 @@ class InProcess:
 
 async def _owns_all(service: BusService) -> bool:
     from services.bus import list_names
+
     names = set(await list_names(service.bus))
     return all(n in names for n in service.bus_names)
 
 
 @pytest.fixture
-async def services(bus_address: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+async def services(bus_address: str, tmp_path: Path):
     runner = InProcess(bus_address, tmp_path / "state")
     yield runner
     await runner.stop_all()
@@ -89,13 +89,22 @@ class Gateway:
 
     def __init__(self, state_dir: Path, options: list[str]) -> None:
         self.state_dir = state_dir
-        cmd = [sys.executable, "-m", "services.runtime.cli", "up", "--native", "--simulate",
-               "--state-dir", str(state_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "services.runtime.cli",
+            "up",
+            "--native",
+            "--simulate",
+            "--state-dir",
+            str(state_dir),
+        ]
         for opt in options:
             cmd += ["--option", opt]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+        )
         assert self.proc.stdout is not None
         lines = []
         for line in self.proc.stdout:
@@ -121,7 +130,7 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+def gateway_factory(tmp_path: Path):
     started: list[Gateway] = []
 
     def start(*options: str, state_dir: Path | None = None) -> Gateway:

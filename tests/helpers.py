@@ -12,29 +12,54 @@ from services.bus import call
 
 
 async def pm(bus: MessageBus, member: str, signature: str = "", *body: Any) -> list[Any]:
-    return await call(bus, c.PROTOCOL_MANAGER_NAME, c.PROTOCOL_MANAGER_PATH,
-                      c.PROTOCOL_MANAGER_IFACE, member, signature, body)
+    return await call(
+        bus,
+        c.PROTOCOL_MANAGER_NAME,
+        c.PROTOCOL_MANAGER_PATH,
+        c.PROTOCOL_MANAGER_IFACE,
+        member,
+        signature,
+        body,
+    )
 
 
 async def dm(bus: MessageBus, member: str, signature: str = "", *body: Any) -> list[Any]:
-    return await call(bus, c.DEVICE_MANAGER_NAME, c.DEVICE_MANAGER_PATH,
-                      c.DEVICE_MANAGER_IFACE, member, signature, body)
+    return await call(
+        bus,
+        c.DEVICE_MANAGER_NAME,
+        c.DEVICE_MANAGER_PATH,
+        c.DEVICE_MANAGER_IFACE,
+        member,
+        signature,
+        body,
+    )
 
 
-async def device(bus: MessageBus, dev_id: str, member: str, signature: str = "",
-                 *body: Any) -> list[Any]:
-    return await call(bus, c.DEVICE_NAME, c.device_path(dev_id), c.DEVICE_IFACE, member,
-                      signature, body)
+async def device(
+    bus: MessageBus, dev_id: str, member: str, signature: str = "", *body: Any
+) -> list[Any]:
+    return await call(
+        bus, c.DEVICE_NAME, c.device_path(dev_id), c.DEVICE_IFACE, member, signature, body
+    )
 
 
-async def protocol(bus: MessageBus, short: str, member: str, signature: str = "",
-                   *body: Any) -> list[Any]:
-    return await call(bus, c.protocol_bus_name(short), c.protocol_path(short), c.PROTOCOL_IFACE,
-                      member, signature, body)
+async def protocol(
+    bus: MessageBus, short: str, member: str, signature: str = "", *body: Any
+) -> list[Any]:
+    return await call(
+        bus,
+        c.protocol_bus_name(short),
+        c.protocol_path(short),
+        c.PROTOCOL_IFACE,
+        member,
+        signature,
+        body,
+    )
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
-                     interval: float = 0.05) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05
+) -> Any:
     """Poll `check` until it returns something truthy; fail with its last value."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -50,6 +75,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
     raise AssertionError(f"condition not met within {timeout} s; last: {last!r}")
 
 
-THERMOMETER = c.DeviceOverview("D0:00:00:00:00:01", c.protocol_bus_name("Dummy"),
-                               "Dummy Thermometer 1")
+THERMOMETER = c.DeviceOverview(
+    "D0:00:00:00:00:01", c.protocol_bus_name("Dummy"), "Dummy Thermometer 1"
+)
 SWITCH = c.DeviceOverview("D0:00:00:00:00:03", c.protocol_bus_name("Dummy"), "Dummy Switch 1")

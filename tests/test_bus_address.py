@@ -25,8 +25,9 @@ def test_state_folder_file_is_last(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert resolve_bus_address(None, tmp_path) == "unix:path=/file"
 
 
-def test_no_bus_anywhere_says_where_it_looked(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_bus_anywhere_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AGILE_BUS_ADDRESS", raising=False)
-    with pytest.raises(BusNotFound, match="bus.address"):
+    with pytest.raises(BusNotFound, match=r"bus\.address"):
         resolve_bus_address(None, tmp_path)

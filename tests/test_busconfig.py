@@ -23,16 +23,20 @@ async def own(address: str, name: str) -> bool:
         bus.disconnect()
 
 
-@pytest.mark.parametrize("name, allowed", [
-    ("org.eclipse.agail.ProtocolManager", True),
-    ("org.eclipse.agail.DeviceManager", True),
-    ("org.eclipse.agail.protocol.BLE", True),
-    ("org.eclipse.agail.protocol.ThirdParty", True),
-    ("org.example.Intruder", False),
-    ("org.bluez", False),
-])
-async def test_native_bus_allows_only_gateway_names(bus_address: str, name: str,
-                                                    allowed: bool) -> None:
+@pytest.mark.parametrize(
+    "name, allowed",
+    [
+        ("org.eclipse.agail.ProtocolManager", True),
+        ("org.eclipse.agail.DeviceManager", True),
+        ("org.eclipse.agail.protocol.BLE", True),
+        ("org.eclipse.agail.protocol.ThirdParty", True),
+        ("org.example.Intruder", False),
+        ("org.bluez", False),
+    ],
+)
+async def test_native_bus_allows_only_gateway_names(
+    bus_address: str, name: str, allowed: bool
+) -> None:
     assert await own(bus_address, name) is allowed
 
 

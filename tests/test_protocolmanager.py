@@ -14,30 +14,30 @@ from tests.helpers import eventually, pm
 DUMMY = c.protocol_bus_name("Dummy")
 
 
-async def protocols(bus) -> list[c.ProtocolOverview]:  # type: ignore[no-untyped-def]
+async def protocols(bus) -> list[c.ProtocolOverview]:
     (wire,) = await pm(bus, "Protocols")
     return [c.ProtocolOverview.from_wire(p) for p in wire]
 
 
-async def discovered(bus) -> list[c.DeviceOverview]:  # type: ignore[no-untyped-def]
+async def discovered(bus) -> list[c.DeviceOverview]:
     (wire,) = await pm(bus, "Devices")
     return [c.DeviceOverview.from_wire(d) for d in wire]
 
 
-async def test_protocol_registers_itself_when_it_starts(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_protocol_registers_itself_when_it_starts(services, client) -> None:
     await services.start(create_pm(services.config()))
     await services.start(create_dummy(services.config(**{"announce-interval": "0.1"})))
     found = await eventually(lambda: protocols(client))
     assert found == [c.ProtocolOverview("Dummy", "Dummy", DUMMY, "AVAILABLE")]
 
 
-async def test_manager_finds_protocols_already_on_the_bus(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_manager_finds_protocols_already_on_the_bus(services, client) -> None:
     await services.start(create_dummy(services.config()))
     await services.start(create_pm(services.config()))
     assert [p.dbus_interface for p in await eventually(lambda: protocols(client))] == [DUMMY]
 
 
-async def test_protocol_that_leaves_the_bus_is_dropped(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_protocol_that_leaves_the_bus_is_dropped(services, client) -> None:
     await services.start(create_pm(services.config()))
     dummy = await services.start(create_dummy(services.config()))
     await eventually(lambda: protocols(client))
@@ -45,11 +45,11 @@ async def test_protocol_that_leaves_the_bus_is_dropped(services, client) -> None
     await eventually(lambda: _empty(protocols(client)))
 
 
-async def _empty(coro) -> bool:  # type: ignore[no-untyped-def]
+async def _empty(coro) -> bool:
     return not await coro
 
 
-async def test_add_and_remove(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_add_and_remove(services, client) -> None:
     await services.start(create_pm(services.config()))
     await services.start(create_dummy(services.config()))
     await eventually(lambda: protocols(client))
@@ -62,9 +62,16 @@ async def test_add_and_remove(services, client) -> None:  # type: ignore[no-unty
     assert err.value.type == c.NO_RESULT_ERROR
 
 
-@pytest.mark.parametrize("name", ["", "org.example.Thing", "org.eclipse.agail.protocol.",
-                                  "org.eclipse.agail.protocol.Bad..Name"])
-async def test_add_with_a_malformed_name_is_invalid_args(services, client, name) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "org.example.Thing",
+        "org.eclipse.agail.protocol.",
+        "org.eclipse.agail.protocol.Bad..Name",
+    ],
+)
+async def test_add_with_a_malformed_name_is_invalid_args(services, client, name) -> None:
     await services.start(create_pm(services.config()))
     with pytest.raises(DBusError) as err:
         await pm(client, "Add", "s", name)
@@ -72,14 +79,14 @@ async def test_add_with_a_malformed_name_is_invalid_args(services, client, name)
     assert await pm(client, "Protocols") == [[]]  # and it keeps serving
 
 
-async def test_add_of_an_absent_protocol_is_no_result(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_add_of_an_absent_protocol_is_no_result(services, client) -> None:
     await services.start(create_pm(services.config()))
     with pytest.raises(DBusError) as err:
         await pm(client, "Add", "s", "org.eclipse.agail.protocol.Absent")
     assert err.value.type == c.NO_RESULT_ERROR
 
 
-async def test_wrong_signature_is_invalid_args_and_service_keeps_running(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_signature_is_invalid_args_and_service_keeps_running(services, client) -> None:
     await services.start(create_pm(services.config()))
     with pytest.raises(DBusError) as err:
         await pm(client, "Add", "i", 7)
@@ -88,7 +95,7 @@ async def test_wrong_signature_is_invalid_args_and_service_keeps_running(service
     assert await pm(client, "Protocols") == [[]]
 
 
-async def test_discovery_lists_each_device_once(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_discovery_lists_each_device_once(services, client) -> None:
     await services.start(create_pm(services.config(**{"poll-interval": "0.1"})))
     await services.start(create_dummy(services.config(**{"announce-interval": "0.05"})))
     await eventually(lambda: protocols(client))
@@ -96,17 +103,21 @@ async def test_discovery_lists_each_device_once(services, client) -> None:  # ty
     devices = await eventually(lambda: discovered(client))
     await asyncio.sleep(0.5)  # many more announcements and polls
     devices = await discovered(client)
-    assert sorted(d.name for d in devices) == ["Dummy Switch 1", "Dummy Thermometer 1",
-                                               "Dummy Thermometer 2"]
+    assert sorted(d.name for d in devices) == [
+        "Dummy Switch 1",
+        "Dummy Thermometer 1",
+        "Dummy Thermometer 2",
+    ]
     (status,) = await pm(client, "DiscoveryStatus")
     assert status == [(DUMMY, "RUNNING")]
     await pm(client, "StopDiscovery")
     assert await pm(client, "DiscoveryStatus") == [[(DUMMY, "NONE")]]
 
 
-async def test_devices_no_longer_seen_expire(services, client) -> None:  # type: ignore[no-untyped-def]
-    await services.start(create_pm(services.config(**{"poll-interval": "0.1",
-                                                      "device-ttl": "0.5"})))
+async def test_devices_no_longer_seen_expire(services, client) -> None:
+    await services.start(
+        create_pm(services.config(**{"poll-interval": "0.1", "device-ttl": "0.5"}))
+    )
     await services.start(create_dummy(services.config(**{"announce-interval": "0.05"})))
     await eventually(lambda: protocols(client))
     await pm(client, "StartDiscovery")
@@ -118,48 +129,64 @@ async def test_devices_no_longer_seen_expire(services, client) -> None:  # type:
     await eventually(lambda: _empty(discovered(client)), timeout=5)
 
 
-async def test_slow_protocol_fails_without_blocking_the_others(services, client) -> None:  # type: ignore[no-untyped-def]
+async def test_slow_protocol_fails_without_blocking_the_others(services, client) -> None:
     await services.start(create_pm(services.config(**{"fanout-timeout": "0.5"})))
     await services.start(create_dummy(services.config()))
-    await services.start(create_dummy(services.config(name="Slow",
-                                                      **{"discovery-delay": "30"})))
+    await services.start(create_dummy(services.config(name="Slow", **{"discovery-delay": "30"})))
     await eventually(lambda: _count(protocols(client), 2))
     loop = asyncio.get_running_loop()
     began = loop.time()
     await pm(client, "StartDiscovery")
     assert loop.time() - began < 3
     (status,) = await pm(client, "DiscoveryStatus")
-    assert sorted(map(tuple, status)) == [(DUMMY, "RUNNING"),
-                                          (c.protocol_bus_name("Slow"), "FAILURE")]
+    assert sorted(map(tuple, status)) == [
+        (DUMMY, "RUNNING"),
+        (c.protocol_bus_name("Slow"), "FAILURE"),
+    ]
 
 
-async def _count(coro, n: int) -> bool:  # type: ignore[no-untyped-def]
+async def _count(coro, n: int) -> bool:
     return len(await coro) == n
 
 
-async def test_independent_client_sees_agile_signatures(services, bus_address) -> None:  # type: ignore[no-untyped-def]
+async def test_independent_client_sees_agile_signatures(services, bus_address) -> None:
     await services.start(create_pm(services.config()))
     await services.start(create_dummy(services.config()))
-    base = ["busctl", f"--address={bus_address}", "call", c.PROTOCOL_MANAGER_NAME,
-            c.PROTOCOL_MANAGER_PATH, c.PROTOCOL_MANAGER_IFACE]
+    base = [
+        "busctl",
+        f"--address={bus_address}",
+        "call",
+        c.PROTOCOL_MANAGER_NAME,
+        c.PROTOCOL_MANAGER_PATH,
+        c.PROTOCOL_MANAGER_IFACE,
+    ]
 
     async def busctl(*args: str) -> str:
-        proc = await asyncio.create_subprocess_exec(*base, *args,
-                                                    stdout=subprocess.PIPE,
-                                                    stderr=subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            *base, *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         out, _ = await proc.communicate()
         return out.decode()
 
     assert (await eventually(lambda: busctl("Protocols"))).startswith("a(ssss) ")
-    assert (await busctl("Protocols")).strip() == \
-        f'a(ssss) 1 "Dummy" "Dummy" "{DUMMY}" "AVAILABLE"'
+    assert (await busctl("Protocols")).strip() == f'a(ssss) 1 "Dummy" "Dummy" "{DUMMY}" "AVAILABLE"'
     assert (await busctl("Devices")).startswith("a(ssss) ")
     assert (await busctl("DiscoveryStatus")).strip() == f'a(ss) 1 "{DUMMY}" "NONE"'
     gdbus = await asyncio.create_subprocess_exec(
-        "gdbus", "call", "--address", bus_address, "--dest", c.PROTOCOL_MANAGER_NAME,
-        "--object-path", c.PROTOCOL_MANAGER_PATH, "--method",
-        f"{c.PROTOCOL_MANAGER_IFACE}.Add", "org.example.NotAProtocol",
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        "gdbus",
+        "call",
+        "--address",
+        bus_address,
+        "--dest",
+        c.PROTOCOL_MANAGER_NAME,
+        "--object-path",
+        c.PROTOCOL_MANAGER_PATH,
+        "--method",
+        f"{c.PROTOCOL_MANAGER_IFACE}.Add",
+        "org.example.NotAProtocol",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     out, _ = await gdbus.communicate()
     assert gdbus.returncode != 0
     assert "GDBus.Error:org.freedesktop.DBus.Error.InvalidArgs" in out.decode()

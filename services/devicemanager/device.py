@@ -24,10 +24,12 @@ from services.devicetypes import Component, DeviceType
 
 log = logging.getLogger(__name__)
 
-_UNREACHABLE = {"org.freedesktop.DBus.Error.ServiceUnknown",
-                "org.freedesktop.DBus.Error.NameHasNoOwner",
-                "org.freedesktop.DBus.Error.NoReply",
-                "org.freedesktop.DBus.Error.Timeout"}
+_UNREACHABLE = {
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.NoReply",
+    "org.freedesktop.DBus.Error.Timeout",
+}
 
 
 def now_ms() -> int:
@@ -35,8 +37,14 @@ def now_ms() -> int:
 
 
 class Device:
-    def __init__(self, bus: MessageBus, reg: Registration, device_type: DeviceType,
-                 call_timeout_s: float = 10.0, clock_ms: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        bus: MessageBus,
+        reg: Registration,
+        device_type: DeviceType,
+        call_timeout_s: float = 10.0,
+        clock_ms: Callable[[], int] = now_ms,
+    ) -> None:
         self.bus = bus
         self.definition = reg.definition
         self.type = device_type
@@ -62,14 +70,21 @@ class Device:
     async def _protocol(self, member: str, signature: str = "", *args: Any) -> list[Any]:
         body = [self.address, *args]
         try:
-            return await call(self.bus, self.protocol,
-                              c.protocol_path(c.protocol_short_name(self.protocol)),
-                              c.PROTOCOL_IFACE, member, "s" + signature, body,
-                              timeout=self.call_timeout_s)
+            return await call(
+                self.bus,
+                self.protocol,
+                c.protocol_path(c.protocol_short_name(self.protocol)),
+                c.PROTOCOL_IFACE,
+                member,
+                "s" + signature,
+                body,
+                timeout=self.call_timeout_s,
+            )
         except DBusError as exc:
             if exc.type in _UNREACHABLE:
-                raise c.NoResult(f"{self.id}: protocol {self.protocol} is not reachable "
-                                 f"({exc.text})") from None
+                raise c.NoResult(
+                    f"{self.id}: protocol {self.protocol} is not reachable ({exc.text})"
+                ) from None
             raise
 
     # -- status and connection --
@@ -162,18 +177,19 @@ class Device:
     async def _release(self, component_id: str) -> None:
         self.subscribers.pop(component_id, None)
         try:
-            await self._protocol("Unsubscribe", "a{ss}",
-                                 self.type.component(component_id).profile)
+            await self._protocol("Unsubscribe", "a{ss}", self.type.component(component_id).profile)
         except DBusError as exc:
             # The count is already zero here; the protocol stopping on its own is fine.
-            log.info("%s/%s: unsubscribe at the protocol failed: %s", self.id, component_id,
-                     exc.text)
+            log.info(
+                "%s/%s: unsubscribe at the protocol failed: %s", self.id, component_id, exc.text
+            )
 
     async def drop_client(self, client: str) -> None:
         for component_id, holders in list(self.subscribers.items()):
             if holders.pop(client, 0):
-                log.info("%s left the bus; released its hold on %s/%s", client, self.id,
-                         component_id)
+                log.info(
+                    "%s left the bus; released its hold on %s/%s", client, self.id, component_id
+                )
                 if not +holders:
                     await self._release(component_id)
 
@@ -182,8 +198,9 @@ class Device:
         for component_id in [k for k, v in self.subscribers.items() if +v]:
             try:
                 await self._ensure_connected()
-                await self._protocol("Subscribe", "a{ss}",
-                                     self.type.component(component_id).profile)
+                await self._protocol(
+                    "Subscribe", "a{ss}", self.type.component(component_id).profile
+                )
                 log.info("%s/%s re-subscribed after a protocol restart", self.id, component_id)
             except DBusError as exc:
                 log.warning("%s/%s: re-subscribe failed: %s", self.id, component_id, exc.text)
@@ -199,8 +216,9 @@ class Device:
             log.warning("skipped: %s", exc.text)
             return
         if +self.subscribers.get(comp.id, Counter()):
-            emit_signal(self.bus, c.NEW_SUBSCRIBE_VALUE_SIGNAL, c.RecordObject.SIGNATURE,
-                        [record.to_wire()])
+            emit_signal(
+                self.bus, c.NEW_SUBSCRIBE_VALUE_SIGNAL, c.RecordObject.SIGNATURE, [record.to_wire()]
+            )
 
     async def stop(self) -> None:
         for component_id in list(self.subscribers):

@@ -1,6 +1,5 @@
 """The DeviceManager service: registrations, device types and the Device objects."""
 
-import asyncio
 import logging
 
 from dbus_fast import DBusError, Message
@@ -20,7 +19,7 @@ from services.bus import (
 from services.devicemanager.device import Device
 from services.devicemanager.store import Registration, RegistrationStore
 from services.devicetypes import DeviceTypeRegistry
-from services.service import BusService, ServiceConfig
+from services.service import BusService, ServiceConfig, spawn
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +40,20 @@ class DeviceManagerService(BusService):
             try:
                 self._add_device(reg)
             except DBusError as exc:
-                log.error("registration of %s not restored: %s", reg.definition.device_id,
-                          exc.text)
+                log.error("registration of %s not restored: %s", reg.definition.device_id, exc.text)
         log.info("%d registered devices restored", len(self.devices))
         await watch_name_owners(self.bus, self._name_owner_changed)
         iface, path, member = c.NEW_RECORD_SIGNAL
         on_signal(self.bus, iface, member, self._new_record, path=path)
-        await add_match(self.bus, match_rule(type="signal", interface=iface, member=member,
-                                             path=path))
+        await add_match(
+            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        )
         for name in await list_names(self.bus):
             if name.startswith(c.PROTOCOL_NAME_PREFIX):
                 try:
-                    (owner,) = await call(self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME,
-                                          "GetNameOwner", "s", [name])
+                    (owner,) = await call(
+                        self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [name]
+                    )
                     self.protocol_owners[owner] = name
                 except DBusError:
                     pass  # it left in between; NameOwnerChanged tells us if it returns
@@ -80,18 +80,23 @@ class DeviceManagerService(BusService):
         if not type_name:
             matching = self.registry.matching(overview)
             if not matching:
-                raise c.NoResult(f"no device type matches {overview.name!r} on "
-                                 f"{overview.protocol}")
+                raise c.NoResult(f"no device type matches {overview.name!r} on {overview.protocol}")
             type_name = matching[0]
         device_type = self.registry.get(type_name)
         short = c.protocol_short_name(overview.protocol)
         if short not in device_type.protocols:
-            raise c.InvalidArgs(f"device type {type_name} is for "
-                                f"{', '.join(device_type.protocols)}, not {short}")
+            raise c.InvalidArgs(
+                f"device type {type_name} is for {', '.join(device_type.protocols)}, not {short}"
+            )
         definition = c.DeviceDefinition(
-            dev_id, overview.id, overview.name or device_type.description,
-            device_type.description, overview.protocol, c.device_path(dev_id),
-            device_type.streams())
+            dev_id,
+            overview.id,
+            overview.name or device_type.description,
+            device_type.description,
+            overview.protocol,
+            c.device_path(dev_id),
+            device_type.streams(),
+        )
         reg = Registration(definition, type_name)
         self.store.put(reg)
         self._add_device(reg)
@@ -118,14 +123,14 @@ class DeviceManagerService(BusService):
         if name.startswith(":") and not new:
             for device in list(self.devices.values()):
                 if any(name in holders for holders in device.subscribers.values()):
-                    asyncio.create_task(device.drop_client(name))
+                    spawn(device.drop_client(name))
         elif name.startswith(c.PROTOCOL_NAME_PREFIX):
             self.protocol_owners.pop(old, None)
             if new:
                 self.protocol_owners[new] = name
                 for device in self.devices.values():
                     if device.protocol == name and device.subscribers:
-                        asyncio.create_task(device.resubscribe())
+                        spawn(device.resubscribe())
 
     def _new_record(self, msg: Message) -> None:
         protocol = self.protocol_owners.get(msg.sender or "")

@@ -24,8 +24,11 @@ class RegistrationStore:
         return [self._from_doc(doc) for doc in self.table.all()]
 
     def put(self, reg: Registration) -> None:
-        doc = {"id": reg.definition.device_id, "definition": reg.definition.to_wire(),
-               "type": reg.device_type}
+        doc = {
+            "id": reg.definition.device_id,
+            "definition": reg.definition.to_wire(),
+            "type": reg.device_type,
+        }
         self.table.upsert(doc, Query().id == reg.definition.device_id)
 
     def delete(self, dev_id: str) -> None:

@@ -26,6 +26,7 @@ class Component:
     `decode` turns raw protocol bytes into the value string of a RecordObject and
     `encode` turns a written payload string into bytes (None: not writable).
     """
+
     id: str
     unit: str
     profile: dict[str, str]
@@ -42,6 +43,7 @@ class Component:
 @dataclass(frozen=True)
 class Command:
     """A named action: writes of payload strings to components, in order."""
+
     id: str
     writes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
@@ -51,20 +53,22 @@ class DeviceType:
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    protocols: ClassVar[tuple[str, ...]] = ()   # protocol short names, e.g. ("BLE",)
+    protocols: ClassVar[tuple[str, ...]] = ()  # protocol short names, e.g. ("BLE",)
     components: ClassVar[tuple[Component, ...]] = ()
     commands: ClassVar[tuple[Command, ...]] = ()
 
     def matches(self, overview: c.DeviceOverview) -> bool:
-        """Whether this type fits a discovered device; the default is any device of its protocols."""
+        """Whether this type fits a discovered device; by default any of its protocols'."""
         return c.protocol_short_name(overview.protocol) in self.protocols
 
     def component(self, component_id: str) -> Component:
         for comp in self.components:
             if comp.id == component_id:
                 return comp
-        raise c.NoResult(f"{self.name} has no component {component_id!r}; it has "
-                         f"{', '.join(x.id for x in self.components) or 'none'}")
+        raise c.NoResult(
+            f"{self.name} has no component {component_id!r}; it has "
+            f"{', '.join(x.id for x in self.components) or 'none'}"
+        )
 
     def component_for_profile(self, profile: dict[str, str]) -> Component | None:
         return next((x for x in self.components if x.matches_profile(profile)), None)
@@ -73,8 +77,10 @@ class DeviceType:
         for cmd in self.commands:
             if cmd.id == command_id:
                 return cmd
-        raise c.NoResult(f"{self.name} has no command {command_id!r}; it has "
-                         f"{', '.join(x.id for x in self.commands) or 'none'}")
+        raise c.NoResult(
+            f"{self.name} has no command {command_id!r}; it has "
+            f"{', '.join(x.id for x in self.commands) or 'none'}"
+        )
 
     def streams(self) -> tuple[c.DeviceComponent, ...]:
         return tuple(c.DeviceComponent(x.id, x.unit) for x in self.components)
@@ -93,8 +99,9 @@ class DeviceTypeRegistry:
         try:
             return self._types[name]
         except KeyError:
-            raise c.NoResult(f"no device type {name!r}; known: "
-                             f"{', '.join(sorted(self._types)) or 'none'}") from None
+            raise c.NoResult(
+                f"no device type {name!r}; known: {', '.join(sorted(self._types)) or 'none'}"
+            ) from None
 
     def names(self) -> list[str]:
         return sorted(self._types)
@@ -114,6 +121,7 @@ class DeviceTypeRegistry:
                 registry.add(device_type)
             except Exception:
                 # A broken third-party plug-in must not take the DeviceManager down.
-                log.exception("device type plug-in %s (%s) failed to load; skipped",
-                              ep.name, ep.value)
+                log.exception(
+                    "device type plug-in %s (%s) failed to load; skipped", ep.name, ep.value
+                )
         return registry

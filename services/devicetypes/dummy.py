@@ -54,8 +54,7 @@ class DummySwitch(DeviceType):
     description = "Simulated on/off switch"
     protocols = (DUMMY,)
     components = (
-        Component("state", "", {"component": "state"}, decode_onoff, encode_onoff,
-                  format="string"),
+        Component("state", "", {"component": "state"}, decode_onoff, encode_onoff, format="string"),
     )
     commands = (
         Command("on", (("state", "on"),)),

@@ -19,9 +19,9 @@ from services.protocol import ProtocolAdapter
 class SimDevice:
     address: str
     name: str
-    kind: str                       # "thermometer" | "switch"
+    kind: str  # "thermometer" | "switch"
     connected: bool = False
-    state: int = 0                  # the switch
+    state: int = 0  # the switch
     streams: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
@@ -41,10 +41,17 @@ class DummyAdapter(ProtocolAdapter):
     display_name = "Dummy"
     driver = "agile-gateway simulated devices"
 
-    def __init__(self, short_name: str = "Dummy", thermometers: int = 2, switches: int = 1,
-                 record_interval_s: float = 1.0, announce_interval_s: float = 1.0,
-                 discovery_delay_s: float = 0.0, visibility_s: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        short_name: str = "Dummy",
+        thermometers: int = 2,
+        switches: int = 1,
+        record_interval_s: float = 1.0,
+        announce_interval_s: float = 1.0,
+        discovery_delay_s: float = 0.0,
+        visibility_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(visibility_s=visibility_s)
         self.short_name = short_name
         self.display_name = short_name
@@ -76,8 +83,11 @@ class DummyAdapter(ProtocolAdapter):
     async def _announce(self) -> None:
         while True:
             for dev in self.devices.values():
-                status = (c.DeviceAvailability.CONNECTED if dev.connected
-                          else c.DeviceAvailability.AVAILABLE)
+                status = (
+                    c.DeviceAvailability.CONNECTED
+                    if dev.connected
+                    else c.DeviceAvailability.AVAILABLE
+                )
                 self.seen(dev.address, dev.name, status)
             await asyncio.sleep(self.announce_interval_s)
 
@@ -113,8 +123,10 @@ class DummyAdapter(ProtocolAdapter):
         component = profile.get("component", "")
         valid = ("temperature", "humidity") if dev.kind == "thermometer" else ("state",)
         if component not in valid:
-            raise c.NoResult(f"{dev.name} has no component {component!r} "
-                             f"(profile key 'component' takes {', '.join(valid)})")
+            raise c.NoResult(
+                f"{dev.name} has no component {component!r} "
+                f"(profile key 'component' takes {', '.join(valid)})"
+            )
         return component
 
     def value(self, dev: SimDevice, component: str) -> bytes:

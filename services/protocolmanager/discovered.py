@@ -34,4 +34,6 @@ class DiscoveredDevices:
 
     def devices(self) -> list[DeviceOverview]:
         self.expire()
-        return [o for o, _ in sorted(self._entries.values(), key=lambda e: (e[0].protocol, e[0].id))]
+        return [
+            o for o, _ in sorted(self._entries.values(), key=lambda e: (e[0].protocol, e[0].id))
+        ]

@@ -18,7 +18,7 @@ from dbus_fast.validators import is_bus_name_valid
 from services import contract as c
 from services.bus import add_match, call, list_names, match_rule, on_signal, watch_name_owners
 from services.protocolmanager.discovered import DiscoveredDevices
-from services.service import BusService, ServiceConfig
+from services.service import BusService, ServiceConfig, spawn
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 class ProtocolManagerService(BusService):
     bus_names = (c.PROTOCOL_MANAGER_NAME,)
 
-    def __init__(self, config: ServiceConfig, device_ttl_s: float = 60.0,
-                 fanout_timeout_s: float = 3.0, poll_interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        device_ttl_s: float = 60.0,
+        fanout_timeout_s: float = 3.0,
+        poll_interval_s: float = 5.0,
+    ) -> None:
         super().__init__(config)
         self.protocols: dict[str, c.ProtocolOverview] = {}
         self.fanout_failed: set[str] = set()
@@ -39,12 +44,14 @@ class ProtocolManagerService(BusService):
 
     async def start(self) -> None:
         self.exports.export(c.PROTOCOL_MANAGER_PATH, ProtocolManagerInterface(self))
-        await watch_name_owners(self.bus, self._name_owner_changed,
-                                arg0namespace=c.PROTOCOL_NAME_PREFIX.rstrip("."))
+        await watch_name_owners(
+            self.bus, self._name_owner_changed, arg0namespace=c.PROTOCOL_NAME_PREFIX.rstrip(".")
+        )
         iface, path, member = c.FOUND_NEW_DEVICE_SIGNAL
         on_signal(self.bus, iface, member, self._found_new_device, path=path)
-        await add_match(self.bus, match_rule(type="signal", interface=iface, member=member,
-                                             path=path))
+        await add_match(
+            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        )
 
     async def ready(self) -> None:
         for name in await list_names(self.bus):
@@ -59,16 +66,30 @@ class ProtocolManagerService(BusService):
 
     # -- protocols --
 
-    async def _call(self, protocol: str, member: str, signature: str = "",
-                    body: list[object] | None = None, timeout: float | None = None) -> list:
-        return await call(self.bus, protocol, c.protocol_path(c.protocol_short_name(protocol)),
-                          c.PROTOCOL_IFACE, member, signature, body or [],
-                          timeout=timeout or self.fanout_timeout_s)
+    async def _call(
+        self,
+        protocol: str,
+        member: str,
+        signature: str = "",
+        body: list[object] | None = None,
+        timeout: float | None = None,
+    ) -> list:
+        return await call(
+            self.bus,
+            protocol,
+            c.protocol_path(c.protocol_short_name(protocol)),
+            c.PROTOCOL_IFACE,
+            member,
+            signature,
+            body or [],
+            timeout=timeout or self.fanout_timeout_s,
+        )
 
     async def add(self, bus_name: str) -> None:
         if not bus_name.startswith(c.PROTOCOL_NAME_PREFIX) or not is_bus_name_valid(bus_name):
-            raise c.InvalidArgs(f"a protocol's bus name is {c.PROTOCOL_NAME_PREFIX}<Name>, "
-                                f"not {bus_name!r}")
+            raise c.InvalidArgs(
+                f"a protocol's bus name is {c.PROTOCOL_NAME_PREFIX}<Name>, not {bus_name!r}"
+            )
         try:
             (name,) = await self._call(bus_name, "Name")
             (status,) = await self._call(bus_name, "Status")
@@ -76,11 +97,12 @@ class ProtocolManagerService(BusService):
             raise c.NoResult(f"protocol {bus_name} does not answer: {exc.text}") from None
         known = bus_name in self.protocols
         self.protocols[bus_name] = c.ProtocolOverview(
-            name, c.protocol_short_name(bus_name), bus_name, status)
+            name, c.protocol_short_name(bus_name), bus_name, status
+        )
         if not known:
             log.info("protocol %s (%s) registered", bus_name, name)
             if self.discovering:
-                asyncio.create_task(self._fanout("StartDiscovery", [bus_name]))
+                spawn(self._fanout("StartDiscovery", [bus_name]))
 
     def remove(self, bus_name: str) -> None:
         if self.protocols.pop(bus_name, None) is None:
@@ -95,7 +117,7 @@ class ProtocolManagerService(BusService):
             self.remove(name)
         elif new and name.startswith(c.PROTOCOL_NAME_PREFIX) and name not in self.protocols:
             # A restarted adapter normally calls Add itself; this covers one that does not.
-            asyncio.create_task(self._add_quietly(name))
+            spawn(self._add_quietly(name))
 
     async def _add_quietly(self, name: str) -> None:
         await asyncio.sleep(0.2)  # give it time to export before we call it
@@ -106,12 +128,14 @@ class ProtocolManagerService(BusService):
 
     async def _fanout(self, member: str, protocols: list[str] | None = None) -> None:
         targets = list(self.protocols) if protocols is None else protocols
-        results = await asyncio.gather(*(self._call(p, member) for p in targets),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._call(p, member) for p in targets), return_exceptions=True
+        )
         for protocol, result in zip(targets, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("%s on %s failed: %s", member, protocol,
-                            getattr(result, "text", result))
+                log.warning(
+                    "%s on %s failed: %s", member, protocol, getattr(result, "text", result)
+                )
                 self.fanout_failed.add(protocol)
             else:
                 self.fanout_failed.discard(protocol)
@@ -126,13 +150,14 @@ class ProtocolManagerService(BusService):
 
     async def discovery_status(self) -> list[c.DiscoveryStatus]:
         protocols = list(self.protocols)
-        states = await asyncio.gather(*(self._call(p, "DiscoveryStatus") for p in protocols),
-                                      return_exceptions=True)
+        states = await asyncio.gather(
+            *(self._call(p, "DiscoveryStatus") for p in protocols), return_exceptions=True
+        )
         result = []
         for protocol, state in zip(protocols, states, strict=True):
-            if isinstance(state, BaseException):
-                status = c.DiscoveryState.FAILURE
-            elif protocol in self.fanout_failed and state[0] != c.DiscoveryState.RUNNING:
+            if isinstance(state, BaseException) or (
+                protocol in self.fanout_failed and state[0] != c.DiscoveryState.RUNNING
+            ):
                 status = c.DiscoveryState.FAILURE
             else:
                 status = state[0]
@@ -145,15 +170,16 @@ class ProtocolManagerService(BusService):
             self.discovered.seen(overview)
 
     async def _poll(self) -> None:
-        """Refresh what each protocol still sees, so that entries expire when it stops seeing them."""
+        """Refresh what each protocol still sees, so entries expire once it stops seeing them."""
         while True:
             await asyncio.sleep(self.poll_interval_s)
             await self.refresh()
 
     async def refresh(self) -> None:
         protocols = list(self.protocols)
-        answers = await asyncio.gather(*(self._call(p, "Devices") for p in protocols),
-                                       return_exceptions=True)
+        answers = await asyncio.gather(
+            *(self._call(p, "Devices") for p in protocols), return_exceptions=True
+        )
         for protocol, answer in zip(protocols, answers, strict=True):
             if isinstance(answer, BaseException):
                 continue
@@ -166,8 +192,9 @@ class ProtocolManagerService(BusService):
                 if overview.protocol == protocol:
                     self.discovered.seen(overview)
         for gone in self.discovered.expire():
-            log.info("%s %s not seen for %g s; dropped", gone.protocol, gone.id,
-                     self.discovered.ttl_s)
+            log.info(
+                "%s %s not seen for %g s; dropped", gone.protocol, gone.id, self.discovered.ttl_s
+            )
 
 
 class ProtocolManagerInterface(ServiceInterface):

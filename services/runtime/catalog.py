@@ -10,7 +10,7 @@ from services.service import BusService, ServiceConfig
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    factory: str                 # "module:function" taking a ServiceConfig
+    factory: str  # "module:function" taking a ServiceConfig
     bus_names: tuple[str, ...]
     simulated_only: bool = False  # runs only with --simulate (no real hardware behind it)
 
@@ -19,14 +19,25 @@ class ServiceSpec:
         return getattr(importlib.import_module(module), func)(config)
 
 
-CATALOG: dict[str, ServiceSpec] = {spec.name: spec for spec in (
-    ServiceSpec("protocolmanager", "services.protocolmanager.service:create",
-                (c.PROTOCOL_MANAGER_NAME,)),
-    ServiceSpec("devicemanager", "services.devicemanager.service:create",
-                (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME)),
-    ServiceSpec("dummy", "services.dummy.service:create", (c.protocol_bus_name("Dummy"),),
-                simulated_only=True),
-)}
+CATALOG: dict[str, ServiceSpec] = {
+    spec.name: spec
+    for spec in (
+        ServiceSpec(
+            "protocolmanager", "services.protocolmanager.service:create", (c.PROTOCOL_MANAGER_NAME,)
+        ),
+        ServiceSpec(
+            "devicemanager",
+            "services.devicemanager.service:create",
+            (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME),
+        ),
+        ServiceSpec(
+            "dummy",
+            "services.dummy.service:create",
+            (c.protocol_bus_name("Dummy"),),
+            simulated_only=True,
+        ),
+    )
+}
 
 
 def services_for(simulate: bool) -> list[ServiceSpec]:

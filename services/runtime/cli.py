@@ -35,14 +35,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         if not sep:
             raise SystemExit(f"agile-gateway up: --option takes SERVICE:KEY=VALUE, not {item!r}")
         options.setdefault(service, []).append(pair)
-    supervisor = Supervisor(state_dir, services_for(args.simulate), simulate=args.simulate,
-                            options=options)
+    supervisor = Supervisor(
+        state_dir, services_for(args.simulate), simulate=args.simulate, options=options
+    )
 
     def announce(ready: bool, elapsed: float) -> None:
         state = "up" if ready else "partly up"
-        print(f"gateway {state} in {elapsed:.2f} s; bus {supervisor.address} "
-              f"(also in {state_dir / 'bus.address'}); logs in {supervisor.log_dir}",
-              flush=True)
+        print(
+            f"gateway {state} in {elapsed:.2f} s; bus {supervisor.address} "
+            f"(also in {state_dir / 'bus.address'}); logs in {supervisor.log_dir}",
+            flush=True,
+        )
 
     return asyncio.run(supervisor.run(on_ready=announce))
 
@@ -53,15 +56,17 @@ def cmd_service(args: argparse.Namespace) -> int:
 
     spec = CATALOG.get(args.name)
     if spec is None:
-        raise SystemExit(f"agile-gateway service: no service {args.name!r}; "
-                         f"known: {', '.join(CATALOG)}")
+        raise SystemExit(
+            f"agile-gateway service: no service {args.name!r}; known: {', '.join(CATALOG)}"
+        )
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     try:
         address = resolve_bus_address(args.bus, state_dir)
     except BusNotFound as exc:
         raise SystemExit(f"agile-gateway service: {exc}") from None
-    config = ServiceConfig(address, state_dir, simulate=args.simulate,
-                           options=_options(args.option))
+    config = ServiceConfig(
+        address, state_dir, simulate=args.simulate, options=_options(args.option)
+    )
     return asyncio.run(spec.create(config).run())
 
 
@@ -86,8 +91,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     for svc in report["services"]:
         pid = svc["pid"] if svc["pid"] is not None else "-"
         restarts = svc["restarts"] if svc["restarts"] is not None else "-"
-        print(f"{svc['name']:<16} {svc['state']:<10} {pid:>7} {restarts:>8}  "
-              f"{', '.join(svc['bus_names'])}")
+        print(
+            f"{svc['name']:<16} {svc['state']:<10} {pid:>7} {restarts:>8}  "
+            f"{', '.join(svc['bus_names'])}"
+        )
     return 0
 
 
@@ -97,20 +104,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start the bus and every service")
-    up.add_argument("--native", action="store_true",
-                    help="run services as child processes (no containers)")
-    up.add_argument("--simulate", action="store_true",
-                    help="simulated radios wherever a protocol has one")
-    up.add_argument("--state-dir", help="state folder (default $AGILE_STATE_DIR or "
-                    "~/.local/state/agile-gateway)")
-    up.add_argument("--option", action="append", default=[], metavar="SERVICE:KEY=VALUE",
-                    help="an option for one service, e.g. protocolmanager:device-ttl=30")
+    up.add_argument(
+        "--native", action="store_true", help="run services as child processes (no containers)"
+    )
+    up.add_argument(
+        "--simulate", action="store_true", help="simulated radios wherever a protocol has one"
+    )
+    up.add_argument(
+        "--state-dir",
+        help="state folder (default $AGILE_STATE_DIR or ~/.local/state/agile-gateway)",
+    )
+    up.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="SERVICE:KEY=VALUE",
+        help="an option for one service, e.g. protocolmanager:device-ttl=30",
+    )
     up.set_defaults(func=cmd_up)
 
     service = sub.add_parser("service", help="run one service in the foreground")
     service.add_argument("name")
-    service.add_argument("--bus", help="bus address (default $AGILE_BUS_ADDRESS or the "
-                         "state folder's bus.address)")
+    service.add_argument(
+        "--bus", help="bus address (default $AGILE_BUS_ADDRESS or the state folder's bus.address)"
+    )
     service.add_argument("--state-dir")
     service.add_argument("--simulate", action="store_true")
     service.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
@@ -126,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format=LOG_FORMAT, stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format=LOG_FORMAT, stream=sys.stderr
+    )
     return args.func(args)
 
 

@@ -40,15 +40,24 @@ async def gateway_status(address: str, state_dir: Path) -> dict[str, Any]:
                 continue  # not part of this gateway
             pid = None
             if owned:
-                (pid,) = await call(bus, DBUS_NAME, DBUS_PATH, DBUS_NAME,
-                                    "GetConnectionUnixProcessID", "s", [bus_names[0]])
-            services.append({
-                "name": service,
-                "state": "running" if owned else known.get("state", "absent"),
-                "pid": pid,
-                "restarts": known.get("restarts"),
-                "bus_names": list(bus_names),
-            })
+                (pid,) = await call(
+                    bus,
+                    DBUS_NAME,
+                    DBUS_PATH,
+                    DBUS_NAME,
+                    "GetConnectionUnixProcessID",
+                    "s",
+                    [bus_names[0]],
+                )
+            services.append(
+                {
+                    "name": service,
+                    "state": "running" if owned else known.get("state", "absent"),
+                    "pid": pid,
+                    "restarts": known.get("restarts"),
+                    "bus_names": list(bus_names),
+                }
+            )
         return {"bus": "reachable", "address": address, "services": services}
     finally:
         bus.disconnect()

@@ -44,7 +44,7 @@ def write_atomically(path: Path, text: str) -> None:
 class ChildState:
     name: str
     pid: int | None = None
-    state: str = "starting"       # starting | running | restarting | stopped
+    state: str = "starting"  # starting | running | restarting | stopped
     restarts: int = 0
     started_at: float | None = None
     last_exit: int | None = None
@@ -65,8 +65,9 @@ class Supervisor:
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
         self.log_dir = self.state_dir / LOG_DIR
-        self.children = {s.name: ChildState(s.name, log=str(self.log_dir / f"{s.name}.log"))
-                         for s in self.specs}
+        self.children = {
+            s.name: ChildState(s.name, log=str(self.log_dir / f"{s.name}.log")) for s in self.specs
+        }
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.bus_proc = None
         self.address = f"unix:path={self.state_dir / SOCKET_NAME}"
@@ -76,17 +77,23 @@ class Supervisor:
     # -- status file read by `agile-gateway status` and the TUI --
 
     def write_status(self) -> None:
-        status = {"runtime": "native", "simulate": self.simulate, "pid": os.getpid(),
-                  "state": "stopped" if self.stopping.is_set() else "running",
-                  "bus": self.address, "started_at": self.started,
-                  "services": {n: asdict(c) for n, c in self.children.items()}}
+        status = {
+            "runtime": "native",
+            "simulate": self.simulate,
+            "pid": os.getpid(),
+            "state": "stopped" if self.stopping.is_set() else "running",
+            "bus": self.address,
+            "started_at": self.started,
+            "services": {n: asdict(c) for n, c in self.children.items()},
+        }
         write_atomically(self.state_dir / STATUS_FILE, json.dumps(status, indent=1))
 
     # -- the bus --
 
     def _start_bus(self) -> None:
-        self.bus_proc, _ = start_bus_daemon(self.state_dir,
-                                            log_file=self.log_dir / "dbus-daemon.log")
+        self.bus_proc, _ = start_bus_daemon(
+            self.state_dir, log_file=self.log_dir / "dbus-daemon.log"
+        )
         # Without the daemon's guid, the address stays valid across daemon restarts.
         write_atomically(self.state_dir / ADDRESS_FILE, self.address + "\n")
 
@@ -104,8 +111,17 @@ class Supervisor:
     # -- services --
 
     def _command(self, spec: ServiceSpec) -> list[str]:
-        cmd = [sys.executable, "-m", "services.runtime.cli", "service", spec.name,
-               "--bus", self.address, "--state-dir", str(self.state_dir)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "services.runtime.cli",
+            "service",
+            spec.name,
+            "--bus",
+            self.address,
+            "--state-dir",
+            str(self.state_dir),
+        ]
         if self.simulate:
             cmd.append("--simulate")
         for opt in self.options.get(spec.name, []):
@@ -118,8 +134,13 @@ class Supervisor:
         while not self.stopping.is_set():
             with open(child.log, "ab") as out:
                 proc = await asyncio.create_subprocess_exec(
-                    *self._command(spec), stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                    stderr=out, start_new_session=True, preexec_fn=_die_with_parent)
+                    *self._command(spec),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             self.procs[spec.name] = proc
             child.pid, child.state, child.started_at = proc.pid, "running", time.time()
             self.write_status()
@@ -133,8 +154,9 @@ class Supervisor:
             child.restarts += 1
             child.state = "restarting"
             self.write_status()
-            log.warning("%s exited with %s; restart %d in %.1f s", spec.name, code,
-                        child.restarts, backoff)
+            log.warning(
+                "%s exited with %s; restart %d in %.1f s", spec.name, code, child.restarts, backoff
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
@@ -160,8 +182,9 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
         if running:
-            _, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in running],
-                                            timeout=self.stop_timeout_s)
+            _, pending = await asyncio.wait(
+                [asyncio.create_task(p.wait()) for p in running], timeout=self.stop_timeout_s
+            )
             for proc in running:
                 if proc.returncode is None:
                     log.warning("pid %s ignored SIGTERM; killing it", proc.pid)
@@ -170,7 +193,7 @@ class Supervisor:
             if pending:
                 await asyncio.wait(pending, timeout=self.stop_timeout_s)
 
-    async def run(self, on_ready=None) -> int:  # type: ignore[no-untyped-def]
+    async def run(self, on_ready=None) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,142 @@
+"""The native runtime as a real process tree: start-up, crash recovery, status, shutdown."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from services import contract as c
+from services.bus import connect
+from tests.conftest import ROOT
+from tests.helpers import THERMOMETER, device, dm, eventually
+
+DUMMY = c.protocol_bus_name("Dummy")
+
+
+def busctl_protocols(address: str) -> str:
+    return subprocess.run(
+        [
+            "busctl",
+            f"--address={address}",
+            "call",
+            c.PROTOCOL_MANAGER_NAME,
+            c.PROTOCOL_MANAGER_PATH,
+            c.PROTOCOL_MANAGER_IFACE,
+            "Protocols",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def service_pid(gw, name: str) -> int | None:
+    status = json.loads((gw.state_dir / "runtime.json").read_text())
+    return status["services"][name]["pid"]
+
+
+def test_gateway_comes_up_within_five_seconds_and_lists_protocols(gateway_factory) -> None:
+    gw = gateway_factory()
+    assert gw.up_after_s < 5
+    assert busctl_protocols(gw.address) == f'a(ssss) 1 "Dummy" "Dummy" "{DUMMY}" "AVAILABLE"'
+    for name in ("protocolmanager", "devicemanager", "dummy"):
+        assert (gw.state_dir / "logs" / f"{name}.log").exists()
+
+
+def test_status_command_lists_running_services(gateway_factory) -> None:
+    gw = gateway_factory()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.runtime.cli",
+            "status",
+            "--state-dir",
+            str(gw.state_dir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
+    report = json.loads(out)
+    assert report["bus"] == "reachable"
+    states = {
+        s["name"]: (s["state"], s["pid"] == service_pid(gw, s["name"])) for s in report["services"]
+    }
+    assert states == {
+        "protocolmanager": ("running", True),
+        "devicemanager": ("running", True),
+        "dummy": ("running", True),
+    }
+
+
+def test_status_without_a_gateway_says_so(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AGILE_BUS_ADDRESS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.runtime.cli", "status", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "no gateway bus" in proc.stderr and "bus.address" in proc.stderr
+
+
+async def test_killed_services_restart_and_keep_registrations(gateway_factory) -> None:
+    gw = gateway_factory()
+    bus = await connect(gw.address)
+    try:
+        await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
+        dev_id = THERMOMETER.device_id
+        for name in ("dummy", "devicemanager", "protocolmanager"):
+            old = service_pid(gw, name)
+            os.kill(old, signal.SIGKILL)
+            await eventually(lambda n=name, o=old: _restarted(gw, n, o), timeout=15)
+        # the protocol registered itself again, the device is still there and works
+        await eventually(lambda: _has_dummy(gw.address), timeout=10)
+        (devices,) = await eventually(lambda: dm(bus, "Devices"), timeout=10)
+        assert [d[0] for d in devices] == [dev_id]
+        record = await eventually(lambda: device(bus, dev_id, "Read", "s", "temperature"))
+        assert record[0][3] == "°C"
+        status = json.loads((gw.state_dir / "runtime.json").read_text())
+        assert all(s["restarts"] == 1 for s in status["services"].values())
+    finally:
+        bus.disconnect()
+
+
+async def _restarted(gw, name: str, old_pid: int) -> bool:
+    pid = service_pid(gw, name)
+    return pid is not None and pid != old_pid
+
+
+async def _has_dummy(address: str) -> bool:
+    return DUMMY in await asyncio.to_thread(busctl_protocols, address)
+
+
+async def test_bus_daemon_killed_everything_comes_back(gateway_factory) -> None:
+    gw = gateway_factory()
+    daemon = subprocess.run(
+        ["pgrep", "-f", f"config-file={gw.state_dir}/bus.conf"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(daemon) == 1
+    os.kill(int(daemon[0]), signal.SIGKILL)
+    await eventually(lambda: _has_dummy(gw.address), timeout=20)
+
+
+def test_sigterm_stops_every_process(gateway_factory) -> None:
+    gw = gateway_factory()
+    pids = [service_pid(gw, n) for n in ("protocolmanager", "devicemanager", "dummy")]
+    assert gw.stop() == 0
+    for pid in pids:
+        assert pid is not None
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z"  # gone or a zombie
+    assert not (gw.state_dir / "bus.address").exists()
+    status = json.loads((gw.state_dir / "runtime.json").read_text())
+    assert status["state"] == "stopped"
+    assert {s["state"] for s in status["services"].values()} == {"stopped"}
