@@ -1,0 +1,154 @@
+"""The agile-tui application: four sections as modes, one bus connection, one engine."""
+
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from dbus_fast import DBusError
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from agile_tui.client.session import Session
+from agile_tui.config import Config
+from agile_tui.screens.containers import ContainersScreen
+from agile_tui.screens.data import DataScreen
+from agile_tui.screens.devices import DevicesScreen
+from agile_tui.screens.help import HelpScreen
+from agile_tui.screens.images import ImagesScreen
+from agile_tui.theme import AGILE_THEME
+
+SECTIONS = {
+    "containers": ("1", "Containers", "Containers and service processes of the stack"),
+    "devices": ("2", "Devices", "Discovered and registered devices, pairing"),
+    "data": ("3", "Data", "Live charts of device components"),
+    "images": ("4", "Images", "Images, layers, shared and unique bytes"),
+}
+
+
+class AgileApp(App[None]):
+    TITLE = "agile-tui"
+    CSS_PATH = "agile.tcss"
+    MODES = {
+        "containers": ContainersScreen,
+        "devices": DevicesScreen,
+        "data": DataScreen,
+        "images": ImagesScreen,
+    }
+    BINDINGS = [
+        # The top bar lists the sections with their keys, so they stay out of the footer.
+        *(
+            Binding(key, f"switch_mode('{mode}')", label, id=f"app.{mode}", show=False)
+            for mode, (key, label, _) in SECTIONS.items()
+        ),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit", show=False),
+    ]
+
+    bus_state: reactive[str] = reactive("connecting")
+    engine_state: reactive[str] = reactive("connecting")
+
+    def __init__(self, session: Session, config: Config, start_mode: str = "devices") -> None:
+        super().__init__()
+        self.session = session
+        self.config = config
+        self.start_mode = start_mode
+        self.listeners: dict[str, list[Callable[[object], None]]] = {}
+        self.engine = None  # agile_tui.client.engine.Engine once reachable
+
+    def on_mount(self) -> None:
+        self.register_theme(AGILE_THEME)
+        try:
+            self.theme = self.config.theme
+        except Exception:
+            self.notify(f"Unknown theme {self.config.theme!r}; using agile", severity="warning")
+            self.theme = AGILE_THEME.name
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+        self.connect_bus()
+        self.connect_engine()
+        self.switch_mode(self.start_mode)
+
+    # -- the gateway bus --
+
+    @work(exclusive=True, group="bus")
+    async def connect_bus(self) -> None:
+        gateway = self.session.gateway
+        if gateway is None:
+            self.bus_state = "unreachable"
+            self.notify(self.session.bus_problem, title="Gateway bus", severity="error", timeout=10)
+            return
+        try:
+            await gateway.connect()
+            await gateway.on_new_device(partial(self.emit, "device"))
+            await gateway.on_record(partial(self.emit, "record"))
+        except (OSError, TimeoutError, DBusError) as exc:
+            self.bus_state = "unreachable"
+            self.notify(
+                f"Cannot reach the gateway bus at {gateway.address}: {exc}",
+                title="Gateway bus",
+                severity="error",
+                timeout=10,
+            )
+            return
+        self.bus_state = "connected"
+        self.run_worker(self._watch_bus(), group="bus-watch", exclusive=True)
+
+    async def _watch_bus(self) -> None:
+        gateway = self.session.gateway
+        assert gateway is not None and gateway.bus is not None
+        await gateway.bus.wait_for_disconnect()
+        self.bus_state = "unreachable"
+        self.notify("Lost the gateway bus", severity="error")
+
+    def bus_problem(self, exc: Exception) -> None:
+        gateway = self.session.gateway
+        if gateway is not None and not gateway.connected:
+            self.bus_state = "unreachable"
+
+    # -- the engine --
+
+    @work(thread=True, exclusive=True, group="engine")
+    def connect_engine(self) -> None:
+        from agile_tui.client.engine import Engine, EngineUnreachable
+
+        try:
+            engine = Engine.connect(self.session.docker_url)
+        except EngineUnreachable as exc:
+            self.call_from_thread(self._engine_unreachable, str(exc))
+            return
+        self.engine = engine
+        self.call_from_thread(setattr, self, "engine_state", "connected")
+
+    def _engine_unreachable(self, why: str) -> None:
+        self.engine_state = "unreachable"
+        self.notify(why, title="Docker engine", severity="warning", timeout=8)
+
+    # -- events from the bus, fanned out to the screens that asked --
+
+    def listen(self, kind: str, callback: Callable[[object], None]) -> None:
+        self.listeners.setdefault(kind, []).append(callback)
+
+    def emit(self, kind: str, payload: object) -> None:
+        for callback in self.listeners.get(kind, []):
+            callback(payload)
+
+    # -- help and the command palette --
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for mode, (_, label, help_text) in SECTIONS.items():
+            yield SystemCommand(f"Go to {label}", help_text, partial(self.switch_mode, mode))
+        yield SystemCommand("Help", "Every key of every section", self.action_help)
+        for binding in getattr(screen, "BINDINGS", []):
+            if isinstance(binding, Binding) and binding.description:
+                yield SystemCommand(
+                    f"{binding.description}",
+                    f"{type(screen).__name__.removesuffix('Screen')}: key {binding.key}",
+                    partial(screen.run_action, binding.action),
+                )
+        yield from super().get_system_commands(screen)

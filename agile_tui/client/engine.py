@@ -1,0 +1,222 @@
+"""The Docker engine, through the Docker SDK: containers, their stats, logs, events and images.
+
+Everything here blocks (the SDK is synchronous): the TUI calls it from thread workers.
+"""
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, NotFound
+
+from agile_tui.client.layers import ImageLayers, analyse
+from agile_tui.client.stack import StackRow
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+CONTAINER_EVENTS = {
+    "create",
+    "start",
+    "restart",
+    "stop",
+    "die",
+    "kill",
+    "pause",
+    "unpause",
+    "destroy",
+    "rename",
+    "health_status",
+}
+
+
+class EngineUnreachable(Exception):
+    pass
+
+
+class EngineError(Exception):
+    """An engine call failed; the message is meant for the operator."""
+
+
+@dataclass
+class _CpuSample:
+    container_total: int
+    system_total: int
+
+
+def _started_at(attrs: dict[str, Any]) -> float | None:
+    state = attrs.get("State", {})
+    if not state.get("Running"):
+        return None
+    stamp = state.get("StartedAt", "")
+    try:
+        from datetime import datetime
+
+        return datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return None
+
+
+class Engine:
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self._cpu: dict[str, _CpuSample] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, url: str | None = None, timeout: float = 5.0) -> "Engine":
+        try:
+            client = (
+                docker.DockerClient(base_url=url, timeout=timeout)
+                if url
+                else docker.from_env(timeout=timeout)
+            )
+            client.ping()
+        except DockerException as exc:
+            where = url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            text = str(exc)
+            reason = (
+                "no engine socket there"
+                if "FileNotFoundError" in text
+                else "connection refused"
+                if "refused" in text.lower()
+                else text[:120]
+            )
+            raise EngineUnreachable(f"{where}: {reason}") from None
+        return cls(client)
+
+    # -- containers --
+
+    def _row(self, attrs: dict[str, Any], stats: dict[str, Any] | None) -> StackRow:
+        state = attrs.get("State", {})
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        cpu_pct = mem = None
+        if stats:
+            cpu_pct = self._cpu_pct(attrs["Id"], stats)
+            usage = stats.get("memory_stats", {}).get("usage")
+            # Without the memory cgroup (many Pi kernels) the engine reports no usage.
+            mem = int(usage) if usage else None
+        return StackRow(
+            key=attrs["Id"],
+            name=attrs.get("Name", "").lstrip("/"),
+            group=labels.get(COMPOSE_PROJECT, ""),
+            state=state.get("Status", "?"),
+            health=(state.get("Health") or {}).get("Status", ""),
+            started_at=_started_at(attrs),
+            cpu_pct=cpu_pct,
+            mem_bytes=mem,
+            image=attrs.get("Config", {}).get("Image", ""),
+            restarts=int(attrs.get("RestartCount", 0)),
+        )
+
+    def _cpu_pct(self, cid: str, stats: dict[str, Any]) -> float | None:
+        cpu = stats.get("cpu_stats", {})
+        total = cpu.get("cpu_usage", {}).get("total_usage")
+        system = cpu.get("system_cpu_usage")
+        if total is None or system is None:
+            return None
+        ncpu = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or [1])
+        with self._lock:
+            prev = self._cpu.get(cid)
+            self._cpu[cid] = _CpuSample(total, system)
+        if prev is None or system <= prev.system_total:
+            return None
+        return 100.0 * ncpu * (total - prev.container_total) / (system - prev.system_total)
+
+    def container(self, cid: str, with_stats: bool = True) -> StackRow | None:
+        try:
+            c = self.client.containers.get(cid)
+        except NotFound:
+            return None
+        stats = None
+        if with_stats and c.status == "running":
+            try:
+                stats = c.stats(stream=False, one_shot=True)
+            except APIError:
+                stats = None
+        return self._row(c.attrs, stats)
+
+    def containers(self, with_stats: bool = True) -> list[StackRow]:
+        rows = []
+        for c in self.client.containers.list(all=True):
+            stats = None
+            if with_stats and c.status == "running":
+                try:
+                    stats = c.stats(stream=False, one_shot=True)
+                except (APIError, NotFound):
+                    stats = None
+            rows.append(self._row(c.attrs, stats))
+        return rows
+
+    def _act(self, cid: str, verb: str, fn: Callable[[Any], None]) -> None:
+        try:
+            fn(self.client.containers.get(cid))
+        except NotFound:
+            raise EngineError(f"container {cid[:12]} no longer exists") from None
+        except APIError as exc:
+            raise EngineError(f"{verb} failed: {exc.explanation or exc}") from None
+
+    def start(self, cid: str) -> None:
+        self._act(cid, "start", lambda c: c.start())
+
+    def stop(self, cid: str, timeout: int = 10) -> None:
+        self._act(cid, "stop", lambda c: c.stop(timeout=timeout))
+
+    def restart(self, cid: str, timeout: int = 10) -> None:
+        self._act(cid, "restart", lambda c: c.restart(timeout=timeout))
+
+    def remove(self, cid: str) -> None:
+        self._act(cid, "remove", lambda c: c.remove(force=True))
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        try:
+            return self.client.api.inspect_container(cid)
+        except NotFound:
+            raise EngineError(f"container {cid[:12]} no longer exists") from None
+
+    def logs(self, cid: str, tail: int = 500, follow: bool = True) -> "LogStream":
+        try:
+            stream = self.client.api.logs(cid, stream=True, follow=follow, tail=tail)
+        except (NotFound, APIError) as exc:
+            raise EngineError(f"logs failed: {exc}") from None
+        return LogStream(stream)
+
+    def container_events(self, stop: threading.Event) -> Iterator[tuple[str, str]]:
+        """(action, container id) for each container event, until `stop` is set."""
+        since = int(time.time())
+        while not stop.is_set():
+            until = int(time.time()) + 1
+            for event in self.client.events(
+                since=since, until=until, decode=True, filters={"type": "container"}
+            ):
+                action = str(event.get("Action", "")).split(":")[0]
+                if action in CONTAINER_EVENTS:
+                    yield action, event.get("id") or event.get("Actor", {}).get("ID", "")
+            since = until
+
+    # -- images --
+
+    def images(self) -> list[ImageLayers]:
+        return analyse(self.client.images.list(), self.client.api.history)
+
+
+class LogStream:
+    """Lines of a container's log as they come; `close()` ends it from another thread."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[str]:
+        pending = b""
+        for chunk in self._stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace")
+        if pending:
+            yield pending.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self._stream.close()

@@ -1,0 +1,153 @@
+"""A typed client of the gateway bus: what the TUI asks of the services, nothing else."""
+
+from collections.abc import Callable
+from typing import Any
+
+from dbus_fast import Message
+from dbus_fast.aio import MessageBus
+
+from services import contract as c
+from services.bus import add_match, call, connect, match_rule, on_signal
+
+
+class GatewayClient:
+    def __init__(self, address: str, timeout_s: float = 10.0) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self.bus: MessageBus | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.bus is not None and self.bus.connected
+
+    async def connect(self) -> None:
+        self.bus = await connect(self.address)
+
+    def close(self) -> None:
+        if self.bus is not None:
+            self.bus.disconnect()
+            self.bus = None
+
+    async def _call(
+        self, dest: str, path: str, iface: str, member: str, signature: str = "", *body: Any
+    ) -> list[Any]:
+        if self.bus is None:
+            raise ConnectionError("not connected to the gateway bus")
+        return await call(
+            self.bus, dest, path, iface, member, signature, body, timeout=self.timeout_s
+        )
+
+    async def _pm(self, member: str, signature: str = "", *body: Any) -> list[Any]:
+        return await self._call(
+            c.PROTOCOL_MANAGER_NAME,
+            c.PROTOCOL_MANAGER_PATH,
+            c.PROTOCOL_MANAGER_IFACE,
+            member,
+            signature,
+            *body,
+        )
+
+    async def _dm(self, member: str, signature: str = "", *body: Any) -> list[Any]:
+        return await self._call(
+            c.DEVICE_MANAGER_NAME,
+            c.DEVICE_MANAGER_PATH,
+            c.DEVICE_MANAGER_IFACE,
+            member,
+            signature,
+            *body,
+        )
+
+    async def _device(self, dev_id: str, member: str, signature: str = "", *body: Any) -> list[Any]:
+        return await self._call(
+            c.DEVICE_NAME, c.device_path(dev_id), c.DEVICE_IFACE, member, signature, *body
+        )
+
+    # -- protocols and discovery --
+
+    async def protocols(self) -> list[c.ProtocolOverview]:
+        (wire,) = await self._pm("Protocols")
+        return [c.ProtocolOverview.from_wire(p) for p in wire]
+
+    async def discovered(self) -> list[c.DeviceOverview]:
+        (wire,) = await self._pm("Devices")
+        return [c.DeviceOverview.from_wire(d) for d in wire]
+
+    async def discovery_status(self) -> list[c.DiscoveryStatus]:
+        (wire,) = await self._pm("DiscoveryStatus")
+        return [c.DiscoveryStatus.from_wire(s) for s in wire]
+
+    async def start_discovery(self) -> None:
+        await self._pm("StartDiscovery")
+
+    async def stop_discovery(self) -> None:
+        await self._pm("StopDiscovery")
+
+    # -- registered devices --
+
+    async def registered(self) -> list[c.DeviceDefinition]:
+        (wire,) = await self._dm("Devices")
+        return [c.DeviceDefinition.from_wire(d) for d in wire]
+
+    async def matching_types(self, overview: c.DeviceOverview) -> list[str]:
+        (names,) = await self._dm("MatchingDeviceTypes", "(ssss)", overview.to_wire())
+        return names
+
+    async def register(self, overview: c.DeviceOverview, type_name: str) -> c.DeviceDefinition:
+        (wire,) = await self._dm("Register", "(ssss)s", overview.to_wire(), type_name)
+        return c.DeviceDefinition.from_wire(wire)
+
+    async def delete(self, dev_id: str) -> None:
+        await self._dm("Delete", "s", dev_id)
+
+    async def device_status(self, dev_id: str) -> str:
+        ((status,),) = await self._device(dev_id, "Status")
+        return status
+
+    async def connect_device(self, dev_id: str) -> None:
+        await self._device(dev_id, "Connect")
+
+    async def disconnect_device(self, dev_id: str) -> None:
+        await self._device(dev_id, "Disconnect")
+
+    async def read(self, dev_id: str, component: str) -> c.RecordObject:
+        (wire,) = await self._device(dev_id, "Read", "s", component)
+        return c.RecordObject.from_wire(wire)
+
+    async def write(self, dev_id: str, component: str, payload: str) -> None:
+        await self._device(dev_id, "Write", "ss", component, payload)
+
+    async def commands(self, dev_id: str) -> list[str]:
+        (names,) = await self._device(dev_id, "Commands")
+        return names
+
+    async def execute(self, dev_id: str, command: str) -> None:
+        await self._device(dev_id, "Execute", "s", command)
+
+    async def subscribe(self, dev_id: str, component: str) -> None:
+        await self._device(dev_id, "Subscribe", "s", component)
+
+    async def unsubscribe(self, dev_id: str, component: str) -> None:
+        await self._device(dev_id, "Unsubscribe", "s", component)
+
+    # -- signals --
+
+    async def _listen(
+        self, triple: tuple[str, str, str], callback: Callable[[Message], None]
+    ) -> None:
+        if self.bus is None:
+            raise ConnectionError("not connected to the gateway bus")
+        iface, path, member = triple
+        on_signal(self.bus, iface, member, callback, path=path)
+        await add_match(
+            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        )
+
+    async def on_new_device(self, callback: Callable[[c.DeviceOverview], None]) -> None:
+        await self._listen(
+            c.FOUND_NEW_DEVICE_SIGNAL, lambda m: callback(c.DeviceOverview.from_wire(m.body[0]))
+        )
+
+    async def on_record(self, callback: Callable[[c.RecordObject], None]) -> None:
+        await self._listen(
+            c.NEW_SUBSCRIBE_VALUE_SIGNAL, lambda m: callback(c.RecordObject.from_wire(m.body[0]))
+        )

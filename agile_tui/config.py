@@ -1,0 +1,63 @@
+"""agile-tui's settings: a TOML file, validated, with an environment variable for tests.
+
+# ~/.config/agile-tui/config.toml
+theme = "agile"              # any Textual theme name
+refresh_seconds = 2.0        # polling period of live tables
+[keys]                       # binding id = "key[,key...]"
+"devices.discovery" = "D"
+"""
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONFIG_ENV = "AGILE_TUI_CONFIG"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Config:
+    theme: str = "agile"
+    refresh_seconds: float = 2.0
+    keys: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def default_config_path() -> Path:
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "agile-tui" / "config.toml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load the config file; a missing default file is fine, a broken one is an error."""
+    explicit = path is not None or CONFIG_ENV in os.environ
+    path = path or default_config_path()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return Config()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    unknown = set(data) - {"theme", "refresh_seconds", "keys"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+    theme = data.get("theme", Config.theme)
+    refresh = data.get("refresh_seconds", Config.refresh_seconds)
+    keys = data.get("keys", {})
+    if not isinstance(theme, str):
+        raise ConfigError(f"{path}: theme must be a string")
+    if not isinstance(refresh, int | float) or not 0.2 <= refresh <= 60:
+        raise ConfigError(f"{path}: refresh_seconds must be a number from 0.2 to 60")
+    if not isinstance(keys, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()
+    ):
+        raise ConfigError(f'{path}: [keys] maps binding ids to key strings, e.g. "app.help" = "f1"')
+    return Config(theme=theme, refresh_seconds=float(refresh), keys=dict(keys), path=path)

@@ -1,0 +1,223 @@
+"""Containers: the engine's containers by compose project, and the native service processes."""
+
+import os
+import signal
+import threading
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+
+from agile_tui.client.stack import StackRow, format_bytes, format_cpu, format_uptime
+from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.inspect import InspectScreen
+from agile_tui.screens.logs import LogsScreen
+from agile_tui.widgets.gateway_bar import GatewayBar
+from agile_tui.widgets.live_table import LiveTable
+
+COLUMNS = ("Project", "Name", "State", "Health", "Uptime", "CPU", "Memory")
+CONTAINER_ONLY = ("start", "stop", "remove")
+
+
+class ContainersScreen(Screen[None]):
+    BINDINGS = [
+        Binding("s", "start", "Start", id="containers.start"),
+        Binding("t", "stop", "Stop", id="containers.stop"),
+        Binding("R", "restart", "Restart", id="containers.restart"),
+        Binding("delete", "remove", "Remove", id="containers.remove"),
+        Binding("i", "inspect", "Inspect", id="containers.inspect"),
+        Binding("l", "logs", "Logs", id="containers.logs"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, StackRow] = {}
+        self._timer: Timer | None = None
+        self._events_stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield GatewayBar("Containers")
+        table = LiveTable(COLUMNS, id="stack")
+        table.border_title = "Stack"
+        yield table
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(LiveTable).focus()
+        self.watch(self.app, "engine_state", self._engine_changed)
+        self.refresh_rows()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_rows()
+
+    def on_unmount(self) -> None:
+        self._events_stop.set()
+
+    def _engine_changed(self, state: str) -> None:
+        if state == "connected":
+            self.follow_events()
+            self.refresh_rows()
+
+    # -- data --
+
+    @work(thread=True, exclusive=True, group="containers-poll")
+    def refresh_rows(self) -> None:
+        """Re-read stats (CPU needs periodic samples); the list itself follows engine events."""
+        try:
+            if not self.is_current:
+                return
+            rows = []
+            session = self.app.session  # type: ignore[attr-defined]
+            if session.native is not None:
+                rows += session.native.rows()
+            engine = self.app.engine  # type: ignore[attr-defined]
+            if engine is not None:
+                try:
+                    rows += engine.containers()
+                except Exception as exc:  # the engine went away
+                    self.app.call_from_thread(
+                        self.notify, f"Docker engine: {exc}", severity="error"
+                    )
+            self.app.call_from_thread(self._show, rows)
+        finally:
+            self.app.call_from_thread(self._schedule)
+
+    def _schedule(self) -> None:
+        if self._timer:
+            self._timer.stop()
+        self._timer = self.set_timer(self.app.config.refresh_seconds, self.refresh_rows)  # type: ignore[attr-defined]
+
+    def _show(self, rows: list[StackRow]) -> None:
+        self.rows = {
+            r.key: r for r in sorted(rows, key=lambda r: (r.group != "native", r.group, r.name))
+        }
+        self._render()
+
+    def _render(self) -> None:
+        now = self.app.session.clock()  # type: ignore[attr-defined]
+        table = self.query_one(LiveTable)
+        table.sync(
+            {
+                key: (
+                    r.group or "-",
+                    r.name,
+                    r.state,
+                    r.health or "-",
+                    format_uptime(r.started_at, now),
+                    format_cpu(r.cpu_pct),
+                    format_bytes(r.mem_bytes),
+                )
+                for key, r in self.rows.items()
+            }
+        )
+        if not self.rows:
+            table.border_subtitle = "nothing running here"
+        else:
+            table.border_subtitle = f"{len(self.rows)} units"
+
+    @work(thread=True, exclusive=True, group="containers-events")
+    def follow_events(self) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        if engine is None:
+            return
+        try:
+            for action, cid in engine.container_events(self._events_stop):
+                row = None if action == "destroy" else engine.container(cid, with_stats=False)
+                self.app.call_from_thread(self._apply_event, cid, row)
+        except Exception as exc:
+            self.app.call_from_thread(
+                self.notify, f"Docker events stopped: {exc}", severity="warning"
+            )
+
+    def _apply_event(self, cid: str, row: StackRow | None) -> None:
+        if row is None:
+            self.rows.pop(cid, None)
+        else:
+            old = self.rows.get(cid)
+            if old is not None:  # keep the last stats until the next sample
+                row = StackRow(
+                    **{
+                        **row.__dict__,
+                        "cpu_pct": old.cpu_pct,
+                        "mem_bytes": old.mem_bytes if row.state == "running" else None,
+                    }
+                )
+            self.rows[cid] = row
+        self._render()
+
+    # -- actions --
+
+    def _selected(self) -> StackRow | None:
+        key = self.query_one(LiveTable).selected_key()
+        return self.rows.get(key) if key else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in CONTAINER_ONLY:
+            row = self._selected()
+            return None if row is None or row.kind == "process" else True
+        return True
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.refresh_bindings()
+
+    @work(thread=True, group="containers-action")
+    def _engine_action(self, verb: str, row: StackRow) -> None:
+        from agile_tui.client.engine import EngineError
+
+        engine = self.app.engine  # type: ignore[attr-defined]
+        try:
+            getattr(engine, verb)(row.key)
+        except EngineError as exc:
+            self.app.call_from_thread(self.notify, str(exc), title=row.name, severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"{verb} done", title=row.name)
+
+    def action_start(self) -> None:
+        if row := self._selected():
+            self._engine_action("start", row)
+
+    def action_stop(self) -> None:
+        if row := self._selected():
+            self._engine_action("stop", row)
+
+    def action_restart(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+        if row.kind == "process":
+            self._restart_process(row)
+        else:
+            self._engine_action("restart", row)
+
+    def _restart_process(self, row: StackRow) -> None:
+        status = self.app.session.native.status() or {}  # type: ignore[attr-defined]
+        pid = status.get("services", {}).get(row.name, {}).get("pid")
+        if not pid:
+            self.notify(f"{row.name} is not running", severity="warning")
+            return
+        # The runtime restarts a service that exits; SIGTERM lets it stop cleanly first.
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError as exc:
+            self.notify(f"cannot signal {row.name}: {exc.strerror}", severity="error")
+            return
+        self.notify(f"{row.name} restarting", title=row.name)
+
+    @work(group="containers-action")
+    async def action_remove(self) -> None:
+        row = self._selected()
+        if row is None:
+            return
+        if await self.app.push_screen_wait(ConfirmModal(f"Remove container {row.name}?")):
+            self._engine_action("remove", row)
+
+    def action_inspect(self) -> None:
+        if row := self._selected():
+            self.app.push_screen(InspectScreen(row))
+
+    def action_logs(self) -> None:
+        if row := self._selected():
+            self.app.push_screen(LogsScreen(row))

@@ -1,0 +1,333 @@
+"""Devices: what the radios discover, what is registered, and pairing from the keyboard."""
+
+import asyncio
+from dataclasses import dataclass
+
+from dbus_fast import DBusError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer
+
+from agile_tui.screens.choice_modal import ChoiceModal
+from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.pair_modal import PairModal
+from agile_tui.screens.prompt_modal import PromptModal
+from agile_tui.widgets.gateway_bar import GatewayBar
+from agile_tui.widgets.live_table import LiveTable
+from services import contract as c
+
+DISCOVERED_COLUMNS = ("Protocol", "Name", "Address", "Status", "Found", "Paired")
+REGISTERED_COLUMNS = ("Id", "Name", "Type", "Status", "Components")
+
+
+@dataclass
+class Sighting:
+    overview: c.DeviceOverview
+    first_seen: float
+
+
+def error_text(exc: Exception) -> str:
+    return exc.text if isinstance(exc, DBusError) else str(exc)
+
+
+class DevicesScreen(Screen[None]):
+    BINDINGS = [
+        Binding("d", "toggle_discovery", "Discovery", id="devices.discovery"),
+        Binding("p", "pair", "Pair", id="devices.pair"),
+        Binding("c", "toggle_connection", "Connect", id="devices.connect"),
+        Binding("r", "read", "Read", id="devices.read"),
+        Binding("w", "write", "Write", id="devices.write"),
+        Binding("e", "execute", "Execute", id="devices.execute"),
+        Binding("delete", "remove", "Remove", id="devices.remove"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sightings: dict[str, Sighting] = {}
+        self.registered: dict[str, c.DeviceDefinition] = {}
+        self.discovering = False
+        self._timer: Timer | None = None
+        self._announce: list[str] = []
+        self.statuses: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield GatewayBar("Devices")
+        discovered = LiveTable(DISCOVERED_COLUMNS, id="discovered")
+        discovered.border_title = "Discovered"
+        yield discovered
+        registered = LiveTable(REGISTERED_COLUMNS, id="registered")
+        registered.border_title = "Registered"
+        yield registered
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#discovered").focus()
+        self.app.listen("device", self.device_discovered)  # type: ignore[attr-defined]
+        self.poll()
+
+    # -- live data --
+
+    @work(exclusive=True, group="devices-poll")
+    async def poll(self) -> None:
+        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        try:
+            if gateway is None or not gateway.connected or not self.is_current:
+                return
+            try:
+                discovered = await gateway.discovered()
+                registered = await gateway.registered()
+                statuses = await gateway.discovery_status()
+                self.statuses = await _device_statuses(gateway, registered)
+            except (DBusError, ConnectionError) as exc:
+                self.app.bus_problem(exc)  # type: ignore[attr-defined]
+                return
+            self.discovering = any(s.status == c.DiscoveryState.RUNNING for s in statuses)
+            self._show(discovered, registered)
+        finally:
+            # The next poll is scheduled when this one ends, so polls never overlap.
+            if self._timer:
+                self._timer.stop()
+            self._timer = self.set_timer(self.app.config.refresh_seconds, self.poll)  # type: ignore[attr-defined]
+
+    def _show(
+        self, discovered: list[c.DeviceOverview], registered: list[c.DeviceDefinition]
+    ) -> None:
+        now = self.app.session.clock()  # type: ignore[attr-defined]
+        current = {}
+        for overview in discovered:
+            key = overview.device_id
+            old = self.sightings.get(key)
+            current[key] = Sighting(overview, old.first_seen if old else now)
+        self.sightings = current
+        self.registered = {d.device_id: d for d in registered}
+        disc_table = self.query_one("#discovered", LiveTable)
+        disc_table.border_subtitle = (
+            "discovery running" if self.discovering else "discovery off (d)"
+        )
+        disc_table.sync(
+            {
+                key: (
+                    c.protocol_short_name(s.overview.protocol),
+                    s.overview.name,
+                    s.overview.id,
+                    s.overview.status,
+                    _ago(now - s.first_seen),
+                    "yes" if key in self.registered else "",
+                )
+                for key, s in self.sightings.items()
+            }
+        )
+        self.query_one("#registered", LiveTable).sync(
+            {
+                d.device_id: (
+                    d.device_id,
+                    d.name,
+                    _short(d.description, 24),
+                    self.statuses.get(d.device_id, "?"),
+                    ", ".join(f"{s.id} {s.unit}".strip() for s in d.streams),
+                )
+                for d in registered
+            }
+        )
+
+    def on_screen_resume(self) -> None:
+        self.poll()
+
+    def device_discovered(self, overview: c.DeviceOverview) -> None:
+        """A FoundNewDeviceSignal: say so without taking focus, and refresh soon."""
+        if overview.device_id not in self.sightings:
+            self.notify(
+                f"{overview.name or overview.id} ({c.protocol_short_name(overview.protocol)})",
+                title="New device",
+            )
+            self.poll()
+
+    # -- which actions apply where --
+
+    def _focused_table(self) -> str:
+        focused = self.focused
+        return focused.id if isinstance(focused, DataTable) and focused.id else ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        table = self._focused_table()
+        # Hidden, not just dimmed, where they do not apply: the footer must fit 80 columns.
+        if action == "pair":
+            return table == "discovered"
+        if action in ("toggle_connection", "read", "write", "execute", "remove"):
+            return table == "registered"
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def _selected(self, table_id: str) -> str | None:
+        table = self.query_one(f"#{table_id}", LiveTable)
+        return table.selected_key()
+
+    # -- actions --
+
+    @work(group="devices-action")
+    async def action_toggle_discovery(self) -> None:
+        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        if gateway is None:
+            self.notify("No gateway bus", severity="error")
+            return
+        try:
+            if self.discovering:
+                await gateway.stop_discovery()
+                self.notify("Discovery stopped")
+            else:
+                await gateway.start_discovery()
+                failed = [
+                    s.name
+                    for s in await gateway.discovery_status()
+                    if s.status == c.DiscoveryState.FAILURE
+                ]
+                if failed:
+                    self.notify(f"Discovery failed on {', '.join(failed)}", severity="warning")
+                else:
+                    self.notify("Discovery started")
+        except (DBusError, ConnectionError) as exc:
+            self.notify(error_text(exc), title="Discovery", severity="error")
+        self.poll()
+
+    @on(DataTable.RowSelected, "#discovered")
+    def _row_chosen(self) -> None:
+        self.action_pair()
+
+    @work(group="devices-action")
+    async def action_pair(self) -> None:
+        key = self._selected("discovered")
+        if key is None or key not in self.sightings:
+            self.notify("Select a discovered device first", severity="warning")
+            return
+        overview = self.sightings[key].overview
+        if key in self.registered:
+            self.notify(f"{overview.name} is already paired as {key}")
+            return
+        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        try:
+            types = await gateway.matching_types(overview)
+        except (DBusError, ConnectionError) as exc:
+            self.notify(error_text(exc), title="Pair", severity="error")
+            return
+        if not types:
+            self.notify(f"No device type fits {overview.name}", severity="warning")
+            return
+        choice = await self.app.push_screen_wait(PairModal(overview, types))
+        if choice is None:
+            return
+        named = c.DeviceOverview(overview.id, overview.protocol, choice.name, overview.status)
+        try:
+            definition = await gateway.register(named, choice.device_type)
+        except (DBusError, ConnectionError) as exc:
+            self.notify(error_text(exc), title="Pair", severity="error")
+            return
+        self.notify(f"{definition.name} paired as {definition.device_id}", title="Paired")
+        self.poll()
+
+    async def _device_action(self, verb: str, coro_factory) -> None:  # type: ignore[no-untyped-def]
+        dev_id = self._selected("registered")
+        if dev_id is None:
+            self.notify("Select a registered device first", severity="warning")
+            return
+        try:
+            await coro_factory(self.app.session.gateway, dev_id)  # type: ignore[attr-defined]
+        except (DBusError, ConnectionError) as exc:
+            self.notify(error_text(exc), title=verb, severity="error")
+
+    @work(group="devices-action")
+    async def action_toggle_connection(self) -> None:
+        async def run(gateway, dev_id: str) -> None:
+            if await gateway.device_status(dev_id) == c.DeviceStatus.CONNECTED:
+                await gateway.disconnect_device(dev_id)
+                self.notify(f"{dev_id} disconnected")
+            else:
+                await gateway.connect_device(dev_id)
+                self.notify(f"{dev_id} connected")
+
+        await self._device_action("Connect", run)
+
+    async def _pick_component(self, dev_id: str, verb: str) -> str | None:
+        streams = [s.id for s in self.registered[dev_id].streams]
+        if len(streams) == 1:
+            return streams[0]
+        return await self.app.push_screen_wait(ChoiceModal(f"{verb} which component?", streams))
+
+    @work(group="devices-action")
+    async def action_read(self) -> None:
+        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+            component = await self._pick_component(dev_id, "Read")
+            if component:
+                record = await gateway.read(dev_id, component)
+                self.notify(
+                    f"{record.component_id} = {record.value} {record.unit}".strip(), title=dev_id
+                )
+
+        await self._device_action("Read", run)
+
+    @work(group="devices-action")
+    async def action_write(self) -> None:
+        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+            component = await self._pick_component(dev_id, "Write")
+            if not component:
+                return
+            payload = await self.app.push_screen_wait(
+                PromptModal(f"Write to {dev_id}/{component}", "value")
+            )
+            if payload is not None:
+                await gateway.write(dev_id, component, payload)
+                self.notify(f"{component} ← {payload}", title=dev_id)
+
+        await self._device_action("Write", run)
+
+    @work(group="devices-action")
+    async def action_execute(self) -> None:
+        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+            commands = await gateway.commands(dev_id)
+            if not commands:
+                self.notify(f"{dev_id} takes no commands", severity="warning")
+                return
+            command = await self.app.push_screen_wait(ChoiceModal(f"Execute on {dev_id}", commands))
+            if command:
+                await gateway.execute(dev_id, command)
+                self.notify(f"{command} done", title=dev_id)
+
+        await self._device_action("Execute", run)
+
+    @work(group="devices-action")
+    async def action_remove(self) -> None:
+        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+            name = self.registered[dev_id].name
+            if await self.app.push_screen_wait(ConfirmModal(f"Remove {name} ({dev_id})?")):
+                await gateway.delete(dev_id)
+                self.notify(f"{dev_id} removed")
+                self.poll()
+
+        await self._device_action("Remove", run)
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+async def _device_statuses(gateway, registered: list[c.DeviceDefinition]) -> dict[str, str]:
+    answers = await asyncio.gather(
+        *(gateway.device_status(d.device_id) for d in registered), return_exceptions=True
+    )
+    return {
+        d.device_id: a if isinstance(a, str) else "?"
+        for d, a in zip(registered, answers, strict=True)
+    }

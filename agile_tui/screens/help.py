@@ -1,0 +1,44 @@
+"""Every key of every section, as currently bound (the config file can rebind them)."""
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import DataTable
+
+SCREENS = ("containers", "devices", "data", "images")
+
+
+def key_rows(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    keymap = app.config.keys
+    rows = []
+
+    def add(place: str, bindings) -> None:  # type: ignore[no-untyped-def]
+        for b in bindings:
+            if isinstance(b, Binding) and b.description:
+                rows.append((place, keymap.get(b.id, b.key), b.description))
+
+    add("everywhere", app.BINDINGS)
+    for mode in SCREENS:
+        add(mode, app.MODES[mode].BINDINGS)
+    rows.append(("everywhere", "ctrl+p", "Command palette"))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+    DEFAULT_CSS = """
+    HelpScreen DataTable { height: auto; max-height: 20; }
+    """
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(cursor_type="row", classes="dialog")
+        table.border_title = "Keys"
+        table.border_subtitle = "esc to close"
+        yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Where", "Key", "Action")
+        for row in key_rows(self.app):
+            table.add_row(*row)
+        table.focus()

@@ -1,0 +1,102 @@
+"""Images: what is on the engine, layer by layer, and which bytes images share."""
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from agile_tui.client.layers import ImageLayers, share
+from agile_tui.client.stack import format_bytes
+from agile_tui.widgets.gateway_bar import GatewayBar
+from agile_tui.widgets.live_table import LiveTable
+
+IMAGE_COLUMNS = ("Image", "Size", "Shared", "Unique", "Layers")
+LAYER_COLUMNS = ("Size", "Created by")
+
+
+class ImagesScreen(Screen[None]):
+    BINDINGS = [Binding("u", "reload", "Reload", id="images.reload")]
+    DEFAULT_CSS = """
+    ImagesScreen #layers { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: dict[str, ImageLayers] = {}
+
+    def compose(self) -> ComposeResult:
+        yield GatewayBar("Images")
+        with Vertical():
+            images = LiveTable(IMAGE_COLUMNS, id="images")
+            images.border_title = "Images"
+            yield images
+            layers = LiveTable(LAYER_COLUMNS, id="layers")
+            layers.border_title = "Layers"
+            yield layers
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#images").focus()
+        self.watch(self.app, "engine_state", lambda _s: self.action_reload())
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    @work(thread=True, exclusive=True, group="images")
+    def action_reload(self) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        if engine is None:
+            self.app.call_from_thread(self._no_engine)
+            return
+        try:
+            images = engine.images()
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"Docker engine: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self._show, images)
+
+    def _no_engine(self) -> None:
+        table = self.query_one("#images", LiveTable)
+        table.border_subtitle = f"Docker engine {self.app.engine_state}"  # type: ignore[attr-defined]
+
+    def _show(self, images: list[ImageLayers]) -> None:
+        self.images = {i.id: i for i in images}
+        on_disk = share(images)
+        total = sum(i.size for i in images)
+        table = self.query_one("#images", LiveTable)
+        table.border_subtitle = (
+            f"{len(images)} images · {format_bytes(total)} apart · {format_bytes(on_disk)} on disk"
+        )
+        table.sync(
+            {
+                i.id: (
+                    i.name,
+                    format_bytes(i.size),
+                    format_bytes(i.shared_bytes),
+                    format_bytes(i.unique_bytes),
+                    str(len(i.layers)),
+                )
+                for i in images
+            }
+        )
+        self._show_layers()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._show_layers()
+
+    def _show_layers(self) -> None:
+        key = self.query_one("#images", LiveTable).selected_key()
+        image = self.images.get(key) if key else None
+        layers = self.query_one("#layers", LiveTable)
+        layers.border_title = f"Layers · {image.name}" if image else "Layers"
+        if image is None:
+            layers.sync({})
+            return
+        layers.sync(
+            {
+                f"{n}:{x.chain_id}": (format_bytes(x.size), " ".join(x.created_by.split())[:200])
+                for n, x in enumerate(reversed(image.layers))
+            }
+        )

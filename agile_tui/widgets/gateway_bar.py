@@ -1,0 +1,50 @@
+"""The top line of every screen: the sections with their keys, and what is reachable."""
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+STATE_MARK = {"connected": "[green]●[/]", "unreachable": "[red]✗[/]"}
+SECTIONS = (("1", "Containers"), ("2", "Devices"), ("3", "Data"), ("4", "Images"))
+
+
+class GatewayBar(Horizontal):
+    DEFAULT_CSS = """
+    GatewayBar {
+        dock: top;
+        height: 1;
+        background: $panel;
+    }
+    GatewayBar #sections { width: 1fr; padding: 0 1; }
+    GatewayBar #status { width: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, section: str) -> None:
+        super().__init__()
+        self.section = section
+
+    def compose(self) -> ComposeResult:
+        parts = []
+        for key, name in SECTIONS:
+            if self.section.startswith(name):
+                parts.append(f"[reverse] {key} {self.section} [/]")
+            else:
+                parts.append(f"[dim]{key}[/] {name}")
+        yield Static(" ".join(parts), id="sections")
+        yield Static(id="status")
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "bus_state", self._show)
+        self.watch(self.app, "engine_state", self._show)
+
+    def _show(self, _value: str = "") -> None:
+        app = self.app
+        session = app.session  # type: ignore[attr-defined]
+
+        def mark(state: str) -> str:
+            return STATE_MARK.get(state, "[yellow]…[/]")
+
+        self.query_one("#status", Static).update(
+            f"{session.hostname} · {session.runtime} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
+            f"engine {mark(app.engine_state)}"  # type: ignore[attr-defined]
+        )

@@ -1,0 +1,55 @@
+"""A DataTable that is updated by diff: only changed cells are touched, rows keep their keys."""
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+
+class LiveTable(DataTable[str]):
+    DEFAULT_CSS = """
+    LiveTable {
+        height: 1fr;
+        border: round $primary 50%;
+    }
+    LiveTable:focus {
+        border: round $primary;
+    }
+    """
+
+    def __init__(self, columns: Iterable[str], **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self._column_names = tuple(columns)
+        self._rows: dict[str, tuple[str, ...]] = {}
+
+    def on_mount(self) -> None:
+        for name in self._column_names:
+            self.add_column(name, key=name)
+
+    def sync(self, rows: Mapping[str, Sequence[str]]) -> None:
+        """Make the table show `rows` (key -> cells), in the given order for new rows."""
+        with self.app.batch_update():
+            for key in [k for k in self._rows if k not in rows]:
+                self.remove_row(key)
+                del self._rows[key]
+            for key, cells in rows.items():
+                cells = tuple(str(x) for x in cells)
+                old = self._rows.get(key)
+                if old is None:
+                    self.add_row(*cells, key=key)
+                elif old != cells:
+                    for name, before, after in zip(self._column_names, old, cells, strict=True):
+                        if before != after:
+                            self.update_cell(key, name, after)
+                self._rows[key] = cells
+
+    def selected_key(self) -> str | None:
+        if not self._rows or self.cursor_row < 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+        except (RowDoesNotExist, IndexError):
+            return None
+
+    def keys(self) -> list[str]:
+        return list(self._rows)
