@@ -48,6 +48,8 @@ class AgileApp(App[None]):
 
     bus_state: reactive[str] = reactive("connecting")
     engine_state: reactive[str] = reactive("connecting")
+    bus_problem: reactive[str] = reactive("")
+    engine_problem: reactive[str] = reactive("")
 
     def __init__(self, session: Session, config: Config, start_mode: str = "devices") -> None:
         super().__init__()
@@ -76,36 +78,29 @@ class AgileApp(App[None]):
     async def connect_bus(self) -> None:
         gateway = self.session.gateway
         if gateway is None:
-            self.bus_state = "unreachable"
-            self.notify(self.session.bus_problem, title="Gateway bus", severity="error", timeout=10)
+            self._bus_lost(self.session.bus_problem)
             return
         try:
             await gateway.connect()
             await gateway.on_new_device(partial(self.emit, "device"))
             await gateway.on_record(partial(self.emit, "record"))
         except (OSError, TimeoutError, DBusError) as exc:
-            self.bus_state = "unreachable"
-            self.notify(
-                f"Cannot reach the gateway bus at {gateway.address}: {exc}",
-                title="Gateway bus",
-                severity="error",
-                timeout=10,
-            )
+            self._bus_lost(f"{gateway.address}: {exc}")
             return
         self.bus_state = "connected"
-        self.run_worker(self._watch_bus(), group="bus-watch", exclusive=True)
+        self.bus_problem = ""
+        await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
+        self._bus_lost(f"{gateway.address}: the connection was closed")
 
-    async def _watch_bus(self) -> None:
-        gateway = self.session.gateway
-        assert gateway is not None and gateway.bus is not None
-        await gateway.bus.wait_for_disconnect()
+    def _bus_lost(self, why: str) -> None:
         self.bus_state = "unreachable"
-        self.notify("Lost the gateway bus", severity="error")
+        self.bus_problem = why
 
-    def bus_problem(self, exc: Exception) -> None:
+    def bus_failed(self, exc: Exception) -> None:
+        """A screen's call failed: if the connection itself is gone, say so everywhere."""
         gateway = self.session.gateway
         if gateway is not None and not gateway.connected:
-            self.bus_state = "unreachable"
+            self._bus_lost(f"{gateway.address}: {exc}")
 
     # -- the engine --
 
@@ -116,14 +111,14 @@ class AgileApp(App[None]):
         try:
             engine = Engine.connect(self.session.docker_url)
         except EngineUnreachable as exc:
-            self.call_from_thread(self._engine_unreachable, str(exc))
+            self.call_from_thread(self._engine_lost, str(exc))
             return
         self.engine = engine
         self.call_from_thread(setattr, self, "engine_state", "connected")
 
-    def _engine_unreachable(self, why: str) -> None:
+    def _engine_lost(self, why: str) -> None:
         self.engine_state = "unreachable"
-        self.notify(why, title="Docker engine", severity="warning", timeout=8)
+        self.engine_problem = why
 
     # -- events from the bus, fanned out to the screens that asked --
 

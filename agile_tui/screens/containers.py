@@ -17,6 +17,7 @@ from agile_tui.screens.inspect import InspectScreen
 from agile_tui.screens.logs import LogsScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
+from agile_tui.widgets.problem_banner import ProblemBanner
 
 COLUMNS = ("Project", "Name", "State", "Health", "Uptime", "CPU", "Memory")
 CONTAINER_ONLY = ("start", "stop", "remove")
@@ -40,6 +41,7 @@ class ContainersScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Containers")
+        yield ProblemBanner("engine")
         table = LiveTable(COLUMNS, id="stack")
         table.border_title = "Stack"
         yield table
@@ -94,9 +96,9 @@ class ContainersScreen(Screen[None]):
         self.rows = {
             r.key: r for r in sorted(rows, key=lambda r: (r.group != "native", r.group, r.name))
         }
-        self._render()
+        self._show_rows()
 
-    def _render(self) -> None:
+    def _show_rows(self) -> None:
         now = self.app.session.clock()  # type: ignore[attr-defined]
         table = self.query_one(LiveTable)
         table.sync(
@@ -146,12 +148,14 @@ class ContainersScreen(Screen[None]):
                     }
                 )
             self.rows[cid] = row
-        self._render()
+        self._show_rows()
 
     # -- actions --
 
     def _selected(self) -> StackRow | None:
-        key = self.query_one(LiveTable).selected_key()
+        # check_action runs before compose has finished, when there is no table yet
+        table = self.query(LiveTable).first() if self.query(LiveTable) else None
+        key = table.selected_key() if table else None
         return self.rows.get(key) if key else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -13,6 +13,7 @@ from textual.widgets import Footer, SelectionList
 from textual.widgets.selection_list import Selection
 
 from agile_tui.widgets.gateway_bar import GatewayBar
+from agile_tui.widgets.problem_banner import ProblemBanner
 from services import contract as c
 
 POINTS_PER_SERIES = 600
@@ -26,7 +27,7 @@ class DataScreen(Screen[None]):
         Binding("u", "reload_streams", "Reload streams", id="data.reload"),
     ]
     DEFAULT_CSS = """
-    DataScreen #streams { width: 34; border: round $primary 50%; }
+    DataScreen #streams { width: 38; height: 1fr; border: round $primary 50%; }
     DataScreen #streams:focus { border: round $primary; }
     DataScreen #chart { width: 1fr; border: round $primary 50%; }
     """
@@ -36,12 +37,13 @@ class DataScreen(Screen[None]):
         self.series: dict[tuple[str, str], deque[tuple[float, float]]] = {}
         self.units: dict[tuple[str, str], str] = {}
         self.subscribed: set[tuple[str, str]] = set()
-        self.dirty = False
+        self.dirty = True  # draw the empty chart with its hint once
 
     def compose(self) -> ComposeResult:
         from textual_plotext import PlotextPlot  # plotext is heavy: only when this section opens
 
         yield GatewayBar("Data")
+        yield ProblemBanner("bus")
         with Horizontal():
             streams: SelectionList[str] = SelectionList(id="streams")
             streams.border_title = "Streams"
@@ -54,6 +56,7 @@ class DataScreen(Screen[None]):
     def on_mount(self) -> None:
         self.app.listen("record", self.record_received)  # type: ignore[attr-defined]
         self.set_interval(REDRAW_SECONDS, self._redraw)
+        self.call_after_refresh(self._redraw)
         self.query_one("#streams").focus()
         self.action_reload_streams()
 
@@ -77,14 +80,16 @@ class DataScreen(Screen[None]):
                 key = (d.device_id, s.id)
                 self.units[key] = s.unit
                 options.append(
-                    Selection(f"{d.name} · {s.id}", f"{d.device_id}/{s.id}", key in self.subscribed)
+                    Selection(f"{s.id} · {d.name}", f"{d.device_id}/{s.id}", key in self.subscribed)
                 )
         if [o.value for o in options] != [
             streams.get_option_at_index(i).value for i in range(streams.option_count)
         ]:
             streams.clear_options()
             streams.add_options(options)
-        streams.border_subtitle = "" if options else "pair a device first"
+            if options:
+                streams.highlighted = 0
+        streams.border_subtitle = "space: chart on/off" if options else "pair a device first"
 
     @on(SelectionList.SelectedChanged, "#streams")
     def _selection_changed(self) -> None:
@@ -157,4 +162,6 @@ class DataScreen(Screen[None]):
                 unit = self.units.get((dev_id, component), "")
                 plt.plot(xs, ys, label=f"{dev_id}/{component} {unit}".strip(), marker="braille")
         plt.xlabel("seconds")
+        if not self.series:
+            plt.title("pick streams on the left")
         chart.refresh()

@@ -17,10 +17,11 @@ from agile_tui.screens.pair_modal import PairModal
 from agile_tui.screens.prompt_modal import PromptModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
+from agile_tui.widgets.problem_banner import ProblemBanner
 from services import contract as c
 
 DISCOVERED_COLUMNS = ("Protocol", "Name", "Address", "Status", "Found", "Paired")
-REGISTERED_COLUMNS = ("Id", "Name", "Type", "Status", "Components")
+REGISTERED_COLUMNS = ("Id", "Name", "Status", "Components")
 
 
 @dataclass
@@ -55,6 +56,7 @@ class DevicesScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Devices")
+        yield ProblemBanner("bus")
         discovered = LiveTable(DISCOVERED_COLUMNS, id="discovered")
         discovered.border_title = "Discovered"
         yield discovered
@@ -82,7 +84,7 @@ class DevicesScreen(Screen[None]):
                 statuses = await gateway.discovery_status()
                 self.statuses = await _device_statuses(gateway, registered)
             except (DBusError, ConnectionError) as exc:
-                self.app.bus_problem(exc)  # type: ignore[attr-defined]
+                self.app.bus_failed(exc)  # type: ignore[attr-defined]
                 return
             self.discovering = any(s.status == c.DiscoveryState.RUNNING for s in statuses)
             self._show(discovered, registered)
@@ -125,9 +127,8 @@ class DevicesScreen(Screen[None]):
                 d.device_id: (
                     d.device_id,
                     d.name,
-                    _short(d.description, 24),
                     self.statuses.get(d.device_id, "?"),
-                    ", ".join(f"{s.id} {s.unit}".strip() for s in d.streams),
+                    ", ".join(s.id for s in d.streams),
                 )
                 for d in registered
             }
@@ -317,10 +318,6 @@ def _ago(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h"
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 async def _device_statuses(gateway, registered: list[c.DeviceDefinition]) -> dict[str, str]:

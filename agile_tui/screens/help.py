@@ -15,7 +15,9 @@ def key_rows(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     def add(place: str, bindings) -> None:  # type: ignore[no-untyped-def]
         for b in bindings:
             if isinstance(b, Binding) and b.description:
-                rows.append((place, keymap.get(b.id, b.key), b.description))
+                keys = keymap.get(b.id, b.key).split(",")
+                shown = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in keys)
+                rows.append((place, shown, b.description))
 
     add("everywhere", app.BINDINGS)
     for mode in SCREENS:

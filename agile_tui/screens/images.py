@@ -11,6 +11,7 @@ from agile_tui.client.layers import ImageLayers, share
 from agile_tui.client.stack import format_bytes
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
+from agile_tui.widgets.problem_banner import ProblemBanner
 
 IMAGE_COLUMNS = ("Image", "Size", "Shared", "Unique", "Layers")
 LAYER_COLUMNS = ("Size", "Created by")
@@ -28,6 +29,7 @@ class ImagesScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Images")
+        yield ProblemBanner("engine")
         with Vertical():
             images = LiveTable(IMAGE_COLUMNS, id="images")
             images.border_title = "Images"

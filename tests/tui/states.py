@@ -1,0 +1,143 @@
+"""The deterministic states the TUI's snapshot tests and screenshots are taken in.
+
+Everything that varies between runs is fixed here: the clock, the host name,
+the Docker engine (an address where none listens), and the native runtime's
+process table (a runtime.json whose pids do not exist, so no CPU or memory
+readings). The gateway itself is real: dbus-daemon, services, Dummy devices.
+"""
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from agile_tui.app import AgileApp
+from agile_tui.client.session import Session
+from agile_tui.config import Config
+from agile_tui.widgets.live_table import LiveTable
+
+FIXED_NOW = 1_800_000_000.0
+NO_ENGINE = "unix:///nonexistent/docker.sock"
+
+
+def frozen_runtime_dir(folder: Path) -> Path:
+    """A state folder whose runtime.json describes a demo runtime with fixed numbers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    services = {
+        name: {
+            "name": name,
+            "pid": 4_000_000 + i,
+            "state": "running",
+            "restarts": restarts,
+            "started_at": FIXED_NOW - uptime,
+            "last_exit": None,
+            "log": "",
+        }
+        for i, (name, uptime, restarts) in enumerate(
+            [("devicemanager", 3725, 0), ("dummy", 3724, 1), ("protocolmanager", 3726, 0)]
+        )
+    }
+    (folder / "runtime.json").write_text(
+        json.dumps({"runtime": "native", "state": "running", "services": services})
+    )
+    return folder
+
+
+def make_app(
+    bus_address: str | None,
+    state_dir: Path | None,
+    mode: str = "devices",
+    bus_problem: str = "",
+    keys: dict[str, str] | None = None,
+) -> AgileApp:
+    session = Session(
+        bus_address=bus_address,
+        bus_problem=bus_problem,
+        state_dir=state_dir,
+        docker_url=NO_ENGINE,
+        runtime="demo",
+        hostname="gateway",
+        clock=lambda: FIXED_NOW,
+    )
+    return AgileApp(session, Config(keys=keys or {}), start_mode=mode)
+
+
+async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError("the TUI did not reach the expected state in time")
+        await pilot.pause(0.05)
+
+
+def rows(pilot: Pilot[None], table_id: str) -> int:
+    return len(pilot.app.screen.query_one(f"#{table_id}", LiveTable).keys())
+
+
+async def settled(pilot: Pilot[None]) -> None:
+    """Let workers finish and drop toasts, so that the screen shows only the state."""
+    await pilot.pause(0.3)
+    pilot.app.clear_notifications()
+    await pilot.pause(0.1)
+
+
+async def engine_settled(pilot: Pilot[None]) -> None:
+    await until(pilot, lambda: pilot.app.engine_state == "unreachable")  # type: ignore[attr-defined]
+    await until(pilot, lambda: pilot.app.bus_state != "connecting")  # type: ignore[attr-defined]
+
+
+async def discovered(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await pilot.press("d")
+    await until(pilot, lambda: rows(pilot, "discovered") == 3)
+    await settled(pilot)
+
+
+async def paired(pilot: Pilot[None]) -> None:
+    """Discover, then pair the first thermometer from the keyboard alone."""
+    await discovered(pilot)
+    await pilot.press("p")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "PairModal")
+    await pilot.press("enter")  # take the proposed type
+    await pilot.press("enter")  # keep the proposed name
+    await until(pilot, lambda: rows(pilot, "registered") == 1)
+    await settled(pilot)
+
+
+async def pair_modal(pilot: Pilot[None]) -> None:
+    await discovered(pilot)
+    await pilot.press("down", "down", "p")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "PairModal")
+    await settled(pilot)
+
+
+async def help_open(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await pilot.press("question_mark")
+    await settled(pilot)
+
+
+async def data_streams(pilot: Pilot[None]) -> None:
+    await paired(pilot)
+    await pilot.press("3")
+    await until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count == 2)
+    await settled(pilot)
+
+
+async def containers(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await until(pilot, lambda: rows(pilot, "stack") == 3)
+    await settled(pilot)
+
+
+async def images(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await settled(pilot)
+
+
+async def no_bus(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await settled(pilot)
