@@ -1,6 +1,7 @@
 """Fixtures that start real daemons on private addresses and clean up after themselves."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -141,3 +142,74 @@ def gateway_factory(tmp_path: Path):
     yield start
     for gw in started:
         gw.stop()
+
+
+# --- Docker: the real engine that .ci/run starts ------------------------------------
+
+TINY_IMAGE = "agile-test/tiny:1"
+TEST_PROJECT = "agiletest"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"these tests need a running Docker engine (.ci/run starts dockerd): {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_image(docker_client, tmp_path_factory) -> str:
+    """A minimal image made by `docker import` of busybox: nothing can be pulled here."""
+    import io
+    import shutil
+    import tarfile
+
+    try:
+        docker_client.images.get(TINY_IMAGE)
+        return TINY_IMAGE
+    except Exception:
+        pass
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox (Debian busybox-static) is needed to make the test image"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(busybox, arcname="bin/busybox")
+        for applet in ("sh", "sleep", "echo"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+    docker_client.api.import_image_from_data(
+        buf.getvalue(),
+        repository="agile-test/tiny",
+        tag="1",
+        changes=['CMD ["/bin/sleep", "3600"]'],
+    )
+    return TINY_IMAGE
+
+
+@pytest.fixture
+def container_factory(docker_client, tiny_image):
+    made = []
+
+    def run(name: str, command: list[str] | None = None):
+        container = docker_client.containers.run(
+            tiny_image,
+            command,
+            name=f"{TEST_PROJECT}-{name}-{os.getpid()}",
+            detach=True,
+            network_mode="none",
+            labels={"com.docker.compose.project": TEST_PROJECT},
+        )
+        made.append(container)
+        return container
+
+    yield run
+    for container in made:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)

@@ -14,11 +14,10 @@ def non_ui_modules() -> list[str]:
     for path in sorted((ROOT / "services").rglob("*.py")):
         parts = path.relative_to(ROOT).with_suffix("").parts
         modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    client = ROOT / "agile_tui" / "client"
-    for path in sorted(client.rglob("*.py")) if client.exists() else []:
+    for path in sorted((ROOT / "agile_tui" / "client").rglob("*.py")):
         parts = path.relative_to(ROOT).with_suffix("").parts
         modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return modules
+    return [*modules, "agile_tui.config", "agile_tui.cli"]
 
 
 def test_there_are_modules_to_check() -> None:
@@ -36,3 +35,16 @@ def test_non_ui_module_does_not_import_textual_or_rich(module: str) -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"{module} loads {out}"
+
+
+def test_tui_start_up_path_leaves_heavy_imports_out() -> None:
+    """docker, plotext and the radio stacks load only when a section needs them."""
+    code = (
+        "import sys, agile_tui.cli, agile_tui.app\n"
+        "heavy = ('docker', 'plotext', 'textual_plotext', 'bleak', 'zigpy')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""

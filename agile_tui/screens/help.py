@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 SCREENS = ("containers", "devices", "data", "images")
 
 
-def key_rows(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def key_rows(app) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped-def]
     keymap = app.config.keys
     rows = []
 
@@ -17,12 +17,12 @@ def key_rows(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
             if isinstance(b, Binding) and b.description:
                 keys = keymap.get(b.id, b.key).split(",")
                 shown = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in keys)
-                rows.append((place, shown, b.description))
+                rows.append((place, shown, b.description, b.id or ""))
 
     add("everywhere", app.BINDINGS)
     for mode in SCREENS:
         add(mode, app.MODES[mode].BINDINGS)
-    rows.append(("everywhere", "ctrl+p", "Command palette"))
+    rows.append(("everywhere", "ctrl+p", "Command palette", ""))
     return rows
 
 
@@ -40,7 +40,7 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Where", "Key", "Action")
+        table.add_columns("Where", "Key", "Action", "Binding id")
         for row in key_rows(self.app):
             table.add_row(*row)
         table.focus()

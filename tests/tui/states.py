@@ -51,12 +51,13 @@ def make_app(
     mode: str = "devices",
     bus_problem: str = "",
     keys: dict[str, str] | None = None,
+    docker_url: str = NO_ENGINE,
 ) -> AgileApp:
     session = Session(
         bus_address=bus_address,
         bus_problem=bus_problem,
         state_dir=state_dir,
-        docker_url=NO_ENGINE,
+        docker_url=docker_url,
         runtime="demo",
         hostname="gateway",
         clock=lambda: FIXED_NOW,

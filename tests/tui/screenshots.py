@@ -1,0 +1,43 @@
+"""Regenerate screenshots/ (README's pictures) from the snapshot tests' states.
+
+./dev screenshots
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+from textual._doc import take_svg_screenshot
+
+from tests.conftest import ROOT, Gateway
+from tests.tui import states
+
+SHOTS = [
+    ("devices", "devices", states.paired),
+    ("pair-modal", "devices", states.pair_modal),
+    ("data", "devices", states.data_streams),
+    ("containers", "containers", states.containers),
+    ("images", "images", states.images),
+    ("help", "devices", states.help_open),
+]
+
+
+def main() -> int:
+    out = ROOT / "screenshots"
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        frozen = states.frozen_runtime_dir(Path(tmp) / "frozen")
+        for name, mode, state in SHOTS:
+            gateway = Gateway(Path(tmp) / name, [])
+            try:
+                app = states.make_app(gateway.address, frozen, mode=mode)
+                svg = take_svg_screenshot(app=app, terminal_size=(100, 30), run_before=state)
+            finally:
+                gateway.stop()
+            (out / f"{name}.svg").write_text(svg)
+            print(f"screenshots/{name}.svg")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

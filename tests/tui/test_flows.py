@@ -1,0 +1,131 @@
+"""Pilot tests of the operator's flows against a real demo gateway."""
+
+from pathlib import Path
+
+import pytest
+
+from agile_tui.client.gateway import GatewayClient
+from agile_tui.config import Config, ConfigError, load_config
+from agile_tui.widgets.live_table import LiveTable
+from tests.tui import states
+
+
+async def test_pair_a_device_with_the_keyboard_alone(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.paired(pilot)
+    client = GatewayClient(gateway.address)
+    await client.connect()
+    try:
+        [definition] = await client.registered()
+    finally:
+        client.close()
+    assert (definition.device_id, definition.name) == ("dummyD00000000001", "Dummy Thermometer 1")
+
+
+async def test_pair_with_a_chosen_name(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.discovered(pilot)
+        await pilot.press("down", "down", "p")
+        await states.until(pilot, lambda: type(app.screen).__name__ == "PairModal")
+        await pilot.press("enter", "ctrl+u", *"Kitchen plug", "enter")
+        await states.until(pilot, lambda: states.rows(pilot, "registered") == 1)
+        table = app.screen.query_one("#registered", LiveTable)
+        assert table.get_row("dummyD00000000003")[1] == "Kitchen plug"
+
+
+async def test_read_a_component_shows_value_and_unit(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.paired(pilot)
+        await pilot.press("tab", "r")  # registered table, read
+        await states.until(pilot, lambda: type(app.screen).__name__ == "ChoiceModal")
+        await pilot.press("enter")  # temperature
+        await states.until(pilot, lambda: any("°C" in str(n.message) for n in app._notifications))
+
+
+async def test_live_chart_gains_points_as_records_arrive(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.data_streams(pilot)
+        data = app.screen
+        await pilot.press("space")  # chart the temperature
+        await states.until(pilot, lambda: data.point_count() >= 1)
+        first = data.point_count()
+        await states.until(pilot, lambda: data.point_count() > first, timeout=5)
+        await pilot.press("space")  # and stop
+        await states.until(pilot, lambda: data.point_count() == 0)
+
+
+async def test_unreachable_bus_is_said_and_the_rest_keeps_working(frozen_dir) -> None:
+    app = states.make_app("unix:path=/nonexistent/bus.sock", frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.until(pilot, lambda: app.bus_state == "unreachable")
+        banner = app.screen.query_one("ProblemBanner")
+        assert banner.display and "/nonexistent/bus.sock" in str(banner.render())
+        await pilot.press("1")  # containers still list the runtime's processes
+        await states.until(pilot, lambda: states.rows(pilot, "stack") == 3)
+
+
+async def test_unreachable_engine_is_said_on_containers(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir, mode="containers")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.engine_settled(pilot)
+        banner = app.screen.query_one("ProblemBanner")
+        assert banner.display and "nonexistent/docker.sock" in str(banner.render())
+
+
+async def test_keys_rebind_from_the_config(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir, keys={"devices.discovery": "D"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.engine_settled(pilot)
+        await pilot.press("d")
+        await pilot.pause(0.5)
+        assert states.rows(pilot, "discovered") == 0
+        await pilot.press("D")
+        await states.until(pilot, lambda: states.rows(pilot, "discovered") == 3)
+
+
+async def test_every_section_is_in_the_command_palette(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)):
+        titles = [cmd.title for cmd in app.get_system_commands(app.screen)]
+    for section in ("Containers", "Devices", "Data", "Images"):
+        assert f"Go to {section}" in titles
+    assert "Discovery" in titles and "Pair" in titles
+
+
+def test_config_file_is_validated(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('theme = "agile"\nrefresh_seconds = 1\n[keys]\n"app.help" = "f2"\n')
+    assert load_config(good) == Config(refresh_seconds=1.0, keys={"app.help": "f2"}, path=good)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("refresh_seconds = 0\n")
+    with pytest.raises(ConfigError, match="refresh_seconds"):
+        load_config(bad)
+
+
+async def test_stop_and_start_a_real_container(gateway, frozen_dir, container_factory) -> None:
+    container = container_factory("tui")
+    app = states.make_app(
+        gateway.address, frozen_dir, mode="containers", docker_url="unix:///var/run/docker.sock"
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await states.until(pilot, lambda: app.engine_state == "connected")
+        screen = app.screen
+        await states.until(pilot, lambda: container.id in screen.rows)
+        table = screen.query_one("#stack", LiveTable)
+        table.move_cursor(row=table.get_row_index(container.id))
+        await pilot.press("t")
+        await states.until(pilot, lambda: screen.rows[container.id].state == "exited", timeout=20)
+        assert table.get_row(container.id)[2] == "exited"
+        await pilot.press("s")
+        await states.until(pilot, lambda: screen.rows[container.id].state == "running", timeout=20)
+        await pilot.press("l")
+        await states.until(pilot, lambda: type(app.screen).__name__ == "LogsScreen")
+        await pilot.press("escape")
+        await pilot.press("delete")
+        await states.until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal")
+        await pilot.press("y")
+        await states.until(pilot, lambda: container.id not in screen.rows, timeout=20)
