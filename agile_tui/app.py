@@ -72,6 +72,10 @@ class AgileApp(App[None]):
         self.connect_engine()
         self.switch_mode(self.start_mode)
 
+    def on_unmount(self) -> None:
+        if self.session.gateway is not None:
+            self.session.gateway.close()
+
     # -- the gateway bus --
 
     @work(exclusive=True, group="bus")

@@ -2,7 +2,7 @@
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -26,16 +26,24 @@ SERVICE_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def render_config(socket_path: Path, service_users: Mapping[str, str] | None = None) -> str:
+def render_config(
+    socket_path: Path,
+    service_users: Mapping[str, str] | None = None,
+    names: Sequence[str] | None = None,
+) -> str:
     """dbus-daemon configuration for the gateway bus.
 
     Without `service_users` (native runtime: every service runs as one user)
     the policy allows owning exactly the gateway's names.  With it (containers:
     one user per service) each user may own only its own service's names and
-    protocol adapters' users only a protocol name.
+    protocol adapters' users only a protocol name.  `names` replaces the
+    gateway's names altogether (the virtual system bus owns only org.bluez).
     """
     own_rules: list[str] = []
-    if service_users is None:
+    if names is not None:
+        own_rules = [f"<allow own={quoteattr(n)}/>" for n in names]
+        user_policies = ""
+    elif service_users is None:
         for names in SERVICE_NAMES.values():
             own_rules += [f"<allow own={quoteattr(n)}/>" for n in names]
         own_rules.append(f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>")
@@ -76,14 +84,17 @@ def render_config(socket_path: Path, service_users: Mapping[str, str] | None = N
 
 
 def start_bus_daemon(
-    folder: Path, service_users: Mapping[str, str] | None = None, log_file: Path | None = None
+    folder: Path,
+    service_users: Mapping[str, str] | None = None,
+    log_file: Path | None = None,
+    names: Sequence[str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start dbus-daemon on `folder/bus.sock`; return the process and its address."""
     folder.mkdir(parents=True, exist_ok=True)
     socket_path = folder / SOCKET_NAME
     socket_path.unlink(missing_ok=True)  # a stale socket from a killed daemon
     config = folder / CONFIG_NAME
-    config.write_text(render_config(socket_path, service_users))
+    config.write_text(render_config(socket_path, service_users, names))
     read_fd, write_fd = os.pipe()
     err = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:

@@ -101,6 +101,7 @@ def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
         tmux.wait_for("Dummy Thermometer 2")
         tmux.keys("p")
         tmux.wait_for("Pair Dummy Thermometer 1")
+        time.sleep(0.5)  # as a person would, look before pressing
         tmux.keys("Enter")
         tmux.keys("Enter")
         screen = tmux.wait_for("temperature, humidity")  # the registered table's row

@@ -24,8 +24,8 @@ class ChoiceModal(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         choices = self.query_one(OptionList)
-        choices.highlighted = 0
         choices.focus()
+        self.call_after_refresh(setattr, choices, "highlighted", 0)
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

@@ -50,7 +50,6 @@ class ContainersScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(LiveTable).focus()
         self.watch(self.app, "engine_state", self._engine_changed)
-        self.refresh_rows()
 
     def on_screen_resume(self) -> None:
         self.refresh_rows()
@@ -100,7 +99,9 @@ class ContainersScreen(Screen[None]):
 
     def _show_rows(self) -> None:
         now = self.app.session.clock()  # type: ignore[attr-defined]
-        table = self.query_one(LiveTable)
+        table = self.query(LiveTable).first() if self.query(LiveTable) else None
+        if table is None:  # the app is closing
+            return
         table.sync(
             {
                 key: (
@@ -115,10 +116,8 @@ class ContainersScreen(Screen[None]):
                 for key, r in self.rows.items()
             }
         )
-        if not self.rows:
-            table.border_subtitle = "nothing running here"
-        else:
-            table.border_subtitle = f"{len(self.rows)} units"
+        table.border_subtitle = f"{len(self.rows)} units" if self.rows else "nothing running here"
+        self.refresh_bindings()
 
     @work(thread=True, exclusive=True, group="containers-events")
     def follow_events(self) -> None:
@@ -161,7 +160,7 @@ class ContainersScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CONTAINER_ONLY:
             row = self._selected()
-            return None if row is None or row.kind == "process" else True
+            return row is not None and row.kind == "container"
         return True
 
     def on_data_table_row_highlighted(self) -> None:

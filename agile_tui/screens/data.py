@@ -58,7 +58,6 @@ class DataScreen(Screen[None]):
         self.set_interval(REDRAW_SECONDS, self._redraw)
         self.call_after_refresh(self._redraw)
         self.query_one("#streams").focus()
-        self.action_reload_streams()
 
     def on_screen_resume(self) -> None:
         self.action_reload_streams()

@@ -1,12 +1,14 @@
 """Devices: what the radios discover, what is registered, and pairing from the keyboard."""
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from dbus_fast import DBusError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer
@@ -68,7 +70,6 @@ class DevicesScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#discovered").focus()
         self.app.listen("device", self.device_discovered)  # type: ignore[attr-defined]
-        self.poll()
 
     # -- live data --
 
@@ -87,7 +88,8 @@ class DevicesScreen(Screen[None]):
                 self.app.bus_failed(exc)  # type: ignore[attr-defined]
                 return
             self.discovering = any(s.status == c.DiscoveryState.RUNNING for s in statuses)
-            self._show(discovered, registered)
+            with contextlib.suppress(NoMatches):  # the app closed while we were asking
+                self._show(discovered, registered)
         finally:
             # The next poll is scheduled when this one ends, so polls never overlap.
             if self._timer:

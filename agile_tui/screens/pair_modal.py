@@ -40,8 +40,9 @@ class PairModal(ModalScreen[PairChoice | None]):
 
     def on_mount(self) -> None:
         types = self.query_one("#types", OptionList)
-        types.highlighted = 0
         types.focus()
+        # The list may not hold its options yet on mount: highlight once it has drawn.
+        self.call_after_refresh(setattr, types, "highlighted", 0)
 
     @on(OptionList.OptionSelected, "#types")
     def _type_chosen(self) -> None:
@@ -49,13 +50,9 @@ class PairModal(ModalScreen[PairChoice | None]):
 
     @on(Input.Submitted, "#name")
     def _submit(self) -> None:
-        types = self.query_one("#types", OptionList)
-        if types.highlighted is None:
-            self.notify("Pick a device type first", severity="warning")
-            types.focus()
-            return
+        chosen = self.query_one("#types", OptionList).highlighted or 0
         name = self.query_one("#name", Input).value.strip() or self.overview.name
-        self.dismiss(PairChoice(self.types[types.highlighted], name))
+        self.dismiss(PairChoice(self.types[chosen], name))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

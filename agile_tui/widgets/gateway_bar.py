@@ -44,6 +44,8 @@ class GatewayBar(Horizontal):
         def mark(state: str) -> str:
             return STATE_MARK.get(state, "[yellow]…[/]")
 
+        if not self.is_mounted:
+            return
         self.query_one("#status", Static).update(
             f"{session.hostname} · {session.runtime} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
             f"engine {mark(app.engine_state)}"  # type: ignore[attr-defined]

@@ -62,7 +62,9 @@ def make_app(
         hostname="gateway",
         clock=lambda: FIXED_NOW,
     )
-    return AgileApp(session, Config(keys=keys or {}), start_mode=mode)
+    # No periodic refresh during a test: states are reached by actions, and a
+    # refresh landing just before the screenshot would make it differ.
+    return AgileApp(session, Config(keys=keys or {}, refresh_seconds=30), start_mode=mode)
 
 
 async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -1,0 +1,1 @@
+"""The virtual BlueZ and its simulated peripherals."""
