@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from dbus_fast import DBusError, Message, Variant
-from dbus_fast.annotations import DBusSignature
 from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusSignature
 from dbus_fast.constants import BusType, PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
