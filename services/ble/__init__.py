@@ -1,1 +1,1 @@
-"""BLE: the org.eclipse.agail.protocol.BLE adapter on bleak, and a virtual BlueZ to run it anywhere."""
+"""BLE: the org.eclipse.agail.protocol.BLE adapter on bleak, and a virtual BlueZ."""

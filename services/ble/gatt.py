@@ -72,12 +72,12 @@ def encode_heart_rate(bpm: int) -> bytes:
 
 
 def encode_ti_temperature(object_c: float, ambient_c: float) -> bytes:
-    """TMP007: object and ambient temperature, int16 in 1/128 °C units (after >> 2 on real chips)."""
+    """TMP007: object and ambient temperature, int16 in 1/128 °C units."""
     return struct.pack("<hh", round(object_c * 128), round(ambient_c * 128))
 
 
 def encode_ti_humidity(celsius: float, percent: float) -> bytes:
-    """HDC1000: raw temperature and humidity words (temp = raw/65536*165-40, hum = raw/65536*100)."""
+    """HDC1000 raw words: temp = raw/65536*165-40, humidity = raw/65536*100."""
     t_raw = round((celsius + 40) / 165 * 65536) & 0xFFFF
     h_raw = round(percent / 100 * 65536) & 0xFFFC
     return struct.pack("<HH", t_raw, h_raw)
