@@ -312,6 +312,9 @@ DefinitionListWire = Annotated[list[list[Any]], DBusSignature("a" + DeviceDefini
 RecordWire = Annotated[list[Any], DBusSignature(RecordObject.SIGNATURE)]
 RecordListWire = Annotated[list[list[Any]], DBusSignature("a" + RecordObject.SIGNATURE)]
 
+VariantDict = Annotated[dict[str, Any], DBusSignature("a{sv}")]
+CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
+
 # BLE profile keys: AGILE's spelling, and the correct one, both accepted.
 GATT_SERVICE = "GATT_SERVICE"
 GATT_CHARACTERISTIC_KEYS = ("GATT_CHARACTERSTICS", "GATT_CHARACTERISTICS")

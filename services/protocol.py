@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dbus_fast import DBusError
+from dbus_fast import DBusError, Variant
 from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
@@ -125,6 +125,14 @@ class ProtocolAdapter(ABC):
         """AGILE's NotificationRead: the next notified value; adapters may override."""
         return await self.read(address, profile)
 
+    def device_info(self, address: str) -> dict[str, Variant]:
+        """Addition to AGILE: what the radio knows of a device (signal, advertised data)."""
+        return {}
+
+    async def characteristics(self, address: str) -> list[tuple[str, str, list[str]]]:
+        """Addition to AGILE: (service, characteristic, flags) of a connected device."""
+        raise c.NoResult(f"{self.short_name} does not list characteristics")
+
 
 def _address(value: str) -> str:
     if not value or len(value) > 128 or not value.isprintable():
@@ -202,6 +210,14 @@ class ProtocolInterface(ServiceInterface):
     @dbus_method()
     async def Unsubscribe(self, address: c.Str, profile: c.Profile) -> None:
         await self.adapter.unsubscribe(_address(address), profile)
+
+    @dbus_method()
+    def DeviceInfo(self, address: c.Str) -> c.VariantDict:
+        return self.adapter.device_info(_address(address))
+
+    @dbus_method()
+    async def Characteristics(self, address: c.Str) -> c.CharacteristicListWire:
+        return [list(x) for x in await self.adapter.characteristics(_address(address))]
 
 
 class ProtocolService(BusService):

@@ -35,7 +35,7 @@ class Lamp(DeviceType):
     name = "acme-lamp"
     protocols = ("Dummy",)
     components = (Component("level", "%", {"component": "level"}, lambda b: str(b[0])),)
-    def matches(self, overview):
+    def matches(self, overview, info):
         return overview.name.startswith("ACME")
 """,
         "acme-lamp = thirdparty_types:Lamp",

@@ -101,6 +101,8 @@ class Device:
     async def connect(self) -> None:
         await self._protocol("Connect")
         self.last_seen_ms = self.clock_ms()
+        for profile, value in self.type.setup:
+            await self._protocol("Write", "a{ss}ay", profile, value)
 
     async def disconnect(self) -> None:
         await self._protocol("Disconnect")
@@ -131,7 +133,8 @@ class Device:
         return self._record(comp, bytes(raw))
 
     async def read_all(self) -> list[c.RecordObject]:
-        return [await self.read(comp.id) for comp in self.type.components if comp.readable]
+        components = [self.type.component(s.id) for s in self.definition.streams]
+        return [await self.read(comp.id) for comp in components if comp.readable]
 
     async def write(self, component_id: str, payload: str) -> None:
         comp = self.type.component(component_id)

@@ -1,6 +1,7 @@
 """The DeviceManager service: registrations, device types and the Device objects."""
 
 import logging
+from typing import Any
 
 from dbus_fast import DBusError, Message
 from dbus_fast.service import ServiceInterface, dbus_method
@@ -18,7 +19,7 @@ from services.bus import (
 )
 from services.devicemanager.device import Device
 from services.devicemanager.store import Registration, RegistrationStore
-from services.devicetypes import DeviceTypeRegistry
+from services.devicetypes import DeviceType, DeviceTypeRegistry
 from services.service import BusService, ServiceConfig, spawn
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,29 @@ class DeviceManagerService(BusService):
         self.devices[device.id] = device
         return device
 
-    def register(self, overview: c.DeviceOverview, type_name: str) -> c.DeviceDefinition:
+    async def device_info(self, overview: c.DeviceOverview) -> dict[str, Any]:
+        """What the protocol knows of the device, for matching types; {} if it cannot say."""
+        try:
+            (info,) = await call(
+                self.bus,
+                overview.protocol,
+                c.protocol_path(c.protocol_short_name(overview.protocol)),
+                c.PROTOCOL_IFACE,
+                "DeviceInfo",
+                "s",
+                [overview.id],
+                timeout=3,
+            )
+        except DBusError:
+            return {}
+        return {k: v.value for k, v in info.items()}
+
+    async def matching(self, overview: c.DeviceOverview) -> list[str]:
+        if not overview.protocol.startswith(c.PROTOCOL_NAME_PREFIX):
+            raise c.InvalidArgs(f"not a protocol bus name: {overview.protocol!r}")
+        return self.registry.matching(overview, await self.device_info(overview))
+
+    async def register(self, overview: c.DeviceOverview, type_name: str) -> c.DeviceDefinition:
         if not overview.id or not overview.protocol.startswith(c.PROTOCOL_NAME_PREFIX):
             raise c.InvalidArgs(f"not a discovered device: {overview.to_wire()!r}")
         dev_id = overview.device_id
@@ -78,7 +101,7 @@ class DeviceManagerService(BusService):
         if dev_id in self.devices:
             return self.devices[dev_id].definition
         if not type_name:
-            matching = self.registry.matching(overview)
+            matching = await self.matching(overview)
             if not matching:
                 raise c.NoResult(f"no device type matches {overview.name!r} on {overview.protocol}")
             type_name = matching[0]
@@ -88,6 +111,9 @@ class DeviceManagerService(BusService):
             raise c.InvalidArgs(
                 f"device type {type_name} is for {', '.join(device_type.protocols)}, not {short}"
             )
+        streams = device_type.streams()
+        if device_type.discovers_components:
+            streams = await self._discover_streams(overview, device_type)
         definition = c.DeviceDefinition(
             dev_id,
             overview.id,
@@ -95,13 +121,42 @@ class DeviceManagerService(BusService):
             device_type.description,
             overview.protocol,
             c.device_path(dev_id),
-            device_type.streams(),
+            streams,
         )
         reg = Registration(definition, type_name)
         self.store.put(reg)
         self._add_device(reg)
         log.info("registered %s (%s) as %s", dev_id, definition.name, type_name)
         return definition
+
+    async def _discover_streams(
+        self, overview: c.DeviceOverview, device_type: DeviceType
+    ) -> tuple[c.DeviceComponent, ...]:
+        path = c.protocol_path(c.protocol_short_name(overview.protocol))
+        try:
+            await call(
+                self.bus,
+                overview.protocol,
+                path,
+                c.PROTOCOL_IFACE,
+                "Connect",
+                "s",
+                [overview.id],
+                timeout=15,
+            )
+            (chars,) = await call(
+                self.bus,
+                overview.protocol,
+                path,
+                c.PROTOCOL_IFACE,
+                "Characteristics",
+                "s",
+                [overview.id],
+                timeout=15,
+            )
+        except DBusError as exc:
+            raise c.NoResult(f"cannot learn the components of {overview.id}: {exc.text}") from None
+        return device_type.components_from([(s, ch, list(f)) for s, ch, f in chars])
 
     def device(self, dev_id: str) -> Device:
         try:
@@ -152,12 +207,13 @@ class DeviceManagerInterface(ServiceInterface):
         return [d.definition.to_wire() for d in self.manager.devices.values()]
 
     @dbus_method()
-    def Register(self, overview: c.OverviewWire, device_type: c.Str) -> c.DefinitionWire:
-        return self.manager.register(c.DeviceOverview.from_wire(overview), device_type).to_wire()
+    async def Register(self, overview: c.OverviewWire, device_type: c.Str) -> c.DefinitionWire:
+        definition = await self.manager.register(c.DeviceOverview.from_wire(overview), device_type)
+        return definition.to_wire()
 
     @dbus_method()
-    def MatchingDeviceTypes(self, overview: c.OverviewWire) -> c.StrList:
-        return self.manager.registry.matching(c.DeviceOverview.from_wire(overview))
+    async def MatchingDeviceTypes(self, overview: c.OverviewWire) -> c.StrList:
+        return await self.manager.matching(c.DeviceOverview.from_wire(overview))
 
     @dbus_method()
     def Read(self, dev_id: c.Str) -> c.DefinitionWire:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from services import contract as c
 
@@ -48,6 +48,11 @@ class Command:
     writes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
+DeviceInfo = dict[str, Any]
+"""What a protocol knows of a device beyond its overview (Protocol.DeviceInfo): for BLE
+RSSI, ServiceUUIDs, ManufacturerIds; for ZigBee Manufacturer, Model, Clusters."""
+
+
 class DeviceType:
     """Base of every device type; subclasses set the class attributes and `matches`."""
 
@@ -56,10 +61,21 @@ class DeviceType:
     protocols: ClassVar[tuple[str, ...]] = ()  # protocol short names, e.g. ("BLE",)
     components: ClassVar[tuple[Component, ...]] = ()
     commands: ClassVar[tuple[Command, ...]] = ()
+    # Writes made after every connect, e.g. switching a SensorTag's sensors on.
+    setup: ClassVar[tuple[tuple[dict[str, str], bytes], ...]] = ()
+    # A generic type learns its components from the device (Protocol.Characteristics).
+    discovers_components: ClassVar[bool] = False
+    fallback: ClassVar[bool] = False  # listed after the specific types that match
 
-    def matches(self, overview: c.DeviceOverview) -> bool:
+    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
         """Whether this type fits a discovered device; by default any of its protocols'."""
         return c.protocol_short_name(overview.protocol) in self.protocols
+
+    def components_from(
+        self, characteristics: list[tuple[str, str, list[str]]]
+    ) -> tuple[c.DeviceComponent, ...]:
+        """Streams of a device whose type discovers its components (see `discovers_components`)."""
+        raise NotImplementedError
 
     def component(self, component_id: str) -> Component:
         for comp in self.components:
@@ -70,8 +86,9 @@ class DeviceType:
             f"{', '.join(x.id for x in self.components) or 'none'}"
         )
 
-    def component_for_profile(self, profile: dict[str, str]) -> Component | None:
-        return next((x for x in self.components if x.matches_profile(profile)), None)
+    def components_for_profile(self, profile: dict[str, str]) -> list[Component]:
+        """Every component a notified value belongs to (one characteristic can carry two)."""
+        return [x for x in self.components if x.matches_profile(profile)]
 
     def command(self, command_id: str) -> Command:
         for cmd in self.commands:
@@ -106,10 +123,16 @@ class DeviceTypeRegistry:
     def names(self) -> list[str]:
         return sorted(self._types)
 
-    def matching(self, overview: c.DeviceOverview) -> list[str]:
+    def matching(self, overview: c.DeviceOverview, info: DeviceInfo | None = None) -> list[str]:
         """Names of the types that fit, specific ones first and generic fallbacks last."""
-        fits = [t for t in self._types.values() if t.matches(overview)]
-        fits.sort(key=lambda t: (getattr(t, "fallback", False), t.name))
+        fits = []
+        for t in self._types.values():
+            try:
+                if t.matches(overview, info or {}):
+                    fits.append(t)
+            except Exception:
+                log.exception("device type %s failed to match %s; skipped", t.name, overview.id)
+        fits.sort(key=lambda t: (t.fallback, t.name))
         return [t.name for t in fits]
 
     @classmethod

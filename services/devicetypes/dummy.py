@@ -3,7 +3,7 @@
 import struct
 
 from services import contract as c
-from services.devicetypes import Command, Component, DeviceType
+from services.devicetypes import Command, Component, DeviceInfo, DeviceType
 
 DUMMY = "Dummy"
 
@@ -45,8 +45,8 @@ class DummyThermometer(DeviceType):
         Component("humidity", "%", {"component": "humidity"}, decode_ucenti),
     )
 
-    def matches(self, overview: c.DeviceOverview) -> bool:
-        return super().matches(overview) and overview.name.startswith("Dummy Thermometer")
+    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
+        return super().matches(overview, info) and overview.name.startswith("Dummy Thermometer")
 
 
 class DummySwitch(DeviceType):
@@ -61,5 +61,5 @@ class DummySwitch(DeviceType):
         Command("off", (("state", "off"),)),
     )
 
-    def matches(self, overview: c.DeviceOverview) -> bool:
-        return super().matches(overview) and overview.name.startswith("Dummy Switch")
+    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
+        return super().matches(overview, info) and overview.name.startswith("Dummy Switch")

@@ -2,9 +2,18 @@
 
 import importlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from services import contract as c
-from services.service import BusService, ServiceConfig
+from services.service import ServiceConfig
+
+
+class Runnable(Protocol):
+    """A service process: BusService, or a service on another bus (the virtual BlueZ)."""
+
+    bus_names: tuple[str, ...]
+
+    async def run(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -13,8 +22,9 @@ class ServiceSpec:
     factory: str  # "module:function" taking a ServiceConfig
     bus_names: tuple[str, ...]
     simulated_only: bool = False  # runs only with --simulate (no real hardware behind it)
+    system_bus: bool = False  # talks to BlueZ on the system bus (virtual with --simulate)
 
-    def create(self, config: ServiceConfig) -> BusService:
+    def create(self, config: ServiceConfig) -> "Runnable":
         module, func = self.factory.split(":")
         return getattr(importlib.import_module(module), func)(config)
 
@@ -35,6 +45,16 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.dummy.service:create",
             (c.protocol_bus_name("Dummy"),),
             simulated_only=True,
+        ),
+        ServiceSpec(
+            "sim-bluez",
+            "services.ble.sim.service:create",
+            (),
+            simulated_only=True,
+            system_bus=True,
+        ),
+        ServiceSpec(
+            "ble", "services.ble.service:create", (c.protocol_bus_name("BLE"),), system_bus=True
         ),
     )
 }

@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from services.bus import BusNotFound, default_state_dir, resolve_bus_address
@@ -98,6 +99,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim_bluez(args: argparse.Namespace) -> int:
+    """The virtual BlueZ on its own: on --bus, or on a private bus it starts and prints."""
+    from services.ble.sim.service import SimBlueZService
+    from services.busconfig import start_bus_daemon
+    from services.service import ServiceConfig
+
+    options = _options(args.option)
+    daemon = None
+    if args.bus:
+        options["bus"] = args.bus
+    else:
+        folder = Path(args.state_dir or tempfile.mkdtemp(prefix="agile-bluez-"))
+        daemon, address = start_bus_daemon(folder, names=["org.bluez"])
+        options["bus"] = address
+        print(f"DBUS_SYSTEM_BUS_ADDRESS={address}", flush=True)
+    try:
+        service = SimBlueZService(ServiceConfig("", Path("."), True, options))
+        return asyncio.run(service.run())
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agile-gateway", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -138,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--state-dir")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
+    bluez = sub.add_parser("sim-bluez", help="run the virtual BlueZ (simulated BLE devices)")
+    bluez.add_argument(
+        "--bus", help="bus to own org.bluez on (default: start a private one and print its address)"
+    )
+    bluez.add_argument("--state-dir", help="where the private bus's socket goes")
+    bluez.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="devices=N extra sensors, notify-hz=F, wanderer=IN,OUT seconds",
+    )
+    bluez.set_defaults(func=cmd_sim_bluez)
     return parser
 
 

@@ -12,8 +12,10 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,6 +73,14 @@ class Supervisor:
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.bus_proc = None
         self.address = f"unix:path={self.state_dir / SOCKET_NAME}"
+        # With simulated radios, BlueZ lives on a private "system bus" of its own.
+        self.system_bus_dir = self.state_dir / "system-bus"
+        self.system_bus_address = (
+            f"unix:path={self.system_bus_dir / SOCKET_NAME}"
+            if self.simulate and any(s.system_bus for s in self.specs)
+            else None
+        )
+        self.system_bus_proc = None
         self.stopping = asyncio.Event()
         self.started = time.time()
 
@@ -83,6 +93,7 @@ class Supervisor:
             "pid": os.getpid(),
             "state": "stopped" if self.stopping.is_set() else "running",
             "bus": self.address,
+            "system_bus": self.system_bus_address,
             "started_at": self.started,
             "services": {n: asdict(c) for n, c in self.children.items()},
         }
@@ -97,16 +108,22 @@ class Supervisor:
         # Without the daemon's guid, the address stays valid across daemon restarts.
         write_atomically(self.state_dir / ADDRESS_FILE, self.address + "\n")
 
-    async def _keep_bus(self) -> None:
+    def _start_system_bus(self) -> None:
+        self.system_bus_proc, _ = start_bus_daemon(
+            self.system_bus_dir, log_file=self.log_dir / "system-bus.log", names=["org.bluez"]
+        )
+
+    async def _keep_daemon(self, attr: str, start: Callable[[], None]) -> None:
+        """Restart a bus daemon that dies; the services reconnect on their own."""
         while not self.stopping.is_set():
-            assert self.bus_proc is not None
-            while self.bus_proc.poll() is None and not self.stopping.is_set():
+            proc = getattr(self, attr)
+            while proc.poll() is None and not self.stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), 0.5)
             if self.stopping.is_set():
                 return
-            log.error("dbus-daemon exited with %s; restarting it", self.bus_proc.returncode)
-            self._start_bus()
+            log.error("%s exited with %s; restarting it", attr, proc.returncode)
+            start()
 
     # -- services --
 
@@ -131,6 +148,9 @@ class Supervisor:
     async def _keep(self, spec: ServiceSpec) -> None:
         child = self.children[spec.name]
         backoff = self.min_backoff_s
+        env = dict(os.environ)
+        if spec.system_bus and self.system_bus_address:
+            env["DBUS_SYSTEM_BUS_ADDRESS"] = self.system_bus_address
         while not self.stopping.is_set():
             with open(child.log, "ab") as out:
                 proc = await asyncio.create_subprocess_exec(
@@ -140,6 +160,7 @@ class Supervisor:
                     stderr=out,
                     start_new_session=True,
                     preexec_fn=_die_with_parent,
+                    env=env,
                 )
             self.procs[spec.name] = proc
             child.pid, child.state, child.started_at = proc.pid, "running", time.time()
@@ -199,7 +220,12 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         self._start_bus()
-        tasks = [asyncio.create_task(self._keep_bus())]
+        tasks = [asyncio.create_task(self._keep_daemon("bus_proc", self._start_bus))]
+        if self.system_bus_address:
+            self._start_system_bus()
+            tasks.append(
+                asyncio.create_task(self._keep_daemon("system_bus_proc", self._start_system_bus))
+            )
         tasks += [asyncio.create_task(self._keep(spec)) for spec in self.specs]
         ready = await self.wait_ready()
         elapsed = time.time() - self.started
@@ -213,12 +239,13 @@ class Supervisor:
         log.info("stopping the gateway")
         await self._stop_children()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.bus_proc and self.bus_proc.poll() is None:
-            self.bus_proc.terminate()
-            try:
-                self.bus_proc.wait(self.stop_timeout_s)
-            except Exception:
-                self.bus_proc.kill()
+        for daemon in (self.bus_proc, self.system_bus_proc):
+            if daemon and daemon.poll() is None:
+                daemon.terminate()
+                try:
+                    daemon.wait(self.stop_timeout_s)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
         (self.state_dir / ADDRESS_FILE).unlink(missing_ok=True)
         self.write_status()
         return 0

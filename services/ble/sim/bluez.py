@@ -684,8 +684,10 @@ class VirtualBlueZ:
         p = dev.peripheral
         if dev.blocked:
             raise bluez_error("Failed", "Operation not permitted")
-        if not p.connectable or not p.in_range(self.clock()):
+        if not p.in_range(self.clock()):
             raise bluez_error("Failed", "le-connection-abort-by-local")
+        if not p.connectable:
+            raise bluez_error("Failed", "le-connection-abort-by-remote")
         dev.connected = True
         dev.last_seen = time.monotonic()
         dev.emit_properties_changed({"Connected": True})
@@ -720,7 +722,7 @@ class VirtualBlueZ:
         for path, iface in dev.gatt:
             self.bus.export(path, iface)
         dev.services_resolved = True
-        dev.emit_properties_changed({"ServicesResolved": True})
+        dev.emit_properties_changed({"ServicesResolved": True, "UUIDs": dev._uuids()})
 
     def disconnect(self, dev: Device1) -> None:
         if not dev.connected:

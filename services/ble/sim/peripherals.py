@@ -230,7 +230,12 @@ def sensortag(address: str, name: str, seed: int, notify_hz: float = 1.0) -> Sim
             SimService(
                 g.TI_IO,
                 [
-                    SimCharacteristic(g.TI_IO_DATA, ("read", "write"), None, value=b"\x00"),
+                    SimCharacteristic(
+                        g.TI_IO_DATA,
+                        ("read", "write", "write-without-response"),
+                        None,
+                        value=b"\x00",
+                    ),
                     SimCharacteristic(g.TI_IO_CONFIG, ("read", "write"), None, value=b"\x00"),
                 ],
             ),

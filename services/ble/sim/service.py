@@ -1,0 +1,52 @@
+"""The virtual BlueZ as a process: on the bus DBUS_SYSTEM_BUS_ADDRESS names."""
+
+import asyncio
+import os
+import signal
+
+from services.ble.sim.bluez import VirtualBlueZ
+from services.ble.sim.peripherals import default_population
+from services.service import ServiceConfig
+
+
+class SimBlueZService:
+    """Not a gateway-bus service: it owns org.bluez on the (virtual) system bus."""
+
+    bus_names: tuple[str, ...] = ()
+
+    def __init__(self, config: ServiceConfig) -> None:
+        opts = config.options
+        cycle = opts.get("wanderer", "40,20").split(",")
+        self.address = opts.get("bus") or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+        self.bluez = VirtualBlueZ(
+            default_population(
+                count=int(opts.get("devices", 0)),
+                notify_hz=float(opts.get("notify-hz", 1.0)),
+                wanderer_cycle=(float(cycle[0]), float(cycle[1])),
+            ),
+            advert_interval_s=float(opts.get("advert-interval", 0.5)),
+            temporary_timeout_s=float(opts.get("temporary-timeout", 30.0)),
+        )
+
+    async def run(self, stop_event: asyncio.Event | None = None) -> int:
+        if not self.address:
+            raise SystemExit(
+                "sim-bluez: say which bus (--option bus=ADDRESS or DBUS_SYSTEM_BUS_ADDRESS)"
+            )
+        stop_event = stop_event or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_event.set)
+        await self.bluez.start(self.address)
+        lost = asyncio.ensure_future(self.bluez.bus.wait_for_disconnect())
+        stopped = asyncio.ensure_future(stop_event.wait())
+        await asyncio.wait({lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if lost.done():
+            return 1
+        lost.cancel()
+        await self.bluez.stop()
+        return 0
+
+
+def create(config: ServiceConfig) -> SimBlueZService:
+    return SimBlueZService(config)
