@@ -40,8 +40,11 @@ def service_pid(gw, name: str) -> int | None:
 def test_gateway_comes_up_within_five_seconds_and_lists_protocols(gateway_factory) -> None:
     gw = gateway_factory()
     assert gw.up_after_s < 5
-    assert busctl_protocols(gw.address) == f'a(ssss) 1 "Dummy" "Dummy" "{DUMMY}" "AVAILABLE"'
-    for name in ("protocolmanager", "devicemanager", "dummy"):
+    assert busctl_protocols(gw.address) == (
+        f'a(ssss) 2 "Dummy" "Dummy" "{DUMMY}" "AVAILABLE" '
+        f'"Bluetooth LE" "BLE" "{c.protocol_bus_name("BLE")}" "AVAILABLE"'
+    )
+    for name in ("protocolmanager", "devicemanager", "dummy", "sim-bluez", "ble"):
         assert (gw.state_dir / "logs" / f"{name}.log").exists()
 
 
@@ -71,6 +74,8 @@ def test_status_command_lists_running_services(gateway_factory) -> None:
         "protocolmanager": ("running", True),
         "devicemanager": ("running", True),
         "dummy": ("running", True),
+        "sim-bluez": ("running", True),
+        "ble": ("running", True),
     }
 
 
@@ -93,7 +98,8 @@ async def test_killed_services_restart_and_keep_registrations(gateway_factory) -
     try:
         await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
         dev_id = THERMOMETER.device_id
-        for name in ("dummy", "devicemanager", "protocolmanager"):
+        killed = ("dummy", "devicemanager", "protocolmanager")
+        for name in killed:
             old = service_pid(gw, name)
             os.kill(old, signal.SIGKILL)
             await eventually(lambda n=name, o=old: _restarted(gw, n, o), timeout=15)
@@ -104,7 +110,9 @@ async def test_killed_services_restart_and_keep_registrations(gateway_factory) -
         record = await eventually(lambda: device(bus, dev_id, "Read", "s", "temperature"))
         assert record[0][3] == "°C"
         status = json.loads((gw.state_dir / "runtime.json").read_text())
-        assert all(s["restarts"] == 1 for s in status["services"].values())
+        assert {n: s["restarts"] for n, s in status["services"].items()} == {
+            n: int(n in killed) for n in status["services"]
+        }
     finally:
         bus.disconnect()
 
@@ -130,7 +138,10 @@ async def test_bus_daemon_killed_everything_comes_back(gateway_factory) -> None:
 
 def test_sigterm_stops_every_process(gateway_factory) -> None:
     gw = gateway_factory()
-    pids = [service_pid(gw, n) for n in ("protocolmanager", "devicemanager", "dummy")]
+    pids = [
+        service_pid(gw, n)
+        for n in ("protocolmanager", "devicemanager", "dummy", "sim-bluez", "ble")
+    ]
     assert gw.stop() == 0
     for pid in pids:
         assert pid is not None

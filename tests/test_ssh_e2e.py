@@ -98,14 +98,15 @@ def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
         tmux.wait_for("Discovered", timeout=60)
         tmux.wait_for("bus ●")
         tmux.keys("d")
-        tmux.wait_for("Dummy Thermometer 2")
-        tmux.keys("p")
-        tmux.wait_for("Pair Dummy Thermometer 1")
+        tmux.wait_for("Dummy Thermometer 2")  # the Dummy protocol's devices
+        tmux.wait_for("CC2650 SensorTag")  # and the (virtual) BLE peripherals
+        tmux.keys("p")  # the first row: a BLE environmental sensor
+        tmux.wait_for("Pair AGILE Env 1")
         time.sleep(0.5)  # as a person would, look before pressing
         tmux.keys("Enter")
         tmux.keys("Enter")
-        screen = tmux.wait_for("temperature, humidity")  # the registered table's row
-        assert "dummyD00000000001" in screen
+        screen = tmux.wait_for("temperature, humidity, pressure")  # the registered device
+        assert "bleC0FFEE000001" in screen
         tmux.keys("q")
         deadline = time.monotonic() + 20
         while tmux.alive() and time.monotonic() < deadline:

@@ -50,6 +50,7 @@ class ContainersScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(LiveTable).focus()
         self.watch(self.app, "engine_state", self._engine_changed)
+        self.refresh_rows()  # ScreenResume may not come for the first screen
 
     def on_screen_resume(self) -> None:
         self.refresh_rows()

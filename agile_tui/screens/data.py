@@ -58,6 +58,7 @@ class DataScreen(Screen[None]):
         self.set_interval(REDRAW_SECONDS, self._redraw)
         self.call_after_refresh(self._redraw)
         self.query_one("#streams").focus()
+        self.action_reload_streams()  # ScreenResume may not come for the first screen
 
     def on_screen_resume(self) -> None:
         self.action_reload_streams()

@@ -70,6 +70,7 @@ class DevicesScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#discovered").focus()
         self.app.listen("device", self.device_discovered)  # type: ignore[attr-defined]
+        self.poll()  # ScreenResume may not come for a mode's first screen
 
     # -- live data --
 
@@ -130,7 +131,7 @@ class DevicesScreen(Screen[None]):
                     d.device_id,
                     d.name,
                     self.statuses.get(d.device_id, "?"),
-                    ", ".join(s.id for s in d.streams),
+                    _fit(", ".join(s.id for s in d.streams), 28),
                 )
                 for d in registered
             }
@@ -330,3 +331,7 @@ async def _device_statuses(gateway, registered: list[c.DeviceDefinition]) -> dic
         d.device_id: a if isinstance(a, str) else "?"
         for d, a in zip(registered, answers, strict=True)
     }
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -44,9 +44,10 @@ class GatewayBar(Horizontal):
         def mark(state: str) -> str:
             return STATE_MARK.get(state, "[yellow]…[/]")
 
-        if not self.is_mounted:
+        status = self.query("#status")
+        if not status:  # the app is closing
             return
-        self.query_one("#status", Static).update(
+        status.first(Static).update(
             f"{session.hostname} · {session.runtime} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
             f"engine {mark(app.engine_state)}"  # type: ignore[attr-defined]
         )

@@ -179,8 +179,14 @@ class Device:
 
     async def _release(self, component_id: str) -> None:
         self.subscribers.pop(component_id, None)
+        profile = self.type.component(component_id).profile
+        if any(
+            +holders and self.type.component(other).profile == profile
+            for other, holders in self.subscribers.items()
+        ):
+            return  # another component still needs this characteristic
         try:
-            await self._protocol("Unsubscribe", "a{ss}", self.type.component(component_id).profile)
+            await self._protocol("Unsubscribe", "a{ss}", profile)
         except DBusError as exc:
             # The count is already zero here; the protocol stopping on its own is fine.
             log.info(
@@ -209,19 +215,20 @@ class Device:
                 log.warning("%s/%s: re-subscribe failed: %s", self.id, component_id, exc.text)
 
     def on_value(self, profile: dict[str, str], raw: bytes) -> None:
-        """A value notified by the protocol."""
-        comp = self.type.component_for_profile(profile)
-        if comp is None:
-            return
-        try:
-            record = self._record(comp, raw)
-        except c.NoResult as exc:
-            log.warning("skipped: %s", exc.text)
-            return
-        if +self.subscribers.get(comp.id, Counter()):
-            emit_signal(
-                self.bus, c.NEW_SUBSCRIBE_VALUE_SIGNAL, c.RecordObject.SIGNATURE, [record.to_wire()]
-            )
+        """A value notified by the protocol; garbage is logged and skipped."""
+        for comp in self.type.components_for_profile(profile):
+            try:
+                record = self._record(comp, raw)
+            except c.NoResult as exc:
+                log.warning("skipped: %s", exc.text)
+                continue
+            if +self.subscribers.get(comp.id, Counter()):
+                emit_signal(
+                    self.bus,
+                    c.NEW_SUBSCRIBE_VALUE_SIGNAL,
+                    c.RecordObject.SIGNATURE,
+                    [record.to_wire()],
+                )
 
     async def stop(self) -> None:
         for component_id in list(self.subscribers):

@@ -34,11 +34,10 @@ async def gateway_status(address: str, state_dir: Path) -> dict[str, Any]:
                 specs[c.protocol_short_name(name).lower()] = (name,)
         services = []
         for service, bus_names in specs.items():
-            owned = all(n in names for n in bus_names)
             known = runtime.get(service, {})
+            owned = bool(bus_names) and all(n in names for n in bus_names)
             if not owned and not known:
                 continue  # not part of this gateway
-            pid = None
             if owned:
                 (pid,) = await call(
                     bus,
@@ -49,10 +48,20 @@ async def gateway_status(address: str, state_dir: Path) -> dict[str, Any]:
                     "s",
                     [bus_names[0]],
                 )
+                state = "running"
+            else:
+                # Absent from the bus, or not on it at all (the virtual BlueZ owns
+                # org.bluez on its own bus): the runtime's word is all there is.
+                pid = known.get("pid") if not bus_names else None
+                state = (
+                    known.get("state", "absent")
+                    if not bus_names or known.get("state") != "running"
+                    else "starting"
+                )
             services.append(
                 {
                     "name": service,
-                    "state": "running" if owned else known.get("state", "absent"),
+                    "state": state,
                     "pid": pid,
                     "restarts": known.get("restarts"),
                     "bus_names": list(bus_names),

@@ -4,12 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.tui import states
 from tests.tui.states import frozen_runtime_dir
 
 
 @pytest.fixture
 def gateway(gateway_factory):
-    return gateway_factory()
+    # The wandering BLE sensor stays in range, so that every run sees the same devices.
+    return gateway_factory(*states.GATEWAY_OPTIONS)
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from agile_tui.config import Config
 from agile_tui.widgets.live_table import LiveTable
 
 FIXED_NOW = 1_800_000_000.0
+GATEWAY_OPTIONS = ("sim-bluez:wanderer=1000000000,1",)
+DISCOVERED = 8  # 5 BLE peripherals and 3 Dummy devices
+ENV_SENSOR, SENSORTAG, DUMMY_SWITCH = "bleC0FFEE000001", "bleC0FFEE000003", "dummyD00000000003"
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 
 
@@ -92,16 +95,22 @@ async def engine_settled(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: pilot.app.bus_state != "connecting")  # type: ignore[attr-defined]
 
 
+def select_row(pilot: Pilot[None], table_id: str, key: str) -> None:
+    table = pilot.app.screen.query_one(f"#{table_id}", LiveTable)
+    table.move_cursor(row=table.get_row_index(key))
+
+
 async def discovered(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
     await pilot.press("d")
-    await until(pilot, lambda: rows(pilot, "discovered") == 3)
+    await until(pilot, lambda: rows(pilot, "discovered") == DISCOVERED)
     await settled(pilot)
 
 
 async def paired(pilot: Pilot[None]) -> None:
-    """Discover, then pair the first thermometer from the keyboard alone."""
+    """Discover, then pair the first device (a BLE environment sensor) from the keyboard alone."""
     await discovered(pilot)
+    select_row(pilot, "discovered", ENV_SENSOR)
     await pilot.press("p")
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "PairModal")
     await pilot.press("enter")  # take the proposed type
@@ -112,7 +121,8 @@ async def paired(pilot: Pilot[None]) -> None:
 
 async def pair_modal(pilot: Pilot[None]) -> None:
     await discovered(pilot)
-    await pilot.press("down", "down", "p")
+    select_row(pilot, "discovered", SENSORTAG)  # two types fit it
+    await pilot.press("p")
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "PairModal")
     await settled(pilot)
 
@@ -126,7 +136,7 @@ async def help_open(pilot: Pilot[None]) -> None:
 async def data_streams(pilot: Pilot[None]) -> None:
     await paired(pilot)
     await pilot.press("3")
-    await until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count == 2)
+    await until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count == 4)
     await settled(pilot)
 
 

@@ -20,19 +20,20 @@ async def test_pair_a_device_with_the_keyboard_alone(gateway, frozen_dir) -> Non
         [definition] = await client.registered()
     finally:
         client.close()
-    assert (definition.device_id, definition.name) == ("dummyD00000000001", "Dummy Thermometer 1")
+    assert (definition.device_id, definition.name) == (states.ENV_SENSOR, "AGILE Env 1")
 
 
 async def test_pair_with_a_chosen_name(gateway, frozen_dir) -> None:
     app = states.make_app(gateway.address, frozen_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await states.discovered(pilot)
-        await pilot.press("down", "down", "p")
+        states.select_row(pilot, "discovered", states.DUMMY_SWITCH)
+        await pilot.press("p")
         await states.until(pilot, lambda: type(app.screen).__name__ == "PairModal")
         await pilot.press("enter", "ctrl+u", *"Kitchen plug", "enter")
         await states.until(pilot, lambda: states.rows(pilot, "registered") == 1)
         table = app.screen.query_one("#registered", LiveTable)
-        assert table.get_row("dummyD00000000003")[1] == "Kitchen plug"
+        assert table.get_row(states.DUMMY_SWITCH)[1] == "Kitchen plug"
 
 
 async def test_read_a_component_shows_value_and_unit(gateway, frozen_dir) -> None:
@@ -84,7 +85,7 @@ async def test_keys_rebind_from_the_config(gateway, frozen_dir) -> None:
         await pilot.pause(0.5)
         assert states.rows(pilot, "discovered") == 0
         await pilot.press("D")
-        await states.until(pilot, lambda: states.rows(pilot, "discovered") == 3)
+        await states.until(pilot, lambda: states.rows(pilot, "discovered") == states.DISCOVERED)
 
 
 async def test_every_section_is_in_the_command_palette(gateway, frozen_dir) -> None:
