@@ -4,13 +4,14 @@ import asyncio
 import subprocess
 
 import pytest
-from dbus_fast import DBusError, Message
+from dbus_fast import DBusError
 
 from services import contract as c
-from services.bus import add_match, connect, match_rule, on_signal
+from services.bus import connect
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
+from tests.devicemanager_helpers import listen_records
 from tests.helpers import SWITCH, THERMOMETER, device, dm, eventually
 
 THERMO_ID = "dummyD00000000001"
@@ -28,18 +29,6 @@ async def core(services):
 async def register(bus, overview: c.DeviceOverview, type_name: str = "") -> c.DeviceDefinition:
     (wire,) = await dm(bus, "Register", "(ssss)s", overview.to_wire(), type_name)
     return c.DeviceDefinition.from_wire(wire)
-
-
-async def listen_records(bus) -> asyncio.Queue[c.RecordObject]:
-    queue: asyncio.Queue[c.RecordObject] = asyncio.Queue()
-    iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
-
-    def got(msg: Message) -> None:
-        queue.put_nowait(c.RecordObject.from_wire(msg.body[0]))
-
-    on_signal(bus, iface, member, got, path=path)
-    await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
-    return queue
 
 
 async def test_matching_types_for_a_discovered_device(core, client) -> None:

@@ -61,10 +61,12 @@ def cmd_service(args: argparse.Namespace) -> int:
             f"agile-gateway service: no service {args.name!r}; known: {', '.join(CATALOG)}"
         )
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-    try:
-        address = resolve_bus_address(args.bus, state_dir)
-    except BusNotFound as exc:
-        raise SystemExit(f"agile-gateway service: {exc}") from None
+    address = ""
+    if spec.bus_names:  # the virtual BlueZ lives on another bus and needs none
+        try:
+            address = resolve_bus_address(args.bus, state_dir)
+        except BusNotFound as exc:
+            raise SystemExit(f"agile-gateway service: {exc}") from None
     config = ServiceConfig(
         address, state_dir, simulate=args.simulate, options=_options(args.option)
     )

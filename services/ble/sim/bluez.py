@@ -292,9 +292,11 @@ class Device1(ServiceInterface):
         raise bluez_error("DoesNotExist", "No pairing in progress")
 
     def _uuids(self) -> list[str]:
-        return sorted(
-            {s.uuid for s in self.peripheral.services} | set(self.peripheral.advertised_uuids)
-        )
+        # Before services are resolved BlueZ knows only what was advertised.
+        uuids = set(self.peripheral.advertised_uuids)
+        if self.services_resolved:
+            uuids |= {s.uuid for s in self.peripheral.services}
+        return sorted(uuids)
 
     @dbus_property(access=PropertyAccess.READ)
     def Address(self) -> Str:

@@ -45,11 +45,14 @@ class SimPeripheral:
     # (seconds in range, seconds out of range), repeating; None: always in range
     range_cycle: tuple[float, float] | None = None
     seed: int = 0
+    present: bool = True  # False: switched off or carried away, whatever the cycle says
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed or hash(self.address) & 0xFFFF)
 
     def in_range(self, t: float) -> bool:
+        if not self.present:
+            return False
         if self.range_cycle is None:
             return True
         on, off = self.range_cycle

@@ -1,0 +1,238 @@
+"""bleak, unmodified, against the virtual BlueZ; and the emulator's fidelity to BlueZ's API."""
+
+import asyncio
+
+import pytest
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
+from dbus_fast import BusType, Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+
+from services.ble import gatt as g
+from services.ble.sim.peripherals import beacon, environment_sensor, sensortag
+from services.devicetypes.ble import decode_temperature
+
+ENV, PULSE, TAG, BEACON, WANDERER = (f"C0:FF:EE:00:00:0{i}" for i in range(1, 6))
+
+
+async def test_scanner_reports_advertised_data(bluez) -> None:
+    found = await BleakScanner.discover(timeout=1.5, return_adv=True)
+    assert {ENV, PULSE, TAG, BEACON} <= set(found)
+    _, env_adv = found[ENV]
+    assert env_adv.local_name == "AGILE Env 1"
+    assert env_adv.service_uuids == [g.ENVIRONMENTAL_SENSING]  # advertised only, not the GATT
+    assert -100 <= env_adv.rssi <= -20
+    assert found[TAG][1].manufacturer_data == {g.TI_MANUFACTURER_ID: b"\x03\x00"}
+    assert found[BEACON][1].manufacturer_data[0x004C][:2] == b"\x02\x15"
+
+
+async def test_connect_read_write_notify_disconnect(bluez) -> None:
+    async with BleakClient(TAG) as client:
+        assert client.is_connected
+        assert client.services.get_service(g.TI_IO) is not None
+        # sensors read zero until switched on, as on the real SensorTag
+        assert await client.read_gatt_char(g.TI_HUMIDITY_DATA) == bytearray(4)
+        await client.write_gatt_char(g.TI_HUMIDITY_CONFIG, b"\x01", response=True)
+        assert await client.read_gatt_char(g.TI_HUMIDITY_CONFIG) == bytearray(b"\x01")
+        assert await client.read_gatt_char(g.TI_HUMIDITY_DATA) != bytearray(4)
+        await client.write_gatt_char(g.TI_IO_DATA, b"\x05", response=False)  # no response
+        assert await client.read_gatt_char(g.TI_IO_DATA) == bytearray(b"\x05")
+        got: list[bytes] = []
+        await client.start_notify(g.TI_LIGHT_DATA, lambda _c, data: got.append(bytes(data)))
+        await asyncio.sleep(1.2)  # 5 Hz
+        await client.stop_notify(g.TI_LIGHT_DATA)
+        count = len(got)
+        assert count >= 3
+        await asyncio.sleep(0.5)
+        assert len(got) == count  # stopped
+    assert not client.is_connected
+
+
+async def test_values_are_plausible_and_vary(bluez) -> None:
+    async with BleakClient(ENV) as client:
+        values = []
+        for _ in range(3):
+            values.append(
+                float(decode_temperature(bytes(await client.read_gatt_char(g.TEMPERATURE))))
+            )
+            await asyncio.sleep(0.05)
+    assert all(15 < v < 30 for v in values)
+    assert len(set(values)) > 1  # sensor noise
+
+
+async def test_device_that_refuses_connections_fails_fast(bluez) -> None:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(BleakError):
+        await BleakClient(BEACON, timeout=10).connect()
+    assert loop.time() - began < 5
+
+
+async def _raw_client(address: str) -> tuple[MessageBus, asyncio.Queue[Message]]:
+    bus = await MessageBus(bus_address=address, bus_type=BusType.SYSTEM).connect()
+    queue: asyncio.Queue[Message] = asyncio.Queue()
+    bus.add_message_handler(
+        lambda m: queue.put_nowait(m) if m.message_type == MessageType.SIGNAL else None
+    )
+    for rule in ("type='signal',sender='org.bluez'",):
+        await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[rule],
+            )
+        )
+    return bus, queue
+
+
+async def _call(
+    bus: MessageBus, path: str, iface: str, member: str, sig: str = "", body: list | None = None
+) -> Message:
+    reply = await bus.call(
+        Message(
+            destination="org.bluez",
+            path=path,
+            interface=iface,
+            member=member,
+            signature=sig,
+            body=body or [],
+        )
+    )
+    assert reply is not None
+    return reply
+
+
+async def test_object_manager_and_property_types_follow_bluez(bluez_factory, system_bus) -> None:
+    await bluez_factory([sensortag(TAG, "Tag", 3)])
+    bus, signals = await _raw_client(system_bus)
+    try:
+        await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StartDiscovery")
+        added = await asyncio.wait_for(signals.get(), 5)
+        while added.member != "InterfacesAdded":
+            added = await asyncio.wait_for(signals.get(), 5)
+        assert added.path == "/"  # BlueZ sends ObjectManager signals from the root
+        assert added.body[0] == "/org/bluez/hci0/dev_C0_FF_EE_00_00_03"
+        reply = await _call(bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
+        objects = reply.body[0]
+        adapter = objects["/org/bluez/hci0"]["org.bluez.Adapter1"]
+        assert adapter["Roles"].value == ["central", "peripheral"]
+        assert adapter["Discovering"].value is True
+        device = objects[added.body[0]]["org.bluez.Device1"]
+        signatures = {k: v.signature for k, v in device.items()}
+        assert {
+            k: signatures[k]
+            for k in (
+                "Address",
+                "Alias",
+                "Adapter",
+                "Connected",
+                "ServicesResolved",
+                "RSSI",
+                "TxPower",
+                "ManufacturerData",
+                "ServiceData",
+                "Appearance",
+                "Trusted",
+            )
+        } == {
+            "Address": "s",
+            "Alias": "s",
+            "Adapter": "o",
+            "Connected": "b",
+            "ServicesResolved": "b",
+            "RSSI": "n",
+            "TxPower": "n",
+            "ManufacturerData": "a{qv}",
+            "ServiceData": "a{sv}",
+            "Appearance": "q",
+            "Trusted": "b",
+        }
+        assert device["ManufacturerData"].value[g.TI_MANUFACTURER_ID].signature == "ay"
+        # Trusted is writable, as pairing needs
+        await _call(
+            bus,
+            added.body[0],
+            "org.freedesktop.DBus.Properties",
+            "Set",
+            "ssv",
+            ["org.bluez.Device1", "Trusted", Variant("b", True)],
+        )
+        reply = await _call(
+            bus,
+            added.body[0],
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            "ss",
+            ["org.bluez.Device1", "Trusted"],
+        )
+        assert reply.body[0].value is True
+        # wrong arguments get BlueZ's errors
+        reply = await _call(
+            bus,
+            "/org/bluez/hci0",
+            "org.bluez.Adapter1",
+            "SetDiscoveryFilter",
+            "a{sv}",
+            [{"Transport": Variant("s", "x")}],
+        )
+        assert reply.message_type == MessageType.ERROR
+        assert reply.error_name == "org.bluez.Error.InvalidArguments"
+    finally:
+        bus.disconnect()
+
+
+async def test_connect_and_link_loss_follow_bluez_order(bluez_factory, system_bus) -> None:
+    bluez = await bluez_factory([environment_sensor(WANDERER, "Wanderer", 5)])
+    bus, signals = await _raw_client(system_bus)
+    path = "/org/bluez/hci0/dev_C0_FF_EE_00_00_05"
+    try:
+        await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StartDiscovery")
+        while (await asyncio.wait_for(signals.get(), 5)).member != "InterfacesAdded":
+            pass
+        reply = await _call(bus, path, "org.bluez.Device1", "Connect")
+        assert reply.message_type == MessageType.METHOD_RETURN
+        await asyncio.sleep(0.3)
+        bluez.peripherals[WANDERER].present = False  # carried out of range
+        events = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 6
+        while loop.time() < deadline and ("Connected", False) not in events:
+            msg = await asyncio.wait_for(signals.get(), 6)
+            if msg.member == "PropertiesChanged" and msg.path == path:
+                events += [
+                    (k, v.value)
+                    for k, v in msg.body[1].items()
+                    if k in ("Connected", "ServicesResolved")
+                ]
+            elif msg.member in ("InterfacesAdded", "InterfacesRemoved") and msg.body[0].startswith(
+                path + "/service"
+            ):
+                events.append((msg.member, "gatt"))
+        connect = events.index(("Connected", True))
+        resolved = events.index(("ServicesResolved", True))
+        assert connect < events.index(("InterfacesAdded", "gatt")) < resolved
+        lost = events.index(("ServicesResolved", False))
+        assert (
+            lost < events.index(("InterfacesRemoved", "gatt")) < events.index(("Connected", False))
+        )
+    finally:
+        bus.disconnect()
+
+
+async def test_temporary_devices_are_removed_when_not_seen(bluez_factory, system_bus) -> None:
+    await bluez_factory([beacon(BEACON, "Beacon", 4)], temporary_timeout_s=0.5)
+    bus, signals = await _raw_client(system_bus)
+    try:
+        await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StartDiscovery")
+        while (await asyncio.wait_for(signals.get(), 5)).member != "InterfacesAdded":
+            pass
+        await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StopDiscovery")
+        msg = await asyncio.wait_for(signals.get(), 5)
+        while msg.member != "InterfacesRemoved":
+            msg = await asyncio.wait_for(signals.get(), 5)
+        assert msg.body == ["/org/bluez/hci0/dev_C0_FF_EE_00_00_04", ["org.bluez.Device1"]]
+    finally:
+        bus.disconnect()

@@ -1,0 +1,20 @@
+"""Listening to the records Device objects publish."""
+
+import asyncio
+
+from dbus_fast import Message
+
+from services import contract as c
+from services.bus import add_match, match_rule, on_signal
+
+
+async def listen_records(bus) -> asyncio.Queue[c.RecordObject]:
+    queue: asyncio.Queue[c.RecordObject] = asyncio.Queue()
+    iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
+
+    def got(msg: Message) -> None:
+        queue.put_nowait(c.RecordObject.from_wire(msg.body[0]))
+
+    on_signal(bus, iface, member, got, path=path)
+    await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
+    return queue
