@@ -1,4 +1,4 @@
-"""The BLE adapter over the gateway bus, with the virtual BlueZ: discovery, pairing, data, faults."""
+"""The BLE adapter over the gateway bus with the virtual BlueZ: discovery, pairing, faults."""
 
 import asyncio
 import os
