@@ -24,6 +24,10 @@ DEMO_START_TIMEOUT_S = 30
 def demo_gateway() -> Iterator[Path]:
     """The native runtime with simulated radios in a temporary state folder, for the app's life."""
     state_dir = Path(tempfile.mkdtemp(prefix="agile-demo-"))
+    from services.runtime.supervisor import die_with_parent
+
+    # If agile-tui dies without cleaning up (the ssh session dropped), the demo
+    # gateway gets SIGTERM from the kernel and stops its services.
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -39,6 +43,7 @@ def demo_gateway() -> Iterator[Path]:
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     try:
         assert proc.stdout is not None

@@ -100,7 +100,7 @@ def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
         tmux.keys("d")
         tmux.wait_for("Dummy Thermometer 2")  # the Dummy protocol's devices
         tmux.wait_for("CC2650 SensorTag")  # and the (virtual) BLE peripherals
-        tmux.keys("p")  # the first row: a BLE environmental sensor
+        tmux.keys(*["Up"] * 10, "p")  # the first row: a BLE environmental sensor
         tmux.wait_for("Pair AGILE Env 1")
         time.sleep(0.5)  # as a person would, look before pressing
         tmux.keys("Enter")
@@ -114,3 +114,35 @@ def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
         assert not tmux.alive(), "agile-tui did not exit on q"
     finally:
         tmux.run("kill-server")
+
+
+def demo_gateways() -> set[int]:
+    out = subprocess.run(
+        ["pgrep", "-f", "services.runtime.cli up --native --simulate --state-dir /tmp/agile-demo-"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {int(pid) for pid in out.split()}
+
+
+def test_dropped_ssh_session_leaves_no_demo_gateway_behind(sshd, tmp_path: Path) -> None:
+    port, key = sshd
+    before = demo_gateways()
+    name = f"agile-drop-{os.getpid()}"
+    remote = f"cd {ROOT} && .venv/bin/agile-tui --demo"
+    ssh = (
+        f"ssh -tt -i {key} -p {port} -o StrictHostKeyChecking=no "
+        f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 '{remote}'"
+    )
+    tmux = Tmux(name, tmp_path)
+    tmux.run("new-session", "-d", "-s", name, "-x", "100", "-y", "30", ssh, check=True)
+    try:
+        tmux.wait_for("Discovered", timeout=60)
+        started = demo_gateways() - before
+        assert started, "the demo gateway did not start"
+    finally:
+        tmux.run("kill-server")  # the connection drops: sshd hangs up on agile-tui
+    deadline = time.monotonic() + 20
+    while demo_gateways() & started and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not demo_gateways() & started, "the demo gateway outlived its agile-tui"

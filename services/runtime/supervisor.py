@@ -30,7 +30,7 @@ LOG_DIR = "logs"
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # If the supervisor itself is killed -9, its children must not live on unsupervised.
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -159,7 +159,7 @@ class Supervisor:
                     stdout=out,
                     stderr=out,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                     env=env,
                 )
             self.procs[spec.name] = proc

@@ -578,6 +578,7 @@ class VirtualBlueZ:
         self.connect_delay_s = connect_delay_s
         self.clock = clock
         self.devices: dict[str, Device1] = {}
+        self._next_advert: dict[str, float] = {}
         self.bus: MessageBus
         self.adapter = Adapter1(self, "00:AA:01:00:00:01", "agile-virtual")
         self._ticker: asyncio.Task[None] | None = None
@@ -617,20 +618,27 @@ class VirtualBlueZ:
 
     def discovery_changed(self) -> None:
         if self.adapter.discovering:
-            self._advertise(self.clock(), force=True)
+            # Each peripheral advertises on its own schedule: the first packet of
+            # each arrives somewhere within one advertising interval.
+            now = time.monotonic()
+            for p in self.peripherals.values():
+                self._next_advert[p.address] = now + p.rng.uniform(0, self.advert_interval_s)
 
-    def _advertise(self, t: float, force: bool = False) -> None:
+    def _advertise(self, t: float) -> None:
         now = time.monotonic()
         for p in self.peripherals.values():
-            if not (p.in_range(t) and self._visible(p)):
+            if now < self._next_advert.get(p.address, 0) or not (
+                p.in_range(t) and self._visible(p)
+            ):
                 continue
+            self._next_advert[p.address] = now + self.advert_interval_s * p.rng.uniform(0.9, 1.1)
             dev = self.devices.get(p.address)
             if dev is None:
                 dev = Device1(self, device_path(self.adapter_path, p.address), p)
                 dev.rssi = p.rssi_at()
                 self.devices[p.address] = dev
                 self.bus.export(dev.path, dev)
-            elif force or now - dev.last_seen >= self.advert_interval_s:
+            else:
                 # Advertisements reach clients only as property changes.
                 dev.rssi = p.rssi_at()
                 changed: dict[str, Any] = {"RSSI": dev.rssi}
@@ -639,8 +647,6 @@ class VirtualBlueZ:
                         k: Variant("ay", v) for k, v in p.manufacturer_data.items()
                     }
                 dev.emit_properties_changed(changed)
-            else:
-                continue
             dev.last_seen = now
 
     async def _tick(self) -> None:
@@ -663,7 +669,7 @@ class VirtualBlueZ:
                     and now - dev.last_seen > self.temporary_timeout_s
                 ):
                     self._remove(dev)  # a temporary device nobody has seen for a while
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
 
     def _remove(self, dev: Device1) -> None:
         if self.devices.pop(dev.peripheral.address, None) is not None:

@@ -5,7 +5,7 @@ import os
 import signal
 
 from services.ble.sim.bluez import VirtualBlueZ
-from services.ble.sim.peripherals import default_population
+from services.ble.sim.peripherals import default_population, environment_sensor
 from services.service import ServiceConfig
 
 
@@ -16,14 +16,22 @@ class SimBlueZService:
 
     def __init__(self, config: ServiceConfig) -> None:
         opts = config.options
-        cycle = opts.get("wanderer", "40,20").split(",")
         self.address = opts.get("bus") or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+        notify_hz = float(opts.get("notify-hz", 1.0))
+        if "fleet" in opts:  # exactly N environment sensors, for benchmarks
+            peripherals = [
+                environment_sensor(
+                    f"C0:FF:EE:02:{i >> 8:02X}:{i & 0xFF:02X}", f"Fleet {i}", 1000 + i, notify_hz
+                )
+                for i in range(int(opts["fleet"]))
+            ]
+        else:
+            on, off = (float(x) for x in opts.get("wanderer", "40,20").split(","))
+            peripherals = default_population(
+                count=int(opts.get("devices", 0)), notify_hz=notify_hz, wanderer_cycle=(on, off)
+            )
         self.bluez = VirtualBlueZ(
-            default_population(
-                count=int(opts.get("devices", 0)),
-                notify_hz=float(opts.get("notify-hz", 1.0)),
-                wanderer_cycle=(float(cycle[0]), float(cycle[1])),
-            ),
+            peripherals,
             advert_interval_s=float(opts.get("advert-interval", 0.5)),
             temporary_timeout_s=float(opts.get("temporary-timeout", 30.0)),
         )

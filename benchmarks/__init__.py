@@ -1,0 +1,1 @@
+"""Performance measurements, each runnable with one command (see README)."""

@@ -1,0 +1,302 @@
+"""BLE through the gateway vs bleak alone, against the same virtual BlueZ, in one run.
+
+    ./dev bench ble
+
+1. Discovery: time from StartDiscovery to all N peripherals listed, N = 10 and 100:
+   through ProtocolManager.Devices (adapter + bus) vs a bare BleakScanner.
+2. Notifications: 20 devices x 10 Hz for 10 s: records/s reaching NewRecordSignal on
+   the gateway bus (adapter) vs callbacks in a bare bleak client. "Lost" compares with
+   what BlueZ itself sent in the same window, counted by a listener on the system bus.
+Each measurement gets a fresh virtual BlueZ, so neither side finds devices cached.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bleak import BleakClient, BleakScanner
+
+from services import contract as c
+from services.ble import gatt as g
+from services.bus import add_match, call, connect, match_rule, name_has_owner, on_signal
+from services.busconfig import start_bus_daemon
+
+ROOT = Path(__file__).resolve().parents[1]
+BLE = c.protocol_bus_name("BLE")
+TEMP_PROFILE = {c.GATT_SERVICE: g.ENVIRONMENTAL_SENSING, "GATT_CHARACTERSTICS": g.TEMPERATURE}
+
+
+def fleet_address(i: int) -> str:
+    return f"C0:FF:EE:02:{i >> 8:02X}:{i & 0xFF:02X}"
+
+
+class Stack:
+    """A gateway bus, a system bus, the virtual BlueZ and the services, as processes."""
+
+    def __init__(self, fleet: int, notify_hz: float) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="agile-bench-"))
+        self.gw_proc, self.gw = start_bus_daemon(self.tmp / "gw")
+        self.sys_proc, self.sys = start_bus_daemon(self.tmp / "sys", names=["org.bluez"])
+        os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self.sys  # for bleak in this process
+        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.sys}
+        run = [sys.executable, "-m", "services.runtime.cli", "service"]
+        common = ["--bus", self.gw, "--state-dir", str(self.tmp)]
+        self.procs = [
+            subprocess.Popen(
+                [
+                    *run,
+                    "sim-bluez",
+                    "--option",
+                    f"fleet={fleet}",
+                    "--option",
+                    f"notify-hz={notify_hz}",
+                    "--option",
+                    "advert-interval=0.5",
+                ],
+                env=env,
+                cwd=ROOT,
+                stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                [*run, "protocolmanager", *common], cwd=ROOT, stderr=subprocess.DEVNULL
+            ),
+            subprocess.Popen([*run, "ble", *common], env=env, cwd=ROOT, stderr=subprocess.DEVNULL),
+        ]
+
+    async def wait(self) -> None:
+        for address, name in (
+            (self.sys, "org.bluez"),
+            (self.gw, BLE),
+            (self.gw, c.PROTOCOL_MANAGER_NAME),
+        ):
+            bus = await connect(address)
+            try:
+                while not await name_has_owner(bus, name):
+                    await asyncio.sleep(0.05)
+            finally:
+                bus.disconnect()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            proc.wait(10)
+        self.gw_proc.terminate()
+        self.sys_proc.terminate()
+
+
+async def discovery_through_gateway(stack: Stack, n: int) -> float:
+    bus = await connect(stack.gw)
+    try:
+        began = time.perf_counter()
+        await call(
+            bus,
+            c.PROTOCOL_MANAGER_NAME,
+            c.PROTOCOL_MANAGER_PATH,
+            c.PROTOCOL_MANAGER_IFACE,
+            "StartDiscovery",
+        )
+        while True:
+            (devices,) = await call(
+                bus,
+                c.PROTOCOL_MANAGER_NAME,
+                c.PROTOCOL_MANAGER_PATH,
+                c.PROTOCOL_MANAGER_IFACE,
+                "Devices",
+            )
+            if sum(1 for d in devices if d[1] == BLE) >= n:
+                elapsed = time.perf_counter() - began
+                break
+            await asyncio.sleep(0.01)
+        await call(
+            bus,
+            c.PROTOCOL_MANAGER_NAME,
+            c.PROTOCOL_MANAGER_PATH,
+            c.PROTOCOL_MANAGER_IFACE,
+            "StopDiscovery",
+        )
+        return elapsed
+    finally:
+        bus.disconnect()
+
+
+async def discovery_with_bleak(n: int) -> float:
+    seen: set[str] = set()
+    done = asyncio.Event()
+
+    def found(device, _adv) -> None:  # type: ignore[no-untyped-def]
+        seen.add(device.address)
+        if len(seen) >= n:
+            done.set()
+
+    scanner = BleakScanner(detection_callback=found)
+    began = time.perf_counter()
+    await scanner.start()
+    await done.wait()
+    elapsed = time.perf_counter() - began
+    await scanner.stop()
+    return elapsed
+
+
+class Sniffer:
+    """Counts GATT notifications BlueZ sends (PropertiesChanged of a characteristic's Value)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.bus = None
+
+    async def start(self, address: str) -> None:
+        self.bus = await connect(address)
+
+        def seen(msg) -> None:  # type: ignore[no-untyped-def]
+            if (
+                msg.body
+                and msg.body[0] == "org.bluez.GattCharacteristic1"
+                and "Value" in msg.body[1]
+            ):
+                self.count += 1
+
+        on_signal(self.bus, "org.freedesktop.DBus.Properties", "PropertiesChanged", seen)
+        await add_match(
+            self.bus, match_rule(type="signal", sender="org.bluez", member="PropertiesChanged")
+        )
+
+    def stop(self) -> None:
+        if self.bus is not None:
+            self.bus.disconnect()
+
+
+async def window(seconds: float, sniffer: Sniffer, counter) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(sent by BlueZ, received) over the same `seconds`; the difference at the end is at
+    most the records still in flight (a few milliseconds' worth)."""
+    sent0, got0 = sniffer.count, counter()
+    await asyncio.sleep(seconds)
+    return sniffer.count - sent0, counter() - got0
+
+
+async def notifications_through_gateway(
+    stack: Stack, devices: int, seconds: float
+) -> tuple[int, int]:
+    bus = await connect(stack.gw)
+    count = 0
+
+    def got(_msg) -> None:  # type: ignore[no-untyped-def]
+        nonlocal count
+        count += 1
+
+    try:
+        iface, path, member = c.NEW_RECORD_SIGNAL
+        on_signal(bus, iface, member, got, path=path)
+        await add_match(bus, match_rule(type="signal", interface=iface, member=member))
+        for i in range(devices):
+            await call(
+                bus,
+                BLE,
+                c.protocol_path("BLE"),
+                c.PROTOCOL_IFACE,
+                "Connect",
+                "s",
+                [fleet_address(i)],
+                timeout=30,
+            )
+            await call(
+                bus,
+                BLE,
+                c.protocol_path("BLE"),
+                c.PROTOCOL_IFACE,
+                "Subscribe",
+                "sa{ss}",
+                [fleet_address(i), TEMP_PROFILE],
+                timeout=30,
+            )
+        sniffer = Sniffer()
+        await sniffer.start(stack.sys)
+        try:
+            return await window(seconds, sniffer, lambda: count)
+        finally:
+            sniffer.stop()
+    finally:
+        for i in range(devices):
+            await call(
+                bus,
+                BLE,
+                c.protocol_path("BLE"),
+                c.PROTOCOL_IFACE,
+                "Disconnect",
+                "s",
+                [fleet_address(i)],
+            )
+        bus.disconnect()
+
+
+async def notifications_with_bleak(stack: Stack, devices: int, seconds: float) -> tuple[int, int]:
+    count = 0
+
+    def got(_char, _data) -> None:  # type: ignore[no-untyped-def]
+        nonlocal count
+        count += 1
+
+    clients = []
+    for i in range(devices):
+        client = BleakClient(fleet_address(i))
+        await client.connect()
+        await client.start_notify(g.TEMPERATURE, got)
+        clients.append(client)
+    sniffer = Sniffer()
+    await sniffer.start(stack.sys)
+    try:
+        return await window(seconds, sniffer, lambda: count)
+    finally:
+        sniffer.stop()
+        for client in clients:
+            await client.disconnect()
+
+
+async def measure(fleet: int, hz: float, work):  # type: ignore[no-untyped-def]
+    stack = Stack(fleet=fleet, notify_hz=hz)
+    try:
+        await stack.wait()
+        return await work(stack)
+    finally:
+        stack.stop()
+
+
+async def main() -> None:
+    print("BLE benchmark: the gateway (bleak adapter + D-Bus) vs bleak alone, same virtual BlueZ")
+    print("(each peripheral advertises every 0.5 s, first packet at a random phase)")
+    print(f"\n{'discovery, all N listed':<34}{'gateway':>10}{'bleak':>10}{'ratio':>8}")
+    for n in (10, 100):
+        gateway = await measure(n, 10, lambda st, n=n: discovery_through_gateway(st, n))
+        bare = await measure(n, 10, lambda _st, n=n: discovery_with_bleak(n))
+        print(f"{f'N = {n}':<34}{gateway:>9.2f}s{bare:>9.2f}s{gateway / bare:>8.2f}")
+    devices, hz, seconds = 20, 10.0, 10.0
+
+    async def via_gateway(stack: Stack) -> tuple[int, int]:
+        await discovery_through_gateway(stack, devices)
+        return await notifications_through_gateway(stack, devices, seconds)
+
+    async def via_bleak(stack: Stack) -> tuple[int, int]:
+        await discovery_with_bleak(devices)  # bleak needs the devices in its cache
+        return await notifications_with_bleak(stack, devices, seconds)
+
+    g_sent, g_got = await measure(devices, hz, via_gateway)
+    b_sent, b_got = await measure(devices, hz, via_bleak)
+    print(
+        f"\n{f'notifications, {devices} x {hz:g} Hz, {seconds:g} s':<34}{'gateway':>10}"
+        f"{'bleak':>10}{'ratio':>8}"
+    )
+    print(
+        f"{'records/s received':<34}{g_got / seconds:>10.1f}{b_got / seconds:>10.1f}"
+        f"{g_got / b_got:>8.2f}"
+    )
+    print(f"{'sent by BlueZ in the window':<34}{g_sent:>10}{b_sent:>10}")
+    print(f"{'lost':<34}{max(0, g_sent - g_got):>10}{max(0, b_sent - b_got):>10}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
