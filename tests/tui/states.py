@@ -104,6 +104,9 @@ async def discovered(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
     await pilot.press("d")
     await until(pilot, lambda: rows(pilot, "discovered") == DISCOVERED)
+    # The cursor stays on the row it was on while devices appear, in whatever order
+    # the radios found them: put it on a fixed one.
+    select_row(pilot, "discovered", ENV_SENSOR)
     await settled(pilot)
 
 
