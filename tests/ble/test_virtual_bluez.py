@@ -236,3 +236,41 @@ async def test_temporary_devices_are_removed_when_not_seen(bluez_factory, system
         assert msg.body == ["/org/bluez/hci0/dev_C0_FF_EE_00_00_04", ["org.bluez.Device1"]]
     finally:
         bus.disconnect()
+
+
+async def test_sim_bluez_runs_on_its_own(tmp_path, monkeypatch) -> None:
+    """`agile-gateway sim-bluez` starts a private bus, says where, and bleak finds devices."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.runtime.cli",
+            "sim-bluez",
+            "--state-dir",
+            str(tmp_path),
+            "--option",
+            "advert-interval=0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
+        assert line.startswith("DBUS_SYSTEM_BUS_ADDRESS=unix:path=")
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", line.strip().split("=", 1)[1])
+        for _ in range(50):  # the name appears once the process has started
+            found = await BleakScanner.discover(timeout=0.5)
+            if found:
+                break
+        assert {d.name for d in found} >= {"AGILE Env 1", "CC2650 SensorTag"}
+    finally:
+        proc.terminate()
+        proc.wait(10)
