@@ -84,9 +84,9 @@ class Tmux:
         return self.run("has-session", "-t", self.name).returncode == 0
 
 
-def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
+def demo_over_ssh(sshd: tuple[int, Path], tmp_path: Path, name: str) -> Tmux:
+    """A tmux session in which an operator ssh'es in and runs `agile-tui --demo`."""
     port, key = sshd
-    name = f"agile-e2e-{os.getpid()}"
     remote = f"cd {ROOT} && TERM=xterm-256color .venv/bin/agile-tui --demo"
     ssh = (
         f"ssh -tt -i {key} -p {port} -o StrictHostKeyChecking=no "
@@ -94,6 +94,11 @@ def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
     )
     tmux = Tmux(name, tmp_path)
     tmux.run("new-session", "-d", "-s", name, "-x", "100", "-y", "30", ssh, check=True)
+    return tmux
+
+
+def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
+    tmux = demo_over_ssh(sshd, tmp_path, f"agile-e2e-{os.getpid()}")
     try:
         tmux.wait_for("Discovered", timeout=60)
         tmux.wait_for("bus ●")
@@ -126,16 +131,8 @@ def demo_gateways() -> set[int]:
 
 
 def test_dropped_ssh_session_leaves_no_demo_gateway_behind(sshd, tmp_path: Path) -> None:
-    port, key = sshd
     before = demo_gateways()
-    name = f"agile-drop-{os.getpid()}"
-    remote = f"cd {ROOT} && .venv/bin/agile-tui --demo"
-    ssh = (
-        f"ssh -tt -i {key} -p {port} -o StrictHostKeyChecking=no "
-        f"-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 '{remote}'"
-    )
-    tmux = Tmux(name, tmp_path)
-    tmux.run("new-session", "-d", "-s", name, "-x", "100", "-y", "30", ssh, check=True)
+    tmux = demo_over_ssh(sshd, tmp_path, f"agile-drop-{os.getpid()}")
     try:
         tmux.wait_for("Discovered", timeout=60)
         started = demo_gateways() - before
