@@ -64,10 +64,6 @@ class GatewayClient:
 
     # -- protocols and discovery --
 
-    async def protocols(self) -> list[c.ProtocolOverview]:
-        (wire,) = await self._pm("Protocols")
-        return [c.ProtocolOverview.from_wire(p) for p in wire]
-
     async def discovered(self) -> list[c.DeviceOverview]:
         (wire,) = await self._pm("Devices")
         return [c.DeviceOverview.from_wire(d) for d in wire]

@@ -1,7 +1,7 @@
 """The discovered-device list: de-duplicated by (protocol, id), expiring unseen entries."""
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from services.contract import DeviceOverview
 
@@ -18,10 +18,6 @@ class DiscoveredDevices:
         new = key not in self._entries
         self._entries[key] = (overview, self.clock())
         return new
-
-    def seen_all(self, overviews: Iterable[DeviceOverview]) -> None:
-        for overview in overviews:
-            self.seen(overview)
 
     def drop_protocol(self, protocol: str) -> None:
         for key in [k for k in self._entries if k[0] == protocol]:
