@@ -69,7 +69,8 @@ class AgileApp(App[None]):
         if self.config.keys:
             self.set_keymap(self.config.keys)
         self.connect_bus()
-        self.connect_engine()
+        # The Docker SDK is a heavy import: load it after the first paint, not before.
+        self.call_after_refresh(self.connect_engine)
         self.switch_mode(self.start_mode)
 
     def on_unmount(self) -> None:

@@ -1,0 +1,265 @@
+"""agile-tui vs a bare Textual app (Header, DataTable, Footer), both in a real pty, one run.
+
+    ./dev bench tui
+
+- first paint (s) and peak RSS (MB) at start-up, against an already running gateway so
+  that the services' own start is excluded;
+- keypress-to-repaint latency (p50, p95) moving the cursor through a table of 1,000
+  devices: the Devices section with 1,000 discovered Dummy devices vs the bare app
+  with 1,000 rows;
+- CPU while idle on the Data section with a 1 Hz live chart, vs the bare app idle.
+"""
+
+import asyncio
+import os
+import pty
+import re
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from fcntl import ioctl
+from pathlib import Path
+
+from services import contract as c
+from services.bus import call, connect
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07]*\x07|[@-_])")
+DOWN = b"\x1b[B"
+DEVICES = 1000
+PRESSES = 100
+IDLE_SECONDS = 20.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class PtyApp:
+    """A program in a pseudo-terminal of 80x24, with its output timed as it arrives."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.started = time.perf_counter()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child
+            os.execvpe(argv[0], argv, env)
+        ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.output = bytearray()
+        self.text = b""
+        self.last_output = self.started
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with self.changed:
+                self.output += chunk
+                self.last_output = time.perf_counter()
+                self.changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 60) -> float:
+        """Seconds from start until `text` was on screen."""
+        deadline = time.perf_counter() + timeout
+        needle = text.encode()
+        with self.changed:
+            while needle not in ANSI.sub(b"", bytes(self.output)):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise TimeoutError(f"{text!r} did not appear")
+                self.changed.wait(left)
+            return self.last_output - self.started
+
+    def quiet(self, seconds: float = 0.3) -> None:
+        while time.perf_counter() - self.last_output < seconds:
+            time.sleep(0.05)
+
+    def keypress_latency(self, key: bytes) -> float:
+        with self.changed:
+            before = len(self.output)
+            sent = time.perf_counter()
+            os.write(self.fd, key)
+            while len(self.output) == before:
+                if not self.changed.wait(5):
+                    raise TimeoutError("no repaint after a key")
+            return self.last_output - sent
+
+    def rss_peak_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def close(self) -> None:
+        os.kill(self.pid, signal.SIGTERM)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def env_for(tmp: Path) -> dict[str, str]:
+    config = tmp / "tui.toml"
+    config.write_text("refresh_seconds = 60\n")  # no background repaint during measurements
+    return {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "AGILE_TUI_CONFIG": str(config),
+        "COLUMNS": "80",
+        "LINES": "24",
+    }
+
+
+def latency(app: PtyApp) -> tuple[float, float]:
+    app.quiet()
+    samples = []
+    for _ in range(PRESSES):
+        samples.append(app.keypress_latency(DOWN))
+        app.quiet(0.05)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def idle_cpu_percent(app: PtyApp) -> float:
+    began, cpu = time.perf_counter(), app.cpu_seconds()
+    time.sleep(IDLE_SECONDS)
+    return 100 * (app.cpu_seconds() - cpu) / (time.perf_counter() - began)
+
+
+async def prepare_gateway(address: str) -> None:
+    """Discovery on (1,000 Dummy devices listed) and one thermometer registered for the chart."""
+    bus = await connect(address)
+    try:
+        await call(
+            bus,
+            c.PROTOCOL_MANAGER_NAME,
+            c.PROTOCOL_MANAGER_PATH,
+            c.PROTOCOL_MANAGER_IFACE,
+            "StartDiscovery",
+        )
+        while True:
+            (devices,) = await call(
+                bus,
+                c.PROTOCOL_MANAGER_NAME,
+                c.PROTOCOL_MANAGER_PATH,
+                c.PROTOCOL_MANAGER_IFACE,
+                "Devices",
+            )
+            if sum(1 for d in devices if d[1] == c.protocol_bus_name("Dummy")) >= DEVICES:
+                break
+            await asyncio.sleep(0.2)
+        overview = c.DeviceOverview(
+            "D0:00:00:00:00:01", c.protocol_bus_name("Dummy"), "Dummy Thermometer 1"
+        )
+        await call(
+            bus,
+            c.DEVICE_MANAGER_NAME,
+            c.DEVICE_MANAGER_PATH,
+            c.DEVICE_MANAGER_IFACE,
+            "Register",
+            "(ssss)s",
+            [overview.to_wire(), ""],
+        )
+    finally:
+        bus.disconnect()
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="agile-bench-tui-"))
+    state = tmp / "gw"
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.runtime.cli",
+            "up",
+            "--native",
+            "--simulate",
+            "--state-dir",
+            str(state),
+            "--option",
+            f"dummy:thermometers={DEVICES - 1}",
+            "--option",
+            "dummy:announce-interval=5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert gateway.stdout is not None
+        if not gateway.stdout.readline().startswith("gateway up"):
+            raise SystemExit("the gateway did not start")
+        asyncio.run(prepare_gateway((state / "bus.address").read_text().strip()))
+        env = env_for(tmp)
+        agile = [
+            str(ROOT / ".venv/bin/agile-tui"),
+            "--state-dir",
+            str(state),
+            "--docker",
+            "unix:///nonexistent/docker.sock",
+        ]
+        bare = [sys.executable, "-m", "benchmarks.bare_app", str(DEVICES)]
+
+        print("agile-tui vs a bare Textual app (Header, DataTable, Footer), 80x24 pty")
+        paints: dict[str, list[float]] = {"agile": [], "bare": []}
+        for _ in range(5):  # alternate, and take medians: a 2-core machine is noisy
+            for name, argv, marker in (("agile", agile, "Discovered"), ("bare", bare, "Protocol")):
+                app = PtyApp(argv, env)
+                paints[name].append(app.wait_for(marker))
+                app.close()
+        a_paint = statistics.median(paints["agile"])
+        b_paint = statistics.median(paints["bare"])
+        a = PtyApp(agile, env)
+        a.wait_for("discovery running")  # the 1,000 rows are in
+        a_lat = latency(a)
+        a_rss = a.rss_peak_mb()
+        a.close()
+        b = PtyApp(bare, env)
+        b.wait_for("Protocol")
+        b_lat = latency(b)
+        b_rss = b.rss_peak_mb()
+        b_idle = idle_cpu_percent(b)
+        b.close()
+        d = PtyApp([*agile, "--section", "data"], env)
+        d.wait_for("temperature · Dummy")
+        d.quiet()
+        os.write(d.fd, b" ")  # chart it: one record a second
+        time.sleep(3)
+        d_idle = idle_cpu_percent(d)
+        d.close()
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(20)
+
+    print(f"\n{'':<40}{'agile-tui':>12}{'bare app':>12}{'ratio':>8}")
+    print(
+        f"{'first paint, median of 5 (s)':<40}{a_paint:>12.3f}{b_paint:>12.3f}"
+        f"{a_paint / b_paint:>8.2f}"
+    )
+    print(f"{'peak RSS (MB)':<40}{a_rss:>12.1f}{b_rss:>12.1f}{a_rss / b_rss:>8.2f}")
+    print(
+        f"{'keypress→repaint p50, 1,000 rows (ms)':<40}{a_lat[0] * 1000:>12.1f}"
+        f"{b_lat[0] * 1000:>12.1f}{a_lat[0] / b_lat[0]:>8.2f}"
+    )
+    print(
+        f"{'keypress→repaint p95, 1,000 rows (ms)':<40}{a_lat[1] * 1000:>12.1f}"
+        f"{b_lat[1] * 1000:>12.1f}{a_lat[1] / b_lat[1]:>8.2f}"
+    )
+    print(f"{'CPU idle, Data with a 1 Hz chart (%)':<40}{d_idle:>12.2f}{b_idle:>12.2f}")
+    print("\ngoals: first paint <= 1.5x bare; RSS <= 80 MB; p95 <= 50 ms; idle CPU <= 2 %")
+
+
+if __name__ == "__main__":
+    main()
