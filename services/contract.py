@@ -313,6 +313,7 @@ RecordWire = Annotated[list[Any], DBusSignature(RecordObject.SIGNATURE)]
 RecordListWire = Annotated[list[list[Any]], DBusSignature("a" + RecordObject.SIGNATURE)]
 
 VariantDict = Annotated[dict[str, Any], DBusSignature("a{sv}")]
+InfoByAddress = Annotated[dict[str, dict[str, Any]], DBusSignature("a{sa{sv}}")]
 CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
 
 # BLE profile keys: AGILE's spelling, and the correct one, both accepted.

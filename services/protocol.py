@@ -216,6 +216,17 @@ class ProtocolInterface(ServiceInterface):
         return self.adapter.device_info(_address(address))
 
     @dbus_method()
+    def DevicesInfo(self) -> c.InfoByAddress:
+        """DeviceInfo of every visible device at once: one call per refresh, not per row."""
+        result = {}
+        for overview in self.adapter.visible_devices():
+            try:
+                result[overview.id] = self.adapter.device_info(overview.id)
+            except DBusError:
+                continue
+        return result
+
+    @dbus_method()
     async def Characteristics(self, address: c.Str) -> c.CharacteristicListWire:
         return [list(x) for x in await self.adapter.characteristics(_address(address))]
 

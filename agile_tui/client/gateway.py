@@ -68,6 +68,16 @@ class GatewayClient:
         (wire,) = await self._pm("Devices")
         return [c.DeviceOverview.from_wire(d) for d in wire]
 
+    async def devices_info(self, protocol: str) -> dict[str, dict[str, Any]]:
+        """Protocol.DevicesInfo: address -> what the radio knows (RSSI, last seen, ...)."""
+        (info,) = await self._call(
+            protocol,
+            c.protocol_path(c.protocol_short_name(protocol)),
+            c.PROTOCOL_IFACE,
+            "DevicesInfo",
+        )
+        return {address: {k: v.value for k, v in props.items()} for address, props in info.items()}
+
     async def discovery_status(self) -> list[c.DiscoveryStatus]:
         (wire,) = await self._pm("DiscoveryStatus")
         return [c.DiscoveryStatus.from_wire(s) for s in wire]

@@ -22,7 +22,8 @@ from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
 from services import contract as c
 
-DISCOVERED_COLUMNS = ("Protocol", "Name", "Address", "Status", "Found", "Paired")
+# Short headers: seven columns must fit 80 terminal columns.
+DISCOVERED_COLUMNS = ("Proto", "Name", "Address", "dBm", "Status", "Found", "Pair")
 REGISTERED_COLUMNS = ("Id", "Name", "Status", "Components")
 
 
@@ -55,6 +56,7 @@ class DevicesScreen(Screen[None]):
         self._timer: Timer | None = None
         self._announce: list[str] = []
         self.statuses: dict[str, str] = {}
+        self.signal: dict[str, str] = {}  # device id -> RSSI (BLE) or LQI (ZigBee)
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Devices")
@@ -85,6 +87,7 @@ class DevicesScreen(Screen[None]):
                 registered = await gateway.registered()
                 statuses = await gateway.discovery_status()
                 self.statuses = await _device_statuses(gateway, registered)
+                self.signal = await _signal_strengths(gateway, discovered)
             except (DBusError, ConnectionError) as exc:
                 self.app.bus_failed(exc)  # type: ignore[attr-defined]
                 return
@@ -118,6 +121,7 @@ class DevicesScreen(Screen[None]):
                     c.protocol_short_name(s.overview.protocol),
                     s.overview.name,
                     s.overview.id,
+                    self.signal.get(key, "-"),
                     s.overview.status,
                     _ago(now - s.first_seen),
                     "yes" if key in self.registered else "",
@@ -335,3 +339,20 @@ async def _device_statuses(gateway, registered: list[c.DeviceDefinition]) -> dic
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+async def _signal_strengths(gateway, discovered: list[c.DeviceOverview]) -> dict[str, str]:
+    """One DevicesInfo call per protocol; a protocol that cannot say shows '-'."""
+    protocols = sorted({d.protocol for d in discovered})
+    answers = await asyncio.gather(
+        *(gateway.devices_info(p) for p in protocols), return_exceptions=True
+    )
+    signal = {}
+    for protocol, info in zip(protocols, answers, strict=True):
+        if isinstance(info, BaseException):
+            continue
+        for address, props in info.items():
+            value = props.get("RSSI", props.get("LQI"))
+            if isinstance(value, int):
+                signal[c.device_id(protocol, address)] = str(value)
+    return signal

@@ -19,7 +19,7 @@ from agile_tui.config import Config
 from agile_tui.widgets.live_table import LiveTable
 
 FIXED_NOW = 1_800_000_000.0
-GATEWAY_OPTIONS = ("sim-bluez:wanderer=1000000000,1",)
+GATEWAY_OPTIONS = ("sim-bluez:wanderer=1000000000,1", "sim-bluez:rssi-jitter=0")
 DISCOVERED = 8  # 5 BLE peripherals and 3 Dummy devices
 ENV_SENSOR, SENSORTAG, DUMMY_SWITCH = "bleC0FFEE000001", "bleC0FFEE000003", "dummyD00000000003"
 NO_ENGINE = "unix:///nonexistent/docker.sock"

@@ -46,6 +46,7 @@ class SimPeripheral:
     range_cycle: tuple[float, float] | None = None
     seed: int = 0
     present: bool = True  # False: switched off or carried away, whatever the cycle says
+    rssi_jitter: int = 4  # dBm either way on each advertisement
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed or hash(self.address) & 0xFFFF)
@@ -59,7 +60,8 @@ class SimPeripheral:
         return (t % (on + off)) < on
 
     def rssi_at(self) -> int:
-        return max(-100, min(-20, self.rssi + self.rng.randint(-4, 4)))
+        jitter = self.rng.randint(-self.rssi_jitter, self.rssi_jitter)
+        return max(-100, min(-20, self.rssi + jitter))
 
     def characteristic(self, uuid: str) -> SimCharacteristic | None:
         for service in self.services:

@@ -30,6 +30,8 @@ class SimBlueZService:
             peripherals = default_population(
                 count=int(opts.get("devices", 0)), notify_hz=notify_hz, wanderer_cycle=(on, off)
             )
+        for p in peripherals:
+            p.rssi_jitter = int(opts.get("rssi-jitter", p.rssi_jitter))
         self.bluez = VirtualBlueZ(
             peripherals,
             advert_interval_s=float(opts.get("advert-interval", 0.5)),
