@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bleak import BleakClient, BleakScanner
 
+from agile_tui.client.gateway import GatewayClient
 from services import contract as c
 from services.ble import gatt as g
 from services.bus import add_match, call, connect, match_rule, name_has_owner, on_signal
@@ -91,38 +92,18 @@ class Stack:
 
 
 async def discovery_through_gateway(stack: Stack, n: int) -> float:
-    bus = await connect(stack.gw)
+    client = GatewayClient(stack.gw)
+    await client.connect()
     try:
         began = time.perf_counter()
-        await call(
-            bus,
-            c.PROTOCOL_MANAGER_NAME,
-            c.PROTOCOL_MANAGER_PATH,
-            c.PROTOCOL_MANAGER_IFACE,
-            "StartDiscovery",
-        )
-        while True:
-            (devices,) = await call(
-                bus,
-                c.PROTOCOL_MANAGER_NAME,
-                c.PROTOCOL_MANAGER_PATH,
-                c.PROTOCOL_MANAGER_IFACE,
-                "Devices",
-            )
-            if sum(1 for d in devices if d[1] == BLE) >= n:
-                elapsed = time.perf_counter() - began
-                break
+        await client.start_discovery()
+        while sum(1 for d in await client.discovered() if d.protocol == BLE) < n:
             await asyncio.sleep(0.01)
-        await call(
-            bus,
-            c.PROTOCOL_MANAGER_NAME,
-            c.PROTOCOL_MANAGER_PATH,
-            c.PROTOCOL_MANAGER_IFACE,
-            "StopDiscovery",
-        )
+        elapsed = time.perf_counter() - began
+        await client.stop_discovery()
         return elapsed
     finally:
-        bus.disconnect()
+        client.close()
 
 
 async def discovery_with_bleak(n: int) -> float:

@@ -26,8 +26,8 @@ import time
 from fcntl import ioctl
 from pathlib import Path
 
+from agile_tui.client.gateway import GatewayClient
 from services import contract as c
-from services.bus import call, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07]*\x07|[@-_])")
@@ -138,40 +138,18 @@ def idle_cpu_percent(app: PtyApp) -> float:
 
 async def prepare_gateway(address: str) -> None:
     """Discovery on (1,000 Dummy devices listed) and one thermometer registered for the chart."""
-    bus = await connect(address)
+    client = GatewayClient(address)
+    await client.connect()
     try:
-        await call(
-            bus,
-            c.PROTOCOL_MANAGER_NAME,
-            c.PROTOCOL_MANAGER_PATH,
-            c.PROTOCOL_MANAGER_IFACE,
-            "StartDiscovery",
-        )
-        while True:
-            (devices,) = await call(
-                bus,
-                c.PROTOCOL_MANAGER_NAME,
-                c.PROTOCOL_MANAGER_PATH,
-                c.PROTOCOL_MANAGER_IFACE,
-                "Devices",
-            )
-            if sum(1 for d in devices if d[1] == c.protocol_bus_name("Dummy")) >= DEVICES:
-                break
+        await client.start_discovery()
+        dummy = c.protocol_bus_name("Dummy")
+        while sum(1 for d in await client.discovered() if d.protocol == dummy) < DEVICES:
             await asyncio.sleep(0.2)
-        overview = c.DeviceOverview(
-            "D0:00:00:00:00:01", c.protocol_bus_name("Dummy"), "Dummy Thermometer 1"
-        )
-        await call(
-            bus,
-            c.DEVICE_MANAGER_NAME,
-            c.DEVICE_MANAGER_PATH,
-            c.DEVICE_MANAGER_IFACE,
-            "Register",
-            "(ssss)s",
-            [overview.to_wire(), ""],
+        await client.register(
+            c.DeviceOverview("D0:00:00:00:00:01", dummy, "Dummy Thermometer 1"), ""
         )
     finally:
-        bus.disconnect()
+        client.close()
 
 
 def main() -> None:
