@@ -8,7 +8,7 @@ from typing import Any
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
-from services.bus import call
+from services.bus import call, connect, name_has_owner
 
 
 async def pm(bus: MessageBus, member: str, signature: str = "", *body: Any) -> list[Any]:
@@ -55,6 +55,15 @@ async def protocol(
         signature,
         body,
     )
+
+
+async def bluez_on(address: str) -> bool:
+    """Whether a (virtual) BlueZ owns org.bluez on the bus at `address`."""
+    bus = await connect(address)
+    try:
+        return await name_has_owner(bus, "org.bluez")
+    finally:
+        bus.disconnect()
 
 
 async def eventually(

@@ -13,12 +13,11 @@ from services import contract as c
 from services.ble import gatt as g
 from services.ble.service import create as create_ble
 from services.ble.sim.peripherals import SimCharacteristic, environment_sensor, sensortag
-from services.bus import connect, name_has_owner
 from services.devicemanager.service import create as create_dm
 from services.protocolmanager.service import create as create_pm
 from tests.conftest import ROOT
 from tests.devicemanager_helpers import listen_records
-from tests.helpers import device, dm, eventually, pm, protocol
+from tests.helpers import bluez_on, device, dm, eventually, pm, protocol
 
 BLE = c.protocol_bus_name("BLE")
 ENV, TAG = "C0:FF:EE:00:00:01", "C0:FF:EE:00:00:03"
@@ -187,7 +186,7 @@ async def test_adapter_recovers_when_bluez_is_killed_and_comes_back(
 
     bluez = start_bluez()
     try:
-        await eventually(lambda: _bluez_on(system_bus))
+        await eventually(lambda: bluez_on(system_bus))
         await services.start(create_pm(services.config(**{"poll-interval": "0.2"})))
         await services.start(create_ble(services.config()))
         await services.start(create_dm(services.config()))
@@ -200,7 +199,7 @@ async def test_adapter_recovers_when_bluez_is_killed_and_comes_back(
         bluez.wait(5)
         await eventually(lambda: _status(client, ENV_ID, "DISCONNECTED"), timeout=10)
         bluez = start_bluez()
-        await eventually(lambda: _bluez_on(system_bus))
+        await eventually(lambda: bluez_on(system_bus))
         while not records.empty():
             records.get_nowait()
         record = await asyncio.wait_for(records.get(), 20)
@@ -210,11 +209,3 @@ async def test_adapter_recovers_when_bluez_is_killed_and_comes_back(
     finally:
         bluez.terminate()
         bluez.wait(5)
-
-
-async def _bluez_on(address: str) -> bool:
-    bus = await connect(address)
-    try:
-        return await name_has_owner(bus, "org.bluez")
-    finally:
-        bus.disconnect()

@@ -11,6 +11,7 @@ from dbus_fast.aio import MessageBus
 from services.ble import gatt as g
 from services.ble.sim.peripherals import beacon, environment_sensor, sensortag
 from services.devicetypes.ble import decode_temperature
+from tests.helpers import bluez_on, eventually
 
 ENV, PULSE, TAG, BEACON, WANDERER = (f"C0:FF:EE:00:00:0{i}" for i in range(1, 6))
 
@@ -265,11 +266,10 @@ async def test_sim_bluez_runs_on_its_own(tmp_path, monkeypatch) -> None:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
         assert line.startswith("DBUS_SYSTEM_BUS_ADDRESS=unix:path=")
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", line.strip().split("=", 1)[1])
-        for _ in range(50):  # the name appears once the process has started
-            found = await BleakScanner.discover(timeout=0.5)
-            if found:
-                break
+        address = line.strip().split("=", 1)[1]
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
+        await eventually(lambda: bluez_on(address))  # it owns org.bluez once started
+        found = await BleakScanner.discover(timeout=1.0)
         assert {d.name for d in found} >= {"AGILE Env 1", "CC2650 SensorTag"}
     finally:
         proc.terminate()
