@@ -15,6 +15,7 @@ import pytest
 from services.bus import connect
 from services.busconfig import start_bus_daemon
 from services.service import BusService, ServiceConfig
+from tests.docker_images import make_tiny_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +147,6 @@ def gateway_factory(tmp_path: Path):
 
 # --- Docker: the real engine that .ci/run starts ------------------------------------
 
-TINY_IMAGE = "agile-test/tiny:1"
 TEST_PROJECT = "agiletest"
 
 
@@ -164,33 +164,8 @@ def docker_client():
 
 
 @pytest.fixture(scope="session")
-def tiny_image(docker_client, tmp_path_factory) -> str:
-    """A minimal image made by `docker import` of busybox: nothing can be pulled here."""
-    import io
-    import shutil
-    import tarfile
-
-    try:
-        docker_client.images.get(TINY_IMAGE)
-        return TINY_IMAGE
-    except Exception:
-        pass
-    busybox = shutil.which("busybox")
-    assert busybox, "busybox (Debian busybox-static) is needed to make the test image"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(busybox, arcname="bin/busybox")
-        for applet in ("sh", "sleep", "echo"):
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
-    docker_client.api.import_image_from_data(
-        buf.getvalue(),
-        repository="agile-test/tiny",
-        tag="1",
-        changes=['CMD ["/bin/sleep", "3600"]'],
-    )
-    return TINY_IMAGE
+def tiny_image(docker_client) -> str:
+    return make_tiny_image(docker_client)
 
 
 @pytest.fixture
