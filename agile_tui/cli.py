@@ -17,28 +17,18 @@ from pathlib import Path
 
 from services.bus import BusNotFound, default_state_dir, resolve_bus_address
 
-DEMO_START_TIMEOUT_S = 30
-
 
 @contextlib.contextmanager
 def demo_gateway() -> Iterator[Path]:
     """The native runtime with simulated radios in a temporary state folder, for the app's life."""
     state_dir = Path(tempfile.mkdtemp(prefix="agile-demo-"))
+    from services.runtime.launch import up_command, wait_until_up
     from services.runtime.supervisor import die_with_parent
 
     # If agile-tui dies without cleaning up (the ssh session dropped), the demo
     # gateway gets SIGTERM from the kernel and stops its services.
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.runtime.cli",
-            "up",
-            "--native",
-            "--simulate",
-            "--state-dir",
-            str(state_dir),
-        ],
+        up_command(state_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -46,14 +36,12 @@ def demo_gateway() -> Iterator[Path]:
         preexec_fn=die_with_parent,
     )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("gateway up"):
+        up, said = wait_until_up(proc)
+        if not up:
             proc.kill()
-            log = state_dir / "logs"
             raise SystemExit(
-                f"agile-tui: the demo gateway did not start ({line.strip() or 'no output'}); "
-                f"logs in {log}"
+                f"agile-tui: the demo gateway did not start ({said.strip() or 'no output'}); "
+                f"logs in {state_dir / 'logs'}"
             )
         yield state_dir
     finally:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from agile_tui.client.gateway import GatewayClient
 from services import contract as c
+from services.runtime.launch import up_command, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07]*\x07|[@-_])")
@@ -155,29 +156,16 @@ async def prepare_gateway(address: str) -> None:
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="agile-bench-tui-"))
     state = tmp / "gw"
+    options = [f"dummy:thermometers={DEVICES - 1}", "dummy:announce-interval=5"]
     gateway = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.runtime.cli",
-            "up",
-            "--native",
-            "--simulate",
-            "--state-dir",
-            str(state),
-            "--option",
-            f"dummy:thermometers={DEVICES - 1}",
-            "--option",
-            "dummy:announce-interval=5",
-        ],
+        up_command(state, options),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
         cwd=ROOT,
     )
     try:
-        assert gateway.stdout is not None
-        if not gateway.stdout.readline().startswith("gateway up"):
+        if not wait_until_up(gateway)[0]:
             raise SystemExit("the gateway did not start")
         asyncio.run(prepare_gateway((state / "bus.address").read_text().strip()))
         env = env_for(tmp)

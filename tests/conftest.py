@@ -5,7 +5,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from services.bus import connect
 from services.busconfig import start_bus_daemon
+from services.runtime.launch import up_command, wait_until_up
 from services.service import BusService, ServiceConfig
 from tests.docker_images import make_tiny_image
 
@@ -91,33 +91,19 @@ class Gateway:
 
     def __init__(self, state_dir: Path, options: list[str]) -> None:
         self.state_dir = state_dir
-        cmd = [
-            sys.executable,
-            "-m",
-            "services.runtime.cli",
-            "up",
-            "--native",
-            "--simulate",
-            "--state-dir",
-            str(state_dir),
-        ]
-        for opt in options:
-            cmd += ["--option", opt]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+            up_command(state_dir, options),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
         )
-        assert self.proc.stdout is not None
-        lines = []
-        for line in self.proc.stdout:
-            lines.append(line)
-            if line.startswith("gateway "):
-                break
-        self.ready_line = lines[-1] if lines else ""
+        up, said = wait_until_up(self.proc)
         self.up_after_s = time.monotonic() - self.started
-        if not self.ready_line.startswith("gateway up"):
+        if not up:
             self.stop()
-            raise RuntimeError("gateway did not come up:\n" + "".join(lines))
+            raise RuntimeError("gateway did not come up:\n" + said)
         self.address = (state_dir / "bus.address").read_text().strip()
 
     def stop(self) -> int:
