@@ -127,6 +127,10 @@ class ProtocolState(StrEnum):
 NO_RESULT_ERROR = f"{PREFIX}.exception.AgileNoResultException"
 DEVICE_NOT_FOUND_ERROR = f"{PREFIX}.exception.AgileDeviceNotFoundException"
 INVALID_ARGS_ERROR = "org.freedesktop.DBus.Error.InvalidArgs"
+# Additions, for Storage: a write failed (e.g. disk full; nothing stored is lost),
+# and stored data failed its integrity check (tampered, or the wrong key).
+STORAGE_ERROR = f"{PREFIX}.exception.AgileStorageException"
+STORAGE_INTEGRITY_ERROR = f"{PREFIX}.exception.AgileStorageIntegrityException"
 
 
 class NoResult(DBusError):
@@ -315,6 +319,7 @@ RecordListWire = Annotated[list[list[Any]], DBusSignature("a" + RecordObject.SIG
 VariantDict = Annotated[dict[str, Any], DBusSignature("a{sv}")]
 InfoByAddress = Annotated[dict[str, dict[str, Any]], DBusSignature("a{sa{sv}}")]
 CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
+PolicyListWire = Annotated[list[list[Any]], DBusSignature("a(ssa{sv})")]
 
 # BLE profile keys: AGILE's spelling, and the correct one, both accepted.
 GATT_SERVICE = "GATT_SERVICE"

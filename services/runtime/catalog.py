@@ -40,6 +40,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.devicemanager.service:create",
             (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME),
         ),
+        ServiceSpec("storage", "services.storage.service:create", (c.STORAGE_NAME,)),
         ServiceSpec(
             "dummy",
             "services.dummy.service:create",

@@ -1,0 +1,1 @@
+"""Time-series storage: TinyDB segments with retention, encryption at rest and crash safety."""

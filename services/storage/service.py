@@ -1,0 +1,338 @@
+"""`org.eclipse.agail.Storage`: records the streams its policies name, and answers history.
+
+The service subscribes to each recorded (device, component) at its Device
+object, so the DeviceManager keeps the protocol subscription alive while
+storage needs it, and subscribes again whenever the DeviceManager (re)appears
+or a device is registered later. Values arrive as NewSubscribeValueSignal.
+"""
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dbus_fast import DBusError, Message, Variant
+from dbus_fast.service import ServiceInterface, dbus_method
+
+from services import contract as c
+from services.bus import (
+    DBUS_NAME,
+    DBUS_PATH,
+    add_match,
+    call,
+    match_rule,
+    on_signal,
+    watch_name_owners,
+)
+from services.service import BusService, ServiceConfig
+from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
+from services.storage.policy import Policy, PolicyStore
+from services.storage.store import StorageError, Store
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class StorageService(BusService):
+    bus_names = (c.STORAGE_NAME,)
+
+    def __init__(self, config: ServiceConfig, clock_ms: Callable[[], int] = now_ms) -> None:
+        super().__init__(config)
+        opts = config.options
+        self.folder = Path(opts.get("folder") or config.state_dir / "storage")
+        self.key_file = Path(opts.get("key-file") or self.folder / "key")
+        self.flush_interval_s = float(opts.get("flush-interval", 1.0))
+        self.retention_check_s = float(opts.get("retention-check", 60.0))
+        self.resubscribe_s = float(opts.get("resubscribe-interval", 5.0))
+        self.clock_ms = clock_ms
+        self.policies: dict[tuple[str, str], Policy] = {}
+        self.subscribed: set[tuple[str, str]] = set()
+        self.last_kept: dict[tuple[str, str], int] = {}
+        self.skipped_interval = 0
+        self.device_manager = ""  # unique name of the DeviceManager, when it is on the bus
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+
+    async def start(self) -> None:
+        sealer = None
+        if KEY_ENV in os.environ or self.key_file.exists():
+            sealer = Sealer(load_key(self.key_file))
+        self.store = Store(
+            self.folder,
+            sealer,
+            segment_records=int(self.config.options.get("segment-records", 4096)),
+        )
+        self.policy_store = PolicyStore(self.folder / "policies.json")
+        for policy in self.policy_store.all():
+            self._apply(policy)
+        self.exports.export(c.STORAGE_PATH, StorageInterface(self))
+        iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
+        on_signal(self.bus, iface, member, self._on_value, path=path)
+        await add_match(
+            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        )
+        await watch_name_owners(self.bus, self._name_owner_changed, c.DEVICE_NAME)
+        with contextlib.suppress(DBusError):
+            (self.device_manager,) = await call(
+                self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [c.DEVICE_NAME]
+            )
+        self.expire()
+
+    async def ready(self) -> None:
+        self._tasks = [
+            asyncio.ensure_future(self._every(self.flush_interval_s, self._flush)),
+            asyncio.ensure_future(self._every(self.retention_check_s, self.expire)),
+            asyncio.ensure_future(self._subscriber()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        try:
+            self.store.close()
+        except StorageError as exc:
+            log.error("stopping with records not written: %s", exc)
+        self.policy_store.close()
+
+    # -- policies --
+
+    def _apply(self, policy: Policy) -> None:
+        if policy.encrypt and self.store.sealer is None:
+            try:
+                self.store.sealer = Sealer(load_key(self.key_file))
+            except (StorageKeyError, OSError) as exc:
+                raise DBusError(c.STORAGE_ERROR, f"cannot encrypt: {exc}") from None
+        self.store.set_encrypt(policy.device_id, policy.component_id, policy.encrypt)
+        self.policies[policy.key] = policy
+
+    def set_policy(self, device_id: str, component_id: str, changes: dict[str, Any]) -> Policy:
+        if not c.valid_device_id(device_id) or not component_id:
+            raise c.InvalidArgs(f"not a device and component: {device_id!r}, {component_id!r}")
+        current = self.policies.get((device_id, component_id), Policy(device_id, component_id))
+        policy = current.updated(changes)
+        self._apply(policy)
+        self.policy_store.put(policy)
+        self._wake.set()
+        log.info("policy of %s/%s: %s", device_id, component_id, policy)
+        return policy
+
+    def policy(self, device_id: str, component_id: str) -> Policy:
+        try:
+            return self.policies[(device_id, component_id)]
+        except KeyError:
+            raise c.NoResult(f"no policy for {device_id}/{component_id}") from None
+
+    def delete_policy(self, device_id: str, component_id: str) -> None:
+        self.policy(device_id, component_id)
+        del self.policies[(device_id, component_id)]
+        self.policy_store.delete(device_id, component_id)
+        self._wake.set()
+
+    # -- subscriptions --
+
+    async def _subscriber(self) -> None:
+        """Keep the subscriptions in line with the policies; retry what fails."""
+        while True:
+            self._wake.clear()
+            wanted = {k for k, p in self.policies.items() if p.record}
+            for key in sorted(wanted - self.subscribed):
+                await self._device(key, "Subscribe")
+            for key in sorted(self.subscribed - wanted):
+                await self._device(key, "Unsubscribe")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.resubscribe_s)
+
+    async def _device(self, key: tuple[str, str], member: str) -> None:
+        device_id, component_id = key
+        try:
+            await call(
+                self.bus,
+                c.DEVICE_NAME,
+                c.device_path(device_id),
+                c.DEVICE_IFACE,
+                member,
+                "s",
+                [component_id],
+                timeout=15,
+            )
+        except DBusError as exc:
+            log.info("%s %s/%s failed (tried again later): %s", member, *key, exc.text)
+            if member == "Unsubscribe":
+                self.subscribed.discard(key)  # the hold is gone with the device or its manager
+            return
+        if member == "Subscribe":
+            self.subscribed.add(key)
+            log.info("recording %s/%s", *key)
+        else:
+            self.subscribed.discard(key)
+
+    def _name_owner_changed(self, name: str, old: str, new: str) -> None:
+        if name == c.DEVICE_NAME:
+            self.device_manager = new
+            if old:
+                log.info("the DeviceManager restarted or left; subscribing again")
+            self.subscribed.clear()  # a new DeviceManager holds no subscriptions of ours
+            self._wake.set()
+
+    def _on_value(self, msg: Message) -> None:
+        if msg.sender != self.device_manager or msg.signature != c.RecordObject.SIGNATURE:
+            return
+        record = c.RecordObject.from_wire(msg.body[0])
+        policy = self.policies.get((record.device_id, record.component_id))
+        if policy is None or not policy.record:
+            return
+        key = policy.key
+        last = self.last_kept.get(key)
+        if (
+            policy.interval_ms
+            and last is not None
+            and record.last_update - last < policy.interval_ms
+        ):
+            self.skipped_interval += 1
+            return
+        if self.store.append(record):
+            self.last_kept[key] = record.last_update
+
+    # -- periodic work --
+
+    async def _every(self, seconds: float, work: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                work()
+            except Exception:  # a bad run must not end the schedule
+                log.exception("%s failed", getattr(work, "__name__", work))
+
+    def _flush(self) -> None:
+        with contextlib.suppress(StorageError):  # logged by the store; retried next time
+            self.store.flush()
+
+    def expire(self) -> int:
+        now = self.clock_ms()
+        removed = 0
+        for policy in list(self.policies.values()):
+            try:
+                removed += self.store.expire(
+                    policy.device_id, policy.component_id, now - policy.retention_ms
+                )
+            except (StorageError, TamperedSegment) as exc:
+                log.error("retention of %s/%s: %s", *policy.key, exc)
+        if removed:
+            log.info("retention removed %d records", removed)
+        return removed
+
+    def stats(self) -> dict[str, Variant]:
+        s = self.store
+        return {
+            "streams": Variant("u", len(s.streams)),
+            "policies": Variant("u", len(self.policies)),
+            "subscribed": Variant("u", len(self.subscribed)),
+            "records_written": Variant("t", s.written),
+            "records_unflushed": Variant("t", s.unflushed),
+            "records_dropped": Variant("t", s.dropped),
+            "records_skipped_interval": Variant("t", self.skipped_interval),
+            "flushes": Variant("t", s.flushes),
+            "flush_interval_ms": Variant("t", int(self.flush_interval_s * 1000)),
+            "bytes_on_disk": Variant("t", s.bytes_on_disk()),
+            "encryption_key": Variant("b", s.sealer is not None),
+            "error": Variant("s", s.last_error),
+        }
+
+
+def _errors(func):  # type: ignore[no-untyped-def]
+    """Store failures become D-Bus errors a client can tell apart."""
+
+    @functools.wraps(func)
+    def wrapped(*args: Any) -> Any:
+        try:
+            return func(*args)
+        except TamperedSegment as exc:
+            raise DBusError(c.STORAGE_INTEGRITY_ERROR, str(exc)) from None
+        except StorageError as exc:
+            raise DBusError(c.STORAGE_ERROR, str(exc)) from None
+
+    return wrapped
+
+
+class StorageInterface(ServiceInterface):
+    def __init__(self, service: StorageService) -> None:
+        super().__init__(c.STORAGE_IFACE)
+        self.service = service
+
+    @dbus_method()
+    def SetPolicy(
+        self, device_id: c.Str, component_id: c.Str, policy: c.VariantDict
+    ) -> c.VariantDict:
+        return self.service.set_policy(device_id, component_id, policy).to_wire()
+
+    @dbus_method()
+    def Policy(self, device_id: c.Str, component_id: c.Str) -> c.VariantDict:
+        return self.service.policy(device_id, component_id).to_wire()
+
+    @dbus_method()
+    def Policies(self) -> c.PolicyListWire:
+        return [[p.device_id, p.component_id, p.to_wire()] for p in self.service.policies.values()]
+
+    @dbus_method()
+    def DeletePolicy(self, device_id: c.Str, component_id: c.Str) -> None:
+        self.service.delete_policy(device_id, component_id)
+
+    @dbus_method()
+    @_errors
+    def Query(
+        self,
+        device_id: c.Str,
+        component_id: c.Str,
+        since_ms: c.Int64,
+        until_ms: c.Int64,
+        max_points: c.UInt32,
+    ) -> c.RecordListWire:
+        records = self.service.store.query(device_id, component_id, since_ms, until_ms, max_points)
+        return [r.to_wire() for r in records]
+
+    @dbus_method()
+    @_errors
+    def Latest(self, device_id: c.Str, component_id: c.Str) -> c.RecordWire:
+        record = self.service.store.latest(device_id, component_id)
+        if record is None:
+            raise c.NoResult(f"nothing stored for {device_id}/{component_id}")
+        return record.to_wire()
+
+    @dbus_method()
+    def Streams(self) -> c.PolicyListWire:
+        return [
+            [
+                s.device_id,
+                s.component_id,
+                {
+                    "count": Variant("t", s.count),
+                    "first_ms": Variant("x", s.first_ms),
+                    "last_ms": Variant("x", s.last_ms),
+                    "bytes": Variant("t", s.bytes),
+                    "segments": Variant("u", s.segments),
+                    "encrypted": Variant("b", s.encrypted),
+                },
+            ]
+            for s in self.service.store.stream_infos()
+        ]
+
+    @dbus_method()
+    def Stats(self) -> c.VariantDict:
+        return self.service.stats()
+
+    @dbus_method()
+    @_errors
+    def Flush(self) -> c.UInt32:
+        return self.service.store.flush()
+
+
+def create(config: ServiceConfig) -> StorageService:
+    return StorageService(config)

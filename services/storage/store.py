@@ -1,0 +1,503 @@
+"""The store: streams of records kept in segment files, written in batches.
+
+Layout under the store's folder::
+
+    streams/<deviceId>/<componentId>/<first ms>-<n>.seg   segments (TinyDB JSON, or sealed)
+    streams/<deviceId>/<componentId>/index.json           count/first/last/bytes per segment
+
+`append` only buffers; `flush` (the service calls it every flush interval) turns
+each stream's buffer into one chunk of its newest segment and rewrites just
+those segments, each through a temporary file, fsync and rename. A crash loses
+at most the records appended since the last flush; a failed flush (a full
+disk) keeps them in memory and the next flush tries again.
+"""
+
+import json
+import logging
+import os
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from tinydb import TinyDB
+
+from services.atomicjson import TMP_SUFFIX, write_atomic
+from services.contract import RecordObject
+from services.storage.crypto import Sealer, TamperedSegment
+from services.storage.downsample import minmax_indices
+from services.storage.segment import (
+    SUFFIX,
+    Columns,
+    SegmentStorage,
+    columns_of,
+    decode_blob,
+    middleware,
+    open_db,
+    pack_run,
+    segment_storage,
+    unpack,
+)
+
+log = logging.getLogger(__name__)
+
+INDEX = "index.json"
+HOUR_MS = 3_600_000
+
+
+class StorageError(RuntimeError):
+    """A write failed (e.g. the disk is full); nothing stored is lost, the batch is kept."""
+
+
+@dataclass
+class SegmentInfo:
+    name: str
+    count: int
+    first: int
+    last: int
+    bytes: int = 0
+    encrypted: bool = False
+
+    def to_json(self) -> list[object]:
+        return [self.count, self.first, self.last, self.bytes, self.encrypted]
+
+    @classmethod
+    def from_json(cls, name: str, row: list[object]) -> "SegmentInfo":
+        count, first, last, size, encrypted = row
+        return cls(name, int(count), int(first), int(last), int(size), bool(encrypted))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    device_id: str
+    component_id: str
+    count: int
+    first_ms: int
+    last_ms: int
+    bytes: int
+    segments: int
+    encrypted: bool
+
+
+def _folder_name(text: str) -> str:
+    # Ids come from the bus: percent-encode so that no id can name another folder.
+    name = quote(text, safe="")
+    return name.replace(".", "%2E") if name.startswith(".") else name
+
+
+class Stream:
+    def __init__(self, store: "Store", device_id: str, component_id: str) -> None:
+        self.store = store
+        self.device_id = device_id
+        self.component_id = component_id
+        self.rel = f"{_folder_name(device_id)}/{_folder_name(component_id)}"
+        self.folder = store.root / "streams" / self.rel
+        self.segments: dict[str, SegmentInfo] = {}
+        self.pending = Columns()
+        self.encrypt = False
+        self.head: tuple[SegmentInfo, TinyDB] | None = None
+        self.dirty: dict[str, tuple[SegmentInfo, TinyDB]] = {}
+        self.index_dirty = False
+
+    # -- opening --
+
+    def load(self) -> None:
+        """Read the index, and re-scan any segment it does not describe (a crash between
+        writing a segment and writing the index)."""
+        try:
+            rows = json.loads((self.folder / INDEX).read_text())["segments"]
+            known = {name: SegmentInfo.from_json(name, row) for name, row in rows.items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if not isinstance(exc, FileNotFoundError):
+                log.warning("%s: index unreadable (%s); scanning the segments", self.rel, exc)
+            known = {}
+        for path in self.folder.iterdir():
+            if path.name.endswith(TMP_SUFFIX):
+                path.unlink()  # a write that a crash cut short; the old file is intact
+                continue
+            if not path.name.endswith(SUFFIX):
+                continue
+            size = path.stat().st_size
+            info = known.get(path.name)
+            if info is None or info.bytes != size:
+                info = self._scan(path, size)
+                self.index_dirty = True
+            if info is not None:
+                self.segments[path.name] = info
+        if set(known) - set(self.segments):
+            self.index_dirty = True
+
+    def _scan(self, path: Path, size: int) -> SegmentInfo | None:
+        blob = path.read_bytes()
+        try:
+            cols = columns_of(decode_blob(blob, self.aad(path.name), self.store.sealer), path.name)
+        except TamperedSegment as exc:
+            log.error("%s: %s; segment left as is and not used", self.rel, exc)
+            return None
+        if not cols.t:
+            return SegmentInfo(path.name, 0, 0, 0, size, blob[:1] != b"{")
+        return SegmentInfo(path.name, len(cols), cols.t[0], cols.t[-1], size, blob[:1] != b"{")
+
+    def aad(self, name: str) -> str:
+        return f"{self.rel}/{name}"
+
+    # -- writing --
+
+    def stage(self) -> None:
+        """Move the buffered records into their segments' TinyDB caches (memory only)."""
+        p = self.pending
+        if not p.t:
+            return
+        self.pending = Columns()
+        start = 0
+        while start < len(p):
+            info, db = self._head_for(p.t[start])
+            room = self.store.segment_records - info.count
+            end = start + 1
+            limit = (self.store.partition(info.first if info.count else p.t[start]) + 1) * (
+                self.store.segment_ms
+            )
+            meta, t_all = p.meta[start], p.t
+            while (
+                end < len(p) and end - start < room and p.meta[end] == meta and t_all[end] < limit
+            ):
+                end += 1
+            t = t_all[start:end]
+            values, decimals = pack_run(p.v[start:end])  # type: ignore[arg-type]
+            doc = {"t": t, "v": values, "u": meta[0], "f": meta[1]}
+            if decimals is not None:
+                doc["p"] = decimals
+            db.insert(doc)
+            info.first = min(t) if not info.count else min(info.first, min(t))
+            info.last = max(info.last, max(t))
+            info.count += end - start
+            self.dirty[info.name] = (info, db)
+            start = end
+
+    def _head_for(self, t: int) -> tuple[SegmentInfo, TinyDB]:
+        if self.head is None and self.segments:
+            newest = max(self.segments.values(), key=lambda s: (s.first, s.name))
+            if newest.count < self.store.segment_records:
+                db = self._open(newest)
+                try:
+                    middleware(db).read()
+                    self.head = (newest, db)
+                except TamperedSegment as exc:
+                    log.error("%s: %s; starting a new segment", self.rel, exc)
+        if self.head is not None:
+            info, db = self.head
+            segment_storage(db).encrypt = self.encrypt
+            if info.count < self.store.segment_records and self.store.partition(
+                t
+            ) <= self.store.partition(info.first):
+                return self.head
+        n = 0
+        while (name := f"{t:013d}-{n}{SUFFIX}") in self.segments:
+            n += 1
+        info = SegmentInfo(name, 0, t, t, 0, self.encrypt)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.segments[name] = info
+        self.head = (info, self._open(info))
+        return self.head
+
+    def _open(self, info: SegmentInfo) -> TinyDB:
+        return open_db(
+            self.folder / info.name, self.aad(info.name), self.store.sealer, self.encrypt
+        )
+
+    def write(self) -> int:
+        """Write every segment with unwritten chunks, then the index; records written."""
+        written = 0
+        for name, (info, db) in list(self.dirty.items()):
+            mw = middleware(db)
+            try:
+                mw.flush()
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot write {self.folder / name}: {exc.strerror or exc}"
+                ) from None
+            info.bytes = segment_storage(db).bytes_written
+            info.encrypted = segment_storage(db).encrypt
+            written += info.count - self.store.flushed_counts.get(self.aad(name), 0)
+            self.store.flushed_counts[self.aad(name)] = info.count
+            self.store.cache.pop(self.aad(name), None)
+            del self.dirty[name]
+            self.index_dirty = True
+        if self.index_dirty:
+            self.write_index()
+        return written
+
+    def write_index(self) -> None:
+        rows = {name: info.to_json() for name, info in sorted(self.segments.items())}
+        try:
+            write_atomic(self.folder / INDEX, json.dumps({"segments": rows}).encode())
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write {self.folder / INDEX}: {exc.strerror or exc}"
+            ) from None
+        self.index_dirty = False
+
+    # -- reading --
+
+    def columns(self, info: SegmentInfo) -> Columns:
+        if self.head is not None and self.head[0] is info:
+            return columns_of(middleware(self.head[1]).read() or {}, info.name)
+        if info.name in self.dirty:
+            return columns_of(middleware(self.dirty[info.name][1]).read() or {}, info.name)
+        return self.store.cached_columns(self.folder / info.name, self.aad(info.name))
+
+    def select(self, since: int, until: int) -> Columns:
+        self.stage()
+        wanted = sorted(
+            (s for s in self.segments.values() if s.count and s.first <= until and s.last >= since),
+            key=lambda s: (s.first, s.name),
+        )
+        out = Columns()
+        overlap = False
+        for info in wanted:
+            cols = self.columns(info)
+            lo, hi = bisect_left(cols.t, since), bisect_right(cols.t, until)
+            if out.t and lo < hi and cols.t[lo] < out.t[-1]:
+                overlap = True  # late records put a segment's range inside another's
+            out.extend(
+                Columns(cols.t[lo:hi], cols.v[lo:hi], cols.meta[lo:hi])
+                if (lo, hi) != (0, len(cols))
+                else cols
+            )
+        if overlap:
+            out.sort()
+        return out
+
+    # -- retention --
+
+    def expire(self, cutoff_ms: int) -> int:
+        """Drop records older than `cutoff_ms`: whole segments, and a trim at the boundary."""
+        self.stage()
+        self.write()
+        removed = 0
+        for info in sorted(self.segments.values(), key=lambda s: s.first):
+            if info.count and info.first >= cutoff_ms:
+                continue
+            path = self.folder / info.name
+            if self.head is not None and self.head[0] is info:
+                self.head = None
+            self.store.cache.pop(self.aad(info.name), None)
+            if not info.count or info.last < cutoff_ms:
+                path.unlink(missing_ok=True)
+                del self.segments[info.name]
+                removed += info.count
+                self.index_dirty = True
+                continue
+            cols = self.store.cached_columns(path, self.aad(info.name))
+            keep = bisect_left(cols.t, cutoff_ms)
+            kept = Columns(cols.t[keep:], cols.v[keep:], cols.meta[keep:])
+            storage = SegmentStorage(path, self.aad(info.name), self.store.sealer, info.encrypted)
+            storage.write({"_default": _chunks(kept)})
+            self.store.cache.pop(self.aad(info.name), None)
+            removed += keep
+            info.count, info.first, info.bytes = len(kept), kept.t[0], storage.bytes_written
+            self.store.flushed_counts[self.aad(info.name)] = info.count
+            self.index_dirty = True
+        if self.index_dirty:
+            self.write_index()
+        return removed
+
+
+def _chunks(cols: Columns) -> dict[str, dict[str, object]]:
+    """Columns as chunk documents, one per run of equal unit and format."""
+    docs: dict[str, dict[str, object]] = {}
+    start = 0
+    for i in range(1, len(cols) + 1):
+        if i == len(cols) or cols.meta[i] != cols.meta[start]:
+            unit, fmt, decimals = cols.meta[start]
+            doc = {"t": cols.t[start:i], "v": cols.v[start:i], "u": unit, "f": fmt}
+            if decimals is not None:
+                doc["p"] = decimals
+            docs[str(len(docs) + 1)] = doc
+            start = i
+    return docs
+
+
+class Store:
+    def __init__(
+        self,
+        root: Path,
+        sealer: Sealer | None = None,
+        segment_ms: int = HOUR_MS,
+        segment_records: int = 4096,
+        cache_segments: int = 64,
+        max_unflushed: int = 500_000,
+    ) -> None:
+        self.root = root
+        self.sealer = sealer
+        self.segment_ms = segment_ms
+        self.segment_records = segment_records
+        self.cache_segments = cache_segments
+        self.max_unflushed = max_unflushed
+        self.cache: OrderedDict[str, Columns] = OrderedDict()
+        self.flushed_counts: dict[str, int] = {}
+        self.streams: dict[tuple[str, str], Stream] = {}
+        self.unflushed = 0
+        self.dropped = 0
+        self.written = 0
+        self.flushes = 0
+        self.last_error = ""
+        (root / "streams").mkdir(parents=True, exist_ok=True)
+        for dev_dir in sorted((root / "streams").iterdir()):
+            for comp_dir in sorted(p for p in dev_dir.iterdir() if p.is_dir()):
+                stream = self._stream(unquote(dev_dir.name), unquote(comp_dir.name))
+                stream.load()
+                for info in stream.segments.values():
+                    self.flushed_counts[stream.aad(info.name)] = info.count
+
+    def partition(self, t: int) -> int:
+        return t // self.segment_ms
+
+    def _stream(self, device_id: str, component_id: str) -> Stream:
+        key = (device_id, component_id)
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = Stream(self, device_id, component_id)
+        return stream
+
+    def set_encrypt(self, device_id: str, component_id: str, encrypt: bool) -> None:
+        if encrypt and self.sealer is None:
+            raise StorageError("encryption asked for but the store has no key")
+        self._stream(device_id, component_id).encrypt = encrypt
+
+    # -- writing --
+
+    def append(self, record: RecordObject) -> bool:
+        """Buffer a record until the next flush; False if dropped (the buffer is full
+        because writes have been failing)."""
+        if self.unflushed >= self.max_unflushed:
+            if not self.dropped:
+                log.error(
+                    "%d records wait for the disk; dropping new ones until a flush succeeds",
+                    self.unflushed,
+                )
+            self.dropped += 1
+            return False
+        p = self._stream(record.device_id, record.component_id).pending
+        p.t.append(int(record.last_update))
+        p.v.append(record.value)  # packed per chunk when staged
+        meta = (record.unit, record.format, None)
+        p.meta.append(p.meta[-1] if p.meta and p.meta[-1] == meta else meta)
+        self.unflushed += 1
+        return True
+
+    def flush(self) -> int:
+        """Write every buffered record; raises StorageError and keeps them on failure."""
+        written = 0
+        try:
+            for stream in self.streams.values():
+                stream.stage()
+                written += stream.write()
+        except StorageError as exc:
+            if exc.args[0] != self.last_error:
+                log.error("%s; records are kept in memory and written when it succeeds", exc)
+            self.last_error = exc.args[0]
+            self.unflushed -= written
+            self.written += written
+            raise
+        if self.last_error:
+            log.info("writes succeed again (%s is over)", self.last_error)
+        self.last_error = ""
+        self.unflushed -= written
+        self.written += written
+        self.flushes += 1
+        if self.dropped:
+            log.warning("%d records were dropped while the disk was unwritable", self.dropped)
+        return written
+
+    def close(self) -> None:
+        self.flush()
+
+    # -- reading --
+
+    def cached_columns(self, path: Path, aad: str) -> Columns:
+        cols = self.cache.get(aad)
+        if cols is not None:
+            self.cache.move_to_end(aad)
+            return cols
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            raise TamperedSegment(f"{aad}: segment file is missing") from None
+        cols = columns_of(decode_blob(blob, aad, self.sealer), aad)
+        self.cache[aad] = cols
+        if len(self.cache) > self.cache_segments:
+            self.cache.popitem(last=False)
+        return cols
+
+    def query(
+        self, device_id: str, component_id: str, since: int, until: int, max_points: int = 0
+    ) -> list[RecordObject]:
+        """Records of a stream in [since, until] in time order, downsampled to at most
+        `max_points` (0: all). A tampered segment raises TamperedSegment."""
+        stream = self.streams.get((device_id, component_id))
+        if stream is None or until < since:
+            return []
+        cols = stream.select(since, until)
+        idx = minmax_indices(cols.t, cols.v, max_points)
+        t, v, meta = cols.t, cols.v, cols.meta
+        return [
+            RecordObject(
+                device_id, component_id, unpack(v[i], meta[i][2]), meta[i][0], meta[i][1], t[i]
+            )
+            for i in idx
+        ]
+
+    def latest(self, device_id: str, component_id: str) -> RecordObject | None:
+        stream = self.streams.get((device_id, component_id))
+        if stream is None:
+            return None
+        stream.stage()
+        live = [s for s in stream.segments.values() if s.count]
+        if not live:
+            return None
+        newest = max(live, key=lambda s: s.last)
+        cols = stream.columns(newest)
+        i = len(cols) - 1
+        return RecordObject(
+            device_id,
+            component_id,
+            unpack(cols.v[i], cols.meta[i][2]),
+            cols.meta[i][0],
+            cols.meta[i][1],
+            cols.t[i],
+        )
+
+    def stream_infos(self) -> list[StreamInfo]:
+        out = []
+        for (dev, comp), stream in sorted(self.streams.items()):
+            stream.stage()
+            live = [s for s in stream.segments.values() if s.count]
+            if not live:
+                continue
+            out.append(
+                StreamInfo(
+                    dev,
+                    comp,
+                    sum(s.count for s in live),
+                    min(s.first for s in live),
+                    max(s.last for s in live),
+                    sum(s.bytes for s in live),
+                    len(live),
+                    any(s.encrypted for s in live),
+                )
+            )
+        return out
+
+    def bytes_on_disk(self) -> int:
+        total = 0
+        for folder, _, files in os.walk(self.root / "streams"):
+            total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+        return total
+
+    # -- retention --
+
+    def expire(self, device_id: str, component_id: str, cutoff_ms: int) -> int:
+        stream = self.streams.get((device_id, component_id))
+        return stream.expire(cutoff_ms) if stream is not None else 0
