@@ -57,6 +57,10 @@ async def protocol(
     )
 
 
+async def storage(bus: MessageBus, member: str, signature: str = "", *body: Any) -> list[Any]:
+    return await call(bus, c.STORAGE_NAME, c.STORAGE_PATH, c.STORAGE_IFACE, member, signature, body)
+
+
 async def bluez_on(address: str) -> bool:
     """Whether a (virtual) BlueZ owns org.bluez on the bus at `address`."""
     bus = await connect(address)

@@ -114,7 +114,8 @@ class Stream:
             known = {}
         for path in self.folder.iterdir():
             if path.name.endswith(TMP_SUFFIX):
-                path.unlink()  # a write that a crash cut short; the old file is intact
+                if not self.store.readonly:
+                    path.unlink()  # a write that a crash cut short; the old file is intact
                 continue
             if not path.name.endswith(SUFFIX):
                 continue
@@ -328,6 +329,7 @@ class Store:
         segment_records: int = 4096,
         cache_segments: int = 64,
         max_unflushed: int = 500_000,
+        readonly: bool = False,
     ) -> None:
         self.root = root
         self.sealer = sealer
@@ -343,7 +345,11 @@ class Store:
         self.written = 0
         self.flushes = 0
         self.last_error = ""
-        (root / "streams").mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly  # e.g. an export beside the running service: touch nothing
+        if not readonly:
+            (root / "streams").mkdir(parents=True, exist_ok=True)
+        elif not (root / "streams").is_dir():
+            return
         for dev_dir in sorted((root / "streams").iterdir()):
             for comp_dir in sorted(p for p in dev_dir.iterdir() if p.is_dir()):
                 stream = self._stream(unquote(dev_dir.name), unquote(comp_dir.name))
@@ -389,6 +395,8 @@ class Store:
 
     def flush(self) -> int:
         """Write every buffered record; raises StorageError and keeps them on failure."""
+        if self.readonly:
+            raise StorageError("the store is open read-only")
         written = 0
         try:
             for stream in self.streams.values():
