@@ -73,6 +73,7 @@ def test_status_command_lists_running_services(gateway_factory) -> None:
     assert states == {
         "protocolmanager": ("running", True),
         "devicemanager": ("running", True),
+        "storage": ("running", True),
         "dummy": ("running", True),
         "sim-bluez": ("running", True),
         "ble": ("running", True),

@@ -102,6 +102,9 @@ def pack(value: str) -> Value:
     return value
 
 
+_FIXED = tuple(f"%.{d}f" for d in range(20))
+
+
 def pack_run(values: list[str]) -> tuple[list[Value], int | None]:
     """Values of one chunk, packed; with `decimals` when they are fixed-point strings
     ("21.50") kept as floats and printed back with that many decimals."""
@@ -114,6 +117,8 @@ def pack_run(values: list[str]) -> tuple[list[Value], int | None]:
                 return ints, None  # type: ignore[return-value]
         else:
             decimals = len(first) - dot - 1
+            if decimals >= len(_FIXED):
+                raise ValueError("too many decimals to print back")
             reals = [float(s) for s in values]
             if all(
                 math.isfinite(x) and f"{x:.{decimals}f}" == s
@@ -127,7 +132,7 @@ def pack_run(values: list[str]) -> tuple[list[Value], int | None]:
 
 def unpack(value: Value, decimals: int | None) -> str:
     if isinstance(value, float):
-        return repr(value) if decimals is None else f"{value:.{decimals}f}"
+        return repr(value) if decimals is None else _FIXED[decimals] % value
     return str(value)
 
 
@@ -152,7 +157,7 @@ class Columns:
 
     def sort(self) -> None:
         t = self.t
-        if all(t[i] <= t[i + 1] for i in range(len(t) - 1)):
+        if t == sorted(t):
             return
         order = sorted(range(len(t)), key=t.__getitem__)
         self.t = [t[i] for i in order]

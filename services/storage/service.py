@@ -295,8 +295,9 @@ class StorageInterface(ServiceInterface):
         until_ms: c.Int64,
         max_points: c.UInt32,
     ) -> c.RecordListWire:
-        records = self.service.store.query(device_id, component_id, since_ms, until_ms, max_points)
-        return [r.to_wire() for r in records]
+        return self.service.store.rows(  # type: ignore[return-value]
+            device_id, component_id, since_ms, until_ms, max_points
+        )
 
     @dbus_method()
     @_errors

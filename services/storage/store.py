@@ -174,6 +174,7 @@ class Stream:
             info.last = max(info.last, max(t))
             info.count += end - start
             self.dirty[info.name] = (info, db)
+            self.store.cache.pop(self.aad(info.name), None)
             start = end
 
     def _head_for(self, t: int) -> tuple[SegmentInfo, TinyDB]:
@@ -222,7 +223,6 @@ class Stream:
             info.encrypted = segment_storage(db).encrypt
             written += info.count - self.store.flushed_counts.get(self.aad(name), 0)
             self.store.flushed_counts[self.aad(name)] = info.count
-            self.store.cache.pop(self.aad(name), None)
             del self.dirty[name]
             self.index_dirty = True
         if self.index_dirty:
@@ -242,11 +242,23 @@ class Stream:
     # -- reading --
 
     def columns(self, info: SegmentInfo) -> Columns:
+        aad = self.aad(info.name)
+        cols = self.store.cache.get(aad)
+        if cols is not None:
+            self.store.cache.move_to_end(aad)
+            return cols
         if self.head is not None and self.head[0] is info:
-            return columns_of(middleware(self.head[1]).read() or {}, info.name)
-        if info.name in self.dirty:
-            return columns_of(middleware(self.dirty[info.name][1]).read() or {}, info.name)
-        return self.store.cached_columns(self.folder / info.name, self.aad(info.name))
+            cols = columns_of(middleware(self.head[1]).read() or {}, aad)
+        elif info.name in self.dirty:
+            cols = columns_of(middleware(self.dirty[info.name][1]).read() or {}, aad)
+        else:
+            try:
+                blob = (self.folder / info.name).read_bytes()
+            except FileNotFoundError:
+                raise TamperedSegment(f"{aad}: segment file is missing") from None
+            cols = columns_of(decode_blob(blob, aad, self.store.sealer), aad)
+        self.store.remember(aad, cols)
+        return cols
 
     def select(self, since: int, until: int) -> Columns:
         self.stage()
@@ -290,7 +302,7 @@ class Stream:
                 removed += info.count
                 self.index_dirty = True
                 continue
-            cols = self.store.cached_columns(path, self.aad(info.name))
+            cols = self.columns(info)
             keep = bisect_left(cols.t, cutoff_ms)
             kept = Columns(cols.t[keep:], cols.v[keep:], cols.meta[keep:])
             storage = SegmentStorage(path, self.aad(info.name), self.store.sealer, info.encrypted)
@@ -424,37 +436,33 @@ class Store:
 
     # -- reading --
 
-    def cached_columns(self, path: Path, aad: str) -> Columns:
-        cols = self.cache.get(aad)
-        if cols is not None:
-            self.cache.move_to_end(aad)
-            return cols
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
-            raise TamperedSegment(f"{aad}: segment file is missing") from None
-        cols = columns_of(decode_blob(blob, aad, self.sealer), aad)
+    def remember(self, aad: str, cols: Columns) -> None:
         self.cache[aad] = cols
         if len(self.cache) > self.cache_segments:
             self.cache.popitem(last=False)
-        return cols
 
-    def query(
+    def rows(
         self, device_id: str, component_id: str, since: int, until: int, max_points: int = 0
-    ) -> list[RecordObject]:
-        """Records of a stream in [since, until] in time order, downsampled to at most
-        `max_points` (0: all). A tampered segment raises TamperedSegment."""
+    ) -> list[tuple[str, str, str, str, str, int]]:
+        """Records of a stream in [since, until] in time order, as RecordObject wire tuples,
+        downsampled to at most `max_points` (0: all). A tampered segment raises
+        TamperedSegment."""
         stream = self.streams.get((device_id, component_id))
         if stream is None or until < since:
             return []
         cols = stream.select(since, until)
-        idx = minmax_indices(cols.t, cols.v, max_points)
         t, v, meta = cols.t, cols.v, cols.meta
         return [
-            RecordObject(
-                device_id, component_id, unpack(v[i], meta[i][2]), meta[i][0], meta[i][1], t[i]
-            )
-            for i in idx
+            (device_id, component_id, unpack(v[i], meta[i][2]), meta[i][0], meta[i][1], t[i])
+            for i in minmax_indices(t, v, max_points)
+        ]
+
+    def query(
+        self, device_id: str, component_id: str, since: int, until: int, max_points: int = 0
+    ) -> list[RecordObject]:
+        return [
+            RecordObject(*row)
+            for row in self.rows(device_id, component_id, since, until, max_points)
         ]
 
     def latest(self, device_id: str, component_id: str) -> RecordObject | None:
