@@ -1,0 +1,1 @@
+"""ZigBee: the org.eclipse.agail.protocol.ZB adapter on zigpy, and a virtual radio."""

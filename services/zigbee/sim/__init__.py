@@ -1,0 +1,1 @@
+"""The virtual zigpy radio and its simulated devices."""

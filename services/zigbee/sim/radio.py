@@ -1,0 +1,504 @@
+"""A virtual ZigBee coordinator: a zigpy radio library whose air is simulated.
+
+zigpy runs unmodified above it: network formation writes the network settings
+to this radio's "NVRAM" (a JSON file), permit-join lets simulated devices join,
+zigpy interviews them with real ZDO requests, reads attributes, sends commands
+and configures reporting with real ZCL frames, and every answer comes back
+through `packet_received` as serialized frames, as from a real stick.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import zigpy.application
+import zigpy.device
+import zigpy.exceptions
+import zigpy.state
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+from zigpy.zcl import foundation as f
+
+from services.atomicjson import write_atomic
+from services.zigbee.sim.devices import BASIC, LEVEL, ON_OFF, SimDevice, attr_type
+
+log = logging.getLogger(__name__)
+
+SIM_CONFIG = "agile_virtual"  # key of the zigpy config holding the simulation
+COORDINATOR_IEEE = t.EUI64.convert("00:12:4b:00:00:00:a9:11")
+COORDINATOR_NWK = t.NWK(0x0000)
+
+
+def _node_descriptor(logical_type: zdo_t.LogicalType, mains: bool) -> zdo_t.NodeDescriptor:
+    caps = zdo_t.NodeDescriptor.MACCapabilityFlags.AllocateAddress
+    if mains:
+        caps |= (
+            zdo_t.NodeDescriptor.MACCapabilityFlags.MainsPowered
+            | zdo_t.NodeDescriptor.MACCapabilityFlags.RxOnWhenIdle
+            | zdo_t.NodeDescriptor.MACCapabilityFlags.FullFunctionDevice
+        )
+    return zdo_t.NodeDescriptor(
+        logical_type=logical_type,
+        complex_descriptor_available=0,
+        user_descriptor_available=0,
+        reserved=0,
+        aps_flags=0,
+        frequency_band=zdo_t.NodeDescriptor.FrequencyBand.Freq2400MHz,
+        mac_capability_flags=caps,
+        manufacturer_code=0x1234,
+        maximum_buffer_size=82,
+        maximum_incoming_transfer_size=82,
+        server_mask=0,
+        maximum_outgoing_transfer_size=82,
+        descriptor_capability_field=zdo_t.NodeDescriptor.DescriptorCapability.NONE,
+    )
+
+
+def _typed(cluster_id: int, attr_id: int, value: Any) -> f.TypeValue:
+    python_type = attr_type(cluster_id, attr_id)
+    data_type = f.DataType.from_python_type(python_type)
+    return f.TypeValue(type=data_type.type_id, value=python_type(value))
+
+
+class VirtualRadio(zigpy.application.ControllerApplication):
+    """The coordinator and the simulated air around it."""
+
+    DISPLAY_NAME = "AGILE virtual radio"
+    DESCRIPTION = "Simulated coordinator and devices (no hardware)"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        sim = self.config.get(SIM_CONFIG) or {}
+        self.nvram_path = Path(sim.get("nvram", "zigbee-nvram.json"))
+        self.air: dict[t.EUI64, SimDevice] = {d.ieee: d for d in sim.get("devices", [])}
+        self.join_spacing_s = float(sim.get("join_spacing_s", 0.05))
+        self.permit_until = 0.0
+        self._coordinator_endpoints: dict[int, zdo_t.SimpleDescriptor] = {}
+        self._sim_tasks: dict[t.EUI64, asyncio.Task[None]] = {}
+        self._join_task: asyncio.Task[None] | None = None
+        self._tsn = 0
+        self.nvram: dict[str, Any] = {}
+
+    # -- the "hardware": NVRAM --
+
+    def _save_nvram(self) -> None:
+        self.nvram["joined"] = {str(d.ieee): int(d.nwk) for d in self.air.values() if d.joined}
+        write_atomic(self.nvram_path, json.dumps(self.nvram, indent=1).encode())
+
+    async def connect(self) -> None:
+        try:
+            self.nvram = json.loads(self.nvram_path.read_text())
+        except FileNotFoundError:
+            self.nvram = {}
+        for ieee, nwk in self.nvram.get("joined", {}).items():
+            dev = self.air.get(t.EUI64.convert(ieee))
+            if dev is not None:
+                dev.joined, dev.nwk = True, t.NWK(nwk)
+
+    async def disconnect(self) -> None:
+        for task in [*self._sim_tasks.values(), self._join_task]:
+            if task is not None:
+                task.cancel()
+        self._sim_tasks.clear()
+
+    async def load_network_info(self, *, load_devices: bool = False) -> None:
+        if "network_info" not in self.nvram:
+            raise zigpy.exceptions.NetworkNotFormed("the virtual radio holds no network")
+        self.state.network_info = zigpy.state.NetworkInfo.from_dict(self.nvram["network_info"])
+        self.state.node_info = zigpy.state.NodeInfo.from_dict(self.nvram["node_info"])
+
+    async def write_network_info(
+        self, *, network_info: zigpy.state.NetworkInfo, node_info: zigpy.state.NodeInfo
+    ) -> None:
+        # zigpy forms networks with an unknown IEEE ("use the radio's"): give ours, and
+        # a proper NWK type, or the backup zigpy stores is unusable at the next start.
+        if node_info.ieee == t.EUI64.UNKNOWN:
+            node_info = node_info.replace(ieee=COORDINATOR_IEEE)
+        node_info = node_info.replace(nwk=t.NWK(node_info.nwk))
+        self.nvram["network_info"] = network_info.as_dict()
+        self.nvram["node_info"] = node_info.as_dict()
+        self._save_nvram()
+        self.state.network_info = network_info
+        self.state.node_info = node_info
+
+    async def reset_network_info(self) -> None:
+        self.nvram = {}
+        for dev in self.air.values():
+            dev.joined = False
+        self._save_nvram()
+
+    async def start_network(self) -> None:
+        await self.load_network_info()
+        await self.register_endpoints()
+        ieee, nwk = self.state.node_info.ieee, self.state.node_info.nwk
+        self.devices[ieee] = zigpy.device.Device(self, ieee, nwk)
+        task = self.devices[ieee].schedule_initialize()
+        if task is not None:
+            await task
+        for dev in self.air.values():
+            if dev.joined:
+                self._start_device(dev)
+                known = self.devices.get(dev.ieee)
+                if known is None or not known.is_initialized:
+                    # Killed mid-interview: the device re-announces and zigpy finishes.
+                    asyncio.get_running_loop().call_later(0.2, self._announce, dev)
+
+    async def force_remove(self, dev: zigpy.device.Device) -> None:
+        sim = self.air.get(dev.ieee)
+        if sim is not None:
+            self._leave(sim, announce=False)
+
+    async def add_endpoint(self, descriptor: zdo_t.SimpleDescriptor) -> None:
+        self._coordinator_endpoints[descriptor.endpoint] = descriptor
+
+    async def permit_ncp(self, time_s: int = 60) -> None:
+        self.permit_until = time.monotonic() + time_s if time_s else 0.0
+        if self._join_task is not None:
+            self._join_task.cancel()
+            self._join_task = None
+        if time_s:
+            self._join_task = asyncio.ensure_future(self._admit())
+
+    async def permit_with_link_key(
+        self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60
+    ) -> None:
+        await self.permit_ncp(time_s)
+
+    # -- the air: joins, leaves, drop-outs, reports --
+
+    def permit_remaining_s(self) -> float:
+        return max(0.0, self.permit_until - time.monotonic())
+
+    async def _admit(self) -> None:
+        """While joining is permitted, devices not on the network join one after another."""
+        for dev in list(self.air.values()):
+            if dev.joined or not dev.present:
+                continue
+            await asyncio.sleep(self.join_spacing_s)
+            if not self.permit_remaining_s():
+                return
+            self._join(dev)
+
+    def _free_nwk(self, dev: SimDevice) -> t.NWK:
+        used = {d.nwk for d in self.air.values() if d.joined}
+        candidate = int.from_bytes(dev.ieee.serialize()[:2], "little") % 0xFFF0 or 1
+        while t.NWK(candidate) in used or candidate == 0:
+            candidate = candidate % 0xFFF0 + 1
+        return t.NWK(candidate)
+
+    def _join(self, dev: SimDevice) -> None:
+        dev.nwk = self._free_nwk(dev)
+        dev.joined = True
+        dev.reporting.clear()
+        self._save_nvram()  # the stick knows its children before zigpy hears of them
+        log.info("virtual radio: %s (%s) joins as 0x%04x", dev.ieee, dev.model, dev.nwk)
+        self.handle_join(dev.nwk, dev.ieee, COORDINATOR_NWK)
+        self._start_device(dev)
+
+    def _leave(self, dev: SimDevice, announce: bool = True) -> None:
+        dev.joined = False
+        task = self._sim_tasks.pop(dev.ieee, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self._save_nvram()
+        if announce:
+            log.info("virtual radio: %s leaves the network", dev.ieee)
+            self.handle_leave(dev.nwk, dev.ieee)
+
+    def _announce(self, dev: SimDevice) -> None:
+        """ZDO Device_annce, as a device sends when it (re)joins."""
+        payload = t.serialize([dev.nwk, dev.ieee, t.uint8_t(0x80)], (t.NWK, t.EUI64, t.uint8_t))
+        self._deliver(dev, 0, 0, zdo_t.ZDOCmd.Device_annce, 0, self._next_tsn(), payload)
+
+    def _start_device(self, dev: SimDevice) -> None:
+        if dev.ieee not in self._sim_tasks:
+            self._sim_tasks[dev.ieee] = asyncio.ensure_future(self._live(dev))
+
+    async def _live(self, dev: SimDevice) -> None:
+        """Reports, and the device's scripted faults, for as long as it is joined."""
+        started = time.monotonic()
+        up_since = started
+        while dev.joined:
+            await asyncio.sleep(dev.report_interval_s * (0.9 + 0.2 * dev.rng.random()))
+            now = time.monotonic()
+            if dev.leave_after_s is not None and now - started >= dev.leave_after_s:
+                self._leave(dev)
+                return
+            if dev.dropout is not None:
+                up, down = dev.dropout
+                if dev.present and now - up_since >= up:
+                    dev.present = False
+                    log.info("virtual radio: %s drops off the air", dev.ieee)
+                elif not dev.present and now - up_since >= up + down:
+                    dev.present, up_since = True, now
+                    log.info("virtual radio: %s is back", dev.ieee)
+                    self._announce(dev)
+            if not dev.present:
+                continue
+            dev.step()
+            for (ep, cluster_id), attr_ids in list(dev.reporting.items()):
+                self._report(dev, ep, cluster_id, attr_ids)
+
+    def _report(self, dev: SimDevice, ep: int, cluster_id: int, attr_ids: set[int]) -> None:
+        attrs = dev.attributes(ep, cluster_id) or {}
+        records = [
+            f.Attribute(attrid=a, value=_typed(cluster_id, a, attrs[a]))
+            for a in sorted(attr_ids)
+            if a in attrs
+        ]
+        if not records:
+            return
+        hdr = self._header(f.GeneralCommand.Report_Attributes, self._next_tsn(), general=True)
+        payload = hdr.serialize() + t.List[f.Attribute](records).serialize()
+        self._deliver(dev, ep, 1, cluster_id, dev.endpoints[0].profile, hdr.tsn, payload)
+
+    def inject(self, ieee: t.EUI64, ep: int, cluster_id: int, payload: bytes) -> None:
+        """Send raw bytes as if the device had sent them (a device with a bug)."""
+        dev = self.air[ieee]
+        self._deliver(dev, ep, 1, cluster_id, dev.endpoints[0].profile, 0, payload)
+
+    # -- frames --
+
+    def _next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) % 256
+        return self._tsn
+
+    @staticmethod
+    def _header(command_id: int, tsn: int, general: bool) -> f.ZCLHeader:
+        make = f.ZCLHeader.general if general else f.ZCLHeader.cluster
+        hdr = make(tsn, command_id, direction=f.Direction.Server_to_Client)
+        hdr.frame_control = hdr.frame_control.replace(disable_default_response=True)
+        return hdr
+
+    def _deliver(
+        self,
+        dev: SimDevice | None,
+        src_ep: int,
+        dst_ep: int,
+        cluster_id: int,
+        profile: int,
+        tsn: int,
+        payload: bytes,
+    ) -> None:
+        nwk = COORDINATOR_NWK if dev is None else dev.nwk
+        rng = None if dev is None else dev.rng
+        self.packet_received(
+            t.ZigbeePacket(
+                src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=nwk),
+                src_ep=src_ep,
+                dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=COORDINATOR_NWK),
+                dst_ep=dst_ep,
+                tsn=tsn,
+                profile_id=profile,
+                cluster_id=cluster_id,
+                data=t.SerializableBytes(payload),
+                lqi=None if rng is None else 200 + rng.randrange(50),
+                rssi=None if rng is None else -45 - rng.randrange(30),
+            )
+        )
+
+    async def send_packet(self, packet: t.ZigbeePacket) -> None:
+        dst = packet.dst
+        assert dst is not None
+        if dst.addr_mode == t.AddrMode.Broadcast:
+            return  # permit-join broadcasts: nothing else listens on this air
+        if dst.addr_mode == t.AddrMode.NWK and dst.address == COORDINATOR_NWK:
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._answer, None, packet)
+            return
+        dev = self._find(dst)
+        if dev is None or not dev.joined or not dev.present:
+            raise zigpy.exceptions.DeliveryError(
+                f"no route to {dst.address}", status=t.MACStatus.MAC_NO_ACK
+            )
+        if dev.loss and dev.rng.random() < dev.loss:
+            raise zigpy.exceptions.DeliveryError(
+                f"{dst.address} did not acknowledge", status=t.MACStatus.MAC_NO_ACK
+            )
+        if dev.mute:
+            return  # acknowledged at the MAC layer, never answered
+        asyncio.get_running_loop().call_later(dev.latency_s, self._answer, dev, packet)
+
+    def _find(self, dst: t.AddrModeAddress) -> SimDevice | None:
+        if dst.addr_mode == t.AddrMode.IEEE:
+            return self.air.get(dst.address)
+        return next((d for d in self.air.values() if d.joined and d.nwk == dst.address), None)
+
+    def _answer(self, dev: SimDevice | None, packet: t.ZigbeePacket) -> None:
+        if dev is not None and (not dev.joined or not dev.present):
+            return
+        data = packet.data.serialize()
+        try:
+            if packet.dst_ep == 0:
+                reply = self._zdo(dev, packet.cluster_id, data)
+                if reply is not None:
+                    cluster_id, payload = reply
+                    self._deliver(dev, 0, 0, cluster_id, 0, data[0], payload)
+                return
+            reply_payload = self._zcl(dev, packet, data)
+        except (ValueError, KeyError) as exc:
+            log.warning("virtual radio: cannot parse a frame for %s: %s", packet.dst, exc)
+            return
+        if reply_payload is not None:
+            self._deliver(
+                dev,
+                packet.dst_ep,
+                packet.src_ep,
+                packet.cluster_id,
+                packet.profile_id,
+                packet.tsn,
+                reply_payload,
+            )
+
+    # -- ZDO: the interview and binding --
+
+    def _endpoints_of(self, dev: SimDevice | None) -> dict[int, zdo_t.SimpleDescriptor]:
+        if dev is None:
+            return self._coordinator_endpoints
+        return {
+            ep.endpoint: zdo_t.SimpleDescriptor(
+                endpoint=ep.endpoint,
+                profile=ep.profile,
+                device_type=ep.device_type,
+                device_version=1,
+                input_clusters=sorted(ep.in_clusters),
+                output_clusters=ep.out_clusters,
+            )
+            for ep in dev.endpoints
+        }
+
+    def _zdo(self, dev: SimDevice | None, cluster_id: int, data: bytes) -> tuple[int, bytes] | None:
+        tsn = data[:1]
+        nwk = COORDINATOR_NWK if dev is None else dev.nwk
+        ok = zdo_t.Status.SUCCESS
+        cmd = zdo_t.ZDOCmd
+        if cluster_id == cmd.Node_Desc_req:
+            if dev is None:
+                desc = _node_descriptor(zdo_t.LogicalType.Coordinator, True)
+            else:
+                kind = zdo_t.LogicalType.Router if dev.router else zdo_t.LogicalType.EndDevice
+                desc = _node_descriptor(kind, dev.router)
+            return cmd.Node_Desc_rsp, tsn + t.serialize(
+                [ok, nwk, desc], (zdo_t.Status, t.NWK, zdo_t.NodeDescriptor)
+            )
+        if cluster_id == cmd.Active_EP_req:
+            eps = t.LVList[t.uint8_t, t.uint8_t](sorted(self._endpoints_of(dev)))
+            return cmd.Active_EP_rsp, tsn + t.serialize(
+                [ok, nwk, eps], (zdo_t.Status, t.NWK, type(eps))
+            )
+        if cluster_id == cmd.Simple_Desc_req:
+            _, rest = t.NWK.deserialize(data[1:])
+            endpoint, _ = t.uint8_t.deserialize(rest)
+            desc = self._endpoints_of(dev).get(endpoint)
+            if desc is None:
+                return cmd.Simple_Desc_rsp, tsn + t.serialize(
+                    [zdo_t.Status.NOT_ACTIVE, nwk], (zdo_t.Status, t.NWK)
+                ) + b"\x00"
+            sized = zdo_t.SizePrefixedSimpleDescriptor(**desc.as_dict())
+            return cmd.Simple_Desc_rsp, tsn + t.serialize(
+                [ok, nwk, sized], (zdo_t.Status, t.NWK, zdo_t.SizePrefixedSimpleDescriptor)
+            )
+        if cluster_id in (cmd.Bind_req, cmd.Unbind_req, cmd.Mgmt_Permit_Joining_req):
+            return cluster_id | 0x8000, tsn + ok.serialize()
+        if cluster_id == cmd.Mgmt_Leave_req:
+            if dev is not None:
+                asyncio.get_running_loop().call_soon(self._leave, dev)
+            return cmd.Mgmt_Leave_rsp, tsn + ok.serialize()
+        if cluster_id & 0x8000:
+            return None  # a response; nothing to answer
+        return cluster_id | 0x8000, tsn + zdo_t.Status.NOT_SUPPORTED.serialize()
+
+    # -- ZCL: attributes, reporting, commands --
+
+    def _zcl(self, dev: SimDevice | None, packet: t.ZigbeePacket, data: bytes) -> bytes | None:
+        hdr, rest = f.ZCLHeader.deserialize(data)
+        if hdr.direction != f.Direction.Client_to_Server:
+            return None
+        cluster_id, ep = packet.cluster_id, packet.dst_ep
+        if dev is None:
+            attrs = (
+                {0x0004: "AGILE", 0x0005: "virtual coordinator"} if cluster_id == BASIC else None
+            )
+        else:
+            attrs = dev.attributes(ep, cluster_id)
+        if attrs is None:
+            return self._default_response(hdr, f.Status.UNSUPPORTED_CLUSTER)
+        gc = f.GeneralCommand
+        if hdr.frame_control.is_general:
+            if hdr.command_id == gc.Read_Attributes:
+                ids, _ = t.List[t.uint16_t].deserialize(rest)
+                records = [
+                    f.ReadAttributeRecord(a, f.Status.SUCCESS, _typed(cluster_id, a, attrs[a]))
+                    if a in attrs
+                    else f.ReadAttributeRecord(a, f.Status.UNSUPPORTED_ATTRIBUTE)
+                    for a in ids
+                ]
+                out = self._header(gc.Read_Attributes_rsp, hdr.tsn, general=True)
+                return out.serialize() + b"".join(r.serialize() for r in records)
+            if hdr.command_id in (gc.Write_Attributes, gc.Write_Attributes_Undivided):
+                written, _ = t.List[f.Attribute].deserialize(rest)
+                failed = [w.attrid for w in written if w.attrid not in attrs]
+                for w in written:
+                    if w.attrid in attrs:
+                        attrs[w.attrid] = w.value.value
+                statuses = [
+                    f.WriteAttributesStatusRecord(f.Status.UNSUPPORTED_ATTRIBUTE, a) for a in failed
+                ] or [f.WriteAttributesStatusRecord(f.Status.SUCCESS)]
+                out = self._header(gc.Write_Attributes_rsp, hdr.tsn, general=True)
+                return out.serialize() + b"".join(s.serialize() for s in statuses)
+            if hdr.command_id == gc.Configure_Reporting and dev is not None:
+                configs, _ = t.List[f.AttributeReportingConfig].deserialize(rest)
+                wanted = dev.reporting.setdefault((ep, cluster_id), set())
+                statuses = []
+                for config in configs:
+                    if config.attrid in attrs:
+                        wanted.add(config.attrid)
+                    else:
+                        statuses.append(
+                            f.ConfigureReportingResponseRecord(
+                                status=f.Status.UNSUPPORTED_ATTRIBUTE,
+                                direction=f.ReportingDirection.SendReports,
+                                attrid=config.attrid,
+                            )
+                        )
+                statuses = statuses or [f.ConfigureReportingResponseRecord(status=f.Status.SUCCESS)]
+                out = self._header(gc.Configure_Reporting_rsp, hdr.tsn, general=True)
+                return out.serialize() + f.ConfigureReportingResponse(statuses).serialize()
+            return self._default_response(hdr, f.Status.UNSUP_GENERAL_COMMAND)
+        if dev is not None and self._command(dev, ep, cluster_id, hdr.command_id, rest):
+            return self._default_response(hdr, f.Status.SUCCESS)
+        return self._default_response(hdr, f.Status.UNSUP_CLUSTER_COMMAND)
+
+    def _default_response(self, hdr: f.ZCLHeader, status: f.Status) -> bytes | None:
+        if status == f.Status.SUCCESS and hdr.frame_control.disable_default_response:
+            return None
+        out = self._header(f.GeneralCommand.Default_Response, hdr.tsn, general=True)
+        return (
+            out.serialize()
+            + f.DefaultResponse(command_id=hdr.command_id, status=status).serialize()
+        )
+
+    def _command(self, dev: SimDevice, ep: int, cluster_id: int, command: int, args: bytes) -> bool:
+        attrs = dev.attributes(ep, cluster_id)
+        assert attrs is not None
+        if cluster_id == ON_OFF and command in (0x00, 0x01, 0x02):
+            attrs[0x0000] = {0x00: 0, 0x01: 1, 0x02: 1 - int(attrs[0x0000])}[command]
+        elif cluster_id == LEVEL and command in (0x00, 0x04):
+            level, _ = t.uint8_t.deserialize(args)
+            attrs[0x0000] = int(level)
+            on_off = dev.attributes(ep, ON_OFF)
+            if command == 0x04 and on_off is not None:
+                on_off[0x0000] = int(level > 0)
+                self._report_now(dev, ep, ON_OFF, 0x0000)
+        else:
+            return False
+        self._report_now(dev, ep, cluster_id, 0x0000)
+        return True
+
+    def _report_now(self, dev: SimDevice, ep: int, cluster_id: int, attr_id: int) -> None:
+        """A changed state is reported at once, as real devices do, if reporting is on."""
+        if attr_id in dev.reporting.get((ep, cluster_id), ()):
+            asyncio.get_running_loop().call_soon(self._report, dev, ep, cluster_id, {attr_id})
