@@ -243,9 +243,9 @@ class ProtocolService(BusService):
         self.adapter.on_new_device = self._announce
         self.adapter.on_record = self._emit_record
         await self.adapter.start()
-        self.exports.export(
-            c.protocol_path(self.adapter.short_name), ProtocolInterface(self.adapter)
-        )
+        # An adapter may add methods of its own (ZigBee's PermitJoin) by a subclass.
+        interface = getattr(self.adapter, "interface_class", ProtocolInterface)
+        self.exports.export(c.protocol_path(self.adapter.short_name), interface(self.adapter))
 
     async def stop(self) -> None:
         await self.adapter.stop()

@@ -57,6 +57,7 @@ CATALOG: dict[str, ServiceSpec] = {
         ServiceSpec(
             "ble", "services.ble.service:create", (c.protocol_bus_name("BLE"),), system_bus=True
         ),
+        ServiceSpec("zigbee", "services.zigbee.service:create", (c.protocol_bus_name("ZB"),)),
     )
 }
 

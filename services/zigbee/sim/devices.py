@@ -228,14 +228,16 @@ def population(
     extra_climate: int = 0,
     report_interval_s: float = 1.0,
     faults: bool = True,
+    latency_s: float = 0.0,
 ) -> list[SimDevice]:
     """The default air: one of each kind, the fault cases, and `extra_climate` sensors."""
+    kw = {"report_interval_s": report_interval_s, "latency_s": latency_s}
     devices = [
-        climate_sensor(1, report_interval_s=report_interval_s),
-        smart_plug(2, report_interval_s=report_interval_s),
-        dimmable_light(3, report_interval_s=report_interval_s),
-        motion_sensor(4, report_interval_s=report_interval_s),
-        contact_sensor(5, report_interval_s=report_interval_s),
+        climate_sensor(1, **kw),
+        smart_plug(2, **kw),
+        dimmable_light(3, **kw),
+        motion_sensor(4, **kw),
+        contact_sensor(5, **kw),
     ]
     if faults:
         devices += [

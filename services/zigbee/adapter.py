@@ -1,0 +1,478 @@
+"""`org.eclipse.agail.protocol.ZB` on zigpy.
+
+Discovery is permit-join: devices that join are interviewed by zigpy and then
+listed. Profiles address ZCL attributes as
+`{"endpoint": "1", "cluster": "0x0402", "attribute": "0x0000"}`; Read gives the
+attribute's ZCL encoding (little-endian, as the device type expects), Write
+takes it. A profile with `"command": "payload"` instead of an attribute sends a
+cluster command: the written bytes are the command id followed by its
+arguments in ZCL encoding (`0x01` = On). Subscribe binds the cluster and
+configures reporting on the device; where the device refuses reporting, the
+attribute is polled instead.
+"""
+
+import asyncio
+import importlib
+import importlib.metadata
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import zigpy.application
+import zigpy.device
+import zigpy.exceptions
+import zigpy.types as t
+from dbus_fast import Variant
+from dbus_fast.service import dbus_method
+from zigpy.zcl import Cluster, foundation
+
+from services import contract as c
+from services.protocol import ProtocolAdapter, ProtocolInterface
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PERMIT_S = 60
+# Radio libraries zigpy knows, by the name the gateway's configuration uses.
+RADIOS = {
+    "znp": ("zigpy_znp.zigbee.application", "zigpy-znp"),
+    "ezsp": ("bellows.zigbee.application", "bellows"),
+    "deconz": ("zigpy_deconz.zigbee.application", "zigpy-deconz"),
+    "zigate": ("zigpy_zigate.zigbee.application", "zigpy-zigate"),
+    "xbee": ("zigpy_xbee.zigbee.application", "zigpy-xbee"),
+}
+# Clusters every device has that are not worth a component of their own.
+HOUSEKEEPING = {0x0000, 0x0003, 0x0004, 0x0005, 0x0019, 0x0020}
+
+
+def radio_class(name: str) -> type[zigpy.application.ControllerApplication]:
+    if name == "virtual":
+        from services.zigbee.sim.radio import VirtualRadio
+
+        return VirtualRadio
+    if name not in RADIOS:
+        raise ValueError(f"unknown ZigBee radio {name!r}; known: virtual, {', '.join(RADIOS)}")
+    module, package = RADIOS[name]
+    try:
+        return importlib.import_module(module).ControllerApplication  # type: ignore[no-any-return]
+    except ImportError:
+        raise ValueError(
+            f"ZigBee radio {name!r} needs {package}: pip install 'agile-gateway[zigbee-radios]'"
+        ) from None
+
+
+def _number(profile: dict[str, str], key: str, limit: int) -> int:
+    text = profile.get(key)
+    if text is None:
+        raise c.InvalidArgs(f"a ZigBee profile needs {key!r} (endpoint, cluster, attribute)")
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise c.InvalidArgs(f"profile {key}={text!r} is not a number (e.g. 1 or 0x0402)") from None
+    if not 0 <= value <= limit:
+        raise c.InvalidArgs(f"profile {key}={text!r} is out of range")
+    return value
+
+
+def _ieee(address: str) -> t.EUI64:
+    try:
+        return t.EUI64.convert(address)
+    except (ValueError, TypeError):
+        raise c.InvalidArgs(f"not a ZigBee IEEE address: {address!r}") from None
+
+
+class ZigBeeAdapter(ProtocolAdapter):
+    short_name = "ZB"
+    display_name = "ZigBee"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        radio: str = "virtual",
+        port: str = "",
+        channel: int = 15,
+        request_timeout_s: float = 10.0,
+        poll_interval_s: float = 10.0,
+        sim: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+        self.radio = radio
+        self.port = port
+        self.channel = channel
+        self.request_timeout_s = request_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.sim = sim or {}
+        self.app: zigpy.application.ControllerApplication
+        self.permit_until = 0.0
+        self.left: set[t.EUI64] = set()
+        # (ieee, endpoint, cluster, attribute) -> the profile the subscriber used
+        self.subscriptions: dict[tuple[t.EUI64, int, int, int], dict[str, str]] = {}
+        self._listening: dict[tuple[t.EUI64, int, int], Callable[[], None]] = {}
+        self._polls: dict[tuple[t.EUI64, int, int, int], asyncio.Task[None]] = {}
+        self.interface_class = ZigBeeInterface
+
+    # -- radio --
+
+    def zigpy_config(self) -> dict[str, Any]:
+        folder = self.state_dir / "zigbee"
+        folder.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "device": {"path": self.port or self.radio},
+            "database_path": str(folder / "zigbee.db"),
+            "network": {"channel": self.channel, "channels": [self.channel]},
+            "ota": {"enabled": False},
+            "topology_scan_enabled": False,
+        }
+        if self.radio == "virtual":
+            from services.zigbee.sim.radio import SIM_CONFIG
+
+            config[SIM_CONFIG] = {"nvram": str(folder / "virtual-radio.json"), **self.sim}
+        return config
+
+    async def start(self) -> None:
+        cls = radio_class(self.radio)
+        self.app = await cls.new(self.zigpy_config(), auto_form=True)
+        self.app.add_listener(self)
+        version = importlib.metadata.version("zigpy")
+        self.driver = f"zigpy {version}, {cls.DISPLAY_NAME or self.radio} radio"
+        known = [d for d in self._members()]
+        log.info("ZigBee network up on channel %d; %d devices restored", self.channel, len(known))
+
+    async def stop(self) -> None:
+        for task in self._polls.values():
+            task.cancel()
+        await self.app.shutdown()
+
+    def _members(self) -> list[zigpy.device.Device]:
+        coordinator = self.app.state.node_info.ieee
+        return [
+            d
+            for d in self.app.devices.values()
+            if isinstance(d, zigpy.device.Device)
+            and d.ieee != coordinator
+            and d.is_initialized
+            and d.ieee not in self.left
+        ]
+
+    @staticmethod
+    def name_of(dev: zigpy.device.Device) -> str:
+        return f"{dev.manufacturer or 'ZigBee'} {dev.model or str(dev.ieee)}"
+
+    # -- zigpy listener callbacks --
+
+    def device_initialized(self, device: zigpy.device.Device) -> None:
+        self.left.discard(device.ieee)
+        if device.ieee != self.app.state.node_info.ieee:
+            log.info("%s (%s) interviewed", device.ieee, self.name_of(device))
+            self.seen(str(device.ieee), self.name_of(device))
+
+    def device_left(self, device: zigpy.device.Device) -> None:
+        self.left.add(device.ieee)
+
+    def device_removed(self, device: zigpy.device.Device) -> None:
+        self.left.add(device.ieee)
+
+    def handle_message(self, device: zigpy.device.Device, *args: Any) -> None:
+        if device.is_initialized and device.ieee != self.app.state.node_info.ieee:
+            self.left.discard(device.ieee)
+            self.seen(str(device.ieee), self.name_of(device))
+
+    def device_joined(self, device: zigpy.device.Device) -> None:
+        log.info("%s joined; interviewing", device.ieee)
+
+    def device_init_failure(self, device: zigpy.device.Device) -> None:
+        log.warning("%s: interview failed; it is asked again when it re-announces", device.ieee)
+
+    # -- discovery: permit-join --
+
+    def permit_remaining_s(self) -> int:
+        return max(0, round(self.permit_until - time.monotonic()))
+
+    def discovery_state(self) -> c.DiscoveryState:
+        return c.DiscoveryState.RUNNING if self.permit_remaining_s() else c.DiscoveryState.NONE
+
+    async def permit(self, seconds: int) -> None:
+        if not 0 <= seconds <= 254:
+            raise c.InvalidArgs(f"permit-join lasts 0..254 s, not {seconds}")
+        await self._radio(self.app.permit(seconds), "permit joining")
+        self.permit_until = time.monotonic() + seconds
+        log.info("joining %s", f"permitted for {seconds} s" if seconds else "closed")
+
+    async def start_discovery(self) -> None:
+        await self.permit(DEFAULT_PERMIT_S)
+
+    async def stop_discovery(self) -> None:
+        await self.permit(0)
+
+    def visible_devices(self) -> list[c.DeviceOverview]:
+        return [
+            c.DeviceOverview(str(d.ieee), self.bus_name, self.name_of(d), self._availability(d))
+            for d in self._members()
+        ]
+
+    def _availability(self, dev: zigpy.device.Device) -> str:
+        last = dev.last_seen
+        if last is None:
+            return c.DeviceAvailability.UNAVAILABLE
+        age = time.time() - last  # zigpy gives epoch seconds
+        return c.DeviceAvailability.AVAILABLE if age < 300 else c.DeviceAvailability.UNAVAILABLE
+
+    # -- devices --
+
+    def _device(self, address: str) -> zigpy.device.Device:
+        ieee = _ieee(address)
+        dev = self.app.devices.get(ieee)
+        if not isinstance(dev, zigpy.device.Device) or ieee == self.app.state.node_info.ieee:
+            raise c.DeviceNotFound(f"no ZigBee device {address} on this network")
+        if ieee in self.left:
+            raise c.NoResult(f"ZigBee device {address} has left the network")
+        if not dev.is_initialized:
+            raise c.NoResult(f"ZigBee device {address} is still being interviewed")
+        return dev
+
+    def _cluster(self, address: str, profile: dict[str, str]) -> Cluster:
+        dev = self._device(address)
+        ep_id = _number(profile, "endpoint", 240)
+        cluster_id = _number(profile, "cluster", 0xFFFF)
+        ep = dev.endpoints.get(ep_id)
+        if ep is None or ep_id == 0:
+            raise c.NoResult(f"{address} has no endpoint {ep_id}")
+        cluster = ep.in_clusters.get(cluster_id)
+        if cluster is None:
+            have = ", ".join(f"0x{x:04x}" for x in sorted(ep.in_clusters))
+            raise c.NoResult(
+                f"{address} endpoint {ep_id} has no cluster 0x{cluster_id:04x} (it has {have})"
+            )
+        return cluster
+
+    def _attribute(
+        self, address: str, profile: dict[str, str]
+    ) -> tuple[Cluster, foundation.ZCLAttributeDef]:
+        cluster = self._cluster(address, profile)
+        attr_id = _number(profile, "attribute", 0xFFFF)
+        try:
+            return cluster, cluster.find_attribute(attr_id)
+        except KeyError:
+            raise c.NoResult(
+                f"cluster 0x{cluster.cluster_id:04x} ({cluster.ep_attribute}) has no attribute "
+                f"0x{attr_id:04x}"
+            ) from None
+
+    async def _radio(self, aw: Any, what: str, address: str = "") -> Any:
+        """Await a zigpy request with the adapter's timeout; radio failures become errors."""
+        who = address or "the coordinator"
+        try:
+            async with asyncio.timeout(self.request_timeout_s):
+                return await aw
+        except TimeoutError:
+            raise c.NoResult(
+                f"{who} did not answer ({what}) within {self.request_timeout_s:g} s"
+            ) from None
+        except zigpy.exceptions.DeliveryError as exc:
+            raise c.NoResult(f"{who} is not reachable ({what}): {exc}") from None
+        except zigpy.exceptions.ZigbeeException as exc:
+            raise c.NoResult(f"{who}: {what} failed: {exc}") from None
+
+    async def connect(self, address: str) -> None:
+        """ZigBee has no connections: check that the device answers."""
+        dev = self._device(address)
+        basic = next(
+            (ep.in_clusters[0x0000] for ep in dev.non_zdo_endpoints if 0x0000 in ep.in_clusters),
+            None,
+        )
+        if basic is not None:
+            await self._radio(basic.read_attributes([0x0000]), "read Basic", address)
+
+    async def disconnect(self, address: str) -> None:
+        self._device(address)
+
+    def device_status(self, address: str) -> c.DeviceStatus:
+        try:
+            dev = self._device(address)
+        except c.NoResult:
+            return c.DeviceStatus.DISCONNECTED
+        available = self._availability(dev) == c.DeviceAvailability.AVAILABLE
+        return c.DeviceStatus.CONNECTED if available else c.DeviceStatus.DISCONNECTED
+
+    async def read(self, address: str, profile: dict[str, str]) -> bytes:
+        cluster, attr = self._attribute(address, profile)
+        success, failure = await self._radio(
+            cluster.read_attributes([attr.id], allow_cache=False), f"read {attr.name}", address
+        )
+        if attr.id not in success:
+            status = failure.get(attr.id, "no value")
+            raise c.NoResult(
+                f"{address}: reading {attr.name} failed: {getattr(status, 'name', status)}"
+            )
+        return attr.type(success[attr.id]).serialize()
+
+    async def write(self, address: str, profile: dict[str, str], value: bytes) -> None:
+        if "command" in profile:
+            await self._command(address, profile, value)
+            return
+        cluster, attr = self._attribute(address, profile)
+        try:
+            typed, rest = attr.type.deserialize(value)
+        except (ValueError, KeyError) as exc:
+            raise c.InvalidArgs(f"{attr.name} takes a {attr.type.__name__}: {exc}") from None
+        if rest:
+            raise c.InvalidArgs(f"{len(rest)} bytes too many for {attr.name}")
+        (records,) = await self._radio(
+            cluster.write_attributes({attr.id: typed}), f"write {attr.name}", address
+        )
+        failed = [r for r in records if r.status != foundation.Status.SUCCESS]
+        if failed:
+            raise c.NoResult(f"{address}: writing {attr.name} failed: {failed[0].status.name}")
+
+    async def _command(self, address: str, profile: dict[str, str], value: bytes) -> None:
+        cluster = self._cluster(address, profile)
+        if not value:
+            raise c.InvalidArgs("a command write needs at least the command id byte")
+        command = cluster.server_commands.get(value[0])
+        if command is None:
+            raise c.NoResult(f"cluster 0x{cluster.cluster_id:04x} has no command 0x{value[0]:02x}")
+        try:
+            args, rest = command.schema.deserialize(value[1:])
+        except (ValueError, KeyError) as exc:
+            raise c.InvalidArgs(f"arguments of {command.name}: {exc}") from None
+        if rest:
+            raise c.InvalidArgs(f"{len(rest)} bytes too many for {command.name}")
+        reply = await self._radio(
+            cluster.command(command.id, **args.as_dict()), command.name, address
+        )
+        status = getattr(reply, "status", foundation.Status.SUCCESS)
+        if status != foundation.Status.SUCCESS:
+            raise c.NoResult(f"{address}: {command.name} failed: {status.name}")
+
+    # -- reports --
+
+    async def subscribe(self, address: str, profile: dict[str, str]) -> None:
+        cluster, attr = self._attribute(address, profile)
+        dev = cluster.endpoint.device
+        key = (dev.ieee, cluster.endpoint.endpoint_id, cluster.cluster_id, attr.id)
+        self.subscriptions[key] = dict(profile)
+        listen_key = key[:3]
+        if listen_key not in self._listening:
+            self._listening[listen_key] = cluster.on_event(
+                "attribute_report", lambda event, k=listen_key: self._on_report(k, event)
+            )
+        try:
+            await self._radio(cluster.bind(), "bind", address)
+            result = await self._radio(
+                cluster.configure_reporting(attr.id, 1, 300, 1), "configure reporting", address
+            )
+        except c.NoResult:
+            self._forget(key)
+            raise
+        if any(status != foundation.Status.SUCCESS for status in result.values()):
+            log.info("%s: %s cannot be reported; polling it", address, attr.name)
+            self._polls[key] = asyncio.ensure_future(self._poll(address, profile, key))
+
+    async def _poll(self, address: str, profile: dict[str, str], key: tuple[Any, ...]) -> None:
+        while key in self.subscriptions:
+            try:
+                self.record(address, self.subscriptions[key], await self.read(address, profile))
+            except c.NoResult as exc:
+                log.info("poll of %s failed: %s", address, exc.text)
+            await asyncio.sleep(self.poll_interval_s)
+
+    def _on_report(self, listen_key: tuple[t.EUI64, int, int], event: Any) -> None:
+        key = (*listen_key, event.attribute_id)
+        profile = self.subscriptions.get(key)
+        if profile is None:
+            return
+        try:
+            cluster = (
+                self.app.devices[listen_key[0]].endpoints[listen_key[1]].in_clusters[listen_key[2]]
+            )
+            raw = cluster.find_attribute(event.attribute_id).type(event.raw_value).serialize()
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
+            log.warning("skipped a report of %s that does not fit its type: %s", key, exc)
+            return
+        self.record(str(listen_key[0]), profile, raw)
+
+    async def unsubscribe(self, address: str, profile: dict[str, str]) -> None:
+        cluster, attr = self._attribute(address, profile)
+        key = (
+            cluster.endpoint.device.ieee,
+            cluster.endpoint.endpoint_id,
+            cluster.cluster_id,
+            attr.id,
+        )
+        if key not in self.subscriptions:
+            raise c.NoResult(f"{address}: {attr.name} is not subscribed")
+        self._forget(key)
+
+    def _forget(self, key: tuple[t.EUI64, int, int, int]) -> None:
+        self.subscriptions.pop(key, None)
+        poll = self._polls.pop(key, None)
+        if poll is not None:
+            poll.cancel()
+        if not any(k[:3] == key[:3] for k in self.subscriptions):
+            unsubscribe = self._listening.pop(key[:3], None)
+            if unsubscribe is not None:
+                unsubscribe()
+
+    # -- what device types match on --
+
+    def device_info(self, address: str) -> dict[str, Variant]:
+        ieee = _ieee(address)
+        dev = self.app.devices.get(ieee)
+        if not isinstance(dev, zigpy.device.Device):
+            raise c.DeviceNotFound(f"no ZigBee device {address} on this network")
+        clusters = [
+            f"{ep.endpoint_id}/0x{cid:04x}"
+            for ep in dev.non_zdo_endpoints
+            for cid in ep.in_clusters
+        ]
+        last = dev.last_seen
+        return {
+            "Name": Variant("s", self.name_of(dev)),
+            "Manufacturer": Variant("s", dev.manufacturer or ""),
+            "Model": Variant("s", dev.model or ""),
+            "NWK": Variant("s", f"0x{dev.nwk:04x}"),
+            "LQI": Variant("y", dev.lqi or 0),
+            "RSSI": Variant("n", dev.rssi or 0),
+            "Clusters": Variant("as", clusters),
+            "Interviewed": Variant("b", bool(dev.is_initialized)),
+            "LastSeen": Variant("x", int(last * 1000) if last else 0),
+            "PermitJoinRemaining": Variant("u", self.permit_remaining_s()),
+        }
+
+    async def characteristics(self, address: str) -> list[tuple[str, str, list[str]]]:
+        """Every reportable attribute of every cluster, as (endpoint/cluster/name,
+        attribute id/name, [access..., type=...]) for generic device types."""
+        dev = self._device(address)
+        out = []
+        for ep in dev.non_zdo_endpoints:
+            for cid, cluster in sorted(ep.in_clusters.items()):
+                if cid in HOUSEKEEPING:
+                    continue
+                for attr in cluster.attributes.values():
+                    if foundation.ZCLAttributeAccess.Report not in attr.access:
+                        continue
+                    flags = ["read", "report", f"type={attr.type.__name__}"]
+                    out.append(
+                        (
+                            f"{ep.endpoint_id}/0x{cid:04x}/{cluster.ep_attribute}",
+                            f"0x{attr.id:04x}/{attr.name}",
+                            flags,
+                        )
+                    )
+        return out
+
+
+class ZigBeeInterface(ProtocolInterface):
+    """The Protocol interface plus permit-join with an explicit duration."""
+
+    adapter: ZigBeeAdapter
+
+    @dbus_method()
+    async def PermitJoin(self, seconds: c.UInt32) -> None:
+        await self.adapter.permit(seconds)
+
+    @dbus_method()
+    def PermitJoinRemaining(self) -> c.UInt32:
+        return self.adapter.permit_remaining_s()
