@@ -30,6 +30,7 @@ from zigpy.zcl import Cluster, foundation
 
 from services import contract as c
 from services.protocol import ProtocolAdapter, ProtocolInterface
+from services.service import spawn
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,10 @@ class ZigBeeAdapter(ProtocolAdapter):
             self.seen(str(device.ieee), self.name_of(device))
 
     def device_left(self, device: zigpy.device.Device) -> None:
+        # Forget it (zigpy's database too): if it comes back, it joins and is interviewed
+        # afresh, as after a factory reset.
         self.left.add(device.ieee)
+        spawn(self.app.remove(device.ieee))
 
     def device_removed(self, device: zigpy.device.Device) -> None:
         self.left.add(device.ieee)

@@ -14,8 +14,10 @@ async def zigbee_factory(tmp_path: Path):
     """Adapters on the virtual radio; `faults` adds the lossy/dropping/leaving devices."""
     started: list[ZigBeeAdapter] = []
 
-    async def start(faults: bool = False, state_dir: Path | None = None, **kw) -> ZigBeeAdapter:
-        sim = {"devices": population(faults=faults, report_interval_s=0.2)}
+    async def start(
+        faults: bool = False, state_dir: Path | None = None, devices=None, **kw
+    ) -> ZigBeeAdapter:
+        sim = {"devices": devices or population(faults=faults, report_interval_s=0.2)}
         adapter = ZigBeeAdapter(state_dir or tmp_path / "state", sim=sim, **kw)
         await adapter.start()
         started.append(adapter)

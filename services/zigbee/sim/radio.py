@@ -214,8 +214,9 @@ class VirtualRadio(zigpy.application.ControllerApplication):
 
     def _announce(self, dev: SimDevice) -> None:
         """ZDO Device_annce, as a device sends when it (re)joins."""
-        payload = t.serialize([dev.nwk, dev.ieee, t.uint8_t(0x80)], (t.NWK, t.EUI64, t.uint8_t))
-        self._deliver(dev, 0, 0, zdo_t.ZDOCmd.Device_annce, 0, self._next_tsn(), payload)
+        tsn = self._next_tsn()
+        args = t.serialize([dev.nwk, dev.ieee, t.uint8_t(0x80)], (t.NWK, t.EUI64, t.uint8_t))
+        self._deliver(dev, 0, 0, zdo_t.ZDOCmd.Device_annce, 0, tsn, bytes([tsn]) + args)
 
     def _start_device(self, dev: SimDevice) -> None:
         if dev.ieee not in self._sim_tasks:
@@ -318,7 +319,9 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         dst = packet.dst
         assert dst is not None
         if dst.addr_mode == t.AddrMode.Broadcast:
-            return  # permit-join broadcasts: nothing else listens on this air
+            if packet.dst_ep == 0 and packet.cluster_id == zdo_t.ZDOCmd.IEEE_addr_req:
+                self._answer_address_request(packet.data.serialize())
+            return  # permit-join broadcasts: nothing else to do on this air
         if dst.addr_mode == t.AddrMode.NWK and dst.address == COORDINATOR_NWK:
             loop = asyncio.get_running_loop()
             loop.call_soon(self._answer, None, packet)
@@ -337,6 +340,18 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         if dev.mute:
             return  # acknowledged at the MAC layer, never answered
         asyncio.get_running_loop().call_later(dev.latency_s, self._answer, dev, packet)
+
+    def _answer_address_request(self, data: bytes) -> None:
+        """IEEE_addr_req, broadcast by zigpy for a NWK address it does not know."""
+        nwk, _ = t.NWK.deserialize(data[1:])
+        dev = next((d for d in self.air.values() if d.joined and d.present and d.nwk == nwk), None)
+        if dev is not None:
+            args = t.serialize(
+                [zdo_t.Status.SUCCESS, dev.ieee, dev.nwk], (zdo_t.Status, t.EUI64, t.NWK)
+            )
+            asyncio.get_running_loop().call_soon(
+                self._deliver, dev, 0, 0, zdo_t.ZDOCmd.IEEE_addr_rsp, 0, data[0], data[:1] + args
+            )
 
     def _find(self, dst: t.AddrModeAddress) -> SimDevice | None:
         if dst.addr_mode == t.AddrMode.IEEE:
