@@ -138,23 +138,34 @@ class ZigBeeAdapter(ProtocolAdapter):
         self.app.add_listener(self)
         version = importlib.metadata.version("zigpy")
         self.driver = f"zigpy {version}, {cls.DISPLAY_NAME or self.radio} radio"
-        known = [d for d in self._members()]
-        log.info("ZigBee network up on channel %d; %d devices restored", self.channel, len(known))
+        restored = [d for d in self.app.devices.values() if self._is_member(d)]
+        for dev in restored:
+            if not self._interviewed(dev):
+                # Killed between zigpy saving the endpoints and the model: ask again.
+                log.info("%s: interview incomplete in the database; re-interviewing", dev.ieee)
+                spawn(dev.reinterview())
+        log.info(
+            "ZigBee network up on channel %d; %d devices restored", self.channel, len(restored)
+        )
 
     async def stop(self) -> None:
         for task in self._polls.values():
             task.cancel()
         await self.app.shutdown()
 
+    def _is_member(self, dev: object) -> bool:
+        return isinstance(dev, zigpy.device.Device) and dev.ieee != self.app.state.node_info.ieee
+
+    @staticmethod
+    def _interviewed(dev: zigpy.device.Device) -> bool:
+        return bool(dev.is_initialized and dev.model is not None and dev.manufacturer is not None)
+
     def _members(self) -> list[zigpy.device.Device]:
-        coordinator = self.app.state.node_info.ieee
+        """Devices on the network, interviewed, that have not left."""
         return [
             d
             for d in self.app.devices.values()
-            if isinstance(d, zigpy.device.Device)
-            and d.ieee != coordinator
-            and d.is_initialized
-            and d.ieee not in self.left
+            if self._is_member(d) and self._interviewed(d) and d.ieee not in self.left
         ]
 
     @staticmethod
@@ -163,9 +174,12 @@ class ZigBeeAdapter(ProtocolAdapter):
 
     # -- zigpy listener callbacks --
 
+    def device_reinterviewed(self, device: zigpy.device.Device) -> None:
+        self.device_initialized(device)
+
     def device_initialized(self, device: zigpy.device.Device) -> None:
         self.left.discard(device.ieee)
-        if device.ieee != self.app.state.node_info.ieee:
+        if self._is_member(device) and self._interviewed(device):
             log.info("%s (%s) interviewed", device.ieee, self.name_of(device))
             self.seen(str(device.ieee), self.name_of(device))
 
@@ -179,7 +193,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         self.left.add(device.ieee)
 
     def handle_message(self, device: zigpy.device.Device, *args: Any) -> None:
-        if device.is_initialized and device.ieee != self.app.state.node_info.ieee:
+        if self._is_member(device) and self._interviewed(device):
             self.left.discard(device.ieee)
             self.seen(str(device.ieee), self.name_of(device))
 
@@ -228,11 +242,11 @@ class ZigBeeAdapter(ProtocolAdapter):
     def _device(self, address: str) -> zigpy.device.Device:
         ieee = _ieee(address)
         dev = self.app.devices.get(ieee)
-        if not isinstance(dev, zigpy.device.Device) or ieee == self.app.state.node_info.ieee:
+        if not self._is_member(dev):
             raise c.DeviceNotFound(f"no ZigBee device {address} on this network")
         if ieee in self.left:
             raise c.NoResult(f"ZigBee device {address} has left the network")
-        if not dev.is_initialized:
+        if not self._interviewed(dev):
             raise c.NoResult(f"ZigBee device {address} is still being interviewed")
         return dev
 
@@ -440,7 +454,7 @@ class ZigBeeAdapter(ProtocolAdapter):
             "LQI": Variant("y", dev.lqi or 0),
             "RSSI": Variant("n", dev.rssi or 0),
             "Clusters": Variant("as", clusters),
-            "Interviewed": Variant("b", bool(dev.is_initialized)),
+            "Interviewed": Variant("b", self._interviewed(dev)),
             "LastSeen": Variant("x", int(last * 1000) if last else 0),
             "PermitJoinRemaining": Variant("u", self.permit_remaining_s()),
         }
