@@ -85,6 +85,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         # Frames zigpy sent, by (destination IEEE, ZDO/ZCL cluster): what tests and the
         # benchmark count (an interview is Node_Desc_req, Active_EP_req, ...).
         self.sent: Counter[tuple[str, int]] = Counter()
+        self.reports_sent: Counter[str] = Counter()  # attribute reports, by device IEEE
 
     # -- the "hardware": NVRAM --
 
@@ -258,6 +259,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             return
         hdr = self._header(f.GeneralCommand.Report_Attributes, self._next_tsn(), general=True)
         payload = hdr.serialize() + t.List[f.Attribute](records).serialize()
+        self.reports_sent[str(dev.ieee)] += 1
         self._deliver(dev, ep, 1, cluster_id, dev.endpoints[0].profile, hdr.tsn, payload)
 
     def inject(self, ieee: t.EUI64, ep: int, cluster_id: int, payload: bytes) -> None:
