@@ -3,11 +3,13 @@
 from collections.abc import Callable
 from typing import Any
 
-from dbus_fast import Message
+from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
 from services.bus import add_match, call, connect, match_rule, on_signal
+
+ZIGBEE = c.protocol_bus_name("ZB")
 
 
 class GatewayClient:
@@ -134,6 +136,45 @@ class GatewayClient:
 
     async def unsubscribe(self, dev_id: str, component: str) -> None:
         await self._device(dev_id, "Unsubscribe", "s", component)
+
+    # -- ZigBee permit-join (an addition of the ZB protocol) --
+
+    async def _zigbee(self, member: str, signature: str = "", *body: Any) -> list[Any]:
+        return await self._call(
+            ZIGBEE, c.protocol_path("ZB"), c.PROTOCOL_IFACE, member, signature, *body
+        )
+
+    async def permit_join(self, seconds: int) -> None:
+        await self._zigbee("PermitJoin", "u", seconds)
+
+    async def permit_join_remaining(self) -> int:
+        (remaining,) = await self._zigbee("PermitJoinRemaining")
+        return int(remaining)
+
+    # -- storage --
+
+    async def _storage(self, member: str, signature: str = "", *body: Any) -> list[Any]:
+        return await self._call(
+            c.STORAGE_NAME, c.STORAGE_PATH, c.STORAGE_IFACE, member, signature, *body
+        )
+
+    async def history(
+        self, dev_id: str, component: str, since_ms: int, until_ms: int, max_points: int
+    ) -> list[c.RecordObject]:
+        (wire,) = await self._storage(
+            "Query", "ssxxu", dev_id, component, since_ms, until_ms, max_points
+        )
+        return [c.RecordObject.from_wire(r) for r in wire]
+
+    async def policies(self) -> dict[tuple[str, str], dict[str, Any]]:
+        (wire,) = await self._storage("Policies")
+        return {(dev, comp): {k: v.value for k, v in p.items()} for dev, comp, p in wire}
+
+    async def set_policy(
+        self, dev_id: str, component: str, changes: dict[str, Variant]
+    ) -> dict[str, Any]:
+        (policy,) = await self._storage("SetPolicy", "ssa{sv}", dev_id, component, changes)
+        return {k: v.value for k, v in policy.items()}
 
     # -- signals --
 

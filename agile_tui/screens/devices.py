@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
 from dbus_fast import DBusError
@@ -25,6 +26,8 @@ from services import contract as c
 # Short headers: seven columns must fit 80 terminal columns.
 DISCOVERED_COLUMNS = ("Proto", "Name", "Address", "dBm", "Status", "Found", "Pair")
 REGISTERED_COLUMNS = ("Id", "Name", "Status", "Components")
+PERMIT_JOIN_S = 60
+NAME_WIDTH = 19
 
 
 @dataclass
@@ -40,6 +43,7 @@ def error_text(exc: Exception) -> str:
 class DevicesScreen(Screen[None]):
     BINDINGS = [
         Binding("d", "toggle_discovery", "Discovery", id="devices.discovery"),
+        Binding("j", "permit_join", "ZigBee join", id="devices.permit_join"),
         Binding("p", "pair", "Pair", id="devices.pair"),
         Binding("c", "toggle_connection", "Connect", id="devices.connect"),
         Binding("r", "read", "Read", id="devices.read"),
@@ -57,6 +61,7 @@ class DevicesScreen(Screen[None]):
         self._announce: list[str] = []
         self.statuses: dict[str, str] = {}
         self.signal: dict[str, str] = {}  # device id -> RSSI (BLE) or LQI (ZigBee)
+        self.join_until: float | None = None  # ZigBee joining open until (monotonic); None: no ZB
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Devices")
@@ -72,6 +77,7 @@ class DevicesScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#discovered").focus()
         self.app.listen("device", self.device_discovered)  # type: ignore[attr-defined]
+        self.set_interval(1.0, self._count_down)
         self.poll()  # ScreenResume may not come for a mode's first screen
 
     # -- live data --
@@ -88,6 +94,7 @@ class DevicesScreen(Screen[None]):
                 statuses = await gateway.discovery_status()
                 self.statuses = await _device_statuses(gateway, registered)
                 self.signal = await _signal_strengths(gateway, discovered)
+                self.join_until = await _join_until(gateway)
             except (DBusError, ConnectionError) as exc:
                 self.app.bus_failed(exc)  # type: ignore[attr-defined]
                 return
@@ -112,15 +119,13 @@ class DevicesScreen(Screen[None]):
         self.sightings = current
         self.registered = {d.device_id: d for d in registered}
         disc_table = self.query_one("#discovered", LiveTable)
-        disc_table.border_subtitle = (
-            "discovery running" if self.discovering else "discovery off (d)"
-        )
+        disc_table.border_subtitle = self._subtitle()
         disc_table.sync(
             {
                 key: (
                     c.protocol_short_name(s.overview.protocol),
-                    s.overview.name,
-                    s.overview.id,
+                    _fit(s.overview.name, NAME_WIDTH),
+                    _short_address(s.overview.id),
                     self.signal.get(key, "-"),
                     s.overview.status,
                     _ago(now - s.first_seen),
@@ -140,6 +145,24 @@ class DevicesScreen(Screen[None]):
                 for d in registered
             }
         )
+
+    def _join_remaining(self) -> int | None:
+        if self.join_until is None:
+            return None
+        return max(0, round(self.join_until - time.monotonic()))
+
+    def _subtitle(self) -> str:
+        parts = ["discovery running" if self.discovering else "discovery off (d)"]
+        remaining = self._join_remaining()
+        if remaining is not None:
+            parts.append(f"ZigBee joining {remaining}s" if remaining else "ZigBee closed (j)")
+        return " · ".join(parts)
+
+    def _count_down(self) -> None:
+        """The permit-join countdown, between polls."""
+        if self.join_until is not None and self.is_current:
+            with contextlib.suppress(NoMatches):
+                self.query_one("#discovered", LiveTable).border_subtitle = self._subtitle()
 
     def on_screen_resume(self) -> None:
         self.poll()
@@ -200,6 +223,25 @@ class DevicesScreen(Screen[None]):
                     self.notify("Discovery started")
         except (DBusError, ConnectionError) as exc:
             self.notify(error_text(exc), title="Discovery", severity="error")
+        self.poll()
+
+    @work(group="devices-action")
+    async def action_permit_join(self) -> None:
+        """Open ZigBee joining for 60 s, or close it if it is open."""
+        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        if gateway is None:
+            self.notify("No gateway bus", severity="error")
+            return
+        opening = not self._join_remaining()
+        try:
+            await gateway.permit_join(PERMIT_JOIN_S if opening else 0)
+        except (DBusError, ConnectionError) as exc:
+            self.notify(error_text(exc), title="ZigBee", severity="error")
+            return
+        self.join_until = time.monotonic() + (PERMIT_JOIN_S if opening else 0)
+        self.notify(
+            f"ZigBee joining open for {PERMIT_JOIN_S} s" if opening else "ZigBee joining closed"
+        )
         self.poll()
 
     @on(DataTable.RowSelected, "#discovered")
@@ -318,6 +360,15 @@ class DevicesScreen(Screen[None]):
         await self._device_action("Remove", run)
 
 
+async def _join_until(gateway) -> float | None:  # type: ignore[no-untyped-def]
+    """When ZigBee joining closes (monotonic time); None where no ZigBee protocol runs."""
+    try:
+        remaining = await gateway.permit_join_remaining()
+    except DBusError:
+        return None
+    return time.monotonic() + remaining
+
+
 def _ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
@@ -335,6 +386,11 @@ async def _device_statuses(gateway, registered: list[c.DeviceDefinition]) -> dic
         d.device_id: a if isinstance(a, str) else "?"
         for d, a in zip(registered, answers, strict=True)
     }
+
+
+def _short_address(address: str) -> str:
+    """A ZigBee IEEE address without its colons (16 characters, as BLE's 17 fit 80 columns)."""
+    return address.replace(":", "") if address.count(":") == 7 else address
 
 
 def _fit(text: str, width: int) -> str:

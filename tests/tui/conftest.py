@@ -9,9 +9,11 @@ from tests.tui.states import frozen_runtime_dir
 
 
 @pytest.fixture
-def gateway(gateway_factory):
-    # The wandering BLE sensor stays in range, so that every run sees the same devices.
-    return gateway_factory(*states.GATEWAY_OPTIONS)
+def gateway(gateway_factory, tmp_path: Path):
+    # The wandering BLE sensor stays in range, so that every run sees the same devices;
+    # the store holds a fixed week of temperatures for the history view.
+    states.preload_history(tmp_path / "gw")
+    return gateway_factory(*states.GATEWAY_OPTIONS, state_dir=tmp_path / "gw")
 
 
 @pytest.fixture

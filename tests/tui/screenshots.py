@@ -16,6 +16,8 @@ SHOTS = [
     ("devices", "devices", states.paired),
     ("pair-modal", "devices", states.pair_modal),
     ("data", "devices", states.data_streams),
+    ("data-history", "devices", states.data_history),
+    ("policy-modal", "devices", states.policy_modal),
     ("containers", "containers", states.containers),
     ("images", "images", states.images),
     ("help", "devices", states.help_open),
@@ -28,7 +30,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         frozen = states.frozen_runtime_dir(Path(tmp) / "frozen")
         for name, mode, state in SHOTS:
-            gateway = Gateway(Path(tmp) / name, [])
+            states.preload_history(Path(tmp) / name)
+            gateway = Gateway(Path(tmp) / name, list(states.GATEWAY_OPTIONS))
             try:
                 app = states.make_app(gateway.address, frozen, mode=mode)
                 svg = take_svg_screenshot(app=app, terminal_size=(100, 30), run_before=state)

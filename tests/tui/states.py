@@ -19,9 +19,14 @@ from agile_tui.config import Config
 from agile_tui.widgets.live_table import LiveTable
 
 FIXED_NOW = 1_800_000_000.0
-GATEWAY_OPTIONS = ("sim-bluez:wanderer=1000000000,1", "sim-bluez:rssi-jitter=0")
-DISCOVERED = 8  # 5 BLE peripherals and 3 Dummy devices
+GATEWAY_OPTIONS = (
+    "sim-bluez:wanderer=1000000000,1",
+    "sim-bluez:rssi-jitter=0",
+    "zigbee:faults=0",  # no device that drops off or leaves during a snapshot
+)
+DISCOVERED = 13  # 5 BLE peripherals, 3 Dummy devices, 5 ZigBee devices
 ENV_SENSOR, SENSORTAG, DUMMY_SWITCH = "bleC0FFEE000001", "bleC0FFEE000003", "dummyD00000000003"
+ZB_CLIMATE = "zb00124b001c000001"
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 
 
@@ -79,8 +84,12 @@ async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 
         await pilot.pause(0.05)
 
 
+def table(pilot: Pilot[None], table_id: str) -> LiveTable:
+    return pilot.app.screen.query_one(f"#{table_id}", LiveTable)
+
+
 def rows(pilot: Pilot[None], table_id: str) -> int:
-    return len(pilot.app.screen.query_one(f"#{table_id}", LiveTable).keys())
+    return len(table(pilot, table_id).keys())
 
 
 async def settled(pilot: Pilot[None]) -> None:
@@ -100,10 +109,30 @@ def select_row(pilot: Pilot[None], table_id: str, key: str) -> None:
     table.move_cursor(row=table.get_row_index(key))
 
 
+def preload_history(state_dir: Path) -> None:
+    """Seven days of an environment sensor's temperature in the demo gateway's store,
+    ending at FIXED_NOW: what the history view of the snapshots shows."""
+    import math
+
+    from services.contract import RecordObject
+    from services.storage.store import Store
+
+    store = Store(state_dir / "storage")
+    end_ms = int(FIXED_NOW * 1000)
+    for i in range(7 * 24 * 60):  # one value a minute
+        t = end_ms - i * 60_000
+        value = 21 + 3 * math.sin(i / 240) + (4 if i % 1440 == 300 else 0)
+        store.append(RecordObject(ENV_SENSOR, "temperature", f"{value:.2f}", "°C", "float", t))
+    store.flush()
+
+
 async def discovered(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
     await pilot.press("d")
     await until(pilot, lambda: rows(pilot, "discovered") == DISCOVERED)
+    # Discovery opened ZigBee joining with a countdown: close it, so the screen is still.
+    await pilot.press("j")
+    await until(pilot, lambda: "closed" in str(table(pilot, "discovered").border_subtitle))
     # The cursor stays on the row it was on while devices appear, in whatever order
     # the radios found them: put it on a fixed one.
     select_row(pilot, "discovered", ENV_SENSOR)
@@ -140,6 +169,21 @@ async def data_streams(pilot: Pilot[None]) -> None:
     await paired(pilot)
     await pilot.press("3")
     await until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count == 4)
+    await settled(pilot)
+
+
+async def data_history(pilot: Pilot[None]) -> None:
+    """The temperature of the paired sensor over the last 24 h, from Storage."""
+    await data_streams(pilot)
+    await pilot.press("space", "h", "h", "h")  # chart it; live -> 5 min -> 1 h -> 24 h
+    await until(pilot, lambda: pilot.app.screen.point_count() > 100)  # type: ignore[attr-defined]
+    await settled(pilot)
+
+
+async def policy_modal(pilot: Pilot[None]) -> None:
+    await data_streams(pilot)
+    await pilot.press("R")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "PolicyModal")
     await settled(pilot)
 
 

@@ -130,3 +130,61 @@ async def test_stop_and_start_a_real_container(gateway, frozen_dir, container_fa
         await states.until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal")
         await pilot.press("y")
         await states.until(pilot, lambda: container.id not in screen.rows, timeout=20)
+
+
+async def test_pair_a_zigbee_device_with_the_keyboard_alone(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.engine_settled(pilot)
+        await pilot.press("j")  # ZigBee joining, with its countdown
+        await states.until(
+            pilot,
+            lambda: "ZigBee joining" in str(states.table(pilot, "discovered").border_subtitle),
+        )
+        await states.until(
+            pilot, lambda: states.ZB_CLIMATE in list(states.table(pilot, "discovered").keys())
+        )
+        table = states.table(pilot, "discovered")
+        await pilot.press("home", *["down"] * table.get_row_index(states.ZB_CLIMATE))
+        assert table.selected_key() == states.ZB_CLIMATE
+        await pilot.press("p")
+        await states.until(pilot, lambda: type(app.screen).__name__ == "PairModal")
+        await pilot.press("enter", "enter")  # the proposed type (zigbee-climate) and name
+        await states.until(pilot, lambda: states.rows(pilot, "registered") == 1)
+    client = GatewayClient(gateway.address)
+    await client.connect()
+    try:
+        [definition] = await client.registered()
+        record = await client.read(definition.device_id, "temperature")
+    finally:
+        client.close()
+    assert (definition.device_id, definition.name) == (states.ZB_CLIMATE, "AGILE Sim TH-100")
+    assert record.unit == "°C"
+
+
+async def test_recording_policy_is_edited_and_history_is_charted(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.data_streams(pilot)  # the environment sensor's streams
+        await pilot.press("R")
+        await states.until(pilot, lambda: type(app.screen).__name__ == "PolicyModal")
+        await pilot.press("space", "tab", "ctrl+u", *"10s", "tab", "ctrl+u", *"2d", "ctrl+s")
+        await states.until(pilot, lambda: type(app.screen).__name__ == "DataScreen")
+        await states.until(
+            pilot,
+            lambda: "●" in str(app.screen.query_one("#streams").get_option_at_index(0).prompt),
+        )
+        await pilot.press("space", "h", "h", "h", "h")  # chart it over the stored 7 days
+        await states.until(pilot, lambda: app.screen.point_count() > 100)
+    client = GatewayClient(gateway.address)
+    await client.connect()
+    try:
+        policies = await client.policies()
+    finally:
+        client.close()
+    assert policies[(states.ENV_SENSOR, "temperature")] == {
+        "record": True,
+        "interval_ms": 10_000,
+        "retention_ms": 2 * 86_400_000,
+        "encrypt": False,
+    }

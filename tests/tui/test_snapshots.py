@@ -17,6 +17,8 @@ SCREENS = {  # name: (section the app opens on, how the state is reached)
     "devices-paired": ("devices", states.paired),
     "pair-modal": ("devices", states.pair_modal),
     "data-streams": ("devices", states.data_streams),
+    "data-history": ("devices", states.data_history),
+    "policy-modal": ("devices", states.policy_modal),
     "containers-native": ("containers", states.containers),
     "images-without-engine": ("images", states.images),
     "help": ("devices", states.help_open),

@@ -70,6 +70,9 @@ class SimDevice:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed or int(self.ieee.serialize()[::-1].hex(), 16))
+        # A fixed link quality per device (where it stands from the coordinator).
+        self.lqi = 180 + self.rng.randrange(70)
+        self.rssi = -40 - self.rng.randrange(40)
         self.ticks = 0
         for ep in self.endpoints:
             ep.in_clusters.setdefault(

@@ -291,7 +291,6 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         payload: bytes,
     ) -> None:
         nwk = COORDINATOR_NWK if dev is None else dev.nwk
-        rng = None if dev is None else dev.rng
         packet = t.ZigbeePacket(
             src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=nwk),
             src_ep=src_ep,
@@ -301,8 +300,8 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             profile_id=profile,
             cluster_id=cluster_id,
             data=t.SerializableBytes(payload),
-            lqi=None if rng is None else 200 + rng.randrange(50),
-            rssi=None if rng is None else -45 - rng.randrange(30),
+            lqi=None if dev is None else dev.lqi,
+            rssi=None if dev is None else dev.rssi,
         )
         try:
             self.packet_received(packet)
