@@ -198,6 +198,7 @@ class DataScreen(Screen[None]):
             ]
         self.history = history
         self.dirty = True
+        self._redraw()  # now, not at the next tick: the window's data belongs with its title
 
     @work(group="data-policy")
     async def action_edit_policy(self) -> None:

@@ -24,7 +24,7 @@ from agile_tui.widgets.problem_banner import ProblemBanner
 from services import contract as c
 
 # Short headers: seven columns must fit 80 terminal columns.
-DISCOVERED_COLUMNS = ("Proto", "Name", "Address", "dBm", "Status", "Found", "Pair")
+DISCOVERED_COLUMNS = ("Proto", "Name", "Address", "dBm", "Status", "Seen", "Pair")
 REGISTERED_COLUMNS = ("Id", "Name", "Status", "Components")
 PERMIT_JOIN_S = 60
 NAME_WIDTH = 19
@@ -33,7 +33,8 @@ NAME_WIDTH = 19
 @dataclass
 class Sighting:
     overview: c.DeviceOverview
-    first_seen: float
+    heard: float  # when this session saw the radio's last-seen time of the device change
+    radio_last_seen: int | None = None  # the radio's LastSeen (epoch ms), where it says
 
 
 def error_text(exc: Exception) -> str:
@@ -61,6 +62,7 @@ class DevicesScreen(Screen[None]):
         self._announce: list[str] = []
         self.statuses: dict[str, str] = {}
         self.signal: dict[str, str] = {}  # device id -> RSSI (BLE) or LQI (ZigBee)
+        self.last_seen: dict[str, int] = {}  # device id -> the radio's LastSeen, epoch ms
         self.join_until: float | None = None  # ZigBee joining open until (monotonic); None: no ZB
 
     def compose(self) -> ComposeResult:
@@ -93,7 +95,7 @@ class DevicesScreen(Screen[None]):
                 registered = await gateway.registered()
                 statuses = await gateway.discovery_status()
                 self.statuses = await _device_statuses(gateway, registered)
-                self.signal = await _signal_strengths(gateway, discovered)
+                self.signal, self.last_seen = await _radio_info(gateway, discovered)
                 self.join_until = await _join_until(gateway)
             except (DBusError, ConnectionError) as exc:
                 self.app.bus_failed(exc)  # type: ignore[attr-defined]
@@ -115,7 +117,11 @@ class DevicesScreen(Screen[None]):
         for overview in discovered:
             key = overview.device_id
             old = self.sightings.get(key)
-            current[key] = Sighting(overview, old.first_seen if old else now)
+            radio = self.last_seen.get(key)
+            # Ages are counted on this session's clock from when the radio's last-seen
+            # time changed, so two machines' clocks are never compared.
+            heard = old.heard if old and (radio is None or radio == old.radio_last_seen) else now
+            current[key] = Sighting(overview, heard, radio)
         self.sightings = current
         self.registered = {d.device_id: d for d in registered}
         disc_table = self.query_one("#discovered", LiveTable)
@@ -128,7 +134,7 @@ class DevicesScreen(Screen[None]):
                     _short_address(s.overview.id),
                     self.signal.get(key, "-"),
                     s.overview.status,
-                    _ago(now - s.first_seen),
+                    _ago(now - s.heard),
                     "yes" if key in self.registered else "",
                 )
                 for key, s in self.sightings.items()
@@ -397,18 +403,24 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-async def _signal_strengths(gateway, discovered: list[c.DeviceOverview]) -> dict[str, str]:
-    """One DevicesInfo call per protocol; a protocol that cannot say shows '-'."""
+async def _radio_info(
+    gateway, discovered: list[c.DeviceOverview]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Signal (RSSI, else LQI) and last-seen time by device id: one DevicesInfo call per
+    protocol; a protocol that cannot say shows '-'."""
     protocols = sorted({d.protocol for d in discovered})
     answers = await asyncio.gather(
         *(gateway.devices_info(p) for p in protocols), return_exceptions=True
     )
-    signal = {}
+    signal, last_seen = {}, {}
     for protocol, info in zip(protocols, answers, strict=True):
         if isinstance(info, BaseException):
             continue
         for address, props in info.items():
+            key = c.device_id(protocol, address)
             value = props.get("RSSI", props.get("LQI"))
             if isinstance(value, int):
-                signal[c.device_id(protocol, address)] = str(value)
-    return signal
+                signal[key] = str(value)
+            if isinstance(props.get("LastSeen"), int):
+                last_seen[key] = props["LastSeen"]
+    return signal, last_seen

@@ -64,7 +64,7 @@ async def test_a_device_that_drops_off_is_unreachable_then_answers_again(zigbee_
 
 
 async def test_a_lossy_link_fails_some_requests_with_an_error_and_never_hangs(zigbee_factory):
-    lossy = climate_sensor(0x23, loss=0.6, latency_s=0.05)
+    lossy = climate_sensor(0x23, loss=0.5, latency_s=0.05, report_interval_s=0.2)
     adapter = await zigbee_factory(devices=[lossy], request_timeout_s=20)
     await adapter.permit(60)
     await eventually(lambda: visible(adapter, lossy), timeout=30)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SIM_CONFIG = "agile_virtual"  # key of the zigpy config holding the simulation
 COORDINATOR_IEEE = t.EUI64.convert("00:12:4b:00:00:00:a9:11")
 COORDINATOR_NWK = t.NWK(0x0000)
+REANNOUNCE_S = 5.0
 
 
 def _node_descriptor(logical_type: zdo_t.LogicalType, mains: bool) -> zdo_t.NodeDescriptor:
@@ -226,7 +227,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
     async def _live(self, dev: SimDevice) -> None:
         """Reports, and the device's scripted faults, for as long as it is joined."""
         started = time.monotonic()
-        up_since = started
+        up_since = announced = started
         while dev.joined:
             await asyncio.sleep(dev.report_interval_s * (0.9 + 0.2 * dev.rng.random()))
             now = time.monotonic()
@@ -244,6 +245,11 @@ class VirtualRadio(zigpy.application.ControllerApplication):
                     self._announce(dev)
             if not dev.present:
                 continue
+            known = self.devices.get(dev.ieee)
+            if (known is None or not known.is_initialized) and now - announced >= REANNOUNCE_S:
+                # The interview failed (a lossy link): announce again, as devices do.
+                announced = now
+                self._announce(dev)
             dev.step()
             for (ep, cluster_id), attr_ids in list(dev.reporting.items()):
                 self._report(dev, ep, cluster_id, attr_ids)
