@@ -106,9 +106,17 @@ def encode_brightness(payload: str) -> bytes:
     return bytes([0x04, round(percent * 254 / 100)]) + (0).to_bytes(2, "little")
 
 
-def _has(info: DeviceInfo, *clusters: int) -> bool:
-    have = set(info.get("Clusters", []))
-    return all(f"{EP}/0x{cluster:04x}" in have for cluster in clusters)
+class ZigBeeType(DeviceType):
+    """A ZigBee type that fits devices with all of `clusters` on endpoint 1."""
+
+    protocols = (ZB,)
+    clusters: tuple[int, ...] = ()
+
+    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
+        have = set(info.get("Clusters", []))
+        return super().matches(overview, info) and all(
+            f"{EP}/0x{cluster:04x}" in have for cluster in self.clusters
+        )
 
 
 BATTERY = Component("battery", "%", zcl(0x0001, 0x0021), decode_half_percent, format="integer")
@@ -130,24 +138,21 @@ SWITCH_COMMANDS = (
 )
 
 
-class ClimateSensor(DeviceType):
+class ClimateSensor(ZigBeeType):
     name = "zigbee-climate"
     description = "ZigBee temperature and humidity sensor"
-    protocols = (ZB,)
+    clusters = (0x0402, 0x0405)
     components = (
         Component("temperature", "°C", zcl(0x0402, 0x0000), decode_centi),
         Component("humidity", "%", zcl(0x0405, 0x0000), decode_ucenti),
         BATTERY,
     )
 
-    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
-        return super().matches(overview, info) and _has(info, 0x0402, 0x0405)
 
-
-class SmartPlug(DeviceType):
+class SmartPlug(ZigBeeType):
     name = "zigbee-smart-plug"
     description = "ZigBee on/off plug with power metering"
-    protocols = (ZB,)
+    clusters = (0x0006, 0x0B04, 0x0702)
     components = (
         STATE,
         SWITCH,
@@ -157,14 +162,11 @@ class SmartPlug(DeviceType):
     )
     commands = SWITCH_COMMANDS
 
-    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
-        return super().matches(overview, info) and _has(info, 0x0006, 0x0B04, 0x0702)
 
-
-class DimmableLight(DeviceType):
+class DimmableLight(ZigBeeType):
     name = "zigbee-dimmable-light"
     description = "ZigBee dimmable light"
-    protocols = (ZB,)
+    clusters = (0x0006, 0x0008)
     components = (
         STATE,
         SWITCH,
@@ -185,34 +187,25 @@ class DimmableLight(DeviceType):
         Command("full", (("brightness", "100"),)),
     )
 
-    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
-        return super().matches(overview, info) and _has(info, 0x0006, 0x0008)
 
-
-class MotionSensor(DeviceType):
+class MotionSensor(ZigBeeType):
     name = "zigbee-motion"
     description = "ZigBee motion sensor (Occupancy Sensing)"
-    protocols = (ZB,)
+    clusters = (0x0406,)
     components = (
         Component("occupancy", "", zcl(0x0406, 0x0000), decode_occupancy, format="string"),
         BATTERY,
     )
 
-    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
-        return super().matches(overview, info) and _has(info, 0x0406)
 
-
-class ContactSensor(DeviceType):
+class ContactSensor(ZigBeeType):
     name = "zigbee-contact"
     description = "ZigBee door/window contact (IAS Zone)"
-    protocols = (ZB,)
+    clusters = (0x0500,)
     components = (
         Component("contact", "", zcl(0x0500, 0x0002), decode_contact, format="string"),
         BATTERY,
     )
-
-    def matches(self, overview: c.DeviceOverview, info: DeviceInfo) -> bool:
-        return super().matches(overview, info) and _has(info, 0x0500)
 
 
 def _clusters_by_name() -> dict[str, type[Cluster]]:
