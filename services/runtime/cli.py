@@ -162,6 +162,23 @@ def cmd_storage_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_base(args: argparse.Namespace) -> int:
+    import docker
+
+    from services.images.hierarchy import HierarchyError, ensure_hierarchy
+
+    try:
+        client = docker.from_env(timeout=900)
+        ensure_hierarchy(client, args.arch, say=print, force=args.force)
+    except HierarchyError as exc:
+        print(f"agile-gateway images base: {exc}", file=sys.stderr)
+        return 1
+    except docker.errors.DockerException as exc:
+        print(f"agile-gateway images base: no Docker engine: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agile-gateway", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -228,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--state-dir")
     export.add_argument("--key-file", help="storage key (default STATE/storage/key)")
     export.set_defaults(func=cmd_storage_export)
+
+    images = sub.add_parser("images", help="the service images")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    base = images_sub.add_parser(
+        "base", help="build the base-image hierarchy (debian -> python runtime, build image)"
+    )
+    base.add_argument("--arch", default="amd64", help="Debian architecture (default amd64)")
+    base.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    base.set_defaults(func=cmd_images_base)
     return parser
 
 

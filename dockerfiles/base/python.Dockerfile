@@ -1,0 +1,7 @@
+# Layer 2 of the hierarchy: the Python runtime every service image runs on.
+ARG BASE
+FROM ${BASE}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin agile

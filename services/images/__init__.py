@@ -1,0 +1,1 @@
+"""Container images: the base-image hierarchy, service images and their analysis."""

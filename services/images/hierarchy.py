@@ -1,0 +1,144 @@
+"""The base-image hierarchy: a lean Debian for a CPU architecture (debootstrap minbase,
+imported), the Python runtime on it, and a build image beside the runtime.
+
+Every service image starts from exactly this chain, so the base layers download and
+sit on disk once. Each image carries the digest of its recipe; a rebuild happens only
+when the recipe (or the architecture) changed.
+"""
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.errors import BuildError, ImageNotFound
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "dockerfiles" / "base"
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+RECIPE_LABEL = "org.agile-gateway.recipe"
+# What debootstrap leaves that no image needs: downloaded packages, indexes, docs.
+PRUNE = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man")
+
+Log = Callable[[str], None]
+
+
+class HierarchyError(RuntimeError):
+    """A layer of the hierarchy could not be built; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    tag: str
+    recipe: str  # file under dockerfiles/base/, or "debootstrap"
+    parent: "Layer | None"
+
+    @property
+    def name(self) -> str:
+        return self.tag.split(":")[0]
+
+
+def hierarchy(arch: str = "amd64") -> tuple[Layer, Layer, Layer]:
+    """(debian, python runtime, build image) for an architecture."""
+    debian = Layer(f"agile/debian:{SUITE}-{arch}", "debootstrap", None)
+    python = Layer(f"agile/python:3.11-{SUITE}-{arch}", "python.Dockerfile", debian)
+    build = Layer(f"agile/python-build:3.11-{SUITE}-{arch}", "build.Dockerfile", python)
+    return debian, python, build
+
+
+def recipe_digest(layer: Layer, arch: str) -> str:
+    """What a layer is made from: its recipe, its parent's recipe, the architecture."""
+    h = hashlib.sha256(f"{SUITE} {arch} minbase {' '.join(PRUNE)}".encode())
+    if layer.recipe != "debootstrap":
+        h.update((RECIPES / layer.recipe).read_bytes())
+    if layer.parent is not None:
+        h.update(recipe_digest(layer.parent, arch).encode())
+    return h.hexdigest()[:32]
+
+
+def _current(client: docker.DockerClient, layer: Layer, digest: str) -> bool:
+    try:
+        image = client.images.get(layer.tag)
+    except ImageNotFound:
+        return False
+    return (image.labels or {}).get(RECIPE_LABEL) == digest
+
+
+def ensure_hierarchy(
+    client: docker.DockerClient, arch: str = "amd64", say: Log = log.info, force: bool = False
+) -> list[str]:
+    """Build what is missing or out of date; the tags of all three layers."""
+    built = []
+    for layer in hierarchy(arch):
+        digest = recipe_digest(layer, arch)
+        if not force and _current(client, layer, digest):
+            say(f"{layer.tag}: up to date")
+        elif layer.parent is None:
+            _debootstrap(client, layer, arch, digest, say)
+        else:
+            _build(client, layer, digest, say)
+        built.append(layer.tag)
+    return built
+
+
+def _debootstrap(
+    client: docker.DockerClient, layer: Layer, arch: str, digest: str, say: Log
+) -> None:
+    if shutil.which("debootstrap") is None:
+        raise HierarchyError("debootstrap is not installed (apt-get install debootstrap)")
+    with tempfile.TemporaryDirectory(prefix="agile-debootstrap-") as tmp:
+        root = Path(tmp) / "root"
+        say(f"{layer.tag}: debootstrap --variant=minbase --arch={arch} {SUITE}")
+        cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", SUITE, str(root), MIRROR]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            raise HierarchyError(f"debootstrap for {arch} failed:\n{tail}")
+        for part in PRUNE:
+            shutil.rmtree(root / part, ignore_errors=True)
+        (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+        tarball = Path(tmp) / "root.tar"
+        # Numeric owners and a fixed order: the same tree gives the same layer.
+        subprocess.run(
+            ["tar", "-C", str(root), "--numeric-owner", "--sort=name", "-cf", str(tarball), "."],
+            check=True,
+        )
+        say(f"{layer.tag}: importing {tarball.stat().st_size / 1e6:.0f} MB")
+        repository, tag = layer.tag.split(":")
+        client.api.import_image_from_file(
+            str(tarball),
+            repository=repository,
+            tag=tag,
+            changes=[f"LABEL {RECIPE_LABEL}={digest}", 'CMD ["/bin/bash"]'],
+        )
+
+
+def _build(client: docker.DockerClient, layer: Layer, digest: str, say: Log) -> None:
+    assert layer.parent is not None
+    say(f"{layer.tag}: building {layer.recipe} on {layer.parent.tag}")
+    try:
+        _, output = client.images.build(
+            path=str(RECIPES),
+            dockerfile=layer.recipe,
+            tag=layer.tag,
+            buildargs={"BASE": layer.parent.tag},
+            labels={RECIPE_LABEL: digest},
+            rm=True,
+            forcerm=True,
+        )
+    except BuildError as exc:
+        tail = "".join(str(c.get("stream", c.get("error", ""))) for c in exc.build_log)
+        raise HierarchyError(
+            f"{layer.tag}: {exc.msg}\n" + "\n".join(tail.strip().splitlines()[-8:])
+        ) from None
+    for chunk in output:
+        if line := str(chunk.get("stream", "")).strip():
+            log.debug("%s: %s", layer.tag, line)
