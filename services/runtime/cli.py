@@ -179,6 +179,26 @@ def cmd_images_base(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_build(args: argparse.Namespace) -> int:
+    import docker
+
+    from services.images.build import BuildFailed, build
+    from services.images.hierarchy import HierarchyError
+
+    try:
+        client = docker.from_env(timeout=900)
+        for progress in build(client, args.service, args.strategy, args.arch, say=print):
+            if args.verbose or progress.line.startswith("Step "):
+                print(f"[{progress.step}/{progress.steps}] {progress.line}", flush=True)
+    except (BuildFailed, HierarchyError) as exc:
+        print(f"agile-gateway images build: {exc}", file=sys.stderr)
+        return 1
+    except docker.errors.DockerException as exc:
+        print(f"agile-gateway images build: no Docker engine: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agile-gateway", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -254,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--arch", default="amd64", help="Debian architecture (default amd64)")
     base.add_argument("--force", action="store_true", help="rebuild even if up to date")
     base.set_defaults(func=cmd_images_base)
+    build = images_sub.add_parser("build", help="build a service image")
+    build.add_argument("service", help="bus, core, storage, ble or zigbee")
+    build.add_argument("--strategy", default="multistage", help="multistage (default)")
+    build.add_argument("--arch", default="amd64")
+    build.set_defaults(func=cmd_images_build)
     return parser
 
 

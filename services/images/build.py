@@ -1,0 +1,199 @@
+"""Building a service image with one of the build strategies, with a streamed log.
+
+The build context is staged under build/images/<service>-<strategy>/: the strategy's
+Dockerfile, the service's requirements (from pyproject.toml) and the wheelhouse,
+built on the host because pip cannot verify TLS inside builds on these machines.
+"""
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from services import contract as c
+from services.busconfig import render_config
+from services.images.hierarchy import ROOT, ensure_hierarchy
+
+STRATEGIES = ("multistage",)
+DOCKERFILES = ROOT / "dockerfiles"
+STAGING = ROOT / "build" / "images"
+WHEELHOUSE = ROOT / "build" / "wheelhouse"
+LABEL = "org.agile-gateway"
+CONTAINER_SOCKET = Path("/run/agile/bus.sock")  # in every container of the stack
+_STEP = re.compile(r"^Step (\d+)/(\d+) :")
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    name: str
+    extras: tuple[str, ...]
+    service: str  # what `agile-gateway service` runs by default
+    bus_names: tuple[str, ...]
+
+
+SERVICES = {
+    s.name: s
+    for s in (
+        # The bus daemon: no Python, its own Dockerfile (dockerfiles/bus/).
+        ServiceImage("bus", (), "", ()),
+        # One image for both core services; a container picks one with AGILE_SERVICE.
+        ServiceImage("core", (), "protocolmanager", (c.PROTOCOL_MANAGER_NAME,)),
+        ServiceImage("storage", (), "storage", (c.STORAGE_NAME,)),
+        ServiceImage("ble", ("ble",), "ble", (c.protocol_bus_name("BLE"),)),
+        ServiceImage("zigbee", ("zigbee",), "zigbee", (c.protocol_bus_name("ZB"),)),
+    )
+}
+
+
+class BuildFailed(RuntimeError):
+    """The build failed; whatever ran before is untouched. The message holds the log's end."""
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    steps: int = 0
+    line: str = ""
+
+
+def requirements(image: ServiceImage) -> list[str]:
+    """The service's dependencies from pyproject.toml, without the project itself."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in image.extras:
+        reqs += [
+            r for r in project["optional-dependencies"][extra] if not r.startswith(project["name"])
+        ]
+    return reqs
+
+
+def code_version() -> str:
+    """The project's version and a digest of its code: what a code change changes."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "services").rglob("*.py")):
+        h.update(path.relative_to(ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return f"{project['version']}-{h.hexdigest()[:10]}"
+
+
+def build_wheelhouse(say: Callable[[str], None]) -> Path:
+    """Wheels of the project and every dependency, for the host's Python (3.11, as the
+    images' Debian has)."""
+    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    for old in WHEELHOUSE.glob("agile_gateway-*.whl"):
+        old.unlink()  # always the current code
+    say("wheelhouse: pip wheel .[ble,zigbee]")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--wheel-dir",
+            str(WHEELHOUSE),
+            ".[ble,zigbee]",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise BuildFailed(f"pip wheel failed:\n{proc.stderr.strip()[-2000:]}")
+    return WHEELHOUSE
+
+
+def stage(image: ServiceImage, strategy: str) -> Path:
+    folder = STAGING / f"{image.name}-{strategy}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if image.name == "bus":
+        shutil.copy(DOCKERFILES / "bus" / "Dockerfile", folder / "Dockerfile")
+        (folder / "bus.conf").write_text(render_config(CONTAINER_SOCKET))
+        return folder
+    shutil.copy(DOCKERFILES / f"python-service.{strategy}.Dockerfile", folder / "Dockerfile")
+    (folder / "requirements.txt").write_text("\n".join(requirements(image)) + "\n")
+    # The project's wheel apart from the dependencies': a code change must not touch the
+    # dependency stage, or its layer (and the build cache) would change with every edit.
+    ours = sorted(WHEELHOUSE.glob("agile_gateway-*.whl"))
+    shutil.copytree(
+        WHEELHOUSE, folder / "wheelhouse", ignore=shutil.ignore_patterns("agile_gateway-*")
+    )
+    (folder / "project").mkdir()
+    for wheel in ours:
+        shutil.copy2(wheel, folder / "project" / wheel.name)
+    return folder
+
+
+def build(
+    client: docker.DockerClient,
+    service: str,
+    strategy: str = "multistage",
+    arch: str = "amd64",
+    say: Callable[[str], None] = print,
+) -> Iterator[Progress]:
+    """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding progress.
+
+    Stop iterating to cancel. A failure raises BuildFailed and tags nothing, so the
+    image a running container uses is never replaced by a broken one.
+    """
+    if service not in SERVICES:
+        raise BuildFailed(f"no service image {service!r}; known: {', '.join(SERVICES)}")
+    if strategy not in STRATEGIES:
+        raise BuildFailed(f"no build strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    image = SERVICES[service]
+    ensure_hierarchy(client, arch, say=say)
+    if service != "bus":
+        build_wheelhouse(say)
+    context = stage(image, strategy)
+    version = code_version()
+    progress = Progress()
+    tail: list[str] = []
+    stream = client.api.build(
+        path=str(context),
+        buildargs={
+            "ARCH": arch,
+            "SERVICE": image.service,
+            "BUS_NAMES": " ".join(image.bus_names),
+        },
+        labels={
+            f"{LABEL}.service": service,
+            f"{LABEL}.strategy": strategy,
+            f"{LABEL}.version": version,
+        },
+        rm=True,
+        forcerm=True,
+        decode=True,
+    )
+    image_id = None
+    for chunk in stream:
+        if "error" in chunk:
+            raise BuildFailed(
+                f"{service} ({strategy}): {chunk['error'].strip()}\n" + "".join(tail[-10:])
+            )
+        line = str(chunk.get("stream", ""))
+        if aux := chunk.get("aux"):
+            image_id = aux.get("ID")
+        if not line.strip():
+            continue
+        tail.append(line)
+        if m := _STEP.match(line):
+            progress.step, progress.steps = int(m[1]), int(m[2])
+        progress.line = line.rstrip()
+        yield progress
+    if image_id is None:
+        raise BuildFailed(
+            f"{service} ({strategy}): the engine gave no image\n" + "".join(tail[-10:])
+        )
+    built = client.images.get(image_id)
+    built.tag(f"agile/{service}", strategy)
+    built.tag(f"agile/{service}", f"{version}-{strategy}")
+    say(f"agile/{service}:{strategy} = agile/{service}:{version}-{strategy} ({built.short_id})")

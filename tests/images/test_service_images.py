@@ -1,0 +1,95 @@
+"""Service images built with the multi-stage strategy on the real engine, run as containers."""
+
+import asyncio
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from services import contract as c
+from services.bus import call, connect
+from services.images.build import LABEL, ROOT, BuildFailed, build
+
+
+def built(docker_client, service: str) -> str:
+    for _ in build(docker_client, service, say=lambda _line: None):
+        pass
+    return f"agile/{service}:multistage"
+
+
+@pytest.fixture(scope="module")
+def images(docker_client, hierarchy) -> dict[str, str]:
+    return {service: built(docker_client, service) for service in ("bus", "storage")}
+
+
+def layers(docker_client, tag: str) -> list[str]:
+    return docker_client.images.get(tag).attrs["RootFS"]["Layers"]
+
+
+def test_a_service_image_runs_as_its_user_with_a_health_check_and_labels(docker_client, images):
+    image = docker_client.images.get(images["storage"])
+    config = image.attrs["Config"]
+    assert config["User"] == "agile"
+    assert "services.runtime.health" in " ".join(config["Healthcheck"]["Test"])
+    assert image.labels[f"{LABEL}.service"] == "storage"
+    assert image.labels[f"{LABEL}.strategy"] == "multistage"
+    version = image.labels[f"{LABEL}.version"]
+    assert f"agile/storage:{version}-multistage" in image.tags
+    runtime = layers(docker_client, "agile/python:3.11-bookworm-amd64")
+    assert layers(docker_client, images["storage"])[: len(runtime)] == runtime  # the shared chain
+
+
+async def test_the_storage_container_answers_on_the_bus_container(docker_client, images):
+    volume = docker_client.volumes.create(f"agiletest-run-{os.getpid()}")
+    started = []
+    try:
+        common = {"network_mode": "none", "read_only": True, "cap_drop": ["ALL"], "detach": True}
+        mounts = {volume.name: {"bind": "/run/agile", "mode": "rw"}}
+        started.append(docker_client.containers.run(images["bus"], volumes=mounts, **common))
+        started.append(
+            docker_client.containers.run(
+                images["storage"], volumes=mounts, tmpfs={"/var/lib/agile": "uid=10001"}, **common
+            )
+        )
+        socket = Path(volume.attrs["Mountpoint"]) / "bus.sock"
+        deadline = time.monotonic() + 60
+        while True:
+            health = [
+                docker_client.containers.get(x.id).attrs["State"].get("Health", {}) for x in started
+            ]
+            if all(h.get("Status") == "healthy" for h in health):
+                break
+            assert time.monotonic() < deadline, f"not healthy in 60 s: {health}"
+            await asyncio.sleep(1)
+        bus = await connect(f"unix:path={socket}")
+        try:
+            (stats,) = await call(bus, c.STORAGE_NAME, c.STORAGE_PATH, c.STORAGE_IFACE, "Stats")
+        finally:
+            bus.disconnect()
+        assert stats["error"].value == "" and stats["streams"].value == 0
+    finally:
+        for container in started:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        volume.remove(force=True)
+
+
+def test_a_code_change_touches_only_the_top_layer(docker_client, images):
+    before = layers(docker_client, images["storage"])
+    probe = ROOT / "services" / "_build_probe.py"
+    probe.write_text('"""A code change, for this test only."""\n')
+    try:
+        after = layers(docker_client, built(docker_client, "storage"))
+    finally:
+        probe.unlink()
+        built(docker_client, "storage")
+    assert after[:-1] == before[:-1] and after[-1] != before[-1]
+
+
+def test_an_unknown_service_or_strategy_is_refused(docker_client):
+    with pytest.raises(BuildFailed, match="no service image 'nope'"):
+        next(build(docker_client, "nope"))
+    with pytest.raises(BuildFailed, match="no build strategy 'fast'"):
+        next(build(docker_client, "storage", "fast"))
