@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from agile_tui.client.engine import Engine, EngineError, EngineUnreachable
-from agile_tui.client.layers import chain_ids, share
+from services.images.layers import chain_ids, share
 from tests.conftest import TEST_PROJECT
 from tests.helpers import eventually
 
@@ -104,7 +104,7 @@ def test_chain_ids_follow_the_oci_rule() -> None:
 
 
 def test_share_counts_a_common_base_once() -> None:
-    from agile_tui.client.layers import ImageLayers, Layer
+    from services.images.layers import ImageLayers, Layer
 
     base = Layer("sha256:base", "sha256:base", 100, "")
     one = ImageLayers("1", ["one"], 110, [base, Layer("sha256:x", "sha256:x", 10, "")])

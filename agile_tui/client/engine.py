@@ -13,8 +13,8 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
-from agile_tui.client.layers import ImageLayers, analyse
 from agile_tui.client.stack import StackRow
+from services.images.layers import ImageLayers, analyse
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 CONTAINER_EVENTS = {

@@ -7,11 +7,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from agile_tui.client.layers import ImageLayers, share
 from agile_tui.client.stack import format_bytes
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
+from services.images.layers import ImageLayers, share
 
 IMAGE_COLUMNS = ("Image", "Size", "Shared", "Unique", "Layers")
 LAYER_COLUMNS = ("Size", "Created by")

@@ -27,6 +27,12 @@ MIRROR = "http://deb.debian.org/debian"
 RECIPE_LABEL = "org.agile-gateway.recipe"
 # What debootstrap leaves that no image needs: downloaded packages, indexes, docs.
 PRUNE = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man")
+# As Debian's own container images do: apt keeps no binary caches (75 MB a layer) and
+# no downloaded packages in any layer built on this base.
+APT_CLEAN = """APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+"""
 
 Log = Callable[[str], None]
 
@@ -56,7 +62,7 @@ def hierarchy(arch: str = "amd64") -> tuple[Layer, Layer, Layer]:
 
 def recipe_digest(layer: Layer, arch: str) -> str:
     """What a layer is made from: its recipe, its parent's recipe, the architecture."""
-    h = hashlib.sha256(f"{SUITE} {arch} minbase {' '.join(PRUNE)}".encode())
+    h = hashlib.sha256(f"{SUITE} {arch} minbase {' '.join(PRUNE)} {APT_CLEAN}".encode())
     if layer.recipe != "debootstrap":
         h.update((RECIPES / layer.recipe).read_bytes())
     if layer.parent is not None:
@@ -105,6 +111,9 @@ def _debootstrap(
         for part in PRUNE:
             shutil.rmtree(root / part, ignore_errors=True)
         (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+        for cache in (root / "var/cache/apt").glob("*.bin"):
+            cache.unlink()
+        (root / "etc/apt/apt.conf.d/docker-clean").write_text(APT_CLEAN)
         tarball = Path(tmp) / "root.tar"
         # Numeric owners and a fixed order: the same tree gives the same layer.
         subprocess.run(

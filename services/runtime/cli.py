@@ -199,6 +199,19 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_report(args: argparse.Namespace) -> int:
+    import docker
+
+    from services.images.report import report
+
+    try:
+        print(report(docker.from_env(timeout=120)))
+    except docker.errors.DockerException as exc:
+        print(f"agile-gateway images report: no Docker engine: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agile-gateway", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -279,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--strategy", default="multistage", help="multistage (default)")
     build.add_argument("--arch", default="amd64")
     build.set_defaults(func=cmd_images_build)
+    report = images_sub.add_parser(
+        "report", help="sizes, layers, unique and shared bytes; the stack on disk per strategy"
+    )
+    report.set_defaults(func=cmd_images_report)
     return parser
 
 

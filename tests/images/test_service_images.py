@@ -93,3 +93,21 @@ def test_an_unknown_service_or_strategy_is_refused(docker_client):
         next(build(docker_client, "nope"))
     with pytest.raises(BuildFailed, match="no build strategy 'fast'"):
         next(build(docker_client, "storage", "fast"))
+
+
+def test_the_report_counts_shared_layers_once(docker_client, images):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "services.runtime.cli", "images", "report"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert "agile/storage:" in out and "agile/bus:" in out
+    row = next(line for line in out.splitlines() if line.startswith("multistage "))
+    total, on_disk = (float(x) for x in row.split()[1::2][:2])
+    assert on_disk < total  # bus and storage share the hierarchy's Debian layer
