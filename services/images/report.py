@@ -24,8 +24,9 @@ def report(client: Any) -> str:
         )
     stacks: dict[str, list[ImageLayers]] = defaultdict(list)
     for image in analysed:
-        strategy = (by_id[image.id].labels or {}).get(f"{LABEL}.strategy")
-        if strategy and any(t.endswith(f":{strategy}") for t in image.tags):
+        labels = by_id[image.id].labels or {}
+        strategy, service = labels.get(f"{LABEL}.strategy"), labels.get(f"{LABEL}.service")
+        if strategy and f"agile/{service}:{strategy}" in image.tags:  # the current build only
             stacks[strategy].append(image)
     if stacks:
         lines += [
