@@ -6,6 +6,7 @@ built on the host because pip cannot verify TLS inside builds on these machines.
 """
 
 import hashlib
+import logging
 import re
 import shutil
 import subprocess
@@ -19,9 +20,14 @@ import docker
 
 from services import contract as c
 from services.busconfig import render_config
-from services.images.hierarchy import ROOT, ensure_hierarchy
+from services.images.hierarchy import ROOT, ensure_hierarchy, hierarchy
 
-STRATEGIES = ("multistage",)
+log = logging.getLogger(__name__)
+
+# baseline: one self-contained Dockerfile; multistage: build stage + deployment stage on
+# the hierarchy; squashed: the multi-stage image squashed above the shared runtime image
+# (keeps sharing); squashed-all: squashed into a single layer.
+STRATEGIES = ("baseline", "multistage", "squashed", "squashed-all")
 DOCKERFILES = ROOT / "dockerfiles"
 STAGING = ROOT / "build" / "images"
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
@@ -115,11 +121,12 @@ def stage(image: ServiceImage, strategy: str) -> Path:
     folder = STAGING / f"{image.name}-{strategy}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    recipe = "multistage" if strategy.startswith("squashed") else strategy
     if image.name == "bus":
-        shutil.copy(DOCKERFILES / "bus" / "Dockerfile", folder / "Dockerfile")
+        shutil.copy(DOCKERFILES / "bus" / f"{recipe}.Dockerfile", folder / "Dockerfile")
         (folder / "bus.conf").write_text(render_config(CONTAINER_SOCKET))
         return folder
-    shutil.copy(DOCKERFILES / f"python-service.{strategy}.Dockerfile", folder / "Dockerfile")
+    shutil.copy(DOCKERFILES / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
     (folder / "requirements.txt").write_text("\n".join(requirements(image)) + "\n")
     # The project's wheel apart from the dependencies': a code change must not touch the
     # dependency stage, or its layer (and the build cache) would change with every edit.
@@ -131,6 +138,28 @@ def stage(image: ServiceImage, strategy: str) -> Path:
     for wheel in ours:
         shutil.copy2(wheel, folder / "project" / wheel.name)
     return folder
+
+
+def squash(
+    client: docker.DockerClient, image_id: str, above: str | None, say: Callable[[str], None]
+) -> str:
+    """docker-squash: every layer above `above` (an image the result keeps as its base,
+    so its layers stay shared), or all of them; the squashed image's id."""
+    from docker_squash.errors import Error as SquashError
+    from docker_squash.squash import Squash
+
+    say(f"squashing {image_id[7:19]} " + (f"above {above}" if above else "into one layer"))
+    from_layer = client.images.get(above).id if above else None
+    chatty = logging.getLogger(f"{__name__}.squash")  # docker-squash tells every step
+    chatty.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
+    try:
+        squashed = Squash(
+            log=chatty, image=image_id, docker=client.api, from_layer=from_layer
+        ).run()
+    except SquashError as exc:
+        raise BuildFailed(f"squashing failed: {exc}") from None
+    client.images.remove(image_id, noprune=False)  # the unsquashed build, never tagged
+    return str(squashed)
 
 
 def build(
@@ -193,6 +222,9 @@ def build(
         raise BuildFailed(
             f"{service} ({strategy}): the engine gave no image\n" + "".join(tail[-10:])
         )
+    if strategy.startswith("squashed"):
+        base = hierarchy(arch)[0 if service == "bus" else 1].tag
+        image_id = squash(client, image_id, None if strategy == "squashed-all" else base, say)
     built = client.images.get(image_id)
     built.tag(f"agile/{service}", strategy)
     built.tag(f"agile/{service}", f"{version}-{strategy}")

@@ -289,7 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     base.set_defaults(func=cmd_images_base)
     build = images_sub.add_parser("build", help="build a service image")
     build.add_argument("service", help="bus, core, storage, ble or zigbee")
-    build.add_argument("--strategy", default="multistage", help="multistage (default)")
+    build.add_argument(
+        "--strategy",
+        default="multistage",
+        help="baseline, multistage (default), squashed (above the shared runtime), squashed-all",
+    )
     build.add_argument("--arch", default="amd64")
     build.set_defaults(func=cmd_images_build)
     report = images_sub.add_parser(

@@ -10,18 +10,24 @@ import pytest
 
 from services import contract as c
 from services.bus import call, connect
-from services.images.build import LABEL, ROOT, BuildFailed, build
+from services.images.build import LABEL, ROOT, STRATEGIES, BuildFailed, build
 
 
-def built(docker_client, service: str) -> str:
-    for _ in build(docker_client, service, say=lambda _line: None):
+def built(docker_client, service: str, strategy: str = "multistage") -> str:
+    for _ in build(docker_client, service, strategy, say=lambda _line: None):
         pass
-    return f"agile/{service}:multistage"
+    return f"agile/{service}:{strategy}"
 
 
 @pytest.fixture(scope="module")
 def images(docker_client, hierarchy) -> dict[str, str]:
     return {service: built(docker_client, service) for service in ("bus", "storage")}
+
+
+@pytest.fixture(scope="module")
+def storage_images(docker_client, images) -> dict[str, str]:
+    """The storage service in every strategy."""
+    return {s: built(docker_client, "storage", s) for s in STRATEGIES}
 
 
 def layers(docker_client, tag: str) -> list[str]:
@@ -41,7 +47,10 @@ def test_a_service_image_runs_as_its_user_with_a_health_check_and_labels(docker_
     assert layers(docker_client, images["storage"])[: len(runtime)] == runtime  # the shared chain
 
 
-async def test_the_storage_container_answers_on_the_bus_container(docker_client, images):
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_the_storage_container_answers_on_the_bus_container(
+    docker_client, images, storage_images, strategy: str
+):
     volume = docker_client.volumes.create(f"agiletest-run-{os.getpid()}")
     started = []
     try:
@@ -50,7 +59,10 @@ async def test_the_storage_container_answers_on_the_bus_container(docker_client,
         started.append(docker_client.containers.run(images["bus"], volumes=mounts, **common))
         started.append(
             docker_client.containers.run(
-                images["storage"], volumes=mounts, tmpfs={"/var/lib/agile": "uid=10001"}, **common
+                storage_images[strategy],
+                volumes=mounts,
+                tmpfs={"/var/lib/agile": "uid=10001"},
+                **common,
             )
         )
         socket = Path(volume.attrs["Mountpoint"]) / "bus.sock"
@@ -86,6 +98,17 @@ def test_a_code_change_touches_only_the_top_layer(docker_client, images):
         probe.unlink()
         built(docker_client, "storage")
     assert after[:-1] == before[:-1] and after[-1] != before[-1]
+
+
+def test_squashing_keeps_the_shared_base_or_makes_one_layer(docker_client, storage_images):
+    runtime = layers(docker_client, "agile/python:3.11-bookworm-amd64")
+    squashed = layers(docker_client, storage_images["squashed"])
+    assert squashed[: len(runtime)] == runtime and len(squashed) == len(runtime) + 1
+    assert len(layers(docker_client, storage_images["squashed-all"])) == 1
+    baseline = layers(docker_client, storage_images["baseline"])
+    assert baseline[1] not in runtime  # its own toolchain layer, shared with nothing
+    sizes = {s: docker_client.images.get(t).attrs["Size"] for s, t in storage_images.items()}
+    assert sizes["multistage"] < sizes["baseline"]
 
 
 def test_an_unknown_service_or_strategy_is_refused(docker_client):
