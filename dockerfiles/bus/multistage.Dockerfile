@@ -8,7 +8,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin agile \
  && install -d -o agile -g agile -m 0755 /run/agile
-COPY bus.conf /etc/agile/bus.conf
+COPY bus.conf system-bus.conf /etc/agile/
 USER agile
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
   CMD dbus-send --bus=unix:path=/run/agile/bus.sock --dest=org.freedesktop.DBus \

@@ -125,6 +125,9 @@ def stage(image: ServiceImage, strategy: str) -> Path:
     if image.name == "bus":
         shutil.copy(DOCKERFILES / "bus" / f"{recipe}.Dockerfile", folder / "Dockerfile")
         (folder / "bus.conf").write_text(render_config(CONTAINER_SOCKET))
+        # The same image serves the simulated stack's second bus, for the virtual BlueZ.
+        system = CONTAINER_SOCKET.parent / "system" / "bus.sock"
+        (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))
         return folder
     shutil.copy(DOCKERFILES / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
     (folder / "requirements.txt").write_text("\n".join(requirements(image)) + "\n")
@@ -201,6 +204,9 @@ def build(
         rm=True,
         forcerm=True,
         decode=True,
+        # Baseline images are each built alone, as by different people on different
+        # machines: their toolchain layers must not come out of one shared build cache.
+        nocache=strategy == "baseline",
     )
     image_id = None
     for chunk in stream:

@@ -28,9 +28,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     from services.runtime.catalog import services_for
     from services.runtime.supervisor import Supervisor
 
-    if not args.native:
-        raise SystemExit("agile-gateway up: say which runtime (--native)")
+    if args.native == args.containers:
+        raise SystemExit("agile-gateway up: say which runtime (--native or --containers)")
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    if args.containers:
+        return _up_containers(state_dir, args.simulate, args.strategy, args.project)
     options: dict[str, list[str]] = {}
     for item in args.option:
         service, sep, pair = item.partition(":")
@@ -50,6 +52,38 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
 
     return asyncio.run(supervisor.run(on_ready=announce))
+
+
+def _up_containers(state_dir: Path, simulate: bool, strategy: str, project: str) -> int:
+    from services import contract as c
+    from services.runtime.containers import StackError, up, wait_for_names
+
+    names = [c.PROTOCOL_MANAGER_NAME, c.DEVICE_MANAGER_NAME, c.STORAGE_NAME]
+    names += [c.protocol_bus_name(p) for p in ("BLE", "ZB") + (("Dummy",) if simulate else ())]
+    try:
+        address = up(state_dir, simulate, strategy, project)
+        elapsed = asyncio.run(wait_for_names(address, names))
+    except StackError as exc:
+        print(f"agile-gateway up: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"gateway up in {elapsed:.2f} s; bus {address} (also in {state_dir / 'bus.address'}); "
+        f"containers of compose project {project} ({strategy} images)",
+        flush=True,
+    )
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from services.runtime.containers import StackError, down
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:
+        down(state_dir, args.simulate, args.project)
+    except StackError as exc:
+        print(f"agile-gateway down: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_service(args: argparse.Namespace) -> int:
@@ -222,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--native", action="store_true", help="run services as child processes (no containers)"
     )
     up.add_argument(
+        "--containers",
+        action="store_true",
+        help="run the compose stack of dockerfiles/ (images from agile-gateway images build)",
+    )
+    up.add_argument("--strategy", default="multistage", help="which images (--containers)")
+    up.add_argument("--project", default="agile", help="compose project name (--containers)")
+    up.add_argument(
         "--simulate", action="store_true", help="simulated radios wherever a protocol has one"
     )
     up.add_argument(
@@ -236,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="an option for one service, e.g. protocolmanager:device-ttl=30",
     )
     up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop the container stack (agile-gateway up --containers)")
+    down.add_argument("--containers", action="store_true", required=True)
+    down.add_argument("--simulate", action="store_true", help="as it was brought up")
+    down.add_argument("--state-dir")
+    down.add_argument("--project", default="agile")
+    down.set_defaults(func=cmd_down)
 
     service = sub.add_parser("service", help="run one service in the foreground")
     service.add_argument("name")

@@ -48,6 +48,7 @@ async def gateway_status(address: str, state_dir: Path) -> dict[str, Any]:
                     "s",
                     [bus_names[0]],
                 )
+                pid = pid or None  # 0: in a container, another pid namespace
                 state = "running"
             else:
                 # Absent from the bus, or not on it at all (the virtual BlueZ owns

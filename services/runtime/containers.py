@@ -1,0 +1,124 @@
+"""`agile-gateway up --containers`: the gateway as the compose stack of dockerfiles/.
+
+The bus socket lives in DIR/run (mounted at /run/agile in every container), so that
+clients on the host find the bus as for the native runtime: DIR/bus.address.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from services.bus import ADDRESS_FILE
+from services.images.hierarchy import ROOT
+
+COMPOSE_DIR = ROOT / "dockerfiles"
+PROJECT = "agile"
+CONTAINER_UID = 10001  # the `agile` user of every image
+SERVICES_NEEDED = ("bus", "core", "storage", "ble", "zigbee")
+
+
+class StackError(RuntimeError):
+    """The stack cannot come up; the message says why and what to do."""
+
+
+def compose_command(simulate: bool, project: str = PROJECT) -> list[str]:
+    variant = "compose.sim.yaml" if simulate else "compose.radios.yaml"
+    return [
+        "docker-compose",
+        "-p",
+        project,
+        "-f",
+        str(COMPOSE_DIR / "compose.yaml"),
+        "-f",
+        str(COMPOSE_DIR / variant),
+    ]
+
+
+def _environment(state_dir: Path, strategy: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AGILE_RUN_DIR": str(state_dir / "run"),
+        "AGILE_STRATEGY": strategy,
+    }
+
+
+def missing_images(client, strategy: str) -> list[str]:  # type: ignore[no-untyped-def]
+    from docker.errors import ImageNotFound
+
+    missing = []
+    for service in SERVICES_NEEDED:
+        try:
+            client.images.get(f"agile/{service}:{strategy}")
+        except ImageNotFound:
+            missing.append(service)
+    return missing
+
+
+def up(state_dir: Path, simulate: bool, strategy: str, project: str = PROJECT) -> str:
+    """Bring the stack up (detached); the bus address, once the bus answers."""
+    import docker
+
+    client = docker.from_env(timeout=60)
+    if missing := missing_images(client, strategy):
+        raise StackError(
+            f"no {strategy} image of {', '.join(missing)}: build them with "
+            + "; ".join(f"agile-gateway images build {m} --strategy {strategy}" for m in missing)
+        )
+    run = state_dir / "run"
+    for folder in (run, run / "system"):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chown(folder, CONTAINER_UID, CONTAINER_UID)  # the bus daemon runs as `agile`
+        folder.chmod(0o755)
+    proc = subprocess.run(
+        [*compose_command(simulate, project), "up", "-d", "--remove-orphans"],
+        env=_environment(state_dir, strategy),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise StackError(f"docker-compose up failed:\n{proc.stderr.strip()[-2000:]}")
+    address = f"unix:path={run / 'bus.sock'}"
+    (state_dir / ADDRESS_FILE).write_text(address + "\n")
+    return address
+
+
+def down(state_dir: Path, simulate: bool, project: str = PROJECT) -> None:
+    proc = subprocess.run(
+        [*compose_command(simulate, project), "down"],
+        env=_environment(state_dir, "multistage"),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise StackError(f"docker-compose down failed:\n{proc.stderr.strip()[-2000:]}")
+
+
+async def wait_for_names(address: str, names: list[str], timeout_s: float = 90.0) -> float:
+    """Seconds until every name is owned on the bus; StackError after `timeout_s`."""
+    from services.bus import connect, list_names
+
+    began = time.monotonic()
+    missing = list(names)
+    while time.monotonic() - began < timeout_s:
+        try:
+            bus = await connect(address, timeout=2.0)
+        except (OSError, TimeoutError):
+            await _sleep(0.5)
+            continue
+        try:
+            while time.monotonic() - began < timeout_s:
+                owned = set(await list_names(bus))
+                missing = [n for n in names if n not in owned]
+                if not missing:
+                    return time.monotonic() - began
+                await _sleep(0.5)
+        finally:
+            bus.disconnect()
+    raise StackError(f"not on the bus after {timeout_s:g} s: {', '.join(missing)}")
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
