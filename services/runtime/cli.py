@@ -246,6 +246,37 @@ def cmd_images_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_update(args: argparse.Namespace) -> int:
+    """plan, update and rollback: the container stack's images against a registry."""
+    import docker
+
+    from services.images.update import UpdateError, plan, rollback, update
+    from services.runtime.containers import StackError, stack_settings
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:
+        client = docker.from_env(timeout=600)
+        if args.images_command == "rollback":
+            rollback(client, state_dir, args.service)
+            print(f"{args.service}: back on agile/{args.service}:previous")
+            return 0
+        if args.images_command == "plan":
+            strategy = stack_settings(state_dir)["strategy"]
+            total = 0
+            for service in args.service:
+                p = plan(client, args.registry, service, strategy)
+                total += p.download_bytes
+                state = "up to date" if p.up_to_date else f"{p.download_bytes:,} bytes"
+                print(f"{service:<10} {state} ({p.layers_missing} of {p.layers_total} layers)")
+            print(f"{'stack':<10} {total:,} bytes to download")
+            return 0
+        ok = update(client, state_dir, args.registry, args.service, window_s=args.window)
+        return 0 if ok else 3
+    except (UpdateError, StackError) as exc:
+        print(f"agile-gateway images {args.images_command}: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agile-gateway", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -347,6 +378,19 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="sizes, layers, unique and shared bytes; the stack on disk per strategy"
     )
     report.set_defaults(func=cmd_images_report)
+    for name, text in (
+        ("plan", "bytes each service's update would download, and the stack's total"),
+        ("update", "pull a service's new image, recreate it, roll back if unhealthy"),
+        ("rollback", "go back to the image a service ran before its last update"),
+    ):
+        cmd = images_sub.add_parser(name, help=text)
+        cmd.add_argument("service", nargs="+" if name == "plan" else None)
+        if name != "rollback":
+            cmd.add_argument("--registry", required=True, help="e.g. 127.0.0.1:5000")
+        if name == "update":
+            cmd.add_argument("--window", type=float, default=60.0, help="seconds to be healthy")
+        cmd.add_argument("--state-dir", help="of the container stack")
+        cmd.set_defaults(func=cmd_images_update)
     return parser
 
 

@@ -4,15 +4,18 @@ The bus socket lives in DIR/run (mounted at /run/agile in every container), so t
 clients on the host find the bus as for the native runtime: DIR/bus.address.
 """
 
+import json
 import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from services.bus import ADDRESS_FILE
 from services.images.hierarchy import ROOT
 
 COMPOSE_DIR = ROOT / "dockerfiles"
+STACK_FILE = "stack.json"
 PROJECT = "agile"
 CONTAINER_UID = 10001  # the `agile` user of every image
 SERVICES_NEEDED = ("bus", "core", "storage", "ble", "zigbee")
@@ -80,7 +83,21 @@ def up(state_dir: Path, simulate: bool, strategy: str, project: str = PROJECT) -
         raise StackError(f"docker-compose up failed:\n{proc.stderr.strip()[-2000:]}")
     address = f"unix:path={run / 'bus.sock'}"
     (state_dir / ADDRESS_FILE).write_text(address + "\n")
+    settings = {"project": project, "simulate": simulate, "strategy": strategy}
+    (state_dir / STACK_FILE).write_text(json.dumps(settings) + "\n")
     return address
+
+
+def stack_settings(state_dir: Path) -> dict[str, Any]:
+    """How the stack in `state_dir` was brought up, and the environment compose needs."""
+    try:
+        settings = json.loads((state_dir / STACK_FILE).read_text())
+    except (OSError, ValueError):
+        raise StackError(
+            f"no container stack in {state_dir} (agile-gateway up --containers)"
+        ) from None
+    settings["environment"] = _environment(state_dir, settings["strategy"])
+    return settings
 
 
 def down(state_dir: Path, simulate: bool, project: str = PROJECT) -> None:

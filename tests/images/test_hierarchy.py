@@ -1,6 +1,11 @@
 """The base-image hierarchy on the real engine: debootstrap, import, runtime, build image."""
 
+import pytest
+
 from services.images.hierarchy import RECIPE_LABEL, ensure_hierarchy, hierarchy, recipe_digest
+
+# Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_the_hierarchy_is_one_chain_with_the_architecture_in_its_tags(docker_client, hierarchy):

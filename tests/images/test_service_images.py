@@ -12,6 +12,9 @@ from services import contract as c
 from services.bus import call, connect
 from services.images.build import LABEL, ROOT, STRATEGIES, BuildFailed, build
 
+# Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
+pytestmark = pytest.mark.timeout(900)
+
 
 def built(docker_client, service: str, strategy: str = "multistage") -> str:
     for _ in build(docker_client, service, strategy, say=lambda _line: None):

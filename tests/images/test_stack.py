@@ -1,32 +1,16 @@
 """The container stack (dockerfiles/compose.yaml + compose.sim.yaml) on the real engine."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from services.images.build import ROOT, build
+from tests.images.conftest import cli
+
+# Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
+pytestmark = pytest.mark.timeout(900)
 
 PROJECT = "agiletest-stack"
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.runtime.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
-
-
-@pytest.fixture(scope="module")
-def stack_images(docker_client, hierarchy) -> None:
-    for service in ("bus", "core", "storage", "ble", "zigbee"):
-        for _ in build(docker_client, service, say=lambda _line: None):
-            pass
 
 
 @pytest.fixture

@@ -1,0 +1,226 @@
+"""Updating a service of the container stack from a registry, with automatic rollback.
+
+1. Plan: the registry's manifest (compressed layer sizes) and image config (the layers'
+   diff ids) against the layer chains already on the gateway give the exact bytes the
+   pull will download: a layer is skipped only when its whole chain below is present.
+2. Pull with per-layer progress, tag the running image `agile/SERVICE:previous` (kept
+   for a manual rollback), point `agile/SERVICE:STRATEGY` at the new image and let
+   docker-compose recreate the service's containers with their configuration.
+3. Wait for health within a bounded window; on failure, point the tag back at the
+   previous image, recreate again, and say so.
+"""
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from services.images.layers import chain_ids
+from services.runtime.containers import compose_command, stack_settings
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+COMPOSE_SERVICES = {"core": ("protocolmanager", "devicemanager")}  # image -> its services
+
+
+class UpdateError(RuntimeError):
+    """The update cannot go on; the running stack is as it was. The message says why."""
+
+
+@dataclass
+class Plan:
+    service: str
+    reference: str  # registry/agile/service:strategy
+    config_digest: str
+    download_bytes: int  # compressed bytes the pull will fetch (layers + config)
+    layers_missing: int
+    layers_total: int
+    up_to_date: bool
+
+
+def _get(url: str, accept: str = "") -> tuple[bytes, dict[str, str]]:
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise UpdateError(f"{url}: no such image or tag in the registry") from None
+        raise UpdateError(f"{url}: the registry answered {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise UpdateError(f"the registry is not reachable ({url}): {exc}") from None
+
+
+def local_chains(client: docker.DockerClient) -> set[str]:
+    chains: set[str] = set()
+    for image in client.images.list():
+        chains.update(chain_ids(image.attrs.get("RootFS", {}).get("Layers", []) or []))
+    return chains
+
+
+def plan(client: docker.DockerClient, registry: str, service: str, strategy: str) -> Plan:
+    repo = f"agile/{service}"
+    manifest_raw, _ = _get(f"http://{registry}/v2/{repo}/manifests/{strategy}", MANIFEST_V2)
+    manifest = json.loads(manifest_raw)
+    if manifest.get("mediaType") != MANIFEST_V2:
+        raise UpdateError(f"{registry}/{repo}:{strategy} is not a Docker v2 image manifest")
+    config_digest = manifest["config"]["digest"]
+    config_raw, _ = _get(f"http://{registry}/v2/{repo}/blobs/{config_digest}")
+    diff_ids = json.loads(config_raw)["rootfs"]["diff_ids"]
+    sizes = [layer["size"] for layer in manifest["layers"]]
+    have = local_chains(client)
+    chains = chain_ids(diff_ids)
+    first_missing = next((i for i, chain in enumerate(chains) if chain not in have), len(chains))
+    try:
+        present = client.images.get(config_digest).id == config_digest
+    except docker.errors.ImageNotFound:
+        present = False
+    download = sum(sizes[first_missing:]) + (0 if present else manifest["config"]["size"])
+    return Plan(
+        service,
+        f"{registry}/{repo}:{strategy}",
+        config_digest,
+        download,
+        len(chains) - first_missing,
+        len(chains),
+        up_to_date=present and _running_image(client, service, strategy) == config_digest,
+    )
+
+
+def _running_image(client: docker.DockerClient, service: str, strategy: str) -> str:
+    try:
+        return client.images.get(f"agile/{service}:{strategy}").id
+    except docker.errors.ImageNotFound:
+        return ""
+
+
+def pull(
+    client: docker.DockerClient, the_plan: Plan, progress: Callable[[str, int, int], None]
+) -> str:
+    """Pull with per-layer progress (layer id, bytes so far, layer total); the image id.
+    A pull cut halfway leaves what it fetched; the next try resumes from there."""
+    repository, tag = the_plan.reference.rsplit(":", 1)
+    try:
+        for event in client.api.pull(repository, tag, stream=True, decode=True):
+            if "error" in event:
+                raise UpdateError(f"pull of {the_plan.reference} failed: {event['error']}")
+            detail = event.get("progressDetail") or {}
+            if event.get("status") == "Downloading" and "total" in detail:
+                progress(event.get("id", ""), int(detail.get("current", 0)), int(detail["total"]))
+    except docker.errors.APIError as exc:
+        raise UpdateError(f"pull of {the_plan.reference} failed: {exc.explanation}") from None
+    return client.images.get(the_plan.reference).id
+
+
+def _recreate(state_dir: Path, service: str) -> None:
+    settings = stack_settings(state_dir)
+    services = COMPOSE_SERVICES.get(service, (service,))
+    proc = subprocess.run(
+        [
+            *compose_command(settings["simulate"], settings["project"]),
+            "up",
+            "-d",
+            "--no-deps",
+            *services,
+        ],
+        env=settings["environment"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise UpdateError(f"docker-compose could not recreate {service}:\n{proc.stderr[-1500:]}")
+
+
+def _containers(client: docker.DockerClient, state_dir: Path, service: str) -> list[Any]:
+    project = stack_settings(state_dir)["project"]
+    found = []
+    for name in COMPOSE_SERVICES.get(service, (service,)):
+        found += client.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={project}",
+                    f"com.docker.compose.service={name}",
+                ]
+            },
+        )
+    return found
+
+
+def wait_healthy(
+    client: docker.DockerClient, state_dir: Path, service: str, window_s: float
+) -> str:
+    """'' once every container of the service is healthy, else what went wrong."""
+    deadline = time.monotonic() + window_s
+    last = "no container"
+    while time.monotonic() < deadline:
+        states = [c.attrs["State"] for c in _containers(client, state_dir, service)]
+        if states and all(s.get("Health", {}).get("Status") == "healthy" for s in states):
+            return ""
+        for s in states:
+            if s.get("Restarting") or s.get("Status") == "exited" or s.get("RestartCount", 0):
+                return f"the new version exits (exit code {s.get('ExitCode')})"
+            if s.get("Health", {}).get("Status") == "unhealthy":
+                return "the new version is unhealthy"
+        last = ", ".join(s.get("Health", {}).get("Status", s.get("Status", "?")) for s in states)
+        time.sleep(1)
+    return f"not healthy within {window_s:g} s ({last})"
+
+
+def update(
+    client: docker.DockerClient,
+    state_dir: Path,
+    registry: str,
+    service: str,
+    say: Callable[[str], None] = print,
+    progress: Callable[[str, int, int], None] = lambda layer, done, total: None,
+    window_s: float = 60.0,
+) -> bool:
+    """Update one service; True if the new version runs, False if it was rolled back."""
+    strategy = stack_settings(state_dir)["strategy"]
+    the_plan = plan(client, registry, service, strategy)
+    if the_plan.up_to_date:
+        say(f"{service}: up to date")
+        return True
+    say(
+        f"{service}: {the_plan.download_bytes:,} bytes to download "
+        f"({the_plan.layers_missing} of {the_plan.layers_total} layers)"
+    )
+    previous = _running_image(client, service, strategy)
+    new = pull(client, the_plan, progress)
+    if previous:
+        client.images.get(previous).tag(f"agile/{service}", "previous")
+    client.images.get(new).tag(f"agile/{service}", strategy)
+    _recreate(state_dir, service)
+    problem = wait_healthy(client, state_dir, service, window_s)
+    if not problem:
+        say(f"{service}: updated to {new[7:19]} and healthy")
+        return True
+    say(f"{service}: {problem}; rolling back to {previous[7:19]}")
+    if not previous:
+        raise UpdateError(f"{service}: {problem}, and there is no previous image to go back to")
+    client.images.get(previous).tag(f"agile/{service}", strategy)
+    _recreate(state_dir, service)
+    again = wait_healthy(client, state_dir, service, window_s)
+    say(f"{service}: rolled back" + (f", but {again}" if again else "; the previous version runs"))
+    return False
+
+
+def rollback(client: docker.DockerClient, state_dir: Path, service: str) -> None:
+    """Go back to agile/SERVICE:previous by hand."""
+    strategy = stack_settings(state_dir)["strategy"]
+    try:
+        previous = client.images.get(f"agile/{service}:previous")
+    except docker.errors.ImageNotFound:
+        raise UpdateError(f"{service}: no previous image (agile/{service}:previous)") from None
+    current = _running_image(client, service, strategy)
+    previous.tag(f"agile/{service}", strategy)
+    if current:
+        client.images.get(current).tag(f"agile/{service}", "previous")
+    _recreate(state_dir, service)

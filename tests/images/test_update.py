@@ -1,0 +1,146 @@
+"""Updates of the container stack from a real registry (Debian's docker-registry)."""
+
+import io
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from services.images.build import ROOT, build
+from services.images.update import plan
+from tests.images.conftest import cli
+
+# Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
+pytestmark = pytest.mark.timeout(900)
+
+PROJECT = "agiletest-update"
+# Blob downloads by the Docker engine (not the plan's own fetch of the image config).
+_BLOB_GET = re.compile(
+    r'http\.request\.method=GET .*http\.request\.uri="/v2/[^"]+/blobs/[^"]+" '
+    r'http\.request\.useragent="docker/.*http\.response\.status=200 http\.response\.written=(\d+)'
+)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("registry")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: info\n  formatter: text\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log = folder / "registry.log"
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{address}/v2/", timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    yield address, log
+    proc.terminate()
+    proc.wait(10)
+
+
+def blob_bytes(log: Path) -> int:
+    return sum(int(m[1]) for m in _BLOB_GET.finditer(log.read_text()))
+
+
+def push(docker_client, image_id: str, registry: str) -> None:
+    docker_client.images.get(image_id).tag(f"{registry}/agile/storage", "multistage")
+    for event in docker_client.api.push(
+        f"{registry}/agile/storage", "multistage", stream=True, decode=True
+    ):
+        assert "error" not in event, event
+
+
+def storage_image(docker_client, state: Path) -> str:
+    [container] = docker_client.containers.list(
+        filters={
+            "label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=storage"]
+        }
+    )
+    return container.image.id
+
+
+def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
+    docker_client, stack_images, registry, tmp_path
+):
+    address, log = registry
+    state = tmp_path / "state"
+    state.mkdir()
+    v1 = docker_client.images.get("agile/storage:multistage").id
+    up = cli("up", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
+    assert up.returncode == 0, up.stderr
+    try:
+        push(docker_client, v1, address)
+        assert plan(docker_client, address, "storage", "multistage").up_to_date
+
+        # v2: a one-line code change, published; the gateway still runs v1.
+        probe = ROOT / "services" / "_update_probe.py"
+        probe.write_text("VERSION = 2\n")
+        try:
+            for _ in build(docker_client, "storage", say=lambda _line: None):
+                pass
+        finally:
+            probe.unlink()
+        v2 = docker_client.images.get("agile/storage:multistage").id
+        push(docker_client, v2, address)
+        docker_client.images.get(v1).tag("agile/storage", "multistage")
+        docker_client.images.remove(v2, force=True)
+
+        predicted = plan(docker_client, address, "storage", "multistage")
+        assert predicted.layers_missing == 1 and not predicted.up_to_date
+        before = blob_bytes(log)
+        updated = cli(
+            "images", "update", "storage", "--registry", address, "--state-dir", str(state)
+        )
+        assert updated.returncode == 0, updated.stdout + updated.stderr
+        assert blob_bytes(log) - before == predicted.download_bytes
+        assert storage_image(docker_client, state) == v2
+        assert docker_client.images.get("agile/storage:previous").id == v1
+
+        # v3 crashes at start: the update is rolled back to v2 on its own.
+        broken, _ = docker_client.images.build(
+            fileobj=io.BytesIO(f"FROM {v2}\nENV AGILE_SERVICE=nonexistent\n".encode()), rm=True
+        )
+        push(docker_client, broken.id, address)
+        rolled = cli(
+            "images",
+            "update",
+            "storage",
+            "--registry",
+            address,
+            "--state-dir",
+            str(state),
+            "--window",
+            "40",
+        )
+        assert rolled.returncode == 3, rolled.stdout + rolled.stderr
+        assert "rolled back" in rolled.stdout and "previous version runs" in rolled.stdout
+        assert storage_image(docker_client, state) == v2
+        status = cli("status", "--state-dir", str(state))
+        assert "storage          running" in status.stdout
+    finally:
+        cli("down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
+
+
+def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, tmp_path):
+    (tmp_path / "stack.json").write_text('{"project": "x", "simulate": true, "strategy": "nope"}')
+    out = cli(
+        "images", "plan", "storage", "--registry", "127.0.0.1:9", "--state-dir", str(tmp_path)
+    )
+    assert out.returncode == 1 and "registry is not reachable" in out.stderr
