@@ -1,0 +1,134 @@
+"""Image sizes and update bytes of the four build strategies, side by side, in one run.
+
+    ./dev bench images
+
+1. Every service image (bus, core, storage, ble, zigbee) in every strategy: its size;
+   per strategy the stack's sum of image sizes and its bytes on disk with sharing.
+2. Update bytes after a one-line code change in the storage service, per strategy:
+   predicted (registry manifest + config vs the local layer chains) and measured (blob
+   bytes the engine downloaded, from a local docker-registry's log), against baseline.
+"""
+
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import docker
+
+from services.images.build import ROOT, SERVICES, STRATEGIES, build
+from services.images.layers import analyse, share
+from services.images.update import plan
+
+_BLOB_GET = re.compile(
+    r'http\.request\.method=GET .*http\.request\.uri="/v2/[^"]+/blobs/[^"]+" '
+    r'http\.request\.useragent="docker/.*http\.response\.status=200 http\.response\.written=(\d+)'
+)
+
+
+def built(client: docker.DockerClient, service: str, strategy: str) -> str:
+    for _ in build(client, service, strategy, say=lambda _line: None):
+        pass
+    return client.images.get(f"agile/{service}:{strategy}").id
+
+
+class Registry:
+    def __init__(self) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="agile-bench-registry-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.address = f"127.0.0.1:{s.getsockname()[1]}"
+        config = folder / "config.yml"
+        config.write_text(
+            "version: 0.1\nlog:\n  level: info\n  formatter: text\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+            f"http:\n  addr: {self.address}\n"
+        )
+        self.log = folder / "registry.log"
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", str(config)],
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("docker-registry did not start")
+
+    def downloaded(self) -> int:
+        return sum(int(m[1]) for m in _BLOB_GET.finditer(self.log.read_text()))
+
+    def push(self, client: docker.DockerClient, image_id: str, strategy: str) -> None:
+        client.images.get(image_id).tag(f"{self.address}/agile/storage", strategy)
+        for event in client.api.push(
+            f"{self.address}/agile/storage", strategy, stream=True, decode=True
+        ):
+            if "error" in event:
+                raise RuntimeError(event["error"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def update_bytes(client: docker.DockerClient, registry: Registry, strategy: str) -> tuple[int, int]:
+    """(predicted, measured) bytes of pulling storage v2 where v1 runs."""
+    v1 = built(client, "storage", strategy)
+    registry.push(client, v1, strategy)
+    probe = ROOT / "services" / "_bench_probe.py"
+    probe.write_text("CHANGED = True\n")  # the one-line code change
+    try:
+        v2 = built(client, "storage", strategy)
+    finally:
+        probe.unlink()
+    registry.push(client, v2, strategy)
+    client.images.get(v1).tag("agile/storage", strategy)
+    client.images.remove(f"{registry.address}/agile/storage:{strategy}")
+    client.images.remove(v2, force=True)
+    predicted = plan(client, registry.address, "storage", strategy).download_bytes
+    before = registry.downloaded()
+    client.images.pull(f"{registry.address}/agile/storage", strategy)
+    measured = registry.downloaded() - before
+    built(client, "storage", strategy)  # back to the current code
+    return predicted, measured
+
+
+def main() -> None:
+    client = docker.from_env(timeout=900)
+    print("Building every service in every strategy (cached layers are reused)...\n")
+    ids = {(s, st): built(client, s, st) for st in STRATEGIES for s in SERVICES}
+    images = {i.id: i for i in analyse(client.images.list(), client.api.history)}
+    print(f"{'image size, MB':<16}" + "".join(f"{st:>14}" for st in STRATEGIES))
+    for service in SERVICES:
+        sizes = [images[ids[(service, st)]].size / 1e6 for st in STRATEGIES]
+        print(f"{service:<16}" + "".join(f"{x:>14.1f}" for x in sizes))
+    sums, disk = [], []
+    for st in STRATEGIES:
+        members = [images[ids[(s, st)]] for s in SERVICES]
+        sums.append(sum(i.size for i in members) / 1e6)
+        disk.append(share(members) / 1e6)
+    print(f"{'stack: sum':<16}" + "".join(f"{x:>14.1f}" for x in sums))
+    print(f"{'stack: on disk':<16}" + "".join(f"{x:>14.1f}" for x in disk))
+    print(f"{'on disk/baseline':<16}" + "".join(f"{x / disk[0]:>14.2f}" for x in disk))
+
+    print("\nUpdate of storage after a one-line code change, bytes to download")
+    registry = Registry()
+    try:
+        rows = {st: update_bytes(client, registry, st) for st in STRATEGIES}
+    finally:
+        registry.stop()
+    print(f"{'':<16}" + "".join(f"{st:>14}" for st in STRATEGIES))
+    print(f"{'predicted':<16}" + "".join(f"{rows[st][0]:>14,}" for st in STRATEGIES))
+    print(f"{'measured':<16}" + "".join(f"{rows[st][1]:>14,}" for st in STRATEGIES))
+    base = rows["baseline"][1]
+    print(f"{'vs baseline':<16}" + "".join(f"{rows[st][1] / base:>14.3f}" for st in STRATEGIES))
+
+
+if __name__ == "__main__":
+    main()
