@@ -196,66 +196,58 @@ def cmd_storage_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_images_base(args: argparse.Namespace) -> int:
+def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
+    """Run `work(docker_client)` for an `images` command; its errors become one line each."""
     import docker
 
-    from services.images.hierarchy import HierarchyError, ensure_hierarchy
+    from services.images.build import BuildFailed
+    from services.images.hierarchy import HierarchyError
+    from services.images.update import UpdateError
+    from services.runtime.containers import StackError
 
     try:
-        client = docker.from_env(timeout=900)
-        ensure_hierarchy(client, args.arch, say=print, force=args.force)
-    except HierarchyError as exc:
-        print(f"agile-gateway images base: {exc}", file=sys.stderr)
+        return int(work(docker.from_env(timeout=900)) or 0)
+    except (BuildFailed, HierarchyError, UpdateError, StackError) as exc:
+        print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
         return 1
     except docker.errors.DockerException as exc:
-        print(f"agile-gateway images base: no Docker engine: {exc}", file=sys.stderr)
+        print(f"agile-gateway images {command}: Docker engine: {exc}", file=sys.stderr)
         return 2
-    return 0
+
+
+def cmd_images_base(args: argparse.Namespace) -> int:
+    from services.images.hierarchy import ensure_hierarchy
+
+    return _with_engine(
+        "base", lambda client: ensure_hierarchy(client, args.arch, say=print, force=args.force)
+    )
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
-    import docker
+    from services.images.build import build
 
-    from services.images.build import BuildFailed, build
-    from services.images.hierarchy import HierarchyError
-
-    try:
-        client = docker.from_env(timeout=900)
+    def work(client) -> None:  # type: ignore[no-untyped-def]
         for progress in build(client, args.service, args.strategy, args.arch, say=print):
             if args.verbose or progress.line.startswith("Step "):
                 print(f"[{progress.step}/{progress.steps}] {progress.line}", flush=True)
-    except (BuildFailed, HierarchyError) as exc:
-        print(f"agile-gateway images build: {exc}", file=sys.stderr)
-        return 1
-    except docker.errors.DockerException as exc:
-        print(f"agile-gateway images build: no Docker engine: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return _with_engine("build", work)
 
 
 def cmd_images_report(args: argparse.Namespace) -> int:
-    import docker
-
     from services.images.report import report
 
-    try:
-        print(report(docker.from_env(timeout=120)))
-    except docker.errors.DockerException as exc:
-        print(f"agile-gateway images report: no Docker engine: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return _with_engine("report", lambda client: print(report(client)))
 
 
 def cmd_images_update(args: argparse.Namespace) -> int:
     """plan, update and rollback: the container stack's images against a registry."""
-    import docker
-
-    from services.images.update import UpdateError, plan, rollback, update
-    from services.runtime.containers import StackError, stack_settings
+    from services.images.update import plan, rollback, update
+    from services.runtime.containers import stack_settings
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-    try:
-        client = docker.from_env(timeout=600)
+
+    def work(client) -> int:  # type: ignore[no-untyped-def]
         if args.images_command == "rollback":
             rollback(client, state_dir, args.service)
             print(f"{args.service}: back on agile/{args.service}:previous")
@@ -272,9 +264,8 @@ def cmd_images_update(args: argparse.Namespace) -> int:
             return 0
         ok = update(client, state_dir, args.registry, args.service, window_s=args.window)
         return 0 if ok else 3
-    except (UpdateError, StackError) as exc:
-        print(f"agile-gateway images {args.images_command}: {exc}", file=sys.stderr)
-        return 1
+
+    return _with_engine(args.images_command, work)
 
 
 def build_parser() -> argparse.ArgumentParser:
