@@ -144,3 +144,11 @@ def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, tmp_pa
         "images", "plan", "storage", "--registry", "127.0.0.1:9", "--state-dir", str(tmp_path)
     )
     assert out.returncode == 1 and "registry is not reachable" in out.stderr
+
+
+def test_a_tag_the_registry_does_not_have_is_said(docker_client, registry, tmp_path):
+    address, _ = registry
+    (tmp_path / "stack.json").write_text('{"project": "x", "simulate": true, "strategy": "nope"}')
+    out = cli("images", "plan", "zigbee", "--registry", address, "--state-dir", str(tmp_path))
+    assert out.returncode == 1
+    assert "agile/zigbee/manifests/nope: no such image or tag in the registry" in out.stderr
