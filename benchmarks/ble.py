@@ -32,6 +32,12 @@ BLE = c.protocol_bus_name("BLE")
 TEMP_PROFILE = {c.GATT_SERVICE: g.ENVIRONMENTAL_SENSING, "GATT_CHARACTERSTICS": g.TEMPERATURE}
 
 
+async def ble(bus, member: str, signature: str, *body) -> list:  # type: ignore[no-untyped-def]
+    return await call(
+        bus, BLE, c.protocol_path("BLE"), c.PROTOCOL_IFACE, member, signature, body, timeout=30
+    )
+
+
 def fleet_address(i: int) -> str:
     return f"C0:FF:EE:02:{i >> 8:02X}:{i & 0xFF:02X}"
 
@@ -175,26 +181,8 @@ async def notifications_through_gateway(
         on_signal(bus, iface, member, got, path=path)
         await add_match(bus, match_rule(type="signal", interface=iface, member=member))
         for i in range(devices):
-            await call(
-                bus,
-                BLE,
-                c.protocol_path("BLE"),
-                c.PROTOCOL_IFACE,
-                "Connect",
-                "s",
-                [fleet_address(i)],
-                timeout=30,
-            )
-            await call(
-                bus,
-                BLE,
-                c.protocol_path("BLE"),
-                c.PROTOCOL_IFACE,
-                "Subscribe",
-                "sa{ss}",
-                [fleet_address(i), TEMP_PROFILE],
-                timeout=30,
-            )
+            await ble(bus, "Connect", "s", fleet_address(i))
+            await ble(bus, "Subscribe", "sa{ss}", fleet_address(i), TEMP_PROFILE)
         sniffer = Sniffer()
         await sniffer.start(stack.sys)
         try:
@@ -203,15 +191,7 @@ async def notifications_through_gateway(
             sniffer.stop()
     finally:
         for i in range(devices):
-            await call(
-                bus,
-                BLE,
-                c.protocol_path("BLE"),
-                c.PROTOCOL_IFACE,
-                "Disconnect",
-                "s",
-                [fleet_address(i)],
-            )
+            await ble(bus, "Disconnect", "s", fleet_address(i))
         bus.disconnect()
 
 

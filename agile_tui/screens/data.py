@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, SelectionList
 from textual.widgets.selection_list import Selection
 
+from agile_tui.client.gateway import error_text
 from agile_tui.screens.policy_modal import PolicyModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.problem_banner import ProblemBanner
@@ -91,7 +92,7 @@ class DataScreen(Screen[None]):
         try:
             devices = await gateway.registered()
         except (DBusError, ConnectionError) as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(error_text(exc), severity="error")
             return
         try:
             self.policies = await gateway.policies()
@@ -150,7 +151,7 @@ class DataScreen(Screen[None]):
         except (DBusError, ConnectionError) as exc:
             self.subscribed.discard(key)
             self.notify(
-                exc.text if isinstance(exc, DBusError) else str(exc),
+                error_text(exc),
                 title=f"{dev_id}/{component}",
                 severity="error",
             )
@@ -188,7 +189,7 @@ class DataScreen(Screen[None]):
                 records = await gateway.history(*key, since_ms, now_ms, HISTORY_POINTS)
             except (DBusError, ConnectionError) as exc:
                 self.notify(
-                    exc.text if isinstance(exc, DBusError) else str(exc),
+                    error_text(exc),
                     title="History",
                     severity="error",
                 )
@@ -218,7 +219,7 @@ class DataScreen(Screen[None]):
             policy = await gateway.set_policy(dev_id, component, changes)
         except (DBusError, ConnectionError) as exc:
             self.notify(
-                exc.text if isinstance(exc, DBusError) else str(exc),
+                error_text(exc),
                 title="Recording",
                 severity="error",
             )

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer
 
+from agile_tui.client.gateway import error_text
 from agile_tui.screens.choice_modal import ChoiceModal
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.pair_modal import PairModal
@@ -35,10 +36,6 @@ class Sighting:
     overview: c.DeviceOverview
     heard: float  # when this session saw the radio's last-seen time of the device change
     radio_last_seen: int | None = None  # the radio's LastSeen (epoch ms), where it says
-
-
-def error_text(exc: Exception) -> str:
-    return exc.text if isinstance(exc, DBusError) else str(exc)
 
 
 class DevicesScreen(Screen[None]):

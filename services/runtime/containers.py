@@ -4,6 +4,7 @@ The bus socket lives in DIR/run (mounted at /run/agile in every container), so t
 clients on the host find the bus as for the native runtime: DIR/bus.address.
 """
 
+import asyncio
 import json
 import os
 import subprocess
@@ -121,7 +122,7 @@ async def wait_for_names(address: str, names: list[str], timeout_s: float = 90.0
         try:
             bus = await connect(address, timeout=2.0)
         except (OSError, TimeoutError):
-            await _sleep(0.5)
+            await asyncio.sleep(0.5)
             continue
         try:
             while time.monotonic() - began < timeout_s:
@@ -129,13 +130,7 @@ async def wait_for_names(address: str, names: list[str], timeout_s: float = 90.0
                 missing = [n for n in names if n not in owned]
                 if not missing:
                     return time.monotonic() - began
-                await _sleep(0.5)
+                await asyncio.sleep(0.5)
         finally:
             bus.disconnect()
     raise StackError(f"not on the bus after {timeout_s:g} s: {', '.join(missing)}")
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
