@@ -7,6 +7,7 @@ built on the host because pip cannot verify TLS inside builds on these machines.
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 # (keeps sharing); squashed-all: squashed into a single layer.
 STRATEGIES = ("baseline", "multistage", "squashed", "squashed-all")
 DOCKERFILES = ROOT / "dockerfiles"
+# Another folder of recipes laid out as dockerfiles/ (e.g. one being tried out).
+RECIPES_ENV = "AGILE_DOCKERFILES"
 STAGING = ROOT / "build" / "images"
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
 LABEL = "org.agile-gateway"
@@ -117,19 +120,24 @@ def build_wheelhouse(say: Callable[[str], None]) -> Path:
     return WHEELHOUSE
 
 
+def recipes() -> Path:
+    return Path(os.environ.get(RECIPES_ENV) or DOCKERFILES)
+
+
 def stage(image: ServiceImage, strategy: str) -> Path:
+    dockerfiles = recipes()
     folder = STAGING / f"{image.name}-{strategy}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     recipe = "multistage" if strategy.startswith("squashed") else strategy
     if image.name == "bus":
-        shutil.copy(DOCKERFILES / "bus" / f"{recipe}.Dockerfile", folder / "Dockerfile")
+        shutil.copy(dockerfiles / "bus" / f"{recipe}.Dockerfile", folder / "Dockerfile")
         (folder / "bus.conf").write_text(render_config(CONTAINER_SOCKET))
         # The same image serves the simulated stack's second bus, for the virtual BlueZ.
         system = CONTAINER_SOCKET.parent / "system" / "bus.sock"
         (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))
         return folder
-    shutil.copy(DOCKERFILES / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
+    shutil.copy(dockerfiles / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
     (folder / "requirements.txt").write_text("\n".join(requirements(image)) + "\n")
     # The project's wheel apart from the dependencies': a code change must not touch the
     # dependency stage, or its layer (and the build cache) would change with every edit.

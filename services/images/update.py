@@ -197,8 +197,11 @@ def update(
     if previous:
         client.images.get(previous).tag(f"agile/{service}", "previous")
     client.images.get(new).tag(f"agile/{service}", strategy)
-    _recreate(state_dir, service)
-    problem = wait_healthy(client, state_dir, service, window_s)
+    try:
+        _recreate(state_dir, service)
+        problem = wait_healthy(client, state_dir, service, window_s)
+    except UpdateError as exc:  # compose failed: the old container may be gone too
+        problem = str(exc)
     if not problem:
         say(f"{service}: updated to {new[7:19]} and healthy")
         return True

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from services import contract as c
 from services.bus import call, connect
-from services.images.build import LABEL, ROOT, STRATEGIES, BuildFailed, build
+from services.images.build import LABEL, RECIPES_ENV, ROOT, STRATEGIES, BuildFailed, build
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
@@ -112,6 +113,39 @@ def test_squashing_keeps_the_shared_base_or_makes_one_layer(docker_client, stora
     assert baseline[1] not in runtime  # its own toolchain layer, shared with nothing
     sizes = {s: docker_client.images.get(t).attrs["Size"] for s, t in storage_images.items()}
     assert sizes["multistage"] < sizes["baseline"]
+
+
+def test_a_failing_dockerfile_is_said_and_the_running_container_keeps_its_image(
+    docker_client, images, tmp_path, monkeypatch
+):
+    recipes = tmp_path / "dockerfiles"
+    shutil.copytree(ROOT / "dockerfiles", recipes)
+    recipe = recipes / "python-service.multistage.Dockerfile"
+    recipe.write_text(
+        recipe.read_text().replace(
+            "USER agile\n", "USER agile\nRUN python3 -c 'import nonexistent'\n"
+        )
+    )
+    monkeypatch.setenv(RECIPES_ENV, str(recipes))
+    before = docker_client.images.get(images["storage"]).id
+    running = docker_client.containers.run(
+        images["storage"], ["sleep", "300"], detach=True, network_mode="none"
+    )
+    try:
+        probe = ROOT / "services" / "_build_probe.py"
+        probe.write_text('"""A code change, for this test only."""\n')
+        try:
+            with pytest.raises(BuildFailed) as failed:
+                built(docker_client, "storage")
+        finally:
+            probe.unlink()
+        assert "storage (multistage): The command" in str(failed.value)
+        assert "No module named 'nonexistent'" in str(failed.value)  # the log's end
+        assert docker_client.images.get(images["storage"]).id == before
+        running.reload()
+        assert running.status == "running" and running.image.id == before
+    finally:
+        running.remove(force=True)
 
 
 def test_an_unknown_service_or_strategy_is_refused(docker_client):

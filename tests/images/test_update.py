@@ -1,5 +1,6 @@
 """Updates of the container stack from a real registry (Debian's docker-registry)."""
 
+import contextlib
 import io
 import re
 import socket
@@ -8,10 +9,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import docker
 import pytest
 
 from services.images.build import ROOT, build
-from services.images.update import plan
+from services.images.update import UpdateError, plan, pull, update
+from tests.flaky_link import FlakyLink
 from tests.images.conftest import cli
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
@@ -152,3 +155,71 @@ def test_a_tag_the_registry_does_not_have_is_said(docker_client, registry, tmp_p
     out = cli("images", "plan", "zigbee", "--registry", address, "--state-dir", str(tmp_path))
     assert out.returncode == 1
     assert "agile/zigbee/manifests/nope: no such image or tag in the registry" in out.stderr
+
+
+LAYER_BYTES = 24_000_000
+
+
+@pytest.fixture(scope="module")
+def big_image(docker_client, tiny_image, registry) -> str:
+    """agile/flaky:big in the registry and not on the engine: the tiny image and 24 MB of
+    random bytes (they do not compress, so the pull is long enough to cut)."""
+    address, _ = registry
+    image, _ = docker_client.images.build(
+        fileobj=io.BytesIO(
+            f"FROM {tiny_image}\nRUN busybox head -c {LAYER_BYTES} /dev/urandom > /blob\n".encode()
+        ),
+        rm=True,
+    )
+    image.tag(f"{address}/agile/flaky", "big")
+    for event in docker_client.api.push(f"{address}/agile/flaky", "big", stream=True, decode=True):
+        assert "error" not in event, event
+    docker_client.images.remove(image.id, force=True)
+    return image.id
+
+
+def test_a_pull_cut_halfway_resumes_from_where_it_was_cut(docker_client, big_image, registry):
+    address, log = registry
+    link = FlakyLink(address)
+    try:
+        the_plan = plan(docker_client, link.address, "flaky", "big")
+        assert the_plan.layers_missing == 1
+        link.cut_after(the_plan.download_bytes // 2)
+        pull(docker_client, the_plan, lambda layer, done, total: None)
+        assert link.cuts == 1
+        assert " 206 " in log.read_text()  # the engine asked for the rest (a Range request)
+        # Resumed, not restarted: about the layer's bytes crossed the link, not 1.5 times.
+        assert the_plan.download_bytes <= link.passed < the_plan.download_bytes * 1.05
+    finally:
+        link.close()
+        docker_client.images.remove(f"{link.address}/agile/flaky:big", force=True)
+
+
+def test_a_registry_down_mid_pull_is_said_and_the_next_try_pulls(
+    docker_client, big_image, tiny_image, registry, tmp_path
+):
+    address, _ = registry
+    link = FlakyLink(address)
+    (tmp_path / "stack.json").write_text(
+        '{"project": "agiletest-flaky", "simulate": true, "strategy": "big"}'
+    )
+    running = docker_client.images.get(tiny_image).id
+    docker_client.images.get(running).tag("agile/flaky", "big")
+    try:
+        the_plan = plan(docker_client, link.address, "flaky", "big")
+        link.down_after(the_plan.download_bytes // 2)
+        with pytest.raises(UpdateError, match=f"pull of {link.address}/agile/flaky:big failed"):
+            update(docker_client, tmp_path, link.address, "flaky", say=lambda _line: None)
+        assert link.down
+        assert docker_client.images.get("agile/flaky:big").id == running
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get("agile/flaky:previous")
+
+        link.up()
+        new = pull(docker_client, the_plan, lambda layer, done, total: None)
+        assert new == docker_client.images.get(f"{link.address}/agile/flaky:big").id
+    finally:
+        link.close()
+        docker_client.images.remove("agile/flaky:big")
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(f"{link.address}/agile/flaky:big", force=True)
