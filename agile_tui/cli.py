@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default $DOCKER_HOST or the local socket)",
     )
     parser.add_argument(
+        "--registry",
+        metavar="HOST:PORT",
+        help="registry the container stack's updates come from "
+        "(default: the one given to agile-gateway up --containers)",
+    )
+    parser.add_argument(
         "--config",
         metavar="FILE",
         help="config file (default $AGILE_TUI_CONFIG or ~/.config/agile-tui/config.toml)",
@@ -130,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             bus_problem=problem,
             state_dir=state_dir if (state_dir / "runtime.json").exists() else None,
             docker_url=args.docker,
+            registry=args.registry,
             runtime=runtime,
         )
         from agile_tui.app import AgileApp

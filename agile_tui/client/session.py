@@ -16,6 +16,7 @@ class Session:
     bus_problem: str = ""  # why, when there is no bus
     state_dir: Path | None = None  # native/demo runtime state folder, if local
     docker_url: str | None = None  # None: the environment's default engine
+    registry: str | None = None  # host:port updates come from; None: the stack's own
     runtime: str = "remote"  # demo | native | containers | remote
     hostname: str = field(default_factory=socket.gethostname)
     clock: Callable[[], float] = time.time

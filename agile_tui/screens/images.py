@@ -8,17 +8,25 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from agile_tui.client.stack import format_bytes
+from agile_tui.screens.build import BuildScreen
+from agile_tui.screens.build_modal import BuildModal
+from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
 from services.images.layers import ImageLayers, share
+from services.images.recipes import LABEL
 
 IMAGE_COLUMNS = ("Image", "Size", "Shared", "Unique", "Layers")
 LAYER_COLUMNS = ("Size", "Created by")
 
 
 class ImagesScreen(Screen[None]):
-    BINDINGS = [Binding("u", "reload", "Reload", id="images.reload")]
+    BINDINGS = [
+        Binding("b", "build", "Build", id="images.build"),
+        Binding("U", "updates", "Updates", id="images.updates"),
+        Binding("u", "reload", "Reload", id="images.reload"),
+    ]
     DEFAULT_CSS = """
     ImagesScreen #layers { height: 1fr; }
     """
@@ -84,6 +92,26 @@ class ImagesScreen(Screen[None]):
             }
         )
         self._show_layers()
+
+    def action_build(self) -> None:
+        def chosen(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                self.app.push_screen(BuildScreen(*choice))
+
+        key = self.query_one("#images", LiveTable).selected_key()
+        image = self.images.get(key) if key else None
+        # Offer the selected image's service and strategy first, when it is one of ours.
+        labels = image.labels if image else {}
+        self.app.push_screen(
+            BuildModal(
+                labels.get(f"{LABEL}.service", "storage"),
+                labels.get(f"{LABEL}.strategy", "multistage"),
+            ),
+            chosen,
+        )
+
+    def action_updates(self) -> None:
+        self.app.push_screen(UpdatesScreen())
 
     def on_data_table_row_highlighted(self) -> None:
         self._show_layers()

@@ -8,68 +8,31 @@ built on the host because pip cannot verify TLS inside builds on these machines.
 import hashlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
-from services import contract as c
 from services.busconfig import render_config
 from services.images.hierarchy import ROOT, ensure_hierarchy, hierarchy
+from services.images.recipes import LABEL, SERVICES, STRATEGIES, ServiceImage
 
 log = logging.getLogger(__name__)
 
-# baseline: one self-contained Dockerfile; multistage: build stage + deployment stage on
-# the hierarchy; squashed: the multi-stage image squashed above the shared runtime image
-# (keeps sharing); squashed-all: squashed into a single layer.
-STRATEGIES = ("baseline", "multistage", "squashed", "squashed-all")
 DOCKERFILES = ROOT / "dockerfiles"
 # Another folder of recipes laid out as dockerfiles/ (e.g. one being tried out).
 RECIPES_ENV = "AGILE_DOCKERFILES"
 STAGING = ROOT / "build" / "images"
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
-LABEL = "org.agile-gateway"
 CONTAINER_SOCKET = Path("/run/agile/bus.sock")  # in every container of the stack
-_STEP = re.compile(r"^Step (\d+)/(\d+) :")
-
-
-@dataclass(frozen=True)
-class ServiceImage:
-    name: str
-    extras: tuple[str, ...]
-    service: str  # what `agile-gateway service` runs by default
-    bus_names: tuple[str, ...]
-
-
-SERVICES = {
-    s.name: s
-    for s in (
-        # The bus daemon: no Python, its own Dockerfile (dockerfiles/bus/).
-        ServiceImage("bus", (), "", ()),
-        # One image for both core services; a container picks one with AGILE_SERVICE.
-        ServiceImage("core", (), "protocolmanager", (c.PROTOCOL_MANAGER_NAME,)),
-        ServiceImage("storage", (), "storage", (c.STORAGE_NAME,)),
-        ServiceImage("ble", ("ble",), "ble", (c.protocol_bus_name("BLE"),)),
-        ServiceImage("zigbee", ("zigbee",), "zigbee", (c.protocol_bus_name("ZB"),)),
-    )
-}
 
 
 class BuildFailed(RuntimeError):
     """The build failed; whatever ran before is untouched. The message holds the log's end."""
-
-
-@dataclass
-class Progress:
-    step: int = 0
-    steps: int = 0
-    line: str = ""
 
 
 def requirements(image: ServiceImage) -> list[str]:
@@ -179,8 +142,8 @@ def build(
     strategy: str = "multistage",
     arch: str = "amd64",
     say: Callable[[str], None] = print,
-) -> Iterator[Progress]:
-    """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding progress.
+) -> Iterator[str]:
+    """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding its log.
 
     Stop iterating to cancel. A failure raises BuildFailed and tags nothing, so the
     image a running container uses is never replaced by a broken one.
@@ -195,7 +158,6 @@ def build(
         build_wheelhouse(say)
     context = stage(image, strategy)
     version = code_version()
-    progress = Progress()
     tail: list[str] = []
     stream = client.api.build(
         path=str(context),
@@ -228,10 +190,7 @@ def build(
         if not line.strip():
             continue
         tail.append(line)
-        if m := _STEP.match(line):
-            progress.step, progress.steps = int(m[1]), int(m[2])
-        progress.line = line.rstrip()
-        yield progress
+        yield line.rstrip()
     if image_id is None:
         raise BuildFailed(
             f"{service} ({strategy}): the engine gave no image\n" + "".join(tail[-10:])

@@ -9,7 +9,7 @@ sharing wrong; this computes it from the chains.
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Instructions that add history entries but no layer.
@@ -46,6 +46,7 @@ class ImageLayers:
     layers: list[Layer]
     shared_bytes: int = 0
     unique_bytes: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -108,6 +109,7 @@ def analyse(
                 tags=list(attrs.get("RepoTags") or []),
                 size=int(attrs.get("Size", 0)),
                 layers=layers_of(diff_ids, history(attrs["Id"])),
+                labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
             )
         )
     share(result)

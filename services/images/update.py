@@ -106,13 +106,18 @@ def pull(
     """Pull with per-layer progress (layer id, bytes so far, layer total); the image id.
     A pull cut halfway leaves what it fetched; the next try resumes from there."""
     repository, tag = the_plan.reference.rsplit(":", 1)
+    totals: dict[str, int] = {}
     try:
         for event in client.api.pull(repository, tag, stream=True, decode=True):
             if "error" in event:
                 raise UpdateError(f"pull of {the_plan.reference} failed: {event['error']}")
+            layer, status = event.get("id", ""), event.get("status")
             detail = event.get("progressDetail") or {}
-            if event.get("status") == "Downloading" and "total" in detail:
-                progress(event.get("id", ""), int(detail.get("current", 0)), int(detail["total"]))
+            if status == "Downloading" and "total" in detail:
+                totals[layer] = int(detail["total"])
+                progress(layer, int(detail.get("current", 0)), totals[layer])
+            elif status == "Download complete" and layer in totals:
+                progress(layer, totals[layer], totals[layer])
     except docker.errors.APIError as exc:
         raise UpdateError(f"pull of {the_plan.reference} failed: {exc.explanation}") from None
     return client.images.get(the_plan.reference).id

@@ -32,7 +32,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise SystemExit("agile-gateway up: say which runtime (--native or --containers)")
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     if args.containers:
-        return _up_containers(state_dir, args.simulate, args.strategy, args.project)
+        return _up_containers(state_dir, args)
     options: dict[str, list[str]] = {}
     for item in args.option:
         service, sep, pair = item.partition(":")
@@ -54,21 +54,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     return asyncio.run(supervisor.run(on_ready=announce))
 
 
-def _up_containers(state_dir: Path, simulate: bool, strategy: str, project: str) -> int:
+def _up_containers(state_dir: Path, args: argparse.Namespace) -> int:
     from services import contract as c
     from services.runtime.containers import StackError, up, wait_for_names
 
     names = [c.PROTOCOL_MANAGER_NAME, c.DEVICE_MANAGER_NAME, c.STORAGE_NAME]
-    names += [c.protocol_bus_name(p) for p in ("BLE", "ZB") + (("Dummy",) if simulate else ())]
+    names += [c.protocol_bus_name(p) for p in ("BLE", "ZB") + (("Dummy",) if args.simulate else ())]
     try:
-        address = up(state_dir, simulate, strategy, project)
+        address = up(state_dir, args.simulate, args.strategy, args.project, args.registry)
         elapsed = asyncio.run(wait_for_names(address, names))
     except StackError as exc:
         print(f"agile-gateway up: {exc}", file=sys.stderr)
         return 1
     print(
         f"gateway up in {elapsed:.2f} s; bus {address} (also in {state_dir / 'bus.address'}); "
-        f"containers of compose project {project} ({strategy} images)",
+        f"containers of compose project {args.project} ({args.strategy} images)",
         flush=True,
     )
     return 0
@@ -223,13 +223,17 @@ def cmd_images_base(args: argparse.Namespace) -> int:
     )
 
 
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
 def cmd_images_build(args: argparse.Namespace) -> int:
     from services.images.build import build
 
     def work(client) -> None:  # type: ignore[no-untyped-def]
-        for progress in build(client, args.service, args.strategy, args.arch, say=print):
-            if args.verbose or progress.line.startswith("Step "):
-                print(f"[{progress.step}/{progress.steps}] {progress.line}", flush=True)
+        # The whole build log, as `docker build` prints it (agile-tui shows it as it comes).
+        for line in build(client, args.service, args.strategy, args.arch, say=say):
+            say(line)
 
     return _with_engine("build", work)
 
@@ -242,12 +246,17 @@ def cmd_images_report(args: argparse.Namespace) -> int:
 
 def cmd_images_update(args: argparse.Namespace) -> int:
     """plan, update and rollback: the container stack's images against a registry."""
-    from services.images.update import plan, rollback, update
+    from services.images.update import UpdateError, plan, rollback, update
     from services.runtime.containers import stack_settings
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
 
     def work(client) -> int:  # type: ignore[no-untyped-def]
+        registry = getattr(args, "registry", None) or stack_settings(state_dir).get("registry")
+        if args.images_command != "rollback" and not registry:
+            raise UpdateError(
+                "no registry: give --registry HOST:PORT, or bring the stack up with --registry"
+            )
         if args.images_command == "rollback":
             rollback(client, state_dir, args.service)
             print(f"{args.service}: back on agile/{args.service}:previous")
@@ -256,13 +265,13 @@ def cmd_images_update(args: argparse.Namespace) -> int:
             strategy = stack_settings(state_dir)["strategy"]
             total = 0
             for service in args.service:
-                p = plan(client, args.registry, service, strategy)
+                p = plan(client, registry, service, strategy)
                 total += p.download_bytes
                 state = "up to date" if p.up_to_date else f"{p.download_bytes:,} bytes"
                 print(f"{service:<10} {state} ({p.layers_missing} of {p.layers_total} layers)")
             print(f"{'stack':<10} {total:,} bytes to download")
             return 0
-        ok = update(client, state_dir, args.registry, args.service, window_s=args.window)
+        ok = update(client, state_dir, registry, args.service, window_s=args.window)
         return 0 if ok else 3
 
     return _with_engine(args.images_command, work)
@@ -284,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--strategy", default="multistage", help="which images (--containers)")
     up.add_argument("--project", default="agile", help="compose project name (--containers)")
+    up.add_argument(
+        "--registry", default="", help="host:port the stack's updates come from (--containers)"
+    )
     up.add_argument(
         "--simulate", action="store_true", help="simulated radios wherever a protocol has one"
     )
@@ -377,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = images_sub.add_parser(name, help=text)
         cmd.add_argument("service", nargs="+" if name == "plan" else None)
         if name != "rollback":
-            cmd.add_argument("--registry", required=True, help="e.g. 127.0.0.1:5000")
+            cmd.add_argument(
+                "--registry", help="host:port, e.g. 127.0.0.1:5000 (default: the stack's)"
+            )
         if name == "update":
             cmd.add_argument("--window", type=float, default=60.0, help="seconds to be healthy")
         cmd.add_argument("--state-dir", help="of the container stack")

@@ -14,6 +14,7 @@ from typing import Any
 
 from services.bus import ADDRESS_FILE
 from services.images.hierarchy import ROOT
+from services.runtime.supervisor import STATUS_FILE
 
 COMPOSE_DIR = ROOT / "dockerfiles"
 STACK_FILE = "stack.json"
@@ -59,8 +60,11 @@ def missing_images(client, strategy: str) -> list[str]:  # type: ignore[no-untyp
     return missing
 
 
-def up(state_dir: Path, simulate: bool, strategy: str, project: str = PROJECT) -> str:
-    """Bring the stack up (detached); the bus address, once the bus answers."""
+def up(
+    state_dir: Path, simulate: bool, strategy: str, project: str = PROJECT, registry: str = ""
+) -> str:
+    """Bring the stack up (detached); the bus address. `registry` (host:port) is where
+    its updates come from."""
     import docker
 
     client = docker.from_env(timeout=60)
@@ -84,9 +88,22 @@ def up(state_dir: Path, simulate: bool, strategy: str, project: str = PROJECT) -
         raise StackError(f"docker-compose up failed:\n{proc.stderr.strip()[-2000:]}")
     address = f"unix:path={run / 'bus.sock'}"
     (state_dir / ADDRESS_FILE).write_text(address + "\n")
-    settings = {"project": project, "simulate": simulate, "strategy": strategy}
+    settings = {
+        "project": project,
+        "simulate": simulate,
+        "strategy": strategy,
+        "registry": registry,
+    }
     (state_dir / STACK_FILE).write_text(json.dumps(settings) + "\n")
+    _runtime_state(state_dir, "running")
     return address
+
+
+def _runtime_state(state_dir: Path, state: str) -> None:
+    """runtime.json as the native runtime writes it, so that tools (agile-tui) find the
+    stack's state folder and know its runtime; the services are the containers."""
+    status = {"runtime": "containers", "state": state, "services": {}}
+    (state_dir / STATUS_FILE).write_text(json.dumps(status) + "\n")
 
 
 def stack_settings(state_dir: Path) -> dict[str, Any]:
@@ -110,6 +127,7 @@ def down(state_dir: Path, simulate: bool, project: str = PROJECT) -> None:
     )
     if proc.returncode != 0:
         raise StackError(f"docker-compose down failed:\n{proc.stderr.strip()[-2000:]}")
+    _runtime_state(state_dir, "stopped")
 
 
 async def wait_for_names(address: str, names: list[str], timeout_s: float = 90.0) -> float:

@@ -3,19 +3,14 @@
 import contextlib
 import io
 import re
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import docker
 import pytest
 
-from services.images.build import ROOT, build
 from services.images.update import UpdateError, plan, pull, update
 from tests.flaky_link import FlakyLink
-from tests.images.conftest import cli
+from tests.images.conftest import cli, publish_code_change, push
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
@@ -28,46 +23,8 @@ _BLOB_GET = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("registry")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = folder / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: info\n  formatter: text\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = folder / "registry.log"
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{address}/v2/", timeout=1)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-    yield address, log
-    proc.terminate()
-    proc.wait(10)
-
-
 def blob_bytes(log: Path) -> int:
     return sum(int(m[1]) for m in _BLOB_GET.finditer(log.read_text()))
-
-
-def push(docker_client, image_id: str, registry: str) -> None:
-    docker_client.images.get(image_id).tag(f"{registry}/agile/storage", "multistage")
-    for event in docker_client.api.push(
-        f"{registry}/agile/storage", "multistage", stream=True, decode=True
-    ):
-        assert "error" not in event, event
 
 
 def storage_image(docker_client, state: Path) -> str:
@@ -91,19 +48,7 @@ def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
     try:
         push(docker_client, v1, address)
         assert plan(docker_client, address, "storage", "multistage").up_to_date
-
-        # v2: a one-line code change, published; the gateway still runs v1.
-        probe = ROOT / "services" / "_update_probe.py"
-        probe.write_text("VERSION = 2\n")
-        try:
-            for _ in build(docker_client, "storage", say=lambda _line: None):
-                pass
-        finally:
-            probe.unlink()
-        v2 = docker_client.images.get("agile/storage:multistage").id
-        push(docker_client, v2, address)
-        docker_client.images.get(v1).tag("agile/storage", "multistage")
-        docker_client.images.remove(v2, force=True)
+        v2 = publish_code_change(docker_client, address)
 
         predicted = plan(docker_client, address, "storage", "multistage")
         assert predicted.layers_missing == 1 and not predicted.up_to_date

@@ -1,0 +1,183 @@
+"""Building one service image: the build log as it comes, its steps as progress, cancel.
+
+The build runs as `agile-gateway images build` in a child process: cancelling is then
+ending that process (the engine drops a build whose client went away), and docker-squash
+stays out of the TUI. A failed or cancelled build tags nothing, so the running
+containers keep their images.
+"""
+
+import os
+import subprocess
+import sys
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Label, Log, ProgressBar
+
+from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.widgets.gateway_bar import GatewayBar
+from services.images.recipes import build_step
+
+BUFFER_LINES = 5000
+ERROR_PREFIX = "agile-gateway images build: "
+
+
+class BuildScreen(Screen[None]):
+    BINDINGS = [
+        Binding("x", "cancel_build", "Cancel build", id="build.stop"),
+        Binding("escape", "back", "Back", id="build.back"),
+    ]
+    DEFAULT_CSS = """
+    BuildScreen #progress { height: 1; padding: 0 1; }
+    BuildScreen ProgressBar { width: 44; }
+    BuildScreen #state { width: 1fr; padding: 0 1; }
+    BuildScreen #state.failed { color: $error; }
+    BuildScreen #state.built { color: $success; }
+    BuildScreen #log { height: 1fr; border: round $primary 50%; }
+    """
+
+    def __init__(self, service: str, strategy: str) -> None:
+        super().__init__()
+        self.service = service
+        self.strategy = strategy
+        self.outcome = ""  # running | built | failed | cancelled
+        self.error = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._started = 0.0
+        self._step = ""
+        self._ticker: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield GatewayBar(f"Images · build {self.service}")
+        with Horizontal(id="progress"):
+            yield ProgressBar(total=None, show_eta=False)
+            yield Label(id="state")
+        log = Log(max_lines=BUFFER_LINES, id="log")
+        log.border_title = f"agile/{self.service}:{self.strategy}"
+        yield log
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(Log).focus()
+        self._started = self.app.session.clock()  # type: ignore[attr-defined]
+        self.outcome = "running"
+        self._show_state()
+        self._ticker = self.set_interval(1, self._show_state)
+        self.run_build()
+
+    def on_unmount(self) -> None:
+        self._stop_process()
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "services.runtime.cli",
+            "images",
+            "build",
+            self.service,
+            "--strategy",
+            self.strategy,
+        ]
+
+    @work(thread=True, exclusive=True, group="build")
+    def run_build(self) -> None:
+        from services.runtime.supervisor import die_with_parent
+
+        env = dict(os.environ)
+        if url := self.app.session.docker_url:  # type: ignore[attr-defined]
+            env["DOCKER_HOST"] = url
+        try:
+            proc = subprocess.Popen(
+                self.command(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                env=env,
+                preexec_fn=die_with_parent,
+            )
+        except OSError as exc:
+            self.app.call_from_thread(self._finished, -1, f"cannot start the build: {exc}")
+            return
+        self._proc = proc
+        if self.outcome == "cancelled":  # before the process was there to end
+            self._stop_process()
+        assert proc.stdout is not None
+        error = ""
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith(ERROR_PREFIX):
+                error = line.removeprefix(ERROR_PREFIX)
+            self.app.call_from_thread(self.add_line, line)
+        self.app.call_from_thread(self._finished, proc.wait(), error)
+
+    def add_line(self, line: str) -> None:
+        if step := build_step(line):
+            bar = self.query_one(ProgressBar)
+            bar.update(total=step[1], progress=step[0] - 1)
+            self._step = f"step {step[0]}/{step[1]}"
+            self._show_state()
+        self.query_one(Log).write_line(line)
+
+    def _finished(self, code: int, error: str) -> None:
+        if self.outcome == "cancelled":
+            pass
+        elif code == 0:
+            self.outcome = "built"
+            bar = self.query_one(ProgressBar)
+            bar.update(total=bar.total or 1, progress=bar.total or 1)
+        else:
+            self.outcome = "failed"
+            self.error = error or f"the build ended with exit code {code}"
+            self.notify(f"{self.service}: {self.error}", severity="error", timeout=10)
+        if self._ticker is not None:
+            self._ticker.stop()
+        self._show_state()
+        self.refresh_bindings()
+
+    def _show_state(self) -> None:
+        elapsed = int(self.app.session.clock() - self._started)  # type: ignore[attr-defined]
+        text = {
+            "running": f"building · {self._step or 'preparing'} · {elapsed} s",
+            "built": f"built in {elapsed} s · agile/{self.service}:{self.strategy}",
+            "failed": f"failed after {elapsed} s: {self.error}",
+            "cancelled": "cancelled · nothing was tagged, the running containers are untouched",
+        }[self.outcome]
+        state = self.query_one("#state", Label)
+        state.update(text)
+        state.set_classes(self.outcome)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_build":
+            return self.outcome == "running"
+        return True
+
+    def _stop_process(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+
+    def action_cancel_build(self) -> None:
+        if self.outcome != "running":
+            return
+        self.outcome = "cancelled"
+        self._stop_process()
+        self._show_state()
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        if self.outcome != "running":
+            self.dismiss()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.action_cancel_build()
+                self.dismiss()
+
+        self.app.push_screen(ConfirmModal("A build is running. Cancel it?"), answered)

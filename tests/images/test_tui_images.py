@@ -1,0 +1,164 @@
+"""The Images section's build and update actions, from the keyboard, on the real engine
+and a real registry."""
+
+import shutil
+
+import docker
+import pytest
+from textual.widgets import Log, ProgressBar
+
+from services.images.build import ROOT
+from services.images.recipes import LABEL, STRATEGIES
+from services.images.update import plan
+from tests.images.conftest import cli, publish_code_change, push
+from tests.tui import states
+
+pytestmark = pytest.mark.timeout(900)
+
+PROJECT = "agiletest-tui"
+
+
+def image_id(docker_client, tag: str) -> str | None:  # type: ignore[no-untyped-def]
+    try:
+        return docker_client.images.get(tag).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def engine_app(state_dir=None):  # type: ignore[no-untyped-def]
+    return states.make_app(None, state_dir, mode="images", docker_url="")
+
+
+async def engine_up(pilot) -> None:  # type: ignore[no-untyped-def]
+    await states.until(pilot, lambda: pilot.app.engine_state == "connected")
+
+
+async def build_from_the_keyboard(pilot, strategy: str = "multistage"):  # type: ignore[no-untyped-def]
+    """b, storage, the strategy, enter: the build screen."""
+    await engine_up(pilot)
+    await pilot.press("b")
+    await states.until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildModal")
+    # The modal offers the selected image's service and strategy first: start from the top.
+    modal = pilot.app.screen
+    modal.query_one("#service").highlighted = 0
+    modal.query_one("#strategy").highlighted = 0
+    await pilot.press("down", "down", "enter")  # bus, core, storage
+    await pilot.press(*["down"] * list(STRATEGIES).index(strategy), "enter")
+    await states.until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildScreen")
+    return pilot.app.screen
+
+
+async def test_a_build_streams_its_log_with_progress_and_tags_the_image(
+    docker_client, hierarchy
+) -> None:
+    app = engine_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await build_from_the_keyboard(pilot)
+        assert (screen.service, screen.strategy) == ("storage", "multistage")
+        await states.until(pilot, lambda: screen.outcome != "running", timeout=600)
+        assert screen.outcome == "built", "\n".join(screen.query_one(Log).lines[-20:])
+        lines = screen.query_one(Log).lines
+        assert any(line.startswith("Step 1/") for line in lines)
+        bar = screen.query_one(ProgressBar)
+        assert bar.total and bar.progress == bar.total
+        await pilot.press("escape")
+        await states.until(pilot, lambda: type(app.screen).__name__ == "ImagesScreen")
+    image = docker_client.images.get("agile/storage:multistage")
+    assert image.labels[f"{LABEL}.strategy"] == "multistage"
+    assert (
+        f"agile/storage:multistage = agile/storage:{image.labels[f'{LABEL}.version']}"
+        in (lines[-1])
+    )
+
+
+async def test_a_failed_build_shows_the_error_and_tags_nothing(
+    docker_client, hierarchy, tmp_path, monkeypatch
+) -> None:
+    recipes = tmp_path / "dockerfiles"
+    shutil.copytree(ROOT / "dockerfiles", recipes)
+    recipe = recipes / "python-service.multistage.Dockerfile"
+    recipe.write_text(recipe.read_text().replace("USER agile\n", "USER agile\nRUN exit 7\n"))
+    monkeypatch.setenv("AGILE_DOCKERFILES", str(recipes))
+    before = docker_client.images.get("agile/storage:multistage").id
+    app = engine_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await build_from_the_keyboard(pilot)
+        await states.until(pilot, lambda: screen.outcome != "running", timeout=600)
+        assert screen.outcome == "failed"
+        assert "returned a non-zero code: 7" in screen.error
+        assert "returned a non-zero code: 7" in str(screen.query_one("#state").render())
+    assert docker_client.images.get("agile/storage:multistage").id == before
+
+
+async def test_a_build_is_cancelled_and_tags_nothing(docker_client, hierarchy) -> None:
+    before = image_id(docker_client, "agile/storage:baseline")
+    app = engine_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await build_from_the_keyboard(pilot, "baseline")
+        await states.until(pilot, lambda: screen._step != "", timeout=300)
+        await pilot.press("x")
+        assert screen.outcome == "cancelled"
+        await states.until(pilot, lambda: screen._proc.poll() is not None, timeout=20)
+        await pilot.press("x")  # nothing left to cancel: no effect
+        assert screen.outcome == "cancelled"
+    assert image_id(docker_client, "agile/storage:baseline") == before
+
+
+async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
+    docker_client, stack_images, registry, tmp_path
+) -> None:
+    address, _ = registry
+    state = tmp_path / "state"
+    state.mkdir()
+    v1 = docker_client.images.get("agile/storage:multistage").id
+    up = cli(
+        "up",
+        "--containers",
+        "--simulate",
+        "--project",
+        PROJECT,
+        "--state-dir",
+        str(state),
+        "--registry",
+        address,
+    )
+    assert up.returncode == 0, up.stderr
+    try:
+        push(docker_client, v1, address)
+        v2 = publish_code_change(docker_client, address)
+        predicted = plan(docker_client, address, "storage", "multistage")
+        app = engine_app(state)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await engine_up(pilot)
+            await pilot.press("U")
+            await states.until(pilot, lambda: type(app.screen).__name__ == "UpdatesScreen")
+            screen = app.screen
+            await states.until(pilot, lambda: screen.result is not None)
+            table = states.table(pilot, "services")
+            row = table.get_row("storage")
+            assert row[2:] == ["update", "1 of 4", f"{predicted.download_bytes:,} B"]
+            assert table.get_row("zigbee")[2] == "no such tag"
+            assert f"stack: {predicted.download_bytes:,} B" in str(table.border_subtitle)
+
+            states.select_row(pilot, "services", "storage")
+            await pilot.press("u")
+            await states.until(pilot, lambda: screen.busy == "updating")
+            await states.until(pilot, lambda: screen.busy == "", timeout=120)
+            said = "\n".join(screen.query_one("#said", Log).lines)
+            assert "updated to" in said and "healthy" in said
+            assert states.rows(pilot, "pull") == 1  # the one code layer
+            assert "100%" in states.table(pilot, "pull").get_row_at(0)[1]
+            await states.until(pilot, lambda: table.get_row("storage")[2] == "up to date")
+
+            await pilot.press("r", "y")  # roll back to the version before
+            await states.until(pilot, lambda: "back on agile/storage:previous" in said_of(screen))
+            await states.until(pilot, lambda: screen.busy == "")
+            assert table.get_row("storage")[2] == "update"
+        assert docker_client.images.get("agile/storage:multistage").id == v1
+        assert docker_client.images.get("agile/storage:previous").id == v2
+    finally:
+        cli("down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
+
+
+def said_of(screen) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(screen.query_one("#said", Log).lines)
