@@ -35,8 +35,9 @@ class BuildScreen(Screen[None]):
     BuildScreen #progress { height: 1; padding: 0 1; }
     BuildScreen ProgressBar { width: 44; }
     BuildScreen #state { width: 1fr; padding: 0 1; }
-    BuildScreen #state.failed { color: $error; }
     BuildScreen #state.built { color: $success; }
+    BuildScreen #error { width: 1fr; height: auto; padding: 0 1; color: $error; display: none; }
+    BuildScreen.failed #error { display: block; }
     BuildScreen #log { height: 1fr; border: round $primary 50%; }
     """
 
@@ -52,12 +53,13 @@ class BuildScreen(Screen[None]):
         self._ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield GatewayBar(f"Images · build {self.service}")
+        yield GatewayBar("Images")
         with Horizontal(id="progress"):
             yield ProgressBar(total=None, show_eta=False)
             yield Label(id="state")
+        yield Label(id="error")
         log = Log(max_lines=BUFFER_LINES, id="log")
-        log.border_title = f"agile/{self.service}:{self.strategy}"
+        log.border_title = f"Build of agile/{self.service}:{self.strategy}"
         yield log
         yield Footer(compact=True)
 
@@ -135,7 +137,12 @@ class BuildScreen(Screen[None]):
         else:
             self.outcome = "failed"
             self.error = error or f"the build ended with exit code {code}"
+            self.query_one("#error", Label).update(self.error)
+            self.add_class("failed")
             self.notify(f"{self.service}: {self.error}", severity="error", timeout=10)
+        bar = self.query_one(ProgressBar)
+        if bar.total is None:  # ended before the first step: stop the pulsing
+            bar.update(total=1, progress=0)
         if self._ticker is not None:
             self._ticker.stop()
         self._show_state()
@@ -146,7 +153,7 @@ class BuildScreen(Screen[None]):
         text = {
             "running": f"building · {self._step or 'preparing'} · {elapsed} s",
             "built": f"built in {elapsed} s · agile/{self.service}:{self.strategy}",
-            "failed": f"failed after {elapsed} s: {self.error}",
+            "failed": f"failed after {elapsed} s",
             "cancelled": "cancelled · nothing was tagged, the running containers are untouched",
         }[self.outcome]
         state = self.query_one("#state", Label)

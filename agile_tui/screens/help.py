@@ -5,7 +5,13 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import DataTable
 
+from agile_tui.screens.build import BuildScreen
+from agile_tui.screens.logs import LogsScreen
+from agile_tui.screens.updates import UpdatesScreen
+
 SCREENS = ("containers", "devices", "data", "images")
+# Screens opened from a section, with keys of their own.
+INNER_SCREENS = {"logs": LogsScreen, "build": BuildScreen, "updates": UpdatesScreen}
 
 
 def key_rows(app) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped-def]
@@ -22,6 +28,8 @@ def key_rows(app) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped
     add("everywhere", app.BINDINGS)
     for mode in SCREENS:
         add(mode, app.MODES[mode].BINDINGS)
+    for place, screen in INNER_SCREENS.items():
+        add(place, screen.BINDINGS)
     rows.append(("everywhere", "ctrl+p", "Command palette", ""))
     return rows
 

@@ -57,10 +57,10 @@ class UpdatesScreen(Screen[None]):
         self.pull_rows: dict[str, tuple[str, str, str]] = {}
 
     def compose(self) -> ComposeResult:
-        yield GatewayBar("Images · updates")
+        yield GatewayBar("Images")
         yield Static(id="note", classes="message")
         services = LiveTable(SERVICE_COLUMNS, id="services")
-        services.border_title = "Service images"
+        services.border_title = "Updates of the service images"
         yield services
         pull = LiveTable(PULL_COLUMNS, id="pull")
         pull.border_title = "Pull"
@@ -240,7 +240,7 @@ class UpdatesScreen(Screen[None]):
     def _set_busy(self, what: str) -> None:
         self.busy = what
         self.query_one("#services", LiveTable).border_title = (
-            f"Service images · {what}" if what else "Service images"
+            f"Updates of the service images · {what}" if what else "Updates of the service images"
         )
         self.refresh_bindings()
 

@@ -10,9 +10,9 @@ from services import contract as c
 # the hierarchy; squashed: the multi-stage image squashed above the shared runtime image
 # (keeps sharing); squashed-all: squashed into a single layer.
 STRATEGIES = {
-    "baseline": "one self-contained Dockerfile, build tools left in",
-    "multistage": "venv built apart, runtime image + venv + code on top",
-    "squashed": "multi-stage, squashed above the shared runtime image",
+    "baseline": "one self-contained Dockerfile, build tools in",
+    "multistage": "venv built apart; runtime + venv + code",
+    "squashed": "multi-stage, squashed above the runtime image",
     "squashed-all": "multi-stage, squashed into one layer",
 }
 LABEL = "org.agile-gateway"

@@ -86,7 +86,7 @@ async def test_a_failed_build_shows_the_error_and_tags_nothing(
         await states.until(pilot, lambda: screen.outcome != "running", timeout=600)
         assert screen.outcome == "failed"
         assert "returned a non-zero code: 7" in screen.error
-        assert "returned a non-zero code: 7" in str(screen.query_one("#state").render())
+        assert "returned a non-zero code: 7" in str(screen.query_one("#error").render())
     assert docker_client.images.get("agile/storage:multistage").id == before
 
 

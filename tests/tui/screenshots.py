@@ -20,6 +20,9 @@ SHOTS = [
     ("policy-modal", "devices", states.policy_modal),
     ("containers", "containers", states.containers),
     ("images", "images", states.images),
+    ("build-modal", "images", states.build_modal),
+    ("build-failed", "images", states.build_failed),
+    ("updates", "images", states.updates_pulling),
     ("help", "devices", states.help_open),
 ]
 

@@ -198,6 +198,65 @@ async def images(pilot: Pilot[None]) -> None:
     await settled(pilot)
 
 
+async def build_modal(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await pilot.press("b")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildModal")
+    await settled(pilot)
+
+
+async def build_failed(pilot: Pilot[None]) -> None:
+    """A build started where no engine answers: the child process's error, as it said it."""
+    await build_modal(pilot)
+    await pilot.press("enter", "enter")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildScreen")
+    await until(pilot, lambda: pilot.app.screen.outcome == "failed", timeout=60)  # type: ignore[attr-defined]
+    await settled(pilot)
+
+
+async def updates_pulling(pilot: Pilot[None]) -> None:
+    """The updates screen mid-update. No engine or registry answers in the snapshot
+    tests, so the check's result and the pull's progress are fixed data (the numbers of
+    a real run: tests/images/test_tui_images.py drives these views on a real engine)."""
+    from agile_tui.client.updates import ServiceUpdate, UpdateCheck
+    from services.images.update import Plan
+
+    await engine_settled(pilot)
+    await pilot.press("U")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "UpdatesScreen")
+    screen = pilot.app.screen
+    await until(pilot, lambda: not screen.busy)  # type: ignore[attr-defined]
+    registry = "10.0.0.2:5000"
+
+    def service(name: str, version: str, missing: int, total: int, size: int) -> ServiceUpdate:
+        digest = f"sha256:{name:0>64}"
+        reference = f"{registry}/agile/{name}:multistage"
+        the_plan = Plan(name, reference, digest, size, missing, total, up_to_date=missing == 0)
+        return ServiceUpdate(name, version, the_plan)
+
+    check = UpdateCheck(
+        registry,
+        "multistage",
+        [
+            service("bus", "0.1.0-8265a4bf4d", 0, 3, 0),
+            service("core", "0.1.0-8265a4bf4d", 0, 4, 0),
+            service("storage", "0.1.0-8265a4bf4d", 1, 4, 496_740),
+            service("ble", "0.1.0-8265a4bf4d", 1, 4, 497_012),
+            ServiceUpdate(
+                "zigbee",
+                "0.1.0-8265a4bf4d",
+                problem=f"http://{registry}/v2/agile/zigbee/manifests/multistage: "
+                "no such image or tag in the registry",
+            ),
+        ],
+    )
+    screen.show_check(check)  # type: ignore[attr-defined]
+    screen.say("storage: 496,740 bytes to download (1 of 4 layers)")  # type: ignore[attr-defined]
+    screen.pulled("9c1e0a7d2f43", 262_144, 495_578)  # type: ignore[attr-defined]
+    select_row(pilot, "services", "storage")
+    await settled(pilot)
+
+
 async def no_bus(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
     await settled(pilot)

@@ -21,6 +21,9 @@ SCREENS = {  # name: (section the app opens on, how the state is reached)
     "policy-modal": ("devices", states.policy_modal),
     "containers-native": ("containers", states.containers),
     "images-without-engine": ("images", states.images),
+    "build-modal": ("images", states.build_modal),
+    "build-failed": ("images", states.build_failed),
+    "updates-pulling": ("images", states.updates_pulling),
     "help": ("devices", states.help_open),
 }
 
