@@ -38,7 +38,7 @@ class BuildScreen(Screen[None]):
     BuildScreen #state.built { color: $success; }
     BuildScreen #error { width: 1fr; height: auto; padding: 0 1; color: $error; display: none; }
     BuildScreen.failed #error { display: block; }
-    BuildScreen #log { height: 1fr; border: round $primary 50%; }
+    BuildScreen #log { height: 1fr; border: round $primary 50%; overflow: auto auto; }
     """
 
     def __init__(self, service: str, strategy: str) -> None:

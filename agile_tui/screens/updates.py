@@ -7,7 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Footer, RichLog, Static
 
 from agile_tui.client.stack import format_bytes
 from agile_tui.screens.confirm_modal import ConfirmModal
@@ -46,7 +46,7 @@ class UpdatesScreen(Screen[None]):
     DEFAULT_CSS = """
     UpdatesScreen #services { height: auto; max-height: 9; }
     UpdatesScreen #pull { height: auto; max-height: 8; }
-    UpdatesScreen #said { height: 1fr; border: round $primary 50%; }
+    UpdatesScreen #said { height: 1fr; border: round $primary 50%; overflow-y: auto; }
     UpdatesScreen .message { height: auto; padding: 0 1; }
     """
 
@@ -55,6 +55,7 @@ class UpdatesScreen(Screen[None]):
         self.result: UpdateCheck | None = None
         self.busy = ""  # what runs: "", "checking", "updating", "rolling back"
         self.pull_rows: dict[str, tuple[str, str, str]] = {}
+        self.said: list[str] = []  # what the update said, as text
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Images")
@@ -65,7 +66,8 @@ class UpdatesScreen(Screen[None]):
         pull = LiveTable(PULL_COLUMNS, id="pull")
         pull.border_title = "Pull"
         yield pull
-        said = Log(id="said", max_lines=1000)
+        # Wrapped: compose's errors are long, and the operator needs all of them.
+        said = RichLog(id="said", max_lines=1000, wrap=True)
         said.border_title = "Update log"
         yield said
         yield Footer(compact=True)
@@ -117,7 +119,7 @@ class UpdatesScreen(Screen[None]):
             elif s.plan.up_to_date:
                 state, layers, download = "up to date", "", "0 B"
             else:
-                state = "update"
+                state = f"→ {s.plan.version}" if s.plan.version else "newer"
                 layers = f"{s.plan.layers_missing} of {s.plan.layers_total}"
                 download = f"{s.plan.download_bytes:,} B"
             rows[s.service] = (s.service, s.running or "not built", state, layers, download)
@@ -198,7 +200,8 @@ class UpdatesScreen(Screen[None]):
         self.app.call_from_thread(self.action_check)
 
     def say(self, line: str) -> None:
-        self.query_one("#said", Log).write_line(line)
+        self.said.append(line)
+        self.query_one("#said", RichLog).write(line)
 
     def pulled(self, layer: str, done: int, total: int) -> None:
         bytes_text = f"{format_bytes(done)} / {format_bytes(total)}"

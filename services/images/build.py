@@ -83,12 +83,12 @@ def build_wheelhouse(say: Callable[[str], None]) -> Path:
     return WHEELHOUSE
 
 
-def recipes() -> Path:
+def recipes_dir() -> Path:
     return Path(os.environ.get(RECIPES_ENV) or DOCKERFILES)
 
 
 def stage(image: ServiceImage, strategy: str) -> Path:
-    dockerfiles = recipes()
+    dockerfiles = recipes_dir()
     folder = STAGING / f"{image.name}-{strategy}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

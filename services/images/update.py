@@ -23,6 +23,7 @@ from typing import Any
 import docker
 
 from services.images.layers import chain_ids
+from services.images.recipes import LABEL
 from services.runtime.containers import compose_command, stack_settings
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -42,6 +43,7 @@ class Plan:
     layers_missing: int
     layers_total: int
     up_to_date: bool
+    version: str = ""  # the registry image's version label
 
 
 def _get(url: str, accept: str = "") -> tuple[bytes, dict[str, str]]:
@@ -72,7 +74,8 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
         raise UpdateError(f"{registry}/{repo}:{strategy} is not a Docker v2 image manifest")
     config_digest = manifest["config"]["digest"]
     config_raw, _ = _get(f"http://{registry}/v2/{repo}/blobs/{config_digest}")
-    diff_ids = json.loads(config_raw)["rootfs"]["diff_ids"]
+    config = json.loads(config_raw)
+    diff_ids = config["rootfs"]["diff_ids"]
     sizes = [layer["size"] for layer in manifest["layers"]]
     have = local_chains(client)
     chains = chain_ids(diff_ids)
@@ -90,6 +93,7 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
         len(chains) - first_missing,
         len(chains),
         up_to_date=present and _running_image(client, service, strategy) == config_digest,
+        version=((config.get("config") or {}).get("Labels") or {}).get(f"{LABEL}.version", ""),
     )
 
 
@@ -104,7 +108,8 @@ def pull(
     client: docker.DockerClient, the_plan: Plan, progress: Callable[[str, int, int], None]
 ) -> str:
     """Pull with per-layer progress (layer id, bytes so far, layer total); the image id.
-    A pull cut halfway leaves what it fetched; the next try resumes from there."""
+    A connection cut halfway is resumed by the engine itself (a range request for the
+    rest); a pull that fails altogether starts its unfinished layers over next time."""
     repository, tag = the_plan.reference.rsplit(":", 1)
     totals: dict[str, int] = {}
     try:

@@ -268,6 +268,7 @@ def cmd_images_update(args: argparse.Namespace) -> int:
                 p = plan(client, registry, service, strategy)
                 total += p.download_bytes
                 state = "up to date" if p.up_to_date else f"{p.download_bytes:,} bytes"
+                state += f" -> {p.version}" if p.version and not p.up_to_date else ""
                 print(f"{service:<10} {state} ({p.layers_missing} of {p.layers_total} layers)")
             print(f"{'stack':<10} {total:,} bytes to download")
             return 0

@@ -136,7 +136,12 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
             await states.until(pilot, lambda: screen.result is not None)
             table = states.table(pilot, "services")
             row = table.get_row("storage")
-            assert row[2:] == ["update", "1 of 4", f"{predicted.download_bytes:,} B"]
+            assert predicted.version and predicted.version != row[1]
+            assert row[2:] == [
+                f"→ {predicted.version}",
+                "1 of 4",
+                f"{predicted.download_bytes:,} B",
+            ]
             assert table.get_row("zigbee")[2] == "no such tag"
             assert f"stack: {predicted.download_bytes:,} B" in str(table.border_subtitle)
 
@@ -144,21 +149,19 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
             await pilot.press("u")
             await states.until(pilot, lambda: screen.busy == "updating")
             await states.until(pilot, lambda: screen.busy == "", timeout=120)
-            said = "\n".join(screen.query_one("#said", Log).lines)
+            said = "\n".join(screen.said)
             assert "updated to" in said and "healthy" in said
             assert states.rows(pilot, "pull") == 1  # the one code layer
             assert "100%" in states.table(pilot, "pull").get_row_at(0)[1]
             await states.until(pilot, lambda: table.get_row("storage")[2] == "up to date")
 
             await pilot.press("r", "y")  # roll back to the version before
-            await states.until(pilot, lambda: "back on agile/storage:previous" in said_of(screen))
+            await states.until(
+                pilot, lambda: "back on agile/storage:previous" in "\n".join(screen.said)
+            )
             await states.until(pilot, lambda: screen.busy == "")
-            assert table.get_row("storage")[2] == "update"
+            assert table.get_row("storage")[2] == f"→ {predicted.version}"
         assert docker_client.images.get("agile/storage:multistage").id == v1
         assert docker_client.images.get("agile/storage:previous").id == v2
     finally:
         cli("down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
-
-
-def said_of(screen) -> str:  # type: ignore[no-untyped-def]
-    return "\n".join(screen.query_one("#said", Log).lines)

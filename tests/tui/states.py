@@ -231,7 +231,9 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
     def service(name: str, version: str, missing: int, total: int, size: int) -> ServiceUpdate:
         digest = f"sha256:{name:0>64}"
         reference = f"{registry}/agile/{name}:multistage"
-        the_plan = Plan(name, reference, digest, size, missing, total, up_to_date=missing == 0)
+        the_plan = Plan(
+            name, reference, digest, size, missing, total, missing == 0, "0.1.0-4c0ffee9b2"
+        )
         return ServiceUpdate(name, version, the_plan)
 
     check = UpdateCheck(
