@@ -9,24 +9,12 @@
    bytes the engine downloaded, from a local docker-registry's log), against baseline.
 """
 
-import re
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
-
 import docker
 
 from services.images.build import ROOT, SERVICES, STRATEGIES, build
 from services.images.layers import analyse, share
 from services.images.update import plan
-
-_BLOB_GET = re.compile(
-    r'http\.request\.method=GET .*http\.request\.uri="/v2/[^"]+/blobs/[^"]+" '
-    r'http\.request\.useragent="docker/.*http\.response\.status=200 http\.response\.written=(\d+)'
-)
+from tests.local_registry import LocalRegistry
 
 
 def built(client: docker.DockerClient, service: str, strategy: str) -> str:
@@ -35,59 +23,19 @@ def built(client: docker.DockerClient, service: str, strategy: str) -> str:
     return client.images.get(f"agile/{service}:{strategy}").id
 
 
-class Registry:
-    def __init__(self) -> None:
-        folder = Path(tempfile.mkdtemp(prefix="agile-bench-registry-"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.address = f"127.0.0.1:{s.getsockname()[1]}"
-        config = folder / "config.yml"
-        config.write_text(
-            "version: 0.1\nlog:\n  level: info\n  formatter: text\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-            f"http:\n  addr: {self.address}\n"
-        )
-        self.log = folder / "registry.log"
-        self.proc = subprocess.Popen(
-            ["docker-registry", "serve", str(config)],
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("docker-registry did not start")
-
-    def downloaded(self) -> int:
-        return sum(int(m[1]) for m in _BLOB_GET.finditer(self.log.read_text()))
-
-    def push(self, client: docker.DockerClient, image_id: str, strategy: str) -> None:
-        client.images.get(image_id).tag(f"{self.address}/agile/storage", strategy)
-        for event in client.api.push(
-            f"{self.address}/agile/storage", strategy, stream=True, decode=True
-        ):
-            if "error" in event:
-                raise RuntimeError(event["error"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def update_bytes(client: docker.DockerClient, registry: Registry, strategy: str) -> tuple[int, int]:
+def update_bytes(
+    client: docker.DockerClient, registry: LocalRegistry, strategy: str
+) -> tuple[int, int]:
     """(predicted, measured) bytes of pulling storage v2 where v1 runs."""
     v1 = built(client, "storage", strategy)
-    registry.push(client, v1, strategy)
+    registry.push(client, v1, "storage", strategy)
     probe = ROOT / "services" / "_bench_probe.py"
     probe.write_text("CHANGED = True\n")  # the one-line code change
     try:
         v2 = built(client, "storage", strategy)
     finally:
         probe.unlink()
-    registry.push(client, v2, strategy)
+    registry.push(client, v2, "storage", strategy)
     client.images.get(v1).tag("agile/storage", strategy)
     client.images.remove(f"{registry.address}/agile/storage:{strategy}")
     client.images.remove(v2, force=True)
@@ -118,7 +66,7 @@ def main() -> None:
     print(f"{'on disk/baseline':<16}" + "".join(f"{x / disk[0]:>14.2f}" for x in disk))
 
     print("\nUpdate of storage after a one-line code change, bytes to download")
-    registry = Registry()
+    registry = LocalRegistry()
     try:
         rows = {st: update_bytes(client, registry, st) for st in STRATEGIES}
     finally:

@@ -3,7 +3,6 @@
 Everything here blocks (the SDK is synchronous): the TUI calls it from thread workers.
 """
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ import docker
 from docker.errors import APIError, DockerException, NotFound
 
 from agile_tui.client.stack import StackRow
+from services.images.engine_error import engine_unreachable
 from services.images.layers import ImageLayers, analyse
 
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -75,16 +75,9 @@ class Engine:
             )
             client.ping()
         except DockerException as exc:
-            where = url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-            text = str(exc)
-            reason = (
-                "no engine socket there"
-                if "FileNotFoundError" in text
-                else "connection refused"
-                if "refused" in text.lower()
-                else text[:120]
-            )
-            raise EngineUnreachable(f"{where}: {reason}") from None
+            raise EngineUnreachable(
+                engine_unreachable(exc, url).removeprefix("Docker engine ")
+            ) from None
         return cls(client)
 
     # -- containers --

@@ -201,6 +201,7 @@ def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
     import docker
 
     from services.images.build import BuildFailed
+    from services.images.engine_error import engine_unreachable
     from services.images.hierarchy import HierarchyError
     from services.images.update import UpdateError
     from services.runtime.containers import StackError
@@ -211,7 +212,7 @@ def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
         print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
         return 1
     except docker.errors.DockerException as exc:
-        print(f"agile-gateway images {command}: Docker engine: {exc}", file=sys.stderr)
+        print(f"agile-gateway images {command}: {engine_unreachable(exc)}", file=sys.stderr)
         return 2
 
 

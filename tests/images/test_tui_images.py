@@ -10,7 +10,7 @@ from textual.widgets import Log, ProgressBar
 from services.images.build import ROOT
 from services.images.recipes import LABEL, STRATEGIES
 from services.images.update import plan
-from tests.images.conftest import cli, publish_code_change, push
+from tests.images.conftest import cli, publish_code_change
 from tests.tui import states
 
 pytestmark = pytest.mark.timeout(900)
@@ -107,7 +107,7 @@ async def test_a_build_is_cancelled_and_tags_nothing(docker_client, hierarchy) -
 async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
     docker_client, stack_images, registry, tmp_path
 ) -> None:
-    address, _ = registry
+    address = registry.address
     state = tmp_path / "state"
     state.mkdir()
     v1 = docker_client.images.get("agile/storage:multistage").id
@@ -124,8 +124,8 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
     )
     assert up.returncode == 0, up.stderr
     try:
-        push(docker_client, v1, address)
-        v2 = publish_code_change(docker_client, address)
+        registry.push(docker_client, v1, "storage", "multistage")
+        v2 = publish_code_change(docker_client, registry)
         predicted = plan(docker_client, address, "storage", "multistage")
         app = engine_app(state)
         async with app.run_test(size=(80, 24)) as pilot:

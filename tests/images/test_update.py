@@ -2,7 +2,6 @@
 
 import contextlib
 import io
-import re
 from pathlib import Path
 
 import docker
@@ -10,21 +9,12 @@ import pytest
 
 from services.images.update import UpdateError, plan, pull, update
 from tests.flaky_link import FlakyLink
-from tests.images.conftest import cli, publish_code_change, push
+from tests.images.conftest import cli, publish_code_change
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
 
 PROJECT = "agiletest-update"
-# Blob downloads by the Docker engine (not the plan's own fetch of the image config).
-_BLOB_GET = re.compile(
-    r'http\.request\.method=GET .*http\.request\.uri="/v2/[^"]+/blobs/[^"]+" '
-    r'http\.request\.useragent="docker/.*http\.response\.status=200 http\.response\.written=(\d+)'
-)
-
-
-def blob_bytes(log: Path) -> int:
-    return sum(int(m[1]) for m in _BLOB_GET.finditer(log.read_text()))
 
 
 def storage_image(docker_client, state: Path) -> str:
@@ -39,25 +29,25 @@ def storage_image(docker_client, state: Path) -> str:
 def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
     docker_client, stack_images, registry, tmp_path
 ):
-    address, log = registry
+    address = registry.address
     state = tmp_path / "state"
     state.mkdir()
     v1 = docker_client.images.get("agile/storage:multistage").id
     up = cli("up", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
     assert up.returncode == 0, up.stderr
     try:
-        push(docker_client, v1, address)
+        registry.push(docker_client, v1, "storage", "multistage")
         assert plan(docker_client, address, "storage", "multistage").up_to_date
-        v2 = publish_code_change(docker_client, address)
+        v2 = publish_code_change(docker_client, registry)
 
         predicted = plan(docker_client, address, "storage", "multistage")
         assert predicted.layers_missing == 1 and not predicted.up_to_date
-        before = blob_bytes(log)
+        before = registry.downloaded()
         updated = cli(
             "images", "update", "storage", "--registry", address, "--state-dir", str(state)
         )
         assert updated.returncode == 0, updated.stdout + updated.stderr
-        assert blob_bytes(log) - before == predicted.download_bytes
+        assert registry.downloaded() - before == predicted.download_bytes
         assert storage_image(docker_client, state) == v2
         assert docker_client.images.get("agile/storage:previous").id == v1
 
@@ -65,7 +55,7 @@ def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
         broken, _ = docker_client.images.build(
             fileobj=io.BytesIO(f"FROM {v2}\nENV AGILE_SERVICE=nonexistent\n".encode()), rm=True
         )
-        push(docker_client, broken.id, address)
+        registry.push(docker_client, broken.id, "storage", "multistage")
         rolled = cli(
             "images",
             "update",
@@ -95,7 +85,7 @@ def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, tmp_pa
 
 
 def test_a_tag_the_registry_does_not_have_is_said(docker_client, registry, tmp_path):
-    address, _ = registry
+    address = registry.address
     (tmp_path / "stack.json").write_text('{"project": "x", "simulate": true, "strategy": "nope"}')
     out = cli("images", "plan", "zigbee", "--registry", address, "--state-dir", str(tmp_path))
     assert out.returncode == 1
@@ -109,30 +99,26 @@ LAYER_BYTES = 24_000_000
 def big_image(docker_client, tiny_image, registry) -> str:
     """agile/flaky:big in the registry and not on the engine: the tiny image and 24 MB of
     random bytes (they do not compress, so the pull is long enough to cut)."""
-    address, _ = registry
     image, _ = docker_client.images.build(
         fileobj=io.BytesIO(
             f"FROM {tiny_image}\nRUN busybox head -c {LAYER_BYTES} /dev/urandom > /blob\n".encode()
         ),
         rm=True,
     )
-    image.tag(f"{address}/agile/flaky", "big")
-    for event in docker_client.api.push(f"{address}/agile/flaky", "big", stream=True, decode=True):
-        assert "error" not in event, event
+    registry.push(docker_client, image.id, "flaky", "big")
     docker_client.images.remove(image.id, force=True)
     return image.id
 
 
 def test_a_pull_cut_halfway_resumes_from_where_it_was_cut(docker_client, big_image, registry):
-    address, log = registry
-    link = FlakyLink(address)
+    link = FlakyLink(registry.address)
     try:
         the_plan = plan(docker_client, link.address, "flaky", "big")
         assert the_plan.layers_missing == 1
         link.cut_after(the_plan.download_bytes // 2)
         pull(docker_client, the_plan, lambda layer, done, total: None)
         assert link.cuts == 1
-        assert " 206 " in log.read_text()  # the engine asked for the rest (a Range request)
+        assert " 206 " in registry.log.read_text()  # a Range request for the rest
         # Resumed, not restarted: about the layer's bytes crossed the link, not 1.5 times.
         assert the_plan.download_bytes <= link.passed < the_plan.download_bytes * 1.05
     finally:
@@ -143,8 +129,7 @@ def test_a_pull_cut_halfway_resumes_from_where_it_was_cut(docker_client, big_ima
 def test_a_registry_down_mid_pull_is_said_and_the_next_try_pulls(
     docker_client, big_image, tiny_image, registry, tmp_path
 ):
-    address, _ = registry
-    link = FlakyLink(address)
+    link = FlakyLink(registry.address)
     (tmp_path / "stack.json").write_text(
         '{"project": "agiletest-flaky", "simulate": true, "strategy": "big"}'
     )
