@@ -12,7 +12,7 @@
 import docker
 
 from services.images.build import ROOT, SERVICES, STRATEGIES, build
-from services.images.layers import analyse, share
+from services.images.layers import analyse, bytes_on_disk
 from services.images.update import plan
 from tests.local_registry import LocalRegistry
 
@@ -60,7 +60,7 @@ def main() -> None:
     for st in STRATEGIES:
         members = [images[ids[(s, st)]] for s in SERVICES]
         sums.append(sum(i.size for i in members) / 1e6)
-        disk.append(share(members) / 1e6)
+        disk.append(bytes_on_disk(members) / 1e6)
     print(f"{'stack: sum':<16}" + "".join(f"{x:>14.1f}" for x in sums))
     print(f"{'stack: on disk':<16}" + "".join(f"{x:>14.1f}" for x in disk))
     print(f"{'on disk/baseline':<16}" + "".join(f"{x / disk[0]:>14.2f}" for x in disk))

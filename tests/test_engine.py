@@ -2,6 +2,7 @@
 
 import threading
 
+import docker
 import pytest
 
 from agile_tui.client.engine import Engine, EngineError, EngineUnreachable
@@ -92,6 +93,39 @@ def test_image_layers_and_sharing(docker_client, tiny_image, tmp_path) -> None:
         assert child.unique_bytes == child.layers[1].size
     finally:
         docker_client.images.remove("agile-test/child:1", force=True)
+
+
+PRUNE_LABEL = "org.agile-gateway.test-prune"
+
+
+def test_pruning_removes_the_replaced_version_and_keeps_tagged_images(
+    docker_client, tiny_image, tmp_path
+) -> None:
+    versions = []
+    for n in (1, 2):  # version 2 takes the tag: version 1 is left untagged
+        (tmp_path / "Dockerfile").write_text(f"FROM {tiny_image}\nRUN echo {n} > /version\n")
+        image, _ = docker_client.images.build(
+            path=str(tmp_path), tag="agile-test/app:1", rm=True, labels={PRUNE_LABEL: "1"}
+        )
+        versions.append(image.id)
+    engine = Engine.connect()
+    listed = engine.images()
+    assert listed.index(next(i for i in listed if i.id == versions[0])) > listed.index(
+        next(i for i in listed if i.name == tiny_image)
+    )  # untagged images come after tagged ones
+    try:
+        # Only this test's images: the engine's other untagged images (other builds'
+        # stages) are not the test's to remove.
+        count, freed = engine.prune_untagged(PRUNE_LABEL)
+        assert count >= 1  # the version and its build steps' images
+        old = next(i for i in listed if i.id == versions[0])
+        assert freed == old.unique_bytes  # the bytes it alone held
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(versions[0])
+        assert docker_client.images.get("agile-test/app:1").id == versions[1]
+        docker_client.images.get(tiny_image)
+    finally:
+        docker_client.images.remove("agile-test/app:1", force=True)
 
 
 def test_chain_ids_follow_the_oci_rule() -> None:

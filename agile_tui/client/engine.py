@@ -192,7 +192,24 @@ class Engine:
     # -- images --
 
     def images(self) -> list[ImageLayers]:
-        return analyse(self.client.images.list(), self.client.api.history)
+        """Tagged images first (by name), then untagged ones (build stages, replaced
+        versions)."""
+        images = analyse(self.client.images.list(), self.client.api.history)
+        return sorted(images, key=lambda i: (not i.tags, i.name))
+
+    def prune_untagged(self, label: str | None = None) -> tuple[int, int]:
+        """Remove images no tag and no container uses (only those with `label`, if
+        given): (images removed, bytes freed). Build stages are among them: the next
+        build makes them again."""
+        filters: dict[str, object] = {"dangling": True}
+        if label:
+            filters["label"] = label
+        try:
+            result = self.client.images.prune(filters=filters)
+        except APIError as exc:
+            raise EngineError(f"prune failed: {exc.explanation or exc}") from None
+        removed = {d["Deleted"] for d in result.get("ImagesDeleted") or [] if "Deleted" in d}
+        return len(removed), int(result.get("SpaceReclaimed") or 0)
 
 
 class LogStream:

@@ -10,14 +10,17 @@ from textual.widgets import Footer
 from agile_tui.client.stack import format_bytes
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.build_modal import BuildModal
+from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
 from services.images.layers import ImageLayers, share
 from services.images.recipes import LABEL
+from services.images.report import stack_costs
 
 IMAGE_COLUMNS = ("Image", "Size", "Shared", "Unique", "Layers")
+STACK_COLUMNS = ("Strategy", "Images", "Sum", "On disk", "Saved")
 LAYER_COLUMNS = ("Size", "Created by")
 
 
@@ -26,9 +29,11 @@ class ImagesScreen(Screen[None]):
         Binding("b", "build", "Build", id="images.build"),
         Binding("U", "updates", "Updates", id="images.updates"),
         Binding("u", "reload", "Reload", id="images.reload"),
+        Binding("P", "prune", "Prune untagged", id="images.prune"),
     ]
     DEFAULT_CSS = """
     ImagesScreen #layers { height: 1fr; }
+    ImagesScreen #stacks { height: auto; max-height: 7; }
     """
 
     def __init__(self) -> None:
@@ -42,6 +47,9 @@ class ImagesScreen(Screen[None]):
             images = LiveTable(IMAGE_COLUMNS, id="images")
             images.border_title = "Images"
             yield images
+            stacks = LiveTable(STACK_COLUMNS, id="stacks")
+            stacks.border_title = "The stack per build strategy"
+            yield stacks
             layers = LiveTable(LAYER_COLUMNS, id="layers")
             layers.border_title = "Layers"
             yield layers
@@ -91,6 +99,18 @@ class ImagesScreen(Screen[None]):
                 for i in images
             }
         )
+        self.query_one("#stacks", LiveTable).sync(
+            {
+                c.strategy: (
+                    c.strategy,
+                    str(c.images),
+                    format_bytes(c.total),
+                    format_bytes(c.on_disk),
+                    f"{c.saved:.0%}",
+                )
+                for c in stack_costs(images)
+            }
+        )
         self._show_layers()
 
     def action_build(self) -> None:
@@ -109,6 +129,36 @@ class ImagesScreen(Screen[None]):
             ),
             chosen,
         )
+
+    def action_prune(self) -> None:
+        untagged = [i for i in self.images.values() if not i.tags]
+        if self.app.engine is None or not untagged:  # type: ignore[attr-defined]
+            self.notify("no untagged images")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.prune()
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Remove {len(untagged)} untagged images (replaced versions, build stages; "
+                "the next build makes its stages again)?"
+            ),
+            answered,
+        )
+
+    @work(thread=True, exclusive=True, group="prune")
+    def prune(self) -> None:
+        try:
+            count, freed = self.app.engine.prune_untagged()  # type: ignore[attr-defined]
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(
+            self.notify, f"{count} images removed, {format_bytes(freed)} freed"
+        )
+        self.app.call_from_thread(self.action_reload)
 
     def action_updates(self) -> None:
         self.app.push_screen(UpdatesScreen())

@@ -92,6 +92,11 @@ def share(images: list[ImageLayers]) -> int:
     for image in images:
         image.shared_bytes = sum(x.size for x in image.layers if users[x.chain_id] > 1)
         image.unique_bytes = sum(x.size for x in image.layers if users[x.chain_id] == 1)
+    return bytes_on_disk(images)
+
+
+def bytes_on_disk(images: Iterable[ImageLayers]) -> int:
+    """The images' bytes together, each layer chain counted once."""
     sizes = {x.chain_id: x.size for image in images for x in image.layers}
     return sum(sizes.values())
 
