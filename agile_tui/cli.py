@@ -54,7 +54,7 @@ def demo_gateway() -> Iterator[Path]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def _runtime_of(state_dir: Path) -> str:
+def runtime_of(state_dir: Path) -> str:
     try:
         status = json.loads((state_dir / "runtime.json").read_text())
     except (OSError, ValueError):
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             runtime = "demo"
         else:
             state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-            runtime = _runtime_of(state_dir)
+            runtime = runtime_of(state_dir)
         from agile_tui.client.session import Session
 
         try:

@@ -7,6 +7,7 @@ import docker
 import pytest
 from textual.widgets import Log, ProgressBar
 
+from agile_tui.cli import runtime_of
 from services.images.build import ROOT
 from services.images.recipes import LABEL, STRATEGIES
 from services.images.update import plan
@@ -123,6 +124,7 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
         address,
     )
     assert up.returncode == 0, up.stderr
+    assert runtime_of(state) == "containers"  # what agile-tui finds in the state folder
     try:
         registry.push(docker_client, v1, "storage", "multistage")
         v2 = publish_code_change(docker_client, registry)
