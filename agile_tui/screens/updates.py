@@ -80,27 +80,34 @@ class UpdatesScreen(Screen[None]):
 
     def action_check(self) -> None:
         if not self.busy:
-            self._set_busy("checking")
-            self.check()
+            self._recheck()
+
+    def _recheck(self) -> None:
+        """Check again; after an update or a rollback, straight from being busy with it."""
+        self._set_busy("checking")
+        self.check()
 
     @work(thread=True, exclusive=True, group="updates")
     def check(self) -> None:
         from agile_tui.client.updates import check
-        from services.images.update import UpdateError
-        from services.runtime.containers import StackError
 
         engine = self.app.engine  # type: ignore[attr-defined]
         session = self.app.session  # type: ignore[attr-defined]
         try:
             if engine is None:
-                raise StackError(f"Docker engine {self.app.engine_state}")  # type: ignore[attr-defined]
+                raise RuntimeError(f"Docker engine {self.app.engine_state}")  # type: ignore[attr-defined]
             result = check(engine.client, session.state_dir, session.registry)
-        except (StackError, UpdateError) as exc:
-            self.app.call_from_thread(self.show_problem, str(exc))
+        except Exception as exc:  # said on the screen, which stays usable
+            self.app.call_from_thread(self._checked, None, str(exc))
             return
-        finally:
-            self.app.call_from_thread(self._set_busy, "")
-        self.app.call_from_thread(self.show_check, result)
+        self.app.call_from_thread(self._checked, result, "")
+
+    def _checked(self, result: "UpdateCheck | None", problem: str) -> None:
+        if result is None:
+            self.show_problem(problem)
+        else:
+            self.show_check(result)
+        self._set_busy("")
 
     def show_problem(self, text: str) -> None:
         self.result = None
@@ -196,8 +203,7 @@ class UpdatesScreen(Screen[None]):
                     severity="warning",
                     timeout=10,
                 )
-        self.app.call_from_thread(self._set_busy, "")
-        self.app.call_from_thread(self.action_check)
+        self.app.call_from_thread(self._recheck)
 
     def say(self, line: str) -> None:
         self.said.append(line)
@@ -237,8 +243,7 @@ class UpdatesScreen(Screen[None]):
             self.app.call_from_thread(self.say, f"{service}: back on agile/{service}:previous")
         except UpdateError as exc:
             self.app.call_from_thread(self._failed, str(exc))
-        self.app.call_from_thread(self._set_busy, "")
-        self.app.call_from_thread(self.action_check)
+        self.app.call_from_thread(self._recheck)
 
     def _set_busy(self, what: str) -> None:
         self.busy = what

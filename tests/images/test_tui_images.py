@@ -162,7 +162,7 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
                 pilot, lambda: "back on agile/storage:previous" in "\n".join(screen.said)
             )
             await states.until(pilot, lambda: screen.busy == "")
-            assert table.get_row("storage")[2] == f"→ {predicted.version}"
+            assert table.get_row("storage")[2] == f"→ {predicted.version}"  # checked again
         assert docker_client.images.get("agile/storage:multistage").id == v1
         assert docker_client.images.get("agile/storage:previous").id == v2
     finally:
