@@ -51,7 +51,7 @@ def main() -> None:
     client = docker.from_env(timeout=900)
     print("Building every service in every strategy (cached layers are reused)...\n")
     ids = {(s, st): built(client, s, st) for st in STRATEGIES for s in SERVICES}
-    images = {i.id: i for i in analyse(client.images.list(), client.api.history)}
+    images = {i.id: i for i in analyse([i.attrs for i in client.images.list()], client.api.history)}
     print(f"{'image size, MB':<16}" + "".join(f"{st:>14}" for st in STRATEGIES))
     for service in SERVICES:
         sizes = [images[ids[(service, st)]].size / 1e6 for st in STRATEGIES]

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import docker
@@ -63,6 +64,8 @@ class Engine:
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
         self._cpu: dict[str, _CpuSample] = {}
+        self._inspected: dict[str, dict[str, Any]] = {}
+        self._histories: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -194,7 +197,33 @@ class Engine:
     def images(self) -> list[ImageLayers]:
         """Tagged images first (by name), then untagged ones (build stages, replaced
         versions)."""
-        images = analyse(self.client.images.list(), self.client.api.history)
+        # One listing call, then what never changes for an image id (its id is the
+        # digest of its config) asked once per image, not at every reload: hundreds of
+        # inspect and history calls on a build host.
+        listed = self.client.api.images()
+        with self._lock:
+            current = {i["Id"] for i in listed}
+            self._inspected = {k: v for k, v in self._inspected.items() if k in current}
+            self._histories = {k: v for k, v in self._histories.items() if k in current}
+
+        def cached(cache: dict[str, Any], ask: Callable[[str], Any], image_id: str) -> Any:
+            with self._lock:
+                known = cache.get(image_id)
+            if known is None:
+                known = ask(image_id)
+                with self._lock:
+                    cache[image_id] = known
+            return known
+
+        attrs = [
+            {
+                **cached(self._inspected, self.client.api.inspect_image, summary["Id"]),
+                "RepoTags": summary.get("RepoTags"),  # tags move; the listing has them now
+            }
+            for summary in listed
+        ]
+        history = partial(cached, self._histories, self.client.api.history)
+        images = analyse(attrs, history)
         return sorted(images, key=lambda i: (not i.tags, i.name))
 
     def prune_untagged(self, label: str | None = None) -> tuple[int, int]:

@@ -102,16 +102,16 @@ def bytes_on_disk(images: Iterable[ImageLayers]) -> int:
 
 
 def analyse(
-    images: Iterable[Any], history: Callable[[str], list[dict[str, Any]]]
+    images: Iterable[dict[str, Any]], history: Callable[[str], list[dict[str, Any]]]
 ) -> list[ImageLayers]:
+    """Images as the engine inspects them (Id, RepoTags, Size, RootFS, Config)."""
     result = []
-    for image in images:
-        attrs = image.attrs
+    for attrs in images:
         diff_ids = attrs.get("RootFS", {}).get("Layers", []) or []
         result.append(
             ImageLayers(
                 id=attrs["Id"],
-                tags=list(attrs.get("RepoTags") or []),
+                tags=[t for t in attrs.get("RepoTags") or [] if t != "<none>:<none>"],
                 size=int(attrs.get("Size", 0)),
                 layers=layers_of(diff_ids, history(attrs["Id"])),
                 labels=dict((attrs.get("Config") or {}).get("Labels") or {}),

@@ -42,7 +42,7 @@ def _mb(n: int) -> str:
 
 def report(client: Any) -> str:
     images = [i for i in client.images.list() if any(t.startswith("agile/") for t in i.tags)]
-    analysed = analyse(images, client.api.history)
+    analysed = analyse([i.attrs for i in images], client.api.history)
     lines = [f"{'IMAGE':<44}{'SIZE':>11}{'LAYERS':>8}{'UNIQUE':>11}{'SHARED':>11}"]
     for image in analysed:
         lines.append(
