@@ -35,6 +35,14 @@ Dir::Cache::srcpkgcache "";
 """
 
 Log = Callable[[str], None]
+# Debian architecture -> Docker platform. A foreign one builds under qemu-user-static
+# (its binfmt handlers registered with the F flag, so that they work inside builds).
+PLATFORMS = {
+    "amd64": "linux/amd64",
+    "arm64": "linux/arm64",
+    "armhf": "linux/arm/v7",
+    "i386": "linux/386",
+}
 
 
 class HierarchyError(RuntimeError):
@@ -82,6 +90,8 @@ def ensure_hierarchy(
     client: docker.DockerClient, arch: str = "amd64", say: Log = log.info, force: bool = False
 ) -> list[str]:
     """Build what is missing or out of date; the tags of all three layers."""
+    if arch not in PLATFORMS:
+        raise HierarchyError(f"no Docker platform for {arch!r}; known: {', '.join(PLATFORMS)}")
     built = []
     for layer in hierarchy(arch):
         digest = recipe_digest(layer, arch)
@@ -90,7 +100,7 @@ def ensure_hierarchy(
         elif layer.parent is None:
             _debootstrap(client, layer, arch, digest, say)
         else:
-            _build(client, layer, digest, say)
+            _build(client, layer, arch, digest, say)
         built.append(layer.tag)
     return built
 
@@ -114,40 +124,62 @@ def _debootstrap(
         for cache in (root / "var/cache/apt").glob("*.bin"):
             cache.unlink()
         (root / "etc/apt/apt.conf.d/docker-clean").write_text(APT_CLEAN)
-        tarball = Path(tmp) / "root.tar"
+        context = Path(tmp) / "context"
+        context.mkdir()
         # Numeric owners and a fixed order: the same tree gives the same layer.
         subprocess.run(
-            ["tar", "-C", str(root), "--numeric-owner", "--sort=name", "-cf", str(tarball), "."],
+            [
+                "tar",
+                "-C",
+                str(root),
+                "--numeric-owner",
+                "--sort=name",
+                "-cf",
+                str(context / "root.tar"),
+                ".",
+            ],
             check=True,
         )
-        say(f"{layer.tag}: importing {tarball.stat().st_size / 1e6:.0f} MB")
-        repository, tag = layer.tag.split(":")
-        client.api.import_image_from_file(
-            str(tarball),
-            repository=repository,
-            tag=tag,
-            changes=[f"LABEL {RECIPE_LABEL}={digest}", 'CMD ["/bin/bash"]'],
-        )
+        # FROM scratch + ADD rather than `docker import`: a build takes the platform, so
+        # a foreign architecture's image says what it is.
+        (context / "Dockerfile").write_text('FROM scratch\nADD root.tar /\nCMD ["/bin/bash"]\n')
+        say(f"{layer.tag}: adding {(context / 'root.tar').stat().st_size / 1e6:.0f} MB")
+        _build_context(client, layer.tag, context, "Dockerfile", arch, digest, {})
 
 
-def _build(client: docker.DockerClient, layer: Layer, digest: str, say: Log) -> None:
+def _build(client: docker.DockerClient, layer: Layer, arch: str, digest: str, say: Log) -> None:
     assert layer.parent is not None
     say(f"{layer.tag}: building {layer.recipe} on {layer.parent.tag}")
+    _build_context(
+        client, layer.tag, RECIPES, layer.recipe, arch, digest, {"BASE": layer.parent.tag}
+    )
+
+
+def _build_context(
+    client: docker.DockerClient,
+    tag: str,
+    context: Path,
+    dockerfile: str,
+    arch: str,
+    digest: str,
+    buildargs: dict[str, str],
+) -> None:
     try:
         _, output = client.images.build(
-            path=str(RECIPES),
-            dockerfile=layer.recipe,
-            tag=layer.tag,
-            buildargs={"BASE": layer.parent.tag},
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs=buildargs,
             labels={RECIPE_LABEL: digest},
+            platform=PLATFORMS[arch],
             rm=True,
             forcerm=True,
         )
     except BuildError as exc:
         tail = "".join(str(c.get("stream", c.get("error", ""))) for c in exc.build_log)
         raise HierarchyError(
-            f"{layer.tag}: {exc.msg}\n" + "\n".join(tail.strip().splitlines()[-8:])
+            f"{tag}: {exc.msg}\n" + "\n".join(tail.strip().splitlines()[-8:])
         ) from None
     for chunk in output:
         if line := str(chunk.get("stream", "")).strip():
-            log.debug("%s: %s", layer.tag, line)
+            log.debug("%s: %s", tag, line)

@@ -219,9 +219,10 @@ def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
 def cmd_images_base(args: argparse.Namespace) -> int:
     from services.images.hierarchy import ensure_hierarchy
 
-    return _with_engine(
-        "base", lambda client: ensure_hierarchy(client, args.arch, say=print, force=args.force)
-    )
+    def work(client) -> None:  # type: ignore[no-untyped-def]
+        ensure_hierarchy(client, args.arch, say=say, force=args.force)
+
+    return _with_engine("base", work)
 
 
 def say(line: str) -> None:

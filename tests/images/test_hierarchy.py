@@ -3,6 +3,7 @@
 import pytest
 
 from services.images.hierarchy import RECIPE_LABEL, ensure_hierarchy, hierarchy, recipe_digest
+from tests.images.conftest import cli
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
@@ -34,6 +35,15 @@ def test_a_second_run_rebuilds_nothing(docker_client, hierarchy):
     ensure_hierarchy(docker_client, say=said.append)
     assert [docker_client.images.get(tag).id for tag in hierarchy] == before
     assert said == [f"{tag}: up to date" for tag in hierarchy]
+
+
+def test_the_command_says_what_it_did(docker_client, hierarchy):
+    out = cli("images", "base")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"{tag}: up to date" for tag in hierarchy]
+    unknown = cli("images", "base", "--arch", "sparc")
+    assert unknown.returncode == 1
+    assert "no Docker platform for 'sparc'; known: amd64, arm64" in unknown.stderr
 
 
 def test_each_layer_is_labelled_with_the_digest_of_its_recipe(docker_client, hierarchy):
