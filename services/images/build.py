@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 
 from services.busconfig import render_config
-from services.images.hierarchy import ROOT, ensure_hierarchy, hierarchy
+from services.images.hierarchy import HOST_ARCH, PLATFORMS, ROOT, ensure_hierarchy, hierarchy
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, ServiceImage
 
 log = logging.getLogger(__name__)
@@ -29,17 +29,23 @@ RECIPES_ENV = "AGILE_DOCKERFILES"
 STAGING = ROOT / "build" / "images"
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
 CONTAINER_SOCKET = Path("/run/agile/bus.sock")  # in every container of the stack
+ALL_EXTRAS = ("ble", "zigbee")
+# pip's platform tags of binary wheels that run on Debian 12 (glibc 2.36), per architecture.
+WHEEL_PLATFORMS = {
+    "amd64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
+}
 
 
 class BuildFailed(RuntimeError):
     """The build failed; whatever ran before is untouched. The message holds the log's end."""
 
 
-def requirements(image: ServiceImage) -> list[str]:
-    """The service's dependencies from pyproject.toml, without the project itself."""
+def requirements(extras: tuple[str, ...]) -> list[str]:
+    """Dependencies with these extras from pyproject.toml, without the project itself."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in image.extras:
+    for extra in extras:
         reqs += [
             r for r in project["optional-dependencies"][extra] if not r.startswith(project["name"])
         ]
@@ -56,40 +62,51 @@ def code_version() -> str:
     return f"{project['version']}-{h.hexdigest()[:10]}"
 
 
-def build_wheelhouse(say: Callable[[str], None]) -> Path:
-    """Wheels of the project and every dependency, for the host's Python (3.11, as the
-    images' Debian has)."""
-    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-    for old in WHEELHOUSE.glob("agile_gateway-*.whl"):
+def build_wheelhouse(arch: str, say: Callable[[str], None]) -> Path:
+    """Wheels of the project and every dependency for Python 3.11 (as the images' Debian
+    has) on `arch`: built here for the host's architecture, downloaded as binary wheels
+    for a foreign one (nothing is compiled under emulation)."""
+    folder = WHEELHOUSE / arch
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("agile_gateway-*.whl"):
         old.unlink()  # always the current code
-    say("wheelhouse: pip wheel .[ble,zigbee]")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--wheel-dir",
-            str(WHEELHOUSE),
-            ".[ble,zigbee]",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise BuildFailed(f"pip wheel failed:\n{proc.stderr.strip()[-2000:]}")
-    return WHEELHOUSE
+    pip = [sys.executable, "-m", "pip"]
+    if arch == HOST_ARCH:
+        steps = [[*pip, "wheel", "-q", "--wheel-dir", str(folder), f".[{','.join(ALL_EXTRAS)}]"]]
+    elif arch in WHEEL_PLATFORMS:
+        platforms = [f"--platform={tag}" for tag in WHEEL_PLATFORMS[arch]]
+        steps = [
+            [*pip, "wheel", "-q", "--no-deps", "--wheel-dir", str(folder), "."],  # pure Python
+            [
+                *pip,
+                "download",
+                "-q",
+                "--only-binary=:all:",
+                "--python-version=3.11",
+                "--implementation=cp",
+                *platforms,
+                "--dest",
+                str(folder),
+                *requirements(ALL_EXTRAS),
+            ],
+        ]
+    else:
+        raise BuildFailed(f"no wheels for {arch} (known: {', '.join(WHEEL_PLATFORMS)})")
+    for step in steps:
+        say(f"wheelhouse ({arch}): pip {step[3]}")
+        proc = subprocess.run(step, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildFailed(f"pip {step[3]} failed:\n{proc.stderr.strip()[-2000:]}")
+    return folder
 
 
 def recipes_dir() -> Path:
     return Path(os.environ.get(RECIPES_ENV) or DOCKERFILES)
 
 
-def stage(image: ServiceImage, strategy: str) -> Path:
+def stage(image: ServiceImage, strategy: str, arch: str) -> Path:
     dockerfiles = recipes_dir()
-    folder = STAGING / f"{image.name}-{strategy}"
+    folder = STAGING / f"{image.name}-{strategy}-{arch}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     recipe = "multistage" if strategy.startswith("squashed") else strategy
@@ -101,13 +118,12 @@ def stage(image: ServiceImage, strategy: str) -> Path:
         (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))
         return folder
     shutil.copy(dockerfiles / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
-    (folder / "requirements.txt").write_text("\n".join(requirements(image)) + "\n")
+    (folder / "requirements.txt").write_text("\n".join(requirements(image.extras)) + "\n")
     # The project's wheel apart from the dependencies': a code change must not touch the
     # dependency stage, or its layer (and the build cache) would change with every edit.
-    ours = sorted(WHEELHOUSE.glob("agile_gateway-*.whl"))
-    shutil.copytree(
-        WHEELHOUSE, folder / "wheelhouse", ignore=shutil.ignore_patterns("agile_gateway-*")
-    )
+    wheels = WHEELHOUSE / arch
+    ours = sorted(wheels.glob("agile_gateway-*.whl"))
+    shutil.copytree(wheels, folder / "wheelhouse", ignore=shutil.ignore_patterns("agile_gateway-*"))
     (folder / "project").mkdir()
     for wheel in ours:
         shutil.copy2(wheel, folder / "project" / wheel.name)
@@ -155,8 +171,8 @@ def build(
     image = SERVICES[service]
     ensure_hierarchy(client, arch, say=say)
     if service != "bus":
-        build_wheelhouse(say)
-    context = stage(image, strategy)
+        build_wheelhouse(arch, say)
+    context = stage(image, strategy, arch)
     version = code_version()
     tail: list[str] = []
     stream = client.api.build(
@@ -171,6 +187,7 @@ def build(
             f"{LABEL}.strategy": strategy,
             f"{LABEL}.version": version,
         },
+        platform=PLATFORMS[arch],
         rm=True,
         forcerm=True,
         decode=True,
@@ -199,6 +216,9 @@ def build(
         base = hierarchy(arch)[0 if service == "bus" else 1].tag
         image_id = squash(client, image_id, None if strategy == "squashed-all" else base, say)
     built = client.images.get(image_id)
-    built.tag(f"agile/{service}", strategy)
-    built.tag(f"agile/{service}", f"{version}-{strategy}")
-    say(f"agile/{service}:{strategy} = agile/{service}:{version}-{strategy} ({built.short_id})")
+    # A build for another architecture (for gateways of that kind) never takes the tag
+    # of what this machine runs.
+    tag = strategy if arch == HOST_ARCH else f"{strategy}-{arch}"
+    built.tag(f"agile/{service}", tag)
+    built.tag(f"agile/{service}", f"{version}-{tag}")
+    say(f"agile/{service}:{tag} = agile/{service}:{version}-{tag} ({built.short_id})")

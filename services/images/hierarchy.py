@@ -8,6 +8,7 @@ when the recipe (or the architecture) changed.
 
 import hashlib
 import logging
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -43,6 +44,8 @@ PLATFORMS = {
     "armhf": "linux/arm/v7",
     "i386": "linux/386",
 }
+_MACHINES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "i686": "i386"}
+HOST_ARCH = _MACHINES.get(platform.machine(), platform.machine())
 
 
 class HierarchyError(RuntimeError):

@@ -1,0 +1,41 @@
+"""A gateway of another architecture (a Raspberry Pi's arm64) built on this machine:
+the hierarchy and a service image for arm64, run under qemu-user-static."""
+
+from pathlib import Path
+
+import pytest
+
+from services.images.build import build
+from services.images.hierarchy import HOST_ARCH, hierarchy
+
+# debootstrap's second stage and apt run emulated: several minutes.
+pytestmark = pytest.mark.timeout(1800)
+
+ARM64_HANDLER = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+
+@pytest.mark.skipif(
+    HOST_ARCH == "arm64" or not ARM64_HANDLER.exists(),
+    reason="no qemu-aarch64 binfmt handler here (./dev test registers one where it may)",
+)
+def test_an_arm64_service_image_builds_and_runs_under_emulation(docker_client):
+    host_tag = docker_client.images.get("agile/storage:multistage").id
+    lines = list(build(docker_client, "storage", "multistage", "arm64", say=lambda _line: None))
+    assert any(line.startswith("Step 1/") for line in lines)
+    for layer in hierarchy("arm64"):
+        assert docker_client.images.get(layer.tag).attrs["Architecture"] == "arm64"
+    image = docker_client.images.get("agile/storage:multistage-arm64")
+    assert image.attrs["Architecture"] == "arm64"
+    out = docker_client.containers.run(
+        image.id,
+        [
+            "python3",
+            "-c",
+            "import platform, dbus_fast, services.storage.service; print(platform.machine())",
+        ],
+        remove=True,
+        network_mode="none",
+        platform="linux/arm64",
+    )
+    assert out.strip() == b"aarch64"  # native extensions (dbus-fast) from arm64 wheels
+    assert docker_client.images.get("agile/storage:multistage").id == host_tag  # untouched
