@@ -17,6 +17,7 @@ class ServiceUpdate:
     running: str  # the running image's version label (or short id); "" if none
     plan: Plan | None = None
     problem: str = ""  # why there is no plan
+    short: str = ""  # the same in a few words
 
 
 @dataclass
@@ -67,6 +68,6 @@ def check(client: Any, state_dir: Path | None, registry: str | None) -> UpdateCh
         try:
             row.plan = plan(client, registry, service, strategy)
         except UpdateError as exc:
-            row.problem = str(exc)
+            row.problem, row.short = str(exc), exc.short
         result.services.append(row)
     return result

@@ -22,14 +22,6 @@ PULL_COLUMNS = ("Layer", "Pulled", "Bytes")
 BAR = 20
 
 
-def registry_state(problem: str) -> str:
-    if "no such image or tag" in problem:
-        return "no such tag"
-    if "not reachable" in problem:
-        return "unreachable"
-    return "error"
-
-
 def pull_bar(done: int, total: int) -> str:
     filled = BAR * done // total if total else 0
     return f"{'█' * filled}{'░' * (BAR - filled)} {100 * done // max(total, 1):>3}%"
@@ -121,7 +113,7 @@ class UpdatesScreen(Screen[None]):
         problems = []
         for s in result.services:
             if s.plan is None:
-                state, layers, download = registry_state(s.problem), "", ""
+                state, layers, download = s.short, "", ""
                 problems.append(f"{s.service}: {s.problem}")
             elif s.plan.up_to_date:
                 state, layers, download = "up to date", "", "0 B"

@@ -31,7 +31,12 @@ COMPOSE_SERVICES = {"core": ("protocolmanager", "devicemanager")}  # image -> it
 
 
 class UpdateError(RuntimeError):
-    """The update cannot go on; the running stack is as it was. The message says why."""
+    """The update cannot go on; the running stack is as it was. The message says why;
+    `short` says it in a few words (for a table cell)."""
+
+    def __init__(self, message: str, short: str = "error") -> None:
+        super().__init__(message)
+        self.short = short
 
 
 @dataclass
@@ -53,10 +58,12 @@ def _get(url: str, accept: str = "") -> tuple[bytes, dict[str, str]]:
             return response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
-            raise UpdateError(f"{url}: no such image or tag in the registry") from None
+            raise UpdateError(
+                f"{url}: no such image or tag in the registry", "no such tag"
+            ) from None
         raise UpdateError(f"{url}: the registry answered {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise UpdateError(f"the registry is not reachable ({url}): {exc}") from None
+        raise UpdateError(f"the registry is not reachable ({url}): {exc}", "unreachable") from None
 
 
 def local_chains(client: docker.DockerClient) -> set[str]:

@@ -249,6 +249,7 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
                 "0.1.0-8265a4bf4d",
                 problem=f"http://{registry}/v2/agile/zigbee/manifests/multistage: "
                 "no such image or tag in the registry",
+                short="no such tag",
             ),
         ],
     )
