@@ -26,13 +26,16 @@ class UpdateCheck:
     strategy: str
     services: list[ServiceUpdate] = field(default_factory=list)
 
+    def _updates(self) -> list[Plan]:
+        return [s.plan for s in self.services if s.plan and not s.plan.up_to_date]
+
     @property
     def pending(self) -> list[str]:
-        return [s.service for s in self.services if s.plan and not s.plan.up_to_date]
+        return [p.service for p in self._updates()]
 
     @property
     def total_bytes(self) -> int:
-        return sum(s.plan.download_bytes for s in self.services if s.plan and not s.plan.up_to_date)
+        return sum(p.download_bytes for p in self._updates())
 
 
 def stack_registry(state_dir: Path | None, registry: str | None) -> tuple[str, str]:

@@ -128,21 +128,20 @@ class BuildScreen(Screen[None]):
         self.query_one(Log).write_line(line)
 
     def _finished(self, code: int, error: str) -> None:
+        bar = self.query_one(ProgressBar)
+        if bar.total is None:  # ended before the first step: stop the pulsing
+            bar.update(total=1, progress=0)
         if self.outcome == "cancelled":
-            pass
+            pass  # said when it was asked for
         elif code == 0:
             self.outcome = "built"
-            bar = self.query_one(ProgressBar)
-            bar.update(total=bar.total or 1, progress=bar.total or 1)
+            bar.update(progress=bar.total)
         else:
             self.outcome = "failed"
             self.error = error or f"the build ended with exit code {code}"
             self.query_one("#error", Label).update(self.error)
             self.add_class("failed")
             self.notify(f"{self.service}: {self.error}", severity="error", timeout=10)
-        bar = self.query_one(ProgressBar)
-        if bar.total is None:  # ended before the first step: stop the pulsing
-            bar.update(total=1, progress=0)
         if self._ticker is not None:
             self._ticker.stop()
         self._show_state()

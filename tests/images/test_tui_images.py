@@ -38,14 +38,14 @@ async def build_from_the_keyboard(pilot, strategy: str = "multistage"):  # type:
     """b, storage, the strategy, enter: the build screen."""
     await engine_up(pilot)
     await pilot.press("b")
-    await states.until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildModal")
+    await states.on_screen(pilot, "BuildModal")
     # The modal offers the selected image's service and strategy first: start from the top.
     modal = pilot.app.screen
     modal.query_one("#service").highlighted = 0
     modal.query_one("#strategy").highlighted = 0
     await pilot.press("down", "down", "enter")  # bus, core, storage
     await pilot.press(*["down"] * list(STRATEGIES).index(strategy), "enter")
-    await states.until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildScreen")
+    await states.on_screen(pilot, "BuildScreen")
     return pilot.app.screen
 
 
@@ -63,7 +63,7 @@ async def test_a_build_streams_its_log_with_progress_and_tags_the_image(
         bar = screen.query_one(ProgressBar)
         assert bar.total and bar.progress == bar.total
         await pilot.press("escape")
-        await states.until(pilot, lambda: type(app.screen).__name__ == "ImagesScreen")
+        await states.on_screen(pilot, "ImagesScreen")
     image = docker_client.images.get("agile/storage:multistage")
     assert image.labels[f"{LABEL}.strategy"] == "multistage"
     assert (
@@ -133,7 +133,7 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
         async with app.run_test(size=(80, 24)) as pilot:
             await engine_up(pilot)
             await pilot.press("U")
-            await states.until(pilot, lambda: type(app.screen).__name__ == "UpdatesScreen")
+            await states.on_screen(pilot, "UpdatesScreen")
             screen = app.screen
             await states.until(pilot, lambda: screen.result is not None)
             table = states.table(pilot, "services")

@@ -84,6 +84,11 @@ async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 
         await pilot.pause(0.05)
 
 
+async def on_screen(pilot: Pilot[None], name: str) -> None:
+    """Wait until the screen on top is the one of that class name."""
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == name)
+
+
 def table(pilot: Pilot[None], table_id: str) -> LiveTable:
     return pilot.app.screen.query_one(f"#{table_id}", LiveTable)
 
@@ -144,7 +149,7 @@ async def paired(pilot: Pilot[None]) -> None:
     await discovered(pilot)
     select_row(pilot, "discovered", ENV_SENSOR)
     await pilot.press("p")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "PairModal")
+    await on_screen(pilot, "PairModal")
     await pilot.press("enter")  # take the proposed type
     await pilot.press("enter")  # keep the proposed name
     await until(pilot, lambda: rows(pilot, "registered") == 1)
@@ -155,7 +160,7 @@ async def pair_modal(pilot: Pilot[None]) -> None:
     await discovered(pilot)
     select_row(pilot, "discovered", SENSORTAG)  # two types fit it
     await pilot.press("p")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "PairModal")
+    await on_screen(pilot, "PairModal")
     await settled(pilot)
 
 
@@ -183,7 +188,7 @@ async def data_history(pilot: Pilot[None]) -> None:
 async def policy_modal(pilot: Pilot[None]) -> None:
     await data_streams(pilot)
     await pilot.press("R")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "PolicyModal")
+    await on_screen(pilot, "PolicyModal")
     await settled(pilot)
 
 
@@ -201,7 +206,7 @@ async def images(pilot: Pilot[None]) -> None:
 async def build_modal(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
     await pilot.press("b")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildModal")
+    await on_screen(pilot, "BuildModal")
     await settled(pilot)
 
 
@@ -209,7 +214,7 @@ async def build_failed(pilot: Pilot[None]) -> None:
     """A build started where no engine answers: the child process's error, as it said it."""
     await build_modal(pilot)
     await pilot.press("enter", "enter")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "BuildScreen")
+    await on_screen(pilot, "BuildScreen")
     await until(pilot, lambda: pilot.app.screen.outcome == "failed", timeout=60)  # type: ignore[attr-defined]
     await settled(pilot)
 
@@ -223,7 +228,7 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
 
     await engine_settled(pilot)
     await pilot.press("U")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "UpdatesScreen")
+    await on_screen(pilot, "UpdatesScreen")
     screen = pilot.app.screen
     await until(pilot, lambda: not screen.busy)  # type: ignore[attr-defined]
     registry = "10.0.0.2:5000"

@@ -29,7 +29,7 @@ async def test_pair_with_a_chosen_name(gateway, frozen_dir) -> None:
         await states.discovered(pilot)
         states.select_row(pilot, "discovered", states.DUMMY_SWITCH)
         await pilot.press("p")
-        await states.until(pilot, lambda: type(app.screen).__name__ == "PairModal")
+        await states.on_screen(pilot, "PairModal")
         await pilot.press("enter", "ctrl+u", *"Kitchen plug", "enter")
         await states.until(pilot, lambda: states.rows(pilot, "registered") == 1)
         table = app.screen.query_one("#registered", LiveTable)
@@ -41,7 +41,7 @@ async def test_read_a_component_shows_value_and_unit(gateway, frozen_dir) -> Non
     async with app.run_test(size=(80, 24)) as pilot:
         await states.paired(pilot)
         await pilot.press("tab", "r")  # registered table, read
-        await states.until(pilot, lambda: type(app.screen).__name__ == "ChoiceModal")
+        await states.on_screen(pilot, "ChoiceModal")
         await pilot.press("enter")  # temperature
         await states.until(pilot, lambda: any("°C" in str(n.message) for n in app._notifications))
 
@@ -124,10 +124,10 @@ async def test_stop_and_start_a_real_container(gateway, frozen_dir, container_fa
         await pilot.press("s")
         await states.until(pilot, lambda: screen.rows[container.id].state == "running", timeout=20)
         await pilot.press("l")
-        await states.until(pilot, lambda: type(app.screen).__name__ == "LogsScreen")
+        await states.on_screen(pilot, "LogsScreen")
         await pilot.press("escape")
         await pilot.press("delete")
-        await states.until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal")
+        await states.on_screen(pilot, "ConfirmModal")
         await pilot.press("y")
         await states.until(pilot, lambda: container.id not in screen.rows, timeout=20)
 
@@ -148,7 +148,7 @@ async def test_pair_a_zigbee_device_with_the_keyboard_alone(gateway, frozen_dir)
         await pilot.press("home", *["down"] * table.get_row_index(states.ZB_CLIMATE))
         assert table.selected_key() == states.ZB_CLIMATE
         await pilot.press("p")
-        await states.until(pilot, lambda: type(app.screen).__name__ == "PairModal")
+        await states.on_screen(pilot, "PairModal")
         await pilot.press("enter", "enter")  # the proposed type (zigbee-climate) and name
         await states.until(pilot, lambda: states.rows(pilot, "registered") == 1)
     client = GatewayClient(gateway.address)
@@ -167,9 +167,9 @@ async def test_recording_policy_is_edited_and_history_is_charted(gateway, frozen
     async with app.run_test(size=(80, 24)) as pilot:
         await states.data_streams(pilot)  # the environment sensor's streams
         await pilot.press("R")
-        await states.until(pilot, lambda: type(app.screen).__name__ == "PolicyModal")
+        await states.on_screen(pilot, "PolicyModal")
         await pilot.press("space", "tab", "ctrl+u", *"10s", "tab", "ctrl+u", *"2d", "ctrl+s")
-        await states.until(pilot, lambda: type(app.screen).__name__ == "DataScreen")
+        await states.on_screen(pilot, "DataScreen")
         await states.until(
             pilot,
             lambda: "●" in str(app.screen.query_one("#streams").get_option_at_index(0).prompt),
