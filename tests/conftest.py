@@ -19,6 +19,26 @@ from tests.docker_images import make_tiny_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# What a test needs, read off the fixtures it uses (their closure): the markers cannot
+# drift from what the test does. A test that starts a daemon by itself says so with
+# its own marker. The rest are unit tests (`./dev test -m unit`).
+NEEDS = {
+    "ssh": ("sshd",),
+    "docker": ("docker_client",),
+    "gateway": ("gateway_factory",),
+    "bus": ("bus_address", "system_bus"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for marker, names in NEEDS.items():
+            if fixtures.intersection(names):
+                item.add_marker(marker)
+        if not any(item.get_closest_marker(m) for m in NEEDS):
+            item.add_marker("unit")
+
 
 @pytest.fixture
 def bus_address(tmp_path: Path) -> Iterator[str]:
@@ -91,7 +111,6 @@ class Gateway:
 
     def __init__(self, state_dir: Path, options: list[str]) -> None:
         self.state_dir = state_dir
-        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             up_command(state_dir, options),
             stdout=subprocess.PIPE,
@@ -100,7 +119,6 @@ class Gateway:
             cwd=ROOT,
         )
         up, said = wait_until_up(self.proc)
-        self.up_after_s = time.monotonic() - self.started
         if not up:
             self.stop()
             raise RuntimeError("gateway did not come up:\n" + said)

@@ -71,7 +71,7 @@ async def bluez_on(address: str) -> bool:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05
+    check: Callable[[], Awaitable[Any]], timeout: float = 60.0, interval: float = 0.05
 ) -> Any:
     """Poll `check` until it returns something truthy; fail with its last value."""
     deadline = time.monotonic() + timeout

@@ -40,6 +40,7 @@ async def test_native_bus_allows_only_gateway_names(
     assert await own(bus_address, name) is allowed
 
 
+@pytest.mark.bus
 async def test_per_user_policy_limits_a_service_to_its_own_names(tmp_path: Path) -> None:
     me = getpass.getuser()
     proc, address = start_bus_daemon(tmp_path, service_users={"devicemanager": me})

@@ -57,7 +57,7 @@ async def test_events_report_a_stop(container_factory) -> None:
     thread.start()
     try:
         container.stop(timeout=1)
-        await eventually(lambda: _has(seen, ("die", container.id)), timeout=10)
+        await eventually(lambda: _has(seen, ("die", container.id)), timeout=60)
     finally:
         stop.set()
         thread.join(5)

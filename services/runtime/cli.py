@@ -31,8 +31,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.native == args.containers:
         raise SystemExit("agile-gateway up: say which runtime (--native or --containers)")
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-    if args.containers:
+    if args.containers:  # waits for the services' names anyway
         return _up_containers(state_dir, args)
+    if args.wait:
+        return _up_detached(state_dir, args)
     options: dict[str, list[str]] = {}
     for item in args.option:
         service, sep, pair = item.partition(":")
@@ -51,7 +53,60 @@ def cmd_up(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    return asyncio.run(supervisor.run(on_ready=announce))
+    return asyncio.run(supervisor.run(on_ready=announce, ready_timeout_s=args.timeout))
+
+
+def _up_detached(state_dir: Path, args: argparse.Namespace) -> int:
+    """`up --wait`: the supervisor goes on in the background (its own session, its log in
+    DIR/logs/supervisor.log); this returns once every service owns its names."""
+    import os
+    import signal
+    import subprocess
+
+    from services.busconfig import SOCKET_NAME
+    from services.runtime.ready import Readiness, wait_ready
+    from services.runtime.supervisor import LOG_DIR
+
+    argv = [a for a in args.argv if a != "--wait"]
+    log_file = state_dir.resolve() / LOG_DIR / "supervisor.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    address = f"unix:path={state_dir.resolve() / SOCKET_NAME}"  # where the supervisor puts it
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.runtime.cli", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+    async def wait() -> Readiness:
+        waiter = asyncio.ensure_future(wait_ready(address, state_dir, args.timeout))
+        while not waiter.done():
+            await asyncio.wait({waiter}, timeout=0.2)
+            if proc.poll() is not None and not waiter.done():
+                waiter.cancel()
+                raise SystemExit(
+                    f"agile-gateway up: the supervisor exited with {proc.returncode}; "
+                    f"see {log_file}:\n" + log_file.read_text(errors="replace")[-2000:]
+                )
+        return waiter.result()
+
+    result = asyncio.run(wait())
+    if not result.ready:
+        os.kill(proc.pid, signal.SIGTERM)  # half a gateway helps no script: stop it
+        proc.wait(30)
+        print(
+            f"agile-gateway up: not ready within {args.timeout:g} s\n{result.explain(state_dir)}",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"gateway up; bus {result.address} (also in {state_dir / 'bus.address'}); "
+        f"supervisor pid {proc.pid} (agile-gateway down --native stops it)",
+        flush=True,
+    )
+    return 0
 
 
 def _up_containers(state_dir: Path, args: argparse.Namespace) -> int:
@@ -62,7 +117,7 @@ def _up_containers(state_dir: Path, args: argparse.Namespace) -> int:
     names += [c.protocol_bus_name(p) for p in ("BLE", "ZB") + (("Dummy",) if args.simulate else ())]
     try:
         address = up(state_dir, args.simulate, args.strategy, args.project, args.registry)
-        elapsed = asyncio.run(wait_for_names(address, names))
+        elapsed = asyncio.run(wait_for_names(address, names, args.timeout))
     except StackError as exc:
         print(f"agile-gateway up: {exc}", file=sys.stderr)
         return 1
@@ -78,11 +133,41 @@ def cmd_down(args: argparse.Namespace) -> int:
     from services.runtime.containers import StackError, down
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    if args.native == args.containers:
+        raise SystemExit("agile-gateway down: say which runtime (--native or --containers)")
+    if args.native:
+        return _down_native(state_dir)
     try:
         down(state_dir, args.simulate, args.project)
     except StackError as exc:
         print(f"agile-gateway down: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _down_native(state_dir: Path) -> int:
+    """SIGTERM to the supervisor of runtime.json, once its command line says it is one
+    (a stale file must not signal an unrelated process), then wait for it to end."""
+    import os
+    import signal
+    import time
+
+    from services.runtime.supervisor import STATUS_FILE
+
+    try:
+        status = json.loads((state_dir / STATUS_FILE).read_text())
+        pid = int(status["pid"])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, KeyError, TypeError):
+        print(f"agile-gateway down: no native gateway runs in {state_dir}", file=sys.stderr)
+        return 1
+    if status.get("state") != "running" or b"up" not in cmdline or b"--native" not in cmdline:
+        print(f"agile-gateway down: no native gateway runs in {state_dir}", file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     return 0
 
 
@@ -112,12 +197,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     from services.runtime.status import gateway_status
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-    try:
-        address = resolve_bus_address(args.bus, state_dir)
-    except BusNotFound as exc:
-        print(f"agile-gateway status: {exc}", file=sys.stderr)
-        return 2
-    report = asyncio.run(gateway_status(address, state_dir))
+    if args.wait:
+        from services.runtime.ready import wait_ready
+
+        result = asyncio.run(wait_ready(args.bus, state_dir, args.timeout))
+        report = result.report or {"bus": "unreachable", "services": []}
+        if not result.ready:
+            if args.json:
+                print(json.dumps({**report, "ready": False}, indent=1))
+            print(
+                f"agile-gateway status: not ready within {args.timeout:g} s\n"
+                + result.explain(state_dir),
+                file=sys.stderr,
+            )
+            return 1
+        address = result.address
+    else:
+        try:
+            address = resolve_bus_address(args.bus, state_dir)
+        except BusNotFound as exc:
+            print(f"agile-gateway status: {exc}", file=sys.stderr)
+            return 2
+        report = asyncio.run(gateway_status(address, state_dir))
     if args.json:
         print(json.dumps(report, indent=1))
         return 0 if report["bus"] == "reachable" else 1
@@ -313,9 +414,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SERVICE:KEY=VALUE",
         help="an option for one service, e.g. protocolmanager:device-ttl=30",
     )
+    up.add_argument(
+        "--wait",
+        action="store_true",
+        help="return once every service owns its bus names, the gateway running on in the "
+        "background (--native; --containers always waits); exit 1, saying what failed, "
+        "after --timeout",
+    )
+    up.add_argument(
+        "--timeout", type=float, default=90.0, help="seconds for every service to come up"
+    )
     up.set_defaults(func=cmd_up)
-    down = sub.add_parser("down", help="stop the container stack (agile-gateway up --containers)")
-    down.add_argument("--containers", action="store_true", required=True)
+    down = sub.add_parser("down", help="stop a gateway brought up with up --wait or --containers")
+    down.add_argument("--native", action="store_true", help="the supervisor of up --native")
+    down.add_argument("--containers", action="store_true", help="the compose stack")
     down.add_argument("--simulate", action="store_true", help="as it was brought up")
     down.add_argument("--state-dir")
     down.add_argument("--project", default="agile")
@@ -335,6 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--bus")
     status.add_argument("--state-dir")
     status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until every service owns its bus names (exit 1, saying which did not and "
+        "their last log lines, after --timeout)",
+    )
+    status.add_argument("--timeout", type=float, default=60.0, help="seconds to --wait")
     status.set_defaults(func=cmd_status)
     bluez = sub.add_parser("sim-bluez", help="run the virtual BlueZ (simulated BLE devices)")
     bluez.add_argument(
@@ -403,7 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format=LOG_FORMAT, stream=sys.stderr
     )

@@ -183,7 +183,7 @@ class Supervisor:
             backoff = min(backoff * 2, self.max_backoff_s)
         child.state = "stopped"
 
-    async def wait_ready(self, timeout_s: float = 10.0) -> bool:
+    async def wait_ready(self, timeout_s: float) -> bool:
         """Wait until every service owns its bus names."""
         wanted = {n for s in self.specs for n in s.bus_names}
         deadline = time.monotonic() + timeout_s
@@ -214,7 +214,7 @@ class Supervisor:
             if pending:
                 await asyncio.wait(pending, timeout=self.stop_timeout_s)
 
-    async def run(self, on_ready=None) -> int:
+    async def run(self, on_ready=None, ready_timeout_s: float = 60.0) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -227,12 +227,14 @@ class Supervisor:
                 asyncio.create_task(self._keep_daemon("system_bus_proc", self._start_system_bus))
             )
         tasks += [asyncio.create_task(self._keep(spec)) for spec in self.specs]
-        ready = await self.wait_ready()
+        ready = await self.wait_ready(ready_timeout_s)
         elapsed = time.time() - self.started
         if ready:
             log.info("gateway up in %.2f s on %s", elapsed, self.address)
         else:
-            log.error("not every service came up within 10 s; see %s", self.log_dir)
+            log.error(
+                "not every service came up within %g s; see %s", ready_timeout_s, self.log_dir
+            )
         if on_ready:
             on_ready(ready, elapsed)
         await self.stopping.wait()

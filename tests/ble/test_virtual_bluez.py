@@ -4,6 +4,8 @@ import asyncio
 
 import pytest
 from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
@@ -16,9 +18,23 @@ from tests.helpers import bluez_on, eventually
 ENV, PULSE, TAG, BEACON, WANDERER = (f"C0:FF:EE:00:00:0{i}" for i in range(1, 6))
 
 
+async def scan_until(wanted: set[str]) -> dict[str, tuple[BLEDevice, AdvertisementData]]:
+    """Scan until every wanted address or name has been seen: what was seen, by address."""
+    found: dict[str, tuple[BLEDevice, AdvertisementData]] = {}
+    every = asyncio.Event()
+
+    def seen(device: BLEDevice, adv: AdvertisementData) -> None:
+        found[device.address] = (device, adv)
+        if wanted <= set(found) | {d.name for d, _ in found.values()}:
+            every.set()
+
+    async with BleakScanner(detection_callback=seen):
+        await asyncio.wait_for(every.wait(), 60)
+    return found
+
+
 async def test_scanner_reports_advertised_data(bluez) -> None:
-    found = await BleakScanner.discover(timeout=1.5, return_adv=True)
-    assert {ENV, PULSE, TAG, BEACON} <= set(found)
+    found = await scan_until({ENV, PULSE, TAG, BEACON})
     _, env_adv = found[ENV]
     assert env_adv.local_name == "AGILE Env 1"
     assert env_adv.service_uuids == [g.ENVIRONMENTAL_SENSING]  # advertised only, not the GATT
@@ -39,12 +55,20 @@ async def test_connect_read_write_notify_disconnect(bluez) -> None:
         await client.write_gatt_char(g.TI_IO_DATA, b"\x05", response=False)  # no response
         assert await client.read_gatt_char(g.TI_IO_DATA) == bytearray(b"\x05")
         got: list[bytes] = []
-        await client.start_notify(g.TI_LIGHT_DATA, lambda _c, data: got.append(bytes(data)))
-        await asyncio.sleep(1.2)  # 5 Hz
+        three = asyncio.Event()
+
+        def notified(_char, data: bytearray) -> None:  # type: ignore[no-untyped-def]
+            got.append(bytes(data))
+            if len(got) >= 3:
+                three.set()
+
+        await client.start_notify(g.TI_LIGHT_DATA, notified)
+        await asyncio.wait_for(three.wait(), 30)
         await client.stop_notify(g.TI_LIGHT_DATA)
         count = len(got)
-        assert count >= 3
-        await asyncio.sleep(0.5)
+        # BlueZ cancels the notify session before it answers StopNotify, and signals from
+        # one sender arrive in order: a round trip after it finds nothing new.
+        await client.read_gatt_char(g.TI_LIGHT_DATA)
         assert len(got) == count  # stopped
     assert not client.is_connected
 
@@ -52,21 +76,17 @@ async def test_connect_read_write_notify_disconnect(bluez) -> None:
 async def test_values_are_plausible_and_vary(bluez) -> None:
     async with BleakClient(ENV) as client:
         values = []
-        for _ in range(3):
+        for _ in range(10):
             values.append(
                 float(decode_temperature(bytes(await client.read_gatt_char(g.TEMPERATURE))))
             )
-            await asyncio.sleep(0.05)
     assert all(15 < v < 30 for v in values)
     assert len(set(values)) > 1  # sensor noise
 
 
-async def test_device_that_refuses_connections_fails_fast(bluez) -> None:
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    with pytest.raises(BleakError):
-        await BleakClient(BEACON, timeout=10).connect()
-    assert loop.time() - began < 5
+async def test_device_that_refuses_connections_is_refused_not_timed_out(bluez) -> None:
+    with pytest.raises(BleakError, match="le-connection-abort-by-remote"):
+        await BleakClient(BEACON, timeout=60).connect()
 
 
 async def _raw_client(address: str) -> tuple[MessageBus, asyncio.Queue[Message]]:
@@ -111,9 +131,9 @@ async def test_object_manager_and_property_types_follow_bluez(bluez_factory, sys
     bus, signals = await _raw_client(system_bus)
     try:
         await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StartDiscovery")
-        added = await asyncio.wait_for(signals.get(), 5)
+        added = await asyncio.wait_for(signals.get(), 60)
         while added.member != "InterfacesAdded":
-            added = await asyncio.wait_for(signals.get(), 5)
+            added = await asyncio.wait_for(signals.get(), 60)
         assert added.path == "/"  # BlueZ sends ObjectManager signals from the root
         assert added.body[0] == "/org/bluez/hci0/dev_C0_FF_EE_00_00_03"
         reply = await _call(bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
@@ -191,27 +211,29 @@ async def test_connect_and_link_loss_follow_bluez_order(bluez_factory, system_bu
     path = "/org/bluez/hci0/dev_C0_FF_EE_00_00_05"
     try:
         await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StartDiscovery")
-        while (await asyncio.wait_for(signals.get(), 5)).member != "InterfacesAdded":
+        while (await asyncio.wait_for(signals.get(), 60)).member != "InterfacesAdded":
             pass
         reply = await _call(bus, path, "org.bluez.Device1", "Connect")
         assert reply.message_type == MessageType.METHOD_RETURN
-        await asyncio.sleep(0.3)
+        events: list[tuple[str, object]] = []
+
+        async def until(event: tuple[str, object]) -> None:
+            while event not in events:
+                msg = await asyncio.wait_for(signals.get(), 30)
+                if msg.member == "PropertiesChanged" and msg.path == path:
+                    events.extend(
+                        (k, v.value)
+                        for k, v in msg.body[1].items()
+                        if k in ("Connected", "ServicesResolved")
+                    )
+                elif msg.member in ("InterfacesAdded", "InterfacesRemoved") and msg.body[
+                    0
+                ].startswith(path + "/service"):
+                    events.append((msg.member, "gatt"))
+
+        await until(("ServicesResolved", True))
         bluez.peripherals[WANDERER].present = False  # carried out of range
-        events = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 6
-        while loop.time() < deadline and ("Connected", False) not in events:
-            msg = await asyncio.wait_for(signals.get(), 6)
-            if msg.member == "PropertiesChanged" and msg.path == path:
-                events += [
-                    (k, v.value)
-                    for k, v in msg.body[1].items()
-                    if k in ("Connected", "ServicesResolved")
-                ]
-            elif msg.member in ("InterfacesAdded", "InterfacesRemoved") and msg.body[0].startswith(
-                path + "/service"
-            ):
-                events.append((msg.member, "gatt"))
+        await until(("Connected", False))
         connect = events.index(("Connected", True))
         resolved = events.index(("ServicesResolved", True))
         assert connect < events.index(("InterfacesAdded", "gatt")) < resolved
@@ -228,17 +250,18 @@ async def test_temporary_devices_are_removed_when_not_seen(bluez_factory, system
     bus, signals = await _raw_client(system_bus)
     try:
         await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StartDiscovery")
-        while (await asyncio.wait_for(signals.get(), 5)).member != "InterfacesAdded":
+        while (await asyncio.wait_for(signals.get(), 60)).member != "InterfacesAdded":
             pass
         await _call(bus, "/org/bluez/hci0", "org.bluez.Adapter1", "StopDiscovery")
-        msg = await asyncio.wait_for(signals.get(), 5)
+        msg = await asyncio.wait_for(signals.get(), 60)
         while msg.member != "InterfacesRemoved":
-            msg = await asyncio.wait_for(signals.get(), 5)
+            msg = await asyncio.wait_for(signals.get(), 60)
         assert msg.body == ["/org/bluez/hci0/dev_C0_FF_EE_00_00_04", ["org.bluez.Device1"]]
     finally:
         bus.disconnect()
 
 
+@pytest.mark.bus
 async def test_sim_bluez_runs_on_its_own(tmp_path, monkeypatch) -> None:
     """`agile-gateway sim-bluez` starts a private bus, says where, and bleak finds devices."""
     import subprocess
@@ -264,13 +287,12 @@ async def test_sim_bluez_runs_on_its_own(tmp_path, monkeypatch) -> None:
     )
     try:
         assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
         assert line.startswith("DBUS_SYSTEM_BUS_ADDRESS=unix:path=")
         address = line.strip().split("=", 1)[1]
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
         await eventually(lambda: bluez_on(address))  # it owns org.bluez once started
-        found = await BleakScanner.discover(timeout=1.0)
-        assert {d.name for d in found} >= {"AGILE Env 1", "CC2650 SensorTag"}
+        await scan_until({"AGILE Env 1", "CC2650 SensorTag"})
     finally:
         proc.terminate()
         proc.wait(10)

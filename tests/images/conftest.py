@@ -18,12 +18,19 @@ def hierarchy(docker_client) -> list[str]:
     return ensure_hierarchy(docker_client)
 
 
+def built(docker_client, service: str, strategy: str = "multistage") -> str:
+    """The service's image as the current code builds it (the engine's cache makes a
+    second build of unchanged code quick); its tag."""
+    for _ in build(docker_client, service, strategy, say=lambda _line: None):
+        pass
+    return f"agile/{service}:{strategy}"
+
+
 @pytest.fixture(scope="session")
 def stack_images(docker_client, hierarchy) -> None:
     """The multi-stage image of every service of the stack."""
     for service in ("bus", "core", "storage", "ble", "zigbee"):
-        for _ in build(docker_client, service, say=lambda _line: None):
-            pass
+        built(docker_client, service)
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from services.images.build import build
-from services.images.hierarchy import HOST_ARCH, hierarchy
+from services.images.hierarchy import HOST_ARCH
+from services.images.hierarchy import hierarchy as layers_of
+from tests.images.conftest import built
 
 # debootstrap's second stage and apt run emulated: several minutes.
 pytestmark = pytest.mark.timeout(1800)
@@ -18,11 +20,11 @@ ARM64_HANDLER = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
     HOST_ARCH == "arm64" or not ARM64_HANDLER.exists(),
     reason="no qemu-aarch64 binfmt handler here (./dev test registers one where it may)",
 )
-def test_an_arm64_service_image_builds_and_runs_under_emulation(docker_client):
-    host_tag = docker_client.images.get("agile/storage:multistage").id
+def test_an_arm64_service_image_builds_and_runs_under_emulation(docker_client, hierarchy):
+    host_tag = docker_client.images.get(built(docker_client, "storage")).id
     lines = list(build(docker_client, "storage", "multistage", "arm64", say=lambda _line: None))
     assert any(line.startswith("Step 1/") for line in lines)
-    for layer in hierarchy("arm64"):
+    for layer in layers_of("arm64"):
         assert docker_client.images.get(layer.tag).attrs["Architecture"] == "arm64"
     image = docker_client.images.get("agile/storage:multistage-arm64")
     assert image.attrs["Architecture"] == "arm64"

@@ -99,7 +99,7 @@ async def test_a_build_is_cancelled_and_tags_nothing(docker_client, hierarchy) -
         await states.until(pilot, lambda: screen._step != "", timeout=300)
         await pilot.press("x")
         assert screen.outcome == "cancelled"
-        await states.until(pilot, lambda: screen._proc.poll() is not None, timeout=20)
+        await states.until(pilot, lambda: screen._proc.poll() is not None, timeout=60)
         await pilot.press("x")  # nothing left to cancel: no effect
         assert screen.outcome == "cancelled"
     assert image_id(docker_client, "agile/storage:baseline") == before

@@ -1,6 +1,5 @@
 """kill -9 of the storage process during sustained ingest, in a real gateway process tree."""
 
-import asyncio
 import json
 import os
 import signal
@@ -14,9 +13,6 @@ from tests.helpers import THERMOMETER, dm, eventually, storage
 THERMO = "dummyD00000000001"
 COMPONENTS = ("temperature", "humidity")
 FLUSH_S = 0.5
-# A flush starts FLUSH_S after the previous one ended and takes a few ms (fsyncs):
-# a record can wait that long, plus signal delivery, before it is on disk.
-ALLOWED_LOSS_MS = int(FLUSH_S * 1000) + 250
 
 
 def now_ms() -> int:
@@ -39,17 +35,29 @@ async def test_kill_9_during_ingest_loses_at_most_the_unflushed_batch(gateway_fa
         (stats,) = await storage(bus, "Stats")
         return stats["subscribed"].value == len(COMPONENTS)
 
-    windows = []  # (kill, recording again): records sent in between may be lost
-    for delay in (1.3, 0.77, 1.05):  # different moments of the flush cycle
-        await eventually(recording)
-        await asyncio.sleep(delay)
+    def storage_pid() -> int | None:
         status = json.loads((gw.state_dir / "runtime.json").read_text())
-        killed = now_ms()
-        os.kill(status["services"]["storage"]["pid"], signal.SIGKILL)
-        await asyncio.sleep(0.2)
+        return status["services"]["storage"]["pid"]
+
+    async def more_records(n: int) -> None:
+        target = seen.qsize() + n
+
+        async def enough() -> bool:
+            return seen.qsize() >= target
+
+        await eventually(enough)
+
+    kills = []  # (killed, recording again): records sent in between may be lost
+    for more in (130, 77, 105):  # records between kills: other moments of the flush cycle
         await eventually(recording)
-        windows.append((killed, now_ms()))
-    await asyncio.sleep(1)
+        await more_records(more)
+        pid = storage_pid()
+        killed = now_ms()
+        os.kill(pid, signal.SIGKILL)
+        await eventually(lambda old=pid: _restarted(storage_pid(), old))
+        await eventually(recording)
+        kills.append((killed, now_ms()))
+    await more_records(100)
     bus.disconnect()
     gw.stop()  # SIGTERM: the storage process flushes what it holds
 
@@ -65,6 +73,16 @@ async def test_kill_9_during_ingest_loses_at_most_the_unflushed_batch(gateway_fa
         sent = [r.last_update for r in records if r.component_id == component]
         lost = [t for t in sent if t not in kept]
         assert len(sent) > 300
+        # What a kill loses is what had not been flushed yet: the records after the
+        # last one kept before it, up to the moment storage records again. Everything
+        # flushed before a kill, and everything between kills, is kept.
+        windows = [
+            (max((k for k in kept if k < killed), default=0), back) for killed, back in kills
+        ]
         for t in lost:
-            assert any(k - ALLOWED_LOSS_MS <= t <= back for k, back in windows), (t, windows)
-        print(f"{component}: {len(sent)} sent, {len(lost)} lost over {len(windows)} kills")
+            assert any(flushed < t <= back for flushed, back in windows), (t, windows)
+        print(f"{component}: {len(sent)} sent, {len(lost)} lost over {len(kills)} kills")
+
+
+async def _restarted(pid: int | None, old: int) -> bool:
+    return pid is not None and pid != old

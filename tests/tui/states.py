@@ -75,7 +75,7 @@ def make_app(
     return AgileApp(session, Config(keys=keys or {}, refresh_seconds=30), start_mode=mode)
 
 
-async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 10.0) -> None:
+async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not check():

@@ -54,7 +54,7 @@ async def test_live_chart_gains_points_as_records_arrive(gateway, frozen_dir) ->
         await pilot.press("space")  # chart the temperature
         await states.until(pilot, lambda: data.point_count() >= 1)
         first = data.point_count()
-        await states.until(pilot, lambda: data.point_count() > first, timeout=5)
+        await states.until(pilot, lambda: data.point_count() > first, timeout=60)
         await pilot.press("space")  # and stop
         await states.until(pilot, lambda: data.point_count() == 0)
 
@@ -119,17 +119,17 @@ async def test_stop_and_start_a_real_container(gateway, frozen_dir, container_fa
         table = screen.query_one("#stack", LiveTable)
         table.move_cursor(row=table.get_row_index(container.id))
         await pilot.press("t")
-        await states.until(pilot, lambda: screen.rows[container.id].state == "exited", timeout=20)
+        await states.until(pilot, lambda: screen.rows[container.id].state == "exited", timeout=60)
         assert table.get_row(container.id)[2] == "exited"
         await pilot.press("s")
-        await states.until(pilot, lambda: screen.rows[container.id].state == "running", timeout=20)
+        await states.until(pilot, lambda: screen.rows[container.id].state == "running", timeout=60)
         await pilot.press("l")
         await states.on_screen(pilot, "LogsScreen")
         await pilot.press("escape")
         await pilot.press("delete")
         await states.on_screen(pilot, "ConfirmModal")
         await pilot.press("y")
-        await states.until(pilot, lambda: container.id not in screen.rows, timeout=20)
+        await states.until(pilot, lambda: container.id not in screen.rows, timeout=60)
 
 
 async def test_pair_a_zigbee_device_with_the_keyboard_alone(gateway, frozen_dir) -> None:

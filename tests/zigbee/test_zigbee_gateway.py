@@ -34,7 +34,7 @@ async def discover(client, *addresses: str) -> dict[str, c.DeviceOverview]:
         found = {o.id: o for o in map(c.DeviceOverview.from_wire, wire) if o.protocol == ZB}
         return found if set(addresses) <= set(found) else None
 
-    return await eventually(listed, timeout=15)
+    return await eventually(listed, timeout=60)
 
 
 async def register(client, overview: c.DeviceOverview, type_name: str = "") -> c.DeviceDefinition:
@@ -84,7 +84,7 @@ async def test_register_a_climate_sensor_read_and_subscribe(gateway, client) -> 
 
     records = await listen_records(client)
     await device(client, CLIMATE_ID, "Subscribe", "s", "temperature")
-    got = [await asyncio.wait_for(records.get(), 5) for _ in range(3)]
+    got = [await asyncio.wait_for(records.get(), 60) for _ in range(3)]
     assert {(r.device_id, r.component_id, r.unit) for r in got} == {
         (CLIMATE_ID, "temperature", "°C")
     }

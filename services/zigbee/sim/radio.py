@@ -204,6 +204,10 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         self.handle_join(dev.nwk, dev.ieee, COORDINATOR_NWK)
         self._start_device(dev)
 
+    def leave(self, ieee: t.EUI64) -> None:
+        """The device leaves the network now, as if its leave time had come."""
+        self._leave(self.air[ieee])
+
     def _leave(self, dev: SimDevice, announce: bool = True) -> None:
         dev.joined = False
         task = self._sim_tasks.pop(dev.ieee, None)
