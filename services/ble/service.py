@@ -2,12 +2,11 @@
 
 from services.ble.adapter import BLEAdapter
 from services.protocol import ProtocolService
+from services.runtime.catalog import options_of
 from services.service import ServiceConfig
 
 
 def create(config: ServiceConfig) -> ProtocolService:
-    opts = config.options
-    adapter = BLEAdapter(
-        adapter=opts.get("adapter"), reconnect_max_s=float(opts.get("reconnect-max", 30.0))
-    )
+    opts = options_of("ble", config.options)
+    adapter = BLEAdapter(adapter=opts["adapter"], reconnect_max_s=opts["reconnect-max"])
     return ProtocolService(config, adapter)

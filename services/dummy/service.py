@@ -2,17 +2,18 @@
 
 from services.dummy.adapter import DummyAdapter
 from services.protocol import ProtocolService
+from services.runtime.catalog import options_of
 from services.service import ServiceConfig
 
 
 def create(config: ServiceConfig) -> ProtocolService:
-    opts = config.options
+    opts = options_of("dummy", config.options)
     adapter = DummyAdapter(
-        short_name=opts.get("name", "Dummy"),
-        thermometers=int(opts.get("thermometers", 2)),
-        switches=int(opts.get("switches", 1)),
-        record_interval_s=float(opts.get("record-interval", 1.0)),
-        announce_interval_s=float(opts.get("announce-interval", 1.0)),
-        discovery_delay_s=float(opts.get("discovery-delay", 0.0)),
+        short_name=opts["name"],
+        thermometers=opts["thermometers"],
+        switches=opts["switches"],
+        record_interval_s=opts["record-interval"],
+        announce_interval_s=opts["announce-interval"],
+        discovery_delay_s=opts["discovery-delay"],
     )
     return ProtocolService(config, adapter)

@@ -18,6 +18,7 @@ from dbus_fast.validators import is_bus_name_valid
 from services import contract as c
 from services.bus import add_match, call, list_names, match_rule, on_signal, watch_name_owners
 from services.protocolmanager.discovered import DiscoveredDevices
+from services.runtime.catalog import options_of
 from services.service import BusService, ServiceConfig, spawn
 
 log = logging.getLogger(__name__)
@@ -232,10 +233,10 @@ class ProtocolManagerInterface(ServiceInterface):
 
 
 def create(config: ServiceConfig) -> ProtocolManagerService:
-    opts = config.options
+    opts = options_of("protocolmanager", config.options)
     return ProtocolManagerService(
         config,
-        device_ttl_s=float(opts.get("device-ttl", 60.0)),
-        fanout_timeout_s=float(opts.get("fanout-timeout", 3.0)),
-        poll_interval_s=float(opts.get("poll-interval", 5.0)),
+        device_ttl_s=opts["device-ttl"],
+        fanout_timeout_s=opts["fanout-timeout"],
+        poll_interval_s=opts["poll-interval"],
     )

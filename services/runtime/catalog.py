@@ -1,10 +1,13 @@
-"""Every service the gateway can run: how to create it and which bus names it owns."""
+"""Every service the gateway can run: how to create it, which bus names it owns, and
+its options."""
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from services import contract as c
+from services.options import Option, boolean, parse_options, seconds_pair
 from services.service import ServiceConfig
 
 
@@ -23,6 +26,7 @@ class ServiceSpec:
     bus_names: tuple[str, ...]
     simulated_only: bool = False  # runs only with --simulate (no real hardware behind it)
     system_bus: bool = False  # talks to BlueZ on the system bus (virtual with --simulate)
+    options: tuple[Option, ...] = ()
 
     def create(self, config: ServiceConfig) -> "Runnable":
         module, func = self.factory.split(":")
@@ -33,19 +37,63 @@ CATALOG: dict[str, ServiceSpec] = {
     spec.name: spec
     for spec in (
         ServiceSpec(
-            "protocolmanager", "services.protocolmanager.service:create", (c.PROTOCOL_MANAGER_NAME,)
+            "protocolmanager",
+            "services.protocolmanager.service:create",
+            (c.PROTOCOL_MANAGER_NAME,),
+            options=(
+                Option("device-ttl", 60.0, "s a discovered device stays listed unseen", float),
+                Option(
+                    "fanout-timeout",
+                    3.0,
+                    "s to wait for each protocol's answer before it shows FAILURE",
+                    float,
+                ),
+                Option("poll-interval", 5.0, "s between asking every protocol its devices", float),
+            ),
         ),
         ServiceSpec(
             "devicemanager",
             "services.devicemanager.service:create",
             (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME),
         ),
-        ServiceSpec("storage", "services.storage.service:create", (c.STORAGE_NAME,)),
+        ServiceSpec(
+            "storage",
+            "services.storage.service:create",
+            (c.STORAGE_NAME,),
+            options=(
+                Option("folder", None, "where streams and policies live (default DIR/storage)"),
+                Option("key-file", None, "AES key file (default FOLDER/key)"),
+                Option(
+                    "flush-interval",
+                    1.0,
+                    "s between writes of the batch (what a crash loses)",
+                    float,
+                ),
+                Option("retention-check", 60.0, "s between retention sweeps", float),
+                Option(
+                    "resubscribe-interval",
+                    5.0,
+                    "s between tries to subscribe to a policy's device not yet registered",
+                    float,
+                ),
+                Option("segment-records", 4096, "records at most per segment file", int),
+            ),
+        ),
         ServiceSpec(
             "dummy",
             "services.dummy.service:create",
             (c.protocol_bus_name("Dummy"),),
             simulated_only=True,
+            options=(
+                Option("name", "Dummy", "the protocol's short name (bus name suffix)"),
+                Option("thermometers", 2, "simulated thermometers", int),
+                Option("switches", 1, "simulated switches", int),
+                Option("record-interval", 1.0, "s between records of a subscribed stream", float),
+                Option(
+                    "announce-interval", 1.0, "s between announcements while discovering", float
+                ),
+                Option("discovery-delay", 0.0, "s StartDiscovery takes (a slow radio)", float),
+            ),
         ),
         ServiceSpec(
             "sim-bluez",
@@ -53,15 +101,91 @@ CATALOG: dict[str, ServiceSpec] = {
             (),
             simulated_only=True,
             system_bus=True,
+            options=(
+                Option("bus", None, "bus to own org.bluez on (default $DBUS_SYSTEM_BUS_ADDRESS)"),
+                Option("devices", 0, "extra environment sensors beside the default five", int),
+                Option("fleet", 0, "exactly N environment sensors instead (benchmarks)", int),
+                Option("notify-hz", 1.0, "notifications per second of notifying sensors", float),
+                Option(
+                    "wanderer",
+                    (40.0, 20.0),
+                    "s in range, s out of range of the wandering sensor",
+                    seconds_pair,
+                ),
+                Option("rssi-jitter", None, "dBm of RSSI noise (default: each device's own)", int),
+                Option("advert-interval", 0.5, "s between advertisements", float),
+                Option(
+                    "temporary-timeout",
+                    30.0,
+                    "s an unseen temporary device is kept, as BlueZ",
+                    float,
+                ),
+            ),
         ),
         ServiceSpec(
-            "ble", "services.ble.service:create", (c.protocol_bus_name("BLE"),), system_bus=True
+            "ble",
+            "services.ble.service:create",
+            (c.protocol_bus_name("BLE"),),
+            system_bus=True,
+            options=(
+                Option("adapter", None, "Bluetooth adapter, e.g. hci1 (default: BlueZ's first)"),
+                Option("reconnect-max", 30.0, "s at most between reconnection tries", float),
+            ),
         ),
-        ServiceSpec("zigbee", "services.zigbee.service:create", (c.protocol_bus_name("ZB"),)),
+        ServiceSpec(
+            "zigbee",
+            "services.zigbee.service:create",
+            (c.protocol_bus_name("ZB"),),
+            options=(
+                Option(
+                    "radio",
+                    None,
+                    "virtual (default with --simulate), znp (default), ezsp, deconz, zigate, xbee",
+                    choices=("virtual", "znp", "ezsp", "deconz", "zigate", "xbee"),
+                ),
+                Option("port", "/dev/ttyUSB0", "serial device of the coordinator stick"),
+                Option("channel", 15, "ZigBee channel of a new network (11-26)", int),
+                Option("request-timeout", 10.0, "s before an unanswered request fails", float),
+                Option("devices", 0, "virtual radio: extra climate sensors", int),
+                Option("report-interval", 1.0, "virtual radio: s between reports", float),
+                Option(
+                    "faults",
+                    True,
+                    "virtual radio: the lossy, dropping-out and leaving devices",
+                    boolean,
+                ),
+                Option("latency", 0.0, "virtual radio: s per frame of every device", float),
+            ),
+        ),
     )
 }
+
+
+def options_of(service: str, raw: Mapping[str, str]) -> dict[str, Any]:
+    """A service's options, typed and complete (OptionError names the valid ones)."""
+    return parse_options(service, CATALOG[service].options, raw)
 
 
 def services_for(simulate: bool) -> list[ServiceSpec]:
     """The services of a native gateway, in start order."""
     return [s for s in CATALOG.values() if simulate or not s.simulated_only]
+
+
+def options_table() -> str:
+    """Every option of every service as a Markdown table (README's, checked by a test)."""
+    rows = ["| option | type | default | what it does |", "|---|---|---|---|"]
+    for spec in CATALOG.values():
+        for o in spec.options:
+            default = "" if o.default is None else _shown(o.default)
+            rows.append(f"| `{spec.name}:{o.name}` | {o.kind_name} | {default} | {o.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, tuple):
+        text = ",".join(f"{v:g}" for v in value)
+    else:
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"`{text}`"

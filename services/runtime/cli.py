@@ -25,7 +25,8 @@ def _options(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from services.runtime.catalog import services_for
+    from services.options import OptionError
+    from services.runtime.catalog import CATALOG, options_of, services_for
     from services.runtime.supervisor import Supervisor
 
     if args.native == args.containers:
@@ -40,7 +41,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         service, sep, pair = item.partition(":")
         if not sep:
             raise SystemExit(f"agile-gateway up: --option takes SERVICE:KEY=VALUE, not {item!r}")
+        if service not in CATALOG:
+            raise SystemExit(
+                f"agile-gateway up: --option {item!r}: no service {service!r} "
+                f"(services: {', '.join(CATALOG)})"
+            )
         options.setdefault(service, []).append(pair)
+    try:  # a misspelt option stops here, before anything starts
+        for service, pairs in options.items():
+            options_of(service, _options(pairs))
+    except OptionError as exc:
+        raise SystemExit(f"agile-gateway up: {exc}") from None
     supervisor = Supervisor(
         state_dir, services_for(args.simulate), simulate=args.simulate, options=options
     )
@@ -172,6 +183,7 @@ def _down_native(state_dir: Path) -> int:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
+    from services.options import OptionError
     from services.runtime.catalog import CATALOG
     from services.service import ServiceConfig
 
@@ -190,7 +202,11 @@ def cmd_service(args: argparse.Namespace) -> int:
     config = ServiceConfig(
         address, state_dir, simulate=args.simulate, options=_options(args.option)
     )
-    return asyncio.run(spec.create(config).run())
+    try:
+        service = spec.create(config)
+    except OptionError as exc:
+        raise SystemExit(f"agile-gateway service: {exc}") from None
+    return asyncio.run(service.run())
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -241,9 +257,15 @@ def cmd_sim_bluez(args: argparse.Namespace) -> int:
     """The virtual BlueZ on its own: on --bus, or on a private bus it starts and prints."""
     from services.ble.sim.service import SimBlueZService
     from services.busconfig import start_bus_daemon
+    from services.options import OptionError
+    from services.runtime.catalog import options_of
     from services.service import ServiceConfig
 
     options = _options(args.option)
+    try:
+        options_of("sim-bluez", options)
+    except OptionError as exc:
+        raise SystemExit(f"agile-gateway sim-bluez: {exc}") from None
     daemon = None
     if args.bus:
         options["bus"] = args.bus
@@ -294,6 +316,13 @@ def cmd_storage_export(args: argparse.Namespace) -> int:
     ) as out:
         write_records(records, args.format, out)
     print(f"{len(records)} records exported", file=sys.stderr)
+    return 0
+
+
+def cmd_options(args: argparse.Namespace) -> int:
+    from services.runtime.catalog import options_table
+
+    print(options_table(), end="")
     return 0
 
 
@@ -412,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SERVICE:KEY=VALUE",
-        help="an option for one service, e.g. protocolmanager:device-ttl=30",
+        help="an option for one service, e.g. protocolmanager:device-ttl=30 "
+        "(agile-gateway options lists them all)",
     )
     up.add_argument(
         "--wait",
@@ -468,6 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="devices=N extra sensors, notify-hz=F, wanderer=IN,OUT seconds",
     )
     bluez.set_defaults(func=cmd_sim_bluez)
+
+    options = sub.add_parser(
+        "options", help="every service's --option: name, type, default, meaning (Markdown)"
+    )
+    options.set_defaults(func=cmd_options)
 
     store = sub.add_parser("storage", help="the recorded sensor data")
     store_sub = store.add_subparsers(dest="storage_command", required=True)

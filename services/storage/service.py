@@ -29,6 +29,7 @@ from services.bus import (
     on_signal,
     watch_name_owners,
 )
+from services.runtime.catalog import options_of
 from services.service import BusService, ServiceConfig
 from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
 from services.storage.policy import Policy, PolicyStore
@@ -46,12 +47,13 @@ class StorageService(BusService):
 
     def __init__(self, config: ServiceConfig, clock_ms: Callable[[], int] = now_ms) -> None:
         super().__init__(config)
-        opts = config.options
-        self.folder = Path(opts.get("folder") or config.state_dir / "storage")
-        self.key_file = Path(opts.get("key-file") or self.folder / "key")
-        self.flush_interval_s = float(opts.get("flush-interval", 1.0))
-        self.retention_check_s = float(opts.get("retention-check", 60.0))
-        self.resubscribe_s = float(opts.get("resubscribe-interval", 5.0))
+        opts = options_of("storage", config.options)
+        self.folder = Path(opts["folder"] or config.state_dir / "storage")
+        self.key_file = Path(opts["key-file"] or self.folder / "key")
+        self.flush_interval_s = opts["flush-interval"]
+        self.retention_check_s = opts["retention-check"]
+        self.resubscribe_s = opts["resubscribe-interval"]
+        self.segment_records = opts["segment-records"]
         self.clock_ms = clock_ms
         self.policies: dict[tuple[str, str], Policy] = {}
         self.subscribed: set[tuple[str, str]] = set()
@@ -68,7 +70,7 @@ class StorageService(BusService):
         self.store = Store(
             self.folder,
             sealer,
-            segment_records=int(self.config.options.get("segment-records", 4096)),
+            segment_records=self.segment_records,
         )
         self.policy_store = PolicyStore(self.folder / "policies.json")
         for policy in self.policy_store.all():

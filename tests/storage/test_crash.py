@@ -48,7 +48,7 @@ async def test_kill_9_during_ingest_loses_at_most_the_unflushed_batch(gateway_fa
         await eventually(enough)
 
     kills = []  # (killed, recording again): records sent in between may be lost
-    for more in (130, 77, 105):  # records between kills: other moments of the flush cycle
+    for more in (260, 154, 210):  # records between kills: other moments of the flush cycle
         await eventually(recording)
         await more_records(more)
         pid = storage_pid()
@@ -57,7 +57,7 @@ async def test_kill_9_during_ingest_loses_at_most_the_unflushed_batch(gateway_fa
         await eventually(lambda old=pid: _restarted(storage_pid(), old))
         await eventually(recording)
         kills.append((killed, now_ms()))
-    await more_records(100)
+    await more_records(200)
     bus.disconnect()
     gw.stop()  # SIGTERM: the storage process flushes what it holds
 

@@ -35,6 +35,11 @@ async def test_a_device_that_leaves_is_dropped_and_can_rejoin(zigbee_factory):
         await adapter.read(address(leaver), zcl(0x0406, 0x0000))
     assert adapter.device_status(address(leaver)) == c.DeviceStatus.DISCONNECTED
     assert not leaver.joined  # a closed network: it stays out
+
+    async def forgotten() -> bool:  # zigpy removes a device that left (and its database row)
+        return leaver.ieee not in adapter.app.devices
+
+    await eventually(forgotten)
     await adapter.permit(60)
     await eventually(lambda: visible(adapter, leaver))
 

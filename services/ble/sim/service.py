@@ -6,6 +6,7 @@ import signal
 
 from services.ble.sim.bluez import VirtualBlueZ
 from services.ble.sim.peripherals import default_population, environment_sensor
+from services.runtime.catalog import options_of
 from services.service import ServiceConfig
 
 
@@ -15,27 +16,27 @@ class SimBlueZService:
     bus_names: tuple[str, ...] = ()
 
     def __init__(self, config: ServiceConfig) -> None:
-        opts = config.options
-        self.address = opts.get("bus") or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
-        notify_hz = float(opts.get("notify-hz", 1.0))
-        if "fleet" in opts:  # exactly N environment sensors, for benchmarks
+        opts = options_of("sim-bluez", config.options)
+        self.address = opts["bus"] or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+        notify_hz = opts["notify-hz"]
+        if opts["fleet"]:  # exactly N environment sensors, for benchmarks
             peripherals = [
                 environment_sensor(
                     f"C0:FF:EE:02:{i >> 8:02X}:{i & 0xFF:02X}", f"Fleet {i}", 1000 + i, notify_hz
                 )
-                for i in range(int(opts["fleet"]))
+                for i in range(opts["fleet"])
             ]
         else:
-            on, off = (float(x) for x in opts.get("wanderer", "40,20").split(","))
             peripherals = default_population(
-                count=int(opts.get("devices", 0)), notify_hz=notify_hz, wanderer_cycle=(on, off)
+                count=opts["devices"], notify_hz=notify_hz, wanderer_cycle=opts["wanderer"]
             )
-        for p in peripherals:
-            p.rssi_jitter = int(opts.get("rssi-jitter", p.rssi_jitter))
+        if opts["rssi-jitter"] is not None:
+            for p in peripherals:
+                p.rssi_jitter = opts["rssi-jitter"]
         self.bluez = VirtualBlueZ(
             peripherals,
-            advert_interval_s=float(opts.get("advert-interval", 0.5)),
-            temporary_timeout_s=float(opts.get("temporary-timeout", 30.0)),
+            advert_interval_s=opts["advert-interval"],
+            temporary_timeout_s=opts["temporary-timeout"],
         )
 
     async def run(self, stop_event: asyncio.Event | None = None) -> int:

@@ -1,0 +1,70 @@
+"""Service options: declared once, typed, validated, and README's table made from them."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from services.options import OptionError
+from services.runtime.catalog import CATALOG, options_of, options_table
+from tests.conftest import ROOT
+
+
+def test_readme_lists_every_option_as_the_code_declares_it() -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"<!-- options -->\n(.*?)<!-- /options -->", readme, re.S)
+    assert found, "README.md has no <!-- options --> table"
+    assert found.group(1) == options_table(), "regenerate it: agile-gateway options"
+
+
+def test_options_are_typed_with_their_defaults() -> None:
+    opts = options_of("zigbee", {"channel": "20", "faults": "no"})
+    assert opts["channel"] == 20 and opts["faults"] is False
+    assert opts["request-timeout"] == 10.0 and opts["port"] == "/dev/ttyUSB0"
+    assert options_of("sim-bluez", {"wanderer": "4,2"})["wanderer"] == (4.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "service, raw, says",
+    [
+        ("storage", {"flush-intervall": "1"}, "no option 'flush-intervall' (valid: folder,"),
+        ("storage", {"flush-interval": "fast"}, "storage:flush-interval='fast' is not valid"),
+        ("zigbee", {"radio": "cc2531"}, "not one of virtual, znp"),
+        ("zigbee", {"faults": "maybe"}, "boolean"),
+        ("devicemanager", {"x": "1"}, "valid: none"),
+    ],
+)
+def test_a_wrong_option_is_an_error_naming_the_valid_ones(service, raw, says) -> None:
+    with pytest.raises(OptionError, match=re.escape(says)):
+        options_of(service, raw)
+
+
+def test_every_service_reads_only_declared_options() -> None:
+    for path in (ROOT / "services").rglob("service.py"):
+        text = path.read_text()
+        assert "options.get(" not in text, f"{path}: read options through options_of()"
+    assert set(CATALOG) >= {"protocolmanager", "storage", "zigbee", "ble", "sim-bluez"}
+
+
+def test_up_refuses_a_misspelt_option_before_starting_anything(tmp_path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.runtime.cli",
+            "up",
+            "--native",
+            "--state-dir",
+            str(tmp_path),
+            "--option",
+            "zigbee:chanel=11",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "zigbee has no option 'chanel' (valid: radio, port, channel," in done.stderr
+    assert not (tmp_path / "runtime.json").exists()
