@@ -104,23 +104,12 @@ def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
         tmux.wait_for("bus ●")
         tmux.keys("d")
         tmux.wait_for("Dummy Thermometer 2")  # the Dummy protocol's devices
-        tmux.wait_for("CC2650 SensorTag")  # and the (virtual) BLE peripherals
-        # At a person's pace: keys sent in one burst can land before the focus or the
-        # rows they aim at have moved (devices keep arriving while discovery runs).
-        for _ in range(3):
-            tmux.keys(*["Up"] * 10)  # the first row: a BLE environmental sensor
-            time.sleep(0.5)
-            tmux.keys("p")
-            title = tmux.wait_for("─ Pair ")
-            if "Pair AGILE Env 1" in title:
-                break
-            tmux.keys("Escape")  # a row arrived above it meanwhile: again
-            time.sleep(0.5)
+        # The BLE environmental sensor sorts first (BLE, then address): once it is listed
+        # nothing arrives above it, and the cursor stays on its row while others arrive.
+        tmux.wait_for("AGILE Env 1")
+        tmux.keys(*["Up"] * 20, "p")
         tmux.wait_for("Pair AGILE Env 1")
-        time.sleep(0.5)  # as a person would, look before pressing
-        tmux.keys("Enter")  # the proposed type
-        time.sleep(0.5)
-        tmux.keys("Enter")  # the proposed name
+        tmux.keys("Enter", "Enter")  # the proposed type, the proposed name
         # the registered table's row (its right end may sit under a notification)
         tmux.wait_for("bleC0FFEE000001  AGILE Env 1")
         tmux.keys("q")

@@ -80,6 +80,12 @@ class DataScreen(Screen[None]):
         self.call_after_refresh(self._redraw)
         self.query_one("#streams").focus()
         self.action_reload_streams()  # ScreenResume may not come for the first screen
+        # The section may open before the bus is connected: ask as soon as it is.
+        self.watch(self.app, "bus_state", self._bus_state_changed, init=False)
+
+    def _bus_state_changed(self, state: str) -> None:
+        if state == "connected":
+            self.action_reload_streams()
 
     def on_screen_resume(self) -> None:
         self.action_reload_streams()

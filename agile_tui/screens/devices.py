@@ -78,6 +78,12 @@ class DevicesScreen(Screen[None]):
         self.app.listen("device", self.device_discovered)  # type: ignore[attr-defined]
         self.set_interval(1.0, self._count_down)
         self.poll()  # ScreenResume may not come for a mode's first screen
+        # The section may open before the bus is connected: ask as soon as it is.
+        self.watch(self.app, "bus_state", self._bus_state_changed, init=False)
+
+    def _bus_state_changed(self, state: str) -> None:
+        if state == "connected":
+            self.poll()
 
     # -- live data --
 

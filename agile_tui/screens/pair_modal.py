@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -26,6 +26,7 @@ class PairModal(ModalScreen[PairChoice | None]):
         super().__init__()
         self.overview = overview
         self.types = types
+        self._chosen_once = False  # enter was pressed on the type list
 
     def compose(self) -> ComposeResult:
         o = self.overview
@@ -40,13 +41,22 @@ class PairModal(ModalScreen[PairChoice | None]):
 
     def on_mount(self) -> None:
         types = self.query_one("#types", OptionList)
+        types.highlighted = 0  # the proposed type: enter takes it
         types.focus()
-        # The list may not hold its options yet on mount: highlight once it has drawn.
-        self.call_after_refresh(setattr, types, "highlighted", 0)
 
     @on(OptionList.OptionSelected, "#types")
     def _type_chosen(self) -> None:
+        if self._chosen_once:
+            # Enter twice at once: the second reached the list before the focus moved on.
+            # It means what it would have meant a moment later: pair with this name.
+            self._submit()
+            return
+        self._chosen_once = True
         self.query_one("#name", Input).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "types":  # back on the list: enter picks a type again
+            self._chosen_once = False
 
     @on(Input.Submitted, "#name")
     def _submit(self) -> None:

@@ -97,11 +97,18 @@ def rows(pilot: Pilot[None], table_id: str) -> int:
     return len(table(pilot, table_id).keys())
 
 
-async def settled(pilot: Pilot[None]) -> None:
-    """Let workers finish and drop toasts, so that the screen shows only the state."""
-    await pilot.pause(0.3)
+# Workers that run as long as the app does (the bus connection waits for its end).
+LIFELONG_WORKERS = {"bus", "containers-events"}
+
+
+async def settled(pilot: Pilot[None], waiting: str = "") -> None:
+    """Let workers finish and drop toasts, so that the screen shows only the state.
+    `waiting`: the group of the worker that waits for the modal on top."""
+    done = LIFELONG_WORKERS | {waiting}
+    await until(pilot, lambda: all(w.is_finished or w.group in done for w in pilot.app.workers))
     pilot.app.clear_notifications()
-    await pilot.pause(0.1)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 async def engine_settled(pilot: Pilot[None]) -> None:
@@ -133,6 +140,7 @@ def preload_history(state_dir: Path) -> None:
 
 async def discovered(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
+    await devices_shown(pilot)
     await pilot.press("d")
     await until(pilot, lambda: rows(pilot, "discovered") == DISCOVERED)
     # Discovery opened ZigBee joining with a countdown: close it, so the screen is still.
@@ -161,11 +169,18 @@ async def pair_modal(pilot: Pilot[None]) -> None:
     select_row(pilot, "discovered", SENSORTAG)  # two types fit it
     await pilot.press("p")
     await on_screen(pilot, "PairModal")
-    await settled(pilot)
+    await settled(pilot, waiting="devices-action")
+
+
+async def devices_shown(pilot: Pilot[None]) -> None:
+    """The Devices section has shown the gateway's state once (its ZigBee joining state
+    is in the discovered table's subtitle)."""
+    await until(pilot, lambda: "ZigBee" in str(table(pilot, "discovered").border_subtitle))
 
 
 async def help_open(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
+    await devices_shown(pilot)
     await pilot.press("question_mark")
     await settled(pilot)
 
@@ -189,7 +204,7 @@ async def policy_modal(pilot: Pilot[None]) -> None:
     await data_streams(pilot)
     await pilot.press("R")
     await on_screen(pilot, "PolicyModal")
-    await settled(pilot)
+    await settled(pilot, waiting="data-policy")
 
 
 async def containers(pilot: Pilot[None]) -> None:
