@@ -29,6 +29,9 @@ DEFAULT_CALL_TIMEOUT = 5.0
 
 DBUS_NAME = "org.freedesktop.DBus"
 DBUS_PATH = "/org/freedesktop/DBus"
+UNKNOWN_OBJECT_ERROR = "org.freedesktop.DBus.Error.UnknownObject"
+# Interfaces every path answers (the object tree's nodes, the connection itself).
+ANY_PATH_INTERFACES = ("org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.Peer")
 
 
 class BusNotFound(RuntimeError):
@@ -213,7 +216,10 @@ class Exports:
         _caller.set(msg.sender or "")
         ifaces = self._methods.get(msg.path)
         if not ifaces:
-            return None
+            if msg.interface in ANY_PATH_INTERFACES:
+                return None  # introspecting the tree, pinging the peer
+            # dbus-fast would say "method ... could not be found", as if the object existed.
+            return Message.new_error(msg, UNKNOWN_OBJECT_ERROR, f"no object at {msg.path}")
         tables = (
             [ifaces[msg.interface]]
             if msg.interface in ifaces

@@ -117,9 +117,16 @@ class DiscoveryState(StrEnum):
 
 
 class ProtocolState(StrEnum):
+    """A protocol's own Status()."""
+
     AVAILABLE = "AVAILABLE"
-    UNAVAILABLE = "UNAVAILABLE"
+    UNAVAILABLE = "UNAVAILABLE"  # e.g. no radio plugged in
     FAILURE = "FAILURE"
+
+
+def overview_status(state: str) -> str:
+    """A protocol's Status() as the ProtocolManager lists it: AGILE wrote "Available"."""
+    return state.capitalize()
 
 
 # --- errors ----------------------------------------------------------------
@@ -264,17 +271,18 @@ class RecordObject:
 
 @dataclass(frozen=True, slots=True)
 class ProtocolOverview:
-    """A registered protocol, `(ssss)`: name ("Bluetooth LE"), id ("BLE"), bus name, status."""
+    """A registered protocol, `(ssss)` in AGILE's order: id ("BLE"), name ("Bluetooth LE"),
+    bus name, status ("Available", AGILE's spelling; `overview_status`)."""
 
-    name: str
     id: str
+    name: str
     dbus_interface: str
     status: str
 
     SIGNATURE = "(ssss)"
 
     def to_wire(self) -> list[str]:
-        return [self.name, self.id, self.dbus_interface, self.status]
+        return [self.id, self.name, self.dbus_interface, self.status]
 
     @classmethod
     def from_wire(cls, value: Any) -> Self:
@@ -314,8 +322,11 @@ DiscoveryListWire = Annotated[list[list[str]], DBusSignature("a" + DiscoveryStat
 DefinitionWire = Annotated[list[Any], DBusSignature(DeviceDefinition.SIGNATURE)]
 DefinitionListWire = Annotated[list[list[Any]], DBusSignature("a" + DeviceDefinition.SIGNATURE)]
 RecordWire = Annotated[list[Any], DBusSignature(RecordObject.SIGNATURE)]
+ComponentListWire = Annotated[list[list[str]], DBusSignature("a" + DeviceComponent.SIGNATURE)]
 RecordListWire = Annotated[list[list[Any]], DBusSignature("a" + RecordObject.SIGNATURE)]
 
+# NewRecordSignal's arguments: the raw value, the device's address, the profile.
+NewRecordWire = Annotated[list[Any], DBusSignature("aysa{ss}")]
 VariantDict = Annotated[dict[str, Any], DBusSignature("a{sv}")]
 InfoByAddress = Annotated[dict[str, dict[str, Any]], DBusSignature("a{sa{sv}}")]
 CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbus_fast import DBusError, Variant
-from dbus_fast.service import ServiceInterface, dbus_method
+from dbus_fast.service import ServiceInterface, dbus_method, signal
 
 from services import contract as c
 from services.bus import call, emit_signal
@@ -229,6 +229,11 @@ class ProtocolInterface(ServiceInterface):
     @dbus_method()
     async def Characteristics(self, address: c.Str) -> c.CharacteristicListWire:
         return [list(x) for x in await self.adapter.characteristics(_address(address))]
+
+    @signal()
+    def NewRecordSignal(self) -> c.NewRecordWire:
+        """Declared for introspection; sent from AGILE's path (contract)."""
+        raise NotImplementedError
 
 
 class ProtocolService(BusService):

@@ -31,7 +31,7 @@ def test_device_id_is_lowercase_protocol_and_address_without_colons() -> None:
         (c.RecordObject("bleAABB", "t", "21.5", "°C", "float", 1700000000000), "(sssssx)"),
         (
             c.ProtocolOverview(
-                "Bluetooth LE", "BLE", "org.eclipse.agail.protocol.BLE", "AVAILABLE"
+                "BLE", "Bluetooth LE", "org.eclipse.agail.protocol.BLE", "Available"
             ),
             "(ssss)",
         ),

@@ -28,7 +28,7 @@ async def test_protocol_registers_itself_when_it_starts(services, client) -> Non
     await services.start(create_pm(services.config()))
     await services.start(create_dummy(services.config(**{"announce-interval": "0.1"})))
     found = await eventually(lambda: protocols(client))
-    assert found == [c.ProtocolOverview("Dummy", "Dummy", DUMMY, "AVAILABLE")]
+    assert found == [c.ProtocolOverview("Dummy", "Dummy", DUMMY, "Available")]
 
 
 async def test_manager_finds_protocols_already_on_the_bus(services, client) -> None:
@@ -168,7 +168,7 @@ async def test_independent_client_sees_agile_signatures(services, bus_address) -
         return out.decode()
 
     assert (await eventually(lambda: busctl("Protocols"))).startswith("a(ssss) ")
-    assert (await busctl("Protocols")).strip() == f'a(ssss) 1 "Dummy" "Dummy" "{DUMMY}" "AVAILABLE"'
+    assert (await busctl("Protocols")).strip() == f'a(ssss) 1 "Dummy" "Dummy" "{DUMMY}" "Available"'
     assert (await busctl("Devices")).startswith("a(ssss) ")
     assert (await busctl("DiscoveryStatus")).strip() == f'a(ss) 1 "{DUMMY}" "NONE"'
     gdbus = await asyncio.create_subprocess_exec(

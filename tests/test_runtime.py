@@ -42,9 +42,9 @@ def test_gateway_comes_up_and_lists_protocols(gateway_factory) -> None:
     listed = busctl_protocols(gw.address)
     assert listed.startswith("a(ssss) 3 ")  # in the order the protocols registered:
     for entry in (
-        f'"Dummy" "Dummy" "{DUMMY}" "AVAILABLE"',
-        f'"Bluetooth LE" "BLE" "{c.protocol_bus_name("BLE")}" "AVAILABLE"',
-        f'"ZigBee" "ZB" "{c.protocol_bus_name("ZB")}" "AVAILABLE"',
+        f'"Dummy" "Dummy" "{DUMMY}" "Available"',
+        f'"BLE" "Bluetooth LE" "{c.protocol_bus_name("BLE")}" "Available"',
+        f'"ZB" "ZigBee" "{c.protocol_bus_name("ZB")}" "Available"',
     ):
         assert entry in listed
     for name in ("protocolmanager", "devicemanager", "storage", "dummy", "sim-bluez", "ble"):

@@ -7,6 +7,7 @@ the protocol while any client holds it, and a client that leaves the bus
 releases what it held.
 """
 
+import json
 import logging
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from typing import Any
 
 from dbus_fast import DBusError
 from dbus_fast.aio import MessageBus
-from dbus_fast.service import ServiceInterface, dbus_method
+from dbus_fast.service import ServiceInterface, dbus_method, signal
 
 from services import contract as c
 from services.bus import call, caller, emit_signal
@@ -47,6 +48,7 @@ class Device:
     ) -> None:
         self.bus = bus
         self.definition = reg.definition
+        self.type_name = reg.device_type
         self.type = device_type
         self.call_timeout_s = call_timeout_s
         self.clock_ms = clock_ms
@@ -148,6 +150,23 @@ class Device:
     async def execute(self, command_id: str) -> None:
         for component_id, payload in self.type.command(command_id).writes:
             await self.write(component_id, payload)
+
+    def data(self) -> c.RecordObject:
+        """AGILE's Data: the most recent value of any component."""
+        if not self.last:
+            raise c.NoResult(f"{self.id} has no value yet")
+        return max(self.last.values(), key=lambda r: r.last_update)
+
+    def configuration(self) -> str:
+        """AGILE's Configuration (key-value, as JSON): the device type it is driven by,
+        its commands, and which components are subscribed by how many clients."""
+        return json.dumps(
+            {
+                "deviceType": self.type_name,
+                "commands": [cmd.id for cmd in self.type.commands],
+                "subscribed": {k: sum(v.values()) for k, v in self.subscribers.items() if +v},
+            }
+        )
 
     def last_update(self, component_id: str) -> c.RecordObject:
         self.type.component(component_id)
@@ -311,3 +330,24 @@ class DeviceInterface(ServiceInterface):
     @dbus_method()
     async def Stop(self) -> None:
         await self.device.stop()
+
+    @dbus_method()
+    def Configuration(self) -> c.Str:
+        return self.device.configuration()
+
+    @dbus_method()
+    def Profile(self) -> c.ComponentListWire:
+        return [s.to_wire() for s in self.device.definition.streams]
+
+    @dbus_method()
+    def Data(self) -> c.RecordWire:
+        return self.device.data().to_wire()
+
+    @dbus_method()
+    def Protocol(self) -> c.Str:
+        return self.device.protocol
+
+    @signal()
+    def NewSubscribeValueSignal(self) -> c.RecordWire:
+        """Declared for introspection; sent from AGILE's path (contract)."""
+        raise NotImplementedError

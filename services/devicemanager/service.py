@@ -1,5 +1,7 @@
 """The DeviceManager service: registrations, device types and the Device objects."""
 
+import dataclasses
+import json
 import logging
 from typing import Any
 
@@ -12,6 +14,7 @@ from services.bus import (
     DBUS_PATH,
     add_match,
     call,
+    caller,
     list_names,
     match_rule,
     on_signal,
@@ -105,6 +108,16 @@ class DeviceManagerService(BusService):
             if not matching:
                 raise c.NoResult(f"no device type matches {overview.name!r} on {overview.protocol}")
             type_name = matching[0]
+        definition = await self._definition(overview, type_name)
+        reg = Registration(definition, type_name)
+        self.store.put(reg)
+        self._add_device(reg)
+        log.info("registered %s (%s) as %s", dev_id, definition.name, type_name)
+        return definition
+
+    async def _definition(self, overview: c.DeviceOverview, type_name: str) -> c.DeviceDefinition:
+        """The definition of a device of that type: its components from the type, or
+        learnt from the device for a generic type."""
         device_type = self.registry.get(type_name)
         short = c.protocol_short_name(overview.protocol)
         if short not in device_type.protocols:
@@ -114,7 +127,8 @@ class DeviceManagerService(BusService):
         streams = device_type.streams()
         if device_type.discovers_components:
             streams = await self._discover_streams(overview, device_type)
-        definition = c.DeviceDefinition(
+        dev_id = overview.device_id
+        return c.DeviceDefinition(
             dev_id,
             overview.id,
             overview.name or device_type.description,
@@ -123,11 +137,100 @@ class DeviceManagerService(BusService):
             c.device_path(dev_id),
             streams,
         )
+
+    async def update(self, dev_id: str, wanted: c.DeviceDefinition) -> None:
+        """AGILE's Update: rename a registered device (`name`), or retype it (`description`
+        naming another device type); its identity (id, address, protocol, path) stays."""
+        device = self.device(dev_id)
+        current = device.definition
+        for field, value in (
+            ("deviceId", wanted.device_id),
+            ("address", wanted.address),
+            ("protocol", wanted.protocol),
+            ("path", wanted.path),
+        ):
+            if value and value != getattr(current, _FIELDS[field]):
+                raise c.InvalidArgs(f"Update cannot change {field} of {dev_id} (is {value!r})")
+        name = wanted.name.strip() or current.name
+        type_name = device.type_name
+        if wanted.description and wanted.description != current.description:
+            if wanted.description not in self.registry.names():
+                raise c.InvalidArgs(
+                    f"description {wanted.description!r} is neither {dev_id}'s nor a device "
+                    f"type to retype it to ({', '.join(self.registry.names())})"
+                )
+            type_name = wanted.description
+        if type_name == device.type_name:
+            definition = dataclasses.replace(current, name=name)
+            device.definition = definition
+            self.store.put(Registration(definition, type_name))
+            log.info("renamed %s to %s", dev_id, name)
+            return
+        if any(+holders for holders in device.subscribers.values()):
+            held = ", ".join(k for k, v in device.subscribers.items() if +v)
+            raise c.NoResult(f"{dev_id} has subscribers ({held}): unsubscribe before retyping")
+        overview = c.DeviceOverview(current.address, current.protocol, name)
+        definition = await self._definition(overview, type_name)
+        await device.stop()
+        self.exports.unexport(current.path)
         reg = Registration(definition, type_name)
         self.store.put(reg)
         self._add_device(reg)
-        log.info("registered %s (%s) as %s", dev_id, definition.name, type_name)
-        return definition
+        log.info("retyped %s (%s) as %s", dev_id, name, type_name)
+
+    def find(self) -> str:
+        """AGILE's Find: every registered device as JSON (AGILE documented it as returning
+        all registered devices, and left the criteria undefined)."""
+        return json.dumps(
+            [
+                {
+                    "deviceId": d.id,
+                    "address": d.address,
+                    "name": d.definition.name,
+                    "protocol": d.protocol,
+                    "path": d.definition.path,
+                    "type": d.type_name,
+                    "streams": [{"id": s.id, "unit": s.unit} for s in d.definition.streams],
+                }
+                for d in self.devices.values()
+            ]
+        )
+
+    async def batch(self, operation: str, arguments: str) -> None:
+        """AGILE's Batch: one operation over a set of devices. `arguments` is a JSON object:
+        "devices" (ids; default every registered device) and what the operation needs."""
+        try:
+            args = json.loads(arguments or "{}")
+        except ValueError as exc:
+            raise c.InvalidArgs(f"Batch arguments are not JSON: {exc}") from None
+        if not isinstance(args, dict):
+            raise c.InvalidArgs("Batch arguments are a JSON object")
+        needs = BATCH_OPERATIONS.get(operation)
+        if needs is None:
+            raise c.InvalidArgs(
+                f"no batch operation {operation!r} (operations: {', '.join(BATCH_OPERATIONS)})"
+            )
+        missing = [k for k in needs if not isinstance(args.get(k), str)]
+        if missing:
+            raise c.InvalidArgs(f"batch {operation} needs {', '.join(missing)} (strings)")
+        ids = args.get("devices", list(self.devices))
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise c.InvalidArgs('"devices" is a list of device ids')
+        devices = [self.device(i) for i in ids]  # every id known, or nothing is done
+        client = caller()
+        failed = []
+        for device in devices:
+            try:
+                if operation == "delete":
+                    await self.delete(device.id)
+                else:
+                    await _apply(device, operation, args, client)
+            except DBusError as exc:
+                failed.append(f"{device.id}: {exc.text}")
+        if failed:
+            raise c.NoResult(
+                f"batch {operation}: {len(failed)} of {len(devices)} failed: " + "; ".join(failed)
+            )
 
     async def _discover_streams(
         self, overview: c.DeviceOverview, device_type: DeviceType
@@ -197,6 +300,35 @@ class DeviceManagerService(BusService):
             device.on_value(profile, bytes(value))
 
 
+_FIELDS = {"deviceId": "device_id", "address": "address", "protocol": "protocol", "path": "path"}
+
+# Batch operations and the arguments each needs besides "devices".
+BATCH_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "connect": (),
+    "disconnect": (),
+    "subscribe": ("component",),
+    "unsubscribe": ("component",),
+    "write": ("component", "value"),
+    "execute": ("command",),
+    "delete": (),
+}
+
+
+async def _apply(device: Device, operation: str, args: dict[str, Any], client: str) -> None:
+    if operation == "connect":
+        await device.connect()
+    elif operation == "disconnect":
+        await device.disconnect()
+    elif operation == "subscribe":
+        await device.subscribe(args["component"], client)
+    elif operation == "unsubscribe":
+        await device.unsubscribe(args["component"], client)
+    elif operation == "write":
+        await device.write(args["component"], args["value"])
+    elif operation == "execute":
+        await device.execute(args["command"])
+
+
 class DeviceManagerInterface(ServiceInterface):
     def __init__(self, manager: DeviceManagerService) -> None:
         super().__init__(c.DEVICE_MANAGER_IFACE)
@@ -222,6 +354,18 @@ class DeviceManagerInterface(ServiceInterface):
     @dbus_method()
     async def Delete(self, dev_id: c.Str) -> None:
         await self.manager.delete(dev_id)
+
+    @dbus_method()
+    def Find(self) -> c.Str:
+        return self.manager.find()
+
+    @dbus_method()
+    async def Update(self, dev_id: c.Str, definition: c.DefinitionWire) -> None:
+        await self.manager.update(dev_id, c.DeviceDefinition.from_wire(definition))
+
+    @dbus_method()
+    async def Batch(self, operation: c.Str, arguments: c.Str) -> None:
+        await self.manager.batch(operation, arguments)
 
 
 def create(config: ServiceConfig) -> DeviceManagerService:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 
 from dbus_fast import DBusError, Message
-from dbus_fast.service import ServiceInterface, dbus_method
+from dbus_fast.service import ServiceInterface, dbus_method, signal
 from dbus_fast.validators import is_bus_name_valid
 
 from services import contract as c
@@ -98,7 +98,7 @@ class ProtocolManagerService(BusService):
             raise c.NoResult(f"protocol {bus_name} does not answer: {exc.text}") from None
         known = bus_name in self.protocols
         self.protocols[bus_name] = c.ProtocolOverview(
-            name, c.protocol_short_name(bus_name), bus_name, status
+            c.protocol_short_name(bus_name), name, bus_name, c.overview_status(status)
         )
         if not known:
             log.info("protocol %s (%s) registered", bus_name, name)
@@ -230,6 +230,11 @@ class ProtocolManagerInterface(ServiceInterface):
     @dbus_method()
     def Remove(self, protocol: c.Str) -> None:
         self.manager.remove(protocol)
+
+    @signal()
+    def FoundNewDeviceSignal(self) -> c.OverviewWire:
+        """Declared for introspection; protocols send it from AGILE's path (contract)."""
+        raise NotImplementedError
 
 
 def create(config: ServiceConfig) -> ProtocolManagerService:
