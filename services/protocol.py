@@ -17,7 +17,7 @@ from dbus_fast.service import ServiceInterface, dbus_method, signal
 
 from services import contract as c
 from services.bus import call, emit_signal
-from services.service import BusService, ServiceConfig
+from services.service import BusService, ServiceConfig, spawn
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class ProtocolAdapter(ABC):
         self._sightings: dict[str, Sighting] = {}
         self.on_new_device: Callable[[c.DeviceOverview], None] = lambda o: None
         self.on_record: Callable[[str, dict[str, str], bytes], None] = lambda a, p, v: None
+        # Called when status() changed (a radio plugged in), so the manager lists it anew.
+        self.on_status_change: Callable[[], None] = lambda: None
         self.last_data = b""
 
     @property
@@ -247,6 +249,7 @@ class ProtocolService(BusService):
     async def start(self) -> None:
         self.adapter.on_new_device = self._announce
         self.adapter.on_record = self._emit_record
+        self.adapter.on_status_change = lambda: spawn(self.ready())  # listed anew
         await self.adapter.start()
         # An adapter may add methods of its own (ZigBee's PermitJoin) by a subclass.
         interface = getattr(self.adapter, "interface_class", ProtocolInterface)

@@ -21,7 +21,7 @@ def test_readme_lists_every_option_as_the_code_declares_it() -> None:
 def test_options_are_typed_with_their_defaults() -> None:
     opts = options_of("zigbee", {"channel": "20", "faults": "no"})
     assert opts["channel"] == 20 and opts["faults"] is False
-    assert opts["request-timeout"] == 10.0 and opts["port"] == "/dev/ttyUSB0"
+    assert opts["request-timeout"] == 10.0 and opts["port"] is None
     assert options_of("sim-bluez", {"wanderer": "4,2"})["wanderer"] == (4.0, 2.0)
 
 

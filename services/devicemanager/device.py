@@ -54,6 +54,7 @@ class Device:
         self.clock_ms = clock_ms
         self.last_seen_ms = 0
         self.last: dict[str, c.RecordObject] = {}
+        self.latest: c.RecordObject | None = None  # of any component
         self.subscribers: dict[str, Counter[str]] = {}
         self.interface = DeviceInterface(self)
 
@@ -123,7 +124,7 @@ class Device:
         stamp = self.clock_ms()
         self.last_seen_ms = stamp
         record = c.RecordObject(self.id, comp.id, value, comp.unit, comp.format, stamp)
-        self.last[comp.id] = record
+        self.last[comp.id] = self.latest = record
         return record
 
     async def read(self, component_id: str) -> c.RecordObject:
@@ -153,9 +154,9 @@ class Device:
 
     def data(self) -> c.RecordObject:
         """AGILE's Data: the most recent value of any component."""
-        if not self.last:
+        if self.latest is None:
             raise c.NoResult(f"{self.id} has no value yet")
-        return max(self.last.values(), key=lambda r: r.last_update)
+        return self.latest
 
     def configuration(self) -> str:
         """AGILE's Configuration (key-value, as JSON): the device type it is driven by,

@@ -143,7 +143,12 @@ CATALOG: dict[str, ServiceSpec] = {
                     "virtual (default with --simulate), znp (default), ezsp, deconz, zigate, xbee",
                     choices=("virtual", "znp", "ezsp", "deconz", "zigate", "xbee"),
                 ),
-                Option("port", "/dev/ttyUSB0", "serial device of the coordinator stick"),
+                Option(
+                    "port",
+                    None,
+                    "serial device of the coordinator stick (default /dev/ttyUSB0; the virtual "
+                    "radio needs none, and waits for one given, as for a stick plugged in later)",
+                ),
                 Option("channel", 15, "ZigBee channel of a new network (11-26)", int),
                 Option("request-timeout", 10.0, "s before an unanswered request fails", float),
                 Option("devices", 0, "virtual radio: extra climate sensors", int),

@@ -35,6 +35,8 @@ from services.service import spawn
 log = logging.getLogger(__name__)
 
 DEFAULT_PERMIT_S = 60
+PORT_CHECK_S = 1.0  # how often a missing radio's port is looked for (hot-plug)
+RETRY_MIN_S, RETRY_MAX_S = 5.0, 60.0  # a radio that is there but fails to open
 # Radio libraries zigpy knows, by the name the gateway's configuration uses.
 RADIOS = {
     "znp": ("zigpy_znp.zigbee.application", "zigpy-znp"),
@@ -61,6 +63,10 @@ def radio_class(name: str) -> type[zigpy.application.ControllerApplication]:
         raise ValueError(
             f"ZigBee radio {name!r} needs {package}: pip install 'agile-gateway[zigbee-radios]'"
         ) from None
+
+
+class _NoLibrary(Exception):
+    """The radio's zigpy library is not installed (or the radio name is unknown)."""
 
 
 def _number(profile: dict[str, str], key: str, limit: int) -> int:
@@ -105,7 +111,9 @@ class ZigBeeAdapter(ProtocolAdapter):
         self.request_timeout_s = request_timeout_s
         self.poll_interval_s = poll_interval_s
         self.sim = sim or {}
-        self.app: zigpy.application.ControllerApplication
+        self._app: zigpy.application.ControllerApplication | None = None
+        self.unavailable = ""  # why there is no radio, while there is none
+        self._opener: asyncio.Task[None] | None = None
         self.permit_until = 0.0
         self.left: set[t.EUI64] = set()
         # (ieee, endpoint, cluster, attribute) -> the profile the subscriber used
@@ -132,9 +140,67 @@ class ZigBeeAdapter(ProtocolAdapter):
             config[SIM_CONFIG] = {"nvram": str(folder / "virtual-radio.json"), **self.sim}
         return config
 
+    @property
+    def app(self) -> zigpy.application.ControllerApplication:
+        if self._app is None:
+            raise c.NoResult(self.unavailable or "the ZigBee radio is not open yet")
+        return self._app
+
+    def status(self) -> str:
+        return c.ProtocolState.UNAVAILABLE if self._app is None else c.ProtocolState.AVAILABLE
+
     async def start(self) -> None:
-        cls = radio_class(self.radio)
-        self.app = await cls.new(self.zigpy_config(), auto_form=True)
+        """Open the radio. Without one (no stick plugged in, its library missing, or it
+        does not answer) the service stays on the bus, unavailable, says why once, and
+        opens the radio when it appears."""
+        if not self._port_present():
+            self._say_unavailable(f"no ZigBee radio at {self.port} (set zigbee:port)")
+        else:
+            try:
+                await self._open()
+                return
+            except _NoLibrary as exc:  # a library that is not installed will not appear
+                self._say_unavailable(str(exc))
+                return
+            except Exception as exc:  # zigpy raises many kinds for a radio that fails
+                self._say_unavailable(f"ZigBee radio at {self.port or self.radio} failed: {exc}")
+        self._opener = asyncio.ensure_future(self._open_when_there())
+
+    def _say_unavailable(self, why: str) -> None:
+        self.unavailable = why
+        log.error("%s; the ZigBee protocol is unavailable until it is", why)
+
+    async def _open_when_there(self) -> None:
+        """Hot-plug: wait for the port to appear, then open the radio (retrying, with
+        backoff, a radio that is there but fails)."""
+        backoff = RETRY_MIN_S
+        while True:
+            await asyncio.sleep(PORT_CHECK_S if not self._port_present() else backoff)
+            if not self._port_present():
+                continue
+            try:
+                await self._open()
+            except _NoLibrary as exc:
+                self._say_unavailable(str(exc))
+                return
+            except Exception as exc:
+                log.warning("ZigBee radio at %s failed: %s; again in %g s", self.port, exc, backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                continue
+            self.unavailable = ""
+            log.info("ZigBee radio at %s found; the protocol is available", self.port)
+            self.on_status_change()
+            return
+
+    def _port_present(self) -> bool:
+        return not self.port or Path(self.port).exists()
+
+    async def _open(self) -> None:
+        try:
+            cls = radio_class(self.radio)
+        except ValueError as exc:
+            raise _NoLibrary(str(exc)) from None
+        self._app = await cls.new(self.zigpy_config(), auto_form=True)
         self.app.add_listener(self)
         version = importlib.metadata.version("zigpy")
         self.driver = f"zigpy {version}, {cls.DISPLAY_NAME or self.radio} radio"
@@ -151,7 +217,10 @@ class ZigBeeAdapter(ProtocolAdapter):
     async def stop(self) -> None:
         for task in self._polls.values():
             task.cancel()
-        await self.app.shutdown()
+        if self._opener is not None:
+            self._opener.cancel()
+        if self._app is not None:
+            await self._app.shutdown()
 
     def _is_member(self, dev: object) -> bool:
         return isinstance(dev, zigpy.device.Device) and dev.ieee != self.app.state.node_info.ieee
@@ -211,6 +280,14 @@ class ZigBeeAdapter(ProtocolAdapter):
     def discovery_state(self) -> c.DiscoveryState:
         return c.DiscoveryState.RUNNING if self.permit_remaining_s() else c.DiscoveryState.NONE
 
+    def visible_devices(self) -> list[c.DeviceOverview]:
+        if self._app is None:
+            return []  # no radio, no network: nothing to list (not an error)
+        return [
+            c.DeviceOverview(str(d.ieee), self.bus_name, self.name_of(d), self._availability(d))
+            for d in self._members()
+        ]
+
     async def permit(self, seconds: int) -> None:
         if not 0 <= seconds <= 254:
             raise c.InvalidArgs(f"permit-join lasts 0..254 s, not {seconds}")
@@ -223,12 +300,6 @@ class ZigBeeAdapter(ProtocolAdapter):
 
     async def stop_discovery(self) -> None:
         await self.permit(0)
-
-    def visible_devices(self) -> list[c.DeviceOverview]:
-        return [
-            c.DeviceOverview(str(d.ieee), self.bus_name, self.name_of(d), self._availability(d))
-            for d in self._members()
-        ]
 
     def _availability(self, dev: zigpy.device.Device) -> str:
         last = dev.last_seen

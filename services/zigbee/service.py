@@ -5,6 +5,8 @@ from services.runtime.catalog import options_of
 from services.service import ServiceConfig
 from services.zigbee.adapter import ZigBeeAdapter
 
+DEFAULT_PORT = "/dev/ttyUSB0"
+
 
 def create(config: ServiceConfig) -> ProtocolService:
     opts = options_of("zigbee", config.options)
@@ -22,7 +24,7 @@ def create(config: ServiceConfig) -> ProtocolService:
     adapter = ZigBeeAdapter(
         config.state_dir,
         radio=radio,
-        port=opts["port"] if radio != "virtual" else "",
+        port=opts["port"] or ("" if radio == "virtual" else DEFAULT_PORT),
         channel=opts["channel"],
         request_timeout_s=opts["request-timeout"],
         sim=sim,
