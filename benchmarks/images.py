@@ -11,9 +11,10 @@
 
 import docker
 
-from services.images.build import ROOT, SERVICES, STRATEGIES, build
+from services.images.build import SERVICES, STRATEGIES, build
 from services.images.layers import analyse, bytes_on_disk
 from services.images.update import plan
+from services.paths import ROOT
 from tests.local_registry import LocalRegistry
 
 

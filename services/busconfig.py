@@ -6,13 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from services.contract import (
-    DEVICE_MANAGER_NAME,
-    DEVICE_NAME,
-    PROTOCOL_MANAGER_NAME,
-    PROTOCOL_NAME_PREFIX,
-    STORAGE_NAME,
-)
+from services.catalog import CATALOG
+from services.contract import PROTOCOL_NAME_PREFIX
 
 SOCKET_NAME = "bus.sock"
 CONFIG_NAME = "bus.conf"
@@ -20,9 +15,9 @@ CONFIG_NAME = "bus.conf"
 # Which names each service may own. A protocol adapter owns one name under
 # org.eclipse.agail.protocol.; third-party adapters fit the same rule.
 SERVICE_NAMES: dict[str, tuple[str, ...]] = {
-    "protocolmanager": (PROTOCOL_MANAGER_NAME,),
-    "devicemanager": (DEVICE_MANAGER_NAME, DEVICE_NAME),
-    "storage": (STORAGE_NAME,),
+    s.name: s.bus_names
+    for s in CATALOG.values()
+    if s.bus_names and not any(n.startswith(PROTOCOL_NAME_PREFIX) for n in s.bus_names)
 }
 
 

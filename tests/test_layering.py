@@ -1,5 +1,6 @@
 """Non-UI code never loads textual or rich, and heavy imports stay off the TUI's path."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,56 @@ def test_tui_start_up_path_leaves_heavy_imports_out() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def _unit(module: str) -> str:
+    """The package a module belongs to (services.images, agile_tui.client, ...), or the
+    module itself where it sits at the top of its project (services.contract)."""
+    parts = module.split(".")
+    if len(parts) >= 2 and (ROOT / parts[0] / parts[1]).is_dir():
+        return ".".join(parts[:2])
+    return ".".join(parts[:2]) if len(parts) >= 2 else parts[0]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Which package imports which, counting imports inside functions too."""
+    graph: dict[str, set[str]] = {}
+    for top in ("services", "agile_tui"):
+        for path in (ROOT / top).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            source = _unit(".".join(parts))
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    # `from services import contract`: the module imported is services.contract
+                    names = (
+                        [f"{node.module}.{a.name}" for a in node.names]
+                        if "." not in node.module
+                        else [node.module]
+                    )
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                else:
+                    continue
+                for name in names:
+                    if name.split(".")[0] in ("services", "agile_tui"):
+                        target = _unit(name)
+                        if target != source:
+                            graph.setdefault(source, set()).add(target)
+    return graph
+
+
+def test_no_import_cycle_between_packages() -> None:
+    graph = import_graph()
+    assert "services.images" in graph and "services.runtime" in graph
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in path:
+                cycles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
+            elif len(path) < 12:
+                visit(nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles))[:10])

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
+from services.catalog import CATALOG, options_of, options_table
 from services.options import OptionError
-from services.runtime.catalog import CATALOG, options_of, options_table
 from tests.conftest import ROOT
 
 

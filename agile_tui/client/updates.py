@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.catalog import IMAGES
+from services.compose import StackError, stack_settings
 from services.images.recipes import LABEL
 from services.images.update import Plan, UpdateError, plan
-from services.runtime.containers import SERVICES_NEEDED, StackError, stack_settings
 
 
 @dataclass
@@ -66,7 +67,7 @@ def running_version(client: Any, service: str, strategy: str) -> str:
 def check(client: Any, state_dir: Path | None, registry: str | None) -> UpdateCheck:
     registry, strategy = stack_registry(state_dir, registry)
     result = UpdateCheck(registry, strategy)
-    for service in SERVICES_NEEDED:
+    for service in IMAGES:
         row = ServiceUpdate(service, running_version(client, service, strategy))
         try:
             row.plan = plan(client, registry, service, strategy)

@@ -1,8 +1,8 @@
 """Run the BLE adapter as a gateway service."""
 
 from services.ble.adapter import BLEAdapter
+from services.catalog import options_of
 from services.protocol import ProtocolService
-from services.runtime.catalog import options_of
 from services.service import ServiceConfig
 
 

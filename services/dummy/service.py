@@ -1,8 +1,8 @@
 """Run the Dummy protocol as a gateway service."""
 
+from services.catalog import options_of
 from services.dummy.adapter import DummyAdapter
 from services.protocol import ProtocolService
-from services.runtime.catalog import options_of
 from services.service import ServiceConfig
 
 

@@ -18,12 +18,13 @@ from pathlib import Path
 import docker
 
 from services.busconfig import render_config
-from services.images.hierarchy import HOST_ARCH, PLATFORMS, ROOT, ensure_hierarchy, hierarchy
+from services.images.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, ServiceImage
+from services.paths import DOCKERFILES, ROOT
 
 log = logging.getLogger(__name__)
 
-DOCKERFILES = ROOT / "dockerfiles"
+
 # Another folder of recipes laid out as dockerfiles/ (e.g. one being tried out).
 RECIPES_ENV = "AGILE_DOCKERFILES"
 STAGING = ROOT / "build" / "images"

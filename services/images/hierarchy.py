@@ -19,10 +19,11 @@ from pathlib import Path
 import docker
 from docker.errors import BuildError, ImageNotFound
 
+from services.paths import DOCKERFILES
+
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
-RECIPES = ROOT / "dockerfiles" / "base"
+RECIPES = DOCKERFILES / "base"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 RECIPE_LABEL = "org.agile-gateway.recipe"

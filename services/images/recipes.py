@@ -4,7 +4,7 @@ so that agile-tui can offer them without loading the Docker SDK)."""
 import re
 from dataclasses import dataclass
 
-from services import contract as c
+from services.catalog import IMAGES, ImageSpec
 
 # baseline: one self-contained Dockerfile; multistage: build stage + deployment stage on
 # the hierarchy; squashed: the multi-stage image squashed above the shared runtime image
@@ -22,31 +22,23 @@ LABEL = "org.agile-gateway"
 class ServiceImage:
     name: str
     extras: tuple[str, ...]
-    service: str  # what `agile-gateway service` runs by default
-    bus_names: tuple[str, ...]
+    service: str  # what `agile-gateway service` runs by default ("" for the bus)
+    bus_names: tuple[str, ...]  # the default service's, for the health check
     about: str
 
 
-SERVICES = {
-    s.name: s
-    for s in (
-        # The bus daemon: no Python, its own Dockerfile (dockerfiles/bus/).
-        ServiceImage("bus", (), "", (), "dbus-daemon, the stack's bus"),
-        # One image for both core services; a container picks one with AGILE_SERVICE.
-        ServiceImage(
-            "core",
-            (),
-            "protocolmanager",
-            (c.PROTOCOL_MANAGER_NAME,),
-            "protocol manager and device manager",
-        ),
-        ServiceImage("storage", (), "storage", (c.STORAGE_NAME,), "time-series storage"),
-        ServiceImage("ble", ("ble",), "ble", (c.protocol_bus_name("BLE"),), "BLE adapter"),
-        ServiceImage(
-            "zigbee", ("zigbee",), "zigbee", (c.protocol_bus_name("ZB"),), "ZigBee adapter"
-        ),
+def _image(spec: ImageSpec) -> ServiceImage:
+    first = spec.services[0] if spec.services else None
+    return ServiceImage(
+        spec.name,
+        spec.extras,
+        first.name if first else "",
+        first.bus_names if first else (),
+        spec.about,
     )
-}
+
+
+SERVICES = {name: _image(spec) for name, spec in IMAGES.items()}
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) :")
 

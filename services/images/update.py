@@ -22,12 +22,17 @@ from typing import Any
 
 import docker
 
+from services.catalog import IMAGES
+from services.compose import compose_command, stack_settings
 from services.images.layers import chain_ids
 from services.images.recipes import LABEL
-from services.runtime.containers import compose_command, stack_settings
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-COMPOSE_SERVICES = {"core": ("protocolmanager", "devicemanager")}  # image -> its services
+
+
+def compose_services(image: str) -> list[str]:
+    """The compose services an image runs (core: the protocol and device managers)."""
+    return [s.name for s in IMAGES[image].services] or [image]  # the bus runs itself
 
 
 class UpdateError(RuntimeError):
@@ -137,7 +142,7 @@ def pull(
 
 def _recreate(state_dir: Path, service: str) -> None:
     settings = stack_settings(state_dir)
-    services = COMPOSE_SERVICES.get(service, (service,))
+    services = compose_services(service)
     proc = subprocess.run(
         [
             *compose_command(settings["simulate"], settings["project"]),
@@ -157,7 +162,7 @@ def _recreate(state_dir: Path, service: str) -> None:
 def _containers(client: docker.DockerClient, state_dir: Path, service: str) -> list[Any]:
     project = stack_settings(state_dir)["project"]
     found = []
-    for name in COMPOSE_SERVICES.get(service, (service,)):
+    for name in compose_services(service):
         found += client.containers.list(
             all=True,
             filters={

@@ -17,8 +17,8 @@ from dbus_fast.validators import is_bus_name_valid
 
 from services import contract as c
 from services.bus import add_match, call, list_names, match_rule, on_signal, watch_name_owners
+from services.catalog import options_of
 from services.protocolmanager.discovered import DiscoveredDevices
-from services.runtime.catalog import options_of
 from services.service import BusService, ServiceConfig, spawn
 
 log = logging.getLogger(__name__)

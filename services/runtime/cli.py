@@ -25,8 +25,8 @@ def _options(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from services.catalog import CATALOG, options_of, services_for
     from services.options import OptionError
-    from services.runtime.catalog import CATALOG, options_of, services_for
     from services.runtime.supervisor import Supervisor
 
     if args.native == args.containers:
@@ -122,7 +122,8 @@ def _up_detached(state_dir: Path, args: argparse.Namespace) -> int:
 
 def _up_containers(state_dir: Path, args: argparse.Namespace) -> int:
     from services import contract as c
-    from services.runtime.containers import StackError, up, wait_for_names
+    from services.compose import StackError
+    from services.runtime.containers import up, wait_for_names
 
     names = [c.PROTOCOL_MANAGER_NAME, c.DEVICE_MANAGER_NAME, c.STORAGE_NAME]
     names += [c.protocol_bus_name(p) for p in ("BLE", "ZB") + (("Dummy",) if args.simulate else ())]
@@ -141,7 +142,8 @@ def _up_containers(state_dir: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from services.runtime.containers import StackError, down
+    from services.compose import StackError
+    from services.runtime.containers import down
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     if args.native == args.containers:
@@ -183,8 +185,8 @@ def _down_native(state_dir: Path) -> int:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
+    from services.catalog import CATALOG
     from services.options import OptionError
-    from services.runtime.catalog import CATALOG
     from services.service import ServiceConfig
 
     spec = CATALOG.get(args.name)
@@ -257,8 +259,8 @@ def cmd_sim_bluez(args: argparse.Namespace) -> int:
     """The virtual BlueZ on its own: on --bus, or on a private bus it starts and prints."""
     from services.ble.sim.service import SimBlueZService
     from services.busconfig import start_bus_daemon
+    from services.catalog import options_of
     from services.options import OptionError
-    from services.runtime.catalog import options_of
     from services.service import ServiceConfig
 
     options = _options(args.option)
@@ -320,7 +322,7 @@ def cmd_storage_export(args: argparse.Namespace) -> int:
 
 
 def cmd_options(args: argparse.Namespace) -> int:
-    from services.runtime.catalog import options_table
+    from services.catalog import options_table
 
     print(options_table(), end="")
     return 0
@@ -330,11 +332,11 @@ def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
     """Run `work(docker_client)` for an `images` command; its errors become one line each."""
     import docker
 
+    from services.compose import StackError
     from services.images.build import BuildFailed
     from services.images.engine_error import engine_unreachable
     from services.images.hierarchy import HierarchyError
     from services.images.update import UpdateError
-    from services.runtime.containers import StackError
 
     try:
         return int(work(docker.from_env(timeout=900)) or 0)
@@ -378,8 +380,8 @@ def cmd_images_report(args: argparse.Namespace) -> int:
 
 def cmd_images_update(args: argparse.Namespace) -> int:
     """plan, update and rollback: the container stack's images against a registry."""
+    from services.compose import stack_settings
     from services.images.update import UpdateError, plan, rollback, update
-    from services.runtime.containers import stack_settings
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
 

@@ -10,49 +10,20 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 from services.bus import ADDRESS_FILE
-from services.images.hierarchy import ROOT
+from services.catalog import IMAGES
+from services.compose import PROJECT, STACK_FILE, StackError, compose_command, environment
 from services.runtime.supervisor import STATUS_FILE
 
-COMPOSE_DIR = ROOT / "dockerfiles"
-STACK_FILE = "stack.json"
-PROJECT = "agile"
 CONTAINER_UID = 10001  # the `agile` user of every image
-SERVICES_NEEDED = ("bus", "core", "storage", "ble", "zigbee")
-
-
-class StackError(RuntimeError):
-    """The stack cannot come up; the message says why and what to do."""
-
-
-def compose_command(simulate: bool, project: str = PROJECT) -> list[str]:
-    variant = "compose.sim.yaml" if simulate else "compose.radios.yaml"
-    return [
-        "docker-compose",
-        "-p",
-        project,
-        "-f",
-        str(COMPOSE_DIR / "compose.yaml"),
-        "-f",
-        str(COMPOSE_DIR / variant),
-    ]
-
-
-def _environment(state_dir: Path, strategy: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "AGILE_RUN_DIR": str(state_dir / "run"),
-        "AGILE_STRATEGY": strategy,
-    }
 
 
 def missing_images(client, strategy: str) -> list[str]:  # type: ignore[no-untyped-def]
     from docker.errors import ImageNotFound
 
     missing = []
-    for service in SERVICES_NEEDED:
+    for service in IMAGES:
         try:
             client.images.get(f"agile/{service}:{strategy}")
         except ImageNotFound:
@@ -80,7 +51,7 @@ def up(
         folder.chmod(0o755)
     proc = subprocess.run(
         [*compose_command(simulate, project), "up", "-d", "--remove-orphans"],
-        env=_environment(state_dir, strategy),
+        env=environment(state_dir, strategy),
         capture_output=True,
         text=True,
     )
@@ -106,22 +77,10 @@ def _runtime_state(state_dir: Path, state: str) -> None:
     (state_dir / STATUS_FILE).write_text(json.dumps(status) + "\n")
 
 
-def stack_settings(state_dir: Path) -> dict[str, Any]:
-    """How the stack in `state_dir` was brought up, and the environment compose needs."""
-    try:
-        settings = json.loads((state_dir / STACK_FILE).read_text())
-    except (OSError, ValueError):
-        raise StackError(
-            f"no container stack in {state_dir} (agile-gateway up --containers)"
-        ) from None
-    settings["environment"] = _environment(state_dir, settings["strategy"])
-    return settings
-
-
 def down(state_dir: Path, simulate: bool, project: str = PROJECT) -> None:
     proc = subprocess.run(
         [*compose_command(simulate, project), "down"],
-        env=_environment(state_dir, "multistage"),
+        env=environment(state_dir, "multistage"),
         capture_output=True,
         text=True,
     )

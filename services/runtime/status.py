@@ -8,7 +8,7 @@ from dbus_fast import DBusError
 
 from services import contract as c
 from services.bus import DBUS_NAME, DBUS_PATH, call, connect, list_names
-from services.runtime.catalog import CATALOG
+from services.catalog import CATALOG
 from services.runtime.supervisor import STATUS_FILE
 
 

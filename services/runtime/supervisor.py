@@ -21,7 +21,7 @@ from pathlib import Path
 
 from services.bus import ADDRESS_FILE, connect, list_names
 from services.busconfig import SOCKET_NAME, start_bus_daemon
-from services.runtime.catalog import ServiceSpec
+from services.catalog import ServiceSpec
 
 log = logging.getLogger(__name__)
 

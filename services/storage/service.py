@@ -29,7 +29,7 @@ from services.bus import (
     on_signal,
     watch_name_owners,
 )
-from services.runtime.catalog import options_of
+from services.catalog import options_of
 from services.service import BusService, ServiceConfig
 from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
 from services.storage.policy import Policy, PolicyStore

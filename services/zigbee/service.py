@@ -1,7 +1,7 @@
-"""Run the ZigBee adapter as a gateway service (options: services/runtime/catalog.py)."""
+"""Run the ZigBee adapter as a gateway service (options: services/catalog.py)."""
 
+from services.catalog import options_of
 from services.protocol import ProtocolService
-from services.runtime.catalog import options_of
 from services.service import ServiceConfig
 from services.zigbee.adapter import ZigBeeAdapter
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.images.build import ROOT, build
+from services.images.build import build
 from services.images.hierarchy import ensure_hierarchy
+from services.paths import ROOT
 from tests.local_registry import LocalRegistry
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from services import contract as c
 from services.bus import call, connect
-from services.images.build import LABEL, RECIPES_ENV, ROOT, STRATEGIES, BuildFailed, build
+from services.images.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
+from services.paths import ROOT
 from tests.images.conftest import built
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.

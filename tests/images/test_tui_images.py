@@ -8,9 +8,9 @@ import pytest
 from textual.widgets import Log, ProgressBar
 
 from agile_tui.cli import runtime_of
-from services.images.build import ROOT
 from services.images.recipes import LABEL, STRATEGIES
 from services.images.update import plan
+from services.paths import ROOT
 from tests.images.conftest import cli, publish_code_change
 from tests.tui import states
 

@@ -6,7 +6,7 @@ import signal
 
 from services.ble.sim.bluez import VirtualBlueZ
 from services.ble.sim.peripherals import default_population, environment_sensor
-from services.runtime.catalog import options_of
+from services.catalog import options_of
 from services.service import ServiceConfig
 
 

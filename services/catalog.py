@@ -1,5 +1,7 @@
-"""Every service the gateway can run: how to create it, which bus names it owns, and
-its options."""
+"""The one table of what the gateway runs: every service (how to create it, the bus
+names it owns, the image that carries it, which is also its compose service's name,
+and its options) and every service image. The runtime, the bus policy, the image
+recipes, the CLI and the TUI all read it."""
 
 import importlib
 from collections.abc import Mapping
@@ -24,6 +26,7 @@ class ServiceSpec:
     name: str
     factory: str  # "module:function" taking a ServiceConfig
     bus_names: tuple[str, ...]
+    image: str  # the service image that runs it (its compose service is `name`)
     simulated_only: bool = False  # runs only with --simulate (no real hardware behind it)
     system_bus: bool = False  # talks to BlueZ on the system bus (virtual with --simulate)
     options: tuple[Option, ...] = ()
@@ -40,6 +43,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "protocolmanager",
             "services.protocolmanager.service:create",
             (c.PROTOCOL_MANAGER_NAME,),
+            image="core",
             options=(
                 Option("device-ttl", 60.0, "s a discovered device stays listed unseen", float),
                 Option(
@@ -55,11 +59,13 @@ CATALOG: dict[str, ServiceSpec] = {
             "devicemanager",
             "services.devicemanager.service:create",
             (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME),
+            image="core",
         ),
         ServiceSpec(
             "storage",
             "services.storage.service:create",
             (c.STORAGE_NAME,),
+            image="storage",
             options=(
                 Option("folder", None, "where streams and policies live (default DIR/storage)"),
                 Option("key-file", None, "AES key file (default FOLDER/key)"),
@@ -83,6 +89,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "dummy",
             "services.dummy.service:create",
             (c.protocol_bus_name("Dummy"),),
+            image="core",
             simulated_only=True,
             options=(
                 Option("name", "Dummy", "the protocol's short name (bus name suffix)"),
@@ -99,6 +106,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "sim-bluez",
             "services.ble.sim.service:create",
             (),
+            image="ble",
             simulated_only=True,
             system_bus=True,
             options=(
@@ -126,6 +134,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "ble",
             "services.ble.service:create",
             (c.protocol_bus_name("BLE"),),
+            image="ble",
             system_bus=True,
             options=(
                 Option("adapter", None, "Bluetooth adapter, e.g. hci1 (default: BlueZ's first)"),
@@ -136,6 +145,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "zigbee",
             "services.zigbee.service:create",
             (c.protocol_bus_name("ZB"),),
+            image="zigbee",
             options=(
                 Option(
                     "radio",
@@ -162,6 +172,32 @@ CATALOG: dict[str, ServiceSpec] = {
                 Option("latency", 0.0, "virtual radio: s per frame of every device", float),
             ),
         ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    name: str
+    about: str
+    extras: tuple[str, ...] = ()  # the project's optional dependencies it needs
+
+    @property
+    def services(self) -> list[ServiceSpec]:
+        """What runs on it in a stack with real radios (the simulated stack adds its
+        simulators)."""
+        return [s for s in CATALOG.values() if s.image == self.name and not s.simulated_only]
+
+
+# In the stack's start order: the bus first.
+IMAGES: dict[str, ImageSpec] = {
+    i.name: i
+    for i in (
+        ImageSpec("bus", "dbus-daemon, the stack's bus"),  # no Python: its own Dockerfile
+        ImageSpec("core", "protocol manager and device manager"),  # AGILE_SERVICE picks one
+        ImageSpec("storage", "time-series storage"),
+        ImageSpec("ble", "BLE adapter", ("ble",)),
+        ImageSpec("zigbee", "ZigBee adapter", ("zigbee",)),
     )
 }
 

@@ -1,0 +1,49 @@
+"""The container stack's compose invocation and the settings it was brought up with
+(DIR/stack.json): what bringing it up, down and updating it share."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from services.paths import DOCKERFILES
+
+STACK_FILE = "stack.json"
+PROJECT = "agile"
+
+
+class StackError(RuntimeError):
+    """The stack cannot come up; the message says why and what to do."""
+
+
+def compose_command(simulate: bool, project: str = PROJECT) -> list[str]:
+    variant = "compose.sim.yaml" if simulate else "compose.radios.yaml"
+    return [
+        "docker-compose",
+        "-p",
+        project,
+        "-f",
+        str(DOCKERFILES / "compose.yaml"),
+        "-f",
+        str(DOCKERFILES / variant),
+    ]
+
+
+def environment(state_dir: Path, strategy: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AGILE_RUN_DIR": str(state_dir / "run"),
+        "AGILE_STRATEGY": strategy,
+    }
+
+
+def stack_settings(state_dir: Path) -> dict[str, Any]:
+    """How the stack in `state_dir` was brought up, and the environment compose needs."""
+    try:
+        settings = json.loads((state_dir / STACK_FILE).read_text())
+    except (OSError, ValueError):
+        raise StackError(
+            f"no container stack in {state_dir} (agile-gateway up --containers)"
+        ) from None
+    settings["environment"] = environment(state_dir, settings["strategy"])
+    return settings
