@@ -7,7 +7,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from services.catalog import CATALOG
-from services.contract import PROTOCOL_NAME_PREFIX
+from services.contract import PROTOCOL_NAME_PREFIX, RUNTIME_NAME
 
 SOCKET_NAME = "bus.sock"
 CONFIG_NAME = "bus.conf"
@@ -18,7 +18,7 @@ SERVICE_NAMES: dict[str, tuple[str, ...]] = {
     s.name: s.bus_names
     for s in CATALOG.values()
     if s.bus_names and not any(n.startswith(PROTOCOL_NAME_PREFIX) for n in s.bus_names)
-}
+} | {"supervisor": (RUNTIME_NAME,)}  # the native runtime's control object
 
 
 def render_config(

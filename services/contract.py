@@ -36,6 +36,11 @@ PROTOCOL_IFACE = f"{PREFIX}.Protocol"
 PROTOCOL_NAME_PREFIX = f"{PREFIX}.protocol."
 PROTOCOL_PATH_PREFIX = "/org/eclipse/agail/protocol"
 
+# Addition: the native runtime's supervisor, to start, stop and restart its services.
+RUNTIME_NAME = f"{PREFIX}.Runtime"
+RUNTIME_PATH = "/org/eclipse/agail/Runtime"
+RUNTIME_IFACE = RUNTIME_NAME
+
 STORAGE_NAME = f"{PREFIX}.Storage"  # addition: AGILE stored data in a web service
 STORAGE_PATH = "/org/eclipse/agail/Storage"
 STORAGE_IFACE = STORAGE_NAME
@@ -330,6 +335,7 @@ NewRecordWire = Annotated[list[Any], DBusSignature("aysa{ss}")]
 VariantDict = Annotated[dict[str, Any], DBusSignature("a{sv}")]
 InfoByAddress = Annotated[dict[str, dict[str, Any]], DBusSignature("a{sa{sv}}")]
 CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
+NamedInfoListWire = Annotated[list[list[Any]], DBusSignature("a(sa{sv})")]
 PolicyListWire = Annotated[list[list[Any]], DBusSignature("a(ssa{sv})")]
 
 # BLE profile keys: AGILE's spelling, and the correct one, both accepted.

@@ -109,10 +109,10 @@ async def services(bus_address: str, tmp_path: Path):
 class Gateway:
     """`agile-gateway up --native --simulate` as a real process tree."""
 
-    def __init__(self, state_dir: Path, options: list[str]) -> None:
+    def __init__(self, state_dir: Path, options: list[str], extra: list[str]) -> None:
         self.state_dir = state_dir
         self.proc = subprocess.Popen(
-            up_command(state_dir, options),
+            up_command(state_dir, options, extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -139,8 +139,10 @@ class Gateway:
 def gateway_factory(tmp_path: Path):
     started: list[Gateway] = []
 
-    def start(*options: str, state_dir: Path | None = None) -> Gateway:
-        gw = Gateway(state_dir or tmp_path / "gw", list(options))
+    def start(
+        *options: str, state_dir: Path | None = None, extra: list[str] | None = None
+    ) -> Gateway:
+        gw = Gateway(state_dir or tmp_path / "gw", list(options), extra or [])
         started.append(gw)
         return gw
 

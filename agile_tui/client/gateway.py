@@ -156,6 +156,12 @@ class GatewayClient:
         (remaining,) = await self._zigbee("PermitJoinRemaining")
         return int(remaining)
 
+    # -- the native runtime's supervisor --
+
+    async def runtime(self, action: str, service: str) -> None:
+        """Start, Stop or Restart one service of a native gateway."""
+        await self._call(c.RUNTIME_NAME, c.RUNTIME_PATH, c.RUNTIME_IFACE, action, "s", service)
+
     # -- storage --
 
     async def _storage(self, member: str, signature: str = "", *body: Any) -> list[Any]:

@@ -1,9 +1,8 @@
 """Containers: the engine's containers by compose project, and the native service processes."""
 
-import os
-import signal
 import threading
 
+from dbus_fast import DBusError
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +10,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
+from agile_tui.client.gateway import error_text
 from agile_tui.client.stack import StackRow, format_bytes, format_cpu, format_uptime
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.inspect import InspectScreen
@@ -20,7 +20,7 @@ from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
 
 COLUMNS = ("Project", "Name", "State", "Health", "Uptime", "CPU", "Memory")
-CONTAINER_ONLY = ("start", "stop", "remove")
+CONTAINER_ONLY = ("remove",)
 
 
 class ContainersScreen(Screen[None]):
@@ -180,35 +180,36 @@ class ContainersScreen(Screen[None]):
         self.app.call_from_thread(self.notify, f"{verb} done", title=row.name)
 
     def action_start(self) -> None:
-        if row := self._selected():
-            self._engine_action("start", row)
+        self._act("start")
 
     def action_stop(self) -> None:
-        if row := self._selected():
-            self._engine_action("stop", row)
+        self._act("stop")
 
     def action_restart(self) -> None:
+        self._act("restart")
+
+    def _act(self, verb: str) -> None:
         row = self._selected()
         if row is None:
             return
         if row.kind == "process":
-            self._restart_process(row)
+            self._process_action(verb, row)
         else:
-            self._engine_action("restart", row)
+            self._engine_action(verb, row)
 
-    def _restart_process(self, row: StackRow) -> None:
-        status = self.app.session.native.status() or {}  # type: ignore[attr-defined]
-        pid = status.get("services", {}).get(row.name, {}).get("pid")
-        if not pid:
-            self.notify(f"{row.name} is not running", severity="warning")
-            return
-        # The runtime restarts a service that exits; SIGTERM lets it stop cleanly first.
+    @work(group="containers-action")
+    async def _process_action(self, verb: str, row: StackRow) -> None:
+        """Through the native runtime's supervisor on the bus (never a signal to a pid
+        read from a file, which may be stale)."""
+        gateway = self.app.session.gateway  # type: ignore[attr-defined]
         try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError as exc:
-            self.notify(f"cannot signal {row.name}: {exc.strerror}", severity="error")
+            if gateway is None or not gateway.connected:
+                raise ConnectionError("the gateway bus is not connected")
+            await gateway.runtime(verb.capitalize(), row.name)
+        except (DBusError, ConnectionError) as exc:
+            self.notify(error_text(exc), title=row.name, severity="error")
             return
-        self.notify(f"{row.name} restarting", title=row.name)
+        self.notify(f"{verb} asked", title=row.name)
 
     @work(group="containers-action")
     async def action_remove(self) -> None:

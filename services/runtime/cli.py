@@ -53,7 +53,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     except OptionError as exc:
         raise SystemExit(f"agile-gateway up: {exc}") from None
     supervisor = Supervisor(
-        state_dir, services_for(args.simulate), simulate=args.simulate, options=options
+        state_dir,
+        services_for(args.simulate),
+        simulate=args.simulate,
+        options=options,
+        log_max_bytes=args.log_max_bytes,
+        log_backups=args.log_files,
     )
 
     def announce(ready: bool, elapsed: float) -> None:
@@ -321,6 +326,48 @@ def cmd_storage_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ctl(args: argparse.Namespace) -> int:
+    from dbus_fast import DBusError
+
+    from services import contract as c
+    from services.bus import call, connect
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:
+        address = resolve_bus_address(args.bus, state_dir)
+    except BusNotFound as exc:
+        print(f"agile-gateway ctl: {exc}", file=sys.stderr)
+        return 2
+
+    async def ask() -> None:
+        bus = await connect(address)
+        try:
+            await call(
+                bus,
+                c.RUNTIME_NAME,
+                c.RUNTIME_PATH,
+                c.RUNTIME_IFACE,
+                args.action.capitalize(),
+                "s",
+                [args.name],
+            )
+        finally:
+            bus.disconnect()
+
+    try:
+        asyncio.run(ask())
+    except (OSError, TimeoutError) as exc:
+        print(f"agile-gateway ctl: bus {address}: {exc}", file=sys.stderr)
+        return 2
+    except DBusError as exc:
+        if exc.type == "org.freedesktop.DBus.Error.ServiceUnknown":
+            print("agile-gateway ctl: no native runtime on this bus", file=sys.stderr)
+        else:
+            print(f"agile-gateway ctl: {exc.text}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_options(args: argparse.Namespace) -> int:
     from services.catalog import options_table
 
@@ -456,6 +503,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--timeout", type=float, default=90.0, help="seconds for every service to come up"
     )
+    up.add_argument(
+        "--log-max-bytes",
+        type=int,
+        default=1 << 20,
+        help="a service's log is rotated at this size (--native; default 1 MiB)",
+    )
+    up.add_argument(
+        "--log-files", type=int, default=3, help="rotated logs kept per service (--native)"
+    )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop a gateway brought up with up --wait or --containers")
     down.add_argument("--native", action="store_true", help="the supervisor of up --native")
@@ -500,6 +556,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="devices=N extra sensors, notify-hz=F, wanderer=IN,OUT seconds",
     )
     bluez.set_defaults(func=cmd_sim_bluez)
+
+    ctl = sub.add_parser(
+        "ctl", help="start, stop or restart a service of the native runtime (through its bus)"
+    )
+    ctl.add_argument("action", choices=("start", "stop", "restart"))
+    ctl.add_argument("name", help="a service, e.g. storage (agile-gateway status lists them)")
+    ctl.add_argument("--bus")
+    ctl.add_argument("--state-dir")
+    ctl.set_defaults(func=cmd_ctl)
 
     options = sub.add_parser(
         "options", help="every service's --option: name, type, default, meaning (Markdown)"

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def up_command(state_dir: Path, options: Iterable[str] = ()) -> list[str]:
+def up_command(
+    state_dir: Path, options: Iterable[str] = (), extra: Iterable[str] = ()
+) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -20,7 +22,7 @@ def up_command(state_dir: Path, options: Iterable[str] = ()) -> list[str]:
     ]
     for option in options:
         cmd += ["--option", option]
-    return cmd
+    return [*cmd, *extra]
 
 
 def wait_until_up(proc: subprocess.Popen[str]) -> tuple[bool, str]:

@@ -19,15 +19,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from services.bus import ADDRESS_FILE, connect, list_names
+from dbus_fast import DBusError, Variant
+from dbus_fast.service import ServiceInterface, dbus_method
+
+from services import contract as c
+from services.bus import ADDRESS_FILE, Exports, connect, list_names, request_names
 from services.busconfig import SOCKET_NAME, start_bus_daemon
 from services.catalog import ServiceSpec
+from services.runtime.logfile import RotatingLog
 
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "runtime.json"
 LOG_DIR = "logs"
 PR_SET_PDEATHSIG = 1
+LINE_LIMIT = 1 << 20  # a service's longest log line (a long traceback line stays whole)
 
 
 def die_with_parent() -> None:
@@ -47,10 +53,19 @@ class ChildState:
     name: str
     pid: int | None = None
     state: str = "starting"  # starting | running | restarting | stopped
-    restarts: int = 0
+    restarts: int = 0  # after the service exited on its own (crashes)
     started_at: float | None = None
     last_exit: int | None = None
     log: str = ""
+
+
+@dataclass
+class Control:
+    """What was asked of one service through the runtime's bus object."""
+
+    held: bool = False  # stopped on request: not restarted until Start
+    restart_now: bool = False  # stopped on request to start again at once
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -63,6 +78,8 @@ class Supervisor:
     max_backoff_s: float = 30.0
     stable_after_s: float = 30.0
     stop_timeout_s: float = 5.0
+    log_max_bytes: int = 1 << 20
+    log_backups: int = 3
 
     def __post_init__(self) -> None:
         self.state_dir = self.state_dir.resolve()
@@ -71,6 +88,7 @@ class Supervisor:
             s.name: ChildState(s.name, log=str(self.log_dir / f"{s.name}.log")) for s in self.specs
         }
         self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.control = {s.name: Control() for s in self.specs}
         self.bus_proc = None
         self.address = f"unix:path={self.state_dir / SOCKET_NAME}"
         # With simulated radios, BlueZ lives on a private "system bus" of its own.
@@ -151,25 +169,42 @@ class Supervisor:
         env = dict(os.environ)
         if spec.system_bus and self.system_bus_address:
             env["DBUS_SYSTEM_BUS_ADDRESS"] = self.system_bus_address
+        control = self.control[spec.name]
+        output = RotatingLog(Path(child.log), self.log_max_bytes, self.log_backups)
         while not self.stopping.is_set():
-            with open(child.log, "ab") as out:
-                proc = await asyncio.create_subprocess_exec(
-                    *self._command(spec),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=out,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent,
-                    env=env,
-                )
+            if control.held:
+                child.state = "stopped"
+                self.write_status()
+                log.info("%s stopped on request", spec.name)
+                await self._wait_for(control, lambda: not control.held)
+                if self.stopping.is_set():
+                    break
+                backoff = self.min_backoff_s
+            proc = await asyncio.create_subprocess_exec(
+                *self._command(spec),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+                env=env,
+                limit=LINE_LIMIT,
+            )
             self.procs[spec.name] = proc
             child.pid, child.state, child.started_at = proc.pid, "running", time.time()
             self.write_status()
             began = time.monotonic()
+            await _copy_lines(proc, output)
             code = await proc.wait()
             child.last_exit, child.pid = code, None
             if self.stopping.is_set():
                 break
+            if control.held:
+                continue  # stopped on request: the loop's top waits for Start
+            if control.restart_now:
+                control.restart_now = False
+                log.info("%s restarting on request", spec.name)
+                continue
             if time.monotonic() - began > self.stable_after_s:
                 backoff = self.min_backoff_s
             child.restarts += 1
@@ -178,10 +213,98 @@ class Supervisor:
             log.warning(
                 "%s exited with %s; restart %d in %.1f s", spec.name, code, child.restarts, backoff
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), backoff)
+            # A Start or Restart asked meanwhile cuts the backoff short.
+            await self._wait_for(control, lambda: False, backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
         child.state = "stopped"
+
+    async def _wait_for(
+        self, control: Control, done: Callable[[], bool], timeout_s: float | None = None
+    ) -> None:
+        """Until `done()`, the gateway stops, a request wakes us, or `timeout_s` passes."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not done() and not self.stopping.is_set():
+            control.wake.clear()
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            waiters = {asyncio.ensure_future(control.wake.wait())}
+            waiters.add(asyncio.ensure_future(self.stopping.wait()))
+            woken, pending = await asyncio.wait(
+                waiters, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+            for w in pending:
+                w.cancel()
+            if woken and timeout_s is not None:
+                return  # asked to start at once
+
+    # -- requests through the runtime's bus object --
+
+    def _spec(self, name: str) -> ServiceSpec:
+        for spec in self.specs:
+            if spec.name == name:
+                return spec
+        raise c.InvalidArgs(
+            f"no service {name!r} in this gateway (services: {', '.join(self.children)})"
+        )
+
+    def request_stop(self, name: str) -> None:
+        self._spec(name)
+        control = self.control[name]
+        if control.held:
+            raise c.NoResult(f"{name} is stopped already")
+        control.held = True
+        control.wake.set()  # cuts a backoff short: it is held at once
+        self._terminate(name)
+
+    def request_start(self, name: str) -> None:
+        self._spec(name)
+        control = self.control[name]
+        if not control.held and self.children[name].state == "running":
+            raise c.NoResult(f"{name} is running already")
+        control.held = False
+        control.wake.set()
+
+    def request_restart(self, name: str) -> None:
+        self._spec(name)
+        control = self.control[name]
+        control.held = False
+        proc = self.procs.get(name)
+        if proc is None or proc.returncode is not None:
+            control.wake.set()  # stopped or waiting out a backoff: start it now
+            return
+        control.restart_now = True
+        self._terminate(name)
+
+    def _terminate(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+
+    async def _serve_control(self) -> None:
+        """The runtime's bus object, on the gateway bus (again after a daemon restart)."""
+        while not self.stopping.is_set():
+            try:
+                bus = await connect(self.address)
+                exports = Exports(bus)
+                exports.export(c.RUNTIME_PATH, RuntimeInterface(self))
+                await request_names(bus, [c.RUNTIME_NAME])
+            except (OSError, TimeoutError, DBusError, RuntimeError) as exc:
+                log.debug("runtime object not on the bus yet: %s", exc)
+                await self._pause(0.5)
+                continue
+            lost = asyncio.ensure_future(bus.wait_for_disconnect())
+            stop = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait({lost, stop}, return_when=asyncio.FIRST_COMPLETED)
+            for w in (lost, stop):
+                w.cancel()
+            if bus.connected:
+                bus.disconnect()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait until every service owns its bus names."""
@@ -214,7 +337,7 @@ class Supervisor:
             if pending:
                 await asyncio.wait(pending, timeout=self.stop_timeout_s)
 
-    async def run(self, on_ready=None, ready_timeout_s: float = 60.0) -> int:
+    async def run(self, on_ready=None, ready_timeout_s: float = 60.0) -> int:  # type: ignore[no-untyped-def]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -227,6 +350,7 @@ class Supervisor:
                 asyncio.create_task(self._keep_daemon("system_bus_proc", self._start_system_bus))
             )
         tasks += [asyncio.create_task(self._keep(spec)) for spec in self.specs]
+        tasks.append(asyncio.create_task(self._serve_control()))
         ready = await self.wait_ready(ready_timeout_s)
         elapsed = time.time() - self.started
         if ready:
@@ -251,3 +375,53 @@ class Supervisor:
         (self.state_dir / ADDRESS_FILE).unlink(missing_ok=True)
         self.write_status()
         return 0
+
+
+async def _copy_lines(proc: asyncio.subprocess.Process, output: RotatingLog) -> None:
+    """A service's output into its log, a line at a time (rotation keeps lines whole)."""
+    assert proc.stdout is not None
+    while True:
+        try:
+            line = await proc.stdout.readline()
+        except ValueError:  # longer than LINE_LIMIT: keep what fits, drop the rest
+            line = (await proc.stdout.read(LINE_LIMIT)) + b"\n"
+        if not line:
+            return
+        output.write(line)
+
+
+class RuntimeInterface(ServiceInterface):
+    """`org.eclipse.agail.Runtime` (addition): the native runtime's services, and
+    starting, stopping and restarting them, so that no client signals a pid it read."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        super().__init__(c.RUNTIME_IFACE)
+        self.supervisor = supervisor
+
+    @dbus_method()
+    def Services(self) -> c.NamedInfoListWire:
+        return [
+            [
+                name,
+                {
+                    "state": Variant("s", child.state),
+                    "pid": Variant("u", child.pid or 0),
+                    "restarts": Variant("u", child.restarts),
+                    "started_at": Variant("d", child.started_at or 0.0),
+                    "log": Variant("s", child.log),
+                },
+            ]
+            for name, child in self.supervisor.children.items()
+        ]
+
+    @dbus_method()
+    def Stop(self, service: c.Str) -> None:
+        self.supervisor.request_stop(service)
+
+    @dbus_method()
+    def Start(self, service: c.Str) -> None:
+        self.supervisor.request_start(service)
+
+    @dbus_method()
+    def Restart(self, service: c.Str) -> None:
+        self.supervisor.request_restart(service)

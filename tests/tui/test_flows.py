@@ -188,3 +188,26 @@ async def test_recording_policy_is_edited_and_history_is_charted(gateway, frozen
         "retention_ms": 2 * 86_400_000,
         "encrypt": False,
     }
+
+
+async def test_stop_start_and_restart_a_native_service(gateway) -> None:
+    """Through the runtime's supervisor on the bus, as a native gateway's operator does."""
+    import json
+
+    def service(name: str) -> dict:
+        return json.loads((gateway.state_dir / "runtime.json").read_text())["services"][name]
+
+    app = states.make_app(gateway.address, gateway.state_dir, mode="containers")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await states.until(pilot, lambda: app.bus_state == "connected")
+        screen = app.screen
+        await states.until(pilot, lambda: "native:dummy" in screen.rows)
+        states.select_row(pilot, "stack", "native:dummy")
+        await pilot.press("t")
+        await states.until(pilot, lambda: service("dummy")["state"] == "stopped")
+        await pilot.press("s")
+        await states.until(pilot, lambda: service("dummy")["state"] == "running")
+        before = service("dummy")["pid"]
+        await pilot.press("R")
+        await states.until(pilot, lambda: service("dummy")["pid"] not in (None, before))
+        assert service("dummy")["restarts"] == 0
