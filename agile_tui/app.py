@@ -1,5 +1,8 @@
 """The agile-tui application: four sections as modes, one bus connection, one engine."""
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -9,6 +12,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from agile_tui.client.session import Session
 from agile_tui.config import Config
@@ -18,6 +22,8 @@ from agile_tui.screens.devices import DevicesScreen
 from agile_tui.screens.help import HelpScreen
 from agile_tui.screens.images import ImagesScreen
 from agile_tui.theme import AGILE_THEME
+
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 10.0
 
 SECTIONS = {
     "containers": ("1", "Containers", "Containers and service processes of the stack"),
@@ -81,21 +87,32 @@ class AgileApp(App[None]):
 
     @work(exclusive=True, group="bus")
     async def connect_bus(self) -> None:
+        """Connected for as long as the app runs: a bus that goes away (its daemon
+        restarted, the bus container recreated by an update) is joined again, with
+        backoff; the sections ask anew and resubscribe once it is back."""
         gateway = self.session.gateway
         if gateway is None:
             self._bus_lost(self.session.bus_problem)
             return
-        try:
-            await gateway.connect()
-            await gateway.on_new_device(partial(self.emit, "device"))
-            await gateway.on_record(partial(self.emit, "record"))
-        except (OSError, TimeoutError, DBusError) as exc:
-            self._bus_lost(f"{gateway.address}: {exc}")
-            return
-        self.bus_state = "connected"
-        self.bus_problem = ""
-        await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
-        self._bus_lost(f"{gateway.address}: the connection was closed")
+        backoff = RECONNECT_MIN_S
+        while True:
+            try:
+                await gateway.connect()
+                await gateway.on_new_device(partial(self.emit, "device"))
+                await gateway.on_record(partial(self.emit, "record"))
+            except (OSError, TimeoutError, DBusError) as exc:
+                gateway.close()
+                self._bus_lost(f"{gateway.address}: {exc}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                continue
+            backoff = RECONNECT_MIN_S
+            self.bus_state = "connected"
+            self.bus_problem = ""
+            with contextlib.suppress(Exception):  # it says how it ended: it ended
+                await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
+            gateway.close()
+            self._bus_lost(f"{gateway.address}: the connection was closed; reconnecting")
 
     def _bus_lost(self, why: str) -> None:
         self.bus_state = "unreachable"
@@ -111,15 +128,24 @@ class AgileApp(App[None]):
 
     @work(thread=True, exclusive=True, group="engine")
     def connect_engine(self) -> None:
+        """Until the engine answers (it may start after agile-tui), asking with backoff."""
         from agile_tui.client.engine import Engine, EngineUnreachable
 
-        try:
-            engine = Engine.connect(self.session.docker_url)
-        except EngineUnreachable as exc:
-            self.call_from_thread(self._engine_lost, str(exc))
+        worker = get_current_worker()
+        backoff = RECONNECT_MIN_S
+        while not worker.is_cancelled:
+            try:
+                engine = Engine.connect(self.session.docker_url)
+            except EngineUnreachable as exc:
+                self.call_from_thread(self._engine_lost, str(exc))
+                deadline = time.monotonic() + backoff
+                while time.monotonic() < deadline and not worker.is_cancelled:
+                    time.sleep(0.1)  # a thread: short naps, so quitting never waits
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                continue
+            self.engine = engine
+            self.call_from_thread(setattr, self, "engine_state", "connected")
             return
-        self.engine = engine
-        self.call_from_thread(setattr, self, "engine_state", "connected")
 
     def _engine_lost(self, why: str) -> None:
         self.engine_state = "unreachable"

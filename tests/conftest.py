@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -109,7 +109,7 @@ async def services(bus_address: str, tmp_path: Path):
 class Gateway:
     """`agile-gateway up --native --simulate` as a real process tree."""
 
-    def __init__(self, state_dir: Path, options: list[str], extra: list[str]) -> None:
+    def __init__(self, state_dir: Path, options: list[str], extra: Sequence[str] = ()) -> None:
         self.state_dir = state_dir
         self.proc = subprocess.Popen(
             up_command(state_dir, options, extra),

@@ -1,6 +1,8 @@
 """Data: charts of the components the operator picks, live from Device subscriptions or
 from Storage history over a time window; and each stream's recording policy."""
 
+import asyncio
+import time
 from collections import deque
 from typing import Any
 
@@ -25,6 +27,15 @@ POINTS_PER_SERIES = 600
 REDRAW_SECONDS = 1.0
 HISTORY_REFRESH_SECONDS = 10.0
 HISTORY_POINTS = 500  # Storage downsamples to this, keeping each bucket's min and max
+RESUBSCRIBE_FOR_S = 120.0
+# Errors of a service not (yet) back on a bus that was restarted.
+NOT_BACK_YET = {
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.NoReply",
+    "org.freedesktop.DBus.Error.UnknownObject",
+    "org.freedesktop.DBus.Error.Timeout",
+}
 # (label, window ms, x-axis unit seconds, unit name); window 0 is live.
 WINDOWS = (
     ("live", 0, 1, "seconds"),
@@ -86,6 +97,33 @@ class DataScreen(Screen[None]):
     def _bus_state_changed(self, state: str) -> None:
         if state == "connected":
             self.action_reload_streams()
+            self._resubscribe()
+
+    @work(exclusive=True, group="data-resubscribe")
+    async def _resubscribe(self) -> None:
+        """A new connection holds no subscriptions: the charted streams ask again, while
+        the services come back on the bus with it (a restarted bus restarts them)."""
+        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        pending = set(self.subscribed)
+        pause = 0.5
+        deadline = time.monotonic() + RESUBSCRIBE_FOR_S
+        while pending and gateway.connected and time.monotonic() < deadline:
+            for dev_id, component in list(pending):
+                try:
+                    await gateway.subscribe(dev_id, component)
+                    pending.discard((dev_id, component))
+                except DBusError as exc:
+                    if exc.type not in NOT_BACK_YET:
+                        pending.discard((dev_id, component))
+                        self.subscribed.discard((dev_id, component))
+                        self.notify(
+                            error_text(exc), title=f"{dev_id}/{component}", severity="error"
+                        )
+                except ConnectionError:
+                    return  # the bus went again: the next connection starts over
+            if pending:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def on_screen_resume(self) -> None:
         self.action_reload_streams()

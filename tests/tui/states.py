@@ -97,8 +97,9 @@ def rows(pilot: Pilot[None], table_id: str) -> int:
     return len(table(pilot, table_id).keys())
 
 
-# Workers that run as long as the app does (the bus connection waits for its end).
-LIFELONG_WORKERS = {"bus", "containers-events"}
+# Workers that run as long as the app does (the bus connection waits for its end, the
+# engine connection retries while no engine answers).
+LIFELONG_WORKERS = {"bus", "engine", "containers-events"}
 
 
 async def settled(pilot: Pilot[None], waiting: str = "") -> None:

@@ -211,3 +211,28 @@ async def test_stop_start_and_restart_a_native_service(gateway) -> None:
         await pilot.press("R")
         await states.until(pilot, lambda: service("dummy")["pid"] not in (None, before))
         assert service("dummy")["restarts"] == 0
+
+
+async def test_the_bus_daemon_restarting_under_agile_tui_is_survived(gateway, frozen_dir) -> None:
+    """The supervisor restarts a killed dbus-daemon; agile-tui joins the bus again on its
+    own, says so in its bar, and the chart's stream is subscribed again."""
+    import os
+    import signal
+    import subprocess
+
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.data_streams(pilot)
+        data = app.screen
+        await pilot.press("space")  # chart the temperature
+        await states.until(pilot, lambda: data.point_count() >= 1)
+        daemon = subprocess.run(
+            ["pgrep", "-f", f"config-file={gateway.state_dir}/bus.conf"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        os.kill(int(daemon[0]), signal.SIGKILL)
+        await states.until(pilot, lambda: app.bus_state != "connected")
+        await states.until(pilot, lambda: app.bus_state == "connected")
+        after = data.point_count()
+        await states.until(pilot, lambda: data.point_count() > after)  # records flow again
