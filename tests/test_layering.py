@@ -102,3 +102,29 @@ def test_no_import_cycle_between_packages() -> None:
     for start in sorted(graph):
         visit(start, [start])
     assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles))[:10])
+
+
+def test_the_tui_reaches_the_gateway_only_through_the_contract_and_its_client() -> None:
+    """Screens, widgets and the app import the bus contract and agile_tui.client; the rest
+    of `services` only through that client layer."""
+    wrong = []
+    for path in (ROOT / "agile_tui").rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[1] in ("client", "cli.py", "__init__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            contract_only = isinstance(node, ast.ImportFrom) and all(
+                a.name == "contract" for a in node.names
+            )
+            for name in names:
+                if name.startswith("services") and name != "services.contract":
+                    if name == "services" and contract_only:
+                        continue  # from services import contract
+                    wrong.append(f"{relative}: {name}")
+    assert not wrong, "\n".join(wrong)

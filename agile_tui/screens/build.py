@@ -6,9 +6,7 @@ stays out of the TUI. A failed or cancelled build tags nothing, so the running
 containers keep their images.
 """
 
-import os
 import subprocess
-import sys
 
 from textual import work
 from textual.app import ComposeResult
@@ -18,9 +16,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Label, Log, ProgressBar
 
+from agile_tui.client.images import build_step, start_build
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.widgets.gateway_bar import GatewayBar
-from services.images.recipes import build_step
 
 BUFFER_LINES = 5000
 ERROR_PREFIX = "agile-gateway images build: "
@@ -74,36 +72,10 @@ class BuildScreen(Screen[None]):
     def on_unmount(self) -> None:
         self._stop_process()
 
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "services.runtime.cli",
-            "images",
-            "build",
-            self.service,
-            "--strategy",
-            self.strategy,
-        ]
-
     @work(thread=True, exclusive=True, group="build")
     def run_build(self) -> None:
-        from services.runtime.supervisor import die_with_parent
-
-        env = dict(os.environ)
-        if url := self.app.session.docker_url:  # type: ignore[attr-defined]
-            env["DOCKER_HOST"] = url
         try:
-            proc = subprocess.Popen(
-                self.command(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-                env=env,
-                preexec_fn=die_with_parent,
-            )
+            proc = start_build(self.service, self.strategy, self.app.session.docker_url)  # type: ignore[attr-defined]
         except OSError as exc:
             self.app.call_from_thread(self._finished, -1, f"cannot start the build: {exc}")
             return

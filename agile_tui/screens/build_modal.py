@@ -8,7 +8,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from services.images.recipes import SERVICES, STRATEGIES
+from agile_tui.client.images import SERVICES, STRATEGIES
 
 
 class BuildModal(ModalScreen[tuple[str, str] | None]):

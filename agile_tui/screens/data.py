@@ -17,11 +17,11 @@ from textual.widgets import Footer, SelectionList
 from textual.widgets.selection_list import Selection
 
 from agile_tui.client.gateway import error_text
+from agile_tui.client.storage import format_duration_ms
 from agile_tui.screens.policy_modal import PolicyModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.problem_banner import ProblemBanner
 from services import contract as c
-from services.storage.policy import format_duration_ms
 
 POINTS_PER_SERIES = 600
 REDRAW_SECONDS = 1.0

@@ -7,6 +7,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from agile_tui.client.images import LABEL, ImageLayers, share, stack_costs
 from agile_tui.client.stack import format_bytes
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.build_modal import BuildModal
@@ -15,9 +16,6 @@ from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
-from services.images.layers import ImageLayers, share
-from services.images.recipes import LABEL
-from services.images.report import stack_costs
 
 IMAGE_COLUMNS = ("Image", "Size", "Shared", "Unique", "Layers")
 STACK_COLUMNS = ("Strategy", "Images", "Sum", "On disk", "Saved")

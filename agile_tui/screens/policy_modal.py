@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label
 
-from services.storage.policy import DAY_MS, format_duration_ms, parse_duration_ms
+from agile_tui.client.storage import DAY_MS, format_duration_ms, parse_duration_ms
 
 
 class PolicyModal(ModalScreen[dict[str, Variant] | None]):
