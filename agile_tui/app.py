@@ -133,13 +133,13 @@ class AgileApp(App[None]):
 
         worker = get_current_worker()
         backoff = RECONNECT_MIN_S
-        while not worker.is_cancelled:
+        while not worker.is_cancelled and self.is_running:
             try:
                 engine = Engine.connect(self.session.docker_url)
             except EngineUnreachable as exc:
                 self.call_from_thread(self._engine_lost, str(exc))
                 deadline = time.monotonic() + backoff
-                while time.monotonic() < deadline and not worker.is_cancelled:
+                while time.monotonic() < deadline and not worker.is_cancelled and self.is_running:
                     time.sleep(0.1)  # a thread: short naps, so quitting never waits
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue

@@ -333,6 +333,7 @@ RecordListWire = Annotated[list[list[Any]], DBusSignature("a" + RecordObject.SIG
 # NewRecordSignal's arguments: the raw value, the device's address, the profile.
 NewRecordWire = Annotated[list[Any], DBusSignature("aysa{ss}")]
 VariantDict = Annotated[dict[str, Any], DBusSignature("a{sv}")]
+StatusByDevice = Annotated[dict[str, list[str]], DBusSignature("a{s(s)}")]
 InfoByAddress = Annotated[dict[str, dict[str, Any]], DBusSignature("a{sa{sv}}")]
 CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
 NamedInfoListWire = Annotated[list[list[Any]], DBusSignature("a(sa{sv})")]

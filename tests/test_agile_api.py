@@ -208,3 +208,18 @@ async def test_protocols_are_listed_in_agiles_order_and_spelling(core, client) -
     assert [list(p) for p in protocols] == [
         ["Dummy", "Dummy", c.protocol_bus_name("Dummy"), "Available"]
     ]
+
+
+async def test_every_status_and_every_radio_info_in_one_call_each(core, client) -> None:
+    from tests.helpers import pm
+
+    (statuses,) = await dm(client, "DevicesStatus")
+    assert {k: v[0] for k, v in statuses.items()} == {
+        THERMO_ID: "DISCONNECTED",
+        SWITCH_ID: "DISCONNECTED",
+    }
+    await device(client, THERMO_ID, "Connect")
+    (statuses,) = await dm(client, "DevicesStatus")
+    assert statuses[THERMO_ID][0] == "CONNECTED"
+    (info,) = await eventually(lambda: pm(client, "DevicesInfo"))
+    assert isinstance(info, dict)  # by device id; the Dummy tells nothing of its radio

@@ -107,7 +107,7 @@ def test_operator_pairs_a_device_over_ssh(sshd, tmp_path: Path) -> None:
         # The BLE environmental sensor sorts first (BLE, then address): once it is listed
         # nothing arrives above it, and the cursor stays on its row while others arrive.
         tmux.wait_for("AGILE Env 1")
-        tmux.keys(*["Up"] * 20, "p")
+        tmux.keys("g", "p")  # the first row; single keys (no escape sequence to split)
         tmux.wait_for("Pair AGILE Env 1")
         tmux.keys("Enter", "Enter")  # the proposed type, the proposed name
         # the registered table's row (its right end may sit under a notification)

@@ -22,6 +22,7 @@ class GatewayClient:
         self.address = address
         self.timeout_s = timeout_s
         self.bus: MessageBus | None = None
+        self.calls = 0  # bus calls made, for what a refresh costs
 
     @property
     def connected(self) -> bool:
@@ -40,6 +41,7 @@ class GatewayClient:
     ) -> list[Any]:
         if self.bus is None:
             raise ConnectionError("not connected to the gateway bus")
+        self.calls += 1
         return await call(
             self.bus, dest, path, iface, member, signature, body, timeout=self.timeout_s
         )
@@ -84,6 +86,16 @@ class GatewayClient:
             "DevicesInfo",
         )
         return {address: {k: v.value for k, v in props.items()} for address, props in info.items()}
+
+    async def all_devices_info(self) -> dict[str, dict[str, Any]]:
+        """ProtocolManager.DevicesInfo: device id -> what its radio knows, in one call."""
+        (info,) = await self._pm("DevicesInfo")
+        return {dev_id: {k: v.value for k, v in props.items()} for dev_id, props in info.items()}
+
+    async def devices_status(self) -> dict[str, str]:
+        """DeviceManager.DevicesStatus: every registered device's status, in one call."""
+        (statuses,) = await self._dm("DevicesStatus")
+        return {dev_id: status[0] for dev_id, status in statuses.items()}
 
     async def discovery_status(self) -> list[c.DiscoveryStatus]:
         (wire,) = await self._pm("DiscoveryStatus")

@@ -1,9 +1,9 @@
 """Devices: what the radios discover, what is registered, and pairing from the keyboard."""
 
-import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from dbus_fast import DBusError
 from textual import on, work
@@ -97,8 +97,8 @@ class DevicesScreen(Screen[None]):
                 discovered = await gateway.discovered()
                 registered = await gateway.registered()
                 statuses = await gateway.discovery_status()
-                self.statuses = await _device_statuses(gateway, registered)
-                self.signal, self.last_seen = await _radio_info(gateway, discovered)
+                self.statuses = await gateway.devices_status()
+                self.signal, self.last_seen = _radio_info(await gateway.all_devices_info())
                 self.join_until = await _join_until(gateway)
             except (DBusError, ConnectionError) as exc:
                 self.app.bus_failed(exc)  # type: ignore[attr-defined]
@@ -387,16 +387,6 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 3600}h"
 
 
-async def _device_statuses(gateway, registered: list[c.DeviceDefinition]) -> dict[str, str]:
-    answers = await asyncio.gather(
-        *(gateway.device_status(d.device_id) for d in registered), return_exceptions=True
-    )
-    return {
-        d.device_id: a if isinstance(a, str) else "?"
-        for d, a in zip(registered, answers, strict=True)
-    }
-
-
 def _short_address(address: str) -> str:
     """A ZigBee IEEE address without its colons (16 characters, as BLE's 17 fit 80 columns)."""
     return address.replace(":", "") if address.count(":") == 7 else address
@@ -406,24 +396,14 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-async def _radio_info(
-    gateway, discovered: list[c.DeviceOverview]
-) -> tuple[dict[str, str], dict[str, int]]:
-    """Signal (RSSI, else LQI) and last-seen time by device id: one DevicesInfo call per
-    protocol; a protocol that cannot say shows '-'."""
-    protocols = sorted({d.protocol for d in discovered})
-    answers = await asyncio.gather(
-        *(gateway.devices_info(p) for p in protocols), return_exceptions=True
-    )
+def _radio_info(info: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, int]]:
+    """Signal (RSSI, else LQI) and last-seen time by device id; '-' where a radio cannot
+    say."""
     signal, last_seen = {}, {}
-    for protocol, info in zip(protocols, answers, strict=True):
-        if isinstance(info, BaseException):
-            continue
-        for address, props in info.items():
-            key = c.device_id(protocol, address)
-            value = props.get("RSSI", props.get("LQI"))
-            if isinstance(value, int):
-                signal[key] = str(value)
-            if isinstance(props.get("LastSeen"), int):
-                last_seen[key] = props["LastSeen"]
+    for key, props in info.items():
+        value = props.get("RSSI", props.get("LQI"))
+        if isinstance(value, int):
+            signal[key] = str(value)
+        if isinstance(props.get("LastSeen"), int):
+            last_seen[key] = props["LastSeen"]
     return signal, last_seen

@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.logs import LogsScreen
 from agile_tui.screens.updates import UpdatesScreen
+from agile_tui.widgets.live_table import LiveTable
 
 SCREENS = ("containers", "devices", "data", "images")
 # Screens opened from a section, with keys of their own.
@@ -26,6 +27,7 @@ def key_rows(app) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped
                 rows.append((place, shown, b.description, b.id or ""))
 
     add("everywhere", app.BINDINGS)
+    add("tables", LiveTable.BINDINGS)
     for mode in SCREENS:
         add(mode, app.MODES[mode].BINDINGS)
     for place, screen in INNER_SCREENS.items():

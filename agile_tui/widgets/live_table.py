@@ -2,11 +2,17 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 
 class LiveTable(DataTable[str]):
+    # One key each (home/end are escape sequences, which a slow link can split).
+    BINDINGS = [
+        Binding("g", "scroll_top", "First row", id="table.first", show=False),
+        Binding("G", "scroll_bottom", "Last row", id="table.last", show=False),
+    ]
     DEFAULT_CSS = """
     LiveTable {
         height: 1fr;

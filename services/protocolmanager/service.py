@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 
-from dbus_fast import DBusError, Message
+from dbus_fast import DBusError, Message, Variant
 from dbus_fast.service import ServiceInterface, dbus_method, signal
 from dbus_fast.validators import is_bus_name_valid
 
@@ -197,6 +197,21 @@ class ProtocolManagerService(BusService):
                 "%s %s not seen for %g s; dropped", gone.protocol, gone.id, self.discovered.ttl_s
             )
 
+    async def devices_info(self) -> dict[str, dict[str, Variant]]:
+        """Every protocol's DevicesInfo at once (concurrently, each within the fan-out
+        timeout), by device id; a protocol that cannot say is left out."""
+        protocols = list(self.protocols)
+        answers = await asyncio.gather(
+            *(self._call(p, "DevicesInfo") for p in protocols), return_exceptions=True
+        )
+        merged: dict[str, dict[str, Variant]] = {}
+        for protocol, answer in zip(protocols, answers, strict=True):
+            if isinstance(answer, BaseException):
+                continue
+            for address, props in answer[0].items():
+                merged[c.device_id(protocol, address)] = props
+        return merged
+
 
 class ProtocolManagerInterface(ServiceInterface):
     def __init__(self, manager: ProtocolManagerService) -> None:
@@ -206,6 +221,11 @@ class ProtocolManagerInterface(ServiceInterface):
     @dbus_method()
     def Devices(self) -> c.OverviewListWire:
         return [o.to_wire() for o in self.manager.discovered.devices()]
+
+    @dbus_method()
+    async def DevicesInfo(self) -> c.InfoByAddress:
+        """Addition: what every protocol knows of its devices, by device id."""
+        return await self.manager.devices_info()
 
     @dbus_method()
     def Protocols(self) -> c.ProtocolListWire:

@@ -236,3 +236,39 @@ async def test_the_bus_daemon_restarting_under_agile_tui_is_survived(gateway, fr
         await states.until(pilot, lambda: app.bus_state == "connected")
         after = data.point_count()
         await states.until(pilot, lambda: data.point_count() > after)  # records flow again
+
+
+async def test_a_devices_refresh_costs_the_same_calls_for_any_number_of_devices(
+    gateway, frozen_dir
+) -> None:
+    """Discovered, registered, discovery status, every device's status, every radio's
+    info and the ZigBee join window: six calls, however many devices there are."""
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.paired(pilot)
+        client = app.session.gateway
+        screen = app.screen
+
+        async def one_refresh() -> int:
+            before = client.calls
+            screen.poll()
+            await states.settled(pilot)
+            return client.calls - before
+
+        one_device = await one_refresh()
+        await client._dm("Register", "(ssss)s", states_switch(), "")
+        await client._dm("Register", "(ssss)s", states_thermometer(), "")
+        assert len(await client.registered()) == 3
+        assert await one_refresh() == one_device == 6
+
+
+def states_switch() -> list[str]:
+    from tests.helpers import SWITCH
+
+    return SWITCH.to_wire()
+
+
+def states_thermometer() -> list[str]:
+    from tests.helpers import THERMOMETER
+
+    return THERMOMETER.to_wire()
