@@ -1,8 +1,11 @@
 """Short ways for tests to call the gateway's objects and to wait for things."""
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from dbus_fast.aio import MessageBus
@@ -92,3 +95,17 @@ THERMOMETER = c.DeviceOverview(
     "D0:00:00:00:00:01", c.protocol_bus_name("Dummy"), "Dummy Thermometer 1"
 )
 SWITCH = c.DeviceOverview("D0:00:00:00:00:03", c.protocol_bus_name("Dummy"), "Dummy Switch 1")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def agile_gateway(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`agile-gateway ARGS` as a child process, from the project's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.runtime.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )

@@ -7,26 +7,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services import contract as c
-from tests.conftest import ROOT
+from tests.helpers import agile_gateway
 
 pytestmark = pytest.mark.gateway
-
-
-def agile_gateway(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.runtime.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
 
 
 def busctl(address: str, name: str, path: str, iface: str, member: str) -> str:

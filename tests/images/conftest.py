@@ -1,8 +1,6 @@
 """The base-image hierarchy, built once per test session on the real engine (cached
 by recipe digest, so a machine that has it builds nothing)."""
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -11,6 +9,7 @@ import pytest
 from services.images.build import build
 from services.images.hierarchy import ensure_hierarchy
 from services.paths import ROOT
+from tests.helpers import agile_gateway
 from tests.local_registry import LocalRegistry
 
 
@@ -34,14 +33,7 @@ def stack_images(docker_client, hierarchy) -> None:
         built(docker_client, service)
 
 
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.runtime.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
+cli = agile_gateway
 
 
 @pytest.fixture(scope="session")

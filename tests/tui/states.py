@@ -193,6 +193,13 @@ async def data_streams(pilot: Pilot[None]) -> None:
     await settled(pilot)
 
 
+async def charting(pilot: Pilot[None]) -> None:
+    """The paired sensor's temperature on the live chart, its first point drawn."""
+    await data_streams(pilot)
+    await pilot.press("space")
+    await until(pilot, lambda: pilot.app.screen.point_count() >= 1)  # type: ignore[attr-defined]
+
+
 async def data_history(pilot: Pilot[None]) -> None:
     """The temperature of the paired sensor over the last 24 h, from Storage."""
     await data_streams(pilot)

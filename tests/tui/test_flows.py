@@ -49,10 +49,8 @@ async def test_read_a_component_shows_value_and_unit(gateway, frozen_dir) -> Non
 async def test_live_chart_gains_points_as_records_arrive(gateway, frozen_dir) -> None:
     app = states.make_app(gateway.address, frozen_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await states.data_streams(pilot)
+        await states.charting(pilot)
         data = app.screen
-        await pilot.press("space")  # chart the temperature
-        await states.until(pilot, lambda: data.point_count() >= 1)
         first = data.point_count()
         await states.until(pilot, lambda: data.point_count() > first, timeout=60)
         await pilot.press("space")  # and stop
@@ -222,10 +220,8 @@ async def test_the_bus_daemon_restarting_under_agile_tui_is_survived(gateway, fr
 
     app = states.make_app(gateway.address, frozen_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await states.data_streams(pilot)
+        await states.charting(pilot)
         data = app.screen
-        await pilot.press("space")  # chart the temperature
-        await states.until(pilot, lambda: data.point_count() >= 1)
         daemon = subprocess.run(
             ["pgrep", "-f", f"config-file={gateway.state_dir}/bus.conf"],
             capture_output=True,
