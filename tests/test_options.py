@@ -1,14 +1,13 @@
 """Service options: declared once, typed, validated, and README's table made from them."""
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from services.catalog import CATALOG, options_of, options_table
 from services.options import OptionError
 from tests.conftest import ROOT
+from tests.helpers import agile_gateway
 
 
 def test_readme_lists_every_option_as_the_code_declares_it() -> None:
@@ -48,22 +47,8 @@ def test_every_service_reads_only_declared_options() -> None:
 
 
 def test_up_refuses_a_misspelt_option_before_starting_anything(tmp_path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.runtime.cli",
-            "up",
-            "--native",
-            "--state-dir",
-            str(tmp_path),
-            "--option",
-            "zigbee:chanel=11",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
+    done = agile_gateway(
+        "up", "--native", "--state-dir", str(tmp_path), "--option", "zigbee:chanel=11"
     )
     assert done.returncode != 0
     assert "zigbee has no option 'chanel' (valid: radio, port, channel," in done.stderr

@@ -2,8 +2,6 @@
 signal to a pid read from a file), and its size-bounded service logs."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,7 @@ from dbus_fast import DBusError
 from services import contract as c
 from services.bus import call, connect
 from services.runtime.logfile import RotatingLog
-from tests.conftest import ROOT
-from tests.helpers import eventually, protocol, storage
+from tests.helpers import agile_gateway, eventually, protocol, storage
 
 
 def test_a_log_is_rotated_at_its_size_and_keeps_so_many_files(tmp_path: Path) -> None:
@@ -78,14 +75,7 @@ async def test_services_are_stopped_started_and_restarted_through_the_bus(gatewa
 
 async def test_the_cli_asks_the_supervisor(gateway_factory) -> None:
     gw = gateway_factory()
-    command = ["ctl", "stop", "dummy", "--state-dir", str(gw.state_dir)]
-    done = subprocess.run(
-        [sys.executable, "-m", "services.runtime.cli", *command],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    done = agile_gateway("ctl", "stop", "dummy", "--state-dir", str(gw.state_dir))
     assert done.returncode == 0, done.stderr
 
     async def stopped() -> bool:

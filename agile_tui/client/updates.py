@@ -2,7 +2,6 @@
 and the exact bytes its update downloads from the registry. Blocking: call it from a
 thread worker."""
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,11 @@ from typing import Any
 from services.catalog import IMAGES
 from services.compose import StackError, stack_settings
 from services.images.recipes import LABEL
-from services.images.update import Plan, UpdateError, plan, rollback, update
+from services.images.update import Plan, UpdateError, plan
+
+# What the Updates screen runs in a thread worker (pull, recreate, health gate, rollback).
+from services.images.update import rollback as rollback
+from services.images.update import update as update
 
 
 @dataclass
@@ -76,20 +79,3 @@ def check(client: Any, state_dir: Path | None, registry: str | None) -> UpdateCh
             row.problem, row.short = str(exc), exc.short
         result.services.append(row)
     return result
-
-
-def run_update(
-    client: Any,
-    state_dir: Path,
-    registry: str,
-    service: str,
-    say: Callable[[str], None],
-    progress: Callable[[str, int, int], None],
-) -> bool:
-    """Update one service (pull, recreate, health gate, automatic rollback); True if
-    the new version runs. UpdateError if it could not be tried."""
-    return update(client, state_dir, registry, service, say=say, progress=progress)
-
-
-def run_rollback(client: Any, state_dir: Path, service: str) -> None:
-    rollback(client, state_dir, service)

@@ -168,14 +168,14 @@ class UpdatesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="updates")
     def run_updates(self, services: list[str]) -> None:
-        from agile_tui.client.updates import UpdateError, run_update
+        from agile_tui.client.updates import UpdateError, update
 
         engine = self.app.engine  # type: ignore[attr-defined]
         session = self.app.session  # type: ignore[attr-defined]
         assert self.result is not None
         for service in services:
             try:
-                ok = run_update(
+                ok = update(
                     engine.client,
                     session.state_dir,
                     self.result.registry,
@@ -227,11 +227,11 @@ class UpdatesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="updates")
     def run_rollback(self, service: str) -> None:
-        from agile_tui.client.updates import UpdateError, run_rollback
+        from agile_tui.client.updates import UpdateError, rollback
 
         engine = self.app.engine  # type: ignore[attr-defined]
         try:
-            run_rollback(engine.client, self.app.session.state_dir, service)  # type: ignore[attr-defined]
+            rollback(engine.client, self.app.session.state_dir, service)  # type: ignore[attr-defined]
             self.app.call_from_thread(self.say, f"{service}: back on agile/{service}:previous")
         except UpdateError as exc:
             self.app.call_from_thread(self._failed, str(exc))

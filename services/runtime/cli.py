@@ -176,10 +176,10 @@ def _down_native(state_dir: Path) -> int:
         status = json.loads((state_dir / STATUS_FILE).read_text())
         pid = int(status["pid"])
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        ours = status["state"] == "running" and b"up" in cmdline and b"--native" in cmdline
     except (OSError, ValueError, KeyError, TypeError):
-        print(f"agile-gateway down: no native gateway runs in {state_dir}", file=sys.stderr)
-        return 1
-    if status.get("state") != "running" or b"up" not in cmdline or b"--native" not in cmdline:
+        ours = False
+    if not ours:
         print(f"agile-gateway down: no native gateway runs in {state_dir}", file=sys.stderr)
         return 1
     os.kill(pid, signal.SIGTERM)

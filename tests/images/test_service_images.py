@@ -1,10 +1,8 @@
 """Service images built with the multi-stage strategy on the real engine, run as containers."""
 
-import asyncio
 import contextlib
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from services import contract as c
 from services.bus import call, connect
 from services.images.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
 from services.paths import ROOT
+from tests.helpers import eventually
 from tests.images.conftest import built
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
@@ -66,15 +65,13 @@ async def test_the_storage_container_answers_on_the_bus_container(
             )
         )
         socket = Path(volume.attrs["Mountpoint"]) / "bus.sock"
-        deadline = time.monotonic() + 180  # health checks run every few s; a loaded CI is slow
-        while True:
-            health = [
-                docker_client.containers.get(x.id).attrs["State"].get("Health", {}) for x in started
-            ]
-            if all(h.get("Status") == "healthy" for h in health):
-                break
-            assert time.monotonic() < deadline, f"not healthy in time: {health}"
-            await asyncio.sleep(1)
+
+        async def healthy() -> bool:
+            states = [docker_client.containers.get(x.id).attrs["State"] for x in started]
+            return all(s.get("Health", {}).get("Status") == "healthy" for s in states)
+
+        # Health checks run every few s; a loaded CI is slow.
+        await eventually(healthy, timeout=180, interval=0.5)
         bus = await connect(f"unix:path={socket}")
         try:
             (stats,) = await call(bus, c.STORAGE_NAME, c.STORAGE_PATH, c.STORAGE_IFACE, "Stats")

@@ -7,6 +7,7 @@ import pytest
 from agile_tui.client.gateway import GatewayClient
 from agile_tui.config import Config, ConfigError, load_config
 from agile_tui.widgets.live_table import LiveTable
+from tests.helpers import SWITCH, THERMOMETER
 from tests.tui import states
 
 
@@ -252,19 +253,7 @@ async def test_a_devices_refresh_costs_the_same_calls_for_any_number_of_devices(
             return client.calls - before
 
         one_device = await one_refresh()
-        await client._dm("Register", "(ssss)s", states_switch(), "")
-        await client._dm("Register", "(ssss)s", states_thermometer(), "")
+        await client._dm("Register", "(ssss)s", SWITCH.to_wire(), "")
+        await client._dm("Register", "(ssss)s", THERMOMETER.to_wire(), "")
         assert len(await client.registered()) == 3
         assert await one_refresh() == one_device == 6
-
-
-def states_switch() -> list[str]:
-    from tests.helpers import SWITCH
-
-    return SWITCH.to_wire()
-
-
-def states_thermometer() -> list[str]:
-    from tests.helpers import THERMOMETER
-
-    return THERMOMETER.to_wire()

@@ -2,8 +2,6 @@
 the radio when it is plugged in (the virtual radio standing for the stick at a path)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,7 @@ from services import contract as c
 from services.bus import connect
 from services.zigbee.adapter import ZigBeeAdapter
 from services.zigbee.sim.devices import population
-from tests.conftest import ROOT
-from tests.helpers import eventually, pm, protocol
+from tests.helpers import agile_gateway, eventually, pm, protocol
 
 
 async def test_without_its_port_the_adapter_waits_and_opens_the_radio_when_it_appears(
@@ -53,15 +50,8 @@ async def test_without_its_port_the_adapter_waits_and_opens_the_radio_when_it_ap
 
 
 def gateway_up(state_dir: Path, *options: str) -> None:
-    up = subprocess.run(
-        [sys.executable, "-m", "services.runtime.cli", "up", "--native", "--wait"]
-        + ["--state-dir", str(state_dir)]
-        + [a for o in options for a in ("--option", o)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-    )
+    args = [a for o in options for a in ("--option", o)]
+    up = agile_gateway("up", "--native", "--wait", "--state-dir", str(state_dir), *args)
     assert up.returncode == 0, up.stderr
 
 
@@ -69,12 +59,7 @@ def gateway_up(state_dir: Path, *options: str) -> None:
 def state_dir(tmp_path: Path):
     folder = tmp_path / "gw"
     yield folder
-    subprocess.run(
-        [sys.executable, "-m", "services.runtime.cli", "down", "--native", "--state-dir", folder],
-        capture_output=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    agile_gateway("down", "--native", "--state-dir", str(folder))
 
 
 @pytest.mark.gateway
