@@ -172,6 +172,16 @@ CATALOG: dict[str, ServiceSpec] = {
                 Option("latency", 0.0, "virtual radio: s per frame of every device", float),
             ),
         ),
+        ServiceSpec(
+            "updater",
+            "services.updater.service:create",
+            (c.UPDATER_NAME,),
+            image="updater",
+            options=(
+                Option("registry", None, "host:port of the registry (default: the stack's)"),
+                Option("window", 60.0, "s a new version has to become healthy", float),
+            ),
+        ),
     )
 }
 
@@ -198,6 +208,8 @@ IMAGES: dict[str, ImageSpec] = {
         ImageSpec("storage", "time-series storage"),
         ImageSpec("ble", "BLE adapter", ("ble",)),
         ImageSpec("zigbee", "ZigBee adapter", ("zigbee",)),
+        # The one container with the engine socket and a network (see compose.yaml).
+        ImageSpec("updater", "update service", ("images",)),
     )
 }
 

@@ -29,11 +29,19 @@ def compose_command(simulate: bool, project: str = PROJECT) -> list[str]:
     ]
 
 
+def engine_socket() -> str:
+    """The engine's socket on this host, for the update service's container."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
+
+
 def environment(state_dir: Path, strategy: str) -> dict[str, str]:
     return {
         **os.environ,
         "AGILE_RUN_DIR": str(state_dir / "run"),
+        "AGILE_STATE_DIR": str(state_dir.resolve()),
         "AGILE_STRATEGY": strategy,
+        "AGILE_DOCKER_SOCKET": engine_socket(),
     }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from dbus_fast import DBusError
+from dbus_fast import DBusError, Variant
 from dbus_fast.annotations import DBusSignature
 
 # --- bus names, object paths, interfaces ----------------------------------
@@ -40,6 +40,13 @@ PROTOCOL_PATH_PREFIX = "/org/eclipse/agail/protocol"
 RUNTIME_NAME = f"{PREFIX}.Runtime"
 RUNTIME_PATH = "/org/eclipse/agail/Runtime"
 RUNTIME_IFACE = RUNTIME_NAME
+
+# Addition: the update service, the one piece that drives the Docker engine.
+UPDATER_NAME = f"{PREFIX}.Updater"
+UPDATER_PATH = "/org/eclipse/agail/Updater"
+UPDATER_IFACE = UPDATER_NAME
+UPDATER_BUSY_ERROR = f"{UPDATER_NAME}.Error.Busy"
+UPDATER_FAILED_ERROR = f"{UPDATER_NAME}.Error.Failed"
 
 STORAGE_NAME = f"{PREFIX}.Storage"  # addition: AGILE stored data in a web service
 STORAGE_PATH = "/org/eclipse/agail/Storage"
@@ -311,6 +318,91 @@ class DiscoveryStatus:
         return cls(*_strings(value, 2, "DiscoveryStatus"))
 
 
+class OperationState(StrEnum):
+    """Where an update service operation is (addition)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled back"  # the new version was not healthy; the previous one runs
+    FAILED = "failed"  # nothing changed, or the message says what did
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlan:
+    """What updating one service image takes, `(sa{sv})` (addition): the bytes its pull
+    downloads, or why there is no plan."""
+
+    service: str
+    running: str = ""  # the running image's version (or short id); "" if none
+    reference: str = ""  # registry/agile/service:strategy
+    version: str = ""  # the registry image's version
+    download_bytes: int = 0
+    layers_missing: int = 0
+    layers_total: int = 0
+    up_to_date: bool = False
+    problem: str = ""  # why there is no plan ("" if there is one)
+    short: str = ""  # the same in a few words
+
+    SIGNATURE = "(sa{sv})"
+    _TYPES = {"download_bytes": "t", "layers_missing": "u", "layers_total": "u", "up_to_date": "b"}
+
+    def to_wire(self) -> list[Any]:
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "service"}
+        return [
+            self.service,
+            {k: Variant(self._TYPES.get(k, "s"), v) for k, v in fields.items()},
+        ]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        service, info = value
+        known = set(cls.__dataclass_fields__)
+        return cls(service, **{k: v.value for k, v in info.items() if k in known})
+
+    @property
+    def has_plan(self) -> bool:
+        return not self.problem
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """An update service operation, `(sssssddas)` (addition): the one running, or the
+    last one. `id` is "" when there has been none."""
+
+    id: str = ""
+    kind: str = ""  # update, rollback, build, prune
+    target: str = ""  # what it works on, e.g. "storage" or "storage multistage"
+    state: str = ""
+    message: str = ""  # how it ended
+    started: float = 0.0  # wall clock
+    ended: float = 0.0
+    lines: tuple[str, ...] = ()  # what it said so far (the last ones)
+
+    SIGNATURE = "(sssssddas)"
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.id,
+            self.kind,
+            self.target,
+            self.state,
+            self.message,
+            self.started,
+            self.ended,
+            list(self.lines),
+        ]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        *head, lines = value
+        return cls(*head, lines=tuple(lines))
+
+    @property
+    def running(self) -> bool:
+        return self.state == OperationState.RUNNING
+
+
 # --- D-Bus signature annotations for service methods ---------------------------
 
 Str = Annotated[str, DBusSignature("s")]
@@ -338,6 +430,14 @@ InfoByAddress = Annotated[dict[str, dict[str, Any]], DBusSignature("a{sa{sv}}")]
 CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
 NamedInfoListWire = Annotated[list[list[Any]], DBusSignature("a(sa{sv})")]
 PolicyListWire = Annotated[list[list[Any]], DBusSignature("a(ssa{sv})")]
+Bool = Annotated[bool, DBusSignature("b")]
+Double = Annotated[float, DBusSignature("d")]
+StrPair = Annotated[list[str], DBusSignature("ss")]
+StrTriple = Annotated[list[str], DBusSignature("sss")]
+ProgressWire = Annotated[list[Any], DBusSignature("sstt")]  # operation, layer, done, total
+# Plan's answer: the registry, the strategy, and what each service image's update takes.
+PlanWire = Annotated[list[Any], DBusSignature("(ssa" + ServicePlan.SIGNATURE + ")")]
+OperationWire = Annotated[list[Any], DBusSignature(Operation.SIGNATURE)]
 
 # BLE profile keys: AGILE's spelling, and the correct one, both accepted.
 GATT_SERVICE = "GATT_SERVICE"

@@ -4,14 +4,15 @@
    diff ids) against the layer chains already on the gateway give the exact bytes the
    pull will download: a layer is skipped only when its whole chain below is present.
 2. Pull with per-layer progress, tag the running image `agile/SERVICE:previous` (kept
-   for a manual rollback), point `agile/SERVICE:STRATEGY` at the new image and let
-   docker-compose recreate the service's containers with their configuration.
+   for a manual rollback), point `agile/SERVICE:STRATEGY` at the new image and replace
+   the service's containers by copies on it (configuration, volumes, labels kept); the
+   old containers are stopped and kept aside.
 3. Wait for health within a bounded window; on failure, point the tag back at the
-   previous image, recreate again, and say so.
+   previous image, start the old containers again, and say so.
 """
 
+import contextlib
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +24,7 @@ from typing import Any
 import docker
 
 from services.catalog import IMAGES
-from services.compose import compose_command, stack_settings
+from services.compose import stack_settings
 from services.images.layers import chain_ids
 from services.images.recipes import LABEL
 
@@ -109,6 +110,15 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
     )
 
 
+def running_version(client: docker.DockerClient, service: str, strategy: str) -> str:
+    """The version label of the image the service runs (its short id without one)."""
+    try:
+        image = client.images.get(f"agile/{service}:{strategy}")
+    except docker.errors.ImageNotFound:
+        return ""
+    return image.labels.get(f"{LABEL}.version") or image.short_id.removeprefix("sha256:")
+
+
 def _running_image(client: docker.DockerClient, service: str, strategy: str) -> str:
     try:
         return client.images.get(f"agile/{service}:{strategy}").id
@@ -140,27 +150,95 @@ def pull(
     return client.images.get(the_plan.reference).id
 
 
-def _recreate(state_dir: Path, service: str) -> None:
-    settings = stack_settings(state_dir)
-    services = compose_services(service)
-    proc = subprocess.run(
-        [
-            *compose_command(settings["simulate"], settings["project"]),
-            "up",
-            "-d",
-            "--no-deps",
-            *services,
-        ],
-        env=settings["environment"],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise UpdateError(f"docker-compose could not recreate {service}:\n{proc.stderr[-1500:]}")
+# Container settings an image gives: a copy keeps the container's own and takes the rest
+# from the new image (watchtower's rule), or the new version would run with the old
+# image's environment, command or health check.
+_FROM_IMAGE = ("Cmd", "Entrypoint", "Healthcheck", "User", "WorkingDir", "StopSignal")
 
 
-def _containers(client: docker.DockerClient, state_dir: Path, service: str) -> list[Any]:
-    project = stack_settings(state_dir)["project"]
+def _settings(old: dict[str, Any], image: dict[str, Any], new_image: str) -> dict[str, Any]:
+    """The create body of a copy of a container (`old`: its inspect) on `new_image`."""
+    config = dict(old["Config"])
+    given = image.get("Config") or {}
+    for key in _FROM_IMAGE:
+        if config.get(key) == given.get(key):
+            config.pop(key, None)
+    config["Env"] = [e for e in config.get("Env") or [] if e not in (given.get("Env") or [])]
+    image_labels = given.get("Labels") or {}
+    config["Labels"] = {
+        k: v for k, v in (config.get("Labels") or {}).items() if image_labels.get(k) != v
+    }
+    for key in ("Hostname", "Volumes", "ExposedPorts"):
+        config.pop(key, None)
+    config["Image"] = new_image
+    config["HostConfig"] = old["HostConfig"]
+    networks = old["NetworkSettings"].get("Networks") or {}
+    if old["HostConfig"].get("NetworkMode") not in ("none", "host") and networks:
+        config["NetworkingConfig"] = {
+            "EndpointsConfig": {
+                name: {"Aliases": net.get("Aliases")} for name, net in networks.items()
+            }
+        }
+    return config
+
+
+@dataclass
+class Switch:
+    """Containers replaced by copies on another image; the old ones are stopped and kept
+    (renamed) until the switch is kept or undone."""
+
+    client: docker.DockerClient
+    old: list[Any]
+    new: list[Any]
+
+    def keep(self) -> None:
+        for container in self.old:
+            container.remove(force=True)
+
+    def undo(self) -> None:
+        for container in self.new:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        for container, name in zip(self.old, self._names, strict=True):
+            container.rename(name)
+            container.start()
+
+    @property
+    def _names(self) -> list[str]:
+        return [c.attrs["Name"].lstrip("/") for c in self.old]
+
+
+def switch(client: docker.DockerClient, project: str, service: str, image: str) -> Switch:
+    """Replace the service's containers by copies on `image`, with their configuration,
+    volumes, labels and names (what docker-compose's recreate does, without compose, so
+    that the update service needs only the engine). UpdateError if it cannot; then the
+    old containers run again."""
+    old = [c for c in _containers(client, project, service) if c.status == "running"]
+    if not old:
+        raise UpdateError(f"{service}: no running container in the stack {project}")
+    done = Switch(client, old, [])
+    new_image = client.images.get(image)
+    try:
+        for container in old:
+            name = container.attrs["Name"].lstrip("/")
+            body = _settings(container.attrs, client.images.get(container.image.id).attrs, image)
+            container.stop(timeout=10)
+            container.rename(f"{name}-{container.short_id}-replaced")
+            created = client.api.post(
+                client.api._url("/containers/create"), params={"name": name}, json=body
+            )
+            new = client.containers.get(client.api._result(created, json=True)["Id"])
+            done.new.append(new)
+            new.start()
+    except docker.errors.APIError as exc:
+        done.undo()
+        raise UpdateError(
+            f"{service}: the engine could not start it on {new_image.short_id}: {exc.explanation}"
+        ) from None
+    return done
+
+
+def _containers(client: docker.DockerClient, project: str, service: str) -> list[Any]:
     found = []
     for name in compose_services(service):
         found += client.containers.list(
@@ -175,14 +253,15 @@ def _containers(client: docker.DockerClient, state_dir: Path, service: str) -> l
     return found
 
 
-def wait_healthy(
-    client: docker.DockerClient, state_dir: Path, service: str, window_s: float
-) -> str:
-    """'' once every container of the service is healthy, else what went wrong."""
+def wait_healthy(client: docker.DockerClient, containers: list[Any], window_s: float) -> str:
+    """'' once every container is healthy, else what went wrong."""
     deadline = time.monotonic() + window_s
     last = "no container"
     while time.monotonic() < deadline:
-        states = [c.attrs["State"] for c in _containers(client, state_dir, service)]
+        states = []
+        for container in containers:
+            container.reload()
+            states.append(container.attrs["State"])
         if states and all(s.get("Health", {}).get("Status") == "healthy" for s in states):
             return ""
         for s in states:
@@ -203,9 +282,14 @@ def update(
     say: Callable[[str], None] = print,
     progress: Callable[[str, int, int], None] = lambda layer, done, total: None,
     window_s: float = 60.0,
+    check: Callable[[], None] = lambda: None,
+    commit: Callable[[], None] = lambda: None,
 ) -> bool:
-    """Update one service; True if the new version runs, False if it was rolled back."""
-    strategy = stack_settings(state_dir)["strategy"]
+    """Update one service; True if the new version runs, False if it was rolled back.
+    `check` is called while pulling and `commit` once before the switch: raising there
+    cancels the update with nothing changed."""
+    settings = stack_settings(state_dir)
+    strategy = settings["strategy"]
     the_plan = plan(client, registry, service, strategy)
     if the_plan.up_to_date:
         say(f"{service}: up to date")
@@ -215,31 +299,45 @@ def update(
         f"({the_plan.layers_missing} of {the_plan.layers_total} layers)"
     )
     previous = _running_image(client, service, strategy)
-    new = pull(client, the_plan, progress)
+
+    def pulled(layer: str, done: int, total: int) -> None:
+        check()
+        progress(layer, done, total)
+
+    new = pull(client, the_plan, pulled)
+    commit()
     if previous:
         client.images.get(previous).tag(f"agile/{service}", "previous")
     client.images.get(new).tag(f"agile/{service}", strategy)
     try:
-        _recreate(state_dir, service)
-        problem = wait_healthy(client, state_dir, service, window_s)
-    except UpdateError as exc:  # compose failed: the old container may be gone too
+        switched = switch(client, settings["project"], service, f"agile/{service}:{strategy}")
+    except UpdateError as exc:
         problem = str(exc)
+        switched = None
+    else:
+        problem = wait_healthy(client, switched.new, window_s)
     if not problem:
+        assert switched is not None
+        switched.keep()
         say(f"{service}: updated to {new[7:19]} and healthy")
         return True
     say(f"{service}: {problem}; rolling back to {previous[7:19]}")
     if not previous:
         raise UpdateError(f"{service}: {problem}, and there is no previous image to go back to")
     client.images.get(previous).tag(f"agile/{service}", strategy)
-    _recreate(state_dir, service)
-    again = wait_healthy(client, state_dir, service, window_s)
+    if switched is not None:
+        switched.undo()
+    again = wait_healthy(client, switched.old if switched else [], window_s)
     say(f"{service}: rolled back" + (f", but {again}" if again else "; the previous version runs"))
     return False
 
 
-def rollback(client: docker.DockerClient, state_dir: Path, service: str) -> None:
-    """Go back to agile/SERVICE:previous by hand."""
-    strategy = stack_settings(state_dir)["strategy"]
+def rollback(
+    client: docker.DockerClient, state_dir: Path, service: str, window_s: float = 60.0
+) -> str:
+    """Go back to agile/SERVICE:previous by hand; '' if it runs healthy, else what is wrong."""
+    settings = stack_settings(state_dir)
+    strategy = settings["strategy"]
     try:
         previous = client.images.get(f"agile/{service}:previous")
     except docker.errors.ImageNotFound:
@@ -248,4 +346,18 @@ def rollback(client: docker.DockerClient, state_dir: Path, service: str) -> None
     previous.tag(f"agile/{service}", strategy)
     if current:
         client.images.get(current).tag(f"agile/{service}", "previous")
-    _recreate(state_dir, service)
+    switched = switch(client, settings["project"], service, f"agile/{service}:{strategy}")
+    switched.keep()
+    return wait_healthy(client, switched.new, window_s)
+
+
+def prune(client: docker.DockerClient) -> int:
+    """Remove what updates leave behind: the registry references of pulled images (the
+    agile/SERVICE tags keep what runs and what a rollback needs) and service images
+    nothing tags any more. Build stages stay: they are the next build's cache. Bytes freed."""
+    for image in client.images.list():
+        for tag in image.tags:
+            if "/agile/" in tag and not tag.startswith("agile/"):
+                client.images.remove(tag)  # an untag while agile/... names the image
+    pruned = client.images.prune(filters={"dangling": True, "label": f"{LABEL}.version"})
+    return int(pruned.get("SpaceReclaimed") or 0)

@@ -425,38 +425,69 @@ def cmd_images_report(args: argparse.Namespace) -> int:
     return _with_engine("report", lambda client: print(report(client)))
 
 
-def cmd_images_update(args: argparse.Namespace) -> int:
-    """plan, update and rollback: the container stack's images against a registry."""
+def cmd_images_plan(args: argparse.Namespace) -> int:
+    """What each service's update would download (read-only: straight from the engine,
+    with the same function the update service plans with)."""
     from services.compose import stack_settings
-    from services.images.update import UpdateError, plan, rollback, update
+    from services.images.update import UpdateError, plan
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
 
     def work(client) -> int:  # type: ignore[no-untyped-def]
-        registry = getattr(args, "registry", None) or stack_settings(state_dir).get("registry")
-        if args.images_command != "rollback" and not registry:
+        registry = args.registry or stack_settings(state_dir).get("registry")
+        if not registry:
             raise UpdateError(
                 "no registry: give --registry HOST:PORT, or bring the stack up with --registry"
             )
-        if args.images_command == "rollback":
-            rollback(client, state_dir, args.service)
-            print(f"{args.service}: back on agile/{args.service}:previous")
-            return 0
-        if args.images_command == "plan":
-            strategy = stack_settings(state_dir)["strategy"]
-            total = 0
-            for service in args.service:
-                p = plan(client, registry, service, strategy)
-                total += p.download_bytes
-                state = "up to date" if p.up_to_date else f"{p.download_bytes:,} bytes"
-                state += f" -> {p.version}" if p.version and not p.up_to_date else ""
-                print(f"{service:<10} {state} ({p.layers_missing} of {p.layers_total} layers)")
-            print(f"{'stack':<10} {total:,} bytes to download")
-            return 0
-        ok = update(client, state_dir, registry, args.service, window_s=args.window)
-        return 0 if ok else 3
+        strategy = stack_settings(state_dir)["strategy"]
+        total = 0
+        for service in args.service:
+            p = plan(client, registry, service, strategy)
+            total += p.download_bytes
+            state = "up to date" if p.up_to_date else f"{p.download_bytes:,} bytes"
+            state += f" -> {p.version}" if p.version and not p.up_to_date else ""
+            print(f"{service:<10} {state} ({p.layers_missing} of {p.layers_total} layers)")
+        print(f"{'stack':<10} {total:,} bytes to download")
+        return 0
 
-    return _with_engine(args.images_command, work)
+    return _with_engine("plan", work)
+
+
+# How an update service operation's end becomes an exit code.
+EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 1, "rolled back": 3}
+
+
+def cmd_images_operation(args: argparse.Namespace) -> int:
+    """update, rollback, prune: operations of the update service on the gateway bus.
+    Leaving (Ctrl-C, a dropped session) leaves the operation running there."""
+    from dbus_fast import DBusError
+
+    from services.bus import connect
+    from services.updater.client import follow, message_of
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    command = args.images_command
+
+    def start(client):  # type: ignore[no-untyped-def]
+        if command == "update":
+            return client.update([args.service], args.registry or "", args.window)
+        if command == "rollback":
+            return client.rollback(args.service)
+        return client.prune()
+
+    async def run() -> int:
+        bus = await connect(resolve_bus_address(args.bus, state_dir))
+        try:
+            op = await follow(bus, start, say)
+        finally:
+            bus.disconnect()
+        return EXIT_CODES.get(op.state, 1)
+
+    try:
+        return asyncio.run(run())
+    except (BusNotFound, OSError, TimeoutError, DBusError) as exc:
+        print(f"agile-gateway images {command}: {message_of(exc)}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -607,19 +638,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_images_report)
     for name, text in (
         ("plan", "bytes each service's update would download, and the stack's total"),
-        ("update", "pull a service's new image, recreate it, roll back if unhealthy"),
+        ("update", "pull a service's new image, switch to it, roll back if unhealthy"),
         ("rollback", "go back to the image a service ran before its last update"),
+        ("prune", "remove the images updates left behind"),
     ):
         cmd = images_sub.add_parser(name, help=text)
-        cmd.add_argument("service", nargs="+" if name == "plan" else None)
-        if name != "rollback":
+        if name != "prune":
+            cmd.add_argument("service", nargs="+" if name == "plan" else None)
+        if name in ("plan", "update"):
             cmd.add_argument(
                 "--registry", help="host:port, e.g. 127.0.0.1:5000 (default: the stack's)"
             )
         if name == "update":
-            cmd.add_argument("--window", type=float, default=60.0, help="seconds to be healthy")
+            cmd.add_argument(
+                "--window", type=float, default=0.0, help="seconds to be healthy (default 60)"
+            )
+        if name != "plan":
+            cmd.add_argument("--bus", help="the gateway bus (default: the state folder's)")
         cmd.add_argument("--state-dir", help="of the container stack")
-        cmd.set_defaults(func=cmd_images_update)
+        cmd.set_defaults(func=cmd_images_plan if name == "plan" else cmd_images_operation)
     return parser
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.catalog import IMAGES
 from services.images.build import build
 from services.images.hierarchy import ensure_hierarchy
 from services.paths import ROOT
@@ -29,7 +30,7 @@ def built(docker_client, service: str, strategy: str = "multistage") -> str:
 @pytest.fixture(scope="session")
 def stack_images(docker_client, hierarchy) -> None:
     """The multi-stage image of every service of the stack."""
-    for service in ("bus", "core", "storage", "ble", "zigbee"):
+    for service in IMAGES:
         built(docker_client, service)
 
 

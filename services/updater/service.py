@@ -1,0 +1,277 @@
+"""`org.eclipse.agail.Updater` (addition): plans, updates, rollbacks, builds and prunes of
+the gateway's service images run here, on the gateway, not in a client. A client starts
+an operation, watches its Log/Progress/Ended signals, and can leave: the operation goes
+on, and `Current` tells the next client where it is.
+
+This is the one process that drives the Docker engine, which makes it as privileged as
+root on the host; it is also the only one with a network (to reach the registry)."""
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from dbus_fast import DBusError
+from dbus_fast.service import ServiceInterface, signal
+from dbus_fast.service import method as dbus_method
+
+from services import contract as c
+from services.catalog import IMAGES, options_of
+from services.service import BusService, ServiceConfig
+from services.updater.operations import Busy, Operations, Running
+
+log = logging.getLogger(__name__)
+
+SELF = "updater"  # the image that runs this service: it does not replace itself
+
+
+class UpdaterService(BusService):
+    bus_names = (c.UPDATER_NAME,)
+
+    def __init__(self, config: ServiceConfig) -> None:
+        super().__init__(config)
+        opts = options_of("updater", config.options)
+        self.window_s: float = opts["window"]
+        self.registry: str = opts["registry"] or ""
+        self.state_dir: Path = config.state_dir
+        self._client: Any = None
+        self.operations = Operations(self._heard)
+        self.iface = UpdaterInterface(self)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.exports.export(c.UPDATER_PATH, self.iface)
+
+    # -- the engine and the stack (called in worker threads) --
+
+    def engine(self) -> Any:
+        if self._client is None:
+            import docker  # only this service needs the Docker SDK
+
+            try:
+                self._client = docker.from_env(timeout=900)
+                self._client.ping()
+            except docker.errors.DockerException as exc:
+                self._client = None
+                from services.images.engine_error import engine_unreachable
+
+                raise RuntimeError(engine_unreachable(exc)) from None
+        return self._client
+
+    def stack(self, registry: str) -> tuple[str, str]:
+        """(registry, strategy) of the stack this updater serves."""
+        from services.compose import stack_settings
+
+        settings = stack_settings(self.state_dir)
+        registry = registry or self.registry or settings.get("registry") or ""
+        if not registry:
+            raise RuntimeError(
+                "no registry: give one, or bring the stack up with --registry HOST:PORT"
+            )
+        return registry, settings["strategy"]
+
+    def plan(self, registry: str) -> tuple[str, str, list[c.ServicePlan]]:
+        from services.images.update import UpdateError, plan, running_version
+
+        client = self.engine()
+        registry, strategy = self.stack(registry)
+        plans = []
+        for service in IMAGES:
+            if service == SELF:
+                continue
+            running = running_version(client, service, strategy)
+            try:
+                p = plan(client, registry, service, strategy)
+            except UpdateError as exc:
+                plans.append(c.ServicePlan(service, running, problem=str(exc), short=exc.short))
+                continue
+            plans.append(
+                c.ServicePlan(
+                    service,
+                    running,
+                    p.reference,
+                    p.version,
+                    p.download_bytes,
+                    p.layers_missing,
+                    p.layers_total,
+                    p.up_to_date,
+                )
+            )
+        return registry, strategy, plans
+
+    # -- operations --
+
+    def update(self, op: Running, services: list[str], registry: str, window_s: float):  # type: ignore[no-untyped-def]
+        from services.images.update import update
+
+        client = self.engine()
+        registry, _ = self.stack(registry)
+        rolled_back = []
+        # The bus last: every other service reconnects when it restarts.
+        for service in sorted(services, key=lambda s: s == "bus"):
+            ok = update(
+                client,
+                self.state_dir,
+                registry,
+                service,
+                say=op.say,
+                progress=op.progress,
+                window_s=window_s or self.window_s,
+                check=op.check,
+                commit=op.past_return,
+            )
+            op.cancellable = True  # between services, a cancel stops before the next
+            if not ok:
+                rolled_back.append(service)
+        if rolled_back:
+            return (
+                c.OperationState.ROLLED_BACK,
+                f"{', '.join(rolled_back)}: the new version was not healthy; rolled back",
+            )
+        return c.OperationState.SUCCEEDED, f"{', '.join(services)}: updated"
+
+    def rollback(self, op: Running, service: str):  # type: ignore[no-untyped-def]
+        from services.images.update import rollback
+
+        op.past_return()
+        problem = rollback(self.engine(), self.state_dir, service, self.window_s)
+        if problem:
+            return c.OperationState.FAILED, f"{service}: back on the previous image, but {problem}"
+        return c.OperationState.SUCCEEDED, f"{service}: back on agile/{service}:previous"
+
+    def build(self, op: Running, service: str, strategy: str):  # type: ignore[no-untyped-def]
+        from services.images.build import build
+
+        lines = build(self.engine(), service, strategy, say=op.say)
+        try:
+            for line in lines:
+                op.say(line)
+                op.check()  # leaving the build's stream ends it on the engine
+        finally:
+            lines.close()
+        return c.OperationState.SUCCEEDED, f"built agile/{service}:{strategy}"
+
+    def prune(self, op: Running):  # type: ignore[no-untyped-def]
+        from services.images.update import prune
+
+        op.past_return()
+        freed = prune(self.engine())
+        return c.OperationState.SUCCEEDED, f"pruned: {freed:,} bytes freed"
+
+    def _heard(self, op: Running, event: tuple[object, ...]) -> None:
+        """An operation's event (in its thread) as a signal (on the bus's loop)."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        kind, *args = event
+        send = {
+            "log": self.iface.Log,
+            "progress": self.iface.Progress,
+            "ended": self.iface.Ended,
+        }[str(kind)]
+        self._loop.call_soon_threadsafe(send, op.id, *args)
+
+
+def _refusing_busy(start):  # type: ignore[no-untyped-def]
+    try:
+        return start()
+    except Busy as exc:
+        raise DBusError(c.UPDATER_BUSY_ERROR, str(exc)) from None
+
+
+class UpdaterInterface(ServiceInterface):
+    def __init__(self, service: UpdaterService) -> None:
+        super().__init__(c.UPDATER_IFACE)
+        self.service = service
+
+    def _start(self, kind: str, target: str, work) -> str:  # type: ignore[no-untyped-def]
+        op = _refusing_busy(lambda: self.service.operations.start(kind, target, work))
+        self.Started(op.id, kind, target)
+        return op.id
+
+    @dbus_method()
+    async def Plan(self, registry: c.Str) -> c.PlanWire:
+        """What updating each service image takes, from `registry` ("" = the stack's)."""
+        try:
+            registry, strategy, plans = await asyncio.to_thread(self.service.plan, registry)
+        except Exception as exc:  # the engine, the stack, the registry: said to the client
+            raise DBusError(c.UPDATER_FAILED_ERROR, str(exc)) from None
+        return [registry, strategy, [p.to_wire() for p in plans]]
+
+    @dbus_method()
+    def Update(self, services: c.StrList, registry: c.Str, window_s: c.Double) -> c.Str:
+        """Update these service images (pull, switch, health gate, roll back); the
+        operation's id. window_s 0: the service's default."""
+        unknown = [s for s in services if s not in IMAGES]
+        if not services or unknown:
+            raise c.InvalidArgs(
+                f"no service image {', '.join(unknown) or '(none given)'}; "
+                f"known: {', '.join(IMAGES)}"
+            )
+        if SELF in services:
+            raise c.InvalidArgs(
+                "the update service does not replace itself while it runs: "
+                "pull its image and bring the stack up again"
+            )
+        return self._start(
+            "update",
+            " ".join(services),
+            lambda op: self.service.update(op, list(services), registry, window_s),
+        )
+
+    @dbus_method()
+    def Rollback(self, service: c.Str) -> c.Str:
+        if service not in IMAGES or service == SELF:
+            raise c.InvalidArgs(f"no service image {service!r} to roll back")
+        return self._start("rollback", service, lambda op: self.service.rollback(op, service))
+
+    @dbus_method()
+    def Build(self, service: c.Str, strategy: c.Str) -> c.Str:
+        from services.images.recipes import STRATEGIES
+
+        if service not in IMAGES or strategy not in STRATEGIES:
+            raise c.InvalidArgs(
+                f"build {service!r} {strategy!r}: images {', '.join(IMAGES)}; "
+                f"strategies {', '.join(STRATEGIES)}"
+            )
+        return self._start(
+            "build",
+            f"{service} {strategy}",
+            lambda op: self.service.build(op, service, strategy),
+        )
+
+    @dbus_method()
+    def Prune(self) -> c.Str:
+        return self._start("prune", "images", self.service.prune)
+
+    @dbus_method()
+    def Cancel(self) -> c.Bool:
+        """True if the running operation stops without changing anything; False if there
+        is none, or it is past that point (it then finishes or rolls back)."""
+        return self.service.operations.cancel()
+
+    @dbus_method()
+    def Current(self) -> c.OperationWire:
+        """The running operation, or the last one (id "" if there has been none)."""
+        op = self.service.operations.current
+        return (op.snapshot() if op else c.Operation()).to_wire()
+
+    @signal()
+    def Started(self, op_id: str, kind: str, target: str) -> c.StrTriple:
+        return [op_id, kind, target]
+
+    @signal()
+    def Log(self, op_id: str, line: str) -> c.StrPair:
+        return [op_id, line]
+
+    @signal()
+    def Progress(self, op_id: str, layer: str, done: int, total: int) -> c.ProgressWire:
+        return [op_id, layer, done, total]
+
+    @signal()
+    def Ended(self, op_id: str, state: str, message: str) -> c.StrTriple:
+        return [op_id, state, message]
+
+
+def create(config: ServiceConfig) -> UpdaterService:
+    return UpdaterService(config)
