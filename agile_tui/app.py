@@ -100,6 +100,7 @@ class AgileApp(App[None]):
                 await gateway.connect()
                 await gateway.on_new_device(partial(self.emit, "device"))
                 await gateway.on_record(partial(self.emit, "record"))
+                await gateway.on_updater(partial(self.emit, "updater"))
             except (OSError, TimeoutError, DBusError) as exc:
                 gateway.close()
                 self._bus_lost(f"{gateway.address}: {exc}")
@@ -155,6 +156,10 @@ class AgileApp(App[None]):
 
     def listen(self, kind: str, callback: Callable[[object], None]) -> None:
         self.listeners.setdefault(kind, []).append(callback)
+
+    def unlisten(self, kind: str, callback: Callable[[object], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self.listeners.get(kind, []).remove(callback)
 
     def emit(self, kind: str, payload: object) -> None:
         for callback in self.listeners.get(kind, []):

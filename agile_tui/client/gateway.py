@@ -1,13 +1,22 @@
 """A typed client of the gateway bus: what the TUI asks of the services, nothing else."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbus_fast import DBusError, Message, Variant
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
 from services.bus import add_match, call, connect, match_rule, on_signal
+from services.updater.client import UpdaterClient
+
+
+class UpdaterEvent(NamedTuple):
+    """A signal of the update service: its member and body (the operation's id first)."""
+
+    member: str
+    body: list[Any]
+
 
 ZIGBEE = c.protocol_bus_name("ZB")
 
@@ -221,3 +230,15 @@ class GatewayClient:
         await self._listen(
             c.NEW_SUBSCRIBE_VALUE_SIGNAL, lambda m: callback(c.RecordObject.from_wire(m.body[0]))
         )
+
+    # -- the update service --
+
+    @property
+    def updater(self) -> UpdaterClient:
+        if self.bus is None:
+            raise ConnectionError("not connected to the gateway bus")
+        return UpdaterClient(self.bus)
+
+    async def on_updater(self, callback: Callable[[UpdaterEvent], None]) -> None:
+        """The update service's Started, Log, Progress and Ended signals."""
+        await self.updater.watch(lambda member, body: callback(UpdaterEvent(member, body)))

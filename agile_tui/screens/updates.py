@@ -1,7 +1,8 @@
 """Updates of the container stack: per service the bytes its update will download (before
-anything is pulled), the stack's total, per-layer pull progress, and rollbacks said."""
+anything is pulled), the stack's total, per-layer pull progress, and rollbacks said.
 
-from typing import TYPE_CHECKING
+Everything runs in the gateway's update service: this screen starts operations, shows
+what they say, and finds a running one again when it opens (after a dropped session)."""
 
 from textual import work
 from textual.app import ComposeResult
@@ -9,17 +10,18 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
+from agile_tui.client.gateway import UpdaterEvent, error_text
 from agile_tui.client.stack import format_bytes
+from agile_tui.client.updates import UpdateCheck, UpdaterClient
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
-
-if TYPE_CHECKING:  # the Docker SDK stays out of the TUI's start-up
-    from agile_tui.client.updates import UpdateCheck
+from services import contract as c
 
 SERVICE_COLUMNS = ("Service", "Running", "Registry", "Layers", "Download")
 PULL_COLUMNS = ("Layer", "Pulled", "Bytes")
 BAR = 20
+BUSY = {"update": "updating", "rollback": "rolling back", "build": "building", "prune": "pruning"}
 
 
 def pull_bar(done: int, total: int) -> str:
@@ -33,6 +35,7 @@ class UpdatesScreen(Screen[None]):
         Binding("u", "update", "Update", id="updates.update"),
         Binding("a", "update_all", "Update all", id="updates.all"),
         Binding("r", "rollback", "Roll back", id="updates.rollback"),
+        Binding("x", "cancel", "Cancel", id="updates.cancel"),
         Binding("escape", "back", "Back", id="updates.back"),
     ]
     DEFAULT_CSS = """
@@ -45,9 +48,10 @@ class UpdatesScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.result: UpdateCheck | None = None
-        self.busy = ""  # what runs: "", "checking", "updating", "rolling back"
+        self.busy = ""  # what runs: "", "checking", "updating", "rolling back", ...
+        self.operation = ""  # the id of the update service's operation this screen shows
         self.pull_rows: dict[str, tuple[str, str, str]] = {}
-        self.said: list[str] = []  # what the update said, as text
+        self.said: list[str] = []  # what the operation said, as text
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Images")
@@ -58,7 +62,7 @@ class UpdatesScreen(Screen[None]):
         pull = LiveTable(PULL_COLUMNS, id="pull")
         pull.border_title = "Pull"
         yield pull
-        # Wrapped: compose's errors are long, and the operator needs all of them.
+        # Wrapped: the engine's errors are long, and the operator needs all of them.
         said = RichLog(id="said", max_lines=1000, wrap=True)
         said.border_title = "Update log"
         yield said
@@ -66,39 +70,74 @@ class UpdatesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#services").focus()
-        self.action_check()
+        self.app.listen("updater", self._heard)  # type: ignore[attr-defined]
+        self.watch(self.app, "bus_state", self._bus_state_changed, init=False)
+        self._set_busy("checking")
+        self.attach()
+
+    def on_unmount(self) -> None:
+        self.app.unlisten("updater", self._heard)  # type: ignore[attr-defined]
+
+    def _bus_state_changed(self, state: str) -> None:
+        if state == "connected":
+            self.attach()  # the bus came back: where is the operation now?
+
+    def _updater(self) -> UpdaterClient:
+        return self.app.session.gateway.updater  # type: ignore[attr-defined, union-attr]
+
+    # -- finding the update service's operation --
+
+    @work(exclusive=True, group="updates")
+    async def attach(self) -> None:
+        """Show the running operation if there is one (started by another client, or by
+        this operator before the session dropped); else check the registry."""
+        try:
+            op = await self._updater().current()
+        except Exception as exc:  # said on the screen, which stays usable
+            self.show_problem(error_text(exc))
+            self._set_busy("")
+            return
+        if op.running:
+            self._show_lines(op)
+            self.operation = op.id
+            self._set_busy(BUSY.get(op.kind, op.kind))
+        elif op.id and op.id == self.operation:  # ours ended while the bus was away
+            self._ended(op.state, op.message)
+        else:
+            self._show_lines(op)  # the last one: how it ended, whoever started it
+            self.check()
+
+    def _show_lines(self, op: c.Operation) -> None:
+        if not op.id or (op.id == self.operation and op.running):
+            return  # shown as it came
+        self.said.clear()
+        self.query_one("#said", RichLog).clear()
+        for line in op.lines:
+            self.say(line)
+        log = self.query_one("#said", RichLog)
+        log.border_subtitle = (
+            f"{op.kind} of {op.target}: running"
+            if op.running
+            else f"last: {op.kind} of {op.target}, {op.state}"
+        )
 
     # -- checking --
 
     def action_check(self) -> None:
         if not self.busy:
-            self._recheck()
+            self._set_busy("checking")
+            self.check()
 
-    def _recheck(self) -> None:
-        """Check again; after an update or a rollback, straight from being busy with it."""
-        self._set_busy("checking")
-        self.check()
-
-    @work(thread=True, exclusive=True, group="updates")
-    def check(self) -> None:
-        from agile_tui.client.updates import check
-
-        engine = self.app.engine  # type: ignore[attr-defined]
-        session = self.app.session  # type: ignore[attr-defined]
+    @work(exclusive=True, group="updates")
+    async def check(self) -> None:
         try:
-            if engine is None:
-                raise RuntimeError(f"Docker engine {self.app.engine_state}")  # type: ignore[attr-defined]
-            result = check(engine.client, session.state_dir, session.registry)
+            registry, strategy, plans = await self._updater().plan(
+                self.app.session.registry or ""  # type: ignore[attr-defined]
+            )
         except Exception as exc:  # said on the screen, which stays usable
-            self.app.call_from_thread(self._checked, None, str(exc))
-            return
-        self.app.call_from_thread(self._checked, result, "")
-
-    def _checked(self, result: "UpdateCheck | None", problem: str) -> None:
-        if result is None:
-            self.show_problem(problem)
+            self.show_problem(error_text(exc))
         else:
-            self.show_check(result)
+            self.show_check(UpdateCheck(registry, strategy, plans))
         self._set_busy("")
 
     def show_problem(self, text: str) -> None:
@@ -107,20 +146,20 @@ class UpdatesScreen(Screen[None]):
         self.query_one("#services", LiveTable).sync({})
         self.query_one("#services", LiveTable).border_subtitle = ""
 
-    def show_check(self, result: "UpdateCheck") -> None:
+    def show_check(self, result: UpdateCheck) -> None:
         self.result = result
         rows = {}
         problems = []
         for s in result.services:
-            if s.plan is None:
+            if not s.has_plan:
                 state, layers, download = s.short, "", ""
                 problems.append(f"{s.service}: {s.problem}")
-            elif s.plan.up_to_date:
+            elif s.up_to_date:
                 state, layers, download = "up to date", "", "0 B"
             else:
-                state = f"→ {s.plan.version}" if s.plan.version else "newer"
-                layers = f"{s.plan.layers_missing} of {s.plan.layers_total}"
-                download = f"{s.plan.download_bytes:,} B"
+                state = f"→ {s.version}" if s.version else "newer"
+                layers = f"{s.layers_missing} of {s.layers_total}"
+                download = f"{s.download_bytes:,} B"
             rows[s.service] = (s.service, s.running or "not built", state, layers, download)
         table = self.query_one("#services", LiveTable)
         table.sync(rows)
@@ -136,7 +175,7 @@ class UpdatesScreen(Screen[None]):
             + ("\n" + problems[0] if problems else "")
         )
 
-    # -- updating --
+    # -- operations --
 
     def _selected(self) -> str | None:
         return self.query_one("#services", LiveTable).selected_key()
@@ -148,7 +187,7 @@ class UpdatesScreen(Screen[None]):
         if service not in self.result.pending:
             self.notify(f"{service}: nothing to update", severity="warning")
             return
-        self._start_update([service])
+        self._start("updating", [service])
 
     def action_update_all(self) -> None:
         if self.result is None or self.busy:
@@ -156,46 +195,84 @@ class UpdatesScreen(Screen[None]):
         if not self.result.pending:
             self.notify("the stack is up to date")
             return
-        # The bus last: every other service reconnects when it restarts.
-        pending = sorted(self.result.pending, key=lambda s: s == "bus")
-        self._start_update(pending)
+        self._start("updating", self.result.pending)  # the service puts the bus last
 
-    def _start_update(self, services: list[str]) -> None:
-        self._set_busy("updating")
+    def action_rollback(self) -> None:
+        service = self._selected()
+        if service is None or self.busy or self.result is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start("rolling back", [service])
+
+        self.app.push_screen(
+            ConfirmModal(f"Put {service} back on the image it ran before its last update?"),
+            answered,
+        )
+
+    def _start(self, busy: str, services: list[str]) -> None:
+        self._set_busy(busy)
+        self.said.clear()
+        self.query_one("#said", RichLog).clear()
+        self.query_one("#said", RichLog).border_subtitle = ""
         self.pull_rows = {}
         self.query_one("#pull", LiveTable).sync({})
-        self.run_updates(services)
+        self.start_operation(busy, services)
 
-    @work(thread=True, exclusive=True, group="updates")
-    def run_updates(self, services: list[str]) -> None:
-        from agile_tui.client.updates import UpdateError, update
+    @work(exclusive=True, group="updates")
+    async def start_operation(self, busy: str, services: list[str]) -> None:
+        updater = self._updater()
+        try:
+            if busy == "updating":
+                registry = self.result.registry if self.result else ""
+                self.operation = await updater.update(services, registry)
+            else:
+                self.operation = await updater.rollback(services[0])
+        except Exception as exc:
+            self._failed(error_text(exc))
+            self._set_busy("")
 
-        engine = self.app.engine  # type: ignore[attr-defined]
-        session = self.app.session  # type: ignore[attr-defined]
-        assert self.result is not None
-        for service in services:
-            try:
-                ok = update(
-                    engine.client,
-                    session.state_dir,
-                    self.result.registry,
-                    service,
-                    say=lambda line: self.app.call_from_thread(self.say, line),
-                    progress=lambda layer, done, total: self.app.call_from_thread(
-                        self.pulled, layer, done, total
-                    ),
-                )
-            except UpdateError as exc:
-                self.app.call_from_thread(self._failed, str(exc))
-                break
-            if not ok:
-                self.app.call_from_thread(
-                    self.notify,
-                    f"{service}: the new version was not healthy; rolled back",
-                    severity="warning",
-                    timeout=10,
-                )
-        self.app.call_from_thread(self._recheck)
+    @work(exclusive=True, group="cancel")
+    async def action_cancel(self) -> None:
+        if not self.busy or self.busy == "checking":
+            return
+        try:
+            stopped = await self._updater().cancel()
+        except Exception as exc:
+            self._failed(error_text(exc))
+            return
+        self.notify(
+            "cancelled: nothing was changed"
+            if stopped
+            else "too late to cancel: it finishes, or rolls back if unhealthy",
+            severity="information" if stopped else "warning",
+        )
+
+    def _heard(self, event: object) -> None:
+        assert isinstance(event, UpdaterEvent)
+        op_id, *args = event.body
+        if event.member == "Started" and not self.operation:
+            self.operation = op_id  # another client's operation: watch it too
+            self._set_busy(BUSY.get(args[0], args[0]))
+        if op_id != self.operation:
+            return
+        if event.member == "Log":
+            self.say(args[0])
+        elif event.member == "Progress":
+            self.pulled(*args)
+        elif event.member == "Ended":
+            self._ended(*args)
+
+    def _ended(self, state: str, message: str) -> None:
+        if state == c.OperationState.ROLLED_BACK:
+            self.notify(message, severity="warning", timeout=10)
+        elif state == c.OperationState.FAILED:
+            self.notify(message, severity="error", timeout=10)
+        self.query_one("#said", RichLog).border_subtitle = f"ended: {state}"
+        self.operation = ""
+        self._set_busy("checking")
+        self.check()
 
     def say(self, line: str) -> None:
         self.said.append(line)
@@ -210,33 +287,6 @@ class UpdatesScreen(Screen[None]):
         self.say(text)
         self.notify(text, severity="error", timeout=10)
 
-    def action_rollback(self) -> None:
-        service = self._selected()
-        if service is None or self.busy or self.result is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._set_busy("rolling back")
-                self.run_rollback(service)
-
-        self.app.push_screen(
-            ConfirmModal(f"Put {service} back on the image it ran before its last update?"),
-            answered,
-        )
-
-    @work(thread=True, exclusive=True, group="updates")
-    def run_rollback(self, service: str) -> None:
-        from agile_tui.client.updates import UpdateError, rollback
-
-        engine = self.app.engine  # type: ignore[attr-defined]
-        try:
-            rollback(engine.client, self.app.session.state_dir, service)  # type: ignore[attr-defined]
-            self.app.call_from_thread(self.say, f"{service}: back on agile/{service}:previous")
-        except UpdateError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
-        self.app.call_from_thread(self._recheck)
-
     def _set_busy(self, what: str) -> None:
         self.busy = what
         self.query_one("#services", LiveTable).border_title = (
@@ -247,6 +297,8 @@ class UpdatesScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("update", "update_all", "rollback", "check"):
             return None if self.busy else True  # shown dimmed while something runs
+        if action == "cancel":
+            return True if self.busy and self.busy != "checking" else None
         return True
 
     def action_back(self) -> None:

@@ -7,6 +7,7 @@ This is the one process that drives the Docker engine, which makes it as privile
 root on the host; it is also the only one with a network (to reach the registry)."""
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from services.updater.operations import Busy, Operations, Running
 
 log = logging.getLogger(__name__)
 
+REJOIN_S = 1.0  # between tries to join the bus again
 SELF = "updater"  # the image that runs this service: it does not replace itself
 
 
@@ -36,12 +38,30 @@ class UpdaterService(BusService):
         self.state_dir: Path = config.state_dir
         self._client: Any = None
         self.operations = Operations(self._heard)
-        self.iface = UpdaterInterface(self)
+        self.iface: UpdaterInterface
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.iface = UpdaterInterface(self)  # a new one on every bus it joins
         self.exports.export(c.UPDATER_PATH, self.iface)
+
+    async def run(self, stop_event: asyncio.Event | None = None) -> int:
+        """As every service, except that losing the bus does not end it: an update of
+        the bus replaces the bus's container under a running operation, which must
+        finish (or roll back) all the same. It joins the new bus and serves on."""
+        stop_event = stop_event or asyncio.Event()
+        while True:
+            try:
+                if await super().run(stop_event) == 0:
+                    return 0
+                log.warning("lost the gateway bus; joining it again (operations go on)")
+            except (OSError, TimeoutError) as exc:
+                log.info("the gateway bus is not back yet: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_event.wait(), REJOIN_S)
+            if stop_event.is_set():
+                return 0
 
     # -- the engine and the stack (called in worker threads) --
 
@@ -164,12 +184,14 @@ class UpdaterService(BusService):
         if self._loop is None or self._loop.is_closed():
             return
         kind, *args = event
-        send = {
-            "log": self.iface.Log,
-            "progress": self.iface.Progress,
-            "ended": self.iface.Ended,
-        }[str(kind)]
-        self._loop.call_soon_threadsafe(send, op.id, *args)
+
+        def send() -> None:
+            if not self.bus.connected:
+                return  # no bus to say it on (being replaced): Current keeps the lines
+            member = {"log": "Log", "progress": "Progress", "ended": "Ended"}[str(kind)]
+            getattr(self.iface, member)(op.id, *args)
+
+        self._loop.call_soon_threadsafe(send)
 
 
 def _refusing_busy(start):  # type: ignore[no-untyped-def]

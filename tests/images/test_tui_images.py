@@ -30,6 +30,16 @@ def engine_app(state_dir=None):  # type: ignore[no-untyped-def]
     return states.make_app(None, state_dir, mode="images", docker_url="")
 
 
+def stack_app(state_dir):  # type: ignore[no-untyped-def]
+    """On the container stack's bus, as an operator on that gateway (its update service
+    runs the updates)."""
+    return states.make_app(stack_bus(state_dir), state_dir, mode="images", docker_url="")
+
+
+def stack_bus(state_dir) -> str:  # type: ignore[no-untyped-def]
+    return (state_dir / "bus.address").read_text().strip()
+
+
 async def engine_up(pilot) -> None:  # type: ignore[no-untyped-def]
     await states.until(pilot, lambda: pilot.app.engine_state == "connected")
 
@@ -129,7 +139,7 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
         registry.push(docker_client, v1, "storage", "multistage")
         v2 = publish_code_change(docker_client, registry)
         predicted = plan(docker_client, address, "storage", "multistage")
-        app = engine_app(state)
+        app = stack_app(state)
         async with app.run_test(size=(80, 24)) as pilot:
             await engine_up(pilot)
             await pilot.press("U")

@@ -243,11 +243,11 @@ async def build_failed(pilot: Pilot[None]) -> None:
 
 
 async def updates_pulling(pilot: Pilot[None]) -> None:
-    """The updates screen mid-update. No engine or registry answers in the snapshot
+    """The updates screen mid-update. No stack or registry answers in the snapshot
     tests, so the check's result and the pull's progress are fixed data (the numbers of
     a real run: tests/images/test_tui_images.py drives these views on a real engine)."""
-    from agile_tui.client.updates import ServiceUpdate, UpdateCheck
-    from services.images.update import Plan
+    from agile_tui.client.updates import UpdateCheck
+    from services.contract import ServicePlan
 
     await engine_settled(pilot)
     await pilot.press("U")
@@ -256,13 +256,11 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: not screen.busy)  # type: ignore[attr-defined]
     registry = "10.0.0.2:5000"
 
-    def service(name: str, version: str, missing: int, total: int, size: int) -> ServiceUpdate:
-        digest = f"sha256:{name:0>64}"
+    def service(name: str, version: str, missing: int, total: int, size: int) -> ServicePlan:
         reference = f"{registry}/agile/{name}:multistage"
-        the_plan = Plan(
-            name, reference, digest, size, missing, total, missing == 0, "0.1.0-4c0ffee9b2"
+        return ServicePlan(
+            name, version, reference, "0.1.0-4c0ffee9b2", size, missing, total, missing == 0
         )
-        return ServiceUpdate(name, version, the_plan)
 
     check = UpdateCheck(
         registry,
@@ -272,7 +270,7 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
             service("core", "0.1.0-8265a4bf4d", 0, 4, 0),
             service("storage", "0.1.0-8265a4bf4d", 1, 4, 496_740),
             service("ble", "0.1.0-8265a4bf4d", 1, 4, 497_012),
-            ServiceUpdate(
+            ServicePlan(
                 "zigbee",
                 "0.1.0-8265a4bf4d",
                 problem=f"http://{registry}/v2/agile/zigbee/manifests/multistage: "
