@@ -16,6 +16,7 @@ from services.busconfig import start_bus_daemon
 from services.runtime.launch import up_command, wait_until_up
 from services.service import BusService, ServiceConfig
 from tests.docker_images import make_tiny_image
+from tests.operator import sshd  # noqa: F401 - a fixture for every test folder
 
 ROOT = Path(__file__).resolve().parents[1]
 

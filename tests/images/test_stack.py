@@ -34,18 +34,32 @@ def test_the_simulated_stack_comes_up_and_status_sees_every_service(stack, docke
     report = json.loads(status.stdout)
     assert report["bus"] == "reachable"
     running = {s["name"] for s in report["services"] if s["state"] == "running"}
-    assert running == {"protocolmanager", "devicemanager", "storage", "dummy", "ble", "zigbee"}
+    assert running == {
+        "protocolmanager",
+        "devicemanager",
+        "storage",
+        "dummy",
+        "ble",
+        "zigbee",
+        "updater",
+    }
     containers = docker_client.containers.list(
         filters={"label": f"com.docker.compose.project={PROJECT}"}
     )
-    assert len(containers) == 9
+    assert len(containers) == 10
     for container in containers:
         host = container.attrs["HostConfig"]
         assert not host["Privileged"] and host["CapDrop"] == ["ALL"], container.name
-        assert host["ReadonlyRootfs"] and host["NetworkMode"] == "none", container.name
-        assert container.attrs["Config"]["User"] == "agile", container.name
+        assert host["ReadonlyRootfs"], container.name
         assert not host.get("Devices"), container.name  # no radios in the simulated stack
         binds = [m["Source"] for m in container.attrs["Mounts"] if m["Type"] == "bind"]
+        if container.labels["com.docker.compose.service"] == "updater":
+            # The one privileged piece: the engine, the registry's network, the settings.
+            assert host["NetworkMode"] == "host" and container.attrs["Config"]["User"] == "root"
+            assert set(binds) == {str(stack / "run"), "/var/run/docker.sock", str(stack.resolve())}
+            continue
+        assert host["NetworkMode"] == "none", container.name
+        assert container.attrs["Config"]["User"] == "agile", container.name
         assert binds == [str(stack / "run")], container.name
 
 
@@ -62,3 +76,34 @@ def test_a_missing_image_is_said_with_the_command_that_builds_it(tmp_path):
     )
     assert out.returncode == 1
     assert "agile-gateway images build bus --strategy nonesuch" in out.stderr
+
+
+async def test_agile_tui_survives_the_bus_container_being_replaced(stack, docker_client):
+    """An update of the bus replaces its container: every service and agile-tui join the
+    new bus on their own, and the live chart's stream is subscribed again."""
+    from services.images.update import switch
+    from tests.tui import states
+
+    app = states.make_app((stack / "bus.address").read_text().strip(), stack)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.devices_shown(pilot)
+        await pilot.press("d")
+        await states.until(
+            pilot, lambda: states.ENV_SENSOR in states.table(pilot, "discovered").rows
+        )
+        states.select_row(pilot, "discovered", states.ENV_SENSOR)
+        await pilot.press("p")
+        await states.on_screen(pilot, "PairModal")
+        await pilot.press("enter", "enter")  # the proposed type and name
+        await states.until(pilot, lambda: states.rows(pilot, "registered") == 1)
+        await pilot.press("3")
+        await states.until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count >= 1)
+        await pilot.press("space")
+        data = app.screen
+        await states.until(pilot, lambda: data.point_count() >= 1)
+
+        switch(docker_client, PROJECT, "bus", "agile/bus:multistage").keep()
+        await states.until(pilot, lambda: app.bus_state != "connected")
+        await states.until(pilot, lambda: app.bus_state == "connected", timeout=120)
+        after = data.point_count()
+        await states.until(pilot, lambda: data.point_count() > after, timeout=120)
