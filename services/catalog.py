@@ -180,6 +180,7 @@ CATALOG: dict[str, ServiceSpec] = {
             options=(
                 Option("registry", None, "host:port of the registry (default: the stack's)"),
                 Option("window", 60.0, "s a new version has to become healthy", float),
+                Option("docker", None, "the engine's URL (default $DOCKER_HOST, else its socket)"),
             ),
         ),
     )

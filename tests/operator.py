@@ -79,6 +79,13 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
 
+    def wait_for_gone(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text in self.screen():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} stayed; the screen shows:\n{self.screen()}")
+            time.sleep(0.2)
+
     def alive(self) -> bool:
         return self.run("has-session", "-t", self.name).returncode == 0
 

@@ -1,12 +1,9 @@
 """Building one service image: the build log as it comes, its steps as progress, cancel.
 
-The build runs as `agile-gateway images build` in a child process: cancelling is then
-ending that process (the engine drops a build whose client went away), and docker-squash
-stays out of the TUI. A failed or cancelled build tags nothing, so the running
-containers keep their images.
+The build runs in the gateway's update service (a Build operation), not in agile-tui:
+it goes on if the operator's session drops. Cancelling ends it on the engine. A failed
+or cancelled build tags nothing, so the running containers keep their images.
 """
-
-import subprocess
 
 from textual import work
 from textual.app import ComposeResult
@@ -16,12 +13,13 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Label, Log, ProgressBar
 
-from agile_tui.client.images import build_step, start_build
+from agile_tui.client.gateway import UpdaterEvent, error_text
+from agile_tui.client.images import build_step
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.widgets.gateway_bar import GatewayBar
+from services import contract as c
 
 BUFFER_LINES = 5000
-ERROR_PREFIX = "agile-gateway images build: "
 
 
 class BuildScreen(Screen[None]):
@@ -45,7 +43,8 @@ class BuildScreen(Screen[None]):
         self.strategy = strategy
         self.outcome = ""  # running | built | failed | cancelled
         self.error = ""
-        self._proc: subprocess.Popen[str] | None = None
+        self.operation = ""  # the update service's Build operation
+        self.ended = False  # the operation has ended (built, failed or cancelled)
         self._started = 0.0
         self._step = ""
         self._ticker: Timer | None = None
@@ -67,29 +66,31 @@ class BuildScreen(Screen[None]):
         self.outcome = "running"
         self._show_state()
         self._ticker = self.set_interval(1, self._show_state)
+        self.app.listen("updater", self._heard)  # type: ignore[attr-defined]
         self.run_build()
 
     def on_unmount(self) -> None:
-        self._stop_process()
+        self.app.unlisten("updater", self._heard)  # type: ignore[attr-defined]
 
-    @work(thread=True, exclusive=True, group="build")
-    def run_build(self) -> None:
+    @work(exclusive=True, group="build")
+    async def run_build(self) -> None:
         try:
-            proc = start_build(self.service, self.strategy, self.app.session.docker_url)  # type: ignore[attr-defined]
-        except OSError as exc:
-            self.app.call_from_thread(self._finished, -1, f"cannot start the build: {exc}")
+            updater = self.app.session.gateway.updater  # type: ignore[attr-defined, union-attr]
+            self.operation = await updater.build(self.service, self.strategy)
+        except Exception as exc:  # no bus, no update service, another operation runs
+            self._finished(c.OperationState.FAILED, error_text(exc))
+
+    def _heard(self, event: object) -> None:
+        assert isinstance(event, UpdaterEvent)
+        op_id, *args = event.body
+        if event.member == "Started" and not self.operation and args[0] == "build":
+            self.operation = op_id  # its lines may come before the call's answer
+        if op_id != self.operation or self.outcome not in ("running", "cancelled"):
             return
-        self._proc = proc
-        if self.outcome == "cancelled":  # before the process was there to end
-            self._stop_process()
-        assert proc.stdout is not None
-        error = ""
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            if line.startswith(ERROR_PREFIX):
-                error = line.removeprefix(ERROR_PREFIX)
-            self.app.call_from_thread(self.add_line, line)
-        self.app.call_from_thread(self._finished, proc.wait(), error)
+        if event.member == "Log":
+            self.add_line(args[0])
+        elif event.member == "Ended":
+            self._finished(*args)
 
     def add_line(self, line: str) -> None:
         if step := build_step(line):
@@ -99,18 +100,19 @@ class BuildScreen(Screen[None]):
             self._show_state()
         self.query_one(Log).write_line(line)
 
-    def _finished(self, code: int, error: str) -> None:
+    def _finished(self, state: str, message: str) -> None:
+        self.ended = True
         bar = self.query_one(ProgressBar)
         if bar.total is None:  # ended before the first step: stop the pulsing
             bar.update(total=1, progress=0)
-        if self.outcome == "cancelled":
-            pass  # said when it was asked for
-        elif code == 0:
+        if state == c.OperationState.CANCELLED:
+            self.outcome = "cancelled"
+        elif state == c.OperationState.SUCCEEDED:
             self.outcome = "built"
             bar.update(progress=bar.total)
         else:
             self.outcome = "failed"
-            self.error = error or f"the build ended with exit code {code}"
+            self.error = message
             self.query_one("#error", Label).update(self.error)
             self.add_class("failed")
             self.notify(f"{self.service}: {self.error}", severity="error", timeout=10)
@@ -136,17 +138,23 @@ class BuildScreen(Screen[None]):
             return self.outcome == "running"
         return True
 
-    def _stop_process(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-
     def action_cancel_build(self) -> None:
         if self.outcome != "running":
             return
-        self.outcome = "cancelled"
-        self._stop_process()
+        self.outcome = "cancelled"  # the Ended signal confirms it
         self._show_state()
         self.refresh_bindings()
+        # The app's worker, not the screen's: leaving the screen must not drop the cancel.
+        self.app.run_worker(self._cancel(), group="build-cancel")
+
+    async def _cancel(self) -> None:
+        try:
+            stopped = await self.app.session.gateway.updater.cancel()  # type: ignore[attr-defined, union-attr]
+        except Exception as exc:
+            self.app.notify(f"cancel: {error_text(exc)}", severity="error")
+            return
+        if not stopped:
+            self.app.notify("the build had ended; nothing to cancel", severity="warning")
 
     def action_back(self) -> None:
         if self.outcome != "running":

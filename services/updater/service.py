@@ -35,6 +35,7 @@ class UpdaterService(BusService):
         opts = options_of("updater", config.options)
         self.window_s: float = opts["window"]
         self.registry: str = opts["registry"] or ""
+        self.docker_url: str | None = opts["docker"]
         self.state_dir: Path = config.state_dir
         self._client: Any = None
         self.operations = Operations(self._heard)
@@ -70,13 +71,17 @@ class UpdaterService(BusService):
             import docker  # only this service needs the Docker SDK
 
             try:
-                self._client = docker.from_env(timeout=900)
+                self._client = (
+                    docker.DockerClient(base_url=self.docker_url, timeout=900)
+                    if self.docker_url
+                    else docker.from_env(timeout=900)
+                )
                 self._client.ping()
             except docker.errors.DockerException as exc:
                 self._client = None
                 from services.images.engine_error import engine_unreachable
 
-                raise RuntimeError(engine_unreachable(exc)) from None
+                raise RuntimeError(engine_unreachable(exc, self.docker_url)) from None
         return self._client
 
     def stack(self, registry: str) -> tuple[str, str]:

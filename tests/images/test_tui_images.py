@@ -26,10 +26,6 @@ def image_id(docker_client, tag: str) -> str | None:  # type: ignore[no-untyped-
         return None
 
 
-def engine_app(state_dir=None):  # type: ignore[no-untyped-def]
-    return states.make_app(None, state_dir, mode="images", docker_url="")
-
-
 def stack_app(state_dir):  # type: ignore[no-untyped-def]
     """On the container stack's bus, as an operator on that gateway (its update service
     runs the updates)."""
@@ -59,10 +55,16 @@ async def build_from_the_keyboard(pilot, strategy: str = "multistage"):  # type:
     return pilot.app.screen
 
 
+def gateway_app(gateway_factory):  # type: ignore[no-untyped-def]
+    """On a native gateway's bus: its update service runs the builds."""
+    gateway = gateway_factory()
+    return states.make_app(gateway.address, None, mode="images", docker_url="")
+
+
 async def test_a_build_streams_its_log_with_progress_and_tags_the_image(
-    docker_client, hierarchy
+    docker_client, hierarchy, gateway_factory
 ) -> None:
-    app = engine_app()
+    app = gateway_app(gateway_factory)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await build_from_the_keyboard(pilot)
         assert (screen.service, screen.strategy) == ("storage", "multistage")
@@ -76,22 +78,20 @@ async def test_a_build_streams_its_log_with_progress_and_tags_the_image(
         await states.on_screen(pilot, "ImagesScreen")
     image = docker_client.images.get("agile/storage:multistage")
     assert image.labels[f"{LABEL}.strategy"] == "multistage"
-    assert (
-        f"agile/storage:multistage = agile/storage:{image.labels[f'{LABEL}.version']}"
-        in (lines[-1])
-    )
+    tagged = f"agile/storage:multistage = agile/storage:{image.labels[f'{LABEL}.version']}"
+    assert tagged in lines[-2] and lines[-1] == "built agile/storage:multistage"
 
 
 async def test_a_failed_build_shows_the_error_and_tags_nothing(
-    docker_client, hierarchy, tmp_path, monkeypatch
+    docker_client, hierarchy, tmp_path, monkeypatch, gateway_factory
 ) -> None:
     recipes = tmp_path / "dockerfiles"
     shutil.copytree(ROOT / "dockerfiles", recipes)
     recipe = recipes / "python-service.multistage.Dockerfile"
     recipe.write_text(recipe.read_text().replace("USER agile\n", "USER agile\nRUN exit 7\n"))
-    monkeypatch.setenv("AGILE_DOCKERFILES", str(recipes))
+    monkeypatch.setenv("AGILE_DOCKERFILES", str(recipes))  # for the gateway's update service
     before = docker_client.images.get("agile/storage:multistage").id
-    app = engine_app()
+    app = gateway_app(gateway_factory)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await build_from_the_keyboard(pilot)
         await states.until(pilot, lambda: screen.outcome != "running", timeout=600)
@@ -101,15 +101,17 @@ async def test_a_failed_build_shows_the_error_and_tags_nothing(
     assert docker_client.images.get("agile/storage:multistage").id == before
 
 
-async def test_a_build_is_cancelled_and_tags_nothing(docker_client, hierarchy) -> None:
+async def test_a_build_is_cancelled_and_tags_nothing(
+    docker_client, hierarchy, gateway_factory
+) -> None:
     before = image_id(docker_client, "agile/storage:baseline")
-    app = engine_app()
+    app = gateway_app(gateway_factory)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await build_from_the_keyboard(pilot, "baseline")
         await states.until(pilot, lambda: screen._step != "", timeout=300)
         await pilot.press("x")
         assert screen.outcome == "cancelled"
-        await states.until(pilot, lambda: screen._proc.poll() is not None, timeout=60)
+        await states.until(pilot, lambda: screen.ended, timeout=60)
         await pilot.press("x")  # nothing left to cancel: no effect
         assert screen.outcome == "cancelled"
     assert image_id(docker_client, "agile/storage:baseline") == before

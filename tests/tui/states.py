@@ -19,15 +19,16 @@ from agile_tui.config import Config
 from agile_tui.widgets.live_table import LiveTable
 
 FIXED_NOW = 1_800_000_000.0
+NO_ENGINE = "unix:///nonexistent/docker.sock"
 GATEWAY_OPTIONS = (
     "sim-bluez:wanderer=1000000000,1",
     "sim-bluez:rssi-jitter=0",
     "zigbee:faults=0",  # no device that drops off or leaves during a snapshot
+    f"updater:docker={NO_ENGINE}",  # the same on every machine: no engine answers
 )
 DISCOVERED = 13  # 5 BLE peripherals, 3 Dummy devices, 5 ZigBee devices
 ENV_SENSOR, SENSORTAG, DUMMY_SWITCH = "bleC0FFEE000001", "bleC0FFEE000003", "dummyD00000000003"
 ZB_CLIMATE = "zb00124b001c000001"
-NO_ENGINE = "unix:///nonexistent/docker.sock"
 
 
 def frozen_runtime_dir(folder: Path) -> Path:
@@ -234,7 +235,7 @@ async def build_modal(pilot: Pilot[None]) -> None:
 
 
 async def build_failed(pilot: Pilot[None]) -> None:
-    """A build started where no engine answers: the child process's error, as it said it."""
+    """A build started where no engine answers: the update service's error, as it said it."""
     await build_modal(pilot)
     await pilot.press("enter", "enter")
     await on_screen(pilot, "BuildScreen")
