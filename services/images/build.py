@@ -1,8 +1,9 @@
 """Building a service image with one of the build strategies, with a streamed log.
 
-The build context is staged under build/images/<service>-<strategy>/: the strategy's
-Dockerfile, the service's requirements (from pyproject.toml) and the wheelhouse,
-built on the host because pip cannot verify TLS inside builds on these machines.
+The build context is staged under build/images/<service>-<strategy>/ (the user's cache
+for an installed gateway): the strategy's Dockerfile, the service's requirements and
+the wheelhouse, built on the host because pip cannot verify TLS inside builds on these
+machines.
 """
 
 import hashlib
@@ -11,24 +12,24 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 
 from services.busconfig import render_config
+from services.images import project
 from services.images.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, ServiceImage
-from services.paths import DOCKERFILES, ROOT
+from services.paths import DOCKERFILES, ROOT, WORK
 
 log = logging.getLogger(__name__)
 
 
-# Another folder of recipes laid out as dockerfiles/ (e.g. one being tried out).
+# Another folder of recipes laid out as services/dockerfiles/ (e.g. one being tried out).
 RECIPES_ENV = "AGILE_DOCKERFILES"
-STAGING = ROOT / "build" / "images"
-WHEELHOUSE = ROOT / "build" / "wheelhouse"
+STAGING = WORK / "images"
+WHEELHOUSE = WORK / "wheelhouse"
 CONTAINER_SOCKET = Path("/run/agile/bus.sock")  # in every container of the stack
 ALL_EXTRAS = ("ble", "zigbee", "images")
 # pip's platform tags of binary wheels that run on Debian 12 (glibc 2.36), per architecture.
@@ -42,25 +43,13 @@ class BuildFailed(RuntimeError):
     """The build failed; whatever ran before is untouched. The message holds the log's end."""
 
 
-def requirements(extras: tuple[str, ...]) -> list[str]:
-    """Dependencies with these extras from pyproject.toml, without the project itself."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(project["dependencies"])
-    for extra in extras:
-        reqs += [
-            r for r in project["optional-dependencies"][extra] if not r.startswith(project["name"])
-        ]
-    return reqs
-
-
 def code_version() -> str:
     """The project's version and a digest of its code: what a code change changes."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     h = hashlib.sha256()
     for path in sorted((ROOT / "services").rglob("*.py")):
         h.update(path.relative_to(ROOT).as_posix().encode())
         h.update(path.read_bytes())
-    return f"{project['version']}-{h.hexdigest()[:10]}"
+    return f"{project.version()}-{h.hexdigest()[:10]}"
 
 
 def build_wheelhouse(arch: str, say: Callable[[str], None]) -> Path:
@@ -72,12 +61,12 @@ def build_wheelhouse(arch: str, say: Callable[[str], None]) -> Path:
     for old in folder.glob("agile_gateway-*.whl"):
         old.unlink()  # always the current code
     pip = [sys.executable, "-m", "pip"]
+    needed = project.requirements(ALL_EXTRAS)
     if arch == HOST_ARCH:
-        steps = [[*pip, "wheel", "-q", "--wheel-dir", str(folder), f".[{','.join(ALL_EXTRAS)}]"]]
+        steps = [[*pip, "wheel", "-q", "--wheel-dir", str(folder), *needed]]
     elif arch in WHEEL_PLATFORMS:
         platforms = [f"--platform={tag}" for tag in WHEEL_PLATFORMS[arch]]
         steps = [
-            [*pip, "wheel", "-q", "--no-deps", "--wheel-dir", str(folder), "."],  # pure Python
             [
                 *pip,
                 "download",
@@ -88,16 +77,21 @@ def build_wheelhouse(arch: str, say: Callable[[str], None]) -> Path:
                 *platforms,
                 "--dest",
                 str(folder),
-                *requirements(ALL_EXTRAS),
+                *needed,
             ],
         ]
     else:
         raise BuildFailed(f"no wheels for {arch} (known: {', '.join(WHEEL_PLATFORMS)})")
     for step in steps:
         say(f"wheelhouse ({arch}): pip {step[3]}")
-        proc = subprocess.run(step, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(step, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BuildFailed(f"pip {step[3]} failed:\n{proc.stderr.strip()[-2000:]}")
+    say(f"wheelhouse ({arch}): the gateway's own wheel")  # pure Python: any architecture
+    try:
+        project.build_wheel(folder)
+    except RuntimeError as exc:
+        raise BuildFailed(str(exc)) from None
     return folder
 
 
@@ -119,7 +113,7 @@ def stage(image: ServiceImage, strategy: str, arch: str) -> Path:
         (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))
         return folder
     shutil.copy(dockerfiles / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
-    (folder / "requirements.txt").write_text("\n".join(requirements(image.extras)) + "\n")
+    (folder / "requirements.txt").write_text("\n".join(project.requirements(image.extras)) + "\n")
     # The project's wheel apart from the dependencies': a code change must not touch the
     # dependency stage, or its layer (and the build cache) would change with every edit.
     wheels = WHEELHOUSE / arch

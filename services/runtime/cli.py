@@ -502,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--containers",
         action="store_true",
-        help="run the compose stack of dockerfiles/ (images from agile-gateway images build)",
+        help="run the container stack (images from agile-gateway images build)",
     )
     up.add_argument("--strategy", default="multistage", help="which images (--containers)")
     up.add_argument("--project", default="agile", help="compose project name (--containers)")

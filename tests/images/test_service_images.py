@@ -10,7 +10,7 @@ import pytest
 from services import contract as c
 from services.bus import call, connect
 from services.images.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
-from services.paths import ROOT
+from services.paths import DOCKERFILES, ROOT
 from tests.helpers import eventually
 from tests.images.conftest import built
 
@@ -112,7 +112,7 @@ def test_a_failing_dockerfile_is_said_and_the_running_container_keeps_its_image(
     docker_client, images, tmp_path, monkeypatch
 ):
     recipes = tmp_path / "dockerfiles"
-    shutil.copytree(ROOT / "dockerfiles", recipes)
+    shutil.copytree(DOCKERFILES, recipes)
     recipe = recipes / "python-service.multistage.Dockerfile"
     recipe.write_text(
         recipe.read_text().replace(

@@ -10,7 +10,7 @@ from textual.widgets import Log, ProgressBar
 from agile_tui.cli import runtime_of
 from services.images.recipes import LABEL, STRATEGIES
 from services.images.update import plan
-from services.paths import ROOT
+from services.paths import DOCKERFILES
 from tests.images.conftest import cli, publish_code_change
 from tests.tui import states
 
@@ -86,7 +86,7 @@ async def test_a_failed_build_shows_the_error_and_tags_nothing(
     docker_client, hierarchy, tmp_path, monkeypatch, gateway_factory
 ) -> None:
     recipes = tmp_path / "dockerfiles"
-    shutil.copytree(ROOT / "dockerfiles", recipes)
+    shutil.copytree(DOCKERFILES, recipes)
     recipe = recipes / "python-service.multistage.Dockerfile"
     recipe.write_text(recipe.read_text().replace("USER agile\n", "USER agile\nRUN exit 7\n"))
     monkeypatch.setenv("AGILE_DOCKERFILES", str(recipes))  # for the gateway's update service
