@@ -63,10 +63,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     def announce(ready: bool, elapsed: float) -> None:
         state = "up" if ready else "partly up"
-        print(
+        _say_up(
+            args,
             f"gateway {state} in {elapsed:.2f} s; bus {supervisor.address} "
             f"(also in {state_dir / 'bus.address'}); logs in {supervisor.log_dir}",
-            flush=True,
+            state=state,
+            elapsed_s=round(elapsed, 3),
+            bus=supervisor.address,
+            logs=str(supervisor.log_dir),
         )
 
     return asyncio.run(supervisor.run(on_ready=announce, ready_timeout_s=args.timeout))
@@ -117,33 +121,46 @@ def _up_detached(state_dir: Path, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
+    _say_up(
+        args,
         f"gateway up; bus {result.address} (also in {state_dir / 'bus.address'}); "
         f"supervisor pid {proc.pid} (agile-gateway down --native stops it)",
-        flush=True,
+        state="up",
+        bus=result.address,
+        supervisor_pid=proc.pid,
     )
     return 0
 
 
 def _up_containers(state_dir: Path, args: argparse.Namespace) -> int:
-    from services import contract as c
+    from services.catalog import services_for
     from services.compose import StackError
     from services.runtime.containers import up, wait_for_names
 
-    names = [c.PROTOCOL_MANAGER_NAME, c.DEVICE_MANAGER_NAME, c.STORAGE_NAME]
-    names += [c.protocol_bus_name(p) for p in ("BLE", "ZB") + (("Dummy",) if args.simulate else ())]
+    names = [n for spec in services_for(args.simulate) for n in spec.bus_names]
     try:
         address = up(state_dir, args.simulate, args.strategy, args.project, args.registry)
         elapsed = asyncio.run(wait_for_names(address, names, args.timeout))
     except StackError as exc:
         print(f"agile-gateway up: {exc}", file=sys.stderr)
         return 1
-    print(
+    _say_up(
+        args,
         f"gateway up in {elapsed:.2f} s; bus {address} (also in {state_dir / 'bus.address'}); "
         f"containers of compose project {args.project} ({args.strategy} images)",
-        flush=True,
+        state="up",
+        elapsed_s=round(elapsed, 3),
+        bus=address,
+        project=args.project,
+        strategy=args.strategy,
     )
     return 0
+
+
+def _say_up(args: argparse.Namespace, text: str, **facts: object) -> None:
+    """That the gateway is up: a line for people, or with --json one JSON object (what
+    programs starting a gateway read)."""
+    print(json.dumps(facts) if args.json else text, flush=True)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -505,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the container stack (images from agile-gateway images build)",
     )
     up.add_argument("--strategy", default="multistage", help="which images (--containers)")
+    up.add_argument(
+        "--json", action="store_true", help="say that it is up as one JSON object (programs)"
+    )
     up.add_argument("--project", default="agile", help="compose project name (--containers)")
     up.add_argument(
         "--registry", default="", help="host:port the stack's updates come from (--containers)"

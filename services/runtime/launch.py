@@ -1,6 +1,7 @@
 """Starting `agile-gateway up --native --simulate` from another program (the demo, tests,
-benchmarks) and waiting until it says it is up."""
+benchmarks) and waiting until it says it is up (its --json line)."""
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ def up_command(
         "--simulate",
         "--state-dir",
         str(state_dir),
+        "--json",
     ]
     for option in options:
         cmd += ["--option", option]
@@ -26,11 +28,15 @@ def up_command(
 
 
 def wait_until_up(proc: subprocess.Popen[str]) -> tuple[bool, str]:
-    """Read the gateway's stdout to its "gateway up|partly up" line; (up?, what it printed)."""
+    """Read the gateway's output to the JSON object saying how it came up; (up?, what it
+    printed). False if it ended first."""
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("gateway "):
-            break
-    return bool(lines) and lines[-1].startswith("gateway up"), "".join(lines)
+        if line.startswith("{"):
+            try:
+                return json.loads(line).get("state") == "up", "".join(lines)
+            except ValueError:
+                continue  # a log line that happens to start with a brace
+    return False, "".join(lines)
