@@ -16,14 +16,16 @@ def test_unreachable_engine_is_a_clear_error() -> None:
         Engine.connect("unix:///nonexistent/docker.sock")
 
 
-def test_containers_carry_project_state_and_stats(container_factory) -> None:
+def test_containers_are_listed_first_and_their_stats_follow(container_factory) -> None:
     container = container_factory("stats")
     engine = Engine.connect()
     rows = {r.key: r for r in engine.containers()}
     row = rows[container.id]
     assert (row.group, row.state, row.name) == (TEST_PROJECT, "running", container.name)
-    assert row.started_at is not None
-    assert row.mem_bytes is None or row.mem_bytes > 0
+    assert row.started_at is not None and row.cpu_pct is None  # the list comes first
+    [sampled] = [r for r in engine.stats(list(rows.values())) if r.key == container.id]
+    assert sampled.name == container.name
+    assert sampled.mem_bytes is None or sampled.mem_bytes > 0
     again = engine.container(container.id)
     assert again is not None and again.cpu_pct is not None  # the second sample gives a rate
 

@@ -6,7 +6,8 @@ Everything here blocks (the SDK is synchronous): the TUI calls it from thread wo
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -18,6 +19,7 @@ from services.images.engine_error import engine_unreachable
 from services.images.layers import ImageLayers, analyse
 
 COMPOSE_PROJECT = "com.docker.compose.project"
+STATS_WORKERS = 8  # stats samples asked at once: each mostly waits on the engine
 CONTAINER_EVENTS = {
     "create",
     "start",
@@ -88,23 +90,25 @@ class Engine:
     def _row(self, attrs: dict[str, Any], stats: dict[str, Any] | None) -> StackRow:
         state = attrs.get("State", {})
         labels = attrs.get("Config", {}).get("Labels") or {}
-        cpu_pct = mem = None
-        if stats:
-            cpu_pct = self._cpu_pct(attrs["Id"], stats)
-            usage = stats.get("memory_stats", {}).get("usage")
-            # Without the memory cgroup (many Pi kernels) the engine reports no usage.
-            mem = int(usage) if usage else None
-        return StackRow(
+        row = StackRow(
             key=attrs["Id"],
             name=attrs.get("Name", "").lstrip("/"),
             group=labels.get(COMPOSE_PROJECT, ""),
             state=state.get("Status", "?"),
             health=(state.get("Health") or {}).get("Status", ""),
             started_at=_started_at(attrs),
-            cpu_pct=cpu_pct,
-            mem_bytes=mem,
+            cpu_pct=None,
+            mem_bytes=None,
             image=attrs.get("Config", {}).get("Image", ""),
             restarts=int(attrs.get("RestartCount", 0)),
+        )
+        return self._with_stats(row, stats) if stats else row
+
+    def _with_stats(self, row: StackRow, stats: dict[str, Any]) -> StackRow:
+        usage = stats.get("memory_stats", {}).get("usage")
+        # Without the memory cgroup (many Pi kernels) the engine reports no usage.
+        return replace(
+            row, cpu_pct=self._cpu_pct(row.key, stats), mem_bytes=int(usage) if usage else None
         )
 
     def _cpu_pct(self, cid: str, stats: dict[str, Any]) -> float | None:
@@ -121,30 +125,35 @@ class Engine:
             return None
         return 100.0 * ncpu * (total - prev.container_total) / (system - prev.system_total)
 
+    def _sample(self, cid: str) -> dict[str, Any] | None:
+        try:
+            return self.client.api.stats(cid, stream=False, one_shot=True)
+        except (APIError, NotFound):
+            return None
+
     def container(self, cid: str, with_stats: bool = True) -> StackRow | None:
         try:
             c = self.client.containers.get(cid)
         except NotFound:
             return None
-        stats = None
-        if with_stats and c.status == "running":
-            try:
-                stats = c.stats(stream=False, one_shot=True)
-            except APIError:
-                stats = None
+        stats = self._sample(cid) if with_stats and c.status == "running" else None
         return self._row(c.attrs, stats)
 
-    def containers(self, with_stats: bool = True) -> list[StackRow]:
-        rows = []
-        for c in self.client.containers.list(all=True):
-            stats = None
-            if with_stats and c.status == "running":
-                try:
-                    stats = c.stats(stream=False, one_shot=True)
-                except (APIError, NotFound):
-                    stats = None
-            rows.append(self._row(c.attrs, stats))
-        return rows
+    def containers(self) -> list[StackRow]:
+        """Every container, without stats: one list call, what a table shows first."""
+        return [self._row(c.attrs, None) for c in self.client.containers.list(all=True)]
+
+    def stats(self, rows: list[StackRow]) -> Iterator[StackRow]:
+        """The running ones of `rows` again with CPU and memory, each as soon as its
+        sample comes (the engine takes about a second or two per sample: they are taken
+        side by side, a few at a time)."""
+        running = {r.key: r for r in rows if r.state == "running"}
+        with ThreadPoolExecutor(STATS_WORKERS, thread_name_prefix="stats") as pool:
+            samples = {pool.submit(self._sample, cid): cid for cid in running}
+            for done in as_completed(samples):
+                stats = done.result()
+                if stats:
+                    yield self._with_stats(running[samples[done]], stats)
 
     def _act(self, cid: str, verb: str, fn: Callable[[Any], None]) -> None:
         try:

@@ -1,6 +1,9 @@
 """Containers: the engine's containers by compose project, and the native service processes."""
 
 import threading
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from dbus_fast import DBusError
 from textual import work
@@ -19,7 +22,11 @@ from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
 
+if TYPE_CHECKING:  # the Docker SDK stays out of the TUI's start-up
+    from agile_tui.client.engine import Engine
+
 COLUMNS = ("Project", "Name", "State", "Health", "Uptime", "CPU", "Memory")
+STATS_BATCH_S = 0.25  # stats coming in are shown together at most this often
 CONTAINER_ONLY = ("remove",)
 
 
@@ -67,7 +74,8 @@ class ContainersScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="containers-poll")
     def refresh_rows(self) -> None:
-        """Re-read stats (CPU needs periodic samples); the list itself follows engine events."""
+        """The list at once, then stats as they come (CPU needs periodic samples); between
+        refreshes the list follows engine events."""
         try:
             if not self.is_current:
                 return
@@ -76,16 +84,40 @@ class ContainersScreen(Screen[None]):
             if session.native is not None:
                 rows += session.native.rows()
             engine = self.app.engine  # type: ignore[attr-defined]
+            containers: list[StackRow] = []
             if engine is not None:
                 try:
-                    rows += engine.containers()
+                    containers = engine.containers()
                 except Exception as exc:  # the engine went away
                     self.app.call_from_thread(
                         self.notify, f"Docker engine: {exc}", severity="error"
                     )
-            self.app.call_from_thread(self._show, rows)
+            self.app.call_from_thread(self._show, rows + containers)
+            if containers:
+                self._fill_stats(engine, containers)
         finally:
             self.app.call_from_thread(self._schedule)
+
+    def _fill_stats(self, engine: "Engine", containers: list[StackRow]) -> None:
+        batch: list[StackRow] = []
+        shown = time.monotonic()
+        try:
+            for row in engine.stats(containers):
+                batch.append(row)
+                if time.monotonic() - shown >= STATS_BATCH_S:  # one repaint per batch
+                    self.app.call_from_thread(self._apply_stats, batch)
+                    batch, shown = [], time.monotonic()
+        except Exception as exc:  # the engine went away mid-way: the rows stay
+            self.app.call_from_thread(self.notify, f"Docker engine: {exc}", severity="error")
+        if batch:
+            self.app.call_from_thread(self._apply_stats, batch)
+
+    def _apply_stats(self, rows: list[StackRow]) -> None:
+        for row in rows:
+            old = self.rows.get(row.key)
+            if old is not None:  # an event may have changed it meanwhile: keep that
+                self.rows[row.key] = replace(old, cpu_pct=row.cpu_pct, mem_bytes=row.mem_bytes)
+        self._show_rows()
 
     def _schedule(self) -> None:
         if self._timer:
