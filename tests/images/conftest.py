@@ -3,6 +3,7 @@ by recipe digest, so a machine that has it builds nothing)."""
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,21 @@ def stack_images(docker_client, hierarchy) -> None:
 
 
 cli = agile_gateway
+
+
+def stack_up(state: Path, project: str, *more: str) -> Path:
+    """The simulated container stack in `state` (made here), as compose project
+    `project`; `more`: further arguments of `up --containers`. `state`."""
+    state.mkdir()
+    up = cli(
+        "up", "--containers", "--simulate", "--project", project, "--state-dir", str(state), *more
+    )
+    assert up.returncode == 0, up.stderr
+    return state
+
+
+def stack_down(state: Path, project: str) -> None:
+    cli("down", "--containers", "--simulate", "--project", project, "--state-dir", str(state))
 
 
 @pytest.fixture(scope="session")

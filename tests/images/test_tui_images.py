@@ -11,7 +11,7 @@ from agile_tui.cli import runtime_of
 from services.images.recipes import LABEL, STRATEGIES
 from services.images.update import plan
 from services.paths import DOCKERFILES
-from tests.images.conftest import cli, publish_code_change
+from tests.images.conftest import publish_code_change, stack_down, stack_up
 from tests.tui import states
 
 pytestmark = pytest.mark.timeout(900)
@@ -121,21 +121,8 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
     docker_client, stack_images, registry, tmp_path
 ) -> None:
     address = registry.address
-    state = tmp_path / "state"
-    state.mkdir()
     v1 = docker_client.images.get("agile/storage:multistage").id
-    up = cli(
-        "up",
-        "--containers",
-        "--simulate",
-        "--project",
-        PROJECT,
-        "--state-dir",
-        str(state),
-        "--registry",
-        address,
-    )
-    assert up.returncode == 0, up.stderr
+    state = stack_up(tmp_path / "state", PROJECT, "--registry", address)
     assert runtime_of(state) == "containers"  # what agile-tui finds in the state folder
     try:
         registry.push(docker_client, v1, "storage", "multistage")
@@ -178,4 +165,4 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
         assert docker_client.images.get("agile/storage:multistage").id == v1
         assert docker_client.images.get("agile/storage:previous").id == v2
     finally:
-        cli("down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
+        stack_down(state, PROJECT)

@@ -9,7 +9,7 @@ import pytest
 
 from services.images.update import UpdateError, plan, pull, update
 from tests.flaky_link import FlakyLink
-from tests.images.conftest import cli, publish_code_change
+from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
@@ -30,11 +30,8 @@ def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
     docker_client, stack_images, registry, tmp_path
 ):
     address = registry.address
-    state = tmp_path / "state"
-    state.mkdir()
     v1 = docker_client.images.get("agile/storage:multistage").id
-    up = cli("up", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
-    assert up.returncode == 0, up.stderr
+    state = stack_up(tmp_path / "state", PROJECT)
     try:
         registry.push(docker_client, v1, "storage", "multistage")
         assert plan(docker_client, address, "storage", "multistage").up_to_date
@@ -73,7 +70,7 @@ def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
         status = cli("status", "--state-dir", str(state))
         assert "storage          running" in status.stdout
     finally:
-        cli("down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
+        stack_down(state, PROJECT)
 
 
 def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, tmp_path):

@@ -11,7 +11,7 @@ from services import contract as c
 from services.bus import connect
 from services.updater.client import UpdaterClient
 from tests.helpers import ROOT, eventually
-from tests.images.conftest import cli, publish_code_change
+from tests.images.conftest import publish_code_change, stack_down, stack_up
 from tests.images.test_tui_images import stack_app
 from tests.operator import over_ssh
 from tests.tui import states
@@ -31,21 +31,8 @@ def tuis_on(state) -> set[int]:  # type: ignore[no-untyped-def]
 async def test_an_update_finishes_after_the_operators_session_drops(
     sshd, docker_client, stack_images, registry, tmp_path
 ) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
     v1 = docker_client.images.get("agile/storage:multistage").id
-    up = cli(
-        "up",
-        "--containers",
-        "--simulate",
-        "--project",
-        PROJECT,
-        "--state-dir",
-        str(state),
-        "--registry",
-        registry.address,
-    )
-    assert up.returncode == 0, up.stderr
+    state = stack_up(tmp_path / "state", PROJECT, "--registry", registry.address)
     bus = await connect((state / "bus.address").read_text().strip())
     updater = UpdaterClient(bus)
     try:
@@ -104,4 +91,4 @@ async def test_an_update_finishes_after_the_operators_session_drops(
             await states.until(pilot, lambda: table.get_row("storage")[2] == "up to date")
     finally:
         bus.disconnect()
-        cli("down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
+        stack_down(state, PROJECT)
