@@ -4,10 +4,16 @@ gateway: agile-tui only asks and watches."""
 
 from dataclasses import dataclass, field
 
+from agile_tui.client.session import Session
 from services import contract as c
 from services.updater.client import UpdaterClient
 
-__all__ = ["UpdateCheck", "UpdaterClient"]
+
+def updater_of(session: Session) -> UpdaterClient:
+    """The gateway's update service; ConnectionError saying why there is no bus."""
+    if session.gateway is None:
+        raise ConnectionError(session.bus_problem or "no gateway bus")
+    return session.gateway.updater
 
 
 @dataclass

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Label, Log, ProgressBar
 
 from agile_tui.client.gateway import UpdaterEvent, error_text
 from agile_tui.client.images import build_step
+from agile_tui.client.updates import updater_of
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from services import contract as c
@@ -75,7 +76,7 @@ class BuildScreen(Screen[None]):
     @work(exclusive=True, group="build")
     async def run_build(self) -> None:
         try:
-            updater = self.app.session.gateway.updater  # type: ignore[attr-defined, union-attr]
+            updater = updater_of(self.app.session)  # type: ignore[attr-defined]
             self.operation = await updater.build(self.service, self.strategy)
         except Exception as exc:  # no bus, no update service, another operation runs
             self._finished(c.OperationState.FAILED, error_text(exc))
@@ -149,7 +150,7 @@ class BuildScreen(Screen[None]):
 
     async def _cancel(self) -> None:
         try:
-            stopped = await self.app.session.gateway.updater.cancel()  # type: ignore[attr-defined, union-attr]
+            stopped = await updater_of(self.app.session).cancel()  # type: ignore[attr-defined]
         except Exception as exc:
             self.app.notify(f"cancel: {error_text(exc)}", severity="error")
             return

@@ -12,7 +12,7 @@ from textual.widgets import Footer, RichLog, Static
 
 from agile_tui.client.gateway import UpdaterEvent, error_text
 from agile_tui.client.stack import format_bytes
-from agile_tui.client.updates import UpdateCheck, UpdaterClient
+from agile_tui.client.updates import UpdateCheck, UpdaterClient, updater_of
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
@@ -83,7 +83,7 @@ class UpdatesScreen(Screen[None]):
             self.attach()  # the bus came back: where is the operation now?
 
     def _updater(self) -> UpdaterClient:
-        return self.app.session.gateway.updater  # type: ignore[attr-defined, union-attr]
+        return updater_of(self.app.session)  # type: ignore[attr-defined]
 
     # -- finding the update service's operation --
 

@@ -68,6 +68,18 @@ async def test_unreachable_bus_is_said_and_the_rest_keeps_working(frozen_dir) ->
         await states.until(pilot, lambda: states.rows(pilot, "stack") == 3)
 
 
+async def test_updates_without_a_gateway_bus_say_why(frozen_dir) -> None:
+    app = states.make_app(None, frozen_dir, mode="images", bus_problem="no gateway bus: none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("U")
+        await states.on_screen(pilot, "UpdatesScreen")
+        screen = app.screen
+        await states.until(pilot, lambda: not screen.busy)
+        assert "no gateway bus: none" in str(screen.query_one("#note").render())
+        await pilot.press("a", "x")  # nothing to update, nothing to cancel: no effect
+        assert screen.result is None and not screen.busy
+
+
 async def test_unreachable_engine_is_said_on_containers(gateway, frozen_dir) -> None:
     app = states.make_app(gateway.address, frozen_dir, mode="containers")
     async with app.run_test(size=(80, 24)) as pilot:
