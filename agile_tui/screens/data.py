@@ -71,7 +71,7 @@ class DataScreen(Screen[None]):
         self.dirty = True  # draw the empty chart with its hint once
 
     def compose(self) -> ComposeResult:
-        from textual_plotext import PlotextPlot  # plotext is heavy: only when this section opens
+        from agile_tui.widgets.chart import Chart  # plotext is heavy: only when this opens
 
         yield GatewayBar("Data")
         yield ProblemBanner("bus")
@@ -79,7 +79,7 @@ class DataScreen(Screen[None]):
             streams: SelectionList[str] = SelectionList(id="streams")
             streams.border_title = "Streams"
             yield streams
-            chart: Widget = PlotextPlot(id="chart")
+            chart: Widget = Chart(id="chart")
             chart.border_title = "Live"
             yield chart
         yield Footer(compact=True)
