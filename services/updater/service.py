@@ -19,12 +19,13 @@ from dbus_fast.service import method as dbus_method
 from services import contract as c
 from services.catalog import IMAGES, options_of
 from services.service import BusService, ServiceConfig
-from services.updater.operations import Busy, Operations, Running
+from services.updater.operations import Busy, Operations, Running, Work
 
 log = logging.getLogger(__name__)
 
 REJOIN_S = 1.0  # between tries to join the bus again
 SELF = "updater"  # the image that runs this service: it does not replace itself
+Outcome = tuple[c.OperationState, str]  # how an operation ended, and what to say of it
 
 
 class UpdaterService(BusService):
@@ -127,7 +128,7 @@ class UpdaterService(BusService):
 
     # -- operations --
 
-    def update(self, op: Running, services: list[str], registry: str, window_s: float):  # type: ignore[no-untyped-def]
+    def update(self, op: Running, services: list[str], registry: str, window_s: float) -> Outcome:
         from services.images.update import update
 
         client = self.engine()
@@ -156,7 +157,7 @@ class UpdaterService(BusService):
             )
         return c.OperationState.SUCCEEDED, f"{', '.join(services)}: updated"
 
-    def rollback(self, op: Running, service: str):  # type: ignore[no-untyped-def]
+    def rollback(self, op: Running, service: str) -> Outcome:
         from services.images.update import rollback
 
         op.past_return()
@@ -165,7 +166,7 @@ class UpdaterService(BusService):
             return c.OperationState.FAILED, f"{service}: back on the previous image, but {problem}"
         return c.OperationState.SUCCEEDED, f"{service}: back on agile/{service}:previous"
 
-    def build(self, op: Running, service: str, strategy: str):  # type: ignore[no-untyped-def]
+    def build(self, op: Running, service: str, strategy: str) -> Outcome:
         from services.images.build import build
 
         lines = build(self.engine(), service, strategy, say=op.say)
@@ -177,7 +178,7 @@ class UpdaterService(BusService):
             lines.close()
         return c.OperationState.SUCCEEDED, f"built agile/{service}:{strategy}"
 
-    def prune(self, op: Running):  # type: ignore[no-untyped-def]
+    def prune(self, op: Running) -> Outcome:
         from services.images.update import prune
 
         op.past_return()
@@ -199,20 +200,16 @@ class UpdaterService(BusService):
         self._loop.call_soon_threadsafe(send)
 
 
-def _refusing_busy(start):  # type: ignore[no-untyped-def]
-    try:
-        return start()
-    except Busy as exc:
-        raise DBusError(c.UPDATER_BUSY_ERROR, str(exc)) from None
-
-
 class UpdaterInterface(ServiceInterface):
     def __init__(self, service: UpdaterService) -> None:
         super().__init__(c.UPDATER_IFACE)
         self.service = service
 
-    def _start(self, kind: str, target: str, work) -> str:  # type: ignore[no-untyped-def]
-        op = _refusing_busy(lambda: self.service.operations.start(kind, target, work))
+    def _start(self, kind: str, target: str, work: Work) -> str:
+        try:
+            op = self.service.operations.start(kind, target, work)
+        except Busy as exc:
+            raise DBusError(c.UPDATER_BUSY_ERROR, str(exc)) from None
         self.Started(op.id, kind, target)
         return op.id
 
