@@ -187,7 +187,6 @@ class Switch:
     """Containers replaced by copies on another image; the old ones are stopped and kept
     (renamed) until the switch is kept or undone."""
 
-    client: docker.DockerClient
     old: list[Any]
     new: list[Any]
 
@@ -199,13 +198,12 @@ class Switch:
         for container in self.new:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-        for container, name in zip(self.old, self._names, strict=True):
-            container.rename(name)
-            container.start()
-
-    @property
-    def _names(self) -> list[str]:
-        return [c.attrs["Name"].lstrip("/") for c in self.old]
+        for container in self.old:
+            name = container.attrs["Name"]  # as inspected before the switch
+            container.reload()
+            if container.attrs["Name"] != name:
+                container.rename(name.lstrip("/"))
+            container.start()  # a no-op for one the switch had not reached
 
 
 def switch(client: docker.DockerClient, project: str, service: str, image: str) -> Switch:
@@ -216,7 +214,7 @@ def switch(client: docker.DockerClient, project: str, service: str, image: str) 
     old = [c for c in _containers(client, project, service) if c.status == "running"]
     if not old:
         raise UpdateError(f"{service}: no running container in the stack {project}")
-    done = Switch(client, old, [])
+    done = Switch(old, [])
     new_image = client.images.get(image)
     try:
         for container in old:
@@ -257,15 +255,18 @@ def wait_healthy(client: docker.DockerClient, containers: list[Any], window_s: f
     """'' once every container is healthy, else what went wrong."""
     deadline = time.monotonic() + window_s
     last = "no container"
+    restarts = {c.id: c.attrs.get("RestartCount", 0) for c in containers}  # before: not ours
     while time.monotonic() < deadline:
         states = []
         for container in containers:
             container.reload()
             states.append(container.attrs["State"])
+            if container.attrs.get("RestartCount", 0) > restarts[container.id]:
+                states[-1] = {**states[-1], "Restarting": True}  # it crashed meanwhile
         if states and all(s.get("Health", {}).get("Status") == "healthy" for s in states):
             return ""
         for s in states:
-            if s.get("Restarting") or s.get("Status") == "exited" or s.get("RestartCount", 0):
+            if s.get("Restarting") or s.get("Status") == "exited":
                 return f"the new version exits (exit code {s.get('ExitCode')})"
             if s.get("Health", {}).get("Status") == "unhealthy":
                 return "the new version is unhealthy"
