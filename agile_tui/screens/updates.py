@@ -110,8 +110,7 @@ class UpdatesScreen(Screen[None]):
     def _show_lines(self, op: c.Operation) -> None:
         if not op.id or (op.id == self.operation and op.running):
             return  # shown as it came
-        self.said.clear()
-        self.query_one("#said", RichLog).clear()
+        self._clear()
         for line in op.lines:
             self.say(line)
         log = self.query_one("#said", RichLog)
@@ -213,12 +212,15 @@ class UpdatesScreen(Screen[None]):
 
     def _start(self, busy: str, services: list[str]) -> None:
         self._set_busy(busy)
+        self._clear()
+        self.start_operation(busy, services)
+
+    def _clear(self) -> None:
         self.said.clear()
         self.query_one("#said", RichLog).clear()
         self.query_one("#said", RichLog).border_subtitle = ""
         self.pull_rows = {}
         self.query_one("#pull", LiveTable).sync({})
-        self.start_operation(busy, services)
 
     @work(exclusive=True, group="updates")
     async def start_operation(self, busy: str, services: list[str]) -> None:
@@ -253,7 +255,8 @@ class UpdatesScreen(Screen[None]):
         assert isinstance(event, UpdaterEvent)
         op_id, *args = event.body
         if event.member == "Started" and not self.operation:
-            self.operation = op_id  # another client's operation: watch it too
+            self._clear()  # ours (before its call answered), or another client's: watch it
+            self.operation = op_id
             self._set_busy(BUSY.get(args[0], args[0]))
         if op_id != self.operation:
             return
