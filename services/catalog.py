@@ -210,7 +210,7 @@ IMAGES: dict[str, ImageSpec] = {
         ImageSpec("ble", "BLE adapter", ("ble",)),
         ImageSpec("zigbee", "ZigBee adapter", ("zigbee",)),
         # The one container with the engine socket and a network (see compose.yaml).
-        ImageSpec("updater", "update service", ("images",)),
+        ImageSpec("updater", "update service", ("updater",)),
     )
 }
 

@@ -31,7 +31,7 @@ RECIPES_ENV = "AGILE_DOCKERFILES"
 STAGING = WORK / "images"
 WHEELHOUSE = WORK / "wheelhouse"
 CONTAINER_SOCKET = Path("/run/agile/bus.sock")  # in every container of the stack
-ALL_EXTRAS = ("ble", "zigbee", "images")
+ALL_EXTRAS = ("ble", "zigbee", "updater")
 # pip's platform tags of binary wheels that run on Debian 12 (glibc 2.36), per architecture.
 WHEEL_PLATFORMS = {
     "amd64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),

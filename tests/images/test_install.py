@@ -37,7 +37,7 @@ def installed(stack_images, tmp_path: Path):  # type: ignore[no-untyped-def]
             "--no-index",
             "--find-links",
             str(WHEELHOUSE / HOST_ARCH),
-            f"{wheel}[ble,zigbee,images]",
+            f"{wheel}[ble,zigbee,updater]",
         ],
         capture_output=True,
         text=True,
