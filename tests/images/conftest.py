@@ -5,6 +5,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from services.catalog import IMAGES
@@ -38,10 +39,21 @@ def stack_images(docker_client, hierarchy) -> None:
 cli = agile_gateway
 
 
+def forget_volumes(project: str) -> None:
+    """The project's named volumes (devices paired, records stored) go with its test:
+    `down` keeps them, as a gateway must, and the next run would find them."""
+    client = docker.from_env()
+    for volume in client.volumes.list(filters={"label": f"com.docker.compose.project={project}"}):
+        volume.remove(force=True)
+
+
 def stack_up(state: Path, project: str, *more: str) -> Path:
     """The simulated container stack in `state` (made here), as compose project
-    `project`; `more`: further arguments of `up --containers`. `state`."""
+    `project`, with no volumes left from before; `more`: further arguments of
+    `up --containers`. `state`."""
+    forget_volumes(project)
     state.mkdir()
+    state.chmod(0o755)
     up = cli(
         "up", "--containers", "--simulate", "--project", project, "--state-dir", str(state), *more
     )
@@ -50,7 +62,11 @@ def stack_up(state: Path, project: str, *more: str) -> Path:
 
 
 def stack_down(state: Path, project: str) -> None:
-    cli("down", "--containers", "--simulate", "--project", project, "--state-dir", str(state))
+    down = cli(
+        "down", "--containers", "--simulate", "--project", project, "--state-dir", str(state)
+    )
+    assert down.returncode == 0, down.stderr
+    forget_volumes(project)
 
 
 @pytest.fixture(scope="session")

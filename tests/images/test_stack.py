@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import cli
+from tests.images.conftest import cli, stack_down, stack_up
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
@@ -15,18 +15,9 @@ PROJECT = "agiletest-stack"
 
 @pytest.fixture
 def stack(stack_images, tmp_path: Path):
-    state = tmp_path / "state"
-    state.mkdir()
-    state.chmod(0o755)
-    up = cli("up", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state))
-    try:
-        assert up.returncode == 0, up.stderr
-        yield state
-    finally:
-        down = cli(
-            "down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(state)
-        )
-        assert down.returncode == 0, down.stderr
+    state = stack_up(tmp_path / "state", PROJECT)
+    yield state
+    stack_down(state, PROJECT)
 
 
 def test_the_simulated_stack_comes_up_and_status_sees_every_service(stack, docker_client):
