@@ -110,6 +110,11 @@ def emit_signal(
     bus.send(Message.new_signal(path, interface, member, signature, list(body)))
 
 
+def error_text(exc: Exception) -> str:
+    """What to tell a person of a failed call: the D-Bus error's own text."""
+    return exc.text if isinstance(exc, DBusError) else str(exc)
+
+
 def match_rule(**keys: str) -> str:
     return ",".join(f"{k}='{v}'" for k, v in keys.items())
 

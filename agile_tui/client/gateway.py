@@ -3,11 +3,12 @@
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from dbus_fast import DBusError, Message, Variant
+from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
 from services.bus import add_match, call, connect, match_rule, on_signal
+from services.bus import error_text as error_text  # the screens' way to say a failure
 from services.updater.client import UpdaterClient
 
 
@@ -19,11 +20,6 @@ class UpdaterEvent(NamedTuple):
 
 
 ZIGBEE = c.protocol_bus_name("ZB")
-
-
-def error_text(exc: Exception) -> str:
-    """What to tell the operator of a failed call: the D-Bus error's own text."""
-    return exc.text if isinstance(exc, DBusError) else str(exc)
 
 
 class GatewayClient:

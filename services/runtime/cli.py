@@ -479,8 +479,8 @@ def cmd_images_operation(args: argparse.Namespace) -> int:
     Leaving (Ctrl-C, a dropped session) leaves the operation running there."""
     from dbus_fast import DBusError
 
-    from services.bus import connect
-    from services.updater.client import follow, message_of
+    from services.bus import connect, error_text
+    from services.updater.client import follow
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     command = args.images_command
@@ -503,7 +503,7 @@ def cmd_images_operation(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run())
     except (BusNotFound, OSError, TimeoutError, DBusError) as exc:
-        print(f"agile-gateway images {command}: {message_of(exc)}", file=sys.stderr)
+        print(f"agile-gateway images {command}: {error_text(exc)}", file=sys.stderr)
         return 1
 
 

@@ -5,7 +5,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from dbus_fast import DBusError
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
@@ -99,7 +98,3 @@ async def follow(
         heard(member, body)
     await ended.wait()
     return await client.current()
-
-
-def message_of(exc: Exception) -> str:
-    return exc.text if isinstance(exc, DBusError) else str(exc)
