@@ -150,11 +150,19 @@ INVALID_ARGS_ERROR = "org.freedesktop.DBus.Error.InvalidArgs"
 # and stored data failed its integrity check (tampered, or the wrong key).
 STORAGE_ERROR = f"{PREFIX}.exception.AgileStorageException"
 STORAGE_INTEGRITY_ERROR = f"{PREFIX}.exception.AgileStorageIntegrityException"
+# An addition, for Device calls: the device's protocol service is not on the bus (yet;
+# a restarted bus restarts it too). Unlike NoResult it says "ask again soon".
+PROTOCOL_UNAVAILABLE_ERROR = f"{PREFIX}.exception.AgileProtocolUnavailableException"
 
 
 class NoResult(DBusError):
     def __init__(self, text: str) -> None:
         super().__init__(NO_RESULT_ERROR, text)
+
+
+class ProtocolUnavailable(DBusError):
+    def __init__(self, text: str) -> None:
+        super().__init__(PROTOCOL_UNAVAILABLE_ERROR, text)
 
 
 class DeviceNotFound(DBusError):

@@ -113,6 +113,21 @@ async def test_subscriptions_are_counted_across_clients(core, client, bus_addres
     await eventually(lambda: _no_holders(dev))
 
 
+async def test_a_protocol_not_back_yet_is_said_apart_from_no_result(core, client) -> None:
+    """A client tells "ask again soon" (a restarted bus restarts the protocol after the
+    device manager) from a final refusal, and asking again once it is back delivers."""
+    await register(client, THERMOMETER)
+    await core.stop(core.dummy)
+    with pytest.raises(DBusError) as err:
+        await device(client, THERMO_ID, "Subscribe", "s", "temperature")
+    assert err.value.type == c.PROTOCOL_UNAVAILABLE_ERROR
+    assert await device(client, THERMO_ID, "Status") == [("ERROR",)]
+    core.dummy = await core.start(create_dummy(core.config(**{"record-interval": "0.05"})))
+    records = await listen_records(client)
+    await device(client, THERMO_ID, "Subscribe", "s", "temperature")
+    assert (await asyncio.wait_for(records.get(), 60)).device_id == THERMO_ID
+
+
 async def _no_holders(dev) -> bool:
     return not dev.subscribers
 

@@ -35,6 +35,7 @@ NOT_BACK_YET = {
     "org.freedesktop.DBus.Error.NoReply",
     "org.freedesktop.DBus.Error.UnknownObject",
     "org.freedesktop.DBus.Error.Timeout",
+    c.PROTOCOL_UNAVAILABLE_ERROR,  # the device manager is back, its protocol not yet
 }
 # (label, window ms, x-axis unit seconds, unit name); window 0 is live.
 WINDOWS = (

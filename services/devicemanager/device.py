@@ -85,7 +85,7 @@ class Device:
             )
         except DBusError as exc:
             if exc.type in _UNREACHABLE:
-                raise c.NoResult(
+                raise c.ProtocolUnavailable(
                     f"{self.id}: protocol {self.protocol} is not reachable ({exc.text})"
                 ) from None
             raise
@@ -96,7 +96,7 @@ class Device:
         try:
             (status,) = (await self._protocol("DeviceStatus"))[0]
             return status
-        except c.NoResult:
+        except c.ProtocolUnavailable:
             return c.DeviceStatus.ERROR
         except DBusError:
             return c.DeviceStatus.DISCONNECTED
