@@ -345,15 +345,25 @@ class ServicePlan:
     running: str = ""  # the running image's version (or short id); "" if none
     reference: str = ""  # registry/agile/service:strategy
     version: str = ""  # the registry image's version
-    download_bytes: int = 0
+    download_bytes: int = 0  # what the update downloads, by `method`
     layers_missing: int = 0
     layers_total: int = 0
     up_to_date: bool = False
     problem: str = ""  # why there is no plan ("" if there is one)
     short: str = ""  # the same in a few words
+    method: str = "pull"  # "delta": a published bundle from an image here; or "pull"
+    pull_bytes: int = 0  # what a pull downloads
+    delta_bytes: int = 0  # what the bundle downloads (0: none published for here)
 
     SIGNATURE = "(sa{sv})"
-    _TYPES = {"download_bytes": "t", "layers_missing": "u", "layers_total": "u", "up_to_date": "b"}
+    _TYPES = {
+        "download_bytes": "t",
+        "layers_missing": "u",
+        "layers_total": "u",
+        "up_to_date": "b",
+        "pull_bytes": "t",
+        "delta_bytes": "t",
+    }
 
     def to_wire(self) -> list[Any]:
         fields = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "service"}

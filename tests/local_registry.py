@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 # Blob downloads by the Docker engine (not the plan's own fetch of the image config).
+_ANY_BLOB_GET = re.compile(
+    r'http\.request\.method=GET .*http\.request\.uri="/v2/[^"]+/blobs/[^"]+" '
+    r".*http\.response\.status=200 http\.response\.written=(\d+)"
+)
 _BLOB_GET = re.compile(
     r'http\.request\.method=GET .*http\.request\.uri="/v2/[^"]+/blobs/[^"]+" '
     r'http\.request\.useragent="docker/.*http\.response\.status=200 http\.response\.written=(\d+)'
@@ -20,6 +24,7 @@ _BLOB_GET = re.compile(
 class LocalRegistry:
     def __init__(self, folder: Path | None = None) -> None:
         folder = folder or Path(tempfile.mkdtemp(prefix="agile-registry-"))
+        self.folder = folder
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.address = f"127.0.0.1:{s.getsockname()[1]}"
@@ -51,6 +56,16 @@ class LocalRegistry:
     def downloaded(self) -> int:
         """Blob bytes the engine has downloaded so far (whole-blob responses)."""
         return sum(int(m[1]) for m in _BLOB_GET.finditer(self.log.read_text()))
+
+    def fetched(self) -> int:
+        """Blob bytes fetched so far by anyone: the engine, or the update service itself
+        (a delta bundle)."""
+        return sum(int(m[1]) for m in _ANY_BLOB_GET.finditer(self.log.read_text()))
+
+    def blob_file(self, digest: str) -> Path:
+        """Where the registry keeps a blob (to damage it in a test)."""
+        hexa = digest.removeprefix("sha256:")
+        return self.folder / "data/docker/registry/v2/blobs/sha256" / hexa[:2] / hexa / "data"
 
     def push(self, client: Any, image_id: str, service: str, tag: str) -> None:
         repository = f"{self.address}/agile/{service}"

@@ -158,7 +158,10 @@ class UpdatesScreen(Screen[None]):
             else:
                 state = f"→ {s.version}" if s.version else "newer"
                 layers = f"{s.layers_missing} of {s.layers_total}"
-                download = f"{s.download_bytes:,} B"
+                # A delta names what a pull would take: the operator sees what it saves.
+                download = f"{s.download_bytes:,} B" + (
+                    f" Δ (pull {format_bytes(s.pull_bytes)})" if s.method == "delta" else ""
+                )
             rows[s.service] = (s.service, s.running or "not built", state, layers, download)
         table = self.query_one("#services", LiveTable)
         table.sync(rows)

@@ -14,8 +14,6 @@
 import contextlib
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +23,11 @@ import docker
 
 from services.catalog import IMAGES
 from services.compose import stack_settings
+from services.images import registry as reg
+from services.images.delta import DeltaError
 from services.images.layers import chain_ids
+from services.images.publish import DIFF_IDS, VERSION, Offer, index, offers
 from services.images.recipes import LABEL
-
-MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def compose_services(image: str) -> list[str]:
@@ -50,47 +49,61 @@ class Plan:
     service: str
     reference: str  # registry/agile/service:strategy
     config_digest: str
-    download_bytes: int  # compressed bytes the pull will fetch (layers + config)
+    pull_bytes: int  # compressed bytes a pull fetches (layers + config)
     layers_missing: int
     layers_total: int
     up_to_date: bool
     version: str = ""  # the registry image's version label
+    delta: Offer | None = None  # a bundle from an image here, if one is published
+
+    @property
+    def method(self) -> str:
+        return "delta" if self.delta and self.delta.size < self.pull_bytes else "pull"
+
+    @property
+    def download_bytes(self) -> int:
+        """What the update will download: the bundle, or the pull."""
+        return self.delta.size if self.method == "delta" and self.delta else self.pull_bytes
 
 
-def _get(url: str, accept: str = "") -> tuple[bytes, dict[str, str]]:
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise UpdateError(
-                f"{url}: no such image or tag in the registry", "no such tag"
-            ) from None
-        raise UpdateError(f"{url}: the registry answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise UpdateError(f"the registry is not reachable ({url}): {exc}", "unreachable") from None
-
-
-def local_chains(client: docker.DockerClient) -> set[str]:
+def local_chains(client: docker.DockerClient) -> tuple[set[str], set[str]]:
+    """The layer chains and the image ids on this engine."""
     chains: set[str] = set()
+    ids = set()
     for image in client.images.list():
+        ids.add(image.id)
         chains.update(chain_ids(image.attrs.get("RootFS", {}).get("Layers", []) or []))
-    return chains
+    return chains, ids
+
+
+def _offer(found: dict[str, Any] | None, have: set[str], running: str) -> Offer | None:
+    """The smallest bundle from an image here (the running one first)."""
+    usable = [o for o in offers(found) if o.from_id in have]
+    return min(usable, key=lambda o: (o.from_id != running, o.size), default=None)
 
 
 def plan(client: docker.DockerClient, registry: str, service: str, strategy: str) -> Plan:
     repo = f"agile/{service}"
-    manifest_raw, _ = _get(f"http://{registry}/v2/{repo}/manifests/{strategy}", MANIFEST_V2)
-    manifest = json.loads(manifest_raw)
-    if manifest.get("mediaType") != MANIFEST_V2:
-        raise UpdateError(f"{registry}/{repo}:{strategy} is not a Docker v2 image manifest")
-    config_digest = manifest["config"]["digest"]
-    config_raw, _ = _get(f"http://{registry}/v2/{repo}/blobs/{config_digest}")
-    config = json.loads(config_raw)
-    diff_ids = config["rootfs"]["diff_ids"]
+    try:
+        manifest = reg.manifest(registry, repo, strategy)
+        if manifest.get("mediaType") != reg.MANIFEST_V2:
+            raise UpdateError(f"{registry}/{repo}:{strategy} is not a Docker v2 image manifest")
+        config_digest = manifest["config"]["digest"]
+        try:
+            found = index(registry, repo, config_digest)
+        except reg.RegistryError:
+            found = None  # no delta then; the pull may still work
+        notes = (found or {}).get("annotations") or {}
+        if DIFF_IDS in notes:
+            diff_ids, version = notes[DIFF_IDS].split(","), notes.get(VERSION, "")
+        else:
+            config = json.loads(reg.blob(registry, repo, config_digest))
+            diff_ids = config["rootfs"]["diff_ids"]
+            version = ((config.get("config") or {}).get("Labels") or {}).get(f"{LABEL}.version", "")
+    except reg.RegistryError as exc:
+        raise UpdateError(str(exc), exc.short) from None
     sizes = [layer["size"] for layer in manifest["layers"]]
-    have = local_chains(client)
+    have, ids = local_chains(client)
     chains = chain_ids(diff_ids)
     first_missing = next((i for i, chain in enumerate(chains) if chain not in have), len(chains))
     try:
@@ -98,6 +111,7 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
     except docker.errors.ImageNotFound:
         present = False
     download = sum(sizes[first_missing:]) + (0 if present else manifest["config"]["size"])
+    running = _running_image(client, service, strategy)
     return Plan(
         service,
         f"{registry}/{repo}:{strategy}",
@@ -105,8 +119,9 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
         download,
         len(chains) - first_missing,
         len(chains),
-        up_to_date=present and _running_image(client, service, strategy) == config_digest,
-        version=((config.get("config") or {}).get("Labels") or {}).get(f"{LABEL}.version", ""),
+        up_to_date=present and running == config_digest,
+        version=version,
+        delta=None if present else _offer(found, ids, running),
     )
 
 
@@ -148,6 +163,38 @@ def pull(
     except docker.errors.APIError as exc:
         raise UpdateError(f"pull of {the_plan.reference} failed: {exc.explanation}") from None
     return client.images.get(the_plan.reference).id
+
+
+def by_delta(
+    client: docker.DockerClient,
+    registry: str,
+    the_plan: Plan,
+    say: Callable[[str], None],
+    progress: Callable[[str, int, int], None],
+) -> str:
+    """The new image made from the published bundle and an image here; "" if that
+    failed in any way (said; then nothing was loaded, and a pull is next)."""
+    from services.images.export import ExportError
+    from services.images.image_delta import apply_bundle
+
+    offer = the_plan.delta
+    assert offer is not None
+    repo = f"agile/{the_plan.service}"
+    try:
+        progress("delta", 0, offer.size)
+        bundle = reg.blob(registry, repo, offer.digest)
+        progress("delta", offer.size, offer.size)
+        return apply_bundle(
+            client,
+            bundle,
+            offer.from_id,
+            the_plan.config_digest,
+            the_plan.reference,
+            check=lambda: progress("delta", offer.size, offer.size),
+        )
+    except (reg.RegistryError, DeltaError, ExportError, OSError, docker.errors.APIError) as exc:
+        say(f"{the_plan.service}: the delta did not apply ({exc}); pulling instead")
+        return ""
 
 
 # Container settings an image gives: a copy keeps the container's own and takes the rest
@@ -296,8 +343,9 @@ def update(
         say(f"{service}: up to date")
         return True
     say(
-        f"{service}: {the_plan.download_bytes:,} bytes to download "
-        f"({the_plan.layers_missing} of {the_plan.layers_total} layers)"
+        f"{service}: {the_plan.download_bytes:,} bytes to download by {the_plan.method} "
+        f"(a pull: {the_plan.pull_bytes:,} bytes, {the_plan.layers_missing} of "
+        f"{the_plan.layers_total} layers)"
     )
     previous = _running_image(client, service, strategy)
 
@@ -305,7 +353,9 @@ def update(
         check()
         progress(layer, done, total)
 
-    new = pull(client, the_plan, pulled)
+    new = by_delta(client, registry, the_plan, say, pulled) if the_plan.method == "delta" else ""
+    if not new:
+        new = pull(client, the_plan, pulled)
     commit()
     if previous:
         client.images.get(previous).tag(f"agile/{service}", "previous")

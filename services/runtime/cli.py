@@ -436,6 +436,20 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     return _with_engine("build", work)
 
 
+def cmd_images_publish(args: argparse.Namespace) -> int:
+    from services.images import registry as reg
+    from services.images.publish import publish
+    from services.images.update import UpdateError
+
+    def work(client) -> None:  # type: ignore[no-untyped-def]
+        try:
+            publish(client, args.registry, args.service, args.strategy, args.keep, say=say)
+        except reg.RegistryError as exc:
+            raise UpdateError(str(exc)) from None
+
+    return _with_engine("publish", work)
+
+
 def cmd_images_report(args: argparse.Namespace) -> int:
     from services.images.report import report
 
@@ -461,9 +475,16 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
         for service in args.service:
             p = plan(client, registry, service, strategy)
             total += p.download_bytes
-            state = "up to date" if p.up_to_date else f"{p.download_bytes:,} bytes"
-            state += f" -> {p.version}" if p.version and not p.up_to_date else ""
-            print(f"{service:<10} {state} ({p.layers_missing} of {p.layers_total} layers)")
+            if p.up_to_date:
+                print(f"{service:<10} up to date")
+                continue
+            delta = f"delta {p.delta.size:,} bytes" if p.delta else "no delta"
+            print(
+                f"{service:<10} {p.download_bytes:,} bytes by {p.method}"
+                + (f" -> {p.version}" if p.version else "")
+                + f" (pull {p.pull_bytes:,} bytes, {p.layers_missing} of {p.layers_total}"
+                f" layers; {delta})"
+            )
         print(f"{'stack':<10} {total:,} bytes to download")
         return 0
 
@@ -652,6 +673,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--arch", default="amd64")
     build.set_defaults(func=cmd_images_build)
+    publish = images_sub.add_parser(
+        "publish",
+        help="push a service image and delta bundles from its last published versions",
+    )
+    publish.add_argument("service")
+    publish.add_argument("--strategy", default="multistage")
+    publish.add_argument("--registry", required=True, help="host:port, e.g. 127.0.0.1:5000")
+    publish.add_argument(
+        "--keep", type=int, default=3, help="bundles from this many earlier versions (default 3)"
+    )
+    publish.set_defaults(func=cmd_images_publish)
     report = images_sub.add_parser(
         "report", help="sizes, layers, unique and shared bytes; the stack on disk per strategy"
     )

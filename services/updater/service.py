@@ -122,6 +122,9 @@ class UpdaterService(BusService):
                     p.layers_missing,
                     p.layers_total,
                     p.up_to_date,
+                    method=p.method,
+                    pull_bytes=p.pull_bytes,
+                    delta_bytes=p.delta.size if p.delta else 0,
                 )
             )
         return registry, strategy, plans

@@ -76,10 +76,12 @@ def registry(tmp_path_factory) -> Iterator[LocalRegistry]:
     registry.stop()
 
 
-def publish_code_change(docker_client, registry: LocalRegistry, service: str = "storage") -> str:
-    """Build the service's multi-stage image after a one-line code change and push it;
-    the gateway keeps the image it had (the new one is removed from the engine). The new
-    image's id."""
+def publish_code_change(
+    docker_client, registry: LocalRegistry, service: str = "storage", deltas: bool = False
+) -> str:
+    """Build the service's multi-stage image after a one-line code change and push it
+    (`deltas`: with `images publish`, bundles included); the gateway keeps the image it
+    had (the new one is removed from the engine). The new image's id."""
     before = docker_client.images.get(f"agile/{service}:multistage").id
     probe = ROOT / "services" / "_update_probe.py"
     probe.write_text(f"VERSION = {time.time_ns()}\n")  # a new version every time
@@ -89,7 +91,11 @@ def publish_code_change(docker_client, registry: LocalRegistry, service: str = "
     finally:
         probe.unlink()
     new = docker_client.images.get(f"agile/{service}:multistage").id
-    registry.push(docker_client, new, service, "multistage")
+    if deltas:
+        published = cli("images", "publish", service, "--registry", registry.address)
+        assert published.returncode == 0, published.stdout + published.stderr
+    else:
+        registry.push(docker_client, new, service, "multistage")
     docker_client.images.get(before).tag(f"agile/{service}", "multistage")
     docker_client.images.remove(new, force=True)
     return new

@@ -1,0 +1,147 @@
+"""Binary deltas between image layers: zstd "patch from" (the old layer's tar as a raw
+prefix, long-distance matching over it), and the bundle that carries one image's deltas.
+
+Why zstd's patch-from: on a 105 MB layer with 250 KB changed it makes a 304 KB delta in
+0.4 s and applies it in 0.3 s, where bsdiff4 needs minutes and 17x the layer in memory
+(`./dev bench images` prints both). The cffi bindings of the `zstandard` library are
+used because its high-level API loads a dictionary as a CDict, which long-distance
+matching does not index: the same delta came out 18.5 MB that way.
+
+A bundle turns one published version into the next:
+
+    b"AGILEDELTA1\\n" | u32 header length | JSON header | payloads, in header order
+
+The header lists, for the new image's config and each of its layers, how to make it:
+("same", i) the old image's layer i as it is, ("delta", i) a patch from old layer i,
+("full", -1) zstd of the whole tar; with the payload's length and the made tar's length.
+Everything made is checked against a digest the registry gives (the new config's) or
+that the config gives (the layers' diff ids): a delta never produces anything unchecked.
+"""
+
+import hashlib
+import json
+import mmap
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from zstandard import backend_cffi as _zstd
+
+# What a delta reads and is read from: bytes, or a file mapped into memory.
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+
+MAGIC = b"AGILEDELTA1\n"
+LEVEL = 9  # measured: level 19 is 20x slower and no smaller on patch-from deltas
+CHUNK = 1 << 20
+_lib, _ffi = _zstd.lib, _zstd.ffi
+
+
+class DeltaError(ValueError):
+    """A delta that cannot be applied (cut, corrupt, wrong basis): fall back to a pull."""
+
+
+@dataclass(frozen=True)
+class Part:
+    kind: str  # "same" | "delta" | "full"
+    basis: int  # index of the old layer it comes from (-1 for "full")
+    size: int  # payload bytes in the bundle
+    length: int  # bytes of the tar (or config) it makes
+
+
+def _check(code: int) -> int:
+    if _lib.ZSTD_isError(code):
+        raise DeltaError(_ffi.string(_lib.ZSTD_getErrorName(code)).decode())
+    return code
+
+
+def make(old: Buffer, new: Buffer, level: int = LEVEL) -> bytes:
+    """A zstd frame that makes `new` from `old` (empty `old`: plain compression)."""
+    old_p, new_p = _ffi.from_buffer(old), _ffi.from_buffer(new)
+    cctx = _lib.ZSTD_createCCtx()
+    try:
+        window = max(20, min(31, (max(len(old_p), len(new_p), 1) - 1).bit_length()))
+        _check(_lib.ZSTD_CCtx_setParameter(cctx, _lib.ZSTD_c_compressionLevel, level))
+        _check(_lib.ZSTD_CCtx_setParameter(cctx, _lib.ZSTD_c_windowLog, window))
+        _check(_lib.ZSTD_CCtx_setParameter(cctx, _lib.ZSTD_c_enableLongDistanceMatching, 1))
+        if len(old_p):
+            _check(_lib.ZSTD_CCtx_refPrefix(cctx, old_p, len(old_p)))
+        capacity = _lib.ZSTD_compressBound(len(new_p))
+        out = _ffi.new("char[]", capacity)
+        written = _check(_lib.ZSTD_compress2(cctx, out, capacity, new_p, len(new_p)))
+        return bytes(_ffi.buffer(out, written))
+    finally:
+        _lib.ZSTD_freeCCtx(cctx)
+        _ffi.release(old_p)  # or a mapped file could not be closed
+        _ffi.release(new_p)
+
+
+def patch(old: Buffer, delta: Buffer, length: int) -> Iterator[bytes]:
+    """The bytes `delta` makes from `old`, in pieces of at most 1 MiB; DeltaError if the
+    delta is corrupt, cut, or makes other than `length` bytes. Memory: `old` (by
+    reference) plus the decoder's window, at most the made length."""
+    old_p, src = _ffi.from_buffer(old), _ffi.from_buffer(delta)
+    dctx = _lib.ZSTD_createDCtx()
+    try:
+        _check(_lib.ZSTD_DCtx_setParameter(dctx, _lib.ZSTD_d_windowLogMax, 31))
+        if len(old_p):
+            _check(_lib.ZSTD_DCtx_refPrefix(dctx, old_p, len(old_p)))
+        inb = _ffi.new("ZSTD_inBuffer *", {"src": src, "size": len(src), "pos": 0})
+        outb = _ffi.new("ZSTD_outBuffer *")
+        piece = _ffi.new("char[]", CHUNK)
+        made, pending = 0, 1
+        while pending:
+            outb.dst, outb.size, outb.pos = piece, CHUNK, 0
+            pending = _check(_lib.ZSTD_decompressStream(dctx, outb, inb))
+            made += outb.pos
+            if made > length:
+                raise DeltaError(f"the delta makes more than the {length:,} bytes it names")
+            if outb.pos:
+                yield bytes(_ffi.buffer(piece, outb.pos))
+            elif pending and inb.pos == inb.size:
+                raise DeltaError("the delta is cut short")
+        if made != length:
+            raise DeltaError(f"the delta made {made:,} bytes, not {length:,}")
+    finally:
+        _lib.ZSTD_freeDCtx(dctx)
+        _ffi.release(old_p)
+        _ffi.release(src)
+
+
+def patch_to(old: Buffer, delta: Buffer, length: int, out: BinaryIO) -> str:
+    """Write what `delta` makes from `old` to `out`; its sha256 ("sha256:..." form)."""
+    digest = hashlib.sha256()
+    for piece in patch(old, delta, length):
+        digest.update(piece)
+        out.write(piece)
+    return "sha256:" + digest.hexdigest()
+
+
+def pack(parts: list[tuple[Part, bytes]]) -> bytes:
+    """A bundle: the config's part first, then one per layer of the new image."""
+    header = json.dumps(
+        [[p.kind, p.basis, p.size, p.length] for p, _ in parts], separators=(",", ":")
+    ).encode()
+    return b"".join([MAGIC, struct.pack(">I", len(header)), header, *(d for _, d in parts)])
+
+
+def unpack(bundle: bytes) -> list[tuple[Part, memoryview]]:
+    """The parts of a bundle, each with its payload; DeltaError if it is not a whole one."""
+    if not bundle.startswith(MAGIC) or len(bundle) < len(MAGIC) + 4:
+        raise DeltaError("not an AGILE delta bundle")
+    (size,) = struct.unpack_from(">I", bundle, len(MAGIC))
+    start = len(MAGIC) + 4
+    try:
+        rows = json.loads(bundle[start : start + size])
+        parts = [Part(str(k), int(b), int(s), int(n)) for k, b, s, n in rows]
+    except (ValueError, TypeError) as exc:
+        raise DeltaError(f"the bundle's header is unreadable: {exc}") from None
+    view, offset, out = memoryview(bundle), start + size, []
+    for part in parts:
+        if part.kind not in ("same", "delta", "full") or part.size < 0 or part.length < 0:
+            raise DeltaError(f"the bundle names an unknown part {part}")
+        out.append((part, view[offset : offset + part.size]))
+        offset += part.size
+    if offset != len(bundle):
+        raise DeltaError(f"the bundle is {len(bundle):,} bytes, its header says {offset:,}")
+    return out

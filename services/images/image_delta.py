@@ -1,0 +1,154 @@
+"""One image version made from another with a delta bundle (see services.images.delta).
+
+Made where images are published; applied on the gateway against an image it has: the
+old layers come from the engine (`docker save`, each checked against its diff id), the
+new config and layers are made and checked against the digests the registry and the
+new config give, and only the layers the engine lacks are loaded (`docker load` skips
+layers whose chain it has). A mismatch anywhere raises before anything is loaded.
+"""
+
+import hashlib
+import io
+import json
+import mmap
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import docker
+
+from services.images import delta
+from services.images.export import Saved
+from services.images.layers import chain_ids
+
+
+def _mapped(stack: ExitStack, path: Path) -> delta.Buffer:
+    """A file's bytes, mapped: the page cache holds them, not the process's own memory."""
+    if path.stat().st_size == 0:
+        return b""
+    f = stack.enter_context(path.open("rb"))
+    return stack.enter_context(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ))
+
+
+def make_bundle(
+    old: Saved, old_layers: dict[int, Path], new: Saved, new_layers: dict[int, Path]
+) -> bytes:
+    """The bundle that makes `new` where `old` is: each new layer that `old` has is named,
+    each other one patched from the old layer at its place (or compressed if none)."""
+    config = delta.make(old.config, new.config)
+    parts = [(delta.Part("delta", -1, len(config), len(new.config)), config)]
+    with ExitStack() as stack:
+        for i, diff_id in enumerate(new.diff_ids):
+            length = new_layers[i].stat().st_size
+            if diff_id in old.diff_ids:
+                parts.append((delta.Part("same", old.diff_ids.index(diff_id), 0, length), b""))
+                continue
+            basis = i if i in old_layers else -1
+            made = delta.make(
+                _mapped(stack, old_layers[basis]) if basis >= 0 else b"",
+                _mapped(stack, new_layers[i]),
+            )
+            parts.append(
+                (delta.Part("delta" if basis >= 0 else "full", basis, len(made), length), made)
+            )
+    return delta.pack(parts)
+
+
+class _Reader(io.RawIOBase):
+    """The bytes a delta makes, as a file tarfile can copy from, hashed on the way."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces, self._rest, self.digest = pieces, b"", hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._rest:
+            self._rest = next(self._pieces, b"")
+            if not self._rest:
+                return 0
+            self.digest.update(self._rest)
+        n = min(len(buffer), len(self._rest))
+        buffer[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+
+def apply_bundle(
+    client: docker.DockerClient,
+    bundle: bytes,
+    old_id: str,
+    new_id: str,
+    repo_tag: str,
+    check: Callable[[], None] = lambda: None,
+    work: Path | None = None,
+) -> str:
+    """Load the image `new_id` made from `old_id` (on this engine) and the bundle, tagged
+    `repo_tag`; its id. DeltaError or ExportError if anything does not match: then
+    nothing was loaded."""
+    parts = delta.unpack(bundle)
+    old = Saved(client, old_id)
+    config_part, config_delta = parts[0]
+    config = b"".join(delta.patch(old.config, config_delta, config_part.length))
+    if "sha256:" + hashlib.sha256(config).hexdigest() != new_id:
+        raise delta.DeltaError(f"the delta does not make the image {new_id[:19]}")
+    diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+    layer_parts = parts[1:]
+    if len(layer_parts) != len(diff_ids):
+        raise delta.DeltaError("the bundle has other layers than the image")
+    have = {
+        c
+        for image in client.images.list()
+        for c in chain_ids(image.attrs["RootFS"].get("Layers") or [])
+    }
+    needed = [i for i, chain in enumerate(chain_ids(diff_ids)) if chain not in have]
+    bases = {layer_parts[i][0].basis for i in needed if layer_parts[i][0].kind != "full"}
+    with tempfile.TemporaryDirectory(dir=work, prefix="agile-delta-") as tmp, ExitStack() as stack:
+        folder = Path(tmp)
+        old_layers = old.layers(bases, folder)
+        check()
+        load = folder / "load.tar"
+        with tarfile.open(load, "w", format=tarfile.PAX_FORMAT) as out:
+            names = [f"{i}/layer.tar" for i in range(len(diff_ids))]
+            manifest = [{"Config": "config.json", "RepoTags": [repo_tag], "Layers": names}]
+            _add(out, "manifest.json", json.dumps(manifest).encode())
+            _add(out, "config.json", config)
+            for i in needed:
+                part, payload = layer_parts[i]
+                basis = _mapped(stack, old_layers[part.basis]) if part.kind != "full" else b""
+                pieces = (
+                    _pieces(old_layers[part.basis])
+                    if part.kind == "same"
+                    else delta.patch(basis, payload, part.length)
+                )
+                reader = _Reader(pieces)
+                info = tarfile.TarInfo(names[i])
+                info.size = part.length
+                out.addfile(info, io.BufferedReader(reader, delta.CHUNK))
+                pieces.close()  # tarfile read all it needs: let go of the mapped basis
+                if "sha256:" + reader.digest.hexdigest() != diff_ids[i]:
+                    raise delta.DeltaError(f"layer {i} came out other than {diff_ids[i]}")
+                check()
+        with load.open("rb") as tarball:
+            try:
+                client.images.load(tarball)
+            except docker.errors.APIError as exc:
+                raise delta.DeltaError(
+                    f"the engine did not load the image: {exc.explanation}"
+                ) from None
+    return client.images.get(new_id).id
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while piece := f.read(delta.CHUNK):
+            yield piece
+
+
+def _add(out: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    out.addfile(info, io.BytesIO(data))

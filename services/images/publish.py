@@ -1,0 +1,169 @@
+"""Publishing a service image: the image itself, and delta bundles from the last K
+published versions, both in the same registry (a gateway needs no second server).
+
+For agile/SERVICE:STRATEGY with config digest D the registry holds:
+- STRATEGY and STRATEGY-<D[:12]>: the image (the second keeps each version pullable);
+- delta-<D>: an OCI manifest whose layers are the bundles that make D, each annotated
+  with the config digest it starts from, and whose annotation names the versions
+  published before (the next publish makes its bundles from those).
+"""
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from services.images import registry as reg
+from services.images.export import Saved
+from services.images.image_delta import make_bundle
+from services.images.recipes import LABEL
+
+KEEP = 3  # bundles from the last three versions: a gateway a few updates behind still gets one
+DELTA_CONFIG = "application/vnd.eclipse.agail.delta.config.v1+json"
+DELTA_BUNDLE = "application/vnd.eclipse.agail.delta.bundle.v1"
+FROM = "org.eclipse.agail.delta.from"
+HISTORY = "org.eclipse.agail.delta.history"
+# What a gateway's plan needs of the image, so that it need not fetch the config blob
+# (5.6 KB: more than a one-line change's whole bundle).
+DIFF_IDS = "org.eclipse.agail.delta.diff-ids"
+VERSION = "org.eclipse.agail.delta.version"
+
+
+def delta_tag(config_digest: str) -> str:
+    return "delta-" + config_digest.removeprefix("sha256:")
+
+
+def version_tag(strategy: str, config_digest: str) -> str:
+    return f"{strategy}-{config_digest.removeprefix('sha256:')[:12]}"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A bundle in the registry that makes an image from one the gateway has."""
+
+    from_id: str
+    digest: str
+    size: int
+
+
+def index(registry: str, repo: str, config_digest: str) -> dict[str, Any] | None:
+    """The delta index published for an image (None if none: an older publisher)."""
+    try:
+        return reg.manifest(registry, repo, delta_tag(config_digest), reg.OCI_MANIFEST)
+    except reg.RegistryError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def offers(found: dict[str, Any] | None) -> list[Offer]:
+    """The bundles a delta index lists."""
+    return [
+        Offer(layer["annotations"][FROM], layer["digest"], int(layer["size"]))
+        for layer in (found or {}).get("layers", [])
+        if layer.get("mediaType") == DELTA_BUNDLE and FROM in layer.get("annotations", {})
+    ]
+
+
+def published(registry: str, repo: str, strategy: str) -> list[str]:
+    """Config digests of the versions published so far under STRATEGY, newest first."""
+    try:
+        current = reg.manifest(registry, repo, strategy)["config"]["digest"]
+    except reg.RegistryError as exc:
+        if exc.status == 404:
+            return []
+        raise
+    history = ((index(registry, repo, current) or {}).get("annotations") or {}).get(HISTORY, "")
+    return [current] + [d for d in history.split(",") if d and d != current]
+
+
+def _push(client: docker.DockerClient, image_id: str, repository: str, tag: str) -> None:
+    client.images.get(image_id).tag(repository, tag)
+    for event in client.api.push(repository, tag, stream=True, decode=True):
+        if "error" in event:
+            raise reg.RegistryError(f"push of {repository}:{tag} failed: {event['error']}")
+
+
+def _local(
+    client: docker.DockerClient, registry: str, repo: str, strategy: str, digest: str
+) -> bool:
+    """Make sure an earlier version is on this engine (pulled by its version tag if not)."""
+    try:
+        client.images.get(digest)
+        return True
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(f"{registry}/{repo}", version_tag(strategy, digest))
+        return True
+    except docker.errors.APIError:
+        return False
+
+
+def publish(
+    client: docker.DockerClient,
+    registry: str,
+    service: str,
+    strategy: str,
+    keep: int = KEEP,
+    say: Callable[[str], None] = print,
+) -> list[tuple[str, int]]:
+    """Push agile/SERVICE:STRATEGY and its bundles; (from version, bundle bytes) each."""
+    repo = f"agile/{service}"
+    image = client.images.get(f"{repo}:{strategy}")
+    earlier = [d for d in published(registry, repo, strategy) if d != image.id][:keep]
+    for tag in (strategy, version_tag(strategy, image.id)):
+        _push(client, image.id, f"{registry}/{repo}", tag)
+    say(f"{service}: pushed {registry}/{repo}:{strategy} ({image.id[7:19]})")
+    made, descriptors = [], []
+    with tempfile.TemporaryDirectory(prefix="agile-publish-") as tmp:
+        new = Saved(client, image.id)
+        new_folder = Path(tmp, "new")
+        new_folder.mkdir()
+        new_layers = new.layers(set(range(len(new.diff_ids))), new_folder)
+        for old_id in earlier:
+            if not _local(client, registry, repo, strategy, old_id):
+                say(f"{service}: {old_id[7:19]} is not here nor in the registry: no delta")
+                continue
+            old = Saved(client, old_id)
+            folder = Path(tmp, old_id[7:19])
+            folder.mkdir()
+            bundle = make_bundle(
+                old, old.layers(set(range(len(old.diff_ids))), folder), new, new_layers
+            )
+            digest = reg.put_blob(registry, repo, bundle)
+            descriptors.append(
+                {
+                    "mediaType": DELTA_BUNDLE,
+                    "digest": digest,
+                    "size": len(bundle),
+                    "annotations": {FROM: old_id},
+                }
+            )
+            made.append((old_id, len(bundle)))
+            say(f"{service}: delta from {old_id[7:19]}: {len(bundle):,} bytes")
+    empty = b"{}"
+    reg.put_manifest(
+        registry,
+        repo,
+        delta_tag(image.id),
+        {
+            "schemaVersion": 2,
+            "mediaType": reg.OCI_MANIFEST,
+            "config": {
+                "mediaType": DELTA_CONFIG,
+                "digest": reg.put_blob(registry, repo, empty),
+                "size": len(empty),
+            },
+            "layers": descriptors,
+            "annotations": {
+                HISTORY: ",".join([image.id, *earlier]),
+                DIFF_IDS: ",".join(new.diff_ids),
+                VERSION: image.labels.get(f"{LABEL}.version", ""),
+            },
+        },
+    )
+    return made

@@ -1,0 +1,84 @@
+"""The registry's HTTP API (Docker Registry v2 / OCI distribution), as much as updates
+and publishing need: manifests and blobs, read and written."""
+
+import hashlib
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+class RegistryError(RuntimeError):
+    """The registry refused or could not be reached; `short` says it in a few words."""
+
+    def __init__(self, message: str, short: str = "error", status: int = 0) -> None:
+        super().__init__(message)
+        self.short = short
+        self.status = status
+
+
+def request(
+    url: str, accept: str = "", method: str = "GET", data: bytes | None = None, ctype: str = ""
+) -> tuple[bytes, dict[str, str]]:
+    headers = {"Accept": accept} if accept else {}
+    if ctype:
+        headers["Content-Type"] = ctype
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as response:
+            return response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise RegistryError(
+                f"{url}: no such image or tag in the registry", "no such tag", 404
+            ) from None
+        raise RegistryError(
+            f"{url}: the registry answered {exc.code} {exc.reason}", status=exc.code
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise RegistryError(
+            f"the registry is not reachable ({url}): {exc}", "unreachable"
+        ) from None
+
+
+def manifest(registry: str, repo: str, reference: str, accept: str = MANIFEST_V2) -> dict[str, Any]:
+    raw, _ = request(f"http://{registry}/v2/{repo}/manifests/{reference}", accept)
+    return json.loads(raw)
+
+
+def blob(registry: str, repo: str, digest: str) -> bytes:
+    """A blob, checked against its digest (a cut or altered download is an error)."""
+    raw, _ = request(f"http://{registry}/v2/{repo}/blobs/{digest}")
+    if "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
+        raise RegistryError(f"{repo}@{digest}: the blob's bytes do not match its digest", "corrupt")
+    return raw
+
+
+def put_blob(registry: str, repo: str, data: bytes) -> str:
+    """Upload a blob in one request (monolithic upload); its digest."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    _, headers = request(f"http://{registry}/v2/{repo}/blobs/uploads/", method="POST", data=b"")
+    location = headers.get("Location") or headers.get("location") or ""
+    if location.startswith("/"):
+        location = f"http://{registry}{location}"
+    sep = "&" if "?" in location else "?"
+    request(
+        f"{location}{sep}digest={digest}",
+        method="PUT",
+        data=data,
+        ctype="application/octet-stream",
+    )
+    return digest
+
+
+def put_manifest(registry: str, repo: str, tag: str, body: dict[str, Any]) -> None:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    request(
+        f"http://{registry}/v2/{repo}/manifests/{tag}",
+        method="PUT",
+        data=data,
+        ctype=body["mediaType"],
+    )

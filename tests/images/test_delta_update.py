@@ -1,0 +1,131 @@
+"""Delta updates on the stock engine: published bundles, applied by the update path, and
+a plain pull whenever a delta cannot be trusted."""
+
+import tempfile
+from pathlib import Path
+
+import docker
+import pytest
+
+from services.images import registry as reg
+from services.images.delta import DeltaError
+from services.images.export import ExportError
+from services.images.image_delta import apply_bundle
+from services.images.publish import index, offers
+from services.images.update import plan
+from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
+
+pytestmark = pytest.mark.timeout(900)
+
+PROJECT = "agiletest-delta"
+ONE_LINE_GOAL = 2_000  # bytes on the wire for a one-line change (the issue's goal)
+
+
+def storage_image(client: docker.DockerClient) -> str:
+    [container] = client.containers.list(
+        filters={
+            "label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=storage"]
+        }
+    )
+    return container.image.id
+
+
+def _update(state: Path, address: str):  # type: ignore[no-untyped-def]
+    return cli("images", "update", "storage", "--registry", address, "--state-dir", str(state))
+
+
+def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
+    docker_client, stack_images, registry, tmp_path
+):
+    address = registry.address
+    v1 = docker_client.images.get("agile/storage:multistage").id
+    state = stack_up(tmp_path / "state", PROJECT)
+    try:
+        published = cli("images", "publish", "storage", "--registry", address)
+        assert published.returncode == 0, published.stderr
+        v2 = publish_code_change(docker_client, registry, deltas=True)
+
+        predicted = plan(docker_client, address, "storage", "multistage")
+        assert predicted.method == "delta" and predicted.delta and predicted.delta.from_id == v1
+        assert predicted.download_bytes <= ONE_LINE_GOAL < predicted.pull_bytes
+        shown = cli("images", "plan", "storage", "--registry", address, "--state-dir", str(state))
+        assert f"{predicted.download_bytes:,} bytes by delta" in shown.stdout, shown.stdout
+        assert f"pull {predicted.pull_bytes:,} bytes" in shown.stdout
+
+        before = registry.fetched()
+        updated = _update(state, address)
+        assert updated.returncode == 0, updated.stdout + updated.stderr
+        assert registry.fetched() - before == predicted.download_bytes  # the bundle, exactly
+        assert storage_image(docker_client) == v2
+
+        # The next version's bundle is damaged in the registry: the digest check refuses
+        # it, a plain pull follows, and the new version runs.
+        v3 = publish_code_change(docker_client, registry, deltas=True)
+        broken = plan(docker_client, address, "storage", "multistage")
+        assert broken.delta and broken.delta.from_id == v2
+        blob = registry.blob_file(broken.delta.digest)
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        blob.write_bytes(bytes(data))
+        updated = _update(state, address)
+        assert updated.returncode == 0, updated.stdout + updated.stderr
+        assert "the delta did not apply" in updated.stdout and "pulling instead" in updated.stdout
+        assert storage_image(docker_client) == v3
+    finally:
+        stack_down(state, PROJECT)
+
+
+@pytest.fixture
+def published_pair(docker_client, stack_images, registry):  # type: ignore[no-untyped-def]
+    """(old image id, new image id, the bundle from old to new); new is not on the engine."""
+    published = cli("images", "publish", "storage", "--registry", registry.address)
+    assert published.returncode == 0, published.stderr
+    old = docker_client.images.get("agile/storage:multistage").id
+    new = publish_code_change(docker_client, registry, deltas=True)
+    (offer,) = [
+        o for o in offers(index(registry.address, "agile/storage", new)) if o.from_id == old
+    ]
+    return old, new, reg.blob(registry.address, "agile/storage", offer.digest)
+
+
+def _gone(client: docker.DockerClient, image_id: str) -> bool:
+    try:
+        client.images.get(image_id)
+    except docker.errors.ImageNotFound:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("damage", ["cut halfway", "a byte flipped in a layer's delta"])
+def test_a_damaged_bundle_is_refused_and_nothing_is_loaded(
+    docker_client, published_pair, registry, damage
+):
+    old, new, bundle = published_pair
+    if damage == "cut halfway":
+        bundle = bundle[: len(bundle) // 2]
+    else:
+        flipped = bytearray(bundle)
+        flipped[-10] ^= 0x55  # inside the last layer's delta
+        bundle = bytes(flipped)
+    with pytest.raises(DeltaError):
+        apply_bundle(docker_client, bundle, old, new, f"{registry.address}/agile/storage:x")
+    assert _gone(docker_client, new)
+
+
+def test_a_basis_image_removed_before_the_apply_is_refused(docker_client, published_pair, registry):
+    old, new, bundle = published_pair
+    keep = docker_client.images.get(old)
+    saved = Path(tempfile.mkdtemp()) / "old.tar"
+    with saved.open("wb") as f:
+        for chunk in keep.save():
+            f.write(chunk)
+    docker_client.images.remove(old, force=True)
+    try:
+        with pytest.raises(ExportError, match="not on this engine"):
+            apply_bundle(docker_client, bundle, old, new, f"{registry.address}/agile/storage:x")
+        assert _gone(docker_client, new)
+    finally:
+        with saved.open("rb") as f:
+            docker_client.images.load(f)
+        docker_client.images.get(old).tag("agile/storage", "multistage")
+        saved.unlink()
