@@ -13,7 +13,8 @@ A bundle turns one published version into the next:
 
 The header lists, for the new image's config and each of its layers, how to make it:
 ("same", i) the old image's layer i as it is, ("delta", i) a patch from old layer i,
-("full", -1) zstd of the whole tar; with the payload's length and the made tar's length.
+("full", -1) zstd of the whole tar; with the payload's length, the made tar's length and,
+for a bounded-memory bundle, the segment the layer is made in (see `patch_segmented`).
 Everything made is checked against a digest the registry gives (the new config's) or
 that the config gives (the layers' diff ids): a delta never produces anything unchecked.
 """
@@ -47,6 +48,7 @@ class Part:
     basis: int  # index of the old layer it comes from (-1 for "full")
     size: int  # payload bytes in the bundle
     length: int  # bytes of the tar (or config) it makes
+    segment: int = 0  # bounded memory: made in pieces of this many bytes (0: whole)
 
 
 def _check(code: int) -> int:
@@ -108,6 +110,52 @@ def patch(old: Buffer, delta: Buffer, length: int) -> Iterator[bytes]:
         _ffi.release(src)
 
 
+def _segments(old_length: int, length: int, segment: int) -> Iterator[tuple[int, int, int, int]]:
+    """(new start, new end, old start, old end) per segment: each piece of the new bytes
+    is patched from the old bytes around the same place, one segment either side (what a
+    changed package shifts stays well inside that in a layer's tar)."""
+    for start in range(0, length, segment):
+        end = min(start + segment, length)
+        yield start, end, min(max(0, start - segment), old_length), min(old_length, end + segment)
+
+
+def make_segmented(old: Buffer, new: Buffer, segment: int, level: int = LEVEL) -> bytes:
+    """`make` in independent frames of `segment` new bytes each (see `patch_segmented`)."""
+    with memoryview(old) as before, memoryview(new) as after:
+        return b"".join(
+            make(before[a:b], after[s:e], level)
+            for s, e, a, b in _segments(len(before), len(after), segment)
+        )
+
+
+def patch_segmented(old: Buffer, delta: Buffer, length: int, segment: int) -> Iterator[bytes]:
+    """`patch` for a segmented delta: memory is bounded by three segments, whatever the
+    size of the layer (the decoder's window is one segment; the old bytes it reads, two
+    more, are mapped from a file when `old` is)."""
+    with memoryview(old) as before, memoryview(delta) as frames:
+        offset = 0
+        for s, e, a, b in _segments(len(before), length, segment):
+            rest = frames[offset:]
+            with _ffi.from_buffer(rest) as p:
+                size = _check(_lib.ZSTD_findFrameCompressedSize(p, len(rest)))
+            yield from patch(before[a:b], rest[:size], e - s)
+            offset += size
+        if offset != len(frames):
+            raise DeltaError(f"the delta has {len(frames) - offset:,} bytes past its end")
+
+
+def made_by(part: Part, old: Buffer, payload: Buffer) -> Iterator[bytes]:
+    """The bytes one part of a bundle makes (a "same" part: `old` itself)."""
+    if part.kind == "same":
+        with memoryview(old) as view:
+            for start in range(0, len(view), CHUNK):
+                yield bytes(view[start : start + CHUNK])
+    elif part.segment:
+        yield from patch_segmented(old, payload, part.length, part.segment)
+    else:
+        yield from patch(old, payload, part.length)
+
+
 def patch_to(old: Buffer, delta: Buffer, length: int, out: BinaryIO) -> str:
     """Write what `delta` makes from `old` to `out`; its sha256 ("sha256:..." form)."""
     digest = hashlib.sha256()
@@ -120,7 +168,7 @@ def patch_to(old: Buffer, delta: Buffer, length: int, out: BinaryIO) -> str:
 def pack(parts: list[tuple[Part, bytes]]) -> bytes:
     """A bundle: the config's part first, then one per layer of the new image."""
     header = json.dumps(
-        [[p.kind, p.basis, p.size, p.length] for p, _ in parts], separators=(",", ":")
+        [[p.kind, p.basis, p.size, p.length, p.segment] for p, _ in parts], separators=(",", ":")
     ).encode()
     return b"".join([MAGIC, struct.pack(">I", len(header)), header, *(d for _, d in parts)])
 
@@ -133,12 +181,15 @@ def unpack(bundle: bytes) -> list[tuple[Part, memoryview]]:
     start = len(MAGIC) + 4
     try:
         rows = json.loads(bundle[start : start + size])
-        parts = [Part(str(k), int(b), int(s), int(n)) for k, b, s, n in rows]
+        parts = [Part(str(k), int(b), int(s), int(n), int(g)) for k, b, s, n, g in rows]
     except (ValueError, TypeError) as exc:
         raise DeltaError(f"the bundle's header is unreadable: {exc}") from None
     view, offset, out = memoryview(bundle), start + size, []
     for part in parts:
-        if part.kind not in ("same", "delta", "full") or part.size < 0 or part.length < 0:
+        if (
+            part.kind not in ("same", "delta", "full")
+            or min(part.size, part.length, part.segment) < 0
+        ):
             raise DeltaError(f"the bundle names an unknown part {part}")
         out.append((part, view[offset : offset + part.size]))
         offset += part.size

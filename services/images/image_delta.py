@@ -33,10 +33,15 @@ def _mapped(stack: ExitStack, path: Path) -> delta.Buffer:
 
 
 def make_bundle(
-    old: Saved, old_layers: dict[int, Path], new: Saved, new_layers: dict[int, Path]
+    old: Saved,
+    old_layers: dict[int, Path],
+    new: Saved,
+    new_layers: dict[int, Path],
+    segment: int = 0,
 ) -> bytes:
     """The bundle that makes `new` where `old` is: each new layer that `old` has is named,
-    each other one patched from the old layer at its place (or compressed if none)."""
+    each other one patched from the old layer at its place (or compressed if none);
+    `segment`: in independent pieces of that many bytes (bounded memory on the gateway)."""
     config = delta.make(old.config, new.config)
     parts = [(delta.Part("delta", -1, len(config), len(new.config)), config)]
     with ExitStack() as stack:
@@ -46,13 +51,14 @@ def make_bundle(
                 parts.append((delta.Part("same", old.diff_ids.index(diff_id), 0, length), b""))
                 continue
             basis = i if i in old_layers else -1
-            made = delta.make(
-                _mapped(stack, old_layers[basis]) if basis >= 0 else b"",
-                _mapped(stack, new_layers[i]),
-            )
-            parts.append(
-                (delta.Part("delta" if basis >= 0 else "full", basis, len(made), length), made)
-            )
+            before = _mapped(stack, old_layers[basis]) if basis >= 0 else b""
+            after = _mapped(stack, new_layers[i])
+            if segment:
+                made = delta.make_segmented(before, after, segment)
+            else:
+                made = delta.make(before, after)
+            kind = "delta" if basis >= 0 else "full"
+            parts.append((delta.Part(kind, basis, len(made), length, segment), made))
     return delta.pack(parts)
 
 
@@ -119,11 +125,7 @@ def apply_bundle(
             for i in needed:
                 part, payload = layer_parts[i]
                 basis = _mapped(stack, old_layers[part.basis]) if part.kind != "full" else b""
-                pieces = (
-                    _pieces(old_layers[part.basis])
-                    if part.kind == "same"
-                    else delta.patch(basis, payload, part.length)
-                )
+                pieces = delta.made_by(part, basis, payload)
                 reader = _Reader(pieces)
                 info = tarfile.TarInfo(names[i])
                 info.size = part.length
@@ -140,12 +142,6 @@ def apply_bundle(
                     f"the engine did not load the image: {exc.explanation}"
                 ) from None
     return client.images.get(new_id).id
-
-
-def _pieces(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        while piece := f.read(delta.CHUNK):
-            yield piece
 
 
 def _add(out: tarfile.TarFile, name: str, data: bytes) -> None:

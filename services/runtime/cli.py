@@ -443,7 +443,8 @@ def cmd_images_publish(args: argparse.Namespace) -> int:
 
     def work(client) -> None:  # type: ignore[no-untyped-def]
         try:
-            publish(client, args.registry, args.service, args.strategy, args.keep, say=say)
+            segment = int(args.segment_mb * (1 << 20))
+            publish(client, args.registry, args.service, args.strategy, args.keep, say, segment)
         except reg.RegistryError as exc:
             raise UpdateError(str(exc)) from None
 
@@ -682,6 +683,12 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--registry", required=True, help="host:port, e.g. 127.0.0.1:5000")
     publish.add_argument(
         "--keep", type=int, default=3, help="bundles from this many earlier versions (default 3)"
+    )
+    publish.add_argument(
+        "--segment-mb",
+        type=float,
+        default=0,
+        help="bounded memory on the gateway: deltas in pieces of this many MB (default: whole)",
     )
     publish.set_defaults(func=cmd_images_publish)
     report = images_sub.add_parser(

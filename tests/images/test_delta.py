@@ -82,3 +82,17 @@ def test_a_bundle_round_trips_and_a_cut_or_foreign_one_is_refused() -> None:
         delta.unpack(b"PK\x03\x04" + bundle)
     with pytest.raises(delta.DeltaError, match="unreadable"):
         delta.unpack(delta.MAGIC + b"\x00\x00\x00\x02[{")
+
+
+def test_a_segmented_delta_makes_the_same_bytes_in_bounded_pieces() -> None:
+    old, new = _layers()
+    segment = 256 * 1024
+    made = delta.make_segmented(old, new, segment)
+    assert len(made) < 4_000  # still the change, plus a frame per segment
+    assert b"".join(delta.patch_segmented(old, made, len(new), segment)) == new
+    part = delta.Part("delta", 0, len(made), len(new), segment)
+    assert b"".join(delta.made_by(part, old, made)) == new
+    with pytest.raises(delta.DeltaError):
+        b"".join(delta.patch_segmented(old, made[:-3], len(new), segment))
+    with pytest.raises(delta.DeltaError, match="past its end"):
+        b"".join(delta.patch_segmented(old, made + made[:20], len(new), segment))
