@@ -7,10 +7,12 @@
 2. Update bytes after a one-line code change in the storage service, per strategy:
    predicted (registry manifest + config vs the local layer chains) and measured (blob
    bytes the engine downloaded, from a local docker-registry's log), against baseline.
+3. The same change and two more by delta bundles against plain pulls (benchmarks/deltas.py).
 """
 
 import docker
 
+from benchmarks import deltas
 from services.images.build import SERVICES, STRATEGIES, build
 from services.images.layers import analyse, bytes_on_disk
 from services.images.update import plan
@@ -77,6 +79,9 @@ def main() -> None:
     print(f"{'measured':<16}" + "".join(f"{rows[st][1]:>14,}" for st in STRATEGIES))
     base = rows["baseline"][1]
     print(f"{'vs baseline':<16}" + "".join(f"{rows[st][1] / base:>14.3f}" for st in STRATEGIES))
+
+    print("\n3. Delta updates (./dev bench deltas alone)")
+    deltas.main()
 
 
 if __name__ == "__main__":

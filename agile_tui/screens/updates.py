@@ -18,7 +18,8 @@ from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from services import contract as c
 
-SERVICE_COLUMNS = ("Service", "Running", "Registry", "Layers", "Download")
+SERVICE_COLUMNS = ("Service", "Running", "Registry", "Pull", "Delta")
+USED = "▸ "  # marks the way the update will download: the smaller one
 PULL_COLUMNS = ("Layer", "Pulled", "Bytes")
 BAR = 20
 BUSY = {"update": "updating", "rollback": "rolling back", "build": "building", "prune": "pruning"}
@@ -151,18 +152,19 @@ class UpdatesScreen(Screen[None]):
         problems = []
         for s in result.services:
             if not s.has_plan:
-                state, layers, download = s.short, "", ""
+                state, pull, delta = s.short, "", ""
                 problems.append(f"{s.service}: {s.problem}")
             elif s.up_to_date:
-                state, layers, download = "up to date", "", "0 B"
+                state, pull, delta = "up to date", "0 B", ""
             else:
                 state = f"→ {s.version}" if s.version else "newer"
-                layers = f"{s.layers_missing} of {s.layers_total}"
-                # A delta names what a pull would take: the operator sees what it saves.
-                download = f"{s.download_bytes:,} B" + (
-                    f" Δ (pull {format_bytes(s.pull_bytes)})" if s.method == "delta" else ""
-                )
-            rows[s.service] = (s.service, s.running or "not built", state, layers, download)
+                pull = f"{s.pull_bytes:,} B"
+                delta = f"{s.delta_bytes:,} B" if s.delta_bytes else "none"
+                if s.method == "delta":
+                    delta = USED + delta
+                else:
+                    pull = USED + pull
+            rows[s.service] = (s.service, s.running or "not built", state, pull, delta)
         table = self.query_one("#services", LiveTable)
         table.sync(rows)
         pending = result.pending

@@ -140,8 +140,8 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
             assert predicted.version and predicted.version != row[1]
             assert row[2:] == [
                 f"→ {predicted.version}",
-                "1 of 4",
-                f"{predicted.download_bytes:,} B",
+                f"▸ {predicted.pull_bytes:,} B",  # no bundle published: the pull is the way
+                "none",
             ]
             assert table.get_row("zigbee")[2] == "no such tag"
             assert f"stack: {predicted.download_bytes:,} B" in str(table.border_subtitle)

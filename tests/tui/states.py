@@ -257,10 +257,22 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: not screen.busy)  # type: ignore[attr-defined]
     registry = "10.0.0.2:5000"
 
-    def service(name: str, version: str, missing: int, total: int, size: int) -> ServicePlan:
+    def service(
+        name: str, version: str, missing: int, total: int, size: int, delta: int = 0
+    ) -> ServicePlan:
         reference = f"{registry}/agile/{name}:multistage"
         return ServicePlan(
-            name, version, reference, "0.1.0-4c0ffee9b2", size, missing, total, missing == 0
+            name,
+            version,
+            reference,
+            "0.1.0-4c0ffee9b2",
+            delta or size,
+            missing,
+            total,
+            missing == 0,
+            method="delta" if delta else "pull",
+            pull_bytes=size,
+            delta_bytes=delta,
         )
 
     check = UpdateCheck(
@@ -269,7 +281,7 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
         [
             service("bus", "0.1.0-8265a4bf4d", 0, 3, 0),
             service("core", "0.1.0-8265a4bf4d", 0, 4, 0),
-            service("storage", "0.1.0-8265a4bf4d", 1, 4, 496_740),
+            service("storage", "0.1.0-8265a4bf4d", 1, 4, 496_740, delta=1_247),
             service("ble", "0.1.0-8265a4bf4d", 1, 4, 497_012),
             ServicePlan(
                 "zigbee",
@@ -281,9 +293,9 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
         ],
     )
     screen.show_check(check)  # type: ignore[attr-defined]
-    screen.say("storage: 496,740 bytes to download (1 of 4 layers)")  # type: ignore[attr-defined]
+    screen.say("ble: 497,012 bytes to download by pull (a pull: 497,012 bytes, 1 of 4 layers)")  # type: ignore[attr-defined]
     screen.pulled("9c1e0a7d2f43", 262_144, 495_578)  # type: ignore[attr-defined]
-    select_row(pilot, "services", "storage")
+    select_row(pilot, "services", "ble")
     await settled(pilot)
 
 

@@ -1,0 +1,365 @@
+"""Delta updates against plain pulls, side by side, in one run (also part of `./dev bench
+images`):
+
+    ./dev bench deltas
+
+The gateway runs storage v1; the registry has v2, published with its bundle
+(`images publish`). For each change, bytes on the wire of the plain pull (the engine's
+blob downloads, from the registry's log) and of the delta path (the bundle, fetched and
+applied by the update code), each predicted by the plan and measured, and the time the
+delta path took (fetch, docker save of the basis, patch, docker load):
+
+1. a one-line code change, in every build strategy;
+2. one wheel upgraded (tinydb, the oldest 4.8 release to the newest), multi-stage;
+3. the runtime image rebuilt with one Debian package more (`less`), multi-stage.
+
+Then the two delta methods on the changed layers of 1 and 2 (zstd patch-from against
+bsdiff4: size and time), and applying on a 100 MB basis layer (a real base layer with
+250 KB rewritten and 50 KB inserted): time and peak memory of the whole-layer and the
+bounded-memory (segmented) modes, each in a fresh process.
+"""
+
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import docker
+
+from services.images import build as build_module
+from services.images import registry as reg
+from services.images.build import STRATEGIES, build
+from services.images.export import Saved
+from services.images.hierarchy import hierarchy
+from services.images.publish import publish
+from services.images.update import by_delta, plan
+from services.paths import ROOT
+from tests.local_registry import LocalRegistry
+
+SERVICE, REPO = "storage", "agile/storage"
+OLD_TINYDB = "tinydb==4.8.0"
+SEGMENT = 16 << 20
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def built(client: docker.DockerClient, strategy: str) -> str:
+    for _ in build(client, SERVICE, strategy, say=quiet):
+        pass
+    return client.images.get(f"{REPO}:{strategy}").id
+
+
+@dataclass
+class Row:
+    change: str
+    strategy: str
+    pull_predicted: int
+    pull_measured: int
+    delta_predicted: int
+    delta_measured: int
+    delta_seconds: float
+    changed: int  # compressed bytes of the layers whose content changed
+
+
+def _drop(client: docker.DockerClient, image_id: str) -> None:
+    with suppress(docker.errors.ImageNotFound):
+        client.images.remove(image_id, force=True)
+
+
+def measure(
+    client: docker.DockerClient,
+    registry: LocalRegistry,
+    change: str,
+    strategy: str,
+    make_v1: Callable[[], str],
+    make_v2: Callable[[], str],
+) -> tuple[Row, str, str]:
+    """One change, both ways. (row, v1 id, v2 id); the engine has v1 and v2 afterwards."""
+    v1 = make_v1()
+    publish(client, registry.address, SERVICE, strategy, say=quiet)
+    v2 = make_v2()
+    publish(client, registry.address, SERVICE, strategy, say=quiet)
+    client.images.get(v1).tag(REPO, strategy)
+    _drop(client, v2)
+    the_plan = plan(client, registry.address, SERVICE, strategy)
+    delta_predicted = the_plan.delta.size if the_plan.delta else 0
+    before, start = registry.fetched(), time.perf_counter()
+    made = (
+        by_delta(client, registry.address, the_plan, print, lambda *_: None)
+        if delta_predicted
+        else ""
+    )
+    seconds = time.perf_counter() - start
+    delta_measured = registry.fetched() - before
+    if made and made != v2:
+        raise SystemExit(f"{change}: the delta made {made[:19]}, not {v2[:19]}")
+    _drop(client, v2)
+    the_plan = plan(client, registry.address, SERVICE, strategy)
+    before = registry.downloaded()
+    client.images.pull(f"{registry.address}/{REPO}", strategy)
+    pulled = registry.downloaded() - before
+    old_ids = client.images.get(v1).attrs["RootFS"]["Layers"]
+    new_ids = client.images.get(v2).attrs["RootFS"]["Layers"]
+    sizes = [layer["size"] for layer in reg.manifest(registry.address, REPO, strategy)["layers"]]
+    changed = sum(size for d, size in zip(new_ids, sizes, strict=True) if d not in old_ids)
+    row = Row(
+        change,
+        strategy,
+        the_plan.pull_bytes,
+        pulled,
+        delta_predicted,
+        delta_measured,
+        seconds,
+        changed,
+    )
+    return row, v1, v2
+
+
+@contextmanager
+def probe() -> Iterator[None]:
+    path = ROOT / "services" / "_bench_probe.py"
+    path.write_text(f"CHANGED = {time.time_ns()}\n")  # the one-line code change
+    try:
+        yield
+    finally:
+        path.unlink()
+
+
+def code_change(client: docker.DockerClient, strategy: str) -> Callable[[], str]:
+    def v2() -> str:
+        with probe():
+            return built(client, strategy)
+
+    return v2
+
+
+def old_wheel(client: docker.DockerClient) -> str:
+    """Multi-stage storage with the oldest tinydb 4.8 (the wheelhouse fetches it too)."""
+    real = build_module.project.requirements
+
+    def pinned(extras: tuple[str, ...]) -> list[str]:
+        return [OLD_TINYDB if r.startswith("tinydb") else r for r in real(extras)]
+
+    try:
+        with mock.patch.object(build_module.project, "requirements", pinned):
+            return built(client, "multistage")
+    finally:
+        for wheel in (build_module.WHEELHOUSE / build_module.HOST_ARCH).glob("tinydb-4.8.0-*"):
+            wheel.unlink()  # the next builds take the newest again
+
+
+def runtime_change(client: docker.DockerClient) -> Callable[[], str]:
+    """v2: storage on a runtime image with one Debian package more."""
+
+    def v2() -> str:
+        debian, python, _ = hierarchy(build_module.HOST_ARCH)
+        runtime = client.images.get(python.tag)
+        recipe = (ROOT / "services/dockerfiles/base/python.Dockerfile").read_text()
+        changed = recipe.replace("python3 ca-certificates", "python3 ca-certificates less")
+        with tempfile.TemporaryDirectory() as context:
+            Path(context, "Dockerfile").write_text(changed)
+            other, _ = client.images.build(
+                path=context, buildargs={"BASE": debian.tag}, rm=True, forcerm=True
+            )
+        other.tag(python.tag)
+        try:
+            return built(client, "multistage")
+        finally:
+            runtime.tag(python.tag)
+            _drop(client, other.id)
+
+    return v2
+
+
+def changed_layers(
+    client: docker.DockerClient, v1: str, v2: str, folder: Path
+) -> list[tuple[Path, Path]]:
+    """(old tar, new tar) of each layer whose content changed, by position."""
+    old, new = Saved(client, v1), Saved(client, v2)
+    changed = {
+        i for i, d in enumerate(new.diff_ids) if d not in old.diff_ids and i < len(old.diff_ids)
+    }
+    (folder / "old").mkdir()
+    (folder / "new").mkdir()
+    before, after = old.layers(changed, folder / "old"), new.layers(changed, folder / "new")
+    return [(before[i], after[i]) for i in sorted(changed)]
+
+
+def methods(pairs: list[tuple[str, Path, Path]]) -> None:
+    import bsdiff4
+
+    from services.images import delta
+
+    print("\nDelta methods on the changed layers (bytes, seconds to make, seconds to apply)")
+    print(
+        f"{'layer':<34}{'size':>12}{'zstd':>12}{'make':>7}{'apply':>7}{'bsdiff4':>12}{'make':>8}{'apply':>7}"
+    )
+    for name, old_path, new_path in pairs:
+        old, new = old_path.read_bytes(), new_path.read_bytes()
+        t = time.perf_counter()
+        z = delta.make(old, new)
+        z_make = time.perf_counter() - t
+        t = time.perf_counter()
+        assert b"".join(delta.patch(old, z, len(new))) == new
+        z_apply = time.perf_counter() - t
+        t = time.perf_counter()
+        b = bsdiff4.diff(old, new)
+        b_make = time.perf_counter() - t
+        t = time.perf_counter()
+        assert bsdiff4.patch(old, b) == new
+        b_apply = time.perf_counter() - t
+        print(
+            f"{name:<34}{len(new):>12,}{len(z):>12,}{z_make:>7.2f}{z_apply:>7.2f}"
+            f"{len(b):>12,}{b_make:>8.2f}{b_apply:>7.2f}"
+        )
+
+
+APPLY = """
+import mmap, sys, time
+from services.images import delta
+old_path, delta_path, length, segment = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+start = time.perf_counter()
+with open(old_path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as old:
+    payload = open(delta_path, "rb").read()
+    part = delta.Part("delta", 0, len(payload), length, segment)
+    made = sum(len(p) for p in delta.made_by(part, old, payload))
+    assert made == length
+    lines = open("/proc/self/status").read().splitlines()
+    status = dict(x.split(":", 1) for x in lines if x.startswith(("VmHWM", "RssAnon")))
+seconds = time.perf_counter() - start
+print(seconds, int(status["VmHWM"].split()[0]), int(status["RssAnon"].split()[0]))
+"""
+
+
+def apply_memory(client: docker.DockerClient, v1: str, folder: Path) -> None:
+    from services.images import delta
+
+    saved = Saved(client, v1)
+    biggest = folder / "layers"
+    biggest.mkdir()
+    layers = saved.layers(set(range(len(saved.diff_ids))), biggest)
+    old_path = max(layers.values(), key=lambda p: p.stat().st_size)
+    old = old_path.read_bytes()
+    rng = random.Random(1)
+    new = bytearray(old)
+    middle = len(new) // 2
+    new[middle : middle + 250_000] = rng.randbytes(250_000)  # a package rewritten
+    new[middle // 2 : middle // 2] = rng.randbytes(50_000)  # and one grown
+    new_path = folder / "new.tar"
+    new_path.write_bytes(new)
+    print(f"\nApplying a delta to a {len(old) / 1e6:.0f} MB basis layer (each in a fresh process)")
+    print(f"{'mode':<28}{'delta bytes':>14}{'seconds':>9}{'peak RSS MB':>13}{'anon MB':>9}")
+    for mode, segment in (("whole layer", 0), (f"segments of {SEGMENT >> 20} MB", SEGMENT)):
+        made = (
+            delta.make_segmented(old, bytes(new), segment)
+            if segment
+            else delta.make(old, bytes(new))
+        )
+        delta_path = folder / f"delta-{segment}"
+        delta_path.write_bytes(made)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                APPLY,
+                str(old_path),
+                str(delta_path),
+                str(len(new)),
+                str(segment),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        seconds, hwm, anon = out.stdout.split()
+        print(
+            f"{mode:<28}{len(made):>14,}{float(seconds):>9.2f}"
+            f"{int(hwm) / 1024:>13.0f}{int(anon) / 1024:>9.0f}"
+        )
+    print("goals: <= 2 s, <= 200 MB peak RSS")
+
+
+def main() -> None:
+    client = docker.from_env(timeout=900)
+    registry = LocalRegistry()
+    rows: list[Row] = []
+    pairs: list[tuple[str, Path, Path]] = []
+    work = Path(tempfile.mkdtemp(prefix="agile-bench-deltas-"))
+    try:
+        for strategy in STRATEGIES:
+            row, v1, v2 = measure(
+                client,
+                registry,
+                "one-line code change",
+                strategy,
+                lambda s=strategy: built(client, s),
+                code_change(client, strategy),
+            )
+            rows.append(row)
+            if strategy in ("multistage", "squashed-all"):
+                for n, (a, b) in enumerate(
+                    changed_layers(client, v1, v2, work / f"code-{strategy}")
+                ):
+                    pairs.append((f"code change, {strategy} #{n}", a, b))
+        row, v1, v2 = measure(
+            client,
+            registry,
+            "one wheel upgraded",
+            "multistage",
+            lambda: old_wheel(client),
+            lambda: built(client, "multistage"),
+        )
+        rows.append(row)
+        for n, (a, b) in enumerate(changed_layers(client, v1, v2, work / "wheel")):
+            pairs.append((f"wheel upgraded #{n}", a, b))
+        row, v1, v2 = measure(
+            client,
+            registry,
+            "one Debian package more",
+            "multistage",
+            lambda: built(client, "multistage"),
+            runtime_change(client),
+        )
+        rows.append(row)
+        built(client, "multistage")  # back to the current code
+    finally:
+        registry.stop()
+
+    print(
+        f"\nUpdate of {SERVICE}: bytes on the wire, plain pull against delta "
+        "(and whether each was predicted exactly)"
+    )
+    print(
+        f"{'change':<25}{'strategy':<13}{'pull':>12}{'changed':>12}{'delta':>10}"
+        f"{'/pull':>8}{'/changed':>9}{'s':>6} exact"
+    )
+    for r in rows:
+        exact = r.pull_predicted == r.pull_measured and r.delta_predicted == r.delta_measured
+        print(
+            f"{r.change:<25}{r.strategy:<13}{r.pull_measured:>12,}{r.changed:>12,}"
+            f"{r.delta_measured:>10,}{r.delta_measured / max(r.pull_measured, 1):>8.4f}"
+            f"{r.delta_measured / max(r.changed, 1):>9.4f}{r.delta_seconds:>6.1f} "
+            f"{'yes' if exact else 'NO'}"
+        )
+    print(
+        "goals: code change <= 2,000 B (multistage), <= 20,000 B (squashed-all); "
+        "wheel <= 0.20 of changed; Debian package <= 0.10 of changed"
+    )
+    methods(pairs)
+    apply_memory(client, client.images.get(f"{REPO}:multistage").id, work)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n(peak RSS of this process: {peak:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
