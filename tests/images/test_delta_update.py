@@ -12,8 +12,9 @@ from services.images.delta import DeltaError
 from services.images.export import ExportError
 from services.images.image_delta import apply_bundle
 from services.images.publish import index, offers
-from services.images.update import plan
+from services.images.update import UpdateError, plan, update
 from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
+from tests.local_registry import LocalRegistry
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -129,3 +130,28 @@ def test_a_basis_image_removed_before_the_apply_is_refused(docker_client, publis
             docker_client.images.load(f)
         docker_client.images.get(old).tag("agile/storage", "multistage")
         saved.unlink()
+
+
+def test_a_registry_down_mid_update_leaves_the_running_version(
+    docker_client, stack_images, tmp_path
+):
+    """The registry goes away once the update has planned a delta: neither the bundle
+    nor the pull it falls back to arrives, the update says so, and what ran still runs."""
+    (tmp_path / "registry").mkdir()
+    own = LocalRegistry(tmp_path / "registry")
+    running = docker_client.images.get("agile/storage:multistage").id
+    try:
+        published = cli("images", "publish", "storage", "--registry", own.address)
+        assert published.returncode == 0, published.stderr
+        publish_code_change(docker_client, own, deltas=True)
+        assert plan(docker_client, own.address, "storage", "multistage").method == "delta"
+        state = tmp_path / "state"
+        state.mkdir()
+        (state / "stack.json").write_text('{"project": "agiletest-none", "strategy": "multistage"}')
+        said: list[str] = []
+        with pytest.raises(UpdateError, match=r"pull of .* failed"):
+            update(docker_client, state, own.address, "storage", say=said.append, check=own.stop)
+        assert any("the delta did not apply" in line for line in said), said
+        assert docker_client.images.get("agile/storage:multistage").id == running
+    finally:
+        own.stop()
