@@ -13,6 +13,7 @@ import io
 import json
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -43,12 +44,19 @@ class _Chunks(io.RawIOBase):
         return n
 
 
-def _saved(client: docker.DockerClient, image_id: str) -> tarfile.TarFile:
+@contextmanager
+def _saved(client: docker.DockerClient, image_id: str) -> Iterator[tarfile.TarFile]:
+    """The engine's `docker save` stream, read as it comes; a cut or garbled one (the
+    engine went away) is an ExportError."""
     try:
         chunks = client.api.get_image(image_id, chunk_size=1 << 20)
+        raw = io.BufferedReader(_Chunks(iter(chunks)), 1 << 20)
+        with tarfile.open(fileobj=raw, mode="r|") as saved:
+            yield saved
     except docker.errors.APIError as exc:
         raise ExportError(f"the engine cannot save {image_id[:19]}: {exc.explanation}") from None
-    return tarfile.open(fileobj=io.BufferedReader(_Chunks(iter(chunks)), 1 << 20), mode="r|")
+    except (tarfile.TarError, OSError) as exc:
+        raise ExportError(f"the engine's save of {image_id[:19]} broke off: {exc}") from None
 
 
 def _copy(source: BinaryIO, out: BinaryIO) -> str:

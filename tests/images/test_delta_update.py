@@ -12,9 +12,10 @@ from services.images.delta import DeltaError
 from services.images.export import ExportError
 from services.images.image_delta import apply_bundle
 from services.images.publish import index, offers
-from services.images.update import UpdateError, plan, update
+from services.images.update import UpdateError, by_delta, plan, update
 from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
 from tests.local_registry import LocalRegistry
+from tests.private_engine import PrivateEngine
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -154,4 +155,50 @@ def test_a_registry_down_mid_update_leaves_the_running_version(
         assert any("the delta did not apply" in line for line in said), said
         assert docker_client.images.get("agile/storage:multistage").id == running
     finally:
+        own.stop()
+
+
+def test_an_engine_crash_mid_apply_loads_nothing_and_the_next_try_succeeds(
+    docker_client, stack_images, tmp_path
+):
+    """A gateway engine of its own, killed (SIGKILL) once the basis layers were taken
+    out and before the new image was loaded: after its restart it has the old image
+    whole and runnable and no trace of the new one, and the same delta then applies."""
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "engine").mkdir()
+    own = LocalRegistry(tmp_path / "registry")
+    engine = PrivateEngine(tmp_path / "engine")
+    old = docker_client.images.get("agile/storage:multistage")
+    try:
+        gateway = engine.client()
+        gateway.images.load(old.save())
+        gateway.images.get(old.id).tag("agile/storage", "multistage")
+        published = cli("images", "publish", "storage", "--registry", own.address)
+        assert published.returncode == 0, published.stderr
+        new = publish_code_change(docker_client, own, deltas=True)
+        the_plan = plan(gateway, own.address, "storage", "multistage")
+        assert the_plan.method == "delta"
+
+        said: list[str] = []
+        crashed: list[bool] = []
+
+        def crash_once(layer: str, done: int, total: int) -> None:
+            if done == total and not crashed:  # the bundle is here: the apply begins
+                crashed.append(True)
+                engine.crash()
+
+        assert by_delta(gateway, own.address, the_plan, said.append, crash_once) == ""
+        assert crashed and "the delta did not apply" in said[-1], said
+        engine.start()
+        gateway = engine.client()
+        assert _gone(gateway, new)
+        assert gateway.images.get("agile/storage:multistage").id == old.id
+        ran = gateway.containers.run(
+            old.id, ["python3", "-c", "import services.storage"], network_mode="none", remove=True
+        )
+        assert ran == b""
+        made = by_delta(gateway, own.address, the_plan, said.append, lambda *_: None)
+        assert made == new, said
+    finally:
+        engine.stop()
         own.stop()

@@ -1,0 +1,82 @@
+"""A second Docker engine of its own (data, socket, namespaces), for tests that crash an
+engine: the suite's engine serves every other test and must not go down.
+
+Its own network namespace because dockerd without a bridge deletes the host's docker0
+(the suite's engine then cannot run a build step), and its own mount namespace so that
+its mounts go with it even when it is killed; its socket is a file, reachable from any
+namespace."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+
+
+class PrivateEngine:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        # Sockets live under the exec root, and a unix socket's path is at most 104 bytes.
+        self.short = Path(tempfile.mkdtemp(prefix="agd-", dir="/tmp"))
+        self.socket = self.short / "docker.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        f = self.folder
+        self.proc = subprocess.Popen(
+            [
+                "unshare",
+                "--net",
+                "--mount",  # and its mounts (data root, layers) vanish with it
+                "--",
+                "dockerd",
+                f"--data-root={f / 'root'}",
+                f"--exec-root={self.short / 'exec'}",
+                f"--pidfile={f / 'dockerd.pid'}",
+                f"--host=unix://{self.socket}",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ],
+            stdout=(f / "dockerd.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its containerd with it: a crash takes both
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client().ping()
+                return
+            except docker.errors.DockerException:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the private dockerd did not start:\n{(f / 'dockerd.log').read_text()}"
+                    ) from None
+                time.sleep(0.2)
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=f"unix://{self.socket}", timeout=300)
+
+    def crash(self) -> None:
+        """SIGKILL to dockerd and its containerd, as a power cut would stop them."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+        # The exec root is under /run on a gateway: a power cut empties it (and a stale
+        # containerd pid file would send the next dockerd to a dead containerd).
+        shutil.rmtree(self.short / "exec", ignore_errors=True)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        shutil.rmtree(self.short, ignore_errors=True)
