@@ -188,7 +188,7 @@ def changed_layers(
     changed = {
         i for i, d in enumerate(new.diff_ids) if d not in old.diff_ids and i < len(old.diff_ids)
     }
-    (folder / "old").mkdir()
+    (folder / "old").mkdir(parents=True)
     (folder / "new").mkdir()
     before, after = old.layers(changed, folder / "old"), new.layers(changed, folder / "new")
     return [(before[i], after[i]) for i in sorted(changed)]
@@ -289,12 +289,29 @@ def apply_memory(client: docker.DockerClient, v1: str, folder: Path) -> None:
     print("goals: <= 2 s, <= 200 MB peak RSS")
 
 
+def show(r: Row) -> None:
+    exact = r.pull_predicted == r.pull_measured and r.delta_predicted == r.delta_measured
+    print(
+        f"{r.change:<25}{r.strategy:<13}{r.pull_measured:>12,}{r.changed:>12,}"
+        f"{r.delta_measured:>10,}{r.delta_measured / max(r.pull_measured, 1):>8.4f}"
+        f"{r.delta_measured / max(r.changed, 1):>9.4f}{r.delta_seconds:>6.1f} "
+        f"{'yes' if exact else 'NO'}"
+    )
+
+
 def main() -> None:
     client = docker.from_env(timeout=900)
     registry = LocalRegistry()
-    rows: list[Row] = []
     pairs: list[tuple[str, Path, Path]] = []
     work = Path(tempfile.mkdtemp(prefix="agile-bench-deltas-"))
+    print(
+        f"\nUpdate of {SERVICE}: bytes on the wire, plain pull against delta "
+        "(and whether each was predicted exactly)"
+    )
+    print(
+        f"{'change':<25}{'strategy':<13}{'pull':>12}{'changed':>12}{'delta':>10}"
+        f"{'/pull':>8}{'/changed':>9}{'s':>6} exact"
+    )
     try:
         for strategy in STRATEGIES:
             row, v1, v2 = measure(
@@ -305,7 +322,7 @@ def main() -> None:
                 lambda s=strategy: built(client, s),
                 code_change(client, strategy),
             )
-            rows.append(row)
+            show(row)
             if strategy in ("multistage", "squashed-all"):
                 for n, (a, b) in enumerate(
                     changed_layers(client, v1, v2, work / f"code-{strategy}")
@@ -319,7 +336,7 @@ def main() -> None:
             lambda: old_wheel(client),
             lambda: built(client, "multistage"),
         )
-        rows.append(row)
+        show(row)
         for n, (a, b) in enumerate(changed_layers(client, v1, v2, work / "wheel")):
             pairs.append((f"wheel upgraded #{n}", a, b))
         row, v1, v2 = measure(
@@ -330,31 +347,15 @@ def main() -> None:
             lambda: built(client, "multistage"),
             runtime_change(client),
         )
-        rows.append(row)
+        show(row)
         built(client, "multistage")  # back to the current code
     finally:
         registry.stop()
-
-    print(
-        f"\nUpdate of {SERVICE}: bytes on the wire, plain pull against delta "
-        "(and whether each was predicted exactly)"
-    )
-    print(
-        f"{'change':<25}{'strategy':<13}{'pull':>12}{'changed':>12}{'delta':>10}"
-        f"{'/pull':>8}{'/changed':>9}{'s':>6} exact"
-    )
-    for r in rows:
-        exact = r.pull_predicted == r.pull_measured and r.delta_predicted == r.delta_measured
-        print(
-            f"{r.change:<25}{r.strategy:<13}{r.pull_measured:>12,}{r.changed:>12,}"
-            f"{r.delta_measured:>10,}{r.delta_measured / max(r.pull_measured, 1):>8.4f}"
-            f"{r.delta_measured / max(r.changed, 1):>9.4f}{r.delta_seconds:>6.1f} "
-            f"{'yes' if exact else 'NO'}"
-        )
     print(
         "goals: code change <= 2,000 B (multistage), <= 20,000 B (squashed-all); "
         "wheel <= 0.20 of changed; Debian package <= 0.10 of changed"
     )
+
     methods(pairs)
     apply_memory(client, client.images.get(f"{REPO}:multistage").id, work)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
