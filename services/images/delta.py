@@ -19,13 +19,11 @@ Everything made is checked against a digest the registry gives (the new config's
 that the config gives (the layers' diff ids): a delta never produces anything unchecked.
 """
 
-import hashlib
 import json
 import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from zstandard import backend_cffi as _zstd
 
@@ -154,15 +152,6 @@ def made_by(part: Part, old: Buffer, payload: Buffer) -> Iterator[bytes]:
         yield from patch_segmented(old, payload, part.length, part.segment)
     else:
         yield from patch(old, payload, part.length)
-
-
-def patch_to(old: Buffer, delta: Buffer, length: int, out: BinaryIO) -> str:
-    """Write what `delta` makes from `old` to `out`; its sha256 ("sha256:..." form)."""
-    digest = hashlib.sha256()
-    for piece in patch(old, delta, length):
-        digest.update(piece)
-        out.write(piece)
-    return "sha256:" + digest.hexdigest()
 
 
 def pack(parts: list[tuple[Part, bytes]]) -> bytes:

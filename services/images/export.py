@@ -24,11 +24,12 @@ class ExportError(RuntimeError):
     """The engine did not give the image's exact bytes (gone, or not what it names)."""
 
 
-class _Chunks(io.RawIOBase):
-    """A file over an iterator of byte chunks (the engine's streamed response)."""
+class Chunks(io.RawIOBase):
+    """A file over an iterator of byte chunks (the engine's streamed response, what a
+    delta makes); `digest`, if given, sees every chunk read."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks, self._rest = chunks, b""
+    def __init__(self, chunks: Iterator[bytes], digest: Any = None) -> None:
+        self._chunks, self._rest, self.digest = chunks, b"", digest
 
     def readable(self) -> bool:
         return True
@@ -38,6 +39,8 @@ class _Chunks(io.RawIOBase):
             self._rest = next(self._chunks, b"")
             if not self._rest:
                 return 0
+            if self.digest is not None:
+                self.digest.update(self._rest)
         n = min(len(buffer), len(self._rest))
         buffer[:n] = self._rest[:n]
         self._rest = self._rest[n:]
@@ -50,7 +53,7 @@ def _saved(client: docker.DockerClient, image_id: str) -> Iterator[tarfile.TarFi
     engine went away) is an ExportError."""
     try:
         chunks = client.api.get_image(image_id, chunk_size=1 << 20)
-        raw = io.BufferedReader(_Chunks(iter(chunks)), 1 << 20)
+        raw = io.BufferedReader(Chunks(iter(chunks)), 1 << 20)
         with tarfile.open(fileobj=raw, mode="r|") as saved:
             yield saved
     except docker.errors.APIError as exc:

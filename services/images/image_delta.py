@@ -13,14 +13,14 @@ import json
 import mmap
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 import docker
 
 from services.images import delta
-from services.images.export import Saved
+from services.images.export import Chunks, Saved
 from services.images.layers import chain_ids
 
 
@@ -62,27 +62,6 @@ def make_bundle(
     return delta.pack(parts)
 
 
-class _Reader(io.RawIOBase):
-    """The bytes a delta makes, as a file tarfile can copy from, hashed on the way."""
-
-    def __init__(self, pieces: Iterator[bytes]) -> None:
-        self._pieces, self._rest, self.digest = pieces, b"", hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._rest:
-            self._rest = next(self._pieces, b"")
-            if not self._rest:
-                return 0
-            self.digest.update(self._rest)
-        n = min(len(buffer), len(self._rest))
-        buffer[:n] = self._rest[:n]
-        self._rest = self._rest[n:]
-        return n
-
-
 def apply_bundle(
     client: docker.DockerClient,
     bundle: bytes,
@@ -90,7 +69,6 @@ def apply_bundle(
     new_id: str,
     repo_tag: str,
     check: Callable[[], None] = lambda: None,
-    work: Path | None = None,
 ) -> str:
     """Load the image `new_id` made from `old_id` (on this engine) and the bundle, tagged
     `repo_tag`; its id. DeltaError or ExportError if anything does not match: then
@@ -112,7 +90,9 @@ def apply_bundle(
     }
     needed = [i for i, chain in enumerate(chain_ids(diff_ids)) if chain not in have]
     bases = {layer_parts[i][0].basis for i in needed if layer_parts[i][0].kind != "full"}
-    with tempfile.TemporaryDirectory(dir=work, prefix="agile-delta-") as tmp, ExitStack() as stack:
+    if not bases <= set(range(len(old.diff_ids))):
+        raise delta.DeltaError(f"the bundle names layers {old_id[:19]} has not got")
+    with tempfile.TemporaryDirectory(prefix="agile-delta-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
         old_layers = old.layers(bases, folder)
         check()
@@ -126,7 +106,7 @@ def apply_bundle(
                 part, payload = layer_parts[i]
                 basis = _mapped(stack, old_layers[part.basis]) if part.kind != "full" else b""
                 pieces = delta.made_by(part, basis, payload)
-                reader = _Reader(pieces)
+                reader = Chunks(pieces, hashlib.sha256())
                 info = tarfile.TarInfo(names[i])
                 info.size = part.length
                 out.addfile(info, io.BufferedReader(reader, delta.CHUNK))
