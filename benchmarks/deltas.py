@@ -1,7 +1,7 @@
 """Delta updates against plain pulls, side by side, in one run (also part of `./dev bench
 images`):
 
-    ./dev bench deltas
+    ./dev bench deltas [code] [wheel] [runtime]   (default: all three)
 
 The gateway runs storage v1; the registry has v2, published with its bundle
 (`images publish`). For each change, bytes on the wire of the plain pull (the engine's
@@ -186,8 +186,7 @@ def runtime_change(client: docker.DockerClient) -> Callable[[], str]:
         try:
             return built(client, "multistage")
         finally:
-            runtime.tag(python.tag)
-            _drop(client, other.id)
+            runtime.tag(python.tag)  # (the changed runtime stays, as v2's parent)
 
     return v2
 
@@ -324,8 +323,9 @@ def main() -> None:
         f"{'change':<25}{'strategy':<13}{'pull':>12}{'changed':>12}{'delta':>10}"
         f"{'/pull':>8}{'/changed':>9}{'s':>6} exact"
     )
+    chosen = set(sys.argv[1:]) or {"code", "wheel", "runtime"}
     try:
-        for strategy in STRATEGIES:
+        for strategy in STRATEGIES if "code" in chosen else ():
             row, v1, v2 = measure(
                 client,
                 registry,
@@ -340,26 +340,30 @@ def main() -> None:
                     changed_layers(client, v1, v2, work / f"code-{strategy}")
                 ):
                     pairs.append((f"code change, {strategy} #{n}", a, b))
-        row, v1, v2 = measure(
-            client,
-            registry,
-            "one wheel upgraded",
-            "multistage",
-            lambda: old_wheel(client),
-            lambda: built(client, "multistage"),
-        )
-        show(row)
-        for n, (a, b) in enumerate(changed_layers(client, v1, v2, work / "wheel")):
-            pairs.append((f"wheel upgraded #{n}", a, b))
-        row, v1, v2 = measure(
-            client,
-            registry,
-            "one Debian package more",
-            "multistage",
-            lambda: built(client, "multistage"),
-            runtime_change(client),
-        )
-        show(row)
+        if "wheel" in chosen:
+            row, v1, v2 = measure(
+                client,
+                registry,
+                "one wheel upgraded",
+                "multistage",
+                lambda: old_wheel(client),
+                lambda: built(client, "multistage"),
+            )
+            show(row)
+            for n, (a, b) in enumerate(changed_layers(client, v1, v2, work / "wheel")):
+                pairs.append((f"wheel upgraded #{n}", a, b))
+        if "runtime" in chosen:
+            row, v1, v2 = measure(
+                client,
+                registry,
+                "one Debian package more",
+                "multistage",
+                lambda: built(client, "multistage"),
+                runtime_change(client),
+            )
+            show(row)
+            for n, (a, b) in enumerate(changed_layers(client, v1, v2, work / "runtime")):
+                pairs.append((f"Debian package #{n}", a, b))
         built(client, "multistage")  # back to the current code
     finally:
         registry.stop()
