@@ -68,11 +68,9 @@ class LocalRegistry:
         return self.folder / "data/docker/registry/v2/blobs/sha256" / hexa[:2] / hexa / "data"
 
     def push(self, client: Any, image_id: str, service: str, tag: str) -> None:
-        repository = f"{self.address}/agile/{service}"
-        client.images.get(image_id).tag(repository, tag)
-        for event in client.api.push(repository, tag, stream=True, decode=True):
-            if "error" in event:
-                raise RuntimeError(event["error"])
+        from services.images.publish import push
+
+        push(client, image_id, f"{self.address}/agile/{service}", tag)
 
     def stop(self) -> None:
         self.proc.terminate()

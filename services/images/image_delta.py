@@ -21,7 +21,7 @@ import docker
 
 from services.images import delta
 from services.images.export import Chunks, Saved
-from services.images.layers import chain_ids
+from services.images.layers import chain_ids, local_chains
 
 
 def _mapped(stack: ExitStack, path: Path) -> delta.Buffer:
@@ -83,11 +83,7 @@ def apply_bundle(
     layer_parts = parts[1:]
     if len(layer_parts) != len(diff_ids):
         raise delta.DeltaError("the bundle has other layers than the image")
-    have = {
-        c
-        for image in client.images.list()
-        for c in chain_ids(image.attrs["RootFS"].get("Layers") or [])
-    }
+    have, _ = local_chains(client)
     needed = [i for i, chain in enumerate(chain_ids(diff_ids)) if chain not in have]
     bases = {layer_parts[i][0].basis for i in needed if layer_parts[i][0].kind != "full"}
     if not bases <= set(range(len(old.diff_ids))):

@@ -119,3 +119,13 @@ def analyse(
         )
     share(result)
     return sorted(result, key=lambda i: i.name)
+
+
+def local_chains(client: Any) -> tuple[set[str], set[str]]:
+    """The layer chains and the image ids on an engine (a docker.DockerClient)."""
+    chains: set[str] = set()
+    ids = set()
+    for image in client.images.list():
+        ids.add(image.id)
+        chains.update(chain_ids(image.attrs.get("RootFS", {}).get("Layers", []) or []))
+    return chains, ids

@@ -80,7 +80,7 @@ def published(registry: str, repo: str, strategy: str) -> list[str]:
     return [current] + [d for d in history.split(",") if d and d != current]
 
 
-def _push(client: docker.DockerClient, image_id: str, repository: str, tag: str) -> None:
+def push(client: docker.DockerClient, image_id: str, repository: str, tag: str) -> None:
     client.images.get(image_id).tag(repository, tag)
     for event in client.api.push(repository, tag, stream=True, decode=True):
         if "error" in event:
@@ -118,7 +118,7 @@ def publish(
     image = client.images.get(f"{repo}:{strategy}")
     earlier = [d for d in published(registry, repo, strategy) if d != image.id][:keep]
     for tag in (strategy, version_tag(strategy, image.id)):
-        _push(client, image.id, f"{registry}/{repo}", tag)
+        push(client, image.id, f"{registry}/{repo}", tag)
     say(f"{service}: pushed {registry}/{repo}:{strategy} ({image.id[7:19]})")
     made, descriptors = [], []
     with tempfile.TemporaryDirectory(prefix="agile-publish-") as tmp:

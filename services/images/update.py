@@ -25,7 +25,7 @@ from services.catalog import IMAGES
 from services.compose import stack_settings
 from services.images import registry as reg
 from services.images.delta import DeltaError
-from services.images.layers import chain_ids
+from services.images.layers import chain_ids, local_chains
 from services.images.publish import DIFF_IDS, VERSION, Offer, index, offers
 from services.images.recipes import LABEL
 
@@ -64,16 +64,6 @@ class Plan:
     def download_bytes(self) -> int:
         """What the update will download: the bundle, or the pull."""
         return self.delta.size if self.method == "delta" and self.delta else self.pull_bytes
-
-
-def local_chains(client: docker.DockerClient) -> tuple[set[str], set[str]]:
-    """The layer chains and the image ids on this engine."""
-    chains: set[str] = set()
-    ids = set()
-    for image in client.images.list():
-        ids.add(image.id)
-        chains.update(chain_ids(image.attrs.get("RootFS", {}).get("Layers", []) or []))
-    return chains, ids
 
 
 def _offer(found: dict[str, Any] | None, have: set[str], running: str) -> Offer | None:

@@ -400,11 +400,12 @@ def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
     from services.images.build import BuildFailed
     from services.images.engine_error import engine_unreachable
     from services.images.hierarchy import HierarchyError
+    from services.images.registry import RegistryError
     from services.images.update import UpdateError
 
     try:
         return int(work(docker.from_env(timeout=900)) or 0)
-    except (BuildFailed, HierarchyError, UpdateError, StackError) as exc:
+    except (BuildFailed, HierarchyError, UpdateError, RegistryError, StackError) as exc:
         print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
         return 1
     except docker.errors.DockerException as exc:
@@ -437,16 +438,11 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 
 
 def cmd_images_publish(args: argparse.Namespace) -> int:
-    from services.images import registry as reg
     from services.images.publish import publish
-    from services.images.update import UpdateError
 
     def work(client) -> None:  # type: ignore[no-untyped-def]
-        try:
-            segment = int(args.segment_mb * (1 << 20))
-            publish(client, args.registry, args.service, args.strategy, args.keep, say, segment)
-        except reg.RegistryError as exc:
-            raise UpdateError(str(exc)) from None
+        segment = int(args.segment_mb * (1 << 20))
+        publish(client, args.registry, args.service, args.strategy, args.keep, say, segment)
 
     return _with_engine("publish", work)
 
