@@ -37,11 +37,9 @@ def make_bundle(
     old_layers: dict[int, Path],
     new: Saved,
     new_layers: dict[int, Path],
-    segment: int = 0,
 ) -> bytes:
     """The bundle that makes `new` where `old` is: each new layer that `old` has is named,
-    each other one patched from the old layer at its place (or compressed if none);
-    `segment`: in independent pieces of that many bytes (bounded memory on the gateway)."""
+    each other one patched from the old layer at its place (or compressed if none)."""
     config = delta.make(old.config, new.config)
     parts = [(delta.Part("delta", -1, len(config), len(new.config)), config)]
     with ExitStack() as stack:
@@ -50,15 +48,13 @@ def make_bundle(
             if diff_id in old.diff_ids:
                 parts.append((delta.Part("same", old.diff_ids.index(diff_id), 0, length), b""))
                 continue
-            basis = i if i in old_layers else -1
-            before = _mapped(stack, old_layers[basis]) if basis >= 0 else b""
             after = _mapped(stack, new_layers[i])
-            if segment:
-                made = delta.make_segmented(before, after, segment)
+            if i in old_layers:
+                made = delta.make_layer(_mapped(stack, old_layers[i]), after)
+                parts.append((delta.Part("layer", i, len(made), length), made))
             else:
-                made = delta.make(before, after)
-            kind = "delta" if basis >= 0 else "full"
-            parts.append((delta.Part(kind, basis, len(made), length, segment), made))
+                made = delta.make(b"", after)
+                parts.append((delta.Part("full", -1, len(made), length), made))
     return delta.pack(parts)
 
 

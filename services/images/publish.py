@@ -110,10 +110,8 @@ def publish(
     strategy: str,
     keep: int = KEEP,
     say: Callable[[str], None] = print,
-    segment: int = 0,
 ) -> list[tuple[str, int]]:
-    """Push agile/SERVICE:STRATEGY and its bundles; (from version, bundle bytes) each.
-    `segment` > 0: bundles a gateway applies in bounded memory (see delta.patch_segmented)."""
+    """Push agile/SERVICE:STRATEGY and its bundles; (from version, bundle bytes) each."""
     repo = f"agile/{service}"
     image = client.images.get(f"{repo}:{strategy}")
     earlier = [d for d in published(registry, repo, strategy) if d != image.id][:keep]
@@ -134,7 +132,7 @@ def publish(
             folder = Path(tmp, old_id[7:19])
             folder.mkdir()
             old_layers = old.layers(set(range(len(old.diff_ids))), folder)
-            bundle = make_bundle(old, old_layers, new, new_layers, segment)
+            bundle = make_bundle(old, old_layers, new, new_layers)
             digest = reg.put_blob(registry, repo, bundle)
             descriptors.append(
                 {

@@ -5,6 +5,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -223,9 +225,9 @@ def cmd_service(args: argparse.Namespace) -> int:
             address = resolve_bus_address(args.bus, state_dir)
         except BusNotFound as exc:
             raise SystemExit(f"agile-gateway service: {exc}") from None
-    config = ServiceConfig(
-        address, state_dir, simulate=args.simulate, options=_options(args.option)
-    )
+    # In a container, options come from the environment (compose sets AGILE_OPTIONS).
+    pairs = shlex.split(os.environ.get("AGILE_OPTIONS", "")) + args.option
+    config = ServiceConfig(address, state_dir, simulate=args.simulate, options=_options(pairs))
     try:
         service = spec.create(config)
     except OptionError as exc:
@@ -441,8 +443,7 @@ def cmd_images_publish(args: argparse.Namespace) -> int:
     from services.images.publish import publish
 
     def work(client) -> None:  # type: ignore[no-untyped-def]
-        segment = int(args.segment_mb * (1 << 20))
-        publish(client, args.registry, args.service, args.strategy, args.keep, say, segment)
+        publish(client, args.registry, args.service, args.strategy, args.keep, say)
 
     return _with_engine("publish", work)
 
@@ -679,12 +680,6 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--registry", required=True, help="host:port, e.g. 127.0.0.1:5000")
     publish.add_argument(
         "--keep", type=int, default=3, help="bundles from this many earlier versions (default 3)"
-    )
-    publish.add_argument(
-        "--segment-mb",
-        type=float,
-        default=0,
-        help="bounded memory on the gateway: deltas in pieces of this many MB (default: whole)",
     )
     publish.set_defaults(func=cmd_images_publish)
     report = images_sub.add_parser(

@@ -1,7 +1,13 @@
 """Layer deltas (zstd patch-from) and their bundle: exact or refused, never half right."""
 
 import hashlib
+import io
+import json
+import mmap
 import random
+import struct
+import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -81,15 +87,84 @@ def test_a_bundle_round_trips_and_a_cut_or_foreign_one_is_refused() -> None:
         delta.unpack(delta.MAGIC + b"\x00\x00\x00\x02[{")
 
 
-def test_a_segmented_delta_makes_the_same_bytes_in_bounded_pieces() -> None:
-    old, new = _layers()
-    segment = 256 * 1024
-    made = delta.make_segmented(old, new, segment)
-    assert len(made) < 4_000  # still the change, plus a frame per segment
-    assert b"".join(delta.patch_segmented(old, made, len(new), segment)) == new
-    part = delta.Part("delta", 0, len(made), len(new), segment)
+def _tar(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _file_trees() -> tuple[dict[str, bytes], dict[str, bytes]]:
+    rng = random.Random(11)
+    old = {f"opt/app/m{i:04}.py": rng.randbytes(rng.randint(2000, 10000)) for i in range(2000)}
+    new = dict(old)
+    new["opt/app/m0100.py"] = old["opt/app/m0100.py"].replace(old["opt/app/m0100.py"][50:60], b"x")
+    new = {**dict(list(new.items())[:5]), "opt/app/added.py": b"print('new')\n", **new}
+    return old, new
+
+
+def test_a_layer_delta_copies_unchanged_entries_and_patches_the_changed_one() -> None:
+    before, after = _file_trees()
+    old, new = _tar(before), _tar(after)  # an insertion near the start shifts every entry
+    made = delta.make_layer(old, new)
+    assert len(made) < 800  # a few ops and two small frames
+    assert len(made) < len(delta.make(old, new)) / 3  # not some 25 bytes per 128 KB of tar
+    assert b"".join(delta.patch_layer(old, made, len(new))) == new
+    part = delta.Part("layer", 0, len(made), len(new))
     assert b"".join(delta.made_by(part, old, made)) == new
+
+
+def test_a_big_changed_file_is_patched_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delta, "PIECE", 64 * 1024)
+    old_bytes, new_bytes = _layers()
+    old, new = _tar({"big.bin": old_bytes}), _tar({"big.bin": new_bytes})
+    made = delta.make_layer(old, new)
+    header = json.loads(made[4 : 4 + struct.unpack(">I", made[:4])[0]])
+    assert len(header) > len(new_bytes) // (64 * 1024)
+    assert max(op[1] for op in header) <= 3 * 64 * 1024  # the old bytes one piece reads
+    assert b"".join(delta.patch_layer(old, made, len(new))) == new
+
+
+def test_bytes_that_are_no_tar_still_round_trip() -> None:
+    old, new = _layers()
+    made = delta.make_layer(old, new)
+    assert b"".join(delta.patch_layer(old, made, len(new))) == new
+
+
+def test_a_cut_or_lying_layer_delta_is_refused() -> None:
+    before, after = _file_trees()
+    old, new = _tar(before), _tar(after)
+    made = delta.make_layer(old, new)
     with pytest.raises(delta.DeltaError):
-        b"".join(delta.patch_segmented(old, made[:-3], len(new), segment))
-    with pytest.raises(delta.DeltaError, match="past its end"):
-        b"".join(delta.patch_segmented(old, made + made[:20], len(new), segment))
+        b"".join(delta.patch_layer(old, made[:-5], len(new)))
+    with pytest.raises(delta.DeltaError):
+        b"".join(delta.patch_layer(old, made + b"?", len(new)))
+    with pytest.raises(delta.DeltaError, match="unreadable"):
+        b"".join(delta.patch_layer(old, made[:10], len(new)))
+    with pytest.raises(delta.DeltaError, match="more than"):
+        b"".join(delta.patch_layer(old, made, len(new) - 1))
+    outside = json.dumps([[len(old) - 10, 20, 0, 20]]).encode()
+    with pytest.raises(delta.DeltaError, match="outside the old layer"):
+        b"".join(delta.patch_layer(old, struct.pack(">I", len(outside)) + outside, 20))
+    with pytest.raises(delta.DeltaError):  # a smaller basis than the one it was made from
+        b"".join(delta.patch_layer(old[: len(old) // 2], made, len(new)))
+
+
+def test_a_failed_layer_delta_lets_go_of_a_mapped_basis(tmp_path: Path) -> None:
+    before, after = _file_trees()
+    old, new = _tar(before), _tar(after)
+    made = bytearray(delta.make_layer(old, new))
+    first_frame = 4 + struct.unpack(">I", made[:4])[0]
+    made[first_frame : first_frame + 4] = bytes(4)  # no zstd frame: zstd fails mid-patch
+    (tmp_path / "old.tar").write_bytes(old)
+    # The map is closed while the error is on its way out: BufferError if a view of it
+    # were still held.
+    with (
+        (tmp_path / "old.tar").open("rb") as f,
+        pytest.raises(delta.DeltaError),
+        mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped,
+    ):
+        b"".join(delta.patch_layer(mapped, bytes(made), len(new)))
