@@ -31,6 +31,7 @@ import hashlib
 import io
 import json
 import mmap
+import re
 import struct
 import tarfile
 from collections.abc import Iterator
@@ -176,8 +177,8 @@ def _pieces(old_length: int, length: int) -> Iterator[tuple[int, int, int, int]]
 def make_layer(old: Buffer, new: Buffer, level: int = LEVEL) -> bytes:
     """A layer delta that knows tars: each entry of `new` the same, byte for byte, as an
     entry of `old` (wherever it is) is a copy of those old bytes; each other one is a zstd
-    frame patched from the old entry of the same name (or, for new files, compressed
-    together with the new files beside it).
+    frame patched from the old entry of the same name, or of a name that differs only in
+    its numbers (or, for new files, compressed together with the new files beside it).
 
     Why not one zstd frame over the whole layer: zstd spends some 25 bytes per 128 KB
     block even when a block is one long match, so a one-line change in a 190 MB squashed
@@ -188,6 +189,9 @@ def make_layer(old: Buffer, new: Buffer, level: int = LEVEL) -> bytes:
     with memoryview(old) as before, memoryview(new) as after:
         where = {_digest(before[a:b]): a for _, a, b in olds}
         named = {name: (a, b) for name, a, b in olds if name is not None}
+        # A file whose path changed only in its numbers (tinydb-4.8.0.dist-info/RECORD,
+        # libfoo.so.3.1) is still best patched from its old self.
+        alike = {_unversioned(name): (a, b) for name, a, b in olds if name is not None}
         plan: list[list[int]] = []  # [new start, new end, old start, old end, copy?]
         for name, s, e in news:
             found = where.get(_digest(after[s:e]))
@@ -197,8 +201,8 @@ def make_layer(old: Buffer, new: Buffer, level: int = LEVEL) -> bytes:
                     last[1], last[3] = e, found + e - s
                 else:
                     plan.append([s, e, found, found + e - s, 1])
-            elif name in named:
-                plan.append([s, e, *named[name], 0])
+            elif basis := name is not None and (named.get(name) or alike.get(_unversioned(name))):
+                plan.append([s, e, *basis, 0])
             elif last and not last[4] and last[2] == last[3] and e - last[0] <= PIECE:
                 last[1] = e  # new files beside each other compress together
             else:
@@ -251,6 +255,10 @@ def patch_layer(old: Buffer, payload: Buffer, length: int) -> Iterator[bytes]:
                 _let_go(old, start, start + span)
         if made != length or offset != len(view):
             raise DeltaError(f"the delta made {made:,} bytes, not {length:,}, or has bytes left")
+
+
+def _unversioned(name: str) -> str:
+    return re.sub(r"\d+", "#", name)
 
 
 def _digest(data: memoryview) -> bytes:

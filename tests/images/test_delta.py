@@ -117,6 +117,16 @@ def test_a_layer_delta_copies_unchanged_entries_and_patches_the_changed_one() ->
     assert b"".join(delta.made_by(part, old, made)) == new
 
 
+def test_a_file_renamed_with_its_version_is_patched_from_its_old_self() -> None:
+    rng = random.Random(3)
+    record = rng.randbytes(30_000)
+    old = _tar({"lib/tinydb-4.8.0.dist-info/RECORD": record})
+    new = _tar({"lib/tinydb-4.8.2.dist-info/RECORD": record[:100] + b"4.8.2" + record[105:]})
+    made = delta.make_layer(old, new)
+    assert len(made) < 300  # not the 30 KB of the file compressed alone
+    assert b"".join(delta.patch_layer(old, made, len(new))) == new
+
+
 def test_a_big_changed_file_is_patched_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(delta, "PIECE", 64 * 1024)
     old_bytes, new_bytes = _layers()
