@@ -173,6 +173,26 @@ CATALOG: dict[str, ServiceSpec] = {
             ),
         ),
         ServiceSpec(
+            "mqtt",
+            "services.bridge.service:create",
+            (c.BRIDGE_NAME,),
+            image="core",
+            options=(
+                Option("host", None, "MQTT broker's host (none: nothing is bridged)"),
+                Option("port", 1883, "MQTT broker's port", int),
+                Option("tls", None, "CA file: TLS to the broker, its certificate checked"),
+                Option("username", None, "user name at the broker"),
+                Option("password-file", None, "file holding the broker password"),
+                Option("base-topic", None, "topics' prefix (default agile/GATEWAY-ID)"),
+                Option("gateway-id", None, "this gateway's name on the broker (default hostname)"),
+                Option("discovery-prefix", "homeassistant", "Home Assistant's discovery prefix"),
+                Option("folder", None, "where the queue and policy live (default DIR/mqtt)"),
+                Option("queue-max", 1_000_000, "records queued at most; the oldest go first", int),
+                Option("refresh-interval", 5.0, "s between reads of the registered devices", float),
+                Option("reconnect-max", 30.0, "s at most between tries to reach the broker", float),
+            ),
+        ),
+        ServiceSpec(
             "updater",
             "services.updater.service:create",
             (c.UPDATER_NAME,),
@@ -205,7 +225,8 @@ IMAGES: dict[str, ImageSpec] = {
     i.name: i
     for i in (
         ImageSpec("bus", "dbus-daemon, the stack's bus"),  # no Python: its own Dockerfile
-        ImageSpec("core", "protocol manager and device manager"),  # AGILE_SERVICE picks one
+        # AGILE_SERVICE picks one; the MQTT bridge too (aiomqtt is small, pure Python).
+        ImageSpec("core", "protocol manager, device manager, MQTT bridge", ("mqtt",)),
         ImageSpec("storage", "time-series storage"),
         ImageSpec("ble", "BLE adapter", ("ble",)),
         ImageSpec("zigbee", "ZigBee adapter", ("zigbee",)),

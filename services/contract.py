@@ -48,6 +48,11 @@ UPDATER_IFACE = UPDATER_NAME
 UPDATER_BUSY_ERROR = f"{UPDATER_NAME}.Error.Busy"
 UPDATER_FAILED_ERROR = f"{UPDATER_NAME}.Error.Failed"
 
+# Addition: the MQTT bridge, where data leaves the gateway (AGILE used Node-RED nodes).
+BRIDGE_NAME = f"{PREFIX}.Bridge"
+BRIDGE_PATH = "/org/eclipse/agail/Bridge"
+BRIDGE_IFACE = BRIDGE_NAME
+
 STORAGE_NAME = f"{PREFIX}.Storage"  # addition: AGILE stored data in a web service
 STORAGE_PATH = "/org/eclipse/agail/Storage"
 STORAGE_IFACE = STORAGE_NAME
@@ -449,6 +454,7 @@ CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
 NamedInfoListWire = Annotated[list[list[Any]], DBusSignature("a(sa{sv})")]
 PolicyListWire = Annotated[list[list[Any]], DBusSignature("a(ssa{sv})")]
 Bool = Annotated[bool, DBusSignature("b")]
+BoolByDevice = Annotated[dict[str, bool], DBusSignature("a{sb}")]
 Double = Annotated[float, DBusSignature("d")]
 StrPair = Annotated[list[str], DBusSignature("ss")]
 StrTriple = Annotated[list[str], DBusSignature("sss")]

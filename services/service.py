@@ -76,6 +76,18 @@ class BusService(ABC):
         return 0
 
 
+async def woken(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for `event` at most `seconds`; whether it was set. Not asyncio.wait_for: on
+    Python 3.11 it swallows a cancellation that comes as the event is set (CPython
+    gh-86296), and a service's loop cancelled at stop would then run on forever."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 _background: set[asyncio.Task[object]] = set()
 
 

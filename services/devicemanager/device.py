@@ -160,11 +160,15 @@ class Device:
 
     def configuration(self) -> str:
         """AGILE's Configuration (key-value, as JSON): the device type it is driven by,
-        its commands, and which components are subscribed by how many clients."""
+        its commands, which components can be written and subscribed to (additions), and
+        which components are subscribed by how many clients."""
+        components = [self.type.component(s.id) for s in self.definition.streams]
         return json.dumps(
             {
                 "deviceType": self.type_name,
                 "commands": [cmd.id for cmd in self.type.commands],
+                "writable": [k.id for k in components if k.encode is not None],
+                "subscribable": [k.id for k in components if k.subscribable],
                 "subscribed": {k: sum(v.values()) for k, v in self.subscribers.items() if +v},
             }
         )

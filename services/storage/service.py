@@ -30,7 +30,7 @@ from services.bus import (
     watch_name_owners,
 )
 from services.catalog import options_of
-from services.service import BusService, ServiceConfig
+from services.service import BusService, ServiceConfig, woken
 from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
 from services.storage.policy import Policy, PolicyStore
 from services.storage.store import StorageError, Store
@@ -149,8 +149,7 @@ class StorageService(BusService):
                 await self._device(key, "Subscribe")
             for key in sorted(self.subscribed - wanted):
                 await self._device(key, "Unsubscribe")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.resubscribe_s)
+            await woken(self._wake, self.resubscribe_s)
 
     async def _device(self, key: tuple[str, str], member: str) -> None:
         device_id, component_id = key

@@ -1,0 +1,406 @@
+"""`org.eclipse.agail.Bridge`: the gateway's data out to an MQTT broker, and the broker's
+requests back in.
+
+Up: every record of every bridged device (a policy: all registered devices unless
+switched off) goes first to a durable spool on disk, then to the broker with QoS 1,
+retained, in order; it leaves the spool only when the broker has acknowledged it, so a
+broker away for a while or a bridge restarted loses nothing (see `spool`). Home
+Assistant discovery configs and availability (the broker's will says offline) are
+state, sent again on every connect. Down: `/set` and `/command/` topics become the
+Device's Write and Execute; the result, or the error, is published back.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+from dbus_fast import DBusError, Message, Variant
+from dbus_fast.service import ServiceInterface, dbus_method
+
+from services import contract as c
+from services.atomicjson import write_atomic
+from services.bridge import topics
+from services.bridge.discovery import Device, configs
+from services.bridge.spool import Spool
+from services.bus import (
+    DBUS_NAME,
+    DBUS_PATH,
+    add_match,
+    call,
+    match_rule,
+    on_signal,
+    watch_name_owners,
+)
+from services.catalog import options_of
+from services.service import BusService, ServiceConfig, woken
+
+log = logging.getLogger(__name__)
+# aiomqtt warns whenever more than 10 publishes wait for their acknowledgement: here
+# hundreds do by design (BATCH), and the bridge reports its own state.
+client_log = logging.getLogger(__name__ + ".client")
+client_log.setLevel(logging.ERROR)
+
+BATCH = 500  # messages in flight at most: enough for 2,000/s over a few ms of latency
+FLUSH_S = 0.01  # records wait at most this long in memory before they are on disk
+
+
+class BridgeService(BusService):
+    bus_names = (c.BRIDGE_NAME,)
+
+    def __init__(self, config: ServiceConfig) -> None:
+        super().__init__(config)
+        opts = options_of("mqtt", config.options)
+        self.host: str | None = opts["host"]
+        self.port: int = opts["port"]
+        self.ca_file: str | None = opts["tls"]
+        self.username: str | None = opts["username"]
+        self.password_file: str | None = opts["password-file"]
+        self.gateway = opts["gateway-id"] or socket.gethostname()
+        self.base: str = opts["base-topic"] or f"agile/{self.gateway}"
+        self.prefix: str = opts["discovery-prefix"]
+        self.refresh_s: float = opts["refresh-interval"]
+        self.backoff_max_s: float = opts["reconnect-max"]
+        self.folder = Path(opts["folder"] or config.state_dir / "mqtt")
+        self.spool = Spool(self.folder / "spool.db", opts["queue-max"])
+        self.policy_file = self.folder / "bridged.json"
+        self.off: set[str] = set()  # devices not bridged
+        if self.policy_file.exists():
+            self.off = set(json.loads(self.policy_file.read_text()))
+        self.devices: dict[str, Device] = {}
+        self.available: dict[str, str] = {}
+        self.subscribed: set[tuple[str, str]] = set()
+        self.device_manager = ""
+        self.client: Any = None  # aiomqtt.Client while connected
+        self.published = 0
+        self.error = ""
+        self.pending: list[tuple[str, bytes, bool]] = []
+        self._queued = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._wake_devices = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.exports.export(c.BRIDGE_PATH, BridgeInterface(self))
+        iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
+        on_signal(self.bus, iface, member, self._on_value, path=path)
+        await add_match(
+            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        )
+        await watch_name_owners(self.bus, self._name_owner_changed, c.DEVICE_NAME)
+        with contextlib.suppress(DBusError):
+            (self.device_manager,) = await call(
+                self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [c.DEVICE_NAME]
+            )
+
+    async def ready(self) -> None:
+        if not self.host:
+            self.error = "no broker set (mqtt:host): nothing is bridged"
+            log.info("%s", self.error)
+            return
+        self._tasks = [
+            asyncio.ensure_future(self._follow_devices()),
+            asyncio.ensure_future(self._flusher()),
+            asyncio.ensure_future(self._connection()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.spool.put(self.pending)
+        self.spool.close()
+
+    # -- up: records to the spool, the spool to the broker --
+
+    def _on_value(self, msg: Message) -> None:
+        if msg.sender != self.device_manager or msg.signature != c.RecordObject.SIGNATURE:
+            return
+        try:
+            record = c.RecordObject.from_wire(msg.body[0])
+        except (DBusError, ValueError) as exc:
+            log.warning("a record that is not one, skipped: %s", exc)
+            return
+        if record.device_id in self.off:
+            return
+        topic = topics.record_topic(self.base, record)
+        self.pending.append((topic, topics.record_payload(record), True))
+        self._queued.set()
+
+    async def _flusher(self) -> None:
+        """Records to disk in one transaction every FLUSH_S: at 2,000/s a commit per
+        record would be the bottleneck, and a kill loses at most these 10 ms."""
+        while True:
+            await self._queued.wait()
+            await asyncio.sleep(FLUSH_S)
+            self._queued.clear()
+            batch, self.pending = self.pending, []
+            self.spool.put(batch)
+            self._wake.set()
+
+    async def _publish_spool(self, client: Any) -> None:
+        while True:
+            rows = self.spool.head(BATCH)
+            if not rows:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await asyncio.gather(
+                *(client.publish(r.topic, r.payload, qos=1, retain=r.retain) for r in rows)
+            )
+            self.spool.remove_through(rows[-1].seq)
+            self.published += len(rows)
+
+    # -- the broker connection --
+
+    def _client(self) -> Any:
+        import aiomqtt  # only the bridge needs it (the `mqtt` extra)
+
+        tls = None
+        if self.ca_file:
+            tls = ssl.create_default_context(cafile=self.ca_file)
+        password = None
+        if self.password_file:
+            password = Path(self.password_file).read_text().strip()
+        status = topics.availability_topic(self.base)
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            username=self.username,
+            password=password,
+            identifier=f"agile-bridge-{self.gateway}",
+            tls_context=tls,
+            will=aiomqtt.Will(status, b"offline", qos=1, retain=True),
+            max_inflight_messages=BATCH,
+            logger=client_log,
+            timeout=10,
+        )
+
+    async def _connection(self) -> None:
+        """Connected, or trying again with backoff, until the service stops."""
+        import aiomqtt
+
+        delay = 1.0
+        while True:
+            try:
+                async with self._client() as client:
+                    self.client, self.error, delay = client, "", 1.0
+                    log.info("connected to the broker at %s:%d", self.host, self.port)
+                    await client.publish(
+                        topics.availability_topic(self.base), b"online", qos=1, retain=True
+                    )
+                    for device in self.devices.values():
+                        await self._announce(device)
+                    for topic in topics.subscriptions(self.base):
+                        await client.subscribe(topic, qos=1)
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self._publish_spool(client))
+                        group.create_task(self._requests(client))
+            except* (aiomqtt.MqttError, OSError, ssl.SSLError) as group_error:
+                self.error = str(group_error.exceptions[0])
+                log.warning(
+                    "broker %s:%d: %s; trying again in %.0f s",
+                    self.host,
+                    self.port,
+                    self.error,
+                    delay,
+                )
+            finally:
+                self.client = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def _send(self, topic: str, payload: bytes, retain: bool = True) -> None:
+        """State (discovery, availability) goes straight out when connected: it is sent
+        again on every connect anyway."""
+        if self.client is not None:
+            await self.client.publish(topic, payload, qos=1, retain=retain)
+
+    async def _announce(self, device: Device) -> None:
+        for topic, payload in configs(self.prefix, self.base, self.gateway, device).items():
+            await self._send(topic, payload)
+        state = self.available.get(device.device_id, "offline")
+        await self._send(topics.availability_topic(self.base, device.device_id), state.encode())
+
+    async def _withdraw(self, device: Device) -> None:
+        for topic in configs(self.prefix, self.base, self.gateway, device):
+            await self._send(topic, b"")  # an empty retained config removes the entity
+        await self._send(topics.availability_topic(self.base, device.device_id), b"")
+
+    # -- down: requests from the broker --
+
+    async def _requests(self, client: Any) -> None:
+        async for message in client.messages:
+            topic, payload = message.topic.value, bytes(message.payload or b"")
+            try:
+                request = topics.parse_request(self.base, topic, payload)
+            except topics.BadRequest as exc:
+                log.warning("%s: %s", topic, exc)
+                await client.publish(exc.reply, topics.reply_payload("BadRequest", str(exc)), 1)
+                continue
+            except ValueError as exc:
+                log.warning("%s", exc)
+                continue
+            reply = request.reply_topic(self.base)
+            try:
+                await self._do(request)
+            except DBusError as exc:
+                log.info("%s: %s", topic, exc.text)
+                await client.publish(reply, topics.reply_payload(exc.type, exc.text), qos=1)
+            else:
+                await client.publish(reply, topics.reply_payload(), qos=1)
+
+    async def _do(self, request: topics.Request) -> None:
+        if not c.valid_device_id(request.device_id):
+            raise c.DeviceNotFound(f"no device {request.device_id!r}")
+        path = c.device_path(request.device_id)
+        if request.kind == "set":
+            args: tuple[str, str, list[Any]] = ("Write", "ss", [request.name, request.value])
+        else:
+            args = ("Execute", "s", [request.name])
+        await call(self.bus, c.DEVICE_NAME, path, c.DEVICE_IFACE, *args, timeout=15)
+
+    # -- the devices, and which are bridged --
+
+    async def _follow_devices(self) -> None:
+        while True:
+            self._wake_devices.clear()
+            try:
+                await self._refresh()
+            except DBusError as exc:
+                log.info("devices not read (tried again later): %s", exc.text)
+            await woken(self._wake_devices, self.refresh_s)
+
+    async def _refresh(self) -> None:
+        (wire,) = await call(
+            self.bus, c.DEVICE_NAME, c.DEVICE_MANAGER_PATH, c.DEVICE_MANAGER_IFACE, "Devices"
+        )
+        (status,) = await call(
+            self.bus, c.DEVICE_NAME, c.DEVICE_MANAGER_PATH, c.DEVICE_MANAGER_IFACE, "DevicesStatus"
+        )
+        seen: dict[str, Device] = {}
+        for definition in map(c.DeviceDefinition.from_wire, wire):
+            known = self.devices.get(definition.device_id)
+            seen[definition.device_id] = known or await self._describe(definition)
+        for gone in set(self.devices) - set(seen) | (set(seen) & self.off):
+            if gone in self.devices:
+                await self._withdraw(self.devices.pop(gone))
+        for device_id, device in seen.items():
+            if device_id in self.off:
+                continue
+            state = "online" if status.get(device_id, [""])[0] == "CONNECTED" else "offline"
+            fresh = device_id not in self.devices
+            self.devices[device_id] = device
+            if fresh or self.available.get(device_id) != state:
+                self.available[device_id] = state
+                await self._announce(device)
+            for component in device.components:
+                if (device_id, component) not in self.subscribed:
+                    await self._subscribe(device_id, component)
+        self.subscribed = {k for k in self.subscribed if k[0] in self.devices}
+
+    async def _describe(self, definition: c.DeviceDefinition) -> Device:
+        (text,) = await call(
+            self.bus,
+            c.DEVICE_NAME,
+            c.device_path(definition.device_id),
+            c.DEVICE_IFACE,
+            "Configuration",
+        )
+        conf = json.loads(text)
+        units = {s.id: s.unit for s in definition.streams}
+        return Device(
+            definition.device_id,
+            definition.name,
+            str(conf.get("deviceType", "")),
+            {k: units.get(k, "") for k in conf.get("subscribable", units)},
+            tuple(conf.get("writable", ())),
+            tuple(conf.get("commands", ())),
+        )
+
+    async def _subscribe(self, device_id: str, component: str) -> None:
+        try:
+            await call(
+                self.bus,
+                c.DEVICE_NAME,
+                c.device_path(device_id),
+                c.DEVICE_IFACE,
+                "Subscribe",
+                "s",
+                [component],
+                timeout=15,
+            )
+        except DBusError as exc:
+            log.info(
+                "subscribe %s/%s failed (tried again later): %s", device_id, component, exc.text
+            )
+        else:
+            self.subscribed.add((device_id, component))
+
+    async def set_bridged(self, device_id: str, on: bool) -> None:
+        if not c.valid_device_id(device_id):
+            raise c.InvalidArgs(f"not a device id: {device_id!r}")
+        (self.off.discard if on else self.off.add)(device_id)
+        write_atomic(self.policy_file, json.dumps(sorted(self.off)).encode())
+        if not on:
+            for key in [k for k in self.subscribed if k[0] == device_id]:
+                self.subscribed.discard(key)
+                with contextlib.suppress(DBusError):
+                    await call(
+                        self.bus,
+                        c.DEVICE_NAME,
+                        c.device_path(device_id),
+                        c.DEVICE_IFACE,
+                        "Unsubscribe",
+                        "s",
+                        [key[1]],
+                    )
+        self._wake_devices.set()
+
+    def _name_owner_changed(self, name: str, old: str, new: str) -> None:
+        if name == c.DEVICE_NAME:
+            self.device_manager = new
+            self.subscribed.clear()  # a new DeviceManager holds no subscriptions of ours
+            self._wake_devices.set()
+
+    def status(self) -> dict[str, Variant]:
+        return {
+            "connected": Variant("b", self.client is not None),
+            "broker": Variant("s", f"{self.host}:{self.port}"),
+            "base-topic": Variant("s", self.base),
+            "queued": Variant("t", self.spool.length + len(self.pending)),
+            "dropped": Variant("t", self.spool.dropped),
+            "published": Variant("t", self.published),
+            "error": Variant("s", self.error),
+            "since": Variant("x", int(time.time() * 1000)),
+        }
+
+
+class BridgeInterface(ServiceInterface):
+    def __init__(self, service: BridgeService) -> None:
+        super().__init__(c.BRIDGE_IFACE)
+        self.service = service
+
+    @dbus_method()
+    def Status(self) -> c.VariantDict:
+        """connected, broker, base-topic, queued, dropped, published, error."""
+        return self.service.status()
+
+    @dbus_method()
+    def Bridged(self) -> c.BoolByDevice:
+        """Every registered device (and every one switched off): bridged or not."""
+        service = self.service
+        return {d: d not in service.off for d in set(service.devices) | service.off}
+
+    @dbus_method()
+    async def SetBridged(self, device_id: c.Str, on: c.Bool) -> None:
+        await self.service.set_bridged(device_id, on)
+
+
+def create(config: ServiceConfig) -> BridgeService:
+    return BridgeService(config)

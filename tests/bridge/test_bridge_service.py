@@ -1,0 +1,270 @@
+"""The MQTT bridge on a real bus and a real broker (Debian's mosquitto), checked with
+mosquitto_sub and mosquitto_pub as independent clients."""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from dbus_fast import Message
+
+from services import contract as c
+from services.bridge.service import BridgeService
+from services.bus import add_match, call, match_rule, on_signal
+from services.devicemanager.service import create as create_dm
+from services.dummy.service import create as create_dummy
+from services.protocolmanager.service import create as create_pm
+from tests.bridge.broker import Broker, Subscriber, running_broker
+from tests.helpers import SWITCH, THERMOMETER, dm, eventually
+
+THERMO = THERMOMETER.device_id
+SWITCH_ID = SWITCH.device_id
+BASE = "agile/gw1"
+
+
+async def bridge(bus, member: str, signature: str = "", *body):  # type: ignore[no-untyped-def]
+    return await call(bus, c.BRIDGE_NAME, c.BRIDGE_PATH, c.BRIDGE_IFACE, member, signature, body)
+
+
+@pytest.fixture
+async def gateway(services):
+    await services.start(create_pm(services.config()))
+    await services.start(create_dummy(services.config(**{"record-interval": "0.01"})))
+    await services.start(create_dm(services.config()))
+    return services
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    with running_broker(tmp_path / "broker") as b:
+        yield b
+
+
+@pytest.fixture
+def subscribe():
+    """mosquitto_sub on a broker's topics (see Subscriber), stopped after the test."""
+    started: list[Subscriber] = []
+
+    def start(broker: Broker, *topics: str) -> Subscriber:
+        started.append(Subscriber(broker, *topics))
+        return started[-1]
+
+    yield start
+    for sub in started:
+        sub.stop()
+
+
+async def start_bridge(services, broker: Broker, **options: str) -> BridgeService:
+    opts = {"gateway-id": "gw1", "refresh-interval": "0.2", "reconnect-max": "1"}
+    service = BridgeService(services.config(**opts | broker.options() | options))
+    return await services.start(service)
+
+
+async def register(client, *overviews: c.DeviceOverview) -> None:
+    for overview in overviews:
+        await dm(client, "Register", "(ssss)s", overview.to_wire(), "")
+
+
+def arrived(sub: Subscriber, topic: str) -> list[dict]:
+    return [json.loads(p) if p else {} for t, p in sub.messages() if t == topic]
+
+
+async def until(check, timeout: float = 60, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    async def probe():  # type: ignore[no-untyped-def]
+        return check()
+
+    return await eventually(probe, timeout, interval)
+
+
+def publish(broker: Broker, topic: str, payload: bytes) -> None:
+    subprocess.run(
+        ["mosquitto_pub", *broker.client_args(), "-q", "1", "-t", topic, "-s" if payload else "-n"],
+        input=payload,
+        check=True,
+        timeout=10,
+    )
+
+
+async def test_records_arrive_under_their_topics_with_discovery_and_availability(
+    gateway, client, broker, subscribe
+) -> None:
+    sub = subscribe(broker, "agile/#", "homeassistant/#")
+    await register(client, THERMOMETER, SWITCH)
+    await start_bridge(gateway, broker)
+    temperature = await until(lambda: arrived(sub, f"{BASE}/{THERMO}/temperature")[3:])
+    assert {r["unit"] for r in temperature} == {"°C"}
+    assert all(isinstance(r["value"], float) and 18 <= r["value"] <= 25 for r in temperature)
+    times = [r["ts"] for r in temperature]
+    assert times == sorted(times)
+    assert ("agile/gw1/status", "online") in sub.messages()
+    await until(lambda: (f"{BASE}/{THERMO}/availability", "online") in sub.messages())
+
+    sensor = arrived(sub, f"homeassistant/sensor/gw1/{THERMO}_temperature/config")[-1]
+    assert sensor["device_class"] == "temperature" and sensor["unit_of_measurement"] == "°C"
+    assert sensor["state_topic"] == f"{BASE}/{THERMO}/temperature"
+    assert sensor["device"]["name"] == THERMOMETER.name
+    humidity = arrived(sub, f"homeassistant/sensor/gw1/{THERMO}_humidity/config")[-1]
+    assert humidity["device_class"] == "humidity"
+    switch = arrived(sub, f"homeassistant/switch/gw1/{SWITCH_ID}_state/config")[-1]
+    assert switch["command_topic"] == f"{BASE}/{SWITCH_ID}/state/set"
+    assert switch["state_topic"] == f"{BASE}/{SWITCH_ID}/state"
+    buttons = {
+        t.split("/")[3] for t, _ in sub.messages() if t.startswith("homeassistant/button/gw1/")
+    }
+    assert buttons == {f"{SWITCH_ID}_command_on", f"{SWITCH_ID}_command_off"}
+    (status,) = await bridge(client, "Status")
+    assert status["connected"].value and status["published"].value >= 3
+
+
+async def test_set_and_command_topics_switch_the_dummy_switch_and_say_the_result(
+    gateway, client, broker, subscribe
+) -> None:
+    sub = subscribe(broker, "agile/#")
+    await register(client, SWITCH)
+    await start_bridge(gateway, broker)
+    state = f"{BASE}/{SWITCH_ID}/state"
+    await until(lambda: arrived(sub, state))  # subscribed, so writes are seen as records
+
+    publish(broker, f"{state}/set", b"on")
+    await until(lambda: any(r["value"] == "on" for r in arrived(sub, state)))
+    assert arrived(sub, f"{state}/set/result")[-1] == {"ok": True}
+    publish(broker, f"{BASE}/{SWITCH_ID}/command/off", b"")
+    await until(lambda: arrived(sub, state)[-1]["value"] == "off")
+    assert arrived(sub, f"{BASE}/{SWITCH_ID}/command/off/result") == [{"ok": True}]
+    publish(broker, f"{state}/set", b'{"value": true}')
+    await until(lambda: arrived(sub, state)[-1]["value"] == "on")
+
+    # Bad requests: an error on the reply topic, and the bridge goes on.
+    publish(broker, f"{state}/set", b"\xff\xfe")
+    publish(broker, f"{state}/set", b'{"value": [1, 2]}')
+    publish(broker, f"{BASE}/{SWITCH_ID}/command/explode", b"")
+    publish(broker, f"{BASE}/nosuchdevice/state/set", b"on")
+
+    def failed() -> list[dict]:
+        answers = [e for e in arrived(sub, f"{state}/set/result") if not e["ok"]]
+        return answers if len(answers) >= 2 else []
+
+    assert [e["error"] for e in await until(failed)] == ["BadRequest", "BadRequest"]
+    (explode,) = await until(lambda: arrived(sub, f"{BASE}/{SWITCH_ID}/command/explode/result"))
+    assert explode["ok"] is False and "explode" in explode["message"]
+    (unknown,) = await until(lambda: arrived(sub, f"{BASE}/nosuchdevice/state/set/result"))
+    assert unknown["ok"] is False and unknown["error"]
+    publish(broker, f"{state}/set", b"off")
+    await until(lambda: arrived(sub, state)[-1]["value"] == "off")
+
+
+@pytest.mark.parametrize("tls, password", [(True, False), (False, True)], ids=["tls", "password"])
+async def test_tls_with_a_checked_certificate_and_a_password_file_work(
+    gateway, client, tmp_path, tls, password, subscribe
+) -> None:
+    with running_broker(tmp_path / "secure", tls=tls, password=password) as secure:
+        sub = subscribe(secure, "agile/#")
+        await register(client, THERMOMETER)
+        await start_bridge(gateway, secure)
+        await until(lambda: arrived(sub, f"{BASE}/{THERMO}/temperature"))
+
+
+async def test_a_wrong_password_is_said_and_nothing_is_lost(gateway, client, tmp_path) -> None:
+    with running_broker(tmp_path / "secure", password=True) as secure:
+        await register(client, THERMOMETER)
+        wrong = tmp_path / "wrong"
+        wrong.write_text("not the password\n")
+        service = await start_bridge(gateway, secure, **{"password-file": str(wrong)})
+        await until(lambda: "authori" in service.error.lower() or "not auth" in service.error)
+        (status,) = await bridge(client, "Status")
+        assert not status["connected"].value
+        assert (await until(lambda: service.spool.length > 10)) is True
+
+
+async def test_switching_a_device_off_withdraws_it_and_is_kept(
+    gateway, client, broker, subscribe
+) -> None:
+    sub = subscribe(broker, "agile/#", "homeassistant/#")
+    await register(client, THERMOMETER)
+    service = await start_bridge(gateway, broker)
+    config = f"homeassistant/sensor/gw1/{THERMO}_temperature/config"
+    await until(lambda: arrived(sub, config))
+    await bridge(client, "SetBridged", "sb", THERMO, False)
+    await until(lambda: arrived(sub, config)[-1] == {})  # an empty config removes it
+    (bridged,) = await bridge(client, "Bridged")
+    assert bridged == {THERMO: False}
+    count = len(arrived(sub, f"{BASE}/{THERMO}/temperature"))
+    published = service.published
+    await until(lambda: service.published == published)  # nothing more for that device
+    assert len(arrived(sub, f"{BASE}/{THERMO}/temperature")) <= count + 5  # in flight
+
+    await gateway.stop(service)
+    service = await start_bridge(gateway, broker)
+    (bridged,) = await bridge(client, "Bridged")
+    assert bridged == {THERMO: False}
+    await bridge(client, "SetBridged", "sb", THERMO, True)
+    await until(lambda: arrived(sub, config)[-1] != {})
+
+
+class Listener:
+    """What the DeviceManager sent on the bus: the records the bridge had to carry."""
+
+    def __init__(self) -> None:
+        self.records: list[c.RecordObject] = []
+        self.on = True
+
+    async def attach(self, bus) -> None:  # type: ignore[no-untyped-def]
+        iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
+        on_signal(bus, iface, member, self._got, path=path)
+        await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
+
+    def _got(self, msg: Message) -> None:
+        if self.on:
+            self.records.append(c.RecordObject.from_wire(msg.body[0]))
+
+
+@pytest.mark.timeout(400)
+async def test_a_broker_away_for_30_s_under_200_records_per_s_loses_nothing(
+    gateway, client, broker, subscribe
+) -> None:
+    sub = subscribe(broker, "agile/+/+/+")
+    await register(client, THERMOMETER)  # two streams at 100 records/s each
+    service = await start_bridge(gateway, broker)
+    await until(lambda: arrived(sub, f"{BASE}/{THERMO}/humidity"))
+    listener = Listener()
+    await listener.attach(client)
+    await until(lambda: len(listener.records) > 200)
+    broker.stop()
+    away = time.monotonic()
+    await until(lambda: time.monotonic() - away >= 30 and service.spool.length > 5000, 90, 0.5)
+    broker.start()
+    await until(lambda: service.client is not None, 60)
+    await until(lambda: len(listener.records) > 12_000, 60)
+    listener.on = False
+    sent = [
+        (f"{BASE}/{r.device_id}/{r.component_id}", json.loads(_payload(r)))
+        for r in listener.records
+    ]
+    wanted = {json.dumps(p, sort_keys=True) for _, p in sent}
+
+    streams = (f"{BASE}/{THERMO}/temperature", f"{BASE}/{THERMO}/humidity")
+
+    def received() -> list[tuple[str, dict]]:
+        return [(t, json.loads(p)) for t, p in sub.messages() if t in streams]
+
+    # Polled slowly: the services share this event loop, and 20,000 rows take a while.
+    await until(lambda: wanted <= {json.dumps(p, sort_keys=True) for _, p in received()}, 120, 1)
+    got = [(t, p) for t, p in received() if json.dumps(p, sort_keys=True) in wanted]
+    firsts, seen = [], set()
+    for topic, payload in got:
+        key = json.dumps(payload, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            firsts.append((topic, payload))
+    for stream in streams:
+        assert [p for t, p in firsts if t == stream] == [p for t, p in sent if t == stream]
+    duplicates = len(got) - len(firsts)
+    print(f"records {len(sent)}, lost 0, duplicated {duplicates} (QoS 1)")
+    assert service.spool.dropped == 0
+
+
+def _payload(record: c.RecordObject) -> bytes:
+    from services.bridge.topics import record_payload
+
+    return record_payload(record)
