@@ -201,12 +201,18 @@ def make_layer(old: Buffer, new: Buffer, level: int = LEVEL) -> bytes:
                     last[1], last[3] = e, found + e - s
                 else:
                     plan.append([s, e, found, found + e - s, 1])
-            elif basis := name is not None and (named.get(name) or alike.get(_unversioned(name))):
-                plan.append([s, e, *basis, 0])
-            elif last and not last[4] and last[2] == last[3] and e - last[0] <= PIECE:
-                last[1] = e  # new files beside each other compress together
+                continue
+            basis = named.get(name) or alike.get(_unversioned(name)) if name else None
+            a, b = basis or (0, 0)
+            if last and not last[4] and _joins(last, e, a, b):
+                # Changed files beside each other share one frame (and their old bytes):
+                # a layer rebuilt later differs in every header's time, and a frame
+                # per file would cost some 25 bytes each.
+                if a < b:
+                    last[2], last[3] = (a, b) if last[2] == last[3] else (last[2], max(last[3], b))
+                last[1] = e
             else:
-                plan.append([s, e, 0, 0, 0])
+                plan.append([s, e, a, b, 0])
         ops: list[list[int]] = []
         frames: list[bytes] = []
         for s, e, a, b, copy in plan:
@@ -255,6 +261,17 @@ def patch_layer(old: Buffer, payload: Buffer, length: int) -> Iterator[bytes]:
                 _let_go(old, start, start + span)
         if made != length or offset != len(view):
             raise DeltaError(f"the delta made {made:,} bytes, not {length:,}, or has bytes left")
+
+
+def _joins(run: list[int], end: int, a: int, b: int) -> bool:
+    """Whether a changed entry ending at `end`, patched from old bytes a..b (none: a ==
+    b), goes into the changed run before it: at most PIECE new bytes, and old bytes that
+    follow the run's closely enough to read as one range of at most 2 PIECEs."""
+    if end - run[0] > PIECE:
+        return False
+    if a == b or run[2] == run[3]:
+        return True
+    return run[2] <= a <= run[3] + CHUNK and b - run[2] <= 2 * PIECE
 
 
 def _unversioned(name: str) -> str:
