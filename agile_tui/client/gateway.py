@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from dbus_fast import Message, Variant
+from dbus_fast import DBusError, Message, Variant
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
@@ -20,6 +20,10 @@ class UpdaterEvent(NamedTuple):
 
 
 ZIGBEE = c.protocol_bus_name("ZB")
+NO_SERVICE = (
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+)
 
 
 class GatewayClient:
@@ -203,6 +207,30 @@ class GatewayClient:
     ) -> dict[str, Any]:
         (policy,) = await self._storage("SetPolicy", "ssa{sv}", dev_id, component, changes)
         return {k: v.value for k, v in policy.items()}
+
+    # -- the MQTT bridge --
+
+    async def _bridge(self, member: str, signature: str = "", *body: Any) -> list[Any]:
+        return await self._call(
+            c.BRIDGE_NAME, c.BRIDGE_PATH, c.BRIDGE_IFACE, member, signature, *body
+        )
+
+    async def bridge_status(self) -> dict[str, Any] | None:
+        """The bridge's state (connected, queued, dropped, error...); None without one."""
+        try:
+            (status,) = await self._bridge("Status")
+        except DBusError as exc:
+            if exc.type in NO_SERVICE:
+                return None
+            raise
+        return {k: v.value for k, v in status.items()}
+
+    async def bridged(self) -> dict[str, bool]:
+        (wire,) = await self._bridge("Bridged")
+        return dict(wire)
+
+    async def set_bridged(self, dev_id: str, on: bool) -> None:
+        await self._bridge("SetBridged", "sb", dev_id, on)
 
     # -- signals --
 

@@ -26,7 +26,7 @@ from services import contract as c
 
 # Short headers: seven columns must fit 80 terminal columns.
 DISCOVERED_COLUMNS = ("Proto", "Name", "Address", "dBm", "Status", "Seen", "Pair")
-REGISTERED_COLUMNS = ("Id", "Name", "Status", "Components")
+REGISTERED_COLUMNS = ("Id", "Name", "Status", "MQTT", "Components")
 PERMIT_JOIN_S = 60
 NAME_WIDTH = 19
 
@@ -47,6 +47,7 @@ class DevicesScreen(Screen[None]):
         Binding("r", "read", "Read", id="devices.read"),
         Binding("w", "write", "Write", id="devices.write"),
         Binding("e", "execute", "Execute", id="devices.execute"),
+        Binding("b", "toggle_bridged", "MQTT", id="devices.bridge"),
         Binding("delete", "remove", "Remove", id="devices.remove"),
     ]
 
@@ -61,6 +62,8 @@ class DevicesScreen(Screen[None]):
         self.signal: dict[str, str] = {}  # device id -> RSSI (BLE) or LQI (ZigBee)
         self.last_seen: dict[str, int] = {}  # device id -> the radio's LastSeen, epoch ms
         self.join_until: float | None = None  # ZigBee joining open until (monotonic); None: no ZB
+        self.bridge: dict[str, Any] | None = None  # the MQTT bridge's Status; None: no bridge
+        self.bridged: dict[str, bool] = {}
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Devices")
@@ -100,6 +103,8 @@ class DevicesScreen(Screen[None]):
                 self.statuses = await gateway.devices_status()
                 self.signal, self.last_seen = _radio_info(await gateway.all_devices_info())
                 self.join_until = await _join_until(gateway)
+                self.bridge = await gateway.bridge_status()
+                self.bridged = await gateway.bridged() if self.bridge else {}
             except (DBusError, ConnectionError) as exc:
                 self.app.bus_failed(exc)  # type: ignore[attr-defined]
                 return
@@ -143,13 +148,16 @@ class DevicesScreen(Screen[None]):
                 for key, s in self.sightings.items()
             }
         )
-        self.query_one("#registered", LiveTable).sync(
+        reg_table = self.query_one("#registered", LiveTable)
+        reg_table.border_subtitle = _bridge_state(self.bridge)
+        reg_table.sync(
             {
                 d.device_id: (
                     d.device_id,
                     d.name,
                     self.statuses.get(d.device_id, "?"),
-                    _fit(", ".join(s.id for s in d.streams), 28),
+                    _bridged(self.bridge, self.bridged.get(d.device_id)),
+                    _fit(", ".join(s.id for s in d.streams), 22),
                 )
                 for d in registered
             }
@@ -198,6 +206,8 @@ class DevicesScreen(Screen[None]):
             return table == "discovered"
         if action in ("toggle_connection", "read", "write", "execute", "remove"):
             return table == "registered"
+        if action == "toggle_bridged":
+            return table == "registered" and self.bridge is not None
         return True
 
     def on_descendant_focus(self) -> None:
@@ -358,6 +368,16 @@ class DevicesScreen(Screen[None]):
         await self._device_action("Execute", run)
 
     @work(group="devices-action")
+    async def action_toggle_bridged(self) -> None:
+        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+            on = not self.bridged.get(dev_id, True)
+            await gateway.set_bridged(dev_id, on)
+            self.notify(f"{dev_id} {'bridged to' if on else 'no longer sent to'} MQTT")
+            self.poll()
+
+        await self._device_action("MQTT", run)
+
+    @work(group="devices-action")
     async def action_remove(self) -> None:
         async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
             name = self.registered[dev_id].name
@@ -385,6 +405,27 @@ def _ago(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h"
+
+
+def _bridge_state(status: dict[str, Any] | None) -> str:
+    """The registered table's subtitle: where the MQTT bridge stands."""
+    if status is None:
+        return ""
+    if status["connected"]:
+        state = "MQTT connected"
+    elif status["error"].startswith("no broker"):
+        return "MQTT: no broker set"
+    else:
+        state = "MQTT broker unreachable"
+    extra = [f"{status['queued']:,} queued"] if status["queued"] else []
+    extra += [f"{status['dropped']:,} dropped"] if status["dropped"] else []
+    return " · ".join([state, *extra])
+
+
+def _bridged(status: dict[str, Any] | None, on: bool | None) -> str:
+    if status is None or status["error"].startswith("no broker"):
+        return ""
+    return "off" if on is False else "yes"
 
 
 def _short_address(address: str) -> str:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bridge.broker import running_broker
 from tests.tui import states
 from tests.tui.states import frozen_runtime_dir
 
@@ -11,9 +12,12 @@ from tests.tui.states import frozen_runtime_dir
 @pytest.fixture
 def gateway(gateway_factory, tmp_path: Path):
     # The wandering BLE sensor stays in range, so that every run sees the same devices;
-    # the store holds a fixed week of temperatures for the history view.
+    # the store holds a fixed week of temperatures for the history view. The MQTT
+    # bridge has a broker, so that the Devices section shows it bridging.
     states.preload_history(tmp_path / "gw")
-    return gateway_factory(*states.GATEWAY_OPTIONS, state_dir=tmp_path / "gw")
+    with running_broker(tmp_path / "broker") as broker:
+        mqtt = [f"mqtt:{k}={v}" for k, v in broker.options().items()]
+        yield gateway_factory(*states.GATEWAY_OPTIONS, *mqtt, state_dir=tmp_path / "gw")
 
 
 @pytest.fixture
