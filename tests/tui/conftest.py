@@ -16,8 +16,8 @@ def gateway(gateway_factory, tmp_path: Path):
     # bridge has a broker, so that the Devices section shows it bridging.
     states.preload_history(tmp_path / "gw")
     with running_broker(tmp_path / "broker") as broker:
-        mqtt = [f"mqtt:{k}={v}" for k, v in broker.options().items()]
-        yield gateway_factory(*states.GATEWAY_OPTIONS, *mqtt, state_dir=tmp_path / "gw")
+        options = [*states.GATEWAY_OPTIONS, *states.mqtt_options(broker)]
+        yield gateway_factory(*options, state_dir=tmp_path / "gw")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from textual._doc import take_svg_screenshot
 
+from tests.bridge.broker import running_broker
 from tests.conftest import ROOT, Gateway
 from tests.tui import states
 
@@ -34,12 +35,14 @@ def main() -> int:
         frozen = states.frozen_runtime_dir(Path(tmp) / "frozen")
         for name, mode, state in SHOTS:
             states.preload_history(Path(tmp) / name)
-            gateway = Gateway(Path(tmp) / name, list(states.GATEWAY_OPTIONS))
-            try:
-                app = states.make_app(gateway.address, frozen, mode=mode)
-                svg = take_svg_screenshot(app=app, terminal_size=(100, 30), run_before=state)
-            finally:
-                gateway.stop()
+            with running_broker(Path(tmp) / f"{name}-broker") as broker:
+                options = [*states.GATEWAY_OPTIONS, *states.mqtt_options(broker)]
+                gateway = Gateway(Path(tmp) / name, options)
+                try:
+                    app = states.make_app(gateway.address, frozen, mode=mode)
+                    svg = take_svg_screenshot(app=app, terminal_size=(100, 30), run_before=state)
+                finally:
+                    gateway.stop()
             (out / f"{name}.svg").write_text(svg)
             print(f"screenshots/{name}.svg")
     return 0

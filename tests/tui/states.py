@@ -17,15 +17,24 @@ from agile_tui.app import AgileApp
 from agile_tui.client.session import Session
 from agile_tui.config import Config
 from agile_tui.widgets.live_table import LiveTable
+from tests.bridge.broker import Broker
 
 FIXED_NOW = 1_800_000_000.0
 NO_ENGINE = "unix:///nonexistent/docker.sock"
+
 GATEWAY_OPTIONS = (
     "sim-bluez:wanderer=1000000000,1",
     "sim-bluez:rssi-jitter=0",
     "zigbee:faults=0",  # no device that drops off or leaves during a snapshot
     f"updater:docker={NO_ENGINE}",  # the same on every machine: no engine answers
 )
+
+
+def mqtt_options(broker: Broker) -> list[str]:
+    """The demo gateway's bridge to a test broker (the Devices section shows it bridging)."""
+    return [f"mqtt:{k}={v}" for k, v in broker.options().items()]
+
+
 DISCOVERED = 13  # 5 BLE peripherals, 3 Dummy devices, 5 ZigBee devices
 ENV_SENSOR, SENSORTAG, DUMMY_SWITCH = "bleC0FFEE000001", "bleC0FFEE000003", "dummyD00000000003"
 ZB_CLIMATE = "zb00124b001c000001"

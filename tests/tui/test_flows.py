@@ -37,6 +37,27 @@ async def test_pair_with_a_chosen_name(gateway, frozen_dir) -> None:
         assert table.get_row(states.DUMMY_SWITCH)[1] == "Kitchen plug"
 
 
+async def test_b_switches_a_devices_mqtt_bridging_off_and_on(gateway, frozen_dir) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.paired(pilot)
+        registered = app.screen.query_one("#registered", LiveTable)
+        await states.until(pilot, lambda: "MQTT connected" in str(registered.border_subtitle))
+        registered.focus()
+        states.select_row(pilot, "registered", states.ENV_SENSOR)
+        assert registered.get_row(states.ENV_SENSOR)[3] == "yes"
+        await pilot.press("b")
+        await states.until(pilot, lambda: registered.get_row(states.ENV_SENSOR)[3] == "off")
+        await pilot.press("b")
+        await states.until(pilot, lambda: registered.get_row(states.ENV_SENSOR)[3] == "yes")
+    client = GatewayClient(gateway.address)
+    await client.connect()
+    try:
+        assert await client.bridged() == {states.ENV_SENSOR: True}
+    finally:
+        client.close()
+
+
 async def test_read_a_component_shows_value_and_unit(gateway, frozen_dir) -> None:
     app = states.make_app(gateway.address, frozen_dir)
     async with app.run_test(size=(80, 24)) as pilot:
