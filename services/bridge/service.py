@@ -47,7 +47,7 @@ client_log = logging.getLogger(__name__ + ".client")
 client_log.setLevel(logging.ERROR)
 
 BATCH = 500  # messages in flight at most: enough for 2,000/s over a few ms of latency
-FLUSH_S = 0.01  # records wait at most this long in memory before they are on disk
+FLUSH_S = 0.002  # records wait at most this long in memory before they are on disk
 
 
 class BridgeService(BusService):
@@ -134,7 +134,7 @@ class BridgeService(BusService):
 
     async def _flusher(self) -> None:
         """Records to disk in one transaction every FLUSH_S: at 2,000/s a commit per
-        record would be the bottleneck, and a kill loses at most these 10 ms."""
+        record would be the bottleneck, and a kill loses at most these 2 ms."""
         while True:
             await self._queued.wait()
             await asyncio.sleep(FLUSH_S)

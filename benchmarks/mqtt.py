@@ -1,0 +1,188 @@
+"""The MQTT bridge against mosquitto_pub alone (the ceiling), side by side, in one run:
+
+    ./dev bench mqtt [--records N]
+
+A private bus and Debian's mosquitto on private addresses; the bridge runs as its own
+process (`agile-gateway service mqtt`). This process stands in for the DeviceManager:
+it owns org.eclipse.agail.Device and sends NewSubscribeValueSignal, each value the
+time it was sent, so what is measured is the bridge alone, from the bus to the broker.
+mosquitto_sub (QoS 1) stamps every arrival; mosquitto_pub -l publishes the same
+payloads at QoS 1 for the ceiling.
+
+1. throughput: N records sent as fast as the bus takes them, records/s until the last
+   one arrived;
+2. latency at 200 records/s for 10 s: arrival minus sending time, p50/p95/max.
+
+Goals: >= 2,000 records/s, p95 <= 20 ms at 200 records/s.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dbus_fast import Message
+
+from services import contract as c
+from services.bus import connect, emit_signal, request_names
+from services.busconfig import start_bus_daemon
+from services.paths import ROOT
+from tests.bridge.broker import running_broker
+
+BASE = "agile/bench"
+
+
+class Arrivals:
+    """mosquitto_sub on the bench's topics, every arrival stamped with its time."""
+
+    def __init__(self, args: list[str], topic: str, out: Path) -> None:
+        self.out = out
+        cmd = ["mosquitto_sub", *args, "-q", "1", "-t", topic, "-F", "%U %p"]
+        self.proc = subprocess.Popen(cmd, stdout=out.open("wb"), stderr=subprocess.DEVNULL)
+
+    def lines(self) -> list[tuple[float, str]]:
+        rows = []
+        for line in self.out.read_text().splitlines():
+            stamp, _, payload = line.partition(" ")
+            if payload:
+                rows.append((float(stamp), payload))
+        return rows
+
+    def wait_for(self, n: int, timeout: float = 120) -> list[tuple[float, str]]:
+        deadline = time.monotonic() + timeout
+        while len(rows := self.lines()) < n:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(rows)} of {n} records arrived")
+            time.sleep(0.1)
+        return rows
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def record(i: int) -> c.RecordObject:
+    return c.RecordObject(f"bench{i % 10}", "temperature", f"{time.time():.6f}", "°C", "float", i)
+
+
+def sent_at(payload: str) -> float:
+    return float(json.loads(payload)["value"])
+
+
+def latencies(rows: list[tuple[float, str]]) -> list[float]:
+    return sorted((stamp - sent_at(p)) * 1000 for stamp, p in rows)
+
+
+def summary(ms: list[float]) -> str:
+    p95 = ms[int(len(ms) * 0.95)]
+    return f"{statistics.median(ms):>8.1f}{p95:>8.1f}{ms[-1]:>8.1f}"
+
+
+async def bridge_run(broker_args: list[str], options: dict[str, str], n: int, folder: Path):  # type: ignore[no-untyped-def]
+    proc, address = start_bus_daemon(folder / "bus")
+    bus = await connect(address)
+    await request_names(bus, [c.DEVICE_NAME])  # the stand-in DeviceManager
+    opts = [f"--option={k}={v}" for k, v in options.items()]
+    cli = [sys.executable, "-m", "services.runtime.cli", "service", "mqtt", "--bus", address]
+    log = (folder / "bridge.log").open("wb")
+    bridge = subprocess.Popen(
+        [*cli, "--state-dir", str(folder / "state"), *opts], cwd=ROOT, stderr=log
+    )
+    try:
+        arrivals = Arrivals(broker_args, f"{BASE}/+/+", folder / "bridge.out")
+        probe = 0
+        while not arrivals.lines():  # the bridge is up and connected
+            if bridge.poll() is not None:
+                raise SystemExit("the bridge exited:\n" + (folder / "bridge.log").read_text())
+            emit_signal(bus, c.NEW_SUBSCRIBE_VALUE_SIGNAL, "(sssssx)", [record(probe).to_wire()])
+            probe += 1
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
+        base = len(arrivals.lines())
+
+        start = time.time()
+        iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
+        for i in range(n):
+            sent = bus.send(
+                Message.new_signal(path, iface, member, "(sssssx)", [record(i).to_wire()])
+            )
+            if i % 50 == 49:
+                # dbus-fast takes a full socket buffer (EAGAIN) as the end of the
+                # connection: written, and a breath, every 50 (at most 10,000/s offered).
+                await sent
+                await asyncio.sleep(0.005)
+        offered = n / (time.time() - start)
+        rows = await asyncio.to_thread(arrivals.wait_for, base + n)
+        rate = n / (rows[base + n - 1][0] - start)
+        print(f"(offered {offered:,.0f} records/s on the bus)")
+
+        count = 2000
+        for i in range(count):
+            await bus.send(
+                Message.new_signal(path, iface, member, "(sssssx)", [record(i).to_wire()])
+            )
+            await asyncio.sleep(1 / 200)
+        rows = await asyncio.to_thread(arrivals.wait_for, base + n + count)
+        arrivals.stop()
+        return rate, latencies(rows[base + n : base + n + count])
+    finally:
+        bridge.terminate()
+        bridge.wait(10)
+        bus.disconnect()
+        proc.terminate()
+
+
+def ceiling_run(broker_args: list[str], n: int, folder: Path):  # type: ignore[no-untyped-def]
+    from services.bridge.topics import record_payload
+
+    arrivals = Arrivals(broker_args, f"{BASE}/ceiling", folder / "ceiling.out")
+    time.sleep(0.5)
+    cmd = ["mosquitto_pub", *broker_args, "-q", "1", "-t", f"{BASE}/ceiling", "-l"]
+    pub = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    assert pub.stdin
+    start = time.time()
+    pub.stdin.write(b"".join(record_payload(record(i)) + b"\n" for i in range(n)))
+    pub.stdin.flush()
+    rows = arrivals.wait_for(n)
+    rate = n / (rows[n - 1][0] - start)
+    count = 2000
+    for i in range(count):
+        pub.stdin.write(record_payload(record(i)) + b"\n")
+        pub.stdin.flush()
+        time.sleep(1 / 200)
+    rows = arrivals.wait_for(n + count)
+    pub.stdin.close()
+    pub.wait(10)
+    arrivals.stop()
+    return rate, latencies(rows[n : n + count])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=20_000)
+    n = parser.parse_args().records
+    with tempfile.TemporaryDirectory(prefix="agile-bench-mqtt-") as tmp:
+        folder = Path(tmp)
+        with running_broker(folder / "broker") as broker:
+            args = broker.client_args()
+            options = broker.options() | {"gateway-id": "bench", "refresh-interval": "60"}
+            ceiling = ceiling_run(args, n, folder)
+            bridged = asyncio.run(bridge_run(args, options, n, folder))
+    print(f"\nMQTT: {n:,} records as fast as they come, then 200 records/s for 10 s (QoS 1)")
+    print(f"{'':<28}{'rec/s':>10}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}")
+    for name, (rate, ms) in (
+        ("mosquitto_pub alone", ceiling),
+        ("bus -> bridge -> broker", bridged),
+    ):
+        print(f"{name:<28}{rate:>10,.0f}{summary(ms)}")
+    print(f"bridge / ceiling: {bridged[0] / ceiling[0]:.2f} of the rate")
+    print("goals: >= 2,000 records/s; p95 <= 20 ms at 200 records/s")
+
+
+if __name__ == "__main__":
+    main()
