@@ -29,15 +29,10 @@ from services.bridge import topics
 from services.bridge.discovery import Device, configs
 from services.bridge.spool import Spool
 from services.bus import (
-    DBUS_NAME,
-    DBUS_PATH,
-    add_match,
     call,
-    match_rule,
-    on_signal,
-    watch_name_owners,
 )
 from services.catalog import options_of
+from services.records import follow_device_manager
 from services.service import BusService, ServiceConfig, woken
 
 log = logging.getLogger(__name__)
@@ -87,16 +82,9 @@ class BridgeService(BusService):
 
     async def start(self) -> None:
         self.exports.export(c.BRIDGE_PATH, BridgeInterface(self))
-        iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
-        on_signal(self.bus, iface, member, self._on_value, path=path)
-        await add_match(
-            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        self.device_manager = await follow_device_manager(
+            self.bus, self._on_value, self._name_owner_changed
         )
-        await watch_name_owners(self.bus, self._name_owner_changed, c.DEVICE_NAME)
-        with contextlib.suppress(DBusError):
-            (self.device_manager,) = await call(
-                self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [c.DEVICE_NAME]
-            )
 
     async def ready(self) -> None:
         if not self.host:

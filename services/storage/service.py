@@ -21,15 +21,10 @@ from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
 from services.bus import (
-    DBUS_NAME,
-    DBUS_PATH,
-    add_match,
     call,
-    match_rule,
-    on_signal,
-    watch_name_owners,
 )
 from services.catalog import options_of
+from services.records import follow_device_manager
 from services.service import BusService, ServiceConfig, woken
 from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
 from services.storage.policy import Policy, PolicyStore
@@ -76,16 +71,9 @@ class StorageService(BusService):
         for policy in self.policy_store.all():
             self._apply(policy)
         self.exports.export(c.STORAGE_PATH, StorageInterface(self))
-        iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
-        on_signal(self.bus, iface, member, self._on_value, path=path)
-        await add_match(
-            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        self.device_manager = await follow_device_manager(
+            self.bus, self._on_value, self._name_owner_changed
         )
-        await watch_name_owners(self.bus, self._name_owner_changed, c.DEVICE_NAME)
-        with contextlib.suppress(DBusError):
-            (self.device_manager,) = await call(
-                self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [c.DEVICE_NAME]
-            )
         self.expire()
 
     async def ready(self) -> None:
