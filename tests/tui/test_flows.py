@@ -272,7 +272,8 @@ async def test_a_devices_refresh_costs_the_same_calls_for_any_number_of_devices(
     gateway, frozen_dir
 ) -> None:
     """Discovered, registered, discovery status, every device's status, every radio's
-    info and the ZigBee join window: six calls, however many devices there are."""
+    info, the ZigBee join window and the MQTT bridge's status and policy: eight calls,
+    however many devices there are."""
     app = states.make_app(gateway.address, frozen_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await states.paired(pilot)
@@ -289,4 +290,4 @@ async def test_a_devices_refresh_costs_the_same_calls_for_any_number_of_devices(
         await client._dm("Register", "(ssss)s", SWITCH.to_wire(), "")
         await client._dm("Register", "(ssss)s", THERMOMETER.to_wire(), "")
         assert len(await client.registered()) == 3
-        assert await one_refresh() == one_device == 6
+        assert await one_refresh() == one_device == 8
