@@ -97,6 +97,8 @@ async def test_profile_protocol_configuration_and_data(core, client) -> None:
     assert json.loads(configuration) == {
         "deviceType": "dummy-switch",
         "commands": ["on", "off"],
+        "writable": ["state"],
+        "subscribable": ["state"],
         "subscribed": {},
     }
     with pytest.raises(DBusError) as err:

@@ -81,6 +81,7 @@ def test_status_command_lists_running_services(gateway_factory) -> None:
         "sim-bluez": ("running", True),
         "ble": ("running", True),
         "zigbee": ("running", True),
+        "mqtt": ("running", True),
         "updater": ("running", True),
     }
 

@@ -42,6 +42,7 @@ client_log = logging.getLogger(__name__ + ".client")
 client_log.setLevel(logging.ERROR)
 
 BATCH = 500  # messages in flight at most: enough for 2,000/s over a few ms of latency
+STOP_S = 5.0
 FLUSH_S = 0.002  # records wait at most this long in memory before they are on disk
 
 
@@ -100,7 +101,10 @@ class BridgeService(BusService):
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: a broker connection cancelled mid-handshake can take its time
+            # to let go, and a stop must not wait on a broker.
+            await asyncio.wait(self._tasks, timeout=STOP_S)
         self.spool.put(self.pending)
         self.spool.close()
 

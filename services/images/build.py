@@ -18,6 +18,7 @@ from pathlib import Path
 import docker
 
 from services.busconfig import render_config
+from services.catalog import IMAGES
 from services.images import project
 from services.images.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, ServiceImage
@@ -31,7 +32,7 @@ RECIPES_ENV = "AGILE_DOCKERFILES"
 STAGING = WORK / "images"
 WHEELHOUSE = WORK / "wheelhouse"
 CONTAINER_SOCKET = Path("/run/agile/bus.sock")  # in every container of the stack
-ALL_EXTRAS = ("ble", "zigbee", "updater")
+ALL_EXTRAS = tuple(sorted({extra for image in IMAGES.values() for extra in image.extras}))
 # pip's platform tags of binary wheels that run on Debian 12 (glibc 2.36), per architecture.
 WHEEL_PLATFORMS = {
     "amd64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
