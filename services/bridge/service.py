@@ -16,7 +16,6 @@ import json
 import logging
 import socket
 import ssl
-import time
 from pathlib import Path
 from typing import Any
 
@@ -369,7 +368,6 @@ class BridgeService(BusService):
             "dropped": Variant("t", self.spool.dropped),
             "published": Variant("t", self.published),
             "error": Variant("s", self.error),
-            "since": Variant("x", int(time.time() * 1000)),
         }
 
 
