@@ -36,3 +36,13 @@ async def follow_device_manager(
         )
         return str(owner)
     return ""
+
+
+async def device_call(
+    bus: MessageBus, device_id: str, member: str, signature: str = "", *body: object
+) -> list[object]:
+    """A method of one registered Device object (at the DeviceManager), its answer."""
+    path = c.device_path(device_id)
+    return await call(
+        bus, c.DEVICE_NAME, path, c.DEVICE_IFACE, member, signature, list(body), timeout=15
+    )

@@ -31,7 +31,7 @@ from services.bus import (
     call,
 )
 from services.catalog import options_of
-from services.records import follow_device_manager
+from services.records import device_call, follow_device_manager
 from services.service import BusService, ServiceConfig, woken
 
 log = logging.getLogger(__name__)
@@ -249,12 +249,12 @@ class BridgeService(BusService):
     async def _do(self, request: topics.Request) -> None:
         if not c.valid_device_id(request.device_id):
             raise c.DeviceNotFound(f"no device {request.device_id!r}")
-        path = c.device_path(request.device_id)
         if request.kind == "set":
-            args: tuple[str, str, list[Any]] = ("Write", "ss", [request.name, request.value])
+            await device_call(
+                self.bus, request.device_id, "Write", "ss", request.name, request.value
+            )
         else:
-            args = ("Execute", "s", [request.name])
-        await call(self.bus, c.DEVICE_NAME, path, c.DEVICE_IFACE, *args, timeout=15)
+            await device_call(self.bus, request.device_id, "Execute", "s", request.name)
 
     # -- the devices, and which are bridged --
 
@@ -296,14 +296,8 @@ class BridgeService(BusService):
         self.subscribed = {k for k in self.subscribed if k[0] in self.devices}
 
     async def _describe(self, definition: c.DeviceDefinition) -> Device:
-        (text,) = await call(
-            self.bus,
-            c.DEVICE_NAME,
-            c.device_path(definition.device_id),
-            c.DEVICE_IFACE,
-            "Configuration",
-        )
-        conf = json.loads(text)
+        (text,) = await device_call(self.bus, definition.device_id, "Configuration")
+        conf = json.loads(str(text))
         units = {s.id: s.unit for s in definition.streams}
         return Device(
             definition.device_id,
@@ -316,16 +310,7 @@ class BridgeService(BusService):
 
     async def _subscribe(self, device_id: str, component: str) -> None:
         try:
-            await call(
-                self.bus,
-                c.DEVICE_NAME,
-                c.device_path(device_id),
-                c.DEVICE_IFACE,
-                "Subscribe",
-                "s",
-                [component],
-                timeout=15,
-            )
+            await device_call(self.bus, device_id, "Subscribe", "s", component)
         except DBusError as exc:
             log.info(
                 "subscribe %s/%s failed (tried again later): %s", device_id, component, exc.text
@@ -342,15 +327,7 @@ class BridgeService(BusService):
             for key in [k for k in self.subscribed if k[0] == device_id]:
                 self.subscribed.discard(key)
                 with contextlib.suppress(DBusError):
-                    await call(
-                        self.bus,
-                        c.DEVICE_NAME,
-                        c.device_path(device_id),
-                        c.DEVICE_IFACE,
-                        "Unsubscribe",
-                        "s",
-                        [key[1]],
-                    )
+                    await device_call(self.bus, device_id, "Unsubscribe", "s", key[1])
         self._wake_devices.set()
 
     def _name_owner_changed(self, name: str, old: str, new: str) -> None:

@@ -20,11 +20,8 @@ from dbus_fast import DBusError, Message, Variant
 from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
-from services.bus import (
-    call,
-)
 from services.catalog import options_of
-from services.records import follow_device_manager
+from services.records import device_call, follow_device_manager
 from services.service import BusService, ServiceConfig, woken
 from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
 from services.storage.policy import Policy, PolicyStore
@@ -142,16 +139,7 @@ class StorageService(BusService):
     async def _device(self, key: tuple[str, str], member: str) -> None:
         device_id, component_id = key
         try:
-            await call(
-                self.bus,
-                c.DEVICE_NAME,
-                c.device_path(device_id),
-                c.DEVICE_IFACE,
-                member,
-                "s",
-                [component_id],
-                timeout=15,
-            )
+            await device_call(self.bus, device_id, member, "s", component_id)
         except DBusError as exc:
             log.info("%s %s/%s failed (tried again later): %s", member, *key, exc.text)
             if member == "Unsubscribe":
