@@ -73,6 +73,9 @@ class Peer:
     last_values: dict[tuple[str, str], bytes] = field(default_factory=dict)
     reconnector: asyncio.Task[None] | None = None
     wanted: bool = False  # the operator asked for a connection
+    # Two clients asking at once (say the MQTT bridge and agile-tui after a restart)
+    # make one connection: the second waits for the first and finds it made.
+    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def connected(self) -> bool:
@@ -104,6 +107,9 @@ class BLEAdapter(ProtocolAdapter):
         self.system_bus: MessageBus | None = None
         self.bluez_present = True
         self._discovery_wanted = False  # restart scanning when BlueZ comes back
+        # One scan for an address at a time: a second one's StopDiscovery would end the
+        # first's discovery session under it ("No discovery started").
+        self._finding = asyncio.Lock()
 
     # -- life cycle and BlueZ coming and going --
 
@@ -220,17 +226,24 @@ class BLEAdapter(ProtocolAdapter):
         return self.peers.setdefault(address, Peer(address))
 
     async def _find(self, address: str) -> BLEDevice:
-        device = self.ble_devices.get(address)
-        if device is None:
-            try:
-                device = await BleakScanner.find_device_by_address(address, timeout=5.0)
-            except (BleakError, DBusError, OSError) as exc:
-                raise c.NoResult(f"BLE unavailable: {exc}") from None
-        if device is None:
-            raise c.DeviceNotFound(f"no BLE device {address} in range")
-        return device
+        async with self._finding:
+            device = self.ble_devices.get(address)
+            if device is None:
+                try:
+                    device = await BleakScanner.find_device_by_address(address, timeout=5.0)
+                except (BleakError, DBusError, OSError) as exc:
+                    raise c.NoResult(f"BLE unavailable: {exc}") from None
+            if device is None:
+                raise c.DeviceNotFound(f"no BLE device {address} in range")
+            self.ble_devices[address] = device
+            return device
 
     async def _connect(self, peer: Peer) -> None:
+        async with peer.connecting:
+            if not peer.connected:
+                await self._connect_now(peer)
+
+    async def _connect_now(self, peer: Peer) -> None:
         device = await self._find(peer.address)
         try:
             peer.client = await asyncio.wait_for(
@@ -254,8 +267,7 @@ class BLEAdapter(ProtocolAdapter):
     async def connect(self, address: str) -> None:
         peer = self._peer(address)
         peer.wanted = True
-        if not peer.connected:
-            await self._connect(peer)
+        await self._connect(peer)
 
     async def disconnect(self, address: str) -> None:
         peer = self.peers.get(address)

@@ -7,6 +7,7 @@ the protocol while any client holds it, and a client that leaves the bus
 releases what it held.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -56,6 +57,9 @@ class Device:
         self.last: dict[str, c.RecordObject] = {}
         self.latest: c.RecordObject | None = None  # of any component
         self.subscribers: dict[str, Counter[str]] = {}
+        # Subscribes, releases and resubscribes one at a time: two clients subscribing at
+        # once would otherwise both find no holders and both ask the protocol.
+        self._subscribing = asyncio.Lock()
         self.interface = DeviceInterface(self)
 
     @property
@@ -186,20 +190,22 @@ class Device:
         comp = self.type.component(component_id)
         if not comp.subscribable:
             raise c.NoResult(f"{self.id}/{component_id} cannot be subscribed to")
-        holders = self.subscribers.setdefault(component_id, Counter())
-        if not holders:
-            await self._ensure_connected()
-            await self._protocol("Subscribe", "a{ss}", comp.profile)
-        holders[client] += 1
+        async with self._subscribing:
+            holders = self.subscribers.setdefault(component_id, Counter())
+            if not +holders:
+                await self._ensure_connected()
+                await self._protocol("Subscribe", "a{ss}", comp.profile)
+            holders[client] += 1
 
     async def unsubscribe(self, component_id: str, client: str) -> None:
         self.type.component(component_id)
-        holders = self.subscribers.get(component_id, Counter())
-        if holders[client] <= 0:
-            raise c.NoResult(f"{client} is not subscribed to {self.id}/{component_id}")
-        holders[client] -= 1
-        if not +holders:
-            await self._release(component_id)
+        async with self._subscribing:
+            holders = self.subscribers.get(component_id, Counter())
+            if holders[client] <= 0:
+                raise c.NoResult(f"{client} is not subscribed to {self.id}/{component_id}")
+            holders[client] -= 1
+            if not +holders:
+                await self._release(component_id)
 
     async def _release(self, component_id: str) -> None:
         self.subscribers.pop(component_id, None)
@@ -218,25 +224,30 @@ class Device:
             )
 
     async def drop_client(self, client: str) -> None:
-        for component_id, holders in list(self.subscribers.items()):
-            if holders.pop(client, 0):
-                log.info(
-                    "%s left the bus; released its hold on %s/%s", client, self.id, component_id
-                )
-                if not +holders:
-                    await self._release(component_id)
+        async with self._subscribing:
+            for component_id, holders in list(self.subscribers.items()):
+                if holders.pop(client, 0):
+                    log.info(
+                        "%s left the bus; released its hold on %s/%s",
+                        client,
+                        self.id,
+                        component_id,
+                    )
+                    if not +holders:
+                        await self._release(component_id)
 
     async def resubscribe(self) -> None:
         """The protocol restarted and forgot our subscriptions: ask again."""
-        for component_id in [k for k, v in self.subscribers.items() if +v]:
-            try:
-                await self._ensure_connected()
-                await self._protocol(
-                    "Subscribe", "a{ss}", self.type.component(component_id).profile
-                )
-                log.info("%s/%s re-subscribed after a protocol restart", self.id, component_id)
-            except DBusError as exc:
-                log.warning("%s/%s: re-subscribe failed: %s", self.id, component_id, exc.text)
+        async with self._subscribing:
+            for component_id in [k for k, v in self.subscribers.items() if +v]:
+                try:
+                    await self._ensure_connected()
+                    await self._protocol(
+                        "Subscribe", "a{ss}", self.type.component(component_id).profile
+                    )
+                    log.info("%s/%s re-subscribed after a protocol restart", self.id, component_id)
+                except DBusError as exc:
+                    log.warning("%s/%s: re-subscribe failed: %s", self.id, component_id, exc.text)
 
     def on_value(self, profile: dict[str, str], raw: bytes) -> None:
         """A value notified by the protocol; garbage is logged and skipped."""
@@ -255,8 +266,9 @@ class Device:
                 )
 
     async def stop(self) -> None:
-        for component_id in list(self.subscribers):
-            await self._release(component_id)
+        async with self._subscribing:
+            for component_id in list(self.subscribers):
+                await self._release(component_id)
         try:
             await self.disconnect()
         except DBusError as exc:

@@ -1,6 +1,7 @@
 """The BLE adapter over the gateway bus with the virtual BlueZ: discovery, pairing, faults."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -120,6 +121,33 @@ async def test_out_of_range_disconnects_then_records_resume(gateway, client, blu
         record = await asyncio.wait_for(records.get(), 60)
     assert record.component_id == "temperature"
     assert (await device(client, ENV_ID, "Status"))[0] == ("CONNECTED",)
+
+
+async def test_two_clients_subscribing_at_once_share_one_connection(
+    gateway, client, bus_address
+) -> None:
+    """As after a bus restart: the MQTT bridge and agile-tui subscribe in the same moment,
+    through an adapter that has not scanned since it started. Both get their records."""
+    from services.bus import connect
+
+    found = await discover(client, ENV)
+    await register(client, by_id(found, ENV))
+    await pm(client, "StopDiscovery")
+    await gateway.stop(gateway.ble)
+    gateway.ble = await gateway.start(create_ble(gateway.config()))
+    other = await connect(bus_address)
+    try:
+        queues = [await listen_records(client), await listen_records(other)]
+        await asyncio.gather(
+            device(client, ENV_ID, "Subscribe", "s", "temperature"),
+            device(other, ENV_ID, "Subscribe", "s", "temperature"),
+        )
+        for records in queues:
+            assert (await asyncio.wait_for(records.get(), 60)).component_id == "temperature"
+        (configuration,) = await device(client, ENV_ID, "Configuration")
+        assert json.loads(configuration)["subscribed"] == {"temperature": 2}
+    finally:
+        other.disconnect()
 
 
 async def _status(client, dev_id: str, wanted: str) -> bool:
