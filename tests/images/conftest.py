@@ -57,6 +57,8 @@ def stack_up(state: Path, project: str, *more: str) -> Path:
     up = cli(
         "up", "--containers", "--simulate", "--project", project, "--state-dir", str(state), *more
     )
+    if up.returncode != 0:
+        stack_down(state, project)  # what came up of it goes, or later tests meet it
     assert up.returncode == 0, up.stderr
     return state
 

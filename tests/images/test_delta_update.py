@@ -121,6 +121,8 @@ def test_a_basis_image_removed_before_the_apply_is_refused(docker_client, publis
     with saved.open("wb") as f:
         for chunk in keep.save():
             f.write(chunk)
+    users = docker_client.containers.list(filters={"ancestor": old})
+    assert not users, f"containers left by another test use the basis: {[u.name for u in users]}"
     docker_client.images.remove(old, force=True)
     try:
         with pytest.raises(ExportError, match="not on this engine"):

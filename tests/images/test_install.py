@@ -97,6 +97,7 @@ def test_the_installed_wheel_runs_builds_and_brings_up_the_stack(
         status = installed("status", "--state-dir", str(stack), "--json")
         assert json.loads(status.stdout)["bus"] == "reachable"
     finally:
-        installed(
+        down = installed(
             "down", "--containers", "--simulate", "--project", PROJECT, "--state-dir", str(stack)
         )
+    assert down.returncode == 0, down.stdout + down.stderr
