@@ -455,6 +455,7 @@ NamedInfoListWire = Annotated[list[list[Any]], DBusSignature("a(sa{sv})")]
 PolicyListWire = Annotated[list[list[Any]], DBusSignature("a(ssa{sv})")]
 Bool = Annotated[bool, DBusSignature("b")]
 BoolByDevice = Annotated[dict[str, bool], DBusSignature("a{sb}")]
+BoolByStream = BoolByDevice  # keyed DEVICE/COMPONENT
 Double = Annotated[float, DBusSignature("d")]
 StrPair = Annotated[list[str], DBusSignature("ss")]
 StrTriple = Annotated[list[str], DBusSignature("sss")]

@@ -1,13 +1,14 @@
 """`org.eclipse.agail.Bridge`: the gateway's data out to an MQTT broker, and the broker's
 requests back in.
 
-Up: every record of every bridged device (a policy: all registered devices unless
-switched off) goes first to a durable spool on disk, then to the broker with QoS 1,
-retained, in order; it leaves the spool only when the broker has acknowledged it, so a
-broker away for a while or a bridge restarted loses nothing (see `spool`). Home
-Assistant discovery configs and availability (the broker's will says offline) are
-state, sent again on every connect. Down: `/set` and `/command/` topics become the
-Device's Write and Execute; the result, or the error, is published back.
+Up: every record of every bridged stream (a policy: every stream of every registered
+device unless its device or the stream itself is switched off) goes first to a durable
+spool on disk, then to the broker with QoS 1, retained, in order; it leaves the spool
+only when the broker has acknowledged it, so a broker away for a while or a bridge
+restarted loses nothing (see `spool`). Home Assistant discovery configs and
+availability (the broker's will says offline) are state, sent again on every connect.
+Down: `/set` and `/command/` topics become the Device's Write and Execute; the result,
+or the error, is published back.
 """
 
 import asyncio
@@ -16,6 +17,8 @@ import json
 import logging
 import socket
 import ssl
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +30,7 @@ from services.atomicjson import write_atomic
 from services.bridge import topics
 from services.bridge.discovery import Device, configs
 from services.bridge.spool import Spool
-from services.bus import (
-    call,
-)
+from services.bus import call
 from services.catalog import options_of
 from services.records import device_call, follow_device_manager
 from services.service import BusService, ServiceConfig, woken
@@ -65,8 +66,11 @@ class BridgeService(BusService):
         self.spool = Spool(self.folder / "spool.db", opts["queue-max"])
         self.policy_file = self.folder / "bridged.json"
         self.off: set[str] = set()  # devices not bridged
+        self.off_streams: set[tuple[str, str]] = set()  # streams of bridged devices not
         if self.policy_file.exists():
-            self.off = set(json.loads(self.policy_file.read_text()))
+            policy = json.loads(self.policy_file.read_text())
+            self.off = set(policy["devices-off"])
+            self.off_streams = {tuple(k.split("/", 1)) for k in policy["streams-off"]}
         self.devices: dict[str, Device] = {}
         self.available: dict[str, str] = {}
         self.subscribed: set[tuple[str, str]] = set()
@@ -117,7 +121,10 @@ class BridgeService(BusService):
         except (DBusError, ValueError) as exc:
             log.warning("a record that is not one, skipped: %s", exc)
             return
-        if record.device_id in self.off:
+        if (
+            record.device_id in self.off
+            or (record.device_id, record.component_id) in self.off_streams
+        ):
             return
         topic = topics.record_topic(self.base, record)
         self.pending.append((topic, topics.record_payload(record), True))
@@ -213,8 +220,17 @@ class BridgeService(BusService):
             await self.client.publish(topic, payload, qos=1, retain=retain)
 
     async def _announce(self, device: Device) -> None:
-        for topic, payload in configs(self.prefix, self.base, self.gateway, device).items():
-            await self._send(topic, payload)
+        shown = replace(
+            device,
+            components={
+                k: unit
+                for k, unit in device.components.items()
+                if (device.device_id, k) not in self.off_streams
+            },
+        )
+        entities = configs(self.prefix, self.base, self.gateway, shown)
+        for topic in configs(self.prefix, self.base, self.gateway, device):
+            await self._send(topic, entities.get(topic, b""))  # a stream switched off leaves
         state = self.available.get(device.device_id, "offline")
         await self._send(topics.availability_topic(self.base, device.device_id), state.encode())
 
@@ -291,7 +307,8 @@ class BridgeService(BusService):
                 self.available[device_id] = state
                 await self._announce(device)
             for component in device.components:
-                if (device_id, component) not in self.subscribed:
+                key = (device_id, component)
+                if key not in self.subscribed and key not in self.off_streams:
                     await self._subscribe(device_id, component)
         self.subscribed = {k for k in self.subscribed if k[0] in self.devices}
 
@@ -322,13 +339,38 @@ class BridgeService(BusService):
         if not c.valid_device_id(device_id):
             raise c.InvalidArgs(f"not a device id: {device_id!r}")
         (self.off.discard if on else self.off.add)(device_id)
-        write_atomic(self.policy_file, json.dumps(sorted(self.off)).encode())
+        self._save_policy()
         if not on:
-            for key in [k for k in self.subscribed if k[0] == device_id]:
-                self.subscribed.discard(key)
-                with contextlib.suppress(DBusError):
-                    await device_call(self.bus, device_id, "Unsubscribe", "s", key[1])
+            await self._unsubscribe(lambda key: key[0] == device_id)
         self._wake_devices.set()
+
+    async def set_stream_bridged(self, device_id: str, component: str, on: bool) -> None:
+        """One stream of a bridged device in or out: its entity comes or goes in Home
+        Assistant, and its retained value goes with it."""
+        if not c.valid_device_id(device_id) or not component or "/" in component:
+            raise c.InvalidArgs(f"not a stream: {device_id!r}/{component!r}")
+        key = (device_id, component)
+        (self.off_streams.discard if on else self.off_streams.add)(key)
+        self._save_policy()
+        if not on:
+            await self._unsubscribe(lambda k: k == key)
+            await self._send(f"{self.base}/{device_id}/{component}", b"")
+        if device_id in self.devices:
+            await self._announce(self.devices[device_id])
+        self._wake_devices.set()
+
+    def _save_policy(self) -> None:
+        policy = {
+            "devices-off": sorted(self.off),
+            "streams-off": sorted(f"{d}/{k}" for d, k in self.off_streams),
+        }
+        write_atomic(self.policy_file, json.dumps(policy).encode())
+
+    async def _unsubscribe(self, which: Callable[[tuple[str, str]], bool]) -> None:
+        for key in [k for k in self.subscribed if which(k)]:
+            self.subscribed.discard(key)
+            with contextlib.suppress(DBusError):
+                await device_call(self.bus, key[0], "Unsubscribe", "s", key[1])
 
     def _name_owner_changed(self, name: str, old: str, new: str) -> None:
         if name == c.DEVICE_NAME:
@@ -367,6 +409,20 @@ class BridgeInterface(ServiceInterface):
     @dbus_method()
     async def SetBridged(self, device_id: c.Str, on: c.Bool) -> None:
         await self.service.set_bridged(device_id, on)
+
+    @dbus_method()
+    def BridgedStreams(self) -> c.BoolByStream:
+        """Every stream of every bridged device (and every one switched off), as
+        DEVICE/COMPONENT: bridged or not."""
+        service = self.service
+        keys = {(d, k) for d, device in service.devices.items() for k in device.components}
+        return {
+            f"{d}/{k}": (d, k) not in service.off_streams for d, k in keys | service.off_streams
+        }
+
+    @dbus_method()
+    async def SetStreamBridged(self, device_id: c.Str, component: c.Str, on: c.Bool) -> None:
+        await self.service.set_stream_bridged(device_id, component, on)
 
 
 def create(config: ServiceConfig) -> BridgeService:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dbus_fast import Message
+from dbus_fast import DBusError, Message
 
 from services import contract as c
 from services.bridge.service import BridgeService
@@ -200,6 +200,44 @@ async def test_switching_a_device_off_withdraws_it_and_is_kept(
     assert bridged == {THERMO: False}
     await bridge(client, "SetBridged", "sb", THERMO, True)
     await until(lambda: arrived(sub, config)[-1] != {})
+
+
+async def test_switching_one_stream_off_keeps_the_rest_of_its_device_and_is_kept(
+    gateway, client, broker, subscribe
+) -> None:
+    sub = subscribe(broker, "agile/#", "homeassistant/#")
+    await register(client, THERMOMETER)
+    service = await start_bridge(gateway, broker)
+    temperature = f"homeassistant/sensor/gw1/{THERMO}_temperature/config"
+    humidity = f"homeassistant/sensor/gw1/{THERMO}_humidity/config"
+    await until(lambda: arrived(sub, temperature) and arrived(sub, f"{BASE}/{THERMO}/humidity"))
+    await bridge(client, "SetStreamBridged", "ssb", THERMO, "temperature", False)
+    await until(lambda: arrived(sub, temperature)[-1] == {})  # its entity leaves
+    await until(lambda: arrived(sub, f"{BASE}/{THERMO}/temperature")[-1] == {})  # and value
+    assert arrived(sub, humidity)[-1] != {}
+    (streams,) = await bridge(client, "BridgedStreams")
+    assert streams == {f"{THERMO}/temperature": False, f"{THERMO}/humidity": True}
+    before = len(arrived(sub, f"{BASE}/{THERMO}/humidity"))
+    await until(lambda: len(arrived(sub, f"{BASE}/{THERMO}/humidity")) > before + 3)
+    assert arrived(sub, f"{BASE}/{THERMO}/temperature")[-1] == {}  # none since
+
+    await gateway.stop(service)
+    service = await start_bridge(gateway, broker)
+    (streams,) = await bridge(client, "BridgedStreams")
+    assert streams[f"{THERMO}/temperature"] is False
+    await bridge(client, "SetStreamBridged", "ssb", THERMO, "temperature", True)
+    await until(lambda: arrived(sub, temperature)[-1] != {})
+    await until(lambda: arrived(sub, f"{BASE}/{THERMO}/temperature")[-1] != {})
+
+
+async def test_a_stream_that_is_not_one_is_refused(gateway, client, broker) -> None:
+    await start_bridge(gateway, broker)
+    for device_id, component in (("not an id", "temperature"), (THERMO, ""), (THERMO, "a/b")):
+        with pytest.raises(DBusError) as refused:
+            await bridge(client, "SetStreamBridged", "ssb", device_id, component, False)
+        assert refused.value.type == c.INVALID_ARGS_ERROR
+    (status,) = await bridge(client, "Status")  # still serving
+    assert status["broker"].value.endswith(str(broker.port))
 
 
 class Listener:
