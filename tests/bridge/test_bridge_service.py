@@ -16,10 +16,11 @@ from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
 from tests.bridge.broker import Broker, Subscriber, running_broker
-from tests.helpers import SWITCH, THERMOMETER, dm, eventually
+from tests.helpers import SWITCH, THERMOMETER, device, dm, eventually, pm
 
 THERMO = THERMOMETER.device_id
 SWITCH_ID = SWITCH.device_id
+PLUG, PLUG_ID = "00:12:4b:00:1c:00:00:02", "zb00124b001c000002"  # the simulated ZigBee plug
 BASE = "agile/gw1"
 
 
@@ -152,6 +153,41 @@ async def test_set_and_command_topics_switch_the_dummy_switch_and_say_the_result
     assert unknown["ok"] is False and unknown["error"]
     publish(broker, f"{state}/set", b"off")
     await until(lambda: arrived(sub, state)[-1]["value"] == "off")
+
+
+async def test_home_assistants_switch_turns_the_simulated_zigbee_plug(
+    services, client, broker, subscribe
+) -> None:
+    """The switch entity discovery announces for the plug, driven as Home Assistant
+    drives it: its command topic turns the plug (zigpy, simulated radio), its state
+    topic follows."""
+    from services.zigbee.service import create as create_zigbee
+
+    await services.start(create_pm(services.config(**{"poll-interval": "0.2"})))
+    await services.start(create_zigbee(services.config(**{"report-interval": "0.2"})))
+    await services.start(create_dm(services.config()))
+    await pm(client, "StartDiscovery")
+
+    async def plug() -> c.DeviceOverview | None:
+        (wire,) = await pm(client, "Devices")
+        return next((o for o in map(c.DeviceOverview.from_wire, wire) if o.id == PLUG), None)
+
+    await register(client, await eventually(plug, timeout=60))
+    sub = subscribe(broker, "agile/#", "homeassistant/#")
+    await start_bridge(services, broker)
+    (config,) = await until(
+        lambda: arrived(sub, f"homeassistant/switch/gw1/{PLUG_ID}_switch/config")
+    )
+    state = config["state_topic"]
+    await until(lambda: arrived(sub, state) and arrived(sub, state)[-1]["value"] == "on")
+
+    publish(broker, config["command_topic"], config["payload_off"].encode())
+    await until(lambda: arrived(sub, state)[-1]["value"] == "off")
+    assert arrived(sub, f"{config['command_topic']}/result")[-1] == {"ok": True}
+    (read,) = await device(client, PLUG_ID, "Read", "s", "state")
+    assert c.RecordObject.from_wire(read).value == "off"  # the plug itself, asked anew
+    publish(broker, f"{BASE}/{PLUG_ID}/command/toggle", b"")
+    await until(lambda: arrived(sub, state)[-1]["value"] == "on")
 
 
 @pytest.mark.parametrize("tls, password", [(True, False), (False, True)], ids=["tls", "password"])
