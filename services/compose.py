@@ -3,6 +3,7 @@
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,25 @@ def engine_socket() -> str:
     return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
 
 
-def environment(state_dir: Path, strategy: str) -> dict[str, str]:
-    return {
+def options_variable(service: str) -> str:
+    """The variable compose.yaml hands a service as its AGILE_OPTIONS."""
+    return f"AGILE_{service.upper().replace('-', '_')}_OPTIONS"
+
+
+def environment(
+    state_dir: Path, strategy: str, options: dict[str, list[str]] | None = None
+) -> dict[str, str]:
+    """compose's environment; `options`: each service's KEY=VALUE pairs (`up --option`)."""
+    env = {
         **os.environ,
         "AGILE_RUN_DIR": str(state_dir / "run"),
         "AGILE_STATE_DIR": str(state_dir.resolve()),
         "AGILE_STRATEGY": strategy,
         "AGILE_DOCKER_SOCKET": engine_socket(),
     }
+    for service, pairs in (options or {}).items():
+        env[options_variable(service)] = shlex.join(pairs)
+    return env
 
 
 def stack_settings(state_dir: Path) -> dict[str, Any]:
@@ -53,5 +65,8 @@ def stack_settings(state_dir: Path) -> dict[str, Any]:
         raise StackError(
             f"no container stack in {state_dir} (agile-gateway up --containers)"
         ) from None
-    settings["environment"] = environment(state_dir, settings["strategy"])
+    # Kept with the stack: a container an update recreates gets the options it had.
+    settings["environment"] = environment(
+        state_dir, settings["strategy"], settings.get("options", {})
+    )
     return settings

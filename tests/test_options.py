@@ -1,11 +1,14 @@
 """Service options: declared once, typed, validated, and README's table made from them."""
 
 import re
+import shlex
 
 import pytest
 
 from services.catalog import CATALOG, options_of, options_table
+from services.compose import environment, options_variable
 from services.options import OptionError
+from services.paths import DOCKERFILES
 from tests.conftest import ROOT
 from tests.helpers import agile_gateway
 
@@ -46,10 +49,22 @@ def test_every_service_reads_only_declared_options() -> None:
     assert set(CATALOG) >= {"protocolmanager", "storage", "zigbee", "ble", "sim-bluez"}
 
 
-def test_up_refuses_a_misspelt_option_before_starting_anything(tmp_path) -> None:
+@pytest.mark.parametrize("runtime", ["--native", "--containers"])
+def test_up_refuses_a_misspelt_option_before_starting_anything(tmp_path, runtime) -> None:
     done = agile_gateway(
-        "up", "--native", "--state-dir", str(tmp_path), "--option", "zigbee:chanel=11"
+        "up", runtime, "--state-dir", str(tmp_path), "--option", "zigbee:chanel=11"
     )
     assert done.returncode != 0
     assert "zigbee has no option 'chanel' (valid: radio, port, channel," in done.stderr
     assert not (tmp_path / "runtime.json").exists()
+
+
+def test_the_stack_hands_each_service_its_options_as_compose_reads_them(tmp_path) -> None:
+    env = environment(tmp_path, "multistage", {"mqtt": ["host=broker.lan", "base-topic=a b"]})
+    assert env["AGILE_MQTT_OPTIONS"] == "host=broker.lan 'base-topic=a b'"
+    assert shlex.split(env["AGILE_MQTT_OPTIONS"]) == ["host=broker.lan", "base-topic=a b"]
+    compose = (DOCKERFILES / "compose.yaml").read_text() + (
+        DOCKERFILES / "compose.sim.yaml"
+    ).read_text()
+    for service in ("protocolmanager", "devicemanager", "storage", "ble", "zigbee", "mqtt"):
+        assert f"AGILE_OPTIONS: ${{{options_variable(service)}:-}}" in compose, service

@@ -26,20 +26,14 @@ def _options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    from services.catalog import CATALOG, options_of, services_for
+def _service_options(items: list[str]) -> dict[str, list[str]]:
+    """`up --option SERVICE:KEY=VALUE`s by service; a misspelt one stops here, before
+    anything starts."""
+    from services.catalog import CATALOG, options_of
     from services.options import OptionError
-    from services.runtime.supervisor import Supervisor
 
-    if args.native == args.containers:
-        raise SystemExit("agile-gateway up: say which runtime (--native or --containers)")
-    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-    if args.containers:  # waits for the services' names anyway
-        return _up_containers(state_dir, args)
-    if args.wait:
-        return _up_detached(state_dir, args)
     options: dict[str, list[str]] = {}
-    for item in args.option:
+    for item in items:
         service, sep, pair = item.partition(":")
         if not sep:
             raise SystemExit(f"agile-gateway up: --option takes SERVICE:KEY=VALUE, not {item!r}")
@@ -49,11 +43,26 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"(services: {', '.join(CATALOG)})"
             )
         options.setdefault(service, []).append(pair)
-    try:  # a misspelt option stops here, before anything starts
+    try:
         for service, pairs in options.items():
             options_of(service, _options(pairs))
     except OptionError as exc:
         raise SystemExit(f"agile-gateway up: {exc}") from None
+    return options
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.catalog import services_for
+    from services.runtime.supervisor import Supervisor
+
+    if args.native == args.containers:
+        raise SystemExit("agile-gateway up: say which runtime (--native or --containers)")
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    options = _service_options(args.option)
+    if args.containers:  # waits for the services' names anyway
+        return _up_containers(state_dir, args, options)
+    if args.wait:
+        return _up_detached(state_dir, args)
     supervisor = Supervisor(
         state_dir,
         services_for(args.simulate),
@@ -134,14 +143,14 @@ def _up_detached(state_dir: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _up_containers(state_dir: Path, args: argparse.Namespace) -> int:
+def _up_containers(state_dir: Path, args: argparse.Namespace, options: dict[str, list[str]]) -> int:
     from services.catalog import services_for
     from services.compose import StackError
     from services.runtime.containers import up, wait_for_names
 
     names = [n for spec in services_for(args.simulate) for n in spec.bus_names]
     try:
-        address = up(state_dir, args.simulate, args.strategy, args.project, args.registry)
+        address = up(state_dir, args.simulate, args.strategy, args.project, args.registry, options)
         elapsed = asyncio.run(wait_for_names(address, names, args.timeout))
     except StackError as exc:
         print(f"agile-gateway up: {exc}", file=sys.stderr)

@@ -32,10 +32,15 @@ def missing_images(client, strategy: str) -> list[str]:  # type: ignore[no-untyp
 
 
 def up(
-    state_dir: Path, simulate: bool, strategy: str, project: str = PROJECT, registry: str = ""
+    state_dir: Path,
+    simulate: bool,
+    strategy: str,
+    project: str = PROJECT,
+    registry: str = "",
+    options: dict[str, list[str]] | None = None,
 ) -> str:
     """Bring the stack up (detached); the bus address. `registry` (host:port) is where
-    its updates come from."""
+    its updates come from; `options`: each service's KEY=VALUE pairs."""
     import docker
 
     client = docker.from_env(timeout=60)
@@ -51,7 +56,7 @@ def up(
         folder.chmod(0o755)
     proc = subprocess.run(
         [*compose_command(simulate, project), "up", "-d", "--remove-orphans"],
-        env=environment(state_dir, strategy),
+        env=environment(state_dir, strategy, options),
         capture_output=True,
         text=True,
     )
@@ -64,6 +69,7 @@ def up(
         "simulate": simulate,
         "strategy": strategy,
         "registry": registry,
+        "options": options or {},
     }
     (state_dir / STACK_FILE).write_text(json.dumps(settings) + "\n")
     _runtime_state(state_dir, "running")

@@ -22,6 +22,7 @@ class Broker:
     tls: bool = False
     password: bool = False
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"  # the address it listens on (TLS: as localhost)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -30,7 +31,7 @@ class Broker:
 
     def options(self) -> dict[str, str]:
         """The bridge's options to reach this broker."""
-        opts = {"host": "127.0.0.1" if not self.tls else "localhost", "port": str(self.port)}
+        opts = {"host": self.host if not self.tls else "localhost", "port": str(self.port)}
         if self.tls:
             opts["tls"] = str(self.ca_file)
         if self.password:
@@ -39,7 +40,7 @@ class Broker:
         return opts
 
     def client_args(self) -> list[str]:
-        args = ["-h", "localhost" if self.tls else "127.0.0.1", "-p", str(self.port)]
+        args = ["-h", "localhost" if self.tls else self.host, "-p", str(self.port)]
         if self.tls:
             args += ["--cafile", str(self.ca_file)]
         if self.password:
@@ -49,7 +50,7 @@ class Broker:
     def write_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {self.port} 127.0.0.1",
+            f"listener {self.port} {self.host}",
             "persistence true",
             f"persistence_location {self.folder}/",
             f"log_dest file {self.folder}/broker.log",
@@ -104,8 +105,10 @@ class Broker:
 
 
 @contextmanager
-def running_broker(folder: Path, tls: bool = False, password: bool = False) -> Iterator[Broker]:
-    broker = Broker(folder, tls, password)
+def running_broker(
+    folder: Path, tls: bool = False, password: bool = False, host: str = "127.0.0.1"
+) -> Iterator[Broker]:
+    broker = Broker(folder, tls, password, host=host)
     broker.start()
     try:
         yield broker

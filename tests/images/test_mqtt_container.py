@@ -1,0 +1,49 @@
+"""The MQTT bridge in its container: the one service with a network reaches a broker on
+the host, with the options `up --containers --option` gave it, kept for the containers
+an update recreates."""
+
+from pathlib import Path
+
+import pytest
+
+from services import contract as c
+from services.bus import call, connect
+from services.compose import options_variable, stack_settings
+from tests.bridge.broker import Subscriber, running_broker
+from tests.helpers import eventually
+from tests.images.conftest import stack_down, stack_up
+
+pytestmark = pytest.mark.timeout(900)
+
+PROJECT = "agiletest-mqtt"
+
+
+async def test_the_bridge_container_reaches_a_broker_on_the_host(
+    docker_client, stack_images, tmp_path: Path
+) -> None:
+    # The host as the containers on Docker's bridge network see it.
+    host = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    with running_broker(tmp_path / "broker", host=host) as broker:
+        status = Subscriber(broker, "agile/gw1/status")
+        options = [f"mqtt:host={host}", f"mqtt:port={broker.port}", "mqtt:gateway-id=gw1"]
+        state = stack_up(
+            tmp_path / "state", PROJECT, *(a for o in options for a in ("--option", o))
+        )
+        try:
+
+            async def online() -> bool:
+                return ("agile/gw1/status", "online") in status.messages()
+
+            await eventually(online, timeout=120)
+            bus = await connect((state / "bus.address").read_text().strip())
+            try:
+                (said,) = await call(bus, c.BRIDGE_NAME, c.BRIDGE_PATH, c.BRIDGE_IFACE, "Status")
+            finally:
+                bus.disconnect()
+            assert said["connected"].value and said["broker"].value == f"{host}:{broker.port}"
+            # What an update's compose run hands the container it recreates.
+            env = stack_settings(state)["environment"]
+            assert env[options_variable("mqtt")] == " ".join(o.split(":", 1)[1] for o in options)
+        finally:
+            status.stop()
+            stack_down(state, PROJECT)
