@@ -8,6 +8,7 @@ from xml.sax.saxutils import quoteattr
 
 from services.catalog import CATALOG
 from services.contract import PROTOCOL_NAME_PREFIX, RUNTIME_NAME
+from services.lifetime import dies_with_parent
 
 SOCKET_NAME = "bus.sock"
 CONFIG_NAME = "bus.conf"
@@ -83,8 +84,10 @@ def start_bus_daemon(
     service_users: Mapping[str, str] | None = None,
     log_file: Path | None = None,
     names: Sequence[str] | None = None,
+    with_parent: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start dbus-daemon on `folder/bus.sock`; return the process and its address."""
+    """Start dbus-daemon on `folder/bus.sock`; return the process and its address.
+    `with_parent`: it dies with this process (see services.lifetime)."""
     folder.mkdir(parents=True, exist_ok=True)
     socket_path = folder / SOCKET_NAME
     socket_path.unlink(missing_ok=True)  # a stale socket from a killed daemon
@@ -106,6 +109,7 @@ def start_bus_daemon(
             stdout=err,
             stderr=err,
             start_new_session=True,
+            preexec_fn=dies_with_parent() if with_parent else None,
         )
     finally:
         os.close(write_fd)

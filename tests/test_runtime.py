@@ -158,3 +158,44 @@ def test_sigterm_stops_every_process(gateway_factory) -> None:
     status = json.loads((gw.state_dir / "runtime.json").read_text())
     assert status["state"] == "stopped"
     assert {s["state"] for s in status["services"].values()} == {"stopped"}
+
+
+async def _nothing_left(state_dir: Path) -> bool:
+    """No process runs for this gateway any more (their command lines name its folder)."""
+    found = subprocess.run(["pgrep", "-af", str(state_dir)], capture_output=True, text=True)
+    return not [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+async def test_sigkill_of_up_leaves_nothing_behind_and_up_again_recovers(
+    gateway_factory,
+) -> None:
+    gw = gateway_factory()
+    gw.proc.kill()
+    gw.proc.wait(10)
+    await eventually(lambda: _nothing_left(gw.state_dir), timeout=30)
+    again = gateway_factory(state_dir=gw.state_dir)
+    await eventually(lambda: _has_dummy(again.address), timeout=60)
+
+
+async def test_a_stop_during_start_up_stops_everything(tmp_path: Path) -> None:
+    from services.runtime.launch import up_command
+
+    state_dir = tmp_path / "gw"
+    proc = subprocess.Popen(
+        up_command(state_dir, [], []),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        # The bus is up and the services are starting: not all of them own their names.
+        async def bus_up() -> bool:
+            return (state_dir / "bus.address").exists()
+
+        await eventually(bus_up, timeout=60, interval=0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        await eventually(lambda: _nothing_left(state_dir), timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

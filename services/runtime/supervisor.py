@@ -7,7 +7,6 @@ exponential backoff and the service registers itself again.
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -26,20 +25,14 @@ from services import contract as c
 from services.bus import ADDRESS_FILE, Exports, connect, list_names, request_names
 from services.busconfig import SOCKET_NAME, start_bus_daemon
 from services.catalog import ServiceSpec
+from services.lifetime import dies_with_parent
 from services.runtime.logfile import RotatingLog
 
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "runtime.json"
 LOG_DIR = "logs"
-PR_SET_PDEATHSIG = 1
 LINE_LIMIT = 1 << 20  # a service's longest log line (a long traceback line stays whole)
-
-
-def die_with_parent() -> None:
-    # If the supervisor itself is killed -9, its children must not live on unsupervised.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -121,14 +114,17 @@ class Supervisor:
 
     def _start_bus(self) -> None:
         self.bus_proc, _ = start_bus_daemon(
-            self.state_dir, log_file=self.log_dir / "dbus-daemon.log"
+            self.state_dir, log_file=self.log_dir / "dbus-daemon.log", with_parent=True
         )
         # Without the daemon's guid, the address stays valid across daemon restarts.
         write_atomically(self.state_dir / ADDRESS_FILE, self.address + "\n")
 
     def _start_system_bus(self) -> None:
         self.system_bus_proc, _ = start_bus_daemon(
-            self.system_bus_dir, log_file=self.log_dir / "system-bus.log", names=["org.bluez"]
+            self.system_bus_dir,
+            log_file=self.log_dir / "system-bus.log",
+            names=["org.bluez"],
+            with_parent=True,
         )
 
     async def _keep_daemon(self, attr: str, start: Callable[[], None]) -> None:
@@ -186,7 +182,7 @@ class Supervisor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=dies_with_parent(),
                 env=env,
                 limit=LINE_LIMIT,
             )
