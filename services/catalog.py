@@ -60,6 +60,12 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.devicemanager.service:create",
             (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME),
             image="core",
+            options=(
+                Option(
+                    "replay-records", 10_000, "records kept per followed stream for replay", int
+                ),
+                Option("replay-age", 3600.0, "s a record is kept for replay at most", float),
+            ),
         ),
         ServiceSpec(
             "storage",

@@ -69,6 +69,9 @@ NEW_SUBSCRIBE_VALUE_SIGNAL = (
     "/org/eclipse/agail/NewRecord/Subscribe",
     "NewSubscribeValueSignal",
 )
+# Addition: a followed stream's records with their sequence numbers, `((sssssx)t)`.
+SEQUENCED_VALUE_SIGNAL = (DEVICE_IFACE, "/org/eclipse/agail/NewRecord/Sequenced", "SequencedValue")
+REPLAY_BATCH = 1000  # records at most per Device.Replay answer
 
 
 def protocol_bus_name(short: str) -> str:
@@ -432,6 +435,7 @@ Str = Annotated[str, DBusSignature("s")]
 StrList = Annotated[list[str], DBusSignature("as")]
 Int64 = Annotated[int, DBusSignature("x")]
 UInt32 = Annotated[int, DBusSignature("u")]
+UInt64 = Annotated[int, DBusSignature("t")]
 Bytes = Annotated[bytes, DBusSignature("ay")]
 Profile = Annotated[dict[str, str], DBusSignature("a{ss}")]
 StatusWire = Annotated[list[str], DBusSignature("(s)")]
@@ -444,6 +448,9 @@ DefinitionListWire = Annotated[list[list[Any]], DBusSignature("a" + DeviceDefini
 RecordWire = Annotated[list[Any], DBusSignature(RecordObject.SIGNATURE)]
 ComponentListWire = Annotated[list[list[str]], DBusSignature("a" + DeviceComponent.SIGNATURE)]
 RecordListWire = Annotated[list[list[Any]], DBusSignature("a" + RecordObject.SIGNATURE)]
+SEQUENCED_SIGNATURE = f"({RecordObject.SIGNATURE}t)"
+SequencedListWire = Annotated[list[list[Any]], DBusSignature("a" + SEQUENCED_SIGNATURE)]
+SeqBoundsWire = Annotated[list[int], DBusSignature("(tt)")]
 
 # NewRecordSignal's arguments: the raw value, the device's address, the profile.
 NewRecordWire = Annotated[list[Any], DBusSignature("aysa{ss}")]

@@ -34,7 +34,7 @@ def test_options_are_typed_with_their_defaults() -> None:
         ("storage", {"flush-interval": "fast"}, "storage:flush-interval='fast' is not valid"),
         ("zigbee", {"radio": "cc2531"}, "not one of virtual, znp"),
         ("zigbee", {"faults": "maybe"}, "boolean"),
-        ("devicemanager", {"x": "1"}, "valid: none"),
+        ("devicemanager", {"x": "1"}, "valid: replay-records, replay-age"),
     ],
 )
 def test_a_wrong_option_is_an_error_naming_the_valid_ones(service, raw, says) -> None:

@@ -20,7 +20,8 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, dbus_method, signal
 
 from services import contract as c
-from services.bus import call, caller, emit_signal
+from services.bus import DBUS_NAME, DBUS_PATH, call, caller, emit_signal
+from services.devicemanager.replay import ReplayBuffer
 from services.devicemanager.store import Registration
 from services.devicetypes import Component, DeviceType
 
@@ -34,8 +35,25 @@ _UNREACHABLE = {
 }
 
 
+FOLLOW = "follow:"  # a durable holder's prefix: unique names start with ':'
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def _check_owner(bus: MessageBus, consumer: str) -> None:
+    """A consumer is named by a bus name its caller owns: nobody follows for another."""
+    if not consumer or consumer.startswith(":"):
+        raise c.InvalidArgs(
+            f"a consumer is a well-known bus name the caller owns, not {consumer!r}"
+        )
+    try:
+        (owner,) = await call(bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [consumer])
+    except DBusError:
+        owner = ""
+    if owner != caller():
+        raise c.InvalidArgs(f"the caller does not own {consumer!r}")
 
 
 class Device:
@@ -46,6 +64,7 @@ class Device:
         device_type: DeviceType,
         call_timeout_s: float = 10.0,
         clock_ms: Callable[[], int] = now_ms,
+        replay: ReplayBuffer | None = None,
     ) -> None:
         self.bus = bus
         self.definition = reg.definition
@@ -56,7 +75,10 @@ class Device:
         self.last_seen_ms = 0
         self.last: dict[str, c.RecordObject] = {}
         self.latest: c.RecordObject | None = None  # of any component
+        # component -> holder -> holds; a holder is a client's unique name (AGILE's
+        # Subscribe, gone with its connection) or FOLLOW + a consumer's name (Follow).
         self.subscribers: dict[str, Counter[str]] = {}
+        self.replay = replay
         # Subscribes, releases and resubscribes one at a time: two clients subscribing at
         # once would otherwise both find no holders and both ask the protocol.
         self._subscribing = asyncio.Lock()
@@ -197,6 +219,22 @@ class Device:
                 await self._protocol("Subscribe", "a{ss}", comp.profile)
             holders[client] += 1
 
+    async def follow(self, component_id: str, consumer: str, on: bool) -> None:
+        """A durable subscription of `consumer` (a bus name): the stream is produced,
+        numbered and kept for replay while the consumer is away, until it unfollows."""
+        if self.replay is None:
+            raise c.NoResult("this device manager keeps no replay buffer")
+        holder = FOLLOW + consumer
+        if on and not self.subscribers.get(component_id, Counter())[holder]:
+            await self.subscribe(component_id, holder)
+        elif not on and self.subscribers.get(component_id, Counter())[holder]:
+            await self.unsubscribe(component_id, holder)
+        self.replay.set_follow((self.id, component_id), consumer, on)
+
+    def restore_follow(self, component_id: str, consumer: str) -> None:
+        """A durable subscription kept from before a restart (see `resubscribe`)."""
+        self.subscribers.setdefault(component_id, Counter())[FOLLOW + consumer] = 1
+
     async def unsubscribe(self, component_id: str, client: str) -> None:
         self.type.component(component_id)
         async with self._subscribing:
@@ -250,20 +288,46 @@ class Device:
                     log.warning("%s/%s: re-subscribe failed: %s", self.id, component_id, exc.text)
 
     def on_value(self, profile: dict[str, str], raw: bytes) -> None:
-        """A value notified by the protocol; garbage is logged and skipped."""
+        """A value notified by the protocol; garbage is logged and skipped. AGILE's
+        subscribers get the record; a followed stream's record is numbered, kept for
+        replay and sent with its number."""
         for comp in self.type.components_for_profile(profile):
             try:
                 record = self._record(comp, raw)
             except c.NoResult as exc:
                 log.warning("skipped: %s", exc.text)
                 continue
-            if +self.subscribers.get(comp.id, Counter()):
+            holders = +self.subscribers.get(comp.id, Counter())
+            if any(not h.startswith(FOLLOW) for h in holders):
                 emit_signal(
                     self.bus,
                     c.NEW_SUBSCRIBE_VALUE_SIGNAL,
                     c.RecordObject.SIGNATURE,
                     [record.to_wire()],
                 )
+            if self.replay is not None and any(h.startswith(FOLLOW) for h in holders):
+                seq = self.replay.number(record)
+                emit_signal(
+                    self.bus,
+                    c.SEQUENCED_VALUE_SIGNAL,
+                    c.SEQUENCED_SIGNATURE,
+                    [[record.to_wire(), seq]],
+                )
+
+    def replayed(self, component_id: str, after: int) -> list[list[Any]]:
+        """The followed stream's records numbered after `after` (at most REPLAY_BATCH)."""
+        self.type.component(component_id)
+        if self.replay is None:
+            raise c.NoResult("this device manager keeps no replay buffer")
+        rows = self.replay.after((self.id, component_id), after, c.REPLAY_BATCH)
+        return [[record.to_wire(), seq] for record, seq in rows]
+
+    def sequence(self, component_id: str) -> list[int]:
+        """[first number still held for replay, last number given]; [0, 0] for none."""
+        self.type.component(component_id)
+        if self.replay is None:
+            return [0, 0]
+        return list(self.replay.bounds((self.id, component_id)))
 
     async def stop(self) -> None:
         async with self._subscribing:
@@ -335,6 +399,27 @@ class DeviceInterface(ServiceInterface):
     @dbus_method()
     async def Unsubscribe(self, component: c.Str) -> None:
         await self.device.unsubscribe(component, caller())
+
+    @dbus_method()
+    async def Follow(self, component: c.Str, consumer: c.Str) -> None:
+        """Addition: a durable Subscribe by `consumer`, a bus name the caller owns."""
+        await _check_owner(self.device.bus, consumer)
+        await self.device.follow(component, consumer, True)
+
+    @dbus_method()
+    async def Unfollow(self, component: c.Str, consumer: c.Str) -> None:
+        await _check_owner(self.device.bus, consumer)
+        await self.device.follow(component, consumer, False)
+
+    @dbus_method()
+    def Replay(self, component: c.Str, after: c.UInt64) -> c.SequencedListWire:
+        """Addition: a followed stream's records numbered after `after`, oldest first, at
+        most REPLAY_BATCH; a first number above after + 1 is a gap (records not kept)."""
+        return self.device.replayed(component, after)
+
+    @dbus_method()
+    def Sequence(self, component: c.Str) -> c.SeqBoundsWire:
+        return self.device.sequence(component)
 
     @dbus_method()
     def LastUpdate(self, component: c.Str) -> c.RecordWire:

@@ -21,7 +21,9 @@ from services.bus import (
     on_signal,
     watch_name_owners,
 )
-from services.devicemanager.device import Device
+from services.catalog import options_of
+from services.devicemanager.device import Device, now_ms
+from services.devicemanager.replay import ReplayBuffer
 from services.devicemanager.store import Registration, RegistrationStore
 from services.devicetypes import DeviceType, DeviceTypeRegistry
 from services.service import BusService, ServiceConfig, spawn
@@ -36,6 +38,13 @@ class DeviceManagerService(BusService):
         super().__init__(config)
         self.registry = registry or DeviceTypeRegistry.from_entry_points()
         self.store = RegistrationStore(config.state_dir / "devicemanager" / "devices.json")
+        opts = options_of("devicemanager", config.options)
+        self.replay = ReplayBuffer(
+            config.state_dir / "devicemanager" / "replay.db",
+            opts["replay-records"],
+            int(opts["replay-age"] * 1000),
+            now_ms,
+        )
         self.devices: dict[str, Device] = {}
         self.protocol_owners: dict[str, str] = {}  # unique name -> protocol bus name
 
@@ -63,13 +72,24 @@ class DeviceManagerService(BusService):
                 except DBusError:
                     pass  # it left in between; NameOwnerChanged tells us if it returns
 
+    async def ready(self) -> None:
+        # Durable subscriptions from before a restart: the streams are produced again
+        # at once, whether their consumers are back yet or not.
+        for device_id, component, consumer in self.replay.follows():
+            if device_id in self.devices:
+                self.devices[device_id].restore_follow(component, consumer)
+        for device in self.devices.values():
+            if device.subscribers:
+                spawn(device.resubscribe())
+
     async def stop(self) -> None:
         self.store.close()
+        self.replay.close()
 
     # -- registrations --
 
     def _add_device(self, reg: Registration) -> Device:
-        device = Device(self.bus, reg, self.registry.get(reg.device_type))
+        device = Device(self.bus, reg, self.registry.get(reg.device_type), replay=self.replay)
         self.exports.export(reg.definition.path, device.interface)
         self.devices[device.id] = device
         return device
@@ -274,6 +294,7 @@ class DeviceManagerService(BusService):
         self.exports.unexport(device.definition.path)
         del self.devices[dev_id]
         self.store.delete(dev_id)
+        self.replay.forget(dev_id)
         log.info("deleted %s", dev_id)
 
     # -- bus events --

@@ -1,0 +1,154 @@
+"""The replay buffer: every record a Device produces gets the next sequence number of
+its stream and is kept on disk for a while, so that a consumer that was away (Storage
+or the MQTT bridge restarted, killed, or slow) asks for everything after the last
+number it has, as a Kafka or NATS consumer resumes from its offset.
+
+Numbers are never given twice: they are reserved in blocks, and the reservation is
+committed before a number of the block goes out. A Device manager killed mid-block
+starts the next one after it, so what it numbered but never stored is a visible gap,
+not a number that means two records; one stopped cleanly goes on where it was.
+Records are committed in batches within FLUSH_S; a reader always sees the batch still
+in memory too.
+
+SQLite in WAL mode with `synchronous=NORMAL`, as the bridge's spool: a commit survives
+the process being killed.
+"""
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from services.contract import RecordObject
+
+RESERVE = 1024  # numbers reserved per commit of a stream's reservation
+FLUSH_S = 0.01  # a numbered record is committed within this (a kill loses only these)
+Key = tuple[str, str]  # (device id, component id)
+
+
+class ReplayBuffer:
+    """Per stream, the newest `max_records` records not older than `max_age_ms`."""
+
+    def __init__(
+        self, path: Path, max_records: int, max_age_ms: int, clock_ms: Callable[[], int]
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_records = max_records
+        self.max_age_ms = max_age_ms
+        self.clock_ms = clock_ms
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS records (device TEXT, component TEXT, seq INTEGER,"
+            " value TEXT, unit TEXT, format TEXT, ts INTEGER,"
+            " PRIMARY KEY (device, component, seq)) WITHOUT ROWID"
+        )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS streams (device TEXT, component TEXT, reserved INTEGER,"
+            " PRIMARY KEY (device, component)) WITHOUT ROWID"
+        )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS follows (device TEXT, component TEXT, consumer TEXT,"
+            " PRIMARY KEY (device, component, consumer)) WITHOUT ROWID"
+        )
+        self.next: dict[Key, int] = {}
+        self.reserved: dict[Key, int] = {}
+        self.pending: list[tuple[str, str, int, str, str, str, int]] = []
+        self._flush_at: asyncio.TimerHandle | None = None
+
+    def number(self, record: RecordObject) -> int:
+        """The record's sequence number in its stream; the record is kept."""
+        key = (record.device_id, record.component_id)
+        if key not in self.next:
+            row = self.db.execute(
+                "SELECT reserved FROM streams WHERE device = ? AND component = ?", key
+            ).fetchone()
+            self.reserved[key] = row[0] if row else 0
+            self.next[key] = self.reserved[key] + 1  # after all a killed run may have used
+        seq = self.next[key]
+        if seq > self.reserved[key]:
+            self.reserved[key] = seq + RESERVE - 1
+            self.db.execute(
+                "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)", (*key, self.reserved[key])
+            )
+        self.next[key] = seq + 1
+        if not self.pending:
+            self._flush_at = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
+        self.pending.append(
+            (*key, seq, record.value, record.unit, record.format, record.last_update)
+        )
+        return seq
+
+    def flush(self) -> None:
+        """Commit what `number` kept since the last flush, and let the oldest go."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?)", batch)
+            for key in {(d, k) for d, k, *_ in batch}:
+                self.db.execute(
+                    "DELETE FROM records WHERE device = ? AND component = ? AND seq <= ("
+                    " SELECT seq FROM records WHERE device = ? AND component = ?"
+                    " ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                    (*key, *key, self.max_records),
+                )
+            self.db.execute(
+                "DELETE FROM records WHERE ts < ?", (self.clock_ms() - self.max_age_ms,)
+            )
+
+    def after(self, key: Key, seq: int, limit: int) -> list[tuple[RecordObject, int]]:
+        """At most `limit` records of the stream numbered after `seq`, in order."""
+        self.flush()
+        rows = self.db.execute(
+            "SELECT seq, value, unit, format, ts FROM records"
+            " WHERE device = ? AND component = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (*key, seq, limit),
+        )
+        return [(RecordObject(*key, v, u, f, ts), n) for n, v, u, f, ts in rows]
+
+    def bounds(self, key: Key) -> tuple[int, int]:
+        """(first number still held, last number given); (0, 0) for a stream with none."""
+        self.flush()
+        first, last = self.db.execute(
+            "SELECT min(seq), max(seq) FROM records WHERE device = ? AND component = ?", key
+        ).fetchone()
+        return (first or 0, self.next.get(key, (last or 0) + 1) - 1)
+
+    # -- durable subscriptions: a consumer's hold on a stream outlives its connection --
+
+    def follows(self) -> list[tuple[str, str, str]]:
+        """(device, component, consumer) of every durable subscription."""
+        return list(self.db.execute("SELECT device, component, consumer FROM follows"))
+
+    def set_follow(self, key: Key, consumer: str, on: bool) -> None:
+        sql = (
+            "INSERT OR IGNORE INTO follows VALUES (?, ?, ?)"
+            if on
+            else "DELETE FROM follows WHERE device = ? AND component = ? AND consumer = ?"
+        )
+        self.db.execute(sql, (*key, consumer))
+
+    def forget(self, device_id: str) -> None:
+        """A device deleted: its records go. Its numbers stay reserved: registered again,
+        it goes on after them, so a consumer's last number still means what it meant."""
+        self.pending = [row for row in self.pending if row[0] != device_id]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM records WHERE device = ?", (device_id,))
+            self.db.execute("DELETE FROM follows WHERE device = ?", (device_id,))
+
+    def close(self) -> None:
+        """A clean stop hands back the unused rest of each reservation: the next run goes
+        on without a gap. (Killed, the rest stays a gap: said, never reused.)"""
+        self.flush()
+        self.db.executemany(
+            "UPDATE streams SET reserved = ? WHERE device = ? AND component = ?",
+            [(n - 1, *key) for key, n in self.next.items()],
+        )
+        self.db.close()
