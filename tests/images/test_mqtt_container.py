@@ -2,6 +2,9 @@
 the host, with the options `up --containers --option` gave it, kept for the containers
 an update recreates."""
 
+import fcntl
+import socket
+import struct
 from pathlib import Path
 
 import pytest
@@ -16,13 +19,23 @@ from tests.images.conftest import stack_down, stack_up
 pytestmark = pytest.mark.timeout(900)
 
 PROJECT = "agiletest-mqtt"
+SIOCGIFADDR = 0x8915  # an interface's IPv4 address (netdevice(7))
+
+
+def _host_on_the_bridge_network(client) -> str:  # type: ignore[no-untyped-def]
+    """The host's address as containers on Docker's bridge network see it: its bridge
+    interface's (the network's IPAM names no gateway on Debian's engine)."""
+    options = client.networks.get("bridge").attrs["Options"]
+    interface = options.get("com.docker.network.bridge.name", "docker0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        asked = struct.pack("256s", interface.encode()[:15])
+        return socket.inet_ntoa(fcntl.ioctl(s.fileno(), SIOCGIFADDR, asked)[20:24])
 
 
 async def test_the_bridge_container_reaches_a_broker_on_the_host(
     docker_client, stack_images, tmp_path: Path
 ) -> None:
-    # The host as the containers on Docker's bridge network see it.
-    host = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    host = _host_on_the_bridge_network(docker_client)
     with running_broker(tmp_path / "broker", host=host) as broker:
         status = Subscriber(broker, "agile/gw1/status")
         options = [f"mqtt:host={host}", f"mqtt:port={broker.port}", "mqtt:gateway-id=gw1"]
