@@ -1,6 +1,7 @@
 """Following the DeviceManager's records: what Storage and the MQTT bridge both do."""
 
 import contextlib
+import logging
 from collections.abc import Callable
 
 from dbus_fast import DBusError, Message
@@ -16,17 +17,22 @@ from services.bus import (
     on_signal,
     watch_name_owners,
 )
+from services.service import spawn
+
+log = logging.getLogger(__name__)
 
 
 async def follow_device_manager(
     bus: MessageBus,
     on_record: Callable[[Message], None],
     on_owner_changed: Callable[[str, str, str], None],
+    signal: tuple[str, str, str] = c.NEW_SUBSCRIBE_VALUE_SIGNAL,
 ) -> str:
-    """Call `on_record` with every NewSubscribeValueSignal on the bus and
-    `on_owner_changed(name, old, new)` when the DeviceManager comes or goes; its unique
-    name now ("" while it is away). Records are only to be taken from that name."""
-    iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
+    """Call `on_record` with every `signal` (AGILE's NewSubscribeValueSignal, or the
+    SequencedValue of followed streams) on the bus and `on_owner_changed(name, old,
+    new)` when the DeviceManager comes or goes; its unique name now ("" while it is
+    away). Records are only to be taken from that name."""
+    iface, path, member = signal
     on_signal(bus, iface, member, on_record, path=path)
     await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
     await watch_name_owners(bus, on_owner_changed, c.DEVICE_NAME)
@@ -46,3 +52,80 @@ async def device_call(
     return await call(
         bus, c.DEVICE_NAME, path, c.DEVICE_IFACE, member, signature, list(body), timeout=15
     )
+
+
+Key = tuple[str, str]  # (device id, component id)
+
+
+class Follower:
+    """A consumer's side of followed streams (Device.Follow): every record once and in
+    order, across its own restarts and the device manager's. Live SequencedValues are
+    taken while they come in order; a number past the next one means some were missed,
+    and the replay brings them. Numbers the replay does not hold are a gap (records
+    lost upstream by a device manager killed, or trimmed from its buffer, or numbers it
+    never used): logged and counted in `skipped`, never silent."""
+
+    def __init__(
+        self, bus: MessageBus, consumer: str, deliver: Callable[[c.RecordObject, int], None]
+    ) -> None:
+        self.bus = bus
+        self.consumer = consumer  # the bus name the follows are held under
+        self.deliver = deliver
+        self.last: dict[Key, int] = {}  # the number of the last record delivered
+        self.skipped = 0
+        self._catching_up: set[Key] = set()
+
+    async def follow(self, key: Key, last: int) -> None:
+        """Follow the stream from after `last` (what the consumer already has)."""
+        await device_call(self.bus, key[0], "Follow", "ss", key[1], self.consumer)
+        self.last.setdefault(key, last)
+        await self.catch_up(key)
+
+    async def unfollow(self, key: Key) -> None:
+        self.last.pop(key, None)
+        await device_call(self.bus, key[0], "Unfollow", "ss", key[1], self.consumer)
+
+    def on_signal(self, msg: Message) -> None:
+        (wire, seq), *_ = msg.body
+        record = c.RecordObject.from_wire(wire)
+        key = (record.device_id, record.component_id)
+        last = self.last.get(key)
+        if last is None or key in self._catching_up or seq <= last:
+            return  # not ours, the replay under way brings it, or had already
+        if seq == last + 1:
+            self._take(key, record, seq)
+        else:
+            spawn(self.catch_up(key))
+
+    async def catch_up(self, key: Key) -> None:
+        """Take the replay from after the last record delivered, to the newest."""
+        if key in self._catching_up:
+            return
+        self._catching_up.add(key)
+        try:
+            while key in self.last:
+                (rows,) = await device_call(
+                    self.bus, key[0], "Replay", "st", key[1], self.last[key]
+                )
+                for wire, seq in rows:  # type: ignore[union-attr]
+                    if key in self.last and seq > self.last[key]:
+                        self._take(key, c.RecordObject.from_wire(wire), seq)
+                if len(rows) < c.REPLAY_BATCH:  # type: ignore[arg-type]
+                    break
+        except DBusError as exc:
+            log.info("replay of %s/%s not taken (tried again): %s", *key, exc.text)
+        finally:
+            self._catching_up.discard(key)
+
+    def _take(self, key: Key, record: c.RecordObject, seq: int) -> None:
+        missed = seq - self.last[key] - 1
+        if missed > 0:
+            self.skipped += missed
+            log.warning(
+                "%s/%s: numbers %d to %d are not in the replay (lost upstream or unused)",
+                *key,
+                self.last[key] + 1,
+                seq - 1,
+            )
+        self.last[key] = seq
+        self.deliver(record, seq)

@@ -21,7 +21,7 @@ from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
 from services.catalog import options_of
-from services.records import device_call, follow_device_manager
+from services.records import Follower, follow_device_manager
 from services.service import BusService, ServiceConfig, woken
 from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
 from services.storage.policy import Policy, PolicyStore
@@ -68,8 +68,11 @@ class StorageService(BusService):
         for policy in self.policy_store.all():
             self._apply(policy)
         self.exports.export(c.STORAGE_PATH, StorageInterface(self))
+        # Recorded streams are followed (durable, numbered, replayed): a Storage that was
+        # away, killed or not, gets what it missed, and never a record twice.
+        self.follower = Follower(self.bus, c.STORAGE_NAME, self._deliver)
         self.device_manager = await follow_device_manager(
-            self.bus, self._on_value, self._name_owner_changed
+            self.bus, self._on_value, self._name_owner_changed, c.SEQUENCED_VALUE_SIGNAL
         )
         self.expire()
 
@@ -131,21 +134,23 @@ class StorageService(BusService):
             self._wake.clear()
             wanted = {k for k, p in self.policies.items() if p.record}
             for key in sorted(wanted - self.subscribed):
-                await self._device(key, "Subscribe")
+                await self._follow(key, True)
             for key in sorted(self.subscribed - wanted):
-                await self._device(key, "Unsubscribe")
+                await self._follow(key, False)
             await woken(self._wake, self.resubscribe_s)
 
-    async def _device(self, key: tuple[str, str], member: str) -> None:
-        device_id, component_id = key
+    async def _follow(self, key: tuple[str, str], on: bool) -> None:
         try:
-            await device_call(self.bus, device_id, member, "s", component_id)
+            if on:
+                await self.follower.follow(key, self.store.last_seq(*key))
+            else:
+                await self.follower.unfollow(key)
         except DBusError as exc:
-            log.info("%s %s/%s failed (tried again later): %s", member, *key, exc.text)
-            if member == "Unsubscribe":
-                self.subscribed.discard(key)  # the hold is gone with the device or its manager
+            log.info("follow %s/%s %s failed (tried again later): %s", *key, on, exc.text)
+            if not on:
+                self.subscribed.discard(key)  # the hold is gone with the device
             return
-        if member == "Subscribe":
+        if on:
             self.subscribed.add(key)
             log.info("recording %s/%s", *key)
         else:
@@ -160,9 +165,10 @@ class StorageService(BusService):
             self._wake.set()
 
     def _on_value(self, msg: Message) -> None:
-        if msg.sender != self.device_manager or msg.signature != c.RecordObject.SIGNATURE:
-            return
-        record = c.RecordObject.from_wire(msg.body[0])
+        if msg.sender == self.device_manager and msg.signature == c.SEQUENCED_SIGNATURE:
+            self.follower.on_signal(msg)
+
+    def _deliver(self, record: c.RecordObject, seq: int) -> None:
         policy = self.policies.get((record.device_id, record.component_id))
         if policy is None or not policy.record:
             return
@@ -175,7 +181,7 @@ class StorageService(BusService):
         ):
             self.skipped_interval += 1
             return
-        if self.store.append(record):
+        if self.store.append(record, seq):
             self.last_kept[key] = record.last_update
 
     # -- periodic work --
@@ -216,6 +222,7 @@ class StorageService(BusService):
             "records_unflushed": Variant("t", s.unflushed),
             "records_dropped": Variant("t", s.dropped),
             "records_skipped_interval": Variant("t", self.skipped_interval),
+            "replay_numbers_skipped": Variant("t", self.follower.skipped),
             "flushes": Variant("t", s.flushes),
             "flush_interval_ms": Variant("t", int(self.flush_interval_s * 1000)),
             "bytes_on_disk": Variant("t", s.bytes_on_disk()),

@@ -58,14 +58,23 @@ class SegmentInfo:
     last: int
     bytes: int = 0
     encrypted: bool = False
+    seq: int = 0  # the highest sequence number of a record in it (0: none known)
 
     def to_json(self) -> list[object]:
-        return [self.count, self.first, self.last, self.bytes, self.encrypted]
+        return [self.count, self.first, self.last, self.bytes, self.encrypted, self.seq]
 
     @classmethod
     def from_json(cls, name: str, row: list[object]) -> "SegmentInfo":
-        count, first, last, size, encrypted = row
-        return cls(name, int(count), int(first), int(last), int(size), bool(encrypted))  # type: ignore[call-overload]
+        count, first, last, size, encrypted, *seq = row  # an index from before has no seq
+        return cls(
+            name,
+            int(count),  # type: ignore[call-overload]
+            int(first),  # type: ignore[call-overload]
+            int(last),  # type: ignore[call-overload]
+            int(size),  # type: ignore[call-overload]
+            bool(encrypted),
+            int(seq[0]) if seq else 0,  # type: ignore[call-overload]
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,8 @@ class Stream:
         self.folder = store.root / "streams" / self.rel
         self.segments: dict[str, SegmentInfo] = {}
         self.pending = Columns()
+        self.pending_seq: list[int] = []  # beside `pending`: each record's number, or 0
+        self.index_seq = 0  # the highest number the index has seen, kept past expiry
         self.encrypt = False
         self.head: tuple[SegmentInfo, TinyDB] | None = None
         self.dirty: dict[str, tuple[SegmentInfo, TinyDB]] = {}
@@ -106,8 +117,11 @@ class Stream:
         """Read the index, and re-scan any segment it does not describe (a crash between
         writing a segment and writing the index)."""
         try:
-            rows = json.loads((self.folder / INDEX).read_text())["segments"]
-            known = {name: SegmentInfo.from_json(name, row) for name, row in rows.items()}
+            index = json.loads((self.folder / INDEX).read_text())
+            known = {
+                name: SegmentInfo.from_json(name, row) for name, row in index["segments"].items()
+            }
+            self.index_seq = int(index.get("seq", 0))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             if not isinstance(exc, FileNotFoundError):
                 log.warning("%s: index unreadable (%s); scanning the segments", self.rel, exc)
@@ -132,13 +146,23 @@ class Stream:
     def _scan(self, path: Path, size: int) -> SegmentInfo | None:
         blob = path.read_bytes()
         try:
-            cols = columns_of(decode_blob(blob, self.aad(path.name), self.store.sealer), path.name)
+            data = decode_blob(blob, self.aad(path.name), self.store.sealer)
+            cols = columns_of(data, path.name)
         except TamperedSegment as exc:
             log.error("%s: %s; segment left as is and not used", self.rel, exc)
             return None
+        sealed = blob[:1] != b"{"
         if not cols.t:
-            return SegmentInfo(path.name, 0, 0, 0, size, blob[:1] != b"{")
-        return SegmentInfo(path.name, len(cols), cols.t[0], cols.t[-1], size, blob[:1] != b"{")
+            return SegmentInfo(path.name, 0, 0, 0, size, sealed)
+        seq = max(
+            (int(d.get("q", 0)) for d in (data or {}).get("_default", {}).values()), default=0
+        )
+        return SegmentInfo(path.name, len(cols), cols.t[0], cols.t[-1], size, sealed, seq)
+
+    @property
+    def seq(self) -> int:
+        """The highest sequence number stored or staged (0: none known)."""
+        return max([self.index_seq, *(s.seq for s in self.segments.values()), *self.pending_seq])
 
     def aad(self, name: str) -> str:
         return f"{self.rel}/{name}"
@@ -147,10 +171,10 @@ class Stream:
 
     def stage(self) -> None:
         """Move the buffered records into their segments' TinyDB caches (memory only)."""
-        p = self.pending
+        p, seqs = self.pending, self.pending_seq
         if not p.t:
             return
-        self.pending = Columns()
+        self.pending, self.pending_seq = Columns(), []
         start = 0
         while start < len(p):
             info, db = self._head_for(p.t[start])
@@ -169,6 +193,9 @@ class Stream:
             doc = {"t": t, "v": values, "u": meta[0], "f": meta[1]}
             if decimals is not None:
                 doc["p"] = decimals
+            if seqs[end - 1]:
+                doc["q"] = seqs[end - 1]  # where a consumer of the replay goes on from
+                info.seq = max(info.seq, seqs[end - 1])
             db.insert(doc)
             info.first = min(t) if not info.count else min(info.first, min(t))
             info.last = max(info.last, max(t))
@@ -231,8 +258,10 @@ class Stream:
 
     def write_index(self) -> None:
         rows = {name: info.to_json() for name, info in sorted(self.segments.items())}
+        self.index_seq = max([self.index_seq, *(s.seq for s in self.segments.values())])
+        index = {"segments": rows, "seq": self.index_seq}
         try:
-            write_atomic(self.folder / INDEX, json.dumps({"segments": rows}).encode())
+            write_atomic(self.folder / INDEX, json.dumps(index).encode())
         except OSError as exc:
             raise StorageError(
                 f"cannot write {self.folder / INDEX}: {exc.strerror or exc}"
@@ -379,6 +408,11 @@ class Store:
             stream = self.streams[key] = Stream(self, device_id, component_id)
         return stream
 
+    def last_seq(self, device_id: str, component_id: str) -> int:
+        """The highest replay sequence number of the stream's records here (0: none)."""
+        stream = self.streams.get((device_id, component_id))
+        return stream.seq if stream is not None else 0
+
     def set_encrypt(self, device_id: str, component_id: str, encrypt: bool) -> None:
         if encrypt and self.sealer is None:
             raise StorageError("encryption asked for but the store has no key")
@@ -386,9 +420,9 @@ class Store:
 
     # -- writing --
 
-    def append(self, record: RecordObject) -> bool:
+    def append(self, record: RecordObject, seq: int = 0) -> bool:
         """Buffer a record until the next flush; False if dropped (the buffer is full
-        because writes have been failing)."""
+        because writes have been failing). `seq`: its number in its stream's replay."""
         if self.unflushed >= self.max_unflushed:
             if not self.dropped:
                 log.error(
@@ -397,7 +431,9 @@ class Store:
                 )
             self.dropped += 1
             return False
-        p = self._stream(record.device_id, record.component_id).pending
+        stream = self._stream(record.device_id, record.component_id)
+        stream.pending_seq.append(seq)
+        p = stream.pending
         p.t.append(int(record.last_update))
         p.v.append(record.value)  # packed per chunk when staged
         meta = (record.unit, record.format, None)

@@ -1,35 +1,39 @@
-"""kill -9 of the storage process during sustained ingest, in a real gateway process tree."""
+"""kill -9 of the storage process during sustained ingest, in a real gateway process tree:
+with the replay, what a kill cuts short comes back, and nothing twice."""
 
 import json
 import os
 import signal
-import time
+
+import pytest
 
 from services.bus import connect
 from services.storage.store import Store
-from tests.devicemanager_helpers import listen_records
-from tests.helpers import THERMOMETER, dm, eventually, storage
+from tests.helpers import THERMOMETER, device, dm, eventually, storage
 
-THERMO = "dummyD00000000001"
+THERMO = THERMOMETER.device_id
 COMPONENTS = ("temperature", "humidity")
-FLUSH_S = 0.5
+KILLS = 5
+RECORDS_BETWEEN_KILLS = 1_200  # 12 s of each stream at 100 records/s: 60 s in all
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-async def test_kill_9_during_ingest_loses_at_most_the_unflushed_batch(gateway_factory):
+@pytest.mark.timeout(400)
+async def test_kill_9_of_storage_five_times_at_200_records_per_s_loses_and_repeats_nothing(
+    gateway_factory,
+):
     gw = gateway_factory(
-        "dummy:record-interval=0.01",
-        f"storage:flush-interval={FLUSH_S}",
+        "dummy:record-interval=0.01",  # two streams: 200 records/s
+        "storage:flush-interval=0.5",
         "storage:resubscribe-interval=0.2",
     )
     bus = await connect(gw.address)
-    seen = await listen_records(bus)
     await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
     for component in COMPONENTS:
         await storage(bus, "SetPolicy", "ssa{sv}", THERMO, component, {})
+
+    async def numbered(component: str) -> int:
+        (bounds,) = await device(bus, THERMO, "Sequence", "s", component)
+        return bounds[1]
 
     async def recording() -> bool:
         (stats,) = await storage(bus, "Stats")
@@ -39,49 +43,48 @@ async def test_kill_9_during_ingest_loses_at_most_the_unflushed_batch(gateway_fa
         status = json.loads((gw.state_dir / "runtime.json").read_text())
         return status["services"]["storage"]["pid"]
 
-    async def more_records(n: int) -> None:
-        target = seen.qsize() + n
-
-        async def enough() -> bool:
-            return seen.qsize() >= target
-
-        await eventually(enough)
-
-    kills = []  # (killed, recording again): records sent in between may be lost
-    for more in (260, 154, 210):  # records between kills: other moments of the flush cycle
+    for _ in range(KILLS):
         await eventually(recording)
-        await more_records(more)
+        target = await numbered("temperature") + RECORDS_BETWEEN_KILLS
+
+        async def produced(target: int = target) -> bool:
+            return await numbered("temperature") >= target
+
+        await eventually(produced)
         pid = storage_pid()
-        killed = now_ms()
+        assert pid is not None
         os.kill(pid, signal.SIGKILL)
         await eventually(lambda old=pid: _restarted(storage_pid(), old))
-        await eventually(recording)
-        kills.append((killed, now_ms()))
-    await more_records(200)
+    await eventually(recording)
+
+    # What the device manager numbered, against what Storage has once it caught up.
+    produced_records: dict[str, list[tuple[int, str]]] = {}
+    for component in COMPONENTS:
+        rows, after = [], 0
+        while batch := (await device(bus, THERMO, "Replay", "st", component, after))[0]:
+            rows += batch
+            after = batch[-1][1]
+        assert [seq for _, seq in rows] == list(range(1, len(rows) + 1))  # none skipped
+        produced_records[component] = [(wire[5], wire[2]) for wire, _ in rows]
+        newest = rows[-1][0][5]
+
+        async def caught_up(component: str = component, newest: int = newest) -> bool:
+            (latest,) = await storage(bus, "Latest", "ss", THERMO, component)
+            return latest[5] >= newest
+
+        await eventually(caught_up)
+    (stats,) = await storage(bus, "Stats")
+    assert stats["replay_numbers_skipped"].value == 0
     bus.disconnect()
     gw.stop()  # SIGTERM: the storage process flushes what it holds
 
-    records = []
-    while not seen.empty():
-        records.append(seen.get_nowait())
     store = Store(gw.state_dir / "storage")
-    for stream in store.streams.values():
-        for info in stream.segments.values():
-            assert len(stream.columns(info)) == info.count > 0  # every segment reads
     for component in COMPONENTS:
-        kept = {r.last_update for r in store.query(THERMO, component, 0, 2**62)}
-        sent = [r.last_update for r in records if r.component_id == component]
-        lost = [t for t in sent if t not in kept]
-        assert len(sent) > 300
-        # What a kill loses is what had not been flushed yet: the records after the
-        # last one kept before it, up to the moment storage records again. Everything
-        # flushed before a kill, and everything between kills, is kept.
-        windows = [
-            (max((k for k in kept if k < killed), default=0), back) for killed, back in kills
-        ]
-        for t in lost:
-            assert any(flushed < t <= back for flushed, back in windows), (t, windows)
-        print(f"{component}: {len(sent)} sent, {len(lost)} lost over {len(kills)} kills")
+        wanted = produced_records[component]
+        kept = [(r.last_update, r.value) for r in store.query(THERMO, component, 0, 2**62)]
+        assert len(wanted) > KILLS * RECORDS_BETWEEN_KILLS
+        assert kept[: len(wanted)] == wanted  # every record, once, in order
+        print(f"{component}: {len(wanted)} records over {KILLS} kills: 0 lost, 0 repeated")
 
 
 async def _restarted(pid: int | None, old: int) -> bool:
