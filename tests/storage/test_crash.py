@@ -89,3 +89,37 @@ async def test_kill_9_of_storage_five_times_at_200_records_per_s_loses_and_repea
 
 async def _restarted(pid: int | None, old: int) -> bool:
     return pid is not None and pid != old
+
+
+async def test_kill_9_of_the_device_manager_is_a_gap_that_storage_says(gateway_factory):
+    """The records the device manager had numbered but not kept are gone with it: the
+    numbers say so, Storage counts them and logs it, and recording goes on."""
+    gw = gateway_factory("dummy:record-interval=0.01", "storage:resubscribe-interval=0.2")
+    bus = await connect(gw.address)
+    await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
+    await storage(bus, "SetPolicy", "ssa{sv}", THERMO, "temperature", {})
+
+    async def stored() -> int:
+        (stats,) = await storage(bus, "Stats")
+        return stats["records_written"].value + stats["records_unflushed"].value
+
+    async def some_stored() -> bool:
+        return await stored() > 100
+
+    await eventually(some_stored)
+    status = json.loads((gw.state_dir / "runtime.json").read_text())
+    os.kill(status["services"]["devicemanager"]["pid"], signal.SIGKILL)
+
+    async def gap_said() -> bool:
+        (stats,) = await storage(bus, "Stats")
+        return stats["replay_numbers_skipped"].value > 0
+
+    await eventually(gap_said)
+    before = await stored()
+
+    async def recording_again() -> bool:
+        return await stored() > before + 100
+
+    await eventually(recording_again)
+    bus.disconnect()
+    assert "are not in the replay" in (gw.state_dir / "logs" / "storage.log").read_text()
