@@ -32,7 +32,7 @@ from services.bridge.discovery import Device, configs
 from services.bridge.spool import Spool
 from services.bus import call
 from services.catalog import options_of
-from services.records import device_call, follow_device_manager
+from services.records import Follower, device_call, follow_device_manager
 from services.service import BusService, ServiceConfig, woken
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class BridgeService(BusService):
         self.published = 0
         self.error = ""
         self.pending: list[tuple[str, bytes, bool]] = []
+        self.positions: dict[tuple[str, str], int] = {}  # replay numbers, with `pending`
         self._queued = asyncio.Event()
         self._wake = asyncio.Event()
         self._wake_devices = asyncio.Event()
@@ -86,8 +87,11 @@ class BridgeService(BusService):
 
     async def start(self) -> None:
         self.exports.export(c.BRIDGE_PATH, BridgeInterface(self))
+        # Bridged streams are followed (durable, numbered, replayed): a bridge killed or
+        # restarted goes on from the last record it had queued.
+        self.follower = Follower(self.bus, c.BRIDGE_NAME, self._deliver)
         self.device_manager = await follow_device_manager(
-            self.bus, self._on_value, self._name_owner_changed
+            self.bus, self._on_value, self._name_owner_changed, c.SEQUENCED_VALUE_SIGNAL
         )
 
     async def ready(self) -> None:
@@ -108,19 +112,17 @@ class BridgeService(BusService):
             # Bounded: a broker connection cancelled mid-handshake can take its time
             # to let go, and a stop must not wait on a broker.
             await asyncio.wait(self._tasks, timeout=STOP_S)
-        self.spool.put(self.pending)
+        self.spool.put(self.pending, self.positions)
         self.spool.close()
 
     # -- up: records to the spool, the spool to the broker --
 
     def _on_value(self, msg: Message) -> None:
-        if msg.sender != self.device_manager or msg.signature != c.RecordObject.SIGNATURE:
-            return
-        try:
-            record = c.RecordObject.from_wire(msg.body[0])
-        except (DBusError, ValueError) as exc:
-            log.warning("a record that is not one, skipped: %s", exc)
-            return
+        if msg.sender == self.device_manager and msg.signature == c.SEQUENCED_SIGNATURE:
+            self.follower.on_signal(msg)
+
+    def _deliver(self, record: c.RecordObject, seq: int) -> None:
+        self.positions[(record.device_id, record.component_id)] = seq
         if (
             record.device_id in self.off
             or (record.device_id, record.component_id) in self.off_streams
@@ -138,7 +140,8 @@ class BridgeService(BusService):
             await asyncio.sleep(FLUSH_S)
             self._queued.clear()
             batch, self.pending = self.pending, []
-            self.spool.put(batch)
+            positions, self.positions = self.positions, {}
+            self.spool.put(batch, positions)
             self._wake.set()
 
     async def _publish_spool(self, client: Any) -> None:
@@ -326,14 +329,13 @@ class BridgeService(BusService):
         )
 
     async def _subscribe(self, device_id: str, component: str) -> None:
+        key = (device_id, component)
         try:
-            await device_call(self.bus, device_id, "Subscribe", "s", component)
+            await self.follower.follow(key, self.positions.get(key) or self.spool.position(key))
         except DBusError as exc:
-            log.info(
-                "subscribe %s/%s failed (tried again later): %s", device_id, component, exc.text
-            )
+            log.info("follow %s/%s failed (tried again later): %s", *key, exc.text)
         else:
-            self.subscribed.add((device_id, component))
+            self.subscribed.add(key)
 
     async def set_bridged(self, device_id: str, on: bool) -> None:
         if not c.valid_device_id(device_id):
@@ -370,7 +372,7 @@ class BridgeService(BusService):
         for key in [k for k in self.subscribed if which(k)]:
             self.subscribed.discard(key)
             with contextlib.suppress(DBusError):
-                await device_call(self.bus, key[0], "Unsubscribe", "s", key[1])
+                await self.follower.unfollow(key)
 
     def _name_owner_changed(self, name: str, old: str, new: str) -> None:
         if name == c.DEVICE_NAME:

@@ -5,7 +5,9 @@ nothing but what the last write had not reached.
 SQLite in WAL mode with `synchronous=NORMAL`: a committed write survives the process
 being killed (the power failing may lose the last commits), one transaction per batch
 keeps the cost of a record at a few microseconds, and the queue is one file that any
-sqlite3 shell can inspect.
+sqlite3 shell can inspect. Each stream's replay position (the number of the last record
+queued) is committed in the same transaction as its messages: a bridge killed at any
+moment takes the replay from exactly what it had queued.
 """
 
 import sqlite3
@@ -36,18 +38,31 @@ class Spool:
             " (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT, payload BLOB, retain INTEGER)"
         )
         self.db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS positions (device TEXT, component TEXT, seq INTEGER,"
+            " PRIMARY KEY (device, component)) WITHOUT ROWID"
+        )
         (self.length,) = self.db.execute("SELECT count(*) FROM queue").fetchone()
         row = self.db.execute("SELECT n FROM counters WHERE name = 'dropped'").fetchone()
         self.dropped = row[0] if row else 0
 
-    def put(self, messages: list[tuple[str, bytes, bool]]) -> None:
-        """Append, in one transaction; then drop the oldest past the limit."""
-        if not messages:
+    def put(
+        self,
+        messages: list[tuple[str, bytes, bool]],
+        positions: dict[tuple[str, str], int] | None = None,
+    ) -> None:
+        """Append, with the streams' new replay `positions`, in one transaction; then
+        drop the oldest past the limit."""
+        if not messages and not positions:
             return
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
                 "INSERT INTO queue (topic, payload, retain) VALUES (?, ?, ?)", messages
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
+                [(*key, seq) for key, seq in (positions or {}).items()],
             )
             self.length += len(messages)
             over = self.length - self.limit
@@ -61,6 +76,13 @@ class Spool:
                 self.db.execute(
                     "INSERT OR REPLACE INTO counters VALUES ('dropped', ?)", (self.dropped,)
                 )
+
+    def position(self, key: tuple[str, str]) -> int:
+        """The number of the stream's last record queued (0: none)."""
+        row = self.db.execute(
+            "SELECT seq FROM positions WHERE device = ? AND component = ?", key
+        ).fetchone()
+        return row[0] if row else 0
 
     def head(self, n: int) -> list[Queued]:
         """The oldest `n` messages, oldest first."""

@@ -151,6 +151,22 @@ class Subscriber:
         self.proc.terminate()
         self.proc.wait(10)
 
+    def span(self, topic: str, wanted: list[dict]) -> int | None:
+        """Whether every payload of `wanted` arrived on `topic`, in order: they are a
+        subsequence of what arrived (QoS 1 may add duplicates; two records can carry the
+        same value in the same millisecond, so payloads are not keys). How many arrived
+        from the first of them to the last; None while some are missing."""
+        arrived = [json.loads(p) for t, p in self.messages() if t == topic]
+        at, first = 0, None
+        for payload in wanted:
+            while at < len(arrived) and arrived[at] != payload:
+                at += 1
+            if at == len(arrived):
+                return None
+            first = at if first is None else first
+            at += 1
+        return at - (first or 0)
+
 
 def _certificates(folder: Path) -> None:
     """A CA and a server certificate for localhost it signed."""
