@@ -4,8 +4,9 @@
 
 A private bus and Debian's mosquitto on private addresses; the bridge runs as its own
 process (`agile-gateway service mqtt`). This process stands in for the DeviceManager:
-it owns org.eclipse.agail.Device and sends NewSubscribeValueSignal, each value the
-time it was sent, so what is measured is the bridge alone, from the bus to the broker.
+it owns org.eclipse.agail.Device, lists ten devices the bridge follows, and sends their
+SequencedValues, each value the time it was sent, so what is measured is the bridge
+alone, from the bus to the broker.
 mosquitto_sub (QoS 1) stamps every arrival; mosquitto_pub -l publishes the same
 payloads at QoS 1 for the ceiling.
 
@@ -26,15 +27,58 @@ import tempfile
 import time
 from pathlib import Path
 
-from dbus_fast import Message
+from dbus_fast import DBusError, Message
+from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
-from services.bus import connect, emit_signal, request_names
+from services.bus import call, connect, request_names
 from services.busconfig import start_bus_daemon
 from services.paths import ROOT
 from tests.bridge.broker import running_broker
 
 BASE = "agile/bench"
+DEVICES = [f"bench{i}" for i in range(10)]
+
+
+class StandInManager(ServiceInterface):
+    """What the bridge asks of the DeviceManager: the devices, and their status."""
+
+    def __init__(self) -> None:
+        super().__init__(c.DEVICE_MANAGER_IFACE)
+
+    @dbus_method()
+    def Devices(self) -> c.DefinitionListWire:
+        return [
+            c.DeviceDefinition(
+                d, d, d, "", "bench", c.device_path(d), (c.DeviceComponent("temperature", "°C"),)
+            ).to_wire()
+            for d in DEVICES
+        ]
+
+    @dbus_method()
+    def DevicesStatus(self) -> c.StatusByDevice:
+        return {d: ["CONNECTED"] for d in DEVICES}
+
+
+class StandInDevice(ServiceInterface):
+    """What the bridge asks of a Device: its configuration, Follow, and the replay (none:
+    the bench sends only while the bridge follows)."""
+
+    def __init__(self, followed: set[str], device_id: str) -> None:
+        super().__init__(c.DEVICE_IFACE)
+        self.followed, self.device_id = followed, device_id
+
+    @dbus_method()
+    def Configuration(self) -> c.Str:
+        return json.dumps({"deviceType": "bench", "subscribable": ["temperature"]})
+
+    @dbus_method()
+    def Follow(self, component: c.Str, consumer: c.Str) -> None:
+        self.followed.add(self.device_id)
+
+    @dbus_method()
+    def Replay(self, component: c.Str, after: c.UInt64) -> c.SequencedListWire:
+        return []
 
 
 class Arrivals:
@@ -67,7 +111,15 @@ class Arrivals:
 
 
 def record(i: int) -> c.RecordObject:
-    return c.RecordObject(f"bench{i % 10}", "temperature", f"{time.time():.6f}", "°C", "float", i)
+    return c.RecordObject(DEVICES[i % 10], "temperature", f"{time.time():.6f}", "°C", "float", i)
+
+
+def sequenced(i: int) -> Message:
+    """Record i as a followed stream's SequencedValue: the devices take turns, so it is
+    number i // 10 + 1 of its device's stream."""
+    iface, path, member = c.SEQUENCED_VALUE_SIGNAL
+    body = [[record(i).to_wire(), i // 10 + 1]]
+    return Message.new_signal(path, iface, member, c.SEQUENCED_SIGNATURE, body)
 
 
 def sent_at(payload: str) -> float:
@@ -86,6 +138,10 @@ def summary(ms: list[float]) -> str:
 async def bridge_run(broker_args: list[str], options: dict[str, str], n: int, folder: Path):  # type: ignore[no-untyped-def]
     proc, address = start_bus_daemon(folder / "bus")
     bus = await connect(address)
+    followed: set[str] = set()
+    bus.export(c.DEVICE_MANAGER_PATH, StandInManager())
+    for d in DEVICES:
+        bus.export(c.device_path(d), StandInDevice(followed, d))
     await request_names(bus, [c.DEVICE_NAME])  # the stand-in DeviceManager
     opts = [f"--option={k}={v}" for k, v in options.items()]
     cli = [sys.executable, "-m", "services.runtime.cli", "service", "mqtt", "--bus", address]
@@ -95,46 +151,46 @@ async def bridge_run(broker_args: list[str], options: dict[str, str], n: int, fo
     )
     try:
         arrivals = Arrivals(broker_args, f"{BASE}/+/+", folder / "bridge.out")
-        probe = 0
-        while not arrivals.lines():  # the bridge is up and connected
-            if bridge.poll() is not None:
-                raise SystemExit("the bridge exited:\n" + (folder / "bridge.log").read_text())
-            emit_signal(bus, c.NEW_SUBSCRIBE_VALUE_SIGNAL, "(sssssx)", [record(probe).to_wire()])
-            probe += 1
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(0.5)
-        base = len(arrivals.lines())
+        deadline = time.monotonic() + 60
+        while not (len(followed) == len(DEVICES) and await connected(bus)):
+            if bridge.poll() is not None or time.monotonic() > deadline:
+                said = (folder / "bridge.log").read_text()
+                raise SystemExit(f"the bridge did not follow and connect:\n{said}")
+            await asyncio.sleep(0.1)
 
         start = time.time()
-        iface, path, member = c.NEW_SUBSCRIBE_VALUE_SIGNAL
         for i in range(n):
-            sent = bus.send(
-                Message.new_signal(path, iface, member, "(sssssx)", [record(i).to_wire()])
-            )
+            sent = bus.send(sequenced(i))
             if i % 50 == 49:
                 # dbus-fast takes a full socket buffer (EAGAIN) as the end of the
                 # connection: written, and a breath, every 50 (at most 10,000/s offered).
                 await sent
                 await asyncio.sleep(0.005)
         offered = n / (time.time() - start)
-        rows = await asyncio.to_thread(arrivals.wait_for, base + n)
-        rate = n / (rows[base + n - 1][0] - start)
+        rows = await asyncio.to_thread(arrivals.wait_for, n)
+        rate = n / (rows[n - 1][0] - start)
         print(f"(offered {offered:,.0f} records/s on the bus)")
 
         count = 2000
-        for i in range(count):
-            await bus.send(
-                Message.new_signal(path, iface, member, "(sssssx)", [record(i).to_wire()])
-            )
+        for i in range(n, n + count):
+            await bus.send(sequenced(i))
             await asyncio.sleep(1 / 200)
-        rows = await asyncio.to_thread(arrivals.wait_for, base + n + count)
+        rows = await asyncio.to_thread(arrivals.wait_for, n + count)
         arrivals.stop()
-        return rate, latencies(rows[base + n : base + n + count])
+        return rate, latencies(rows[n : n + count])
     finally:
         bridge.terminate()
         bridge.wait(10)
         bus.disconnect()
         proc.terminate()
+
+
+async def connected(bus) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        (status,) = await call(bus, c.BRIDGE_NAME, c.BRIDGE_PATH, c.BRIDGE_IFACE, "Status")
+    except DBusError:
+        return False
+    return bool(status["connected"].value)
 
 
 def ceiling_run(broker_args: list[str], n: int, folder: Path):  # type: ignore[no-untyped-def]
