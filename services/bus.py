@@ -9,6 +9,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,52 @@ def resolve_bus_address(explicit: str | None = None, state_dir: Path | None = No
     if not address:
         raise BusNotFound(f"no gateway bus: {address_file} is empty")
     return address
+
+
+class _PatientSocket:
+    """dbus-fast takes a full socket buffer (EAGAIN on send) for the end of the
+    connection, and a service that answers a large reply to a slow reader exits
+    (python-dbus-next issue 153, still so in dbus-fast 5). Sent nothing, say 0 bytes:
+    its writer then waits for the socket to be writable, as it does after a partial
+    send."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def send(self, data: bytes | memoryview) -> int:
+        try:
+            return self._sock.send(data)
+        except BlockingIOError:
+            return 0
+
+    def sendmsg(self, buffers: list[memoryview], ancdata: list[object]) -> int:
+        try:
+            return self._sock.sendmsg(buffers, ancdata)  # type: ignore[arg-type]
+        except BlockingIOError:
+            return 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
+def _patient_writers() -> None:
+    """Every dbus-fast connection of this process (bleak's too) gets a _PatientSocket."""
+    from dbus_fast.aio import message_bus
+
+    writer = message_bus._MessageWriter
+    if getattr(writer, "_agile_patient", False):
+        return
+    original = writer.__init__
+
+    def init(self, bus: MessageBus) -> None:  # type: ignore[no-untyped-def]
+        original(self, bus)
+        self.sock = _PatientSocket(self.sock)
+
+    writer.__init__ = init  # type: ignore[method-assign]
+    writer._agile_patient = True  # type: ignore[attr-defined]
+
+
+_patient_writers()
 
 
 async def connect(address: str, timeout: float = DEFAULT_CALL_TIMEOUT) -> MessageBus:

@@ -105,6 +105,12 @@ def valid_device_id(value: str) -> bool:
     return bool(_DEVICE_ID_RE.match(value))
 
 
+def valid_component_id(value: str) -> bool:
+    """Component ids are short printable names ("temperature", a generic BLE device's
+    "180d/2a37"): what a service keeps and lists, never a 4 MB string."""
+    return 0 < len(value) <= 128 and value.isprintable()
+
+
 def device_path(dev_id: str) -> str:
     return f"{DEVICE_PATH_PREFIX}/{dev_id}"
 
@@ -163,24 +169,32 @@ STORAGE_INTEGRITY_ERROR = f"{PREFIX}.exception.AgileStorageIntegrityException"
 PROTOCOL_UNAVAILABLE_ERROR = f"{PREFIX}.exception.AgileProtocolUnavailableException"
 
 
-class NoResult(DBusError):
+ERROR_TEXT_MAX = 2_000  # an error quoting a 4 MB argument says so, not all of it
+
+
+class _AgileError(DBusError):
+    NAME = ""
+
     def __init__(self, text: str) -> None:
-        super().__init__(NO_RESULT_ERROR, text)
+        if len(text) > ERROR_TEXT_MAX:
+            text = f"{text[:ERROR_TEXT_MAX]}... ({len(text) - ERROR_TEXT_MAX:,} characters cut)"
+        super().__init__(self.NAME, text)
 
 
-class ProtocolUnavailable(DBusError):
-    def __init__(self, text: str) -> None:
-        super().__init__(PROTOCOL_UNAVAILABLE_ERROR, text)
+class NoResult(_AgileError):
+    NAME = NO_RESULT_ERROR
 
 
-class DeviceNotFound(DBusError):
-    def __init__(self, text: str) -> None:
-        super().__init__(DEVICE_NOT_FOUND_ERROR, text)
+class ProtocolUnavailable(_AgileError):
+    NAME = PROTOCOL_UNAVAILABLE_ERROR
 
 
-class InvalidArgs(DBusError):
-    def __init__(self, text: str) -> None:
-        super().__init__(INVALID_ARGS_ERROR, text)
+class DeviceNotFound(_AgileError):
+    NAME = DEVICE_NOT_FOUND_ERROR
+
+
+class InvalidArgs(_AgileError):
+    NAME = INVALID_ARGS_ERROR
 
 
 # --- records -----------------------------------------------------------------

@@ -59,6 +59,7 @@ async def test_the_buffer_keeps_the_newest_records_not_older_than_its_age(tmp_pa
     buffer.flush()
     assert buffer.after(STREAM, 0, 100)[0][1] == 21  # from 2,000 ms on
     assert len(buffer.after(STREAM, 20, 2)) == 2  # an answer is bounded
+    assert buffer.after(STREAM, 2**64 - 1, 10) == []  # the largest t: nothing after it
 
 
 @pytest.fixture

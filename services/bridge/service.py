@@ -349,7 +349,7 @@ class BridgeService(BusService):
     async def set_stream_bridged(self, device_id: str, component: str, on: bool) -> None:
         """One stream of a bridged device in or out: its entity comes or goes in Home
         Assistant, and its retained value goes with it."""
-        if not c.valid_device_id(device_id) or not component or "/" in component:
+        if not c.valid_device_id(device_id) or not c.valid_component_id(component):
             raise c.InvalidArgs(f"not a stream: {device_id!r}/{component!r}")
         key = (device_id, component)
         (self.off_streams.discard if on else self.off_streams.add)(key)

@@ -22,6 +22,7 @@ from pathlib import Path
 from services.contract import RecordObject
 
 RESERVE = 1024  # numbers reserved per commit of a stream's reservation
+SQLITE_MAX = 2**63 - 1
 FLUSH_S = 0.01  # a numbered record is committed within this (a kill loses only these)
 Key = tuple[str, str]  # (device id, component id)
 
@@ -108,7 +109,7 @@ class ReplayBuffer:
         rows = self.db.execute(
             "SELECT seq, value, unit, format, ts FROM records"
             " WHERE device = ? AND component = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (*key, seq, limit),
+            (*key, min(seq, SQLITE_MAX), limit),  # a t beyond SQLite's integers: none
         )
         return [(RecordObject(*key, v, u, f, ts), n) for n, v, u, f, ts in rows]
 

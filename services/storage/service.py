@@ -104,7 +104,7 @@ class StorageService(BusService):
         self.policies[policy.key] = policy
 
     def set_policy(self, device_id: str, component_id: str, changes: dict[str, Any]) -> Policy:
-        if not c.valid_device_id(device_id) or not component_id:
+        if not c.valid_device_id(device_id) or not c.valid_component_id(component_id):
             raise c.InvalidArgs(f"not a device and component: {device_id!r}, {component_id!r}")
         current = self.policies.get((device_id, component_id), Policy(device_id, component_id))
         policy = current.updated(changes)

@@ -85,7 +85,7 @@ def _number(profile: dict[str, str], key: str, limit: int) -> int:
 def _ieee(address: str) -> t.EUI64:
     try:
         return t.EUI64.convert(address)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AssertionError):  # zigpy asserts eight octets
         raise c.InvalidArgs(f"not a ZigBee IEEE address: {address!r}") from None
 
 
