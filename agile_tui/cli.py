@@ -22,8 +22,8 @@ from services.bus import BusNotFound, default_state_dir, resolve_bus_address
 def demo_gateway() -> Iterator[Path]:
     """The native runtime with simulated radios in a temporary state folder, for the app's life."""
     state_dir = Path(tempfile.mkdtemp(prefix="agile-demo-"))
+    from services.lifetime import dies_with_parent
     from services.runtime.launch import up_command, wait_until_up
-    from services.runtime.supervisor import die_with_parent
 
     # If agile-tui dies without cleaning up (the ssh session dropped), the demo
     # gateway gets SIGTERM from the kernel and stops its services.
@@ -33,7 +33,7 @@ def demo_gateway() -> Iterator[Path]:
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
-        preexec_fn=die_with_parent,
+        preexec_fn=dies_with_parent(),
     )
     try:
         up, said = wait_until_up(proc)
