@@ -261,3 +261,15 @@ async def test_introspection_through_gdbus_shows_agile_signatures(
         "Delete(in s dev_id);",
     ]:
         assert method in out
+
+
+async def test_two_deletes_at_once_delete_once_and_say_so_to_the_other(core, client) -> None:
+    await register(client, THERMOMETER)
+    first, second = await asyncio.gather(
+        dm(client, "Delete", "s", THERMO_ID),
+        dm(client, "Delete", "s", THERMO_ID),
+        return_exceptions=True,
+    )
+    assert first == []
+    assert isinstance(second, DBusError) and second.type == c.DEVICE_NOT_FOUND_ERROR
+    assert await dm(client, "Devices") == [[]]

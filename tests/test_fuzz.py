@@ -1,7 +1,8 @@
 """Every method of every service called with generated arguments (hypothesis): right and
 wrong signatures, empty and 4 MB strings, unknown ids, negative and huge numbers,
 NaN and infinities, deep arrays. Each call is answered — by a result or a D-Bus error —
-and no service crashes (the supervisor restarts none).
+and no service crashes (the supervisor restarts none). Calls slower than 1 s are
+reported, not asserted: a test does not time a loaded machine.
 
 A fixed seed in CI (derandomize); `AGILE_FUZZ_CALLS=N` fuzzes longer."""
 
@@ -296,10 +297,10 @@ def test_generated_calls_are_all_answered_and_crash_nothing(fuzzed, service: str
     restarts = {n: s["restarts"] for n, s in status["services"].items() if s["restarts"]}
     print(
         f"{service}: {tally.calls} calls, {tally.results} results, "
-        f"errors {dict(tally.errors.most_common(4))}, slow {len(tally.slow)}"
+        f"errors {dict(tally.errors.most_common(4))}, "
+        f"over {ANSWER_S:g} s (not radio waits; reported, not asserted): {tally.slow[:5]}"
     )
     assert tally.calls >= CALLS
     assert not tally.unanswered, tally.unanswered[:10]
     assert not tally.unhandled, tally.unhandled[:10]
     assert not restarts, f"crashed and restarted: {restarts}"
-    assert not tally.slow, tally.slow[:10]

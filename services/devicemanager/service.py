@@ -290,11 +290,13 @@ class DeviceManagerService(BusService):
 
     async def delete(self, dev_id: str) -> None:
         device = self.device(dev_id)
-        await device.stop()
-        self.exports.unexport(device.definition.path)
-        del self.devices[dev_id]
-        self.store.delete(dev_id)
-        self.replay.forget(dev_id)
+        del self.devices[dev_id]  # at once: a Delete meanwhile finds no device (fuzzing did)
+        try:
+            await device.stop()
+        finally:
+            self.exports.unexport(device.definition.path)
+            self.store.delete(dev_id)
+            self.replay.forget(dev_id)
         log.info("deleted %s", dev_id)
 
     # -- bus events --
