@@ -356,7 +356,9 @@ class BridgeService(BusService):
         self._save_policy()
         if not on:
             await self._unsubscribe(lambda k: k == key)
-            await self._send(f"{self.base}/{device_id}/{component}", b"")
+            # Cleared through the spool: after the stream's records still queued there.
+            self.pending.append((f"{self.base}/{device_id}/{component}", b"", True))
+            self._queued.set()
         if device_id in self.devices:
             await self._announce(self.devices[device_id])
         self._wake_devices.set()
