@@ -10,9 +10,10 @@ queued) is committed in the same transaction as its messages: a bridge killed at
 moment takes the replay from exactly what it had queued.
 """
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.sqlitewal import open_wal
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,8 @@ class Spool:
     dropped and counted (`dropped`, kept across restarts)."""
 
     def __init__(self, path: Path, limit: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.limit = limit
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = open_wal(path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS queue"
             " (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT, payload BLOB, retain INTEGER)"

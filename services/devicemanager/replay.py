@@ -15,11 +15,11 @@ the process being killed.
 """
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from services.contract import RecordObject
+from services.sqlitewal import open_wal
 
 RESERVE = 1024  # numbers reserved per commit of a stream's reservation
 SQLITE_MAX = 2**63 - 1
@@ -33,13 +33,10 @@ class ReplayBuffer:
     def __init__(
         self, path: Path, max_records: int, max_age_ms: int, clock_ms: Callable[[], int]
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.max_records = max_records
         self.max_age_ms = max_age_ms
         self.clock_ms = clock_ms
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = open_wal(path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS records (device TEXT, component TEXT, seq INTEGER,"
             " value TEXT, unit TEXT, format TEXT, ts INTEGER,"
