@@ -85,6 +85,47 @@ def decode_blob(blob: bytes, aad: str, sealer: Sealer | None) -> dict[str, Any]:
     return data
 
 
+_HEAD = '{"_default":{'
+_DECODER = json.JSONDecoder()
+
+
+def salvage(blob: bytes) -> dict[str, Any] | None:
+    """The whole chunks of a plain segment whose end was cut off (a medium that lost the
+    tail of a write), or None when the damage is anything but a cut.
+
+    Chunks are complete JSON objects one after another, so those before the cut parse
+    and the one it falls in does not: nothing of a chunk is ever half-read. Only an error
+    where the text runs out counts as a cut; one before it is corruption, not salvaged.
+    """
+    try:
+        text = blob.decode("ascii")  # segments are written with every non-ASCII escaped
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith(_HEAD):
+        cut_in_head = len(text) < len(_HEAD) and _HEAD.startswith(text)
+        return {"_default": {}} if cut_in_head else None
+    table: dict[str, Any] = {}
+    pos = len(_HEAD)
+    try:
+        while True:
+            key, pos = _DECODER.raw_decode(text, pos)
+            if text[pos] != ":" or not isinstance(key, str):
+                return None
+            doc, pos = _DECODER.raw_decode(text, pos + 1)
+            table[key] = doc
+            if text[pos] == "}":
+                return None if text[pos:] != "}}"[: len(text) - pos] else {"_default": table}
+            if text[pos] != ",":
+                return None
+            pos += 1
+    except IndexError:  # the cut falls right after a value
+        return {"_default": table}
+    except json.JSONDecodeError as exc:
+        # Within the last 6 characters: the longest token a cut can split is "\\uXXXX".
+        cut = exc.msg.startswith("Unterminated string") or exc.pos > len(text) - 6
+        return {"_default": table} if cut else None
+
+
 def pack(value: str) -> Value:
     """The most compact JSON form that gives `value` back exactly."""
     try:

@@ -19,13 +19,14 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 from tinydb import TinyDB
 
 from services.atomicjson import TMP_SUFFIX, write_atomic
 from services.contract import RecordObject
-from services.storage.crypto import Sealer, TamperedSegment
+from services.storage.crypto import Sealer, TamperedSegment, is_sealed
 from services.storage.downsample import minmax_indices
 from services.storage.segment import (
     SUFFIX,
@@ -36,6 +37,7 @@ from services.storage.segment import (
     middleware,
     open_db,
     pack_run,
+    salvage,
     segment_storage,
     unpack,
 )
@@ -126,6 +128,7 @@ class Stream:
             if not isinstance(exc, FileNotFoundError):
                 log.warning("%s: index unreadable (%s); scanning the segments", self.rel, exc)
             known = {}
+        lost = False
         for path in self.folder.iterdir():
             if path.name.endswith(TMP_SUFFIX):
                 if not self.store.readonly:
@@ -136,28 +139,53 @@ class Stream:
             size = path.stat().st_size
             info = known.get(path.name)
             if info is None or info.bytes != size:
-                info = self._scan(path, size)
+                scanned = self._scan(path, size)
+                if info is not None and (scanned is None or scanned.seq < info.seq):
+                    lost = True
+                info = scanned
                 self.index_dirty = True
             if info is not None:
                 self.segments[path.name] = info
         if set(known) - set(self.segments):
             self.index_dirty = True
+        if lost:
+            # Records the index had seen are gone with the medium: a follower asks the
+            # replay for them again from what is still here.
+            self.index_seq = max((s.seq for s in self.segments.values()), default=0)
 
     def _scan(self, path: Path, size: int) -> SegmentInfo | None:
         blob = path.read_bytes()
+        aad = self.aad(path.name)
         try:
-            data = decode_blob(blob, self.aad(path.name), self.store.sealer)
+            try:
+                data = decode_blob(blob, aad, self.store.sealer)
+            except TamperedSegment:
+                # A plain segment cut short keeps its whole chunks; a sealed one is a
+                # single authenticated message, and a cut cannot be told from tampering.
+                if is_sealed(blob) or (data := salvage(blob)) is None:
+                    raise
+                size = self._repair(path, aad, data)
             cols = columns_of(data, path.name)
         except TamperedSegment as exc:
             log.error("%s: %s; segment left as is and not used", self.rel, exc)
             return None
-        sealed = blob[:1] != b"{"
+        sealed = is_sealed(blob)
         if not cols.t:
             return SegmentInfo(path.name, 0, 0, 0, size, sealed)
         seq = max(
             (int(d.get("q", 0)) for d in (data or {}).get("_default", {}).values()), default=0
         )
         return SegmentInfo(path.name, len(cols), cols.t[0], cols.t[-1], size, sealed, seq)
+
+    def _repair(self, path: Path, aad: str, data: dict[str, Any]) -> int:
+        """Rewrite a segment cut short with what was salvaged of it; its size."""
+        chunks = len(data["_default"])
+        log.warning("%s: %s was cut short; its %d whole chunks are kept", self.rel, path, chunks)
+        if self.store.readonly:
+            return path.stat().st_size
+        storage = SegmentStorage(path, aad, None, False)
+        storage.write(data)
+        return storage.bytes_written
 
     @property
     def seq(self) -> int:
