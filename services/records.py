@@ -73,7 +73,18 @@ class Follower:
         self.deliver = deliver
         self.last: dict[Key, int] = {}  # the number of the last record delivered
         self.skipped = 0
+        self.paused = False
         self._catching_up: set[Key] = set()
+
+    def pause(self) -> None:
+        """Take nothing more (the consumer cannot keep it): the replay holds it meanwhile."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """Take again, from after the last record delivered."""
+        self.paused = False
+        for key in list(self.last):
+            spawn(self.catch_up(key))
 
     async def follow(self, key: Key, last: int) -> None:
         """Follow the stream from after `last` (what the consumer already has)."""
@@ -90,8 +101,8 @@ class Follower:
         record = c.RecordObject.from_wire(wire)
         key = (record.device_id, record.component_id)
         last = self.last.get(key)
-        if last is None or key in self._catching_up or seq <= last:
-            return  # not ours, the replay under way brings it, or had already
+        if last is None or self.paused or key in self._catching_up or seq <= last:
+            return  # not ours, not now, the replay under way brings it, or had already
         if seq == last + 1:
             self._take(key, record, seq)
         else:
@@ -99,16 +110,16 @@ class Follower:
 
     async def catch_up(self, key: Key) -> None:
         """Take the replay from after the last record delivered, to the newest."""
-        if key in self._catching_up:
+        if key in self._catching_up or self.paused:
             return
         self._catching_up.add(key)
         try:
-            while key in self.last:
+            while key in self.last and not self.paused:
                 (rows,) = await device_call(
                     self.bus, key[0], "Replay", "st", key[1], self.last[key]
                 )
                 for wire, seq in rows:  # type: ignore[union-attr]
-                    if key in self.last and seq > self.last[key]:
+                    if key in self.last and seq > self.last[key] and not self.paused:
                         self._take(key, c.RecordObject.from_wire(wire), seq)
                 if len(rows) < c.REPLAY_BATCH:  # type: ignore[arg-type]
                     break

@@ -109,3 +109,15 @@ def agile_gateway(*args: str, timeout: float = 300) -> subprocess.CompletedProce
         cwd=ROOT,
         timeout=timeout,
     )
+
+
+def fill_up(disk: Path) -> Path:
+    """Writes a file until the disk is full; the file, to be removed to free the space."""
+    ballast = disk / "ballast"
+    with open(ballast, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return ballast

@@ -7,7 +7,6 @@ or a device is registered later. Values arrive as NewSubscribeValueSignal.
 """
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -195,8 +194,19 @@ class StorageService(BusService):
                 log.exception("%s failed", getattr(work, "__name__", work))
 
     def _flush(self) -> None:
-        with contextlib.suppress(StorageError):  # logged by the store; retried next time
+        """Write what came in. While writes fail (a full disk) recording pauses: what is
+        in memory waits for the next try, and what comes meanwhile stays in the device
+        manager's replay buffer, taken from there once a write succeeds again."""
+        try:
             self.store.flush()
+        except StorageError:  # logged by the store; tried again next time
+            if not self.follower.paused:
+                log.warning("recording paused until records can be written again")
+                self.follower.pause()
+            return
+        if self.follower.paused:
+            log.info("recording again, from where it paused")
+            self.follower.resume()
 
     def expire(self) -> int:
         now = self.clock_ms()
@@ -228,6 +238,7 @@ class StorageService(BusService):
             "bytes_on_disk": Variant("t", s.bytes_on_disk()),
             "encryption_key": Variant("b", s.sealer is not None),
             "error": Variant("s", s.last_error),
+            "paused": Variant("b", self.follower.paused),
         }
 
 

@@ -1,7 +1,6 @@
 """The store on its own: layout, values, ranges, downsampling, retention, encryption, faults."""
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from services.contract import RecordObject
 from services.storage.crypto import Sealer, TamperedSegment
 from services.storage.store import StorageError, Store
+from tests.helpers import fill_up
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
@@ -181,30 +181,11 @@ def test_leftovers_of_a_crash_are_cleaned_and_a_stale_index_is_rebuilt(tmp_path:
     assert not list(index.parent.glob(".*.tmp"))
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path):
-    """A 256 kB tmpfs: a real full disk, without filling the machine's."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.fail(f"mounting a tmpfs needs root (CI runs as root): {result.stderr.decode()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
-
-
-def test_a_full_disk_raises_keeps_everything_and_recovers(tiny_disk: Path):
+def test_a_full_disk_raises_keeps_everything_and_recovers(tmpfs):
+    tiny_disk = tmpfs("256k")
     store = Store(tiny_disk / "store")
     fill(store, 1000)
-    ballast = tiny_disk / "ballast"
-    with open(ballast, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass
+    ballast = fill_up(tiny_disk)
     for i in range(5000):
         store.append(rec(T0 + 1_000_000 + i * 1000, "22.00"))
     with pytest.raises(StorageError, match="No space left"):
