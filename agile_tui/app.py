@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from agile_tui.client.session import Session
+from agile_tui.client.storage import storage_problem
 from agile_tui.config import Config
 from agile_tui.screens.containers import ContainersScreen
 from agile_tui.screens.data import DataScreen
@@ -56,6 +57,7 @@ class AgileApp(App[None]):
     engine_state: reactive[str] = reactive("connecting")
     bus_problem: reactive[str] = reactive("")
     engine_problem: reactive[str] = reactive("")
+    storage_problem: reactive[str] = reactive("")
 
     def __init__(self, session: Session, config: Config, start_mode: str = "devices") -> None:
         super().__init__()
@@ -101,6 +103,7 @@ class AgileApp(App[None]):
                 await gateway.on_new_device(partial(self.emit, "device"))
                 await gateway.on_record(partial(self.emit, "record"))
                 await gateway.on_updater(partial(self.emit, "updater"))
+                await gateway.on_storage_status(self._storage_status)
             except (OSError, TimeoutError, DBusError) as exc:
                 gateway.close()
                 self._bus_lost(f"{gateway.address}: {exc}")
@@ -114,6 +117,9 @@ class AgileApp(App[None]):
                 await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
             gateway.close()
             self._bus_lost(f"{gateway.address}: the connection was closed; reconnecting")
+
+    def _storage_status(self, paused: bool, error: str) -> None:
+        self.storage_problem = storage_problem(error)
 
     def _bus_lost(self, why: str) -> None:
         self.bus_state = "unreachable"

@@ -70,6 +70,8 @@ NEW_SUBSCRIBE_VALUE_SIGNAL = (
     "NewSubscribeValueSignal",
 )
 # Addition: a followed stream's records with their sequence numbers, `((sssssx)t)`.
+# Storage's writes failed (paused, why) or succeed again (False, ""): a full disk said.
+STORAGE_WRITE_STATUS_SIGNAL = (STORAGE_IFACE, STORAGE_PATH, "WriteStatus")
 SEQUENCED_VALUE_SIGNAL = (DEVICE_IFACE, "/org/eclipse/agail/NewRecord/Sequenced", "SequencedValue")
 REPLAY_BATCH = 1000  # records at most per Device.Replay answer
 
@@ -479,6 +481,7 @@ BoolByDevice = Annotated[dict[str, bool], DBusSignature("a{sb}")]
 BoolByStream = BoolByDevice  # keyed DEVICE/COMPONENT
 Double = Annotated[float, DBusSignature("d")]
 StrPair = Annotated[list[str], DBusSignature("ss")]
+BoolStr = Annotated[list[object], DBusSignature("bs")]
 StrTriple = Annotated[list[str], DBusSignature("sss")]
 ProgressWire = Annotated[list[Any], DBusSignature("sstt")]  # operation, layer, done, total
 # Plan's answer: the registry, the strategy, and what each service image's update takes.

@@ -198,6 +198,16 @@ class GatewayClient:
         )
         return [c.RecordObject.from_wire(r) for r in wire]
 
+    async def storage_stats(self) -> dict[str, Any] | None:
+        """Storage's figures (written, paused, error...); None without a Storage."""
+        try:
+            (stats,) = await self._storage("Stats")
+        except DBusError as exc:
+            if exc.type in NO_SERVICE:
+                return None
+            raise
+        return {k: v.value for k, v in stats.items()}
+
     async def policies(self) -> dict[tuple[str, str], dict[str, Any]]:
         (wire,) = await self._storage("Policies")
         return {(dev, comp): {k: v.value for k, v in p.items()} for dev, comp, p in wire}
@@ -254,6 +264,10 @@ class GatewayClient:
         await self._listen(
             c.NEW_SUBSCRIBE_VALUE_SIGNAL, lambda m: callback(c.RecordObject.from_wire(m.body[0]))
         )
+
+    async def on_storage_status(self, callback: Callable[[bool, str], None]) -> None:
+        """Storage's writes failing (True, why) or succeeding again (False, "")."""
+        await self._listen(c.STORAGE_WRITE_STATUS_SIGNAL, lambda m: callback(*m.body))
 
     # -- the update service --
 

@@ -17,7 +17,7 @@ from textual.widgets import Footer, SelectionList
 from textual.widgets.selection_list import Selection
 
 from agile_tui.client.gateway import error_text
-from agile_tui.client.storage import format_duration_ms
+from agile_tui.client.storage import format_duration_ms, storage_problem
 from agile_tui.screens.policy_modal import PolicyModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.problem_banner import ProblemBanner
@@ -76,6 +76,7 @@ class DataScreen(Screen[None]):
 
         yield GatewayBar("Data")
         yield ProblemBanner("bus")
+        yield ProblemBanner("storage")
         with Horizontal():
             streams: SelectionList[str] = SelectionList(id="streams")
             streams.border_title = "Streams"
@@ -89,6 +90,7 @@ class DataScreen(Screen[None]):
         self.app.listen("record", self.record_received)  # type: ignore[attr-defined]
         self.set_interval(REDRAW_SECONDS, self._redraw)
         self.set_interval(HISTORY_REFRESH_SECONDS, self._refresh_history)
+        self._check_storage()  # then WriteStatus signals say when it changes
         self.call_after_refresh(self._redraw)
         self.query_one("#streams").focus()
         self.action_reload_streams()  # ScreenResume may not come for the first screen
@@ -99,6 +101,7 @@ class DataScreen(Screen[None]):
         if state == "connected":
             self.action_reload_streams()
             self._resubscribe()
+            self._check_storage()
 
     @work(exclusive=True, group="data-resubscribe")
     async def _resubscribe(self) -> None:
@@ -128,6 +131,17 @@ class DataScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.action_reload_streams()
+
+    @work(exclusive=True, group="data-storage")
+    async def _check_storage(self) -> None:
+        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        if gateway is None or not gateway.connected:
+            return
+        try:
+            stats = await gateway.storage_stats()
+        except (DBusError, ConnectionError):
+            return  # the bus banner says what is wrong with the bus
+        self.app.storage_problem = storage_problem(stats["error"] if stats else "")  # type: ignore[attr-defined]
 
     @work(exclusive=True, group="data-streams")
     async def action_reload_streams(self) -> None:

@@ -1,4 +1,5 @@
-"""A line that stays on screen while something this section needs is unreachable."""
+"""A line that stays on screen while something this section needs is unreachable or
+failing."""
 
 from textual.widgets import Static
 
@@ -15,8 +16,14 @@ class ProblemBanner(Static):
     }
     """
 
+    HEADINGS = {
+        "bus": "Gateway bus unreachable",
+        "engine": "Docker engine unreachable",
+        "storage": "Storage cannot write",
+    }
+
     def __init__(self, needs: str) -> None:
-        """`needs` is "bus" or "engine"."""
+        """`needs` is one of HEADINGS; the app's `<needs>_problem` says what is wrong."""
         super().__init__()
         self.needs = needs
 
@@ -25,5 +32,4 @@ class ProblemBanner(Static):
 
     def _show(self, problem: str) -> None:
         self.display = bool(problem)
-        what = "Gateway bus" if self.needs == "bus" else "Docker engine"
-        self.update(f"[b]{what} unreachable[/]: {problem}")
+        self.update(f"[b]{self.HEADINGS[self.needs]}[/]: {problem}")

@@ -7,6 +7,7 @@ or a device is registered later. Values arrive as NewSubscribeValueSignal.
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dbus_fast import DBusError, Message, Variant
-from dbus_fast.service import ServiceInterface, dbus_method
+from dbus_fast.service import ServiceInterface, dbus_method, signal
 
 from services import contract as c
 from services.catalog import options_of
@@ -66,7 +67,8 @@ class StorageService(BusService):
         self.policy_store = PolicyStore(self.folder / "policies.json")
         for policy in self.policy_store.all():
             self._apply(policy)
-        self.exports.export(c.STORAGE_PATH, StorageInterface(self))
+        self.interface = StorageInterface(self)
+        self.exports.export(c.STORAGE_PATH, self.interface)
         # Recorded streams are followed (durable, numbered, replayed): a Storage that was
         # away, killed or not, gets what it missed, and never a record twice.
         self.follower = Follower(self.bus, c.STORAGE_NAME, self._deliver)
@@ -193,20 +195,27 @@ class StorageService(BusService):
             except Exception:  # a bad run must not end the schedule
                 log.exception("%s failed", getattr(work, "__name__", work))
 
-    def _flush(self) -> None:
+    def flush(self) -> int:
         """Write what came in. While writes fail (a full disk) recording pauses: what is
         in memory waits for the next try, and what comes meanwhile stays in the device
         manager's replay buffer, taken from there once a write succeeds again."""
         try:
-            self.store.flush()
-        except StorageError:  # logged by the store; tried again next time
+            written = self.store.flush()
+        except StorageError as exc:  # logged by the store
             if not self.follower.paused:
                 log.warning("recording paused until records can be written again")
                 self.follower.pause()
-            return
+                self.interface.WriteStatus(True, str(exc))
+            raise
         if self.follower.paused:
             log.info("recording again, from where it paused")
             self.follower.resume()
+            self.interface.WriteStatus(False, "")
+        return written
+
+    def _flush(self) -> None:
+        with contextlib.suppress(StorageError):  # tried again next time
+            self.flush()
 
     def expire(self) -> int:
         now = self.clock_ms()
@@ -327,7 +336,11 @@ class StorageInterface(ServiceInterface):
     @dbus_method()
     @_errors
     def Flush(self) -> c.UInt32:
-        return self.service.store.flush()
+        return self.service.flush()
+
+    @signal()
+    def WriteStatus(self, paused: bool, error: str) -> c.BoolStr:
+        return [paused, error]
 
 
 def create(config: ServiceConfig) -> StorageService:

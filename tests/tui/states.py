@@ -8,7 +8,7 @@ readings). The gateway itself is real: dbus-daemon, services, Dummy devices.
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -18,6 +18,7 @@ from agile_tui.client.session import Session
 from agile_tui.config import Config
 from agile_tui.widgets.live_table import LiveTable
 from tests.bridge.broker import Broker
+from tests.helpers import fill_up
 
 FIXED_NOW = 1_800_000_000.0
 NO_ENGINE = "unix:///nonexistent/docker.sock"
@@ -201,6 +202,22 @@ async def data_streams(pilot: Pilot[None]) -> None:
     await pilot.press("3")
     await until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count == 4)
     await settled(pilot)
+
+
+def storage_full(disk: Path) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """The Data section while the disk under Storage (`disk`) is full: a paired sensor's
+    temperature recorded, then the disk filled up (its ballast left at disk/ballast)."""
+
+    async def state(pilot: Pilot[None]) -> None:
+        await paired(pilot)
+        await pilot.app.session.gateway.set_policy(ENV_SENSOR, "temperature", {})  # type: ignore[attr-defined]
+        await pilot.press("3")
+        await until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count == 4)
+        fill_up(disk)
+        await until(pilot, lambda: bool(pilot.app.storage_problem))  # type: ignore[attr-defined]
+        await settled(pilot)
+
+    return state
 
 
 async def charting(pilot: Pilot[None]) -> None:

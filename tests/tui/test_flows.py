@@ -222,6 +222,20 @@ async def test_recording_policy_is_edited_and_history_is_charted(gateway, frozen
     }
 
 
+async def test_a_full_disk_under_storage_is_shown_until_space_returns(
+    gateway_factory, frozen_dir, tmpfs
+) -> None:
+    disk = tmpfs("1m")
+    gw = gateway_factory(*states.GATEWAY_OPTIONS, f"storage:folder={disk / 'storage'}")
+    app = states.make_app(gw.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.storage_full(disk)(pilot)
+        banner = app.screen.query("ProblemBanner").last()
+        assert banner.display and "No space left on device" in str(banner.render())
+        (disk / "ballast").unlink()
+        await states.until(pilot, lambda: not banner.display)
+
+
 async def test_stop_start_and_restart_a_native_service(gateway) -> None:
     """Through the runtime's supervisor on the bus, as a native gateway's operator does."""
     import json

@@ -43,3 +43,11 @@ def test_devices_without_bus(snap_compare, monkeypatch, size: str) -> None:
         resolve_bus_address(None, Path("/nonexistent/agile-state"))
     app = states.make_app(None, None, bus_problem=str(err.value))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=states.no_bus)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_data_with_a_full_disk(snap_compare, gateway_factory, frozen_dir, tmpfs, size: str):
+    disk = tmpfs("1m")
+    gw = gateway_factory(*states.GATEWAY_OPTIONS, f"storage:folder={disk / 'storage'}")
+    app = states.make_app(gw.address, frozen_dir)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=states.storage_full(disk))

@@ -315,9 +315,10 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         )
         try:
             self.packet_received(packet)
-        except (ValueError, KeyError, zigpy.exceptions.ZigbeeException) as exc:
-            # As a radio library's frame handler does: a frame zigpy cannot parse is
-            # logged and dropped; the link goes on.
+        except Exception as exc:
+            # As a radio library's frame handler does (bellows logs and goes on): a frame
+            # zigpy cannot parse is logged and dropped; the link goes on. zigpy raises
+            # more than ValueError: a report of an abstract type is a TypeError.
             log.warning(
                 "malformed frame from 0x%04x (cluster 0x%04x, %s) skipped: %s",
                 nwk,
