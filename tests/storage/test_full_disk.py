@@ -82,3 +82,4 @@ async def test_a_full_disk_pauses_recording_and_loses_nothing_when_space_returns
     assert len(wanted) > WHILE_FULL
     assert kept[: len(wanted)] == wanted  # every record, once, in order
     assert "recording paused" in (gw.state_dir / "logs" / "storage.log").read_text()
+    print(f"{len(wanted)} records, {WHILE_FULL}+ made while the disk was full: 0 lost, 0 repeated")

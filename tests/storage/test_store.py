@@ -230,6 +230,7 @@ def test_a_segment_cut_anywhere_in_its_last_batch_keeps_every_batch_before_it(tm
         segment.write_bytes(whole)
         index.write_bytes(index_bytes)
     assert outcomes == {15, 20}
+    print(f"cut at each of {len(whole) - start} offsets: every whole batch kept, none half-read")
 
     segment.write_bytes(whole[: start + 40])
     reopened = Store(tmp_path)
