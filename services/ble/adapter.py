@@ -11,6 +11,7 @@ subscription, and restoring the notifications afterwards.
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -82,6 +83,10 @@ class Peer:
         return self.client is not None and self.client.is_connected
 
 
+FIND_S = 5.0  # how long a scan looks for an address not yet seen
+MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
+
 class BLEAdapter(ProtocolAdapter):
     short_name = "BLE"
     display_name = "Bluetooth LE"
@@ -107,9 +112,13 @@ class BLEAdapter(ProtocolAdapter):
         self.system_bus: MessageBus | None = None
         self.bluez_present = True
         self._discovery_wanted = False  # restart scanning when BlueZ comes back
-        # One scan for an address at a time: a second one's StopDiscovery would end the
-        # first's discovery session under it ("No discovery started").
+        # One scan for addresses at a time (a second one's StopDiscovery would end the
+        # first's discovery session under it: "No discovery started"), for every address
+        # sought when it starts: callers waiting for it share the next scan.
         self._finding = asyncio.Lock()
+        self._sought: set[str] = set()
+        self.scans = 0  # scans started
+        self._missed: dict[str, tuple[int, float]] = {}  # address: (scan, when) it was missed
 
     # -- life cycle and BlueZ coming and going --
 
@@ -226,17 +235,52 @@ class BLEAdapter(ProtocolAdapter):
         return self.peers.setdefault(address, Peer(address))
 
     async def _find(self, address: str) -> BLEDevice:
+        if (device := self.ble_devices.get(address)) is not None:
+            return device
+        if not MAC_RE.match(address):
+            raise c.InvalidArgs(f"not a BLE address: {address[:40]!r} (XX:XX:XX:XX:XX:XX)")
+        self._sought.add(address)
+        asked = self.scans
         async with self._finding:
-            device = self.ble_devices.get(address)
-            if device is None:
-                try:
-                    device = await BleakScanner.find_device_by_address(address, timeout=5.0)
-                except (BleakError, DBusError, OSError) as exc:
-                    raise c.NoResult(f"BLE unavailable: {exc}") from None
+            if (device := self.ble_devices.get(address)) is None and not self._missed_since(
+                address, asked
+            ):
+                self._sought.add(address)  # (a scan that failed took it along)
+                await self._scan_for_sought()
+                device = self.ble_devices.get(address)
             if device is None:
                 raise c.DeviceNotFound(f"no BLE device {address} in range")
-            self.ble_devices[address] = device
             return device
+
+    def _missed_since(self, address: str, asked: int) -> bool:
+        """Whether a scan since `asked` missed the address, or one in the last FIND_S:
+        callers after the same absent address share one scan's answer."""
+        scan, at = self._missed.get(address, (0, 0.0))
+        return scan > asked or time.monotonic() - at < FIND_S
+
+    async def _scan_for_sought(self) -> None:
+        """Scan until every address sought is seen, FIND_S at most; those seen go to
+        `ble_devices`, those not to `_missed`."""
+        self.scans += 1
+        left = {a.upper(): a for a in self._sought}
+        self._sought.clear()
+        seen_all = asyncio.Event()
+
+        def detected(device: BLEDevice, _adv: AdvertisementData) -> None:
+            if (address := left.pop(device.address.upper(), None)) is not None:
+                self.ble_devices[address] = device
+                if not left:
+                    seen_all.set()
+
+        try:
+            async with BleakScanner(detection_callback=detected):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(seen_all.wait(), FIND_S)
+        except (BleakError, DBusError, OSError) as exc:
+            raise c.NoResult(f"BLE unavailable: {exc}") from None
+        now = time.monotonic()
+        self._missed = {a: m for a, m in self._missed.items() if now - m[1] < FIND_S}
+        self._missed.update((address, (self.scans, now)) for address in left.values())
 
     async def _connect(self, peer: Peer) -> None:
         async with peer.connecting:

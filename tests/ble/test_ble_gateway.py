@@ -15,6 +15,7 @@ from services import contract as c
 from services.ble import gatt as g
 from services.ble.service import create as create_ble
 from services.ble.sim.peripherals import SimCharacteristic, environment_sensor, sensortag
+from services.bus import call
 from services.devicemanager.service import create as create_dm
 from services.protocolmanager.service import create as create_pm
 from tests.conftest import ROOT
@@ -148,6 +149,35 @@ async def test_two_clients_subscribing_at_once_share_one_connection(
         assert json.loads(configuration)["subscribed"] == {"temperature": 2}
     finally:
         other.disconnect()
+
+
+async def test_many_connects_to_unseen_addresses_share_one_scan(gateway, client) -> None:
+    """Twenty clients connect at once to addresses the adapter has not seen (one in range):
+    the first scan is under way; the next finds every other address at once (not one
+    5 s scan after another, which left calls unanswered for minutes)."""
+    absent = [f"C0:FF:EE:00:10:{n:02X}" for n in range(19)]
+
+    async def connect(address: str) -> list:  # two scans of up to 5 s: more than the 5 s default
+        return await call(
+            client,
+            BLE,
+            c.protocol_path("BLE"),
+            c.PROTOCOL_IFACE,
+            "Connect",
+            "s",
+            [address],
+            timeout=60,
+        )
+
+    outcomes = await asyncio.gather(*map(connect, [ENV, *absent]), return_exceptions=True)
+    assert outcomes[0] == []  # connected
+    assert all(
+        isinstance(o, DBusError) and o.type == c.DEVICE_NOT_FOUND_ERROR for o in outcomes[1:]
+    ), outcomes
+    assert gateway.ble.adapter.scans <= 2  # the first, and one for all who came during it
+    with pytest.raises(DBusError) as err:  # not an address: no scan either
+        await connect("dummyD00000000001")
+    assert err.value.type == c.INVALID_ARGS_ERROR
 
 
 async def _status(client, dev_id: str, wanted: str) -> bool:
