@@ -8,11 +8,11 @@ from dbus_fast import DBusError, Message
 
 from services import contract as c
 from services.bus import add_match, connect, match_rule, on_signal, request_names
-from services.devicemanager.replay import RESERVE, ReplayBuffer
+from services.devicemanager.replay import RESERVE, ReplayBuffer, ReplayUnavailable
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
-from tests.helpers import THERMOMETER, device, dm, eventually
+from tests.helpers import THERMOMETER, device, dm, eventually, fill_up
 
 
 async def until(check) -> None:  # type: ignore[no-untyped-def]
@@ -40,6 +40,27 @@ async def test_numbers_go_on_after_a_kill_and_the_lost_ones_are_a_gap(tmp_path: 
     assert again.number(record(7)) == RESERVE + 1  # 6 is never given to another record
     assert [seq for _, seq in again.after(STREAM, 3, 10)] == [4, 5, RESERVE + 1]
     assert again.bounds(STREAM) == (1, RESERVE + 1)
+
+
+async def test_a_full_disk_keeps_numbered_records_in_memory_until_space_returns(tmpfs) -> None:
+    disk = tmpfs("1m")
+    buffer = ReplayBuffer(disk / "replay.db", 5_000, 3_600_000, lambda: 10_000)
+    buffer.number(record(0))  # the stream's reservation, committed while there is room
+    buffer.flush()
+    ballast = fill_up(disk)
+    numbered = [buffer.number(record(t, "x" * 200)) for t in range(1, RESERVE)]
+    buffer.flush()
+    assert "full" in buffer.failing  # "database or disk is full"
+    assert [seq for _, seq in buffer.after(STREAM, 0, 5_000)] == [1, *numbered]
+    assert buffer.bounds(STREAM) == (1, RESERVE)
+    with pytest.raises(ReplayUnavailable):  # the next reservation: nothing numbered
+        buffer.number(record(RESERVE + 1))
+    ballast.unlink()
+    await until(lambda: not buffer.failing)  # the retry commits them
+    buffer.close()
+    again = ReplayBuffer(disk / "replay.db", 5_000, 3_600_000, lambda: 10_000)
+    assert [seq for _, seq in again.after(STREAM, 0, 5_000)] == [1, *numbered]
+    assert again.dropped == 0
 
 
 async def test_the_buffer_keeps_the_newest_records_not_older_than_its_age(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from dbus_fast.service import ServiceInterface, dbus_method, signal
 
 from services import contract as c
 from services.bus import DBUS_NAME, DBUS_PATH, call, caller, emit_signal
-from services.devicemanager.replay import ReplayBuffer
+from services.devicemanager.replay import ReplayBuffer, ReplayUnavailable
 from services.devicemanager.store import Registration
 from services.devicetypes import Component, DeviceType
 
@@ -306,7 +306,11 @@ class Device:
                     [record.to_wire()],
                 )
             if self.replay is not None and any(h.startswith(FOLLOW) for h in holders):
-                seq = self.replay.number(record)
+                try:
+                    seq = self.replay.number(record)
+                except ReplayUnavailable as exc:
+                    log.warning("%s/%s not kept for its followers: %s", self.id, comp.id, exc)
+                    continue
                 emit_signal(
                     self.bus,
                     c.SEQUENCED_VALUE_SIGNAL,

@@ -11,10 +11,16 @@ Records are committed in batches within FLUSH_S; a reader always sees the batch 
 in memory too.
 
 SQLite in WAL mode with `synchronous=NORMAL`, as the bridge's spool: a commit survives
-the process being killed.
+the process being killed. A commit that fails (a full disk) keeps its batch in memory,
+readers see it there, and it is tried again every FLUSH_RETRY_S; past `max_records`
+waiting, the oldest go (a gap the consumers say). A stream whose reservation cannot be
+committed numbers nothing: its records still reach AGILE's subscribers, not the replay.
 """
 
 import asyncio
+import contextlib
+import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +30,15 @@ from services.sqlitewal import open_wal
 RESERVE = 1024  # numbers reserved per commit of a stream's reservation
 SQLITE_MAX = 2**63 - 1
 FLUSH_S = 0.01  # a numbered record is committed within this (a kill loses only these)
+FLUSH_RETRY_S = 1.0  # after a commit failed
 Key = tuple[str, str]  # (device id, component id)
+Row = tuple[str, str, int, str, str, str, int]  # device, component, seq, value, unit, format, ts
+
+log = logging.getLogger(__name__)
+
+
+class ReplayUnavailable(RuntimeError):
+    """The buffer cannot take a record (its reservation cannot be written)."""
 
 
 class ReplayBuffer:
@@ -52,7 +66,9 @@ class ReplayBuffer:
         )
         self.next: dict[Key, int] = {}
         self.reserved: dict[Key, int] = {}
-        self.pending: list[tuple[str, str, int, str, str, str, int]] = []
+        self.pending: list[Row] = []
+        self.failing = ""  # why the last commit failed ("" while commits succeed)
+        self.dropped = 0  # records let go while commits failed
         self._flush_at: asyncio.TimerHandle | None = None
 
     def number(self, record: RecordObject) -> int:
@@ -66,12 +82,15 @@ class ReplayBuffer:
             self.next[key] = self.reserved[key] + 1  # after all a killed run may have used
         seq = self.next[key]
         if seq > self.reserved[key]:
+            try:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)", (*key, seq + RESERVE - 1)
+                )
+            except sqlite3.Error as exc:
+                raise ReplayUnavailable(f"replay buffer: {exc}") from None
             self.reserved[key] = seq + RESERVE - 1
-            self.db.execute(
-                "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)", (*key, self.reserved[key])
-            )
         self.next[key] = seq + 1
-        if not self.pending:
+        if self._flush_at is None:
             self._flush_at = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
         self.pending.append(
             (*key, seq, record.value, record.unit, record.format, record.last_update)
@@ -86,19 +105,38 @@ class ReplayBuffer:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?)", batch)
-            for key in {(d, k) for d, k, *_ in batch}:
+        try:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?)", batch)
+                for key in {(d, k) for d, k, *_ in batch}:
+                    self.db.execute(
+                        "DELETE FROM records WHERE device = ? AND component = ? AND seq <= ("
+                        " SELECT seq FROM records WHERE device = ? AND component = ?"
+                        " ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                        (*key, *key, self.max_records),
+                    )
                 self.db.execute(
-                    "DELETE FROM records WHERE device = ? AND component = ? AND seq <= ("
-                    " SELECT seq FROM records WHERE device = ? AND component = ?"
-                    " ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-                    (*key, *key, self.max_records),
+                    "DELETE FROM records WHERE ts < ?", (self.clock_ms() - self.max_age_ms,)
                 )
-            self.db.execute(
-                "DELETE FROM records WHERE ts < ?", (self.clock_ms() - self.max_age_ms,)
-            )
+        except sqlite3.Error as exc:
+            self._keep(batch, str(exc))
+            return
+        if self.failing:
+            log.info("replay buffer commits again (%s is over)", self.failing)
+            self.failing = ""
+
+    def _keep(self, batch: list[Row], why: str) -> None:
+        """A batch whose commit failed waits in memory, at most `max_records` of it."""
+        if not self.failing:
+            log.error("replay buffer cannot commit (%s); records wait in memory", why)
+        self.failing = why
+        self.pending = batch + self.pending
+        if (over := len(self.pending) - self.max_records) > 0:
+            del self.pending[:over]
+            self.dropped += over
+        with contextlib.suppress(RuntimeError):  # no loop: closing
+            self._flush_at = asyncio.get_running_loop().call_later(FLUSH_RETRY_S, self.flush)
 
     def after(self, key: Key, seq: int, limit: int) -> list[tuple[RecordObject, int]]:
         """At most `limit` records of the stream numbered after `seq`, in order."""
@@ -107,8 +145,10 @@ class ReplayBuffer:
             "SELECT seq, value, unit, format, ts FROM records"
             " WHERE device = ? AND component = ? AND seq > ? ORDER BY seq LIMIT ?",
             (*key, min(seq, SQLITE_MAX), limit),  # a t beyond SQLite's integers: none
-        )
-        return [(RecordObject(*key, v, u, f, ts), n) for n, v, u, f, ts in rows]
+        ).fetchall()
+        waiting = [row[2:] for row in self.pending if row[:2] == key and row[2] > seq]
+        rows = sorted(rows + waiting)  # commits failing: the rest waits in memory
+        return [(RecordObject(*key, v, u, f, ts), n) for n, v, u, f, ts in rows[:limit]]
 
     def bounds(self, key: Key) -> tuple[int, int]:
         """(first number still held, last number given); (0, 0) for a stream with none."""
@@ -116,7 +156,9 @@ class ReplayBuffer:
         first, last = self.db.execute(
             "SELECT min(seq), max(seq) FROM records WHERE device = ? AND component = ?", key
         ).fetchone()
-        return (first or 0, self.next.get(key, (last or 0) + 1) - 1)
+        waiting = [row[2] for row in self.pending if row[:2] == key]
+        held = [n for n in (first, *waiting) if n]
+        return (min(held, default=0), self.next.get(key, max([last or 0, *waiting]) + 1) - 1)
 
     # -- durable subscriptions: a consumer's hold on a stream outlives its connection --
 
