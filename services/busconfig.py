@@ -22,6 +22,26 @@ SERVICE_NAMES: dict[str, tuple[str, ...]] = {
 } | {"supervisor": (RUNTIME_NAME,)}  # the native runtime's control object
 
 
+def account(service: str) -> str:
+    """The user a service's container runs as, by name (the bus policy names users)."""
+    return "root" if CATALOG[service].uid == 0 else f"agile-{service}"
+
+
+def container_users() -> dict[str, str]:
+    """Each service of the container stack on the gateway bus: its user."""
+    return {s.name: account(s.name) for s in CATALOG.values() if s.bus_names}
+
+
+def container_accounts() -> str:
+    """The bus image's /etc/agile/accounts ("name uid" lines): dbus-daemon resolves
+    every connecting uid to a user, and rejects one it does not know."""
+    return "".join(f"{account(s.name)} {s.uid}\n" for s in CATALOG.values() if s.uid)
+
+
+def _owns(names: Sequence[str]) -> list[str]:
+    return [f"<allow own={quoteattr(n)}/>" for n in names]
+
+
 def render_config(
     socket_path: Path,
     service_users: Mapping[str, str] | None = None,
@@ -29,35 +49,34 @@ def render_config(
 ) -> str:
     """dbus-daemon configuration for the gateway bus.
 
-    Without `service_users` (native runtime: every service runs as one user)
-    the policy allows owning exactly the gateway's names.  With it (containers:
-    one user per service) each user may own only its own service's names and
-    protocol adapters' users only a protocol name.  `names` replaces the
-    gateway's names altogether (the virtual system bus owns only org.bluez).
+    Without `service_users` (native runtime: every service and the operator run as one
+    user) the policy allows owning exactly the gateway's names; it cannot tell who owns
+    which, and BecomeMonitor is open to that user, the daemon's own. With it (containers:
+    one user per service) each user may own only its own service's names and everybody
+    else (the operator's agile-tui) none. No rule lets anybody eavesdrop; monitoring
+    (BecomeMonitor: `busctl monitor`, `dbus-monitor`) is open only to root and the
+    daemon's own user, by dbus-daemon's rule: in the stack `agile`, the monitor role, as
+    which no service runs. `names`
+    replaces the gateway's names altogether (the virtual system bus owns only org.bluez).
     """
     own_rules: list[str] = []
+    blocks = []
     if names is not None:
-        own_rules = [f"<allow own={quoteattr(n)}/>" for n in names]
-        user_policies = ""
+        own_rules = _owns(names)
     elif service_users is None:
-        for names in SERVICE_NAMES.values():
-            own_rules += [f"<allow own={quoteattr(n)}/>" for n in names]
+        for owned in SERVICE_NAMES.values():
+            own_rules += _owns(owned)
         own_rules.append(f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>")
-        user_policies = ""
     else:
-        blocks = []
         for service, user in service_users.items():
-            names = SERVICE_NAMES.get(service)
-            rules = (
-                [f"<allow own={quoteattr(n)}/>" for n in names]
-                if names
-                else [f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>"]
-            )
+            owned = CATALOG[service].bus_names
             blocks.append(
-                f"  <policy user={quoteattr(user)}>\n    " + "\n    ".join(rules) + "\n  </policy>"
+                f"  <policy user={quoteattr(user)}>\n    "
+                + "\n    ".join(_owns(owned))
+                + "\n  </policy>"
             )
-        user_policies = "\n".join(blocks)
     own = "\n    ".join(own_rules)
+    user_policies = "\n".join(blocks)
     return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -67,8 +86,8 @@ def render_config(
   <policy context="default">
     <!-- services in containers connect with their own uids -->
     <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
     <deny own="*"/>
     {own}
   </policy>

@@ -30,6 +30,9 @@ class ServiceSpec:
     simulated_only: bool = False  # runs only with --simulate (no real hardware behind it)
     system_bus: bool = False  # talks to BlueZ on the system bus (virtual with --simulate)
     options: tuple[Option, ...] = ()
+    # The uid its container runs as (compose.yaml's `user:`): its own, so that the bus
+    # policy lets it own only its own names. Every service's group is `agile` (GID).
+    uid: int = 0
 
     def create(self, config: ServiceConfig) -> "Runnable":
         module, func = self.factory.split(":")
@@ -44,6 +47,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.protocolmanager.service:create",
             (c.PROTOCOL_MANAGER_NAME,),
             image="core",
+            uid=10010,
             options=(
                 Option("device-ttl", 60.0, "s a discovered device stays listed unseen", float),
                 Option(
@@ -60,6 +64,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.devicemanager.service:create",
             (c.DEVICE_MANAGER_NAME, c.DEVICE_NAME),
             image="core",
+            uid=10011,
             options=(
                 Option(
                     "replay-records", 10_000, "records kept per followed stream for replay", int
@@ -72,6 +77,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.storage.service:create",
             (c.STORAGE_NAME,),
             image="storage",
+            uid=10012,
             options=(
                 Option("folder", None, "where streams and policies live (default DIR/storage)"),
                 Option("key-file", None, "AES key file (default FOLDER/key)"),
@@ -96,6 +102,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.dummy.service:create",
             (c.protocol_bus_name("Dummy"),),
             image="core",
+            uid=10013,
             simulated_only=True,
             options=(
                 Option("name", "Dummy", "the protocol's short name (bus name suffix)"),
@@ -113,6 +120,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.ble.sim.service:create",
             (),
             image="ble",
+            uid=10014,
             simulated_only=True,
             system_bus=True,
             options=(
@@ -141,6 +149,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.ble.service:create",
             (c.protocol_bus_name("BLE"),),
             image="ble",
+            uid=10015,
             system_bus=True,
             options=(
                 Option("adapter", None, "Bluetooth adapter, e.g. hci1 (default: BlueZ's first)"),
@@ -152,6 +161,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.zigbee.service:create",
             (c.protocol_bus_name("ZB"),),
             image="zigbee",
+            uid=10016,
             options=(
                 Option(
                     "radio",
@@ -183,6 +193,7 @@ CATALOG: dict[str, ServiceSpec] = {
             "services.bridge.service:create",
             (c.BRIDGE_NAME,),
             image="core",
+            uid=10017,
             options=(
                 Option("host", None, "MQTT broker's host (none: nothing is bridged)"),
                 Option("port", 1883, "MQTT broker's port", int),

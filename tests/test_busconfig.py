@@ -1,12 +1,16 @@
 """The gateway bus lets each service own only its own names."""
 
 import getpass
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from dbus_fast.constants import NameFlag, RequestNameReply
 from dbus_fast.errors import DBusError
 
+from services import contract as c
 from services.bus import connect
 from services.busconfig import start_bus_daemon
 
@@ -52,3 +56,16 @@ async def test_per_user_policy_limits_a_service_to_its_own_names(tmp_path: Path)
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_nobody_eavesdrops_on_the_native_bus(bus_address: str) -> None:
+    """One user runs everything natively, so the policy cannot tell services apart
+    (README, Reliability); it still lets nobody eavesdrop with a match rule."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "bus_probe.py"), bus_address, c.STORAGE_NAME],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["eavesdropped"] == []

@@ -7,8 +7,10 @@ ARG ARCH=amd64
 FROM agile/debian:bookworm-${ARCH}
 RUN apt-get update \
  && apt-get install -y python3 python3-pip python3-venv python3-dev build-essential \
- && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin agile \
- && install -d -o agile -g agile /var/lib/agile /run/agile
+ && groupadd --system --gid 10001 agile \
+ && useradd --system --uid 10001 --gid agile --home-dir /nonexistent --shell /usr/sbin/nologin agile \
+ && install -d -o agile -g agile -m 2770 /var/lib/agile \
+ && install -d -o agile -g agile /run/agile
 COPY . /src
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-index --find-links /src/wheelhouse -r /src/requirements.txt /src/project/*.whl

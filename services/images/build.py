@@ -17,7 +17,7 @@ from pathlib import Path
 
 import docker
 
-from services.busconfig import render_config
+from services.busconfig import container_accounts, container_users, render_config
 from services.catalog import IMAGES
 from services.images import project
 from services.images.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
@@ -108,7 +108,8 @@ def stage(image: ServiceImage, strategy: str, arch: str) -> Path:
     recipe = "multistage" if strategy.startswith("squashed") else strategy
     if image.name == "bus":
         shutil.copy(dockerfiles / "bus" / f"{recipe}.Dockerfile", folder / "Dockerfile")
-        (folder / "bus.conf").write_text(render_config(CONTAINER_SOCKET))
+        (folder / "bus.conf").write_text(render_config(CONTAINER_SOCKET, container_users()))
+        (folder / "accounts").write_text(container_accounts())
         # The same image serves the simulated stack's second bus, for the virtual BlueZ.
         system = CONTAINER_SOCKET.parent / "system" / "bus.sock"
         (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from services.bus import ADDRESS_FILE
-from services.catalog import IMAGES
+from services.catalog import CATALOG, IMAGES
 from services.compose import PROJECT, STACK_FILE, StackError, compose_command, environment
 from services.runtime.supervisor import STATUS_FILE
 
@@ -54,6 +54,7 @@ def up(
         folder.mkdir(parents=True, exist_ok=True)
         os.chown(folder, CONTAINER_UID, CONTAINER_UID)  # the bus daemon runs as `agile`
         folder.chmod(0o755)
+    _own_volumes(client, project)
     proc = subprocess.run(
         [*compose_command(simulate, project), "up", "-d", "--remove-orphans"],
         env=environment(state_dir, strategy, options),
@@ -74,6 +75,35 @@ def up(
     (state_dir / STACK_FILE).write_text(json.dumps(settings) + "\n")
     _runtime_state(state_dir, "running")
     return address
+
+
+def _own_volumes(client, project: str) -> None:  # type: ignore[no-untyped-def]
+    """Each service's state volume belongs to its user. A volume made before services
+    ran as their own users (all as `agile`) is handed over, so that an upgrade finds
+    its devices, records and queue; a new one takes its image folder's owner and is
+    handed over too."""
+    from docker.errors import NotFound
+
+    for spec in CATALOG.values():
+        if not spec.uid:
+            continue
+        try:
+            volume = client.volumes.get(f"{project}_{spec.name}")
+        except NotFound:
+            continue
+        root = Path(volume.attrs["Mountpoint"])
+        try:
+            if root.stat().st_uid == spec.uid:
+                continue
+            for folder, dirs, files in os.walk(root):
+                for name in [folder, *(os.path.join(folder, x) for x in dirs + files)]:
+                    os.lchown(name, spec.uid, CONTAINER_UID)
+            root.chmod(0o2770)
+        except OSError as exc:
+            raise StackError(
+                f"cannot hand volume {volume.name} to its service's user ({exc}); "
+                "run agile-gateway up as root"
+            ) from None
 
 
 def _runtime_state(state_dir: Path, state: str) -> None:

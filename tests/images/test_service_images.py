@@ -9,6 +9,7 @@ import pytest
 
 from services import contract as c
 from services.bus import call, connect
+from services.catalog import CATALOG
 from services.images.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
 from services.paths import DOCKERFILES, ROOT
 from tests.helpers import eventually
@@ -56,11 +57,13 @@ async def test_the_storage_container_answers_on_the_bus_container(
         common = {"network_mode": "none", "read_only": True, "cap_drop": ["ALL"], "detach": True}
         mounts = {volume.name: {"bind": "/run/agile", "mode": "rw"}}
         started.append(docker_client.containers.run(images["bus"], volumes=mounts, **common))
+        uid = CATALOG["storage"].uid  # as compose runs it: the bus lets only it own Storage
         started.append(
             docker_client.containers.run(
                 storage_images[strategy],
+                user=f"{uid}:10001",
                 volumes=mounts,
-                tmpfs={"/var/lib/agile": "uid=10001"},
+                tmpfs={"/var/lib/agile": f"uid={uid}"},
                 **common,
             )
         )

@@ -1,11 +1,20 @@
 """The container stack (services/dockerfiles/compose.yaml + compose.sim.yaml) on the real engine."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from dbus_fast.constants import NameFlag
+from dbus_fast.errors import DBusError
 
-from tests.images.conftest import cli, stack_down, stack_up
+from services import contract as c
+from services.bus import connect
+from services.catalog import CATALOG
+from tests.helpers import dm
+from tests.images.conftest import cli, forget_volumes, stack_down, stack_up
+
+PROBE = (Path(__file__).parents[1] / "bus_probe.py").read_text()
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
@@ -53,8 +62,78 @@ def test_the_simulated_stack_comes_up_and_status_sees_every_service(stack, docke
         # The MQTT bridge is the one other with a network: to reach its broker.
         network = "bridge" if container.labels["com.docker.compose.service"] == "mqtt" else "none"
         assert host["NetworkMode"] == network, container.name
-        assert container.attrs["Config"]["User"] == "agile", container.name
+        service = container.labels["com.docker.compose.service"]
+        # Each service its own user in the agile group; the bus daemons run as `agile`.
+        user = f"{CATALOG[service].uid}:10001" if service in CATALOG else "agile"
+        assert container.attrs["Config"]["User"] == user, container.name
         assert binds == [str(stack / "run")], container.name
+
+
+DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+
+
+def probe(container, user: str, name: str) -> dict:
+    """What the gateway bus lets `user` do, asked from inside `container` (tests/
+    bus_probe.py): own `name`, eavesdrop, become a monitor."""
+    code, out = container.exec_run(
+        ["python3", "-c", PROBE, "unix:path=/run/agile/bus.sock", name], user=user
+    )
+    assert code == 0, out.decode()
+    return json.loads(out.decode().splitlines()[-1])
+
+
+async def test_each_service_owns_only_its_own_names_and_nobody_eavesdrops(stack, docker_client):
+    """Bus least privilege in the stack: a process with storage's uid cannot own the
+    DeviceManager's name nor eavesdrop nor monitor; the monitor role (`agile`, the bus
+    daemon's user) may monitor; the operator (root on the host) may call, not own."""
+    containers = {
+        c.labels["com.docker.compose.service"]: c
+        for c in docker_client.containers.list(
+            filters={"label": f"com.docker.compose.project={PROJECT}"}
+        )
+    }
+    storage_uid = f"{CATALOG['storage'].uid}:10001"
+    as_storage = probe(containers["storage"], storage_uid, c.DEVICE_MANAGER_NAME)
+    assert as_storage == {"own": DENIED, "eavesdropped": [], "monitor": DENIED}
+    as_monitor = probe(containers["storage"], "10001:10001", c.DEVICE_MANAGER_NAME)
+    assert as_monitor == {"own": DENIED, "eavesdropped": [], "monitor": "allowed"}
+
+    bus = await connect(f"unix:path={stack / 'run' / 'bus.sock'}")
+    try:
+        with pytest.raises(DBusError) as err:
+            await bus.request_name(c.DEVICE_MANAGER_NAME, NameFlag.DO_NOT_QUEUE)
+        assert err.value.type == DENIED
+        await dm(bus, "Devices")  # and calls it
+    finally:
+        bus.disconnect()
+
+
+def test_state_volumes_of_an_earlier_version_are_handed_to_each_services_user(
+    stack_images, docker_client, tmp_path: Path
+):
+    """Before, every service ran as `agile` (10001), its volume owned by it, mode 0750:
+    `up` hands each volume to its service's user, so an upgrade keeps its state."""
+    project = "agiletest-upgrade"
+    forget_volumes(project)
+    labels = {"com.docker.compose.project": project, "com.docker.compose.volume": "storage"}
+    volume = docker_client.volumes.create(f"{project}_storage", labels=labels)
+    root = Path(volume.attrs["Mountpoint"])
+    (root / "storage").mkdir()
+    kept = root / "storage" / "policies.json"
+    kept.write_text("{}")
+    for path in (root, root / "storage", kept):
+        os.chown(path, 10001, 999)
+    root.chmod(0o750)
+    state = tmp_path / "state"
+    state.mkdir()
+    up = cli("up", "--containers", "--simulate", "--project", project, "--state-dir", str(state))
+    try:
+        assert up.returncode == 0, up.stderr  # Storage came up on it
+        uid = CATALOG["storage"].uid
+        assert {p.stat().st_uid for p in (root, root / "storage", kept)} == {uid}
+        assert kept.read_text() == "{}"
+    finally:
+        stack_down(state, project)
 
 
 def test_a_missing_image_is_said_with_the_command_that_builds_it(tmp_path):

@@ -1,14 +1,21 @@
 # The gateway bus: dbus-daemon alone, on the hierarchy's Debian layer. Its socket goes
-# to /run/agile, a folder the service containers mount; the services connect as the
-# same `agile` user (uid 10001), which dbus-daemon must be able to resolve.
+# to /run/agile, a folder the service containers mount; it runs as `agile` (uid 10001),
+# the monitor role.
 ARG ARCH=amd64
 FROM agile/debian:bookworm-${ARCH}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends dbus-daemon dbus-bin \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
- && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin agile \
+ && groupadd --system --gid 10001 agile \
+ && useradd --system --uid 10001 --gid agile --home-dir /nonexistent --shell /usr/sbin/nologin agile \
  && install -d -o agile -g agile -m 0755 /run/agile
-COPY bus.conf system-bus.conf /etc/agile/
+# Every service's own user (the policy lets each own only its own names): dbus-daemon
+# must resolve each uid that connects.
+COPY accounts bus.conf system-bus.conf /etc/agile/
+RUN while read -r name uid; do \
+      useradd --system --uid "$uid" --gid agile --home-dir /nonexistent \
+        --shell /usr/sbin/nologin "$name"; \
+    done < /etc/agile/accounts
 USER agile
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
   CMD dbus-send --bus=unix:path=/run/agile/bus.sock --dest=org.freedesktop.DBus \
