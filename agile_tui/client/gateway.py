@@ -1,6 +1,6 @@
 """A typed client of the gateway bus: what the TUI asks of the services, nothing else."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from dbus_fast import DBusError, Message, Variant
@@ -200,13 +200,7 @@ class GatewayClient:
 
     async def storage_stats(self) -> dict[str, Any] | None:
         """Storage's figures (written, paused, error...); None without a Storage."""
-        try:
-            (stats,) = await self._storage("Stats")
-        except DBusError as exc:
-            if exc.type in NO_SERVICE:
-                return None
-            raise
-        return {k: v.value for k, v in stats.items()}
+        return await _figures(self._storage("Stats"))
 
     async def policies(self) -> dict[tuple[str, str], dict[str, Any]]:
         (wire,) = await self._storage("Policies")
@@ -227,13 +221,7 @@ class GatewayClient:
 
     async def bridge_status(self) -> dict[str, Any] | None:
         """The bridge's state (connected, queued, dropped, error...); None without one."""
-        try:
-            (status,) = await self._bridge("Status")
-        except DBusError as exc:
-            if exc.type in NO_SERVICE:
-                return None
-            raise
-        return {k: v.value for k, v in status.items()}
+        return await _figures(self._bridge("Status"))
 
     async def bridged(self) -> dict[str, bool]:
         (wire,) = await self._bridge("Bridged")
@@ -280,3 +268,14 @@ class GatewayClient:
     async def on_updater(self, callback: Callable[[UpdaterEvent], None]) -> None:
         """The update service's Started, Log, Progress and Ended signals."""
         await self.updater.watch(lambda member, body: callback(UpdaterEvent(member, body)))
+
+
+async def _figures(asking: Awaitable[list[Any]]) -> dict[str, Any] | None:
+    """An optional service's a{sv} answer as plain values; None when it is not there."""
+    try:
+        (wire,) = await asking
+    except DBusError as exc:
+        if exc.type in NO_SERVICE:
+            return None
+        raise
+    return {k: v.value for k, v in wire.items()}

@@ -11,7 +11,7 @@ import zigpy.types as t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.zigbee.test_virtual_radio import CLIMATE, TEMPERATURE, joined
+from tests.zigbee.test_virtual_radio import CLIMATE, TEMPERATURE, reporting
 
 FRAMES = int(os.environ.get("AGILE_FUZZ_FRAMES", "10000"))
 CLUSTERS = [0x0000, 0x0001, 0x0006, 0x0008, 0x0402, 0x0405, 0x0406, 0x0500, 0xFFFF]
@@ -53,12 +53,7 @@ def generated_frames(n: int) -> list[tuple[int, bytes]]:
 
 
 async def test_fuzzed_zcl_frames_are_logged_and_skipped(zigbee_factory, caplog):
-    adapter = await zigbee_factory()
-    await adapter.permit(30)
-    await joined(adapter)
-    reports: asyncio.Queue = asyncio.Queue()
-    adapter.on_record = lambda address, profile, value: reports.put_nowait(value)
-    await adapter.subscribe(CLIMATE, TEMPERATURE)
+    adapter, reports = await reporting(zigbee_factory)
     await asyncio.wait_for(reports.get(), 60)
     caplog.set_level(logging.WARNING)
     frames = generated_frames(FRAMES)

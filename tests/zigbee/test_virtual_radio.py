@@ -127,13 +127,20 @@ async def test_a_device_that_never_answers_times_out(zigbee_factory):
         await adapter.read(CLIMATE, TEMPERATURE)
 
 
-async def test_malformed_frames_from_a_device_are_logged_and_skipped(zigbee_factory, caplog):
+async def reporting(zigbee_factory) -> tuple:
+    """An adapter whose network the climate sensor joined, subscribed to its temperature;
+    and the queue of the values it reports."""
     adapter = await zigbee_factory()
     await adapter.permit(30)
     await joined(adapter)
     reports: asyncio.Queue = asyncio.Queue()
     adapter.on_record = lambda address, profile, value: reports.put_nowait(value)
     await adapter.subscribe(CLIMATE, TEMPERATURE)
+    return adapter, reports
+
+
+async def test_malformed_frames_from_a_device_are_logged_and_skipped(zigbee_factory, caplog):
+    adapter, reports = await reporting(zigbee_factory)
     radio = adapter.app
     ieee = t.EUI64.convert(CLIMATE)
     caplog.set_level(logging.DEBUG)
