@@ -56,8 +56,8 @@ def render_config(
     else (the operator's agile-tui) none. No rule lets anybody eavesdrop; monitoring
     (BecomeMonitor: `busctl monitor`, `dbus-monitor`) is open only to root and the
     daemon's own user, by dbus-daemon's rule: in the stack `agile`, the monitor role, as
-    which no service runs. `names`
-    replaces the gateway's names altogether (the virtual system bus owns only org.bluez).
+    which no service runs. `names` replaces the gateway's names altogether (the virtual
+    system bus owns only org.bluez).
     """
     own_rules: list[str] = []
     blocks = []
