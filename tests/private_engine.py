@@ -18,8 +18,9 @@ import docker
 
 
 class PrivateEngine:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, data_root: Path | None = None) -> None:
         self.folder = folder
+        self.data_root = data_root or folder / "root"  # e.g. on a small disk
         # Sockets live under the exec root, and a unix socket's path is at most 104 bytes.
         self.short = Path(tempfile.mkdtemp(prefix="agd-", dir="/tmp"))
         self.socket = self.short / "docker.sock"
@@ -35,7 +36,7 @@ class PrivateEngine:
                 "--mount",  # and its mounts (data root, layers) vanish with it
                 "--",
                 "dockerd",
-                f"--data-root={f / 'root'}",
+                f"--data-root={self.data_root}",
                 f"--exec-root={self.short / 'exec'}",
                 f"--pidfile={f / 'dockerd.pid'}",
                 f"--host=unix://{self.socket}",

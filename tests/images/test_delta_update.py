@@ -12,7 +12,8 @@ from services.images.delta import DeltaError
 from services.images.export import ExportError
 from services.images.image_delta import apply_bundle
 from services.images.publish import index, offers
-from services.images.update import UpdateError, by_delta, plan, update
+from services.images.update import UpdateError, by_delta, plan, pull, update
+from tests.helpers import fill_up
 from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
 from tests.local_registry import LocalRegistry
 from tests.private_engine import PrivateEngine
@@ -201,6 +202,47 @@ def test_an_engine_crash_mid_apply_loads_nothing_and_the_next_try_succeeds(
         assert ran == b""
         made = by_delta(gateway, own.address, the_plan, said.append, lambda *_: None)
         assert made == new, said
+    finally:
+        engine.stop()
+        own.stop()
+
+
+def test_an_update_on_a_full_disk_tags_nothing_and_the_old_image_runs(
+    docker_client, stack_images, tmp_path, tmpfs
+):
+    """A gateway engine whose disk (a 400 MB tmpfs) is full: neither the delta nor the
+    pull makes the new version, nothing is tagged, and the old image runs; once space
+    returns the same update goes through."""
+    disk = tmpfs("400m")
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "engine").mkdir()
+    own = LocalRegistry(tmp_path / "registry")
+    engine = PrivateEngine(tmp_path / "engine", data_root=disk / "docker")
+    old = docker_client.images.get("agile/storage:multistage")
+    try:
+        gateway = engine.client()
+        gateway.images.load(old.save())
+        gateway.images.get(old.id).tag("agile/storage", "multistage")
+        published = cli("images", "publish", "storage", "--registry", own.address)
+        assert published.returncode == 0, published.stderr
+        new = publish_code_change(docker_client, own, deltas=True)
+        the_plan = plan(gateway, own.address, "storage", "multistage")
+        assert the_plan.method == "delta"
+
+        ballast = fill_up(disk)
+        said: list[str] = []
+        assert by_delta(gateway, own.address, the_plan, said.append, lambda *_: None) == ""
+        assert "the delta did not apply" in said[-1], said
+        with pytest.raises(UpdateError, match="no space left on device"):
+            pull(gateway, the_plan, lambda *_: None)
+        assert gateway.images.get("agile/storage:multistage").id == old.id
+        assert _gone(gateway, new)
+        ballast.unlink()
+        ran = gateway.containers.run(
+            old.id, ["python3", "-c", "import services.storage"], network_mode="none", remove=True
+        )
+        assert ran == b""
+        assert by_delta(gateway, own.address, the_plan, said.append, lambda *_: None) == new
     finally:
         engine.stop()
         own.stop()
