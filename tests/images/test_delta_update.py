@@ -1,7 +1,9 @@
 """Delta updates on the stock engine: published bundles, applied by the update path, and
 a plain pull whenever a delta cannot be trusted."""
 
+import contextlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -12,7 +14,7 @@ from services.images.delta import DeltaError
 from services.images.export import ExportError
 from services.images.image_delta import apply_bundle
 from services.images.publish import index, offers
-from services.images.update import UpdateError, by_delta, plan, pull, update
+from services.images.update import Plan, UpdateError, by_delta, plan, pull, update
 from tests.helpers import fill_up
 from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
 from tests.local_registry import LocalRegistry
@@ -161,16 +163,23 @@ def test_a_registry_down_mid_update_leaves_the_running_version(
         own.stop()
 
 
-def test_an_engine_crash_mid_apply_loads_nothing_and_the_next_try_succeeds(
-    docker_client, stack_images, tmp_path
-):
-    """A gateway engine of its own, killed (SIGKILL) once the basis layers were taken
-    out and before the new image was loaded: after its restart it has the old image
-    whole and runnable and no trace of the new one, and the same delta then applies."""
+@dataclass
+class DeltaGateway:
+    engine: PrivateEngine
+    registry: LocalRegistry
+    old: str  # the storage image it runs
+    new: str  # the one a published delta makes from it
+    plan: Plan
+
+
+@contextlib.contextmanager
+def delta_gateway(docker_client, tmp_path: Path, data_root: Path | None = None):  # type: ignore[no-untyped-def]
+    """A gateway engine of its own running storage, and a registry of its own whose
+    published one-line change it would take by delta."""
     (tmp_path / "registry").mkdir()
     (tmp_path / "engine").mkdir()
     own = LocalRegistry(tmp_path / "registry")
-    engine = PrivateEngine(tmp_path / "engine")
+    engine = PrivateEngine(tmp_path / "engine", data_root)
     old = docker_client.images.get("agile/storage:multistage")
     try:
         gateway = engine.client()
@@ -181,7 +190,27 @@ def test_an_engine_crash_mid_apply_loads_nothing_and_the_next_try_succeeds(
         new = publish_code_change(docker_client, own, deltas=True)
         the_plan = plan(gateway, own.address, "storage", "multistage")
         assert the_plan.method == "delta"
+        yield DeltaGateway(engine, own, old.id, new, the_plan)
+    finally:
+        engine.stop()
+        own.stop()
 
+
+def _runs(gateway: docker.DockerClient, image_id: str) -> bool:
+    out = gateway.containers.run(
+        image_id, ["python3", "-c", "import services.storage"], network_mode="none", remove=True
+    )
+    return out == b""
+
+
+def test_an_engine_crash_mid_apply_loads_nothing_and_the_next_try_succeeds(
+    docker_client, stack_images, tmp_path
+):
+    """A gateway engine of its own, killed (SIGKILL) once the basis layers were taken
+    out and before the new image was loaded: after its restart it has the old image
+    whole and runnable and no trace of the new one, and the same delta then applies."""
+    with delta_gateway(docker_client, tmp_path) as gw:
+        engine, gateway, address = gw.engine, gw.engine.client(), gw.registry.address
         said: list[str] = []
         crashed: list[bool] = []
 
@@ -190,21 +219,15 @@ def test_an_engine_crash_mid_apply_loads_nothing_and_the_next_try_succeeds(
                 crashed.append(True)
                 engine.crash()
 
-        assert by_delta(gateway, own.address, the_plan, said.append, crash_once) == ""
+        assert by_delta(gateway, address, gw.plan, said.append, crash_once) == ""
         assert crashed and "the delta did not apply" in said[-1], said
         engine.start()
         gateway = engine.client()
-        assert _gone(gateway, new)
-        assert gateway.images.get("agile/storage:multistage").id == old.id
-        ran = gateway.containers.run(
-            old.id, ["python3", "-c", "import services.storage"], network_mode="none", remove=True
-        )
-        assert ran == b""
-        made = by_delta(gateway, own.address, the_plan, said.append, lambda *_: None)
-        assert made == new, said
-    finally:
-        engine.stop()
-        own.stop()
+        assert _gone(gateway, gw.new)
+        assert gateway.images.get("agile/storage:multistage").id == gw.old
+        assert _runs(gateway, gw.old)
+        made = by_delta(gateway, address, gw.plan, said.append, lambda *_: None)
+        assert made == gw.new, said
 
 
 def test_an_update_on_a_full_disk_tags_nothing_and_the_old_image_runs(
@@ -214,35 +237,16 @@ def test_an_update_on_a_full_disk_tags_nothing_and_the_old_image_runs(
     pull makes the new version, nothing is tagged, and the old image runs; once space
     returns the same update goes through."""
     disk = tmpfs("400m")
-    (tmp_path / "registry").mkdir()
-    (tmp_path / "engine").mkdir()
-    own = LocalRegistry(tmp_path / "registry")
-    engine = PrivateEngine(tmp_path / "engine", data_root=disk / "docker")
-    old = docker_client.images.get("agile/storage:multistage")
-    try:
-        gateway = engine.client()
-        gateway.images.load(old.save())
-        gateway.images.get(old.id).tag("agile/storage", "multistage")
-        published = cli("images", "publish", "storage", "--registry", own.address)
-        assert published.returncode == 0, published.stderr
-        new = publish_code_change(docker_client, own, deltas=True)
-        the_plan = plan(gateway, own.address, "storage", "multistage")
-        assert the_plan.method == "delta"
-
+    with delta_gateway(docker_client, tmp_path, disk / "docker") as gw:
+        gateway, address = gw.engine.client(), gw.registry.address
         ballast = fill_up(disk)
         said: list[str] = []
-        assert by_delta(gateway, own.address, the_plan, said.append, lambda *_: None) == ""
+        assert by_delta(gateway, address, gw.plan, said.append, lambda *_: None) == ""
         assert "the delta did not apply" in said[-1], said
         with pytest.raises(UpdateError, match="no space left on device"):
-            pull(gateway, the_plan, lambda *_: None)
-        assert gateway.images.get("agile/storage:multistage").id == old.id
-        assert _gone(gateway, new)
+            pull(gateway, gw.plan, lambda *_: None)
+        assert gateway.images.get("agile/storage:multistage").id == gw.old
+        assert _gone(gateway, gw.new)
         ballast.unlink()
-        ran = gateway.containers.run(
-            old.id, ["python3", "-c", "import services.storage"], network_mode="none", remove=True
-        )
-        assert ran == b""
-        assert by_delta(gateway, own.address, the_plan, said.append, lambda *_: None) == new
-    finally:
-        engine.stop()
-        own.stop()
+        assert _runs(gateway, gw.old)
+        assert by_delta(gateway, address, gw.plan, said.append, lambda *_: None) == gw.new
