@@ -218,6 +218,12 @@ CATALOG: dict[str, ServiceSpec] = {
                 Option("registry", None, "host:port of the registry (default: the stack's)"),
                 Option("window", 60.0, "s a new version has to become healthy", float),
                 Option("docker", None, "the engine's URL (default $DOCKER_HOST, else its socket)"),
+                Option(
+                    "journal",
+                    None,
+                    "file saying where an update is, to finish one cut off "
+                    "(default: STATE_DIR/update-journal.json)",
+                ),
             ),
         ),
     )

@@ -6,6 +6,7 @@ Its own network namespace because dockerd without a bridge deletes the host's do
 its mounts go with it even when it is killed; its socket is a file, reachable from any
 namespace."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -64,10 +65,20 @@ class PrivateEngine:
         return docker.DockerClient(base_url=f"unix://{self.socket}", timeout=300)
 
     def crash(self) -> None:
-        """SIGKILL to dockerd and its containerd, as a power cut would stop them."""
+        """SIGKILL to everything of this engine at once, as a power cut stops it: dockerd,
+        its containerd, the containers' shims (which left dockerd's process group) and
+        the containers under them. A shim or container left alive would keep the old
+        mount namespace, and the restarted engine would start containers on a root
+        filesystem nobody mounted for them."""
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        mine = _tree(self.proc.pid)
+        for pid in mine:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.proc.wait(30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in mine) and time.monotonic() < deadline:
+            time.sleep(0.05)
         # The exec root is under /run on a gateway: a power cut empties it (and a stale
         # containerd pid file would send the next dockerd to a dead containerd).
         shutil.rmtree(self.short / "exec", ignore_errors=True)
@@ -81,3 +92,33 @@ class PrivateEngine:
                 self.proc.kill()
                 self.proc.wait(30)
         shutil.rmtree(self.short, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _tree(dockerd: int) -> set[int]:
+    """dockerd, every process in its mount namespace (containerd, the shims, though
+    they are reparented away from it) and every descendant of those (the containers)."""
+    namespace = os.readlink(f"/proc/{dockerd}/ns/mnt")
+    parents: dict[int, int] = {}
+    found = {dockerd}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().split(") ")[1].split()[1])
+            if os.readlink(entry / "ns" / "mnt") == namespace:
+                found.add(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return found

@@ -22,7 +22,13 @@ SERVICE_COLUMNS = ("Service", "Running", "Registry", "Pull", "Delta")
 USED = "▸ "  # marks the way the update will download: the smaller one
 PULL_COLUMNS = ("Layer", "Pulled", "Bytes")
 BAR = 20
-BUSY = {"update": "updating", "rollback": "rolling back", "build": "building", "prune": "pruning"}
+BUSY = {
+    "update": "updating",
+    "rollback": "rolling back",
+    "recover": "recovering a cut-off update",
+    "build": "building",
+    "prune": "pruning",
+}
 
 
 def pull_bar(done: int, total: int) -> str:

@@ -25,6 +25,7 @@ from services.catalog import IMAGES
 from services.compose import stack_settings
 from services.images import registry as reg
 from services.images.delta import DeltaError
+from services.images.journal import FILE, REPLACED, Entry, Journal
 from services.images.layers import chain_ids, local_chains
 from services.images.publish import DIFF_IDS, VERSION, Offer, index, offers
 from services.images.recipes import LABEL
@@ -258,7 +259,7 @@ def switch(client: docker.DockerClient, project: str, service: str, image: str) 
             name = container.attrs["Name"].lstrip("/")
             body = _settings(container.attrs, client.images.get(container.image.id).attrs, image)
             container.stop(timeout=10)
-            container.rename(f"{name}-{container.short_id}-replaced")
+            container.rename(f"{name}-{container.short_id}{REPLACED}")
             created = client.api.post(
                 client.api._url("/containers/create"), params={"name": name}, json=body
             )
@@ -288,8 +289,12 @@ def _containers(client: docker.DockerClient, project: str, service: str) -> list
     return found
 
 
-def wait_healthy(client: docker.DockerClient, containers: list[Any], window_s: float) -> str:
-    """'' once every container is healthy, else what went wrong."""
+def wait_healthy(
+    client: docker.DockerClient, containers: list[Any], window_s: float, strict: bool = True
+) -> str:
+    """'' once every container is healthy, else what went wrong. `strict`: a container
+    that exits or turns unhealthy fails at once (not when the whole stack is starting
+    again, its services waiting for the bus)."""
     deadline = time.monotonic() + window_s
     last = "no container"
     restarts = {c.id: c.attrs.get("RestartCount", 0) for c in containers}  # before: not ours
@@ -302,7 +307,7 @@ def wait_healthy(client: docker.DockerClient, containers: list[Any], window_s: f
                 states[-1] = {**states[-1], "Restarting": True}  # it crashed meanwhile
         if states and all(s.get("Health", {}).get("Status") == "healthy" for s in states):
             return ""
-        for s in states:
+        for s in states if strict else ():
             if s.get("Restarting") or s.get("Status") == "exited":
                 return f"the new version exits (exit code {s.get('ExitCode')})"
             if s.get("Health", {}).get("Status") == "unhealthy":
@@ -322,10 +327,13 @@ def update(
     window_s: float = 60.0,
     check: Callable[[], None] = lambda: None,
     commit: Callable[[], None] = lambda: None,
+    journal: Journal | None = None,
 ) -> bool:
     """Update one service; True if the new version runs, False if it was rolled back.
     `check` is called while pulling and `commit` once before the switch: raising there
-    cancels the update with nothing changed."""
+    cancels the update with nothing changed. From the switch to the end the `journal`
+    (default: in the state folder) says where the update is, for `recover`."""
+    journal = journal or Journal(state_dir / FILE)
     settings = stack_settings(state_dir)
     strategy = settings["strategy"]
     the_plan = plan(client, registry, service, strategy)
@@ -347,6 +355,8 @@ def update(
     if not new:
         new = pull(client, the_plan, pulled)
     commit()
+    entry = Entry(service, settings["project"], strategy, previous, new)
+    journal.write(entry)
     if previous:
         client.images.get(previous).tag(f"agile/{service}", "previous")
     client.images.get(new).tag(f"agile/{service}", strategy)
@@ -359,24 +369,81 @@ def update(
         problem = wait_healthy(client, switched.new, window_s)
     if not problem:
         assert switched is not None
+        entry.committed = True
+        journal.write(entry)
         switched.keep()
+        journal.clear()
         say(f"{service}: updated to {new[7:19]} and healthy")
         return True
     say(f"{service}: {problem}; rolling back to {previous[7:19]}")
     if not previous:
+        journal.clear()
         raise UpdateError(f"{service}: {problem}, and there is no previous image to go back to")
     client.images.get(previous).tag(f"agile/{service}", strategy)
     if switched is not None:
         switched.undo()
+    journal.clear()
     again = wait_healthy(client, switched.old if switched else [], window_s)
     say(f"{service}: rolled back" + (f", but {again}" if again else "; the previous version runs"))
     return False
 
 
+def recover(
+    client: docker.DockerClient,
+    journal: Journal,
+    say: Callable[[str], None] = print,
+    window_s: float = 60.0,
+) -> bool | None:
+    """Finish an update the journal says was cut off: None if none was, else whether the
+    service now runs healthy. Before the health gate the service goes back to the
+    previous image (containers on the new one removed; the old ones, which the switch
+    stopped and renamed aside, renamed back and started); after it the new version stays
+    (what is left of the old containers removed). Either way every container of the
+    service ends on one image, never a mix (core's two services on two versions); and
+    recovery cut off in turn just runs again: each step looks at what the engine has,
+    not at how far the update got."""
+    entry = journal.read()
+    if entry is None:
+        return None
+    keep = entry.new if entry.committed else entry.previous
+    if not keep:  # it had not run before: nothing to go back to
+        journal.clear()
+        return None
+    say(
+        f"{entry.service}: an update was cut off "
+        + (
+            "after its health gate; the new version stays"
+            if entry.committed
+            else "before its health gate; going back to the previous version"
+        )
+    )
+    client.images.get(keep).tag(f"agile/{entry.service}", entry.strategy)
+    found = _containers(client, entry.project, entry.service)
+    kept = [c for c in found if c.attrs["Image"] == keep]
+    for container in found:
+        if container not in kept:
+            container.remove(force=True)
+    for container in kept:
+        name = container.name
+        if name.endswith(REPLACED):  # NAME-SHORTID-replaced: its name back
+            container.rename(name[: name.rindex("-", 0, -len(REPLACED))])
+        if container.status != "running":
+            container.start()
+    journal.clear()
+    problem = wait_healthy(client, kept, window_s, strict=False)
+    say(f"{entry.service}: " + (problem or f"{keep[7:19]} runs healthy"))
+    return not problem
+
+
 def rollback(
-    client: docker.DockerClient, state_dir: Path, service: str, window_s: float = 60.0
+    client: docker.DockerClient,
+    state_dir: Path,
+    service: str,
+    window_s: float = 60.0,
+    journal: Journal | None = None,
 ) -> str:
     """Go back to agile/SERVICE:previous by hand; '' if it runs healthy, else what is wrong."""
+    journal = journal or Journal(state_dir / FILE)
     settings = stack_settings(state_dir)
     strategy = settings["strategy"]
     try:
@@ -384,11 +451,16 @@ def rollback(
     except docker.errors.ImageNotFound:
         raise UpdateError(f"{service}: no previous image (agile/{service}:previous)") from None
     current = _running_image(client, service, strategy)
+    entry = Entry(service, settings["project"], strategy, current, previous.id)
+    journal.write(entry)
     previous.tag(f"agile/{service}", strategy)
     if current:
         client.images.get(current).tag(f"agile/{service}", "previous")
     switched = switch(client, settings["project"], service, f"agile/{service}:{strategy}")
+    entry.committed = True  # a rollback by hand has no health gate to pass
+    journal.write(entry)
     switched.keep()
+    journal.clear()
     return wait_healthy(client, switched.new, window_s)
 
 

@@ -9,6 +9,7 @@ root on the host; it is also the only one with a network (to reach the registry)
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,14 @@ from dbus_fast.service import method as dbus_method
 
 from services import contract as c
 from services.catalog import IMAGES, options_of
+from services.images.journal import FILE, Journal
 from services.service import BusService, ServiceConfig
 from services.updater.operations import Busy, Operations, Running, Work
 
 log = logging.getLogger(__name__)
 
 REJOIN_S = 1.0  # between tries to join the bus again
+ENGINE_BACK_S = 300.0  # how long an update cut off by the engine waits for it to return
 SELF = "updater"  # the image that runs this service: it does not replace itself
 Outcome = tuple[c.OperationState, str]  # how an operation ended, and what to say of it
 
@@ -38,6 +41,7 @@ class UpdaterService(BusService):
         self.registry: str = opts["registry"] or ""
         self.docker_url: str | None = opts["docker"]
         self.state_dir: Path = config.state_dir
+        self.journal = Journal(Path(opts["journal"] or config.state_dir / FILE))
         self._client: Any = None
         self.operations = Operations(self._heard)
         self.iface: UpdaterInterface
@@ -47,6 +51,9 @@ class UpdaterService(BusService):
         self._loop = asyncio.get_running_loop()
         self.iface = UpdaterInterface(self)  # a new one on every bus it joins
         self.exports.export(c.UPDATER_PATH, self.iface)
+        if self.operations.current is None and self.journal.path.exists():
+            # This service was stopped mid-update (the engine restarting stops it too).
+            self.operations.start("recover", "stack", self.recover)
 
     async def run(self, stop_event: asyncio.Event | None = None) -> int:
         """As every service, except that losing the bus does not end it: an update of
@@ -139,17 +146,24 @@ class UpdaterService(BusService):
         rolled_back = []
         # The bus last: every other service reconnects when it restarts.
         for service in sorted(services, key=lambda s: s == "bus"):
-            ok = update(
-                client,
-                self.state_dir,
-                registry,
-                service,
-                say=op.say,
-                progress=op.progress,
-                window_s=window_s or self.window_s,
-                check=op.check,
-                commit=op.past_return,
-            )
+            try:
+                ok = update(
+                    client,
+                    self.state_dir,
+                    registry,
+                    service,
+                    say=op.say,
+                    progress=op.progress,
+                    window_s=window_s or self.window_s,
+                    check=op.check,
+                    commit=op.past_return,
+                    journal=self.journal,
+                )
+            except Exception as exc:
+                if not self.journal.path.exists():
+                    raise  # cut off before it changed anything
+                op.say(f"{service}: the update was cut off ({exc}); waiting for the engine")
+                return self.recover(op)
             op.cancellable = True  # between services, a cancel stops before the next
             if not ok:
                 rolled_back.append(service)
@@ -160,11 +174,39 @@ class UpdaterService(BusService):
             )
         return c.OperationState.SUCCEEDED, f"{', '.join(services)}: updated"
 
+    def recover(self, op: Running) -> Outcome:
+        """Bring a service whose update was cut off back to one version, once the engine
+        answers again."""
+        from services.images.update import recover
+
+        op.past_return()
+        deadline = time.monotonic() + ENGINE_BACK_S
+        while True:
+            self._client = None  # a client of the engine before its restart
+            try:
+                client = self.engine()
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        entry = self.journal.read()
+        healthy = recover(client, self.journal, op.say, self.window_s)
+        if entry is None or healthy is None:
+            return c.OperationState.SUCCEEDED, "no update was cut off"
+        if not healthy:
+            return c.OperationState.FAILED, f"{entry.service}: back on one version, not healthy"
+        if entry.committed:
+            return c.OperationState.SUCCEEDED, f"{entry.service}: the cut-off update is finished"
+        return c.OperationState.ROLLED_BACK, f"{entry.service}: the cut-off update is undone"
+
     def rollback(self, op: Running, service: str) -> Outcome:
         from services.images.update import rollback
 
         op.past_return()
-        problem = rollback(self.engine(), self.state_dir, service, self.window_s)
+        problem = rollback(
+            self.engine(), self.state_dir, service, self.window_s, journal=self.journal
+        )
         if problem:
             return c.OperationState.FAILED, f"{service}: back on the previous image, but {problem}"
         return c.OperationState.SUCCEEDED, f"{service}: back on agile/{service}:previous"

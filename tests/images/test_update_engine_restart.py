@@ -1,0 +1,213 @@
+"""The Docker engine restarted in the middle of an update of a running stack: the stack
+comes back healthy on the old or the new version, never a mix that fails its health
+check. A gateway engine of its own runs the bus and core (two services on one image: the
+one image whose half-done switch is a mix), and is killed at a chosen point of an update
+of core by delta, then started again."""
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from services import contract as c
+from services.compose import STACK_FILE, compose_command, environment
+from services.images.journal import FILE, Journal
+from services.images.update import UpdateError, _containers, plan, update, wait_healthy
+from services.runtime.containers import CONTAINER_UID
+from services.updater.client import UpdaterClient
+from services.updater.service import create
+from tests.helpers import eventually
+from tests.images.conftest import cli, publish_code_change
+from tests.local_registry import LocalRegistry
+from tests.private_engine import PrivateEngine
+
+pytestmark = pytest.mark.timeout(900)
+
+PROJECT = "agiletest-restart"
+RUNS = ("bus", "protocolmanager", "devicemanager")
+
+
+@pytest.fixture(scope="module")
+def core_versions(docker_client, stack_images, tmp_path_factory) -> Iterator[tuple]:
+    """A registry of its own with core's image and a one-line change of it published
+    (with a delta from the first): (registry, old image id, new image id)."""
+    registry = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    try:
+        old = docker_client.images.get("agile/core:multistage").id
+        published = cli("images", "publish", "core", "--registry", registry.address)
+        assert published.returncode == 0, published.stderr
+        new = publish_code_change(docker_client, registry, "core", deltas=True)
+        yield registry, old, new
+    finally:
+        registry.stop()
+
+
+@dataclass
+class RestartGateway:
+    engine: PrivateEngine
+    state: Path
+    registry: str
+    old: str
+    new: str
+
+    def core(self) -> list:
+        return _containers(self.engine.client(), PROJECT, "core")
+
+
+@contextlib.contextmanager
+def restart_gateway(docker_client, core_versions, folder: Path, state: Path):  # type: ignore[no-untyped-def]
+    """The bus and core as compose brings them up, on an engine of its own."""
+    registry, old, new = core_versions
+    (folder / "engine").mkdir()
+    engine = PrivateEngine(folder / "engine")
+    try:
+        saved = subprocess.Popen(
+            ["docker", "save", "agile/bus:multistage", "agile/core:multistage"],
+            stdout=subprocess.PIPE,
+        )
+        engine.client().images.load(iter(lambda: saved.stdout.read(1 << 20), b""))
+        assert saved.wait() == 0
+        for folder_ in (state / "run", state / "run" / "system"):
+            folder_.mkdir(parents=True, exist_ok=True)
+            folder_.chmod(0o755)
+            os.chown(folder_, CONTAINER_UID, CONTAINER_UID)
+        up = subprocess.run(
+            [*compose_command(True, PROJECT), "up", "-d", *RUNS],
+            env={
+                **environment(state, "multistage"),
+                "DOCKER_HOST": f"unix://{engine.socket}",
+            },
+            capture_output=True,
+            text=True,
+        )
+        assert up.returncode == 0, up.stderr
+        (state / STACK_FILE).write_text(json.dumps({"project": PROJECT, "strategy": "multistage"}))
+        gateway = RestartGateway(engine, state, registry.address, old, new)
+        assert wait_healthy(engine.client(), engine.client().containers.list(), 120) == ""
+        assert plan(engine.client(), registry.address, "core", "multistage").method == "delta"
+        yield gateway
+    finally:
+        engine.stop()
+
+
+def crash_at(engine: PrivateEngine, event: str, nth: int) -> threading.Thread:
+    """Kill the engine (SIGKILL, as a power cut) at the stack's nth container `event`."""
+    events = engine.client().events(
+        decode=True,
+        filters={
+            "type": "container",
+            "event": event,
+            "label": f"com.docker.compose.project={PROJECT}",
+        },
+    )  # subscribed now, before the update begins
+
+    def watch() -> None:
+        with contextlib.suppress(Exception):  # the stream ends with the engine
+            for seen, _ in enumerate(events, 1):
+                if seen == nth:
+                    engine.crash()
+                    return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def cut_off_update(gw: RestartGateway, event: str, nth: int) -> None:
+    watcher = crash_at(gw.engine, event, nth)
+    with pytest.raises((UpdateError, docker.errors.DockerException, OSError)):
+        update(
+            gw.engine.client(),
+            gw.state,
+            gw.registry,
+            "core",
+            say=lambda _line: None,
+            window_s=120,
+        )
+    watcher.join(30)
+    assert Journal(gw.state / FILE).read() is not None  # it was cut off past its start
+    gw.engine.start()
+
+
+def assert_one_version(gw: RestartGateway, image: str) -> None:
+    """Both core services on `image` under their own names, healthy; nothing set aside;
+    the stack's tag on it; the journal gone."""
+    client = gw.engine.client()
+    running = gw.core()
+    assert sorted(c.name for c in running) == [
+        f"{PROJECT}_devicemanager_1",
+        f"{PROJECT}_protocolmanager_1",
+    ]
+    assert {c.attrs["Image"] for c in running} == {image}
+    assert all(c.attrs["State"]["Health"]["Status"] == "healthy" for c in running)
+    assert client.images.get("agile/core:multistage").id == image
+    assert not (gw.state / FILE).exists()
+
+
+CUTS = {
+    # point of the cut: (container event, its nth occurrence, the version that stays)
+    "one of core's two services switched": ("start", 1, "old"),
+    "both switched, in the health window": ("start", 2, "old"),
+    "healthy, the old containers being removed": ("destroy", 1, "new"),
+}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+async def test_an_update_cut_off_by_the_engine_is_finished_when_the_updater_starts(
+    docker_client, core_versions, services, client, tmp_path, cut
+) -> None:
+    """The engine killed at `cut`, started again: the update service, starting (as its
+    container does with the engine), finds the journal and brings core back to one
+    version: the old one before the health gate, the new one after it."""
+    event, nth, stays = CUTS[cut]
+    with restart_gateway(docker_client, core_versions, tmp_path, services.state_dir) as gw:
+        await asyncio.to_thread(cut_off_update, gw, event, nth)
+        config = services.config(docker=f"unix://{gw.engine.socket}", window="120")
+        await services.start(create(config))
+        calls = UpdaterClient(client)
+
+        async def ended() -> c.Operation | None:
+            op = await calls.current()
+            return op if op.kind == "recover" and op.state != c.OperationState.RUNNING else None
+
+        op = await eventually(ended, timeout=300, interval=0.5)
+        expected = c.OperationState.SUCCEEDED if stays == "new" else c.OperationState.ROLLED_BACK
+        assert op.state == expected, op.lines
+        await asyncio.to_thread(assert_one_version, gw, gw.new if stays == "new" else gw.old)
+
+
+async def test_an_update_the_engine_cut_off_is_undone_once_the_engine_is_back(
+    docker_client, core_versions, services, client, tmp_path
+) -> None:
+    """The update service survives the engine's restart (a native one, or an engine with
+    live-restore): its update fails in the middle of the switch, it waits for the engine
+    and goes back to the old version; the operation says it was rolled back."""
+    with restart_gateway(docker_client, core_versions, tmp_path, services.state_dir) as gw:
+        config = services.config(docker=f"unix://{gw.engine.socket}", window="120")
+        await services.start(create(config))
+        calls = UpdaterClient(client)
+        watcher = crash_at(gw.engine, "start", 1)
+        op_id = await calls.update(["core"], gw.registry, 120)
+
+        async def crashed() -> bool:
+            return not watcher.is_alive()
+
+        await eventually(crashed, timeout=300, interval=0.2)
+        await asyncio.to_thread(gw.engine.start)
+
+        async def ended() -> c.Operation | None:
+            op = await calls.current()
+            return op if op.state != c.OperationState.RUNNING else None
+
+        op = await eventually(ended, timeout=300, interval=0.5)
+        assert op.id == op_id and op.state == c.OperationState.ROLLED_BACK, op.lines
+        assert any("the update was cut off" in line for line in op.lines), op.lines
+        await asyncio.to_thread(assert_one_version, gw, gw.old)
