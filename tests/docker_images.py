@@ -30,3 +30,20 @@ def make_tiny_image(client: Any) -> str:
         buf.getvalue(), repository=repository, tag=tag, changes=['CMD ["/bin/sleep", "3600"]']
     )
     return TINY_IMAGE
+
+
+def make_random_image(client: Any, base: str, reference: str, layers: int, size: int) -> str:
+    """`reference` on `base` with `layers` layers of `size` random (incompressible)
+    bytes each: a download of known size, whatever the registry compresses. Its id."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        lines = [f"FROM {base}"]
+        for n in range(layers):
+            (Path(folder) / f"blob{n}").write_bytes(os.urandom(size))
+            lines.append(f"COPY blob{n} /blob{n}")
+        (Path(folder) / "Dockerfile").write_text("\n".join(lines) + "\n")
+        image, _ = client.images.build(path=folder, tag=reference, rm=True)
+    return image.id
