@@ -219,6 +219,12 @@ CATALOG: dict[str, ServiceSpec] = {
                 Option("window", 60.0, "s a new version has to become healthy", float),
                 Option("docker", None, "the engine's URL (default $DOCKER_HOST, else its socket)"),
                 Option(
+                    "link",
+                    0.0,
+                    "Mbit/s of the link, to predict update times (0: measured from updates)",
+                    float,
+                ),
+                Option(
                     "journal",
                     None,
                     "file saying where an update is, to finish one cut off "

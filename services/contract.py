@@ -378,9 +378,14 @@ class ServicePlan:
     method: str = "pull"  # "delta": a published bundle from an image here; or "pull"
     pull_bytes: int = 0  # what a pull downloads
     delta_bytes: int = 0  # what the bundle downloads (0: none published for here)
+    seconds: float = 0.0  # the download's predicted time at link_bit_s (0: rate unknown)
+    link_bit_s: float = 0.0  # the gateway's link rate the prediction takes
+    link_source: str = ""  # "measured" (from recent downloads) or "set" (an option)
 
     SIGNATURE = "(sa{sv})"
     _TYPES = {
+        "seconds": "d",
+        "link_bit_s": "d",
         "download_bytes": "t",
         "layers_missing": "u",
         "layers_total": "u",

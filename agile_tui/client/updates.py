@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from agile_tui.client.session import Session
 from services import contract as c
+from services.images.link_rate import prediction_text
 from services.updater.client import UpdaterClient
 
 
@@ -32,3 +33,12 @@ class UpdateCheck:
     @property
     def total_bytes(self) -> int:
         return sum(p.download_bytes for p in self._updates())
+
+    @property
+    def predicted(self) -> str:
+        """How long the pending downloads take at the gateway's link rate ("" unknown)."""
+        updates = self._updates()
+        if not updates or not updates[0].link_bit_s:
+            return ""
+        first = updates[0]
+        return prediction_text(sum(p.seconds for p in updates), first.link_bit_s, first.link_source)

@@ -27,6 +27,7 @@ from services.images import registry as reg
 from services.images.delta import DeltaError
 from services.images.journal import FILE, REPLACED, Entry, Journal
 from services.images.layers import chain_ids, local_chains
+from services.images.link_rate import DownloadClock
 from services.images.publish import DIFF_IDS, VERSION, Offer, index, offers
 from services.images.recipes import LABEL
 
@@ -328,11 +329,13 @@ def update(
     check: Callable[[], None] = lambda: None,
     commit: Callable[[], None] = lambda: None,
     journal: Journal | None = None,
+    measured: Callable[[int, float], None] = lambda nbytes, seconds: None,
 ) -> bool:
     """Update one service; True if the new version runs, False if it was rolled back.
     `check` is called while pulling and `commit` once before the switch: raising there
     cancels the update with nothing changed. From the switch to the end the `journal`
-    (default: in the state folder) says where the update is, for `recover`."""
+    (default: in the state folder) says where the update is, for `recover`. `measured`
+    is told the bytes downloaded and the seconds they took."""
     journal = journal or Journal(state_dir / FILE)
     settings = stack_settings(state_dir)
     strategy = settings["strategy"]
@@ -347,13 +350,20 @@ def update(
     )
     previous = _running_image(client, service, strategy)
 
+    clock = DownloadClock()
+
     def pulled(layer: str, done: int, total: int) -> None:
         check()
+        clock.progress(layer, done, total)
         progress(layer, done, total)
 
     new = by_delta(client, registry, the_plan, say, pulled) if the_plan.method == "delta" else ""
-    if not new:
+    if new:
+        measured(the_plan.download_bytes, clock.seconds)
+    else:
+        clock = DownloadClock()
         new = pull(client, the_plan, pulled)
+        measured(the_plan.pull_bytes, clock.seconds)
     commit()
     entry = Entry(service, settings["project"], strategy, previous, new)
     journal.write(entry)

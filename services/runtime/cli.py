@@ -467,6 +467,7 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
     """What each service's update would download (read-only: straight from the engine,
     with the same function the update service plans with)."""
     from services.compose import stack_settings
+    from services.images.link_rate import prediction_text
     from services.images.update import UpdateError, plan
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
@@ -478,6 +479,11 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
                 "no registry: give --registry HOST:PORT, or bring the stack up with --registry"
             )
         strategy = stack_settings(state_dir)["strategy"]
+        bit_s = args.link * 1e6
+
+        def wait(nbytes: int) -> str:
+            return f", {prediction_text(nbytes * 8 / bit_s, bit_s, 'set')}" if bit_s else ""
+
         total = 0
         for service in args.service:
             p = plan(client, registry, service, strategy)
@@ -490,9 +496,9 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
                 f"{service:<10} {p.download_bytes:,} bytes by {p.method}"
                 + (f" -> {p.version}" if p.version else "")
                 + f" (pull {p.pull_bytes:,} bytes, {p.layers_missing} of {p.layers_total}"
-                f" layers; {delta})"
+                f" layers; {delta}{wait(p.download_bytes)})"
             )
-        print(f"{'stack':<10} {total:,} bytes to download")
+        print(f"{'stack':<10} {total:,} bytes to download{wait(total)}")
         return 0
 
     return _with_engine("plan", work)
@@ -712,7 +718,11 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "--window", type=float, default=0.0, help="seconds to be healthy (default 60)"
             )
-        if name != "plan":
+        if name == "plan":
+            cmd.add_argument(
+                "--link", type=float, default=0.0, help="Mbit/s of the link: say how long too"
+            )
+        else:
             cmd.add_argument("--bus", help="the gateway bus (default: the state folder's)")
         cmd.add_argument("--state-dir", help="of the container stack")
         cmd.set_defaults(func=cmd_images_plan if name == "plan" else cmd_images_operation)

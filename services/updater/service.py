@@ -19,6 +19,7 @@ from dbus_fast.service import method as dbus_method
 
 from services import contract as c
 from services.catalog import IMAGES, options_of
+from services.images import link_rate
 from services.images.journal import FILE, Journal
 from services.service import BusService, ServiceConfig
 from services.updater.operations import Busy, Operations, Running, Work
@@ -42,6 +43,9 @@ class UpdaterService(BusService):
         self.docker_url: str | None = opts["docker"]
         self.state_dir: Path = config.state_dir
         self.journal = Journal(Path(opts["journal"] or config.state_dir / FILE))
+        # Beside the journal: both outlive the updater's container.
+        rate_file = self.journal.path.parent / link_rate.FILE
+        self.link = link_rate.LinkRate(rate_file, opts["link"] * 1e6)
         self._client: Any = None
         self.operations = Operations(self._heard)
         self.iface: UpdaterInterface
@@ -109,6 +113,7 @@ class UpdaterService(BusService):
 
         client = self.engine()
         registry, strategy = self.stack(registry)
+        bit_s, source = self.link.bit_s()
         plans = []
         for service in IMAGES:
             if service == SELF:
@@ -132,6 +137,9 @@ class UpdaterService(BusService):
                     method=p.method,
                     pull_bytes=p.pull_bytes,
                     delta_bytes=p.delta.size if p.delta else 0,
+                    seconds=link_rate.predicted_seconds(p.download_bytes, bit_s),
+                    link_bit_s=bit_s,
+                    link_source=source,
                 )
             )
         return registry, strategy, plans
@@ -158,6 +166,7 @@ class UpdaterService(BusService):
                     check=op.check,
                     commit=op.past_return,
                     journal=self.journal,
+                    measured=self.link.record,
                 )
             except Exception as exc:
                 if not self.journal.path.exists():

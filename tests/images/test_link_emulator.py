@@ -1,11 +1,14 @@
 """The emulated uplink the paper benchmark pulls through (tests/link_emulator.py): one
-rate for the whole link, whatever the engine opens."""
+rate for the whole link, whatever the engine opens; and update times predicted from the
+rate measured on it."""
 
 import socket
 import time
 
 import pytest
 
+from services.images.link_rate import DownloadClock, LinkRate, predicted_seconds
+from services.images.update import plan, pull
 from tests.docker_images import make_random_image
 from tests.link_emulator import EmulatedLink
 
@@ -53,3 +56,37 @@ def test_the_link_adds_its_round_trip_to_each_exchange():
                     assert time.monotonic() - sent >= 0.2
         finally:
             link.close()
+
+
+def test_the_rate_measured_on_one_update_predicts_the_next_within_ten_percent(
+    docker_client, registry, tiny_image, tmp_path
+):
+    """Two services' images of 8 MB each behind a 10 Mbit/s link: the first pull's
+    download time gives the link rate (as the update service records it); the plan of
+    the second predicts its download time from that rate, within ±10 % of what it takes."""
+    link = EmulatedLink(registry.address, 10e6)
+    rate = LinkRate(tmp_path / "link-rate.json")
+    names = [f"linktest{n}-{time.time_ns()}" for n in (1, 2)]
+    try:
+        for name in names:
+            image = make_random_image(
+                docker_client, tiny_image, f"agile/{name}:multistage", layers=1, size=8_000_000
+            )
+            registry.push(docker_client, image, name, "multistage")
+            docker_client.images.remove(image, force=True)
+        seconds = []
+        for name in names:
+            the_plan = plan(docker_client, link.address, name, "multistage")
+            predicted = predicted_seconds(the_plan.download_bytes, rate.bit_s()[0])
+            clock = DownloadClock()
+            pull(docker_client, the_plan, clock.progress)
+            rate.record(the_plan.download_bytes, clock.seconds)
+            seconds.append((predicted, clock.seconds))
+    finally:
+        link.close()
+        for name in names:
+            for image in docker_client.images.list(f"{link.address}/agile/{name}"):
+                docker_client.images.remove(image.id, force=True)
+    assert seconds[0][0] == 0.0  # nothing measured before the first
+    predicted, took = seconds[1]
+    assert predicted == pytest.approx(took, rel=0.10)

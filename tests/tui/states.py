@@ -299,6 +299,9 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
             method="delta" if delta else "pull",
             pull_bytes=size,
             delta_bytes=delta,
+            seconds=(delta or size) * 8 / 9.6e6,
+            link_bit_s=9.6e6,  # measured on the gateway's earlier updates
+            link_source="measured",
         )
 
     check = UpdateCheck(
