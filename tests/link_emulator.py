@@ -61,9 +61,17 @@ class Traffic:
 
 
 class EmulatedLink:
-    def __init__(self, target: str, down_bit_s: float, up_bit_s: float = 0, rtt_s: float = 0):
+    def __init__(
+        self,
+        target: str,
+        down_bit_s: float,
+        up_bit_s: float = 0,
+        rtt_s: float = 0,
+        listener: socket.socket | None = None,
+    ) -> None:
         """`target` host:port; rates in bit/s (up: the down rate if 0); `rtt_s` the round
-        trip the link adds."""
+        trip the link adds; `listener` where clients come from (default: a new socket on
+        127.0.0.1; e.g. one in a private engine's network namespace)."""
         host, port = target.rsplit(":", 1)
         self.target = (host, int(port))
         self.down = Shaper(down_bit_s / 8)
@@ -71,7 +79,7 @@ class EmulatedLink:
         self.delay = rtt_s / 2
         self.traffic = Traffic()
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = listener or socket.create_server(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self._sockets: set[socket.socket] = set()
         self._open = 0

@@ -10,7 +10,9 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +62,36 @@ class PrivateEngine:
                         f"the private dockerd did not start:\n{(f / 'dockerd.log').read_text()}"
                     ) from None
                 time.sleep(0.2)
+
+    def listen(self) -> socket.socket:
+        """A listening TCP socket on 127.0.0.1 inside this engine's network namespace,
+        held here: what the engine reaches as a registry at that address (loopback: an
+        insecure registry by default) is served from outside it, e.g. by a link emulator
+        forwarding to a registry of the host. A helper made inside the namespace hands
+        the socket over a unix socket (a file: reachable from both sides)."""
+        assert self.proc is not None
+        path = self.short / "listen.sock"
+        with socket.socket(socket.AF_UNIX) as handover:
+            handover.bind(str(path))
+            handover.listen(1)
+            helper = subprocess.Popen(
+                [
+                    "nsenter",
+                    f"--net=/proc/{self.proc.pid}/ns/net",
+                    "--",
+                    sys.executable,
+                    "-c",
+                    _HANDOVER,
+                    str(path),
+                ]
+            )
+            handover.settimeout(30)
+            connection, _ = handover.accept()
+            with connection:
+                _, fds, _, _ = socket.recv_fds(connection, 16, 1)
+            helper.wait(30)
+        path.unlink()
+        return socket.socket(fileno=fds[0])
 
     def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=f"unix://{self.socket}", timeout=300)
@@ -122,3 +154,16 @@ def _tree(dockerd: int) -> set[int]:
         found |= more
         grew = bool(more)
     return found
+
+
+_HANDOVER = """
+import fcntl, socket, struct, sys
+# A new network namespace's loopback is down: up (SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP).
+with socket.socket() as s:
+    flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, struct.pack("16sH14x", b"lo", 0)))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))
+listener = socket.create_server(("127.0.0.1", 0))
+with socket.socket(socket.AF_UNIX) as out:
+    out.connect(sys.argv[1])
+    socket.send_fds(out, [b"x"], [listener.fileno()])
+"""
