@@ -74,9 +74,7 @@ class EmulatedLink:
         127.0.0.1; e.g. one in a private engine's network namespace)."""
         host, port = target.rsplit(":", 1)
         self.target = (host, int(port))
-        self.down = Shaper(down_bit_s / 8)
-        self.up = Shaper((up_bit_s or down_bit_s) / 8)
-        self.delay = rtt_s / 2
+        self.set(down_bit_s, up_bit_s, rtt_s)
         self.traffic = Traffic()
         self._lock = threading.Lock()
         self._listener = listener or socket.create_server(("127.0.0.1", 0))
@@ -85,6 +83,12 @@ class EmulatedLink:
         self._open = 0
         self._serial = 0
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def set(self, down_bit_s: float, up_bit_s: float = 0, rtt_s: float = 0) -> None:
+        """New rates and latency, for the connections opened from now on."""
+        self.down = Shaper(down_bit_s / 8)
+        self.up = Shaper((up_bit_s or down_bit_s) / 8)
+        self.delay = rtt_s / 2
 
     def reset(self) -> Traffic:
         """The traffic so far; counting starts again."""

@@ -44,16 +44,16 @@ class BuildFailed(RuntimeError):
     """The build failed; whatever ran before is untouched. The message holds the log's end."""
 
 
-def code_version() -> str:
+def code_version(root: Path = ROOT) -> str:
     """The project's version and a digest of its code: what a code change changes."""
     h = hashlib.sha256()
-    for path in sorted((ROOT / "services").rglob("*.py")):
-        h.update(path.relative_to(ROOT).as_posix().encode())
+    for path in sorted((root / "services").rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return f"{project.version()}-{h.hexdigest()[:10]}"
 
 
-def build_wheelhouse(arch: str, say: Callable[[str], None]) -> Path:
+def build_wheelhouse(arch: str, say: Callable[[str], None], code: Path = ROOT) -> Path:
     """Wheels of the project and every dependency for Python 3.11 (as the images' Debian
     has) on `arch`: built here for the host's architecture, downloaded as binary wheels
     for a foreign one (nothing is compiled under emulation)."""
@@ -90,7 +90,7 @@ def build_wheelhouse(arch: str, say: Callable[[str], None]) -> Path:
             raise BuildFailed(f"pip {step[3]} failed:\n{proc.stderr.strip()[-2000:]}")
     say(f"wheelhouse ({arch}): the gateway's own wheel")  # pure Python: any architecture
     try:
-        project.build_wheel(folder)
+        project.build_wheel(folder, code)
     except RuntimeError as exc:
         raise BuildFailed(str(exc)) from None
     return folder
@@ -155,8 +155,11 @@ def build(
     strategy: str = "multistage",
     arch: str = "amd64",
     say: Callable[[str], None] = print,
+    code: Path = ROOT,
 ) -> Iterator[str]:
     """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding its log.
+    `code`: the checkout whose gateway code goes in (another version's, for the paper
+    benchmark); the dependencies and recipes are this one's.
 
     Stop iterating to cancel. A failure raises BuildFailed and tags nothing, so the
     image a running container uses is never replaced by a broken one.
@@ -168,9 +171,9 @@ def build(
     image = SERVICES[service]
     ensure_hierarchy(client, arch, say=say)
     if service != "bus":
-        build_wheelhouse(arch, say)
+        build_wheelhouse(arch, say, code)
     context = stage(image, strategy, arch)
-    version = code_version()
+    version = code_version(code)
     tail: list[str] = []
     stream = client.api.build(
         path=str(context),

@@ -42,16 +42,16 @@ def requirements(extras: tuple[str, ...]) -> list[str]:
     return reqs
 
 
-def build_wheel(folder: Path) -> None:
-    """The project's own wheel (no dependencies) into `folder`."""
+def build_wheel(folder: Path, root: Path = ROOT) -> None:
+    """The project's own wheel (no dependencies) into `folder`, from the checkout `root`."""
     if SOURCE_TREE:
         # setuptools copies the packages into build/ and never empties it: a module
         # deleted (or a test's probe) would ride along in every later wheel.
-        for stale in (ROOT / "build" / "lib", *(ROOT / "build").glob("bdist.*")):
+        for stale in (root / "build" / "lib", *(root / "build").glob("bdist.*")):
             shutil.rmtree(stale, ignore_errors=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder), "."],
-            cwd=ROOT,
+            cwd=root,
             capture_output=True,
             text=True,
         )

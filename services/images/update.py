@@ -412,7 +412,12 @@ def recover(
     service ends on one image, never a mix (core's two services on two versions); and
     recovery cut off in turn just runs again: each step looks at what the engine has,
     not at how far the update got."""
-    entry = journal.read()
+    try:
+        entry = journal.read()
+    except ValueError as exc:  # never written half (atomic): a disk that lies
+        say(f"{exc}; removed: there is nothing to go by")
+        journal.clear()
+        return None
     if entry is None:
         return None
     keep = entry.new if entry.committed else entry.previous

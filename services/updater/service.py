@@ -149,6 +149,9 @@ class UpdaterService(BusService):
     def update(self, op: Running, services: list[str], registry: str, window_s: float) -> Outcome:
         from services.images.update import update
 
+        if self.journal.path.exists():  # its recovery failed (the engine stayed away)
+            op.say("an earlier update was cut off; finishing it first")
+            self.recover(op)
         client = self.engine()
         registry, _ = self.stack(registry)
         rolled_back = []
@@ -199,7 +202,10 @@ class UpdaterService(BusService):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
-        entry = self.journal.read()
+        try:
+            entry = self.journal.read()
+        except ValueError:
+            entry = None  # recover says so
         healthy = recover(client, self.journal, op.say, self.window_s)
         if entry is None or healthy is None:
             return c.OperationState.SUCCEEDED, "no update was cut off"
