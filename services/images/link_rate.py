@@ -3,12 +3,13 @@ a plan can say how long an update will take and not only how many bytes it fetch
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.atomicjson import write_atomic
 
 FILE = "link-rate.json"  # beside the update journal
-MIN_BYTES = 1_000_000  # smaller downloads time the registry's round trips, not the link
+MIN_BYTES = 1_000_000  # smaller downloads time the registry's round trips more than the link
 NEWEST = 0.5  # the weight of the newest measurement: a gateway's link changes
 
 
@@ -29,37 +30,57 @@ class DownloadClock:
         return max(self._complete.values(), default=self.started) - self.started
 
 
+@dataclass(frozen=True)
+class Link:
+    """A download takes `overhead_s` (the registry's round trips: manifest, config, the
+    layers' requests) plus its bytes at `bit_s`."""
+
+    bit_s: float = 0.0
+    overhead_s: float = 0.0
+    source: str = ""  # "set" (an option) or "measured"; "" when the rate is unknown
+
+    def seconds(self, nbytes: int) -> float:
+        return self.overhead_s + nbytes * 8 / self.bit_s if self.bit_s else 0.0
+
+
 class LinkRate:
+    """The gateway's link, learnt from its downloads: the large ones give the rate, the
+    small ones (a delta, a code layer) the time every download costs besides its bytes."""
+
     def __init__(self, path: Path, set_bit_s: float = 0.0) -> None:
         self.path = path
         self.set_bit_s = set_bit_s
 
-    def measured_bit_s(self) -> float:
+    def _measured(self) -> tuple[float, float]:
         try:
-            return float(json.loads(self.path.read_text())["bit_s"])
+            kept = json.loads(self.path.read_text())
+            return float(kept["bit_s"]), float(kept.get("overhead_s", 0.0))
         except (OSError, ValueError, KeyError, TypeError):
-            return 0.0
+            return 0.0, 0.0
 
     def record(self, nbytes: int, seconds: float) -> None:
-        if nbytes < MIN_BYTES or seconds <= 0:
-            return
-        newest = nbytes * 8 / seconds
-        before = self.measured_bit_s()
-        rate = NEWEST * newest + (1 - NEWEST) * before if before else newest
+        if seconds <= 0:
+            return  # nothing was downloaded
+        bit_s, overhead = self._measured()
+        rate = self.set_bit_s or bit_s
+        if nbytes >= MIN_BYTES:
+            transfer = seconds - overhead if seconds > 2 * overhead else seconds
+            bit_s = _newest(bit_s, nbytes * 8 / transfer)
+        else:
+            around = seconds - nbytes * 8 / rate if rate else seconds
+            overhead = _newest(overhead, max(around, 0.0))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, json.dumps({"bit_s": rate}).encode())
+        write_atomic(self.path, json.dumps({"bit_s": bit_s, "overhead_s": overhead}).encode())
 
-    def bit_s(self) -> tuple[float, str]:
-        """The rate to predict with, and where it comes from ("set", "measured"; 0 and ""
-        when neither is known yet)."""
+    def link(self) -> Link:
+        bit_s, overhead = self._measured()
         if self.set_bit_s:
-            return self.set_bit_s, "set"
-        measured = self.measured_bit_s()
-        return (measured, "measured") if measured else (0.0, "")
+            return Link(self.set_bit_s, overhead, "set")
+        return Link(bit_s, overhead, "measured") if bit_s else Link()
 
 
-def predicted_seconds(nbytes: int, bit_s: float) -> float:
-    return nbytes * 8 / bit_s if bit_s else 0.0
+def _newest(before: float, newest: float) -> float:
+    return NEWEST * newest + (1 - NEWEST) * before if before else newest
 
 
 def prediction_text(seconds: float, bit_s: float, source: str) -> str:

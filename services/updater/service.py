@@ -113,7 +113,7 @@ class UpdaterService(BusService):
 
         client = self.engine()
         registry, strategy = self.stack(registry)
-        bit_s, source = self.link.bit_s()
+        link = self.link.link()
         plans = []
         for service in IMAGES:
             if service == SELF:
@@ -137,9 +137,9 @@ class UpdaterService(BusService):
                     method=p.method,
                     pull_bytes=p.pull_bytes,
                     delta_bytes=p.delta.size if p.delta else 0,
-                    seconds=link_rate.predicted_seconds(p.download_bytes, bit_s),
-                    link_bit_s=bit_s,
-                    link_source=source,
+                    seconds=link.seconds(p.download_bytes),
+                    link_bit_s=link.bit_s,
+                    link_source=link.source,
                 )
             )
         return registry, strategy, plans

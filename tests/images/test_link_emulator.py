@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.images.link_rate import DownloadClock, LinkRate, predicted_seconds
+from services.images.link_rate import DownloadClock, LinkRate
 from services.images.update import plan, pull
 from tests.docker_images import make_random_image
 from tests.link_emulator import EmulatedLink
@@ -77,7 +77,7 @@ def test_the_rate_measured_on_one_update_predicts_the_next_within_ten_percent(
         seconds = []
         for name in names:
             the_plan = plan(docker_client, link.address, name, "multistage")
-            predicted = predicted_seconds(the_plan.download_bytes, rate.bit_s()[0])
+            predicted = rate.link().seconds(the_plan.download_bytes)
             clock = DownloadClock()
             pull(docker_client, the_plan, clock.progress)
             rate.record(the_plan.download_bytes, clock.seconds)

@@ -1,38 +1,50 @@
-"""The link rate an update predicts its time with: measured from the gateway's own
-downloads, or set."""
+"""The link an update predicts its time with: learnt from the gateway's own downloads
+(large ones give the rate, small ones the time each download costs besides its bytes),
+or its rate set."""
 
 from pathlib import Path
+
+import pytest
 
 from services.images.link_rate import (
     MIN_BYTES,
     DownloadClock,
+    Link,
     LinkRate,
-    predicted_seconds,
     prediction_text,
 )
 
 
 def test_the_rate_follows_the_downloads_and_outlives_the_process(tmp_path: Path) -> None:
     rate = LinkRate(tmp_path / "link-rate.json")
-    assert rate.bit_s() == (0.0, "")  # nothing measured: no prediction
+    assert rate.link() == Link()  # nothing measured: no prediction
+    assert rate.link().seconds(10_000_000) == 0.0
     rate.record(10_000_000, 8.0)  # 10 Mbit/s
-    assert rate.bit_s() == (10e6, "measured")
+    assert rate.link() == Link(10e6, 0.0, "measured")
     rate.record(10_000_000, 4.0)  # the link got faster: 20 Mbit/s, half weight
-    assert LinkRate(tmp_path / "link-rate.json").bit_s() == (15e6, "measured")
+    assert LinkRate(tmp_path / "link-rate.json").link() == Link(15e6, 0.0, "measured")
 
 
-def test_small_or_instant_downloads_say_nothing_of_the_link(tmp_path: Path) -> None:
+def test_small_downloads_teach_the_time_each_download_costs_besides_its_bytes(
+    tmp_path: Path,
+) -> None:
     rate = LinkRate(tmp_path / "link-rate.json")
-    rate.record(MIN_BYTES - 1, 0.001)  # a delta of a kilobyte times round trips
-    rate.record(50_000_000, 0.0)  # already here
-    assert rate.bit_s() == (0.0, "")
+    rate.record(10_000_000, 8.0)  # 10 Mbit/s
+    rate.record(1_000, 0.2008)  # a delta: 0.8 ms of bytes, 0.2 s of round trips
+    link = rate.link()
+    assert link.overhead_s == pytest.approx(0.2)
+    assert link.seconds(MIN_BYTES - 1) == pytest.approx(0.2 + 0.8, rel=1e-3)
+    rate.record(10_000_000, 8.2)  # the rate from a large one, its overhead taken off
+    assert rate.link().bit_s == pytest.approx(10e6)
+    rate.record(50_000_000, 0.0)  # already here: says nothing
+    assert rate.link().bit_s == pytest.approx(10e6)
 
 
 def test_a_set_rate_wins_over_the_measured_one(tmp_path: Path) -> None:
     rate = LinkRate(tmp_path / "link-rate.json", set_bit_s=2e6)
     rate.record(10_000_000, 8.0)
-    assert rate.bit_s() == (2e6, "set")
-    assert predicted_seconds(25_000_000, 2e6) == 100.0
+    assert rate.link() == Link(2e6, 0.0, "set")
+    assert rate.link().seconds(25_000_000) == 100.0
     assert prediction_text(100.0, 2e6, "set") == "≈ 1 min 40 s at 2 Mbit/s (set)"
     assert prediction_text(0.2, 50e6, "measured") == "≈ 1 s at 50 Mbit/s (measured)"
 
