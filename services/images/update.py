@@ -420,10 +420,6 @@ def recover(
         return None
     if entry is None:
         return None
-    keep = entry.new if entry.committed else entry.previous
-    if not keep:  # it had not run before: nothing to go back to
-        journal.clear()
-        return None
     say(
         f"{entry.service}: an update was cut off "
         + (
@@ -432,9 +428,13 @@ def recover(
             else "before its health gate; going back to the previous version"
         )
     )
-    client.images.get(keep).tag(f"agile/{entry.service}", entry.strategy)
+    tag = entry.new if entry.committed else entry.previous
+    if tag:
+        client.images.get(tag).tag(f"agile/{entry.service}", entry.strategy)
     found = _containers(client, entry.project, entry.service)
-    kept = [c for c in found if c.attrs["Image"] == keep]
+    # The old containers by what they are not: they may run an image other than the
+    # tag the update found (one built since they started).
+    kept = [c for c in found if (c.attrs["Image"] == entry.new) == entry.committed]
     for container in found:
         if container not in kept:
             container.remove(force=True)
@@ -446,7 +446,7 @@ def recover(
             container.start()
     journal.clear()
     problem = wait_healthy(client, kept, window_s, strict=False)
-    say(f"{entry.service}: " + (problem or f"{keep[7:19]} runs healthy"))
+    say(f"{entry.service}: " + (problem or "one version runs, healthy"))
     return not problem
 
 
