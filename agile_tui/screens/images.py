@@ -12,6 +12,7 @@ from agile_tui.client.stack import format_bytes
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.build_modal import BuildModal
 from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.paper_report import PaperReportScreen
 from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
@@ -28,6 +29,7 @@ class ImagesScreen(Screen[None]):
         Binding("U", "updates", "Updates", id="images.updates"),
         Binding("u", "reload", "Reload", id="images.reload"),
         Binding("P", "prune", "Prune untagged", id="images.prune"),
+        Binding("r", "paper_report", "Paper report", id="images.paper"),
     ]
     DEFAULT_CSS = """
     ImagesScreen #layers { height: 1fr; }
@@ -160,6 +162,9 @@ class ImagesScreen(Screen[None]):
 
     def action_updates(self) -> None:
         self.app.push_screen(UpdatesScreen())
+
+    def action_paper_report(self) -> None:
+        self.app.push_screen(PaperReportScreen())
 
     def on_data_table_row_highlighted(self) -> None:
         self._show_layers()

@@ -3,12 +3,14 @@
 ./dev screenshots
 """
 
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 from textual._doc import take_svg_screenshot
 
+from agile_tui.client.paper import REPORT_ENV
 from tests.bridge.broker import running_broker
 from tests.conftest import ROOT, Gateway
 from tests.tui import states
@@ -24,6 +26,7 @@ SHOTS = [
     ("build-modal", "images", states.build_modal),
     ("build-failed", "images", states.build_failed),
     ("updates", "images", states.updates_pulling),
+    ("paper-report", "images", states.paper_report_open),
     ("help", "devices", states.help_open),
 ]
 
@@ -33,6 +36,8 @@ def main() -> int:
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         frozen = states.frozen_runtime_dir(Path(tmp) / "frozen")
+        (Path(tmp) / "paper").mkdir()
+        os.environ[REPORT_ENV] = str(states.paper_report(Path(tmp) / "paper"))
         for name, mode, state in SHOTS:
             states.preload_history(Path(tmp) / name)
             with running_broker(Path(tmp) / f"{name}-broker") as broker:

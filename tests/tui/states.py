@@ -7,6 +7,7 @@ readings). The gateway itself is real: dbus-daemon, services, Dummy devices.
 """
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -330,4 +331,43 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
 
 async def no_bus(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
+    await settled(pilot)
+
+
+def paper_report(folder: Path) -> Path:
+    """A report as `./dev bench paper --quick` writes it (its own writers), with the
+    figures of a run on the development machine; `folder`."""
+    from benchmarks.paper import PAPER_MB, Pull, claims, render, write_csv
+
+    sizes = {("storage", "multistage"): 186_213_347, ("storage", "squashed"): 186_190_112}
+    pulls = [
+        Pull("storage", st, 200.0, 1, version, kind, planned, planned + 4_210, predicted, took)
+        for st, rows in {
+            "multistage": [
+                (1, "absolute", 68_404_311, 0.0, 2.88),
+                (2, "incremental", 751_203, 0.12, 0.15),
+                (2, "absolute", 68_404_311, 2.79, 2.86),
+            ],
+            "squashed": [
+                (1, "absolute", 68_398_077, 2.80, 2.87),
+                (2, "incremental", 9_502_881, 0.49, 0.51),
+                (2, "absolute", 68_398_077, 2.80, 2.86),
+            ],
+        }.items()
+        for version, kind, planned, predicted, took in rows
+    ]
+    table1 = [
+        {"service": s, "strategy": st, "bytes": b, "paper_core_mb": PAPER_MB[st]}
+        for (s, st), b in sizes.items()
+    ]
+    write_csv(folder / "table1.csv", table1)
+    write_csv(folder / "fig5.csv", [dataclasses.asdict(p) for p in pulls])
+    (folder / "report.md").write_text(render(table1, pulls, claims(sizes, pulls), 20.0))
+    return folder
+
+
+async def paper_report_open(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await pilot.press("r")
+    await on_screen(pilot, "PaperReportScreen")
     await settled(pilot)

@@ -51,3 +51,14 @@ def test_data_with_a_full_disk(snap_compare, gateway_factory, frozen_dir, tmpfs,
     gw = gateway_factory(*states.GATEWAY_OPTIONS, f"storage:folder={disk / 'storage'}")
     app = states.make_app(gw.address, frozen_dir)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=states.storage_full(disk))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("report", ["measured", "none yet"])
+def test_paper_report(
+    snap_compare, gateway, frozen_dir, monkeypatch, tmp_path, size: str, report: str
+) -> None:
+    folder = states.paper_report(tmp_path) if report == "measured" else Path("/nonexistent/paper")
+    monkeypatch.setenv("AGILE_PAPER_REPORT", str(folder))
+    app = states.make_app(gateway.address, frozen_dir, mode="images")
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=states.paper_report_open)
