@@ -8,7 +8,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from agile_tui.client.paper import PaperReport, load_report, report_dir
-from agile_tui.widgets.chart import Chart
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 
@@ -33,6 +32,8 @@ class PaperReportScreen(Screen[None]):
         self.panel = 0
 
     def compose(self) -> ComposeResult:
+        from agile_tui.widgets.chart import Chart  # plotext is heavy: only when this opens
+
         yield GatewayBar("Images")
         with Vertical():
             sizes = LiveTable(SIZE_COLUMNS, id="sizes")
@@ -86,8 +87,8 @@ class PaperReportScreen(Screen[None]):
         self.app.pop_screen()
 
     def _draw(self) -> None:
-        chart = self.query_one("#fig5", Chart)
-        plt = chart.plt
+        chart = self.query_one("#fig5")
+        plt = chart.plt  # type: ignore[attr-defined]
         plt.clear_data()
         plt.clear_figure()
         panels = self.report.panels if self.report else []
