@@ -102,14 +102,16 @@ def build_series(
     """Each version built and pushed as agile/SERVICE:STRATEGY-vN; the image ids. The
     engine's own agile/SERVICE:STRATEGY is the current code's again afterwards."""
     ids = []
-    for n, tree in enumerate(trees, 1):
-        for _ in build(client, service, strategy, say=lambda _line: None, code=tree):
+    try:
+        for n, tree in enumerate(trees, 1):
+            for _ in build(client, service, strategy, say=lambda _line: None, code=tree):
+                pass
+            image = client.images.get(f"agile/{service}:{strategy}").id
+            registry.push(client, image, service, f"{strategy}-v{n}")
+            ids.append(image)
+    finally:  # whatever happened, the engine's tag is today's code again
+        for _ in build(client, service, strategy, say=lambda _line: None):
             pass
-        image = client.images.get(f"agile/{service}:{strategy}").id
-        registry.push(client, image, service, f"{strategy}-v{n}")
-        ids.append(image)
-    for _ in build(client, service, strategy, say=lambda _line: None):
-        pass
     return ids
 
 

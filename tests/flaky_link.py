@@ -1,25 +1,21 @@
 """A TCP proxy that stands for a gateway's flaky uplink: it passes bytes until told to
 cut one connection, or to go down altogether, after so many bytes from the server."""
 
-import contextlib
 import socket
 import threading
 
+from tests.tcp_proxy import TcpProxy
 
-class FlakyLink:
+
+class FlakyLink(TcpProxy):
     def __init__(self, target: str) -> None:
-        host, port = target.rsplit(":", 1)
-        self.target = (host, int(port))
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self._lock = threading.Lock()
+        super().__init__(target)
         self._budget: int | None = None  # bytes still to pass before the fault
         self._stay_down = False
         self.down = False
         self.cuts = 0
         self.passed = 0  # bytes from the server that reached the client
-        self._open: set[socket.socket] = set()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
     def cut_after(self, nbytes: int) -> None:
         """Cut the connection that carries the n-th byte from now; later ones work."""
@@ -35,36 +31,12 @@ class FlakyLink:
         with self._lock:
             self.down, self._budget = False, None
 
-    def close(self) -> None:
-        self._listener.close()
-        with self._lock:
-            for s in list(self._open):
-                self._drop(s)
+    def refuses(self) -> bool:
+        return self.down
 
-    def _drop(self, s: socket.socket) -> None:
-        self._open.discard(s)
-        with contextlib.suppress(OSError):
-            s.shutdown(socket.SHUT_RDWR)
-        s.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if self.down:
-                client.close()
-                continue
-            try:
-                server = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._open.update((client, server))
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+    def connected(self, client: socket.socket, server: socket.socket) -> None:
+        threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+        threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
         try:

@@ -11,13 +11,15 @@ waits in a queue of its own, so the link stays full, as a real one with a large 
 TCP window). Each direction's queue is bounded to what the link holds in flight, so a
 fast sender is held back by TCP, as on a real line, instead of filling memory."""
 
-import contextlib
 import math
 import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from tests.tcp_proxy import TcpProxy
 
 CHUNK = 16 * 1024
 BURST = 4 * CHUNK  # bytes the link may send at once after an idle moment
@@ -60,7 +62,7 @@ class Traffic:
         return self.bytes / (self.last - self.first) if self.last > self.first else 0.0
 
 
-class EmulatedLink:
+class EmulatedLink(TcpProxy):
     def __init__(
         self,
         target: str,
@@ -72,17 +74,12 @@ class EmulatedLink:
         """`target` host:port; rates in bit/s (up: the down rate if 0); `rtt_s` the round
         trip the link adds; `listener` where clients come from (default: a new socket on
         127.0.0.1; e.g. one in a private engine's network namespace)."""
-        host, port = target.rsplit(":", 1)
-        self.target = (host, int(port))
+        super().__init__(target, listener)
         self.set(down_bit_s, up_bit_s, rtt_s)
         self.traffic = Traffic()
-        self._lock = threading.Lock()
-        self._listener = listener or socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self._sockets: set[socket.socket] = set()
-        self._open = 0
+        self._connections = 0  # open now
         self._serial = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
     def set(self, down_bit_s: float, up_bit_s: float = 0, rtt_s: float = 0) -> None:
         """New rates and latency, for the connections opened from now on."""
@@ -93,39 +90,36 @@ class EmulatedLink:
     def reset(self) -> Traffic:
         """The traffic so far; counting starts again."""
         with self._lock:
-            seen, self.traffic = self.traffic, Traffic(most_at_once=self._open)
+            seen, self.traffic = self.traffic, Traffic(most_at_once=self._connections)
         return seen
 
-    def close(self) -> None:
-        self._listener.close()
+    def connected(self, client: socket.socket, server: socket.socket) -> None:
         with self._lock:
-            for s in list(self._sockets):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
+            self._connections += 1
+            self._serial += 1
+            serial = self._serial
+            self.traffic.most_at_once = max(self.traffic.most_at_once, self._connections)
+        ended: list[str] = []
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
+        def end(direction: str) -> None:
             with self._lock:
-                self._sockets.update((client, server))
-                self._open += 1
-                self._serial += 1
-                serial = self._serial
-                self.traffic.most_at_once = max(self.traffic.most_at_once, self._open)
-            self._direction(client, server, self.up, None)
-            self._direction(server, client, self.down, serial)
+                ended.append(direction)
+                if direction == "down":
+                    self._connections -= 1
+                if len(ended) == 2:  # both ways done: the sockets go (a long run has many)
+                    self._drop(client)
+                    self._drop(server)
+
+        self._direction(client, server, self.up, None, lambda: end("up"))
+        self._direction(server, client, self.down, serial, lambda: end("down"))
 
     def _direction(
-        self, source: socket.socket, sink: socket.socket, shaper: Shaper, counted: int | None
+        self,
+        source: socket.socket,
+        sink: socket.socket,
+        shaper: Shaper,
+        counted: int | None,
+        ended: Callable[[], None],
     ) -> None:
         # Bounded to what the link holds in flight at its rate and latency, plus slack.
         in_flight = math.ceil(shaper.rate * self.delay / CHUNK) + 8
@@ -148,16 +142,14 @@ class EmulatedLink:
                     if (late := due - time.monotonic()) > 0:
                         time.sleep(late)
                     shaper.take(len(data))
-                    sink.sendall(data)
-                    if counted is not None:
+                    if counted is not None:  # before: the reader may be done at once
                         self._count(counted, len(data))
+                    sink.sendall(data)
                 sink.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
             finally:
-                if counted is not None:
-                    with self._lock:
-                        self._open -= 1
+                ended()
 
         threading.Thread(target=read, daemon=True).start()
         threading.Thread(target=write, daemon=True).start()
