@@ -1,5 +1,9 @@
 """Images · the paper report: the latest `./dev bench paper` run — Table I, Fig. 5 as a
-chart per service and link rate, and whether each of the paper's claims holds here."""
+bar chart per service and link rate, and whether each of the paper's claims holds here.
+
+The bars are drawn here in text, one a row with its name and seconds beside it: plotext
+placed the names under upright bars differently from one run to the next, and merged
+rows of sideways bars at 80x24."""
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +16,7 @@ from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 
 SIZE_COLUMNS = ("Service", "Strategy", "MB here", "Paper MB")
+BAR = 40  # characters of the longest bar
 
 
 class PaperReportScreen(Screen[None]):
@@ -32,14 +37,12 @@ class PaperReportScreen(Screen[None]):
         self.panel = 0
 
     def compose(self) -> ComposeResult:
-        from agile_tui.widgets.chart import Chart  # plotext is heavy: only when this opens
-
         yield GatewayBar("Images")
         with Vertical():
             sizes = LiveTable(SIZE_COLUMNS, id="sizes")
             sizes.border_title = "Table I · image size per strategy"
             yield sizes
-            yield Chart(id="fig5")
+            yield Static(id="fig5")
             with VerticalScroll(id="claims"):
                 yield Static(id="claims-text")
         yield Footer(compact=True)
@@ -87,28 +90,28 @@ class PaperReportScreen(Screen[None]):
         self.app.pop_screen()
 
     def _draw(self) -> None:
-        chart = self.query_one("#fig5")
-        plt = chart.plt  # type: ignore[attr-defined]
-        plt.clear_data()
-        plt.clear_figure()
+        chart = self.query_one("#fig5", Static)
         panels = self.report.panels if self.report else []
         if not panels:
             chart.border_title = "Fig. 5 · download time"
-            plt.title("no pulls measured")
-            chart.refresh()
+            chart.update("no pulls measured")
             return
         p = panels[self.panel]
         chart.border_title = (
-            f"Fig. 5 · {p.service}, {p.rate_mbit:g} Mbit/s · s to download all (newest) "
-            "/ an update"
+            f"Fig. 5 · {p.service}, {p.rate_mbit:g} Mbit/s · seconds to download"
             + (f" · {self.panel + 1}/{len(panels)} (n: next)" if len(panels) > 1 else "")
         )
-        # One bar per strategy and kind, named below it: a legend would cover the bars.
-        names, times = [], []
+        longest = max([*p.absolute_s, *p.incremental_s, 1e-9])
+        rows = []
         for strategy, absolute, incremental in zip(
             p.strategies, p.absolute_s, p.incremental_s, strict=True
         ):
-            names += [f"{strategy} all", f"{strategy} update"]
-            times += [absolute, incremental]
-        plt.bar(names, times, width=0.6)
-        chart.refresh()
+            for kind, seconds, colour in (
+                ("all (newest)", absolute, "$primary"),
+                ("an update", incremental, "$accent"),
+            ):
+                eighths = round(BAR * 8 * seconds / longest)
+                bar = "█" * (eighths // 8) + ("", *"▏▎▍▌▋▊▉")[eighths % 8]
+                name = strategy if kind.startswith("all") else ""
+                rows.append(f"{name:<11}{kind:<13}[{colour}]{bar or '▏'}[/] {seconds:.2f} s")
+        chart.update("\n".join(rows))

@@ -175,7 +175,7 @@ class UpdatesScreen(Screen[None]):
         table.sync(rows)
         pending = result.pending
         table.border_subtitle = (
-            f"stack: {format_bytes(result.total_bytes)} "
+            f"stack: {result.total_bytes:,} B ({format_bytes(result.total_bytes)}) "
             f"in {len(pending)} update{'s' if len(pending) != 1 else ''}"
             + (f" {result.predicted}" if result.predicted else "")
             if pending
