@@ -49,11 +49,7 @@ def up(
             f"no {strategy} image of {', '.join(missing)}: build them with "
             + "; ".join(f"agile-gateway images build {m} --strategy {strategy}" for m in missing)
         )
-    run = state_dir / "run"
-    for folder in (run, run / "system"):
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chown(folder, CONTAINER_UID, CONTAINER_UID)  # the bus daemon runs as `agile`
-        folder.chmod(0o755)
+    run = run_dir(state_dir)
     _own_volumes(client, project)
     proc = subprocess.run(
         [*compose_command(simulate, project), "up", "-d", "--remove-orphans"],
@@ -75,6 +71,17 @@ def up(
     (state_dir / STACK_FILE).write_text(json.dumps(settings) + "\n")
     _runtime_state(state_dir, "running")
     return address
+
+
+def run_dir(state_dir: Path) -> Path:
+    """DIR/run (and its system/ for the simulated BlueZ's bus), made for the bus daemons,
+    which run as `agile` in their containers."""
+    run = state_dir / "run"
+    for folder in (run, run / "system"):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chown(folder, CONTAINER_UID, CONTAINER_UID)
+        folder.chmod(0o755)
+    return run
 
 
 def _own_volumes(client, project: str) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ of core by delta, then started again."""
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from services import contract as c
 from services.compose import STACK_FILE, compose_command, environment
 from services.images.journal import FILE, Journal
 from services.images.update import UpdateError, _containers, plan, update, wait_healthy
-from services.runtime.containers import CONTAINER_UID
+from services.runtime.containers import run_dir
 from services.updater.client import UpdaterClient
 from services.updater.service import create
 from tests.helpers import eventually
@@ -75,10 +74,7 @@ def restart_gateway(docker_client, core_versions, folder: Path, state: Path):  #
         )
         engine.client().images.load(iter(lambda: saved.stdout.read(1 << 20), b""))
         assert saved.wait() == 0
-        for folder_ in (state / "run", state / "run" / "system"):
-            folder_.mkdir(parents=True, exist_ok=True)
-            folder_.chmod(0o755)
-            os.chown(folder_, CONTAINER_UID, CONTAINER_UID)
+        run_dir(state)
         up = subprocess.run(
             [*compose_command(True, PROJECT), "up", "-d", *RUNS],
             env={
