@@ -1,5 +1,6 @@
-"""Images · the paper report: the latest `./dev bench paper` run — Table I, Fig. 5 as a
-bar chart per service and link rate, and whether each of the paper's claims holds here.
+"""Images · the paper report: the latest `./dev bench paper` run — Table I, Fig. 5 (per
+service and link rate) and Fig. 6 (the stack's releases, per link rate) as bar charts,
+and whether each of the paper's claims holds here.
 
 The bars are drawn here in text, one a row with its name and seconds beside it: plotext
 placed the names under upright bars differently from one run to the next, and merged
@@ -27,8 +28,8 @@ class PaperReportScreen(Screen[None]):
     ]
     DEFAULT_CSS = """
     PaperReportScreen #sizes { height: auto; max-height: 8; }
-    PaperReportScreen #fig5 { height: 1fr; min-height: 8; border: round $primary; }
-    PaperReportScreen #claims { height: auto; max-height: 8; border: round $primary; }
+    PaperReportScreen #chart { height: auto; min-height: 4; border: round $primary; }
+    PaperReportScreen #claims { height: 1fr; min-height: 4; border: round $primary; }
     """
 
     def __init__(self) -> None:
@@ -42,7 +43,7 @@ class PaperReportScreen(Screen[None]):
             sizes = LiveTable(SIZE_COLUMNS, id="sizes")
             sizes.border_title = "Table I · image size per strategy"
             yield sizes
-            yield Static(id="fig5")
+            yield Static(id="chart")
             with VerticalScroll(id="claims"):
                 yield Static(id="claims-text")
         yield Footer(compact=True)
@@ -90,28 +91,28 @@ class PaperReportScreen(Screen[None]):
         self.app.pop_screen()
 
     def _draw(self) -> None:
-        chart = self.query_one("#fig5", Static)
+        chart = self.query_one("#chart", Static)
         panels = self.report.panels if self.report else []
         if not panels:
-            chart.border_title = "Fig. 5 · download time"
+            chart.border_title = "Download time"
             chart.update("no pulls measured")
             return
         p = panels[self.panel]
-        chart.border_title = (
-            f"Fig. 5 · {p.service}, {p.rate_mbit:g} Mbit/s · seconds to download"
-            + (f" · {self.panel + 1}/{len(panels)} (n: next)" if len(panels) > 1 else "")
+        chart.border_title = f"{p.title} · seconds to download" + (
+            f" · {self.panel + 1}/{len(panels)} (n: next)" if len(panels) > 1 else ""
         )
         longest = max([*p.absolute_s, *p.incremental_s, 1e-9])
         rows = []
-        for strategy, absolute, incremental in zip(
-            p.strategies, p.absolute_s, p.incremental_s, strict=True
+        for group, absolute, incremental in zip(
+            p.groups, p.absolute_s, p.incremental_s, strict=True
         ):
             for kind, seconds, colour in (
-                ("all (newest)", absolute, "$primary"),
-                ("an update", incremental, "$accent"),
+                (p.kinds[0], absolute, "$primary"),
+                (p.kinds[1], incremental, "$accent"),
             ):
                 eighths = round(BAR * 8 * seconds / longest)
                 bar = "█" * (eighths // 8) + ("", *"▏▎▍▌▋▊▉")[eighths % 8]
-                name = strategy if kind.startswith("all") else ""
-                rows.append(f"{name:<11}{kind:<13}[{colour}]{bar or '▏'}[/] {seconds:.2f} s")
+                name = group if kind == p.kinds[0] else ""
+                took = f"[{colour}]{bar or '▏'}[/] {seconds:.2f} s" if seconds else "—"
+                rows.append(f"{name:<11}{kind:<13}{took}")
         chart.update("\n".join(rows))

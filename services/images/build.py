@@ -62,7 +62,7 @@ def build_wheelhouse(arch: str, say: Callable[[str], None], code: Path = ROOT) -
     for old in folder.glob("agile_gateway-*.whl"):
         old.unlink()  # always the current code
     pip = [sys.executable, "-m", "pip"]
-    needed = project.requirements(ALL_EXTRAS)
+    needed = project.requirements(ALL_EXTRAS, code)
     if arch == HOST_ARCH:
         steps = [[*pip, "wheel", "-q", "--wheel-dir", str(folder), *needed]]
     elif arch in WHEEL_PLATFORMS:
@@ -100,8 +100,9 @@ def recipes_dir() -> Path:
     return Path(os.environ.get(RECIPES_ENV) or DOCKERFILES)
 
 
-def stage(image: ServiceImage, strategy: str, arch: str) -> Path:
-    dockerfiles = recipes_dir()
+def stage(
+    image: ServiceImage, strategy: str, arch: str, dockerfiles: Path, code: Path = ROOT
+) -> Path:
     folder = STAGING / f"{image.name}-{strategy}-{arch}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -115,7 +116,9 @@ def stage(image: ServiceImage, strategy: str, arch: str) -> Path:
         (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))
         return folder
     shutil.copy(dockerfiles / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
-    (folder / "requirements.txt").write_text("\n".join(project.requirements(image.extras)) + "\n")
+    (folder / "requirements.txt").write_text(
+        "\n".join(project.requirements(image.extras, code)) + "\n"
+    )
     # The project's wheel apart from the dependencies': a code change must not touch the
     # dependency stage, or its layer (and the build cache) would change with every edit.
     wheels = WHEELHOUSE / arch
@@ -156,10 +159,12 @@ def build(
     arch: str = "amd64",
     say: Callable[[str], None] = print,
     code: Path = ROOT,
+    recipes: Path | None = None,
 ) -> Iterator[str]:
     """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding its log.
-    `code`: the checkout whose gateway code goes in (another version's, for the paper
-    benchmark); the dependencies and recipes are this one's.
+    `code`: the checkout whose gateway code and dependencies go in; `recipes`: a folder
+    laid out as services/dockerfiles/ (its base/ for the hierarchy). Other versions'
+    for the paper benchmark.
 
     Stop iterating to cancel. A failure raises BuildFailed and tags nothing, so the
     image a running container uses is never replaced by a broken one.
@@ -169,10 +174,11 @@ def build(
     if strategy not in STRATEGIES:
         raise BuildFailed(f"no build strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     image = SERVICES[service]
-    ensure_hierarchy(client, arch, say=say)
+    dockerfiles = recipes or recipes_dir()
+    ensure_hierarchy(client, arch, say=say, recipes=dockerfiles / "base")
     if service != "bus":
         build_wheelhouse(arch, say, code)
-    context = stage(image, strategy, arch)
+    context = stage(image, strategy, arch, dockerfiles, code)
     version = code_version(code)
     tail: list[str] = []
     stream = client.api.build(

@@ -72,13 +72,13 @@ def hierarchy(arch: str = "amd64") -> tuple[Layer, Layer, Layer]:
     return debian, python, build
 
 
-def recipe_digest(layer: Layer, arch: str) -> str:
+def recipe_digest(layer: Layer, arch: str, recipes: Path = RECIPES) -> str:
     """What a layer is made from: its recipe, its parent's recipe, the architecture."""
     h = hashlib.sha256(f"{SUITE} {arch} minbase {' '.join(PRUNE)} {APT_CLEAN}".encode())
     if layer.recipe != "debootstrap":
-        h.update((RECIPES / layer.recipe).read_bytes())
+        h.update((recipes / layer.recipe).read_bytes())
     if layer.parent is not None:
-        h.update(recipe_digest(layer.parent, arch).encode())
+        h.update(recipe_digest(layer.parent, arch, recipes).encode())
     return h.hexdigest()[:32]
 
 
@@ -91,20 +91,25 @@ def _current(client: docker.DockerClient, layer: Layer, digest: str) -> bool:
 
 
 def ensure_hierarchy(
-    client: docker.DockerClient, arch: str = "amd64", say: Log = log.info, force: bool = False
+    client: docker.DockerClient,
+    arch: str = "amd64",
+    say: Log = log.info,
+    force: bool = False,
+    recipes: Path = RECIPES,
 ) -> list[str]:
-    """Build what is missing or out of date; the tags of all three layers."""
+    """Build what is missing or out of date (made from other `recipes` than the ones
+    built); the tags of all three layers."""
     if arch not in PLATFORMS:
         raise HierarchyError(f"no Docker platform for {arch!r}; known: {', '.join(PLATFORMS)}")
     built = []
     for layer in hierarchy(arch):
-        digest = recipe_digest(layer, arch)
+        digest = recipe_digest(layer, arch, recipes)
         if not force and _current(client, layer, digest):
             say(f"{layer.tag}: up to date")
         elif layer.parent is None:
             _debootstrap(client, layer, arch, digest, say)
         else:
-            _build(client, layer, arch, digest, say)
+            _build(client, layer, arch, digest, say, recipes)
         built.append(layer.tag)
     return built
 
@@ -151,11 +156,13 @@ def _debootstrap(
         _build_context(client, layer.tag, context, "Dockerfile", arch, digest, {})
 
 
-def _build(client: docker.DockerClient, layer: Layer, arch: str, digest: str, say: Log) -> None:
+def _build(
+    client: docker.DockerClient, layer: Layer, arch: str, digest: str, say: Log, recipes: Path
+) -> None:
     assert layer.parent is not None
     say(f"{layer.tag}: building {layer.recipe} on {layer.parent.tag}")
     _build_context(
-        client, layer.tag, RECIPES, layer.recipe, arch, digest, {"BASE": layer.parent.tag}
+        client, layer.tag, recipes, layer.recipe, arch, digest, {"BASE": layer.parent.tag}
     )
 
 

@@ -40,7 +40,8 @@ class Link:
     source: str = ""  # "set" (an option) or "measured"; "" when the rate is unknown
 
     def seconds(self, nbytes: int) -> float:
-        return self.overhead_s + nbytes * 8 / self.bit_s if self.bit_s else 0.0
+        """0 when nothing is to download (then nothing is asked of the registry's blobs)."""
+        return self.overhead_s + nbytes * 8 / self.bit_s if self.bit_s and nbytes else 0.0
 
 
 class LinkRate:

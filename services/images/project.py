@@ -23,10 +23,12 @@ def version() -> str:
     return importlib.metadata.version(DIST)
 
 
-def requirements(extras: tuple[str, ...]) -> list[str]:
-    """Dependencies with these extras, without the project itself."""
+def requirements(extras: tuple[str, ...], root: Path = ROOT) -> list[str]:
+    """Dependencies with these extras, without the project itself; of the checkout `root`
+    (another version's, for the paper benchmark)."""
     if SOURCE_TREE:
-        project = tomllib.loads(PYPROJECT.read_text())["project"]
+        pyproject = PYPROJECT if root == ROOT else root / "pyproject.toml"
+        project = tomllib.loads(pyproject.read_text())["project"]
         reqs = list(project["dependencies"])
         for extra in extras:
             optional = project["optional-dependencies"][extra]

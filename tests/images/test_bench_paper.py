@@ -1,6 +1,7 @@
 """`./dev bench paper --quick`: the paper's evaluation on a small scale (storage, its last
-two versions from this project's history, multi-stage and squashed, one run), through
-the emulated link to a gateway engine of its own; what it writes and what it finds."""
+two versions from this project's history, multi-stage and squashed; a stack of the bus
+and storage in four releases; one run), through the emulated link to a gateway engine
+of its own; what it writes and what it finds. And the version series a full run builds."""
 
 import csv
 from pathlib import Path
@@ -17,7 +18,7 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_the_quick_paper_benchmark_measures_table_1_and_fig_5(
+def test_the_quick_paper_benchmark_measures_table_1_and_fig_5_and_fig_6(
     docker_client, stack_images, tmp_path
 ):
     assert paper.main(["--quick", "--out", str(tmp_path)]) == 0
@@ -46,8 +47,48 @@ def test_the_quick_paper_benchmark_measures_table_1_and_fig_5(
     assert code_only < whole / 10  # a code change is the code layer only
     assert squashed_update > 10 * code_only  # squashing takes that away
 
-    assert (tmp_path / "fig5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Fig. 6: the stack's releases, each onto the one before and from v2 on whole too.
+    releases = rows(tmp_path / "fig6.csv")
+    got6 = {(r["release"], r["kind"]): int(r["planned_bytes"]) for r in releases}
+    assert set(got6) == {("1", "absolute")} | {
+        (k, kind) for k in "234" for kind in ("absolute", "incremental")
+    }
+    assert all(r["images"] == "2" and float(r["measured_s"]) > 0 for r in releases)
+    # Each technique cuts the stack's download; the shared hierarchy's own layers come
+    # as an update, and a code-only release is its code layer.
+    assert got6[("1", "absolute")] > got6[("2", "absolute")] > got6[("3", "absolute")]
+    assert got6[("2", "incremental")] < got6[("2", "absolute")]
+    assert got6[("4", "incremental")] < got6[("3", "absolute")] / 10
+
+    for chart in ("fig5.png", "fig6.png"):
+        assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (tmp_path / "report.md").read_text()
-    assert "## Table I" in report and "## Fig. 5" in report
+    assert "## Table I" in report and "## Fig. 5" in report and "## Fig. 6" in report
+    assert "each release's technique cuts its download" in report
     assert "squashing forces the whole image to be downloaded again" in report
     assert "predicted download time" in report
+
+
+def storage_code(tree: Path) -> dict[str, bytes]:
+    folder = tree / "services" / "storage"
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*.py"))}
+
+
+def test_a_services_version_series_ends_with_a_dependency_and_a_base_change(tmp_path):
+    versions = paper.series("storage", 5, tmp_path)
+
+    assert [v.change for v in versions] == ["", "code", "code", "dependency", "base"]
+    # Consecutive commits that changed storage's code, each with today's dependencies.
+    codes = [storage_code(v.code) for v in versions[:3]]
+    assert codes[0] != codes[1] != codes[2]
+    today = (paper.ROOT / "pyproject.toml").read_text()
+    assert all((v.code / "pyproject.toml").read_text() == today for v in versions[:3])
+    assert all(v.recipes is None for v in versions[:4])
+    # The dependency change: the newest code with one wheel more.
+    assert storage_code(versions[3].code) == codes[2]
+    changed = (versions[3].code / "pyproject.toml").read_text()
+    assert changed.replace(f'    "{paper.DEPENDENCY}",\n', "", 1) == today != changed
+    # The base change: that, with the runtime image rebuilt with one Debian package more.
+    assert versions[4].code == versions[3].code and versions[4].recipes is not None
+    runtime = (versions[4].recipes / "base" / "python.Dockerfile").read_text()
+    assert f"ca-certificates {paper.BASE_PACKAGE}" in runtime

@@ -34,6 +34,7 @@ def test_small_downloads_teach_the_time_each_download_costs_besides_its_bytes(
     link = rate.link()
     assert link.overhead_s == pytest.approx(0.2)
     assert link.seconds(MIN_BYTES - 1) == pytest.approx(0.2 + 0.8, rel=1e-3)
+    assert link.seconds(0) == 0.0  # an image already here: nothing is asked for
     rate.record(10_000_000, 8.2)  # the rate from a large one, its overhead taken off
     assert rate.link().bit_s == pytest.approx(10e6)
     rate.record(50_000_000, 0.0)  # already here: says nothing

@@ -335,26 +335,42 @@ async def no_bus(pilot: Pilot[None]) -> None:
 
 
 def paper_report(folder: Path) -> Path:
-    """A report as `./dev bench paper --quick` writes it (its own writers), with the
-    figures of a run on the development machine; `folder`."""
-    from benchmarks.paper import PAPER_MB, Pull, claims, render, write_csv
+    """A report as `./dev bench paper --quick --versions 4` writes it (its own writers),
+    with the figures of a run on the development machine; `folder`."""
+    from benchmarks.paper import PAPER_MB, Pull, Release, claims, render, write_csv
 
-    sizes = {("storage", "multistage"): 186_213_347, ("storage", "squashed"): 186_190_112}
+    sizes = {("storage", "multistage"): 186_813_347, ("storage", "squashed"): 186_790_112}
     pulls = [
-        Pull("storage", st, 200.0, 1, version, kind, planned, planned + 4_210, predicted, took)
+        Pull("storage", st, 200.0, 1, v, kind, planned, planned + 4_210, predicted, took, change)
         for st, rows in {
             "multistage": [
-                (1, "absolute", 68_404_311, 0.0, 2.88),
-                (2, "incremental", 751_203, 0.12, 0.15),
-                (2, "absolute", 68_404_311, 2.79, 2.86),
+                (1, "absolute", 68_404_311, 0.0, 2.86, ""),
+                (2, "incremental", 751_203, 0.03, 0.15, "code"),
+                (3, "incremental", 9_670_114, 0.52, 0.51, "dependency"),
+                (4, "incremental", 28_630_907, 1.29, 1.27, "base"),
+                (4, "absolute", 68_580_311, 2.90, 2.87, ""),
             ],
             "squashed": [
-                (1, "absolute", 68_398_077, 2.80, 2.87),
-                (2, "incremental", 9_502_881, 0.49, 0.51),
-                (2, "absolute", 68_398_077, 2.80, 2.86),
+                (1, "absolute", 68_398_077, 2.87, 2.86, ""),
+                (2, "incremental", 9_502_881, 0.50, 0.52, "code"),
+                (3, "incremental", 9_670_114, 0.52, 0.51, "dependency"),
+                (4, "incremental", 28_630_907, 1.28, 1.27, "base"),
+                (4, "absolute", 68_580_077, 2.88, 2.87, ""),
             ],
         }.items()
-        for version, kind, planned, predicted, took in rows
+        for v, kind, planned, predicted, took, change in rows
+    ]
+    releases = [
+        Release(k, 200.0, 1, kind, 2, planned, planned + 8_300, predicted, took)
+        for k, kind, planned, predicted, took in [
+            (1, "absolute", 418_375_628, 17.04, 16.98),
+            (2, "incremental", 149_336_296, 9.56, 6.21),
+            (3, "incremental", 9_529_082, 0.70, 0.51),
+            (4, "incremental", 794_805, 0.27, 0.16),
+            (2, "absolute", 189_284_310, 8.29, 7.83),
+            (3, "absolute", 69_573_973, 3.08, 3.03),
+            (4, "absolute", 69_584_058, 3.04, 3.03),
+        ]
     ]
     table1 = [
         {"service": s, "strategy": st, "bytes": b, "paper_core_mb": PAPER_MB[st]}
@@ -362,7 +378,9 @@ def paper_report(folder: Path) -> Path:
     ]
     write_csv(folder / "table1.csv", table1)
     write_csv(folder / "fig5.csv", [dataclasses.asdict(p) for p in pulls])
-    (folder / "report.md").write_text(render(table1, pulls, claims(sizes, pulls), 20.0))
+    write_csv(folder / "fig6.csv", [dataclasses.asdict(r) for r in releases])
+    said = claims(sizes, pulls, releases)
+    (folder / "report.md").write_text(render(table1, pulls, releases, said, 20.0))
     return folder
 
 
@@ -370,4 +388,11 @@ async def paper_report_open(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
     await pilot.press("r")
     await on_screen(pilot, "PaperReportScreen")
+    await settled(pilot)
+
+
+async def paper_report_stack(pilot: Pilot[None]) -> None:
+    """The report's Fig. 6 chart (after Fig. 5's one panel)."""
+    await paper_report_open(pilot)
+    await pilot.press("n")
     await settled(pilot)
