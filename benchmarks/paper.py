@@ -246,7 +246,7 @@ def build_stack(
 ) -> None:
     """The stack's releases (RELEASES), each image pushed as agile/NAME:stack-vK; v1 to v3
     from the commit before the last that changed the gateway's code, v4 from that one."""
-    before, last = checkouts(("services",), 2, work / "code" / "stack")
+    before, last = checkouts((":(glob)services/**/*.py",), 2, work / "code" / "stack")
     shared = shared_hierarchy(work / "recipes-shared")
     releases = [
         ("baseline", before, None),

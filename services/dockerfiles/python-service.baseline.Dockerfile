@@ -5,6 +5,10 @@
 # other services' images.)
 ARG ARCH=amd64
 FROM agile/debian:bookworm-${ARCH}
+# Each service's toolchain layer its own (as if built on its developer's machine): the
+# argument is part of the build cache's key for every step below, so one service's
+# builds reuse its own cached layers and never another service's.
+ARG SERVICE
 RUN apt-get update \
  && apt-get install -y python3 python3-pip python3-venv python3-dev build-essential \
  && groupadd --system --gid 10001 agile \
@@ -18,7 +22,6 @@ ENV PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     AGILE_STATE_DIR=/var/lib/agile \
     AGILE_BUS_ADDRESS=unix:path=/run/agile/bus.sock
 USER agile
-ARG SERVICE
 ARG BUS_NAMES
 ENV AGILE_SERVICE=${SERVICE} AGILE_BUS_NAMES=${BUS_NAMES}
 HEALTHCHECK --interval=10s --timeout=8s --start-period=20s --retries=3 \

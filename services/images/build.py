@@ -197,9 +197,6 @@ def build(
         rm=True,
         forcerm=True,
         decode=True,
-        # Baseline images are each built alone, as by different people on different
-        # machines: their toolchain layers must not come out of one shared build cache.
-        nocache=strategy == "baseline",
     )
     image_id = None
     for chunk in stream:
