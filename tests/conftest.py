@@ -15,7 +15,7 @@ from services.bus import connect
 from services.busconfig import start_bus_daemon
 from services.runtime.launch import up_command, wait_until_up
 from services.service import BusService, ServiceConfig
-from tests.docker_images import make_tiny_image
+from tests.docker_images import built, make_tiny_image
 from tests.operator import sshd  # noqa: F401 - a fixture for every test folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +168,24 @@ def docker_client():
         pytest.fail(f"these tests need a running Docker engine (.ci/run starts dockerd): {exc}")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def hierarchy(docker_client) -> list[str]:
+    """The base-image hierarchy, built once per test session (cached by recipe digest,
+    so a machine that has it builds nothing)."""
+    from services.images.hierarchy import ensure_hierarchy
+
+    return ensure_hierarchy(docker_client)
+
+
+@pytest.fixture(scope="session")
+def stack_images(docker_client, hierarchy) -> None:
+    """The multi-stage image of every service of the stack."""
+    from services.catalog import IMAGES
+
+    for service in IMAGES:
+        built(docker_client, service)
 
 
 @pytest.fixture(scope="session")

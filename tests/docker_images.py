@@ -47,3 +47,13 @@ def make_random_image(client: Any, base: str, reference: str, layers: int, size:
         (Path(folder) / "Dockerfile").write_text("\n".join(lines) + "\n")
         image, _ = client.images.build(path=folder, tag=reference, rm=True)
     return image.id
+
+
+def built(docker_client: Any, service: str, strategy: str = "multistage") -> str:
+    """The service's image as the current code builds it (the engine's cache makes a
+    second build of unchanged code quick); its tag."""
+    from services.images.build import build
+
+    for _ in build(docker_client, service, strategy, say=lambda _line: None):
+        pass
+    return f"agile/{service}:{strategy}"

@@ -8,8 +8,8 @@ from tests.tcp_proxy import TcpProxy
 
 
 class FlakyLink(TcpProxy):
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
+    def __init__(self, target: str, listener: socket.socket | None = None) -> None:
+        super().__init__(target, listener)
         self._budget: int | None = None  # bytes still to pass before the fault
         self._stay_down = False
         self.down = False

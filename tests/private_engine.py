@@ -63,11 +63,12 @@ class PrivateEngine:
                     ) from None
                 time.sleep(0.2)
 
-    def listen(self) -> socket.socket:
-        """A listening TCP socket on 127.0.0.1 inside this engine's network namespace,
-        held here: what the engine reaches as a registry at that address (loopback: an
-        insecure registry by default) is served from outside it, e.g. by a link emulator
-        forwarding to a registry of the host. A helper made inside the namespace hands
+    def listen(self, port: int = 0) -> socket.socket:
+        """A listening TCP socket on 127.0.0.1 inside this engine's network namespace (at
+        `port`: e.g. a registry's own, so that its address means it on both sides; 0:
+        any), held here: what the engine reaches as a registry at that address (loopback:
+        an insecure registry by default) is served from outside it, e.g. by a link
+        emulator forwarding to a registry of the host. A helper made inside the namespace hands
         the socket over a unix socket (a file: reachable from both sides)."""
         assert self.proc is not None
         path = self.short / "listen.sock"
@@ -83,6 +84,7 @@ class PrivateEngine:
                     "-c",
                     _HANDOVER,
                     str(path),
+                    str(port),
                 ]
             )
             handover.settimeout(30)
@@ -162,7 +164,7 @@ import fcntl, socket, struct, sys
 with socket.socket() as s:
     flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, struct.pack("16sH14x", b"lo", 0)))[1]
     fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))
-listener = socket.create_server(("127.0.0.1", 0))
+listener = socket.create_server(("127.0.0.1", int(sys.argv[2])))
 with socket.socket(socket.AF_UNIX) as out:
     out.connect(sys.argv[1])
     socket.send_fds(out, [b"x"], [listener.fileno()])

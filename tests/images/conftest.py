@@ -1,5 +1,5 @@
-"""The base-image hierarchy, built once per test session on the real engine (cached
-by recipe digest, so a machine that has it builds nothing)."""
+"""The images tests' helpers: the container stack up and down, a registry of the
+session's, a code change published."""
 
 import time
 from collections.abc import Iterator
@@ -8,33 +8,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.catalog import IMAGES
 from services.images.build import build
-from services.images.hierarchy import ensure_hierarchy
 from services.paths import ROOT
+from tests.docker_images import built  # noqa: F401 - for the tests here
 from tests.helpers import agile_gateway
 from tests.local_registry import LocalRegistry
-
-
-@pytest.fixture(scope="session")
-def hierarchy(docker_client) -> list[str]:
-    return ensure_hierarchy(docker_client)
-
-
-def built(docker_client, service: str, strategy: str = "multistage") -> str:
-    """The service's image as the current code builds it (the engine's cache makes a
-    second build of unchanged code quick); its tag."""
-    for _ in build(docker_client, service, strategy, say=lambda _line: None):
-        pass
-    return f"agile/{service}:{strategy}"
-
-
-@pytest.fixture(scope="session")
-def stack_images(docker_client, hierarchy) -> None:
-    """The multi-stage image of every service of the stack."""
-    for service in IMAGES:
-        built(docker_client, service)
-
 
 cli = agile_gateway
 

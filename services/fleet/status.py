@@ -1,0 +1,204 @@
+"""Each gateway of the fleet watched on its own: reachable or not (and why), its
+services up of all, devices registered, each service image's running version, the bytes
+its pending updates download, when it last answered. One slow or dead gateway never
+holds the others up: each has its own loop, and every step of it a deadline."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbus_fast import DBusError
+from dbus_fast.aio import MessageBus
+
+from services import contract as c
+from services.bus import call, connect, error_text, name_has_owner
+from services.fleet.gateways import Gateway
+from services.fleet.tunnel import Tunnel, TunnelError
+from services.images.recipes import LABEL
+
+POLL_TIMEOUT_S = 8.0  # a gateway that takes longer is said to be unresponsive
+PLAN_EVERY_S = 60.0  # the update plan asks the registry: not at every refresh
+
+
+@dataclass
+class GatewayStatus:
+    name: str
+    reachable: bool = False
+    problem: str = ""  # why not reachable, or what part did not answer
+    services_up: int = 0
+    services_total: int = 0
+    devices: int = 0
+    versions: dict[str, str] = field(default_factory=dict)  # service image -> version
+    pending_bytes: int = 0  # what the pending updates download
+    pending: list[str] = field(default_factory=list)  # the services with one
+    update_problem: str = ""  # why the update service has no plan (e.g. no stack there)
+    last_seen: float = 0.0  # wall clock of its last answer (0: never)
+
+
+class Member:
+    """One gateway: its tunnel, bus connection and engine client, kept between polls."""
+
+    def __init__(self, gateway: Gateway, timeout_s: float = POLL_TIMEOUT_S) -> None:
+        self.gateway = gateway
+        self.timeout_s = timeout_s
+        self.status = GatewayStatus(gateway.name)
+        self.tunnel: Tunnel | None = None
+        self.bus: MessageBus | None = None
+        self.engine: Any = None  # docker.DockerClient, imported late (a heavy import)
+        self.planned_at = 0.0
+        self.registry = ""  # where updates come from ("" : the stack's own)
+
+    async def poll(self) -> GatewayStatus:
+        """Asks the gateway once, within the deadline; the status (also kept)."""
+        status = GatewayStatus(
+            self.gateway.name,
+            last_seen=self.status.last_seen,
+            versions=self.status.versions,
+            pending_bytes=self.status.pending_bytes,
+            pending=self.status.pending,
+            update_problem=self.status.update_problem,
+        )
+        try:
+            await asyncio.wait_for(self._poll(status), self.timeout_s)
+        except TimeoutError:
+            status.problem = f"no answer in {self.timeout_s:g} s"
+            await self.drop()
+        except TunnelError as exc:
+            status.problem = str(exc)
+            await self.drop()
+        except (OSError, DBusError, EOFError) as exc:
+            status.problem = f"bus: {exc or type(exc).__name__}"
+            await self.drop()
+        else:
+            status.reachable = True
+            status.last_seen = time.time()
+        self.status = status
+        return status
+
+    async def connect(self) -> MessageBus:
+        """The gateway's bus through its tunnel, made anew if either went."""
+        if self.tunnel is None or not self.tunnel.alive():
+            await self.drop()
+            self.tunnel = Tunnel(self.gateway, self.timeout_s)  # drop() closes it if this times out
+            await asyncio.to_thread(self.tunnel.open)
+        if self.bus is None or not self.bus.connected:
+            self.bus = await connect(self.tunnel.bus_address, self.timeout_s)
+        return self.bus
+
+    async def _poll(self, status: GatewayStatus) -> None:
+        bus = await self.connect()
+        if await name_has_owner(bus, c.DEVICE_MANAGER_NAME):
+            (devices,) = await call(
+                bus, c.DEVICE_MANAGER_NAME, c.DEVICE_MANAGER_PATH, c.DEVICE_MANAGER_IFACE, "Devices"
+            )
+            status.devices = len(devices)
+        containers = await asyncio.to_thread(self._containers)
+        if containers:
+            status.services_total = len(containers)
+            status.services_up = sum(up for up, _, _ in containers)
+            status.versions = {image: version for _, image, version in containers if image}
+        elif await name_has_owner(bus, c.RUNTIME_NAME):  # the native runtime's services
+            (services,) = await call(
+                bus, c.RUNTIME_NAME, c.RUNTIME_PATH, c.RUNTIME_IFACE, "Services"
+            )
+            status.services_total = len(services)
+            status.services_up = sum(info["state"].value == "running" for _, info in services)
+        if time.monotonic() - self.planned_at > PLAN_EVERY_S or not self.planned_at:
+            await self._plan(bus, status)
+
+    def _containers(self) -> list[tuple[bool, str, str]]:
+        """(up, image's service, version) of each of the stack's containers there."""
+        import docker
+        import requests
+
+        try:
+            if self.engine is None:
+                assert self.tunnel is not None
+                self.engine = docker.DockerClient(base_url=self.tunnel.engine_url, timeout=10)
+            found = self.engine.containers.list(all=True, filters={"label": f"{LABEL}.service"})
+        except (docker.errors.DockerException, requests.RequestException):
+            self.engine = None
+            return []  # no engine there (a native gateway) or none reachable: the bus says
+        seen = []
+        for container in found:
+            labels = container.labels
+            health = container.attrs.get("State", {}).get("Health", {}).get("Status", "")
+            up = container.status == "running" and health in ("", "healthy")
+            seen.append(
+                (up, labels.get(f"{LABEL}.service", ""), labels.get(f"{LABEL}.version", ""))
+            )
+        return seen
+
+    async def _plan(self, bus: MessageBus, status: GatewayStatus) -> None:
+        from services.updater.client import UpdaterClient
+
+        self.planned_at = time.monotonic()
+        status.update_problem, status.pending, status.pending_bytes = "", [], 0
+        if not await name_has_owner(bus, c.UPDATER_NAME):
+            status.update_problem = "no update service"
+            return
+        try:
+            _, _, plans = await UpdaterClient(bus, self.timeout_s).plan(self.registry)
+        except DBusError as exc:
+            status.update_problem = error_text(exc)
+            return
+        pending = [p for p in plans if not p.problem and not p.up_to_date]
+        status.pending = [p.service for p in pending]
+        status.pending_bytes = sum(p.download_bytes for p in pending)
+
+    async def drop(self) -> None:
+        """Forget the connections: the next poll makes them anew."""
+        if self.bus is not None:
+            with contextlib.suppress(Exception):
+                self.bus.disconnect()
+            self.bus = None
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                self.engine.close()
+            self.engine = None
+        if self.tunnel is not None:
+            tunnel, self.tunnel = self.tunnel, None
+            await asyncio.to_thread(tunnel.close)
+
+
+class Fleet:
+    """Every gateway polled in a loop of its own; `on_status` hears each answer (or its
+    absence) as it comes."""
+
+    def __init__(
+        self,
+        gateways: list[Gateway],
+        on_status: Callable[[GatewayStatus], None] = lambda _status: None,
+        period_s: float = 2.0,
+        timeout_s: float = POLL_TIMEOUT_S,
+    ) -> None:
+        self.members = {g.name: Member(g, timeout_s) for g in gateways}
+        self.on_status = on_status
+        self.period_s = period_s
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def statuses(self) -> list[GatewayStatus]:
+        return [m.status for m in self.members.values()]
+
+    async def poll_all(self) -> list[GatewayStatus]:
+        """Every gateway asked once, at the same time."""
+        return list(await asyncio.gather(*(m.poll() for m in self.members.values())))
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._loop(m)) for m in self.members.values()]
+
+    async def _loop(self, member: Member) -> None:
+        while True:
+            self.on_status(await member.poll())
+            await asyncio.sleep(self.period_s)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(*(m.drop() for m in self.members.values()))

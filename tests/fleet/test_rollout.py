@@ -1,0 +1,121 @@
+"""A staged rollout across three gateways, each with its own engine and update service,
+reached over SSH: a broken image stops at the canary, which its update service rolls
+back, and the other two are never touched; a good one reaches all three."""
+
+import asyncio
+import contextlib
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from services.fleet.rollout import Rollout, State, Step
+from services.fleet.status import Member
+from tests.fleet.container_gateway import ContainerGateway, container_gateway
+from tests.local_registry import LocalRegistry
+
+pytestmark = pytest.mark.timeout(900)
+NAMES = ("canary", "second", "third")
+
+
+@pytest.fixture(scope="module")
+def fleet_registry(tmp_path_factory) -> Iterator[LocalRegistry]:
+    registry = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="module")
+def three(
+    docker_client, stack_images, fleet_registry, tmp_path_factory
+) -> Iterator[list[ContainerGateway]]:
+    for image in ("bus", "storage"):
+        fleet_registry.push(docker_client, f"agile/{image}:multistage", image, "multistage")
+    folder = tmp_path_factory.mktemp("fleet")
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(container_gateway(name, folder / name, fleet_registry))
+            for name in NAMES
+        ]
+
+
+def publish(docker_client, registry: LocalRegistry, version: str, broken: bool) -> str:
+    """A storage image of a new version (one layer of 2 MB more), pushed as the registry's
+    agile/storage:multistage; `broken`: it exits as soon as it starts. Its id."""
+    recipe = (
+        "FROM agile/storage:multistage\nUSER root\n"
+        f"RUN echo {version} > /etc/agile-variant"
+        " && head -c 2000000 /dev/urandom > /etc/agile-noise\n"
+        "USER agile\n"
+        f"LABEL org.agile-gateway.version={version}\n"
+        + ('CMD ["sh", "-c", "exit 3"]\n' if broken else "")
+    )
+    image, _ = docker_client.images.build(fileobj=io.BytesIO(recipe.encode()), rm=True)
+    registry.push(docker_client, image.id, "storage", "multistage")
+    return str(image.id)
+
+
+def roll_out(
+    reach, three: list[ContainerGateway], registry: LocalRegistry
+) -> tuple[bool, list[Step]]:  # type: ignore[no-untyped-def]
+    members = [
+        Member(reach(g.name, g.state, engine=f"unix://{g.engine.socket}"), timeout_s=30)
+        for g in three
+    ]
+    seen: list[list[Step]] = []
+
+    async def run() -> bool:
+        rollout = Rollout(
+            members,
+            "storage",
+            registry.address,
+            wave_size=1,
+            window_s=90,
+            canary="canary",
+            on_change=lambda steps: seen.append([Step(**vars(s)) for s in steps]),
+        )
+        try:
+            return await rollout.run()
+        finally:
+            await asyncio.gather(*(m.drop() for m in members))
+
+    return asyncio.run(run()), seen[-1]
+
+
+def test_a_broken_image_stops_at_the_canary_and_is_rolled_back_there(
+    docker_client, three, fleet_registry, reach
+) -> None:
+    before = {g.name: g.storage_image() for g in three}
+    publish(docker_client, fleet_registry, "broken", broken=True)
+
+    ok, steps = roll_out(reach, three, fleet_registry)
+
+    assert not ok
+    states = {s.gateway: s.state for s in steps}
+    assert states == {
+        "canary": State.ROLLED_BACK,
+        "second": State.NOT_STARTED,
+        "third": State.NOT_STARTED,
+    }, steps
+    canary = steps[0]
+    assert "not healthy" in canary.message and canary.predicted_bytes > 0, canary
+    assert {g.name: g.storage_image() for g in three} == before
+
+
+def test_a_good_image_reaches_every_gateway_wave_by_wave(
+    docker_client, three, fleet_registry, reach
+) -> None:
+    new = publish(docker_client, fleet_registry, "good", broken=False)
+
+    ok, steps = roll_out(reach, three, fleet_registry)
+
+    assert ok, steps
+    assert [(s.gateway, s.wave, s.state) for s in steps] == [
+        ("canary", 0, State.HEALTHY),
+        ("second", 1, State.HEALTHY),
+        ("third", 2, State.HEALTHY),
+    ]
+    # Pulled: the new layer (the image's config, a few kB, is not in the engine's progress).
+    assert all(2_000_000 < s.predicted_bytes < 2_100_000 for s in steps), steps
+    assert all(s.predicted_bytes - 20_000 < s.pulled_bytes <= s.predicted_bytes for s in steps)
+    assert {g.name: g.storage_image() for g in three} == {n: new for n in NAMES}
