@@ -5,12 +5,16 @@ theme = "agile"              # any Textual theme name
 refresh_seconds = 2.0        # polling period of live tables
 [keys]                       # binding id = "key[,key...]"
 "devices.discovery" = "D"
+[gateways.kitchen]           # the fleet (also `agile-tui --gateway user@host`)
+ssh = "agile@10.0.0.7"       # port, identity, known_hosts, state_dir, engine: optional
 """
 
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from services.fleet.gateways import Gateway, GatewayError, from_config
 
 CONFIG_ENV = "AGILE_TUI_CONFIG"
 
@@ -25,6 +29,7 @@ class Config:
     refresh_seconds: float = 2.0
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    gateways: tuple[Gateway, ...] = ()
 
 
 def default_config_path() -> Path:
@@ -46,7 +51,7 @@ def load_config(path: Path | None = None) -> Config:
         return Config()
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(data) - {"theme", "refresh_seconds", "keys"}
+    unknown = set(data) - {"theme", "refresh_seconds", "keys", "gateways"}
     if unknown:
         raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
     theme = data.get("theme", Config.theme)
@@ -60,4 +65,8 @@ def load_config(path: Path | None = None) -> Config:
         isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()
     ):
         raise ConfigError(f'{path}: [keys] maps binding ids to key strings, e.g. "app.help" = "f1"')
-    return Config(theme=theme, refresh_seconds=float(refresh), keys=dict(keys), path=path)
+    try:
+        gateways = tuple(from_config(data, str(path)))
+    except GatewayError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(theme, float(refresh), dict(keys), path, gateways)

@@ -62,6 +62,23 @@ def from_table(name: str, table: Any, where: str = "config") -> Gateway:
     )
 
 
+def from_config(data: dict[str, Any], where: str) -> list[Gateway]:
+    """The `[gateways.*]` tables of a parsed config file."""
+    tables = data.get("gateways", {})
+    if not isinstance(tables, dict):
+        raise GatewayError(f"{where}: gateways must be tables: [gateways.NAME]")
+    return [from_table(name, table, where) for name, table in tables.items()]
+
+
+def fleet(configured: list[Gateway], arguments: list[str]) -> list[Gateway]:
+    """The config file's gateways, then the command line's; one name once."""
+    gateways = [*configured, *(from_argument(a) for a in arguments)]
+    names = [g.name for g in gateways]
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise GatewayError(f"gateway names given twice: {', '.join(twice)}")
+    return gateways
+
+
 def from_argument(target: str) -> Gateway:
     """`user@host` or `user@host:port` (`--gateway`), named after its host[:port]."""
     ssh, _, port = target.rpartition(":") if target.count(":") == 1 else (target, "", "")

@@ -38,6 +38,32 @@ class GatewayStatus:
     last_seen: float = 0.0  # wall clock of its last answer (0: never)
 
 
+COLUMNS = ("Gateway", "State", "Services", "Devices", "Versions", "Pending", "Last seen")
+
+
+def row(status: GatewayStatus, now: float) -> tuple[str, ...]:
+    """The fleet table's row of a gateway (agile-tui's Fleet section, `fleet status`)."""
+    state = "up" if status.reachable else f"✗ {status.problem or 'not asked yet'}"
+    versions = sorted(set(status.versions.values()))
+    if len(versions) > 1:
+        shown = " ".join(f"{s} {v}" for s, v in sorted(status.versions.items()))
+    else:
+        shown = versions[0] if versions else "—"
+    if status.pending:
+        pending = f"{', '.join(status.pending)}: {status.pending_bytes / 1e6:.1f} MB"
+    else:
+        pending = status.update_problem or ("none" if status.last_seen else "—")
+    if not status.last_seen:
+        seen = "never"
+    elif (ago := now - status.last_seen) < 2:
+        seen = "now"
+    else:
+        seen = f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago"
+    services = f"{status.services_up}/{status.services_total}" if status.services_total else "—"
+    devices = str(status.devices) if status.last_seen else "—"
+    return (status.name, state, services, devices, shown, pending, seen)
+
+
 class Member:
     """One gateway: its tunnel, bus connection and engine client, kept between polls."""
 

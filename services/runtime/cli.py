@@ -726,6 +726,10 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--bus", help="the gateway bus (default: the state folder's)")
         cmd.add_argument("--state-dir", help="of the container stack")
         cmd.set_defaults(func=cmd_images_plan if name == "plan" else cmd_images_operation)
+
+    from services.fleet.cli import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -6,6 +6,7 @@ import socket
 import time
 
 from services.fleet.status import Fleet, GatewayStatus
+from tests.helpers import agile_gateway
 from tests.operator import free_port
 
 
@@ -76,3 +77,44 @@ def test_a_silent_or_dead_gateway_never_holds_up_the_others(gateway_factory, rea
         asyncio.run(watch())
     finally:
         silent.close()
+
+
+def test_fleet_status_prints_the_table_from_agile_tuis_config(gateway_factory, reach, tmp_path):
+    one = gateway_factory(state_dir=tmp_path / "one")
+    entry = reach("one", one.state_dir, engine="unix:///nonexistent/engine.sock")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[gateways.one]
+ssh = "{entry.ssh}"
+port = {entry.port}
+identity = "{entry.identity}"
+known_hosts = "{entry.known_hosts}"
+state_dir = "{entry.state_dir}"
+engine = "{entry.engine}"
+
+[gateways.nowhere]
+ssh = "{entry.ssh}"
+port = {entry.port}
+identity = "{entry.identity}"
+known_hosts = "{entry.known_hosts}"
+state_dir = "{tmp_path / "nothing"}"
+"""
+    )
+    done = agile_gateway("fleet", "status", "--config", str(config))
+    assert done.returncode == 1, done.stderr  # one gateway is not there
+    header, first, second = done.stdout.splitlines()
+    assert header.split() == [
+        "Gateway",
+        "State",
+        "Services",
+        "Devices",
+        "Versions",
+        "Pending",
+        "Last",
+        "seen",
+    ]
+    assert first.split()[:4] == ["one", "up", first.split()[2], "0"] and "now" in first
+    up, total = first.split()[2].split("/")
+    assert up == total and int(total) >= 4
+    assert second.startswith("nowhere") and "✗" in second and "no gateway bus there" in second
