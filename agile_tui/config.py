@@ -13,8 +13,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from services.fleet.gateways import Gateway, GatewayError, from_config
+from typing import Any
 
 CONFIG_ENV = "AGILE_TUI_CONFIG"
 
@@ -29,7 +28,9 @@ class Config:
     refresh_seconds: float = 2.0
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
-    gateways: tuple[Gateway, ...] = ()
+    # [gateways.NAME] tables, as written: services.fleet.gateways reads them (with
+    # `agile-gateway fleet` too, which must not import agile-tui's side of the fleet).
+    gateways: dict[str, Any] = field(default_factory=dict)
 
 
 def default_config_path() -> Path:
@@ -65,8 +66,7 @@ def load_config(path: Path | None = None) -> Config:
         isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()
     ):
         raise ConfigError(f'{path}: [keys] maps binding ids to key strings, e.g. "app.help" = "f1"')
-    try:
-        gateways = tuple(from_config(data, str(path)))
-    except GatewayError as exc:
-        raise ConfigError(str(exc)) from None
+    gateways = data.get("gateways", {})
+    if not isinstance(gateways, dict):
+        raise ConfigError(f"{path}: gateways must be tables: [gateways.NAME]")
     return Config(theme, float(refresh), dict(keys), path, gateways)

@@ -45,7 +45,7 @@ def gateways_of(args: argparse.Namespace) -> list[Gateway]:
 
     try:
         config = load_config(Path(args.config) if args.config else None)
-        gateways = fleet(list(config.gateways), args.gateway)
+        gateways = fleet(config.gateways, str(config.path), args.gateway)
     except (ConfigError, GatewayError) as exc:
         raise SystemExit(f"agile-gateway fleet: {exc}") from None
     if not gateways:

@@ -62,16 +62,10 @@ def from_table(name: str, table: Any, where: str = "config") -> Gateway:
     )
 
 
-def from_config(data: dict[str, Any], where: str) -> list[Gateway]:
-    """The `[gateways.*]` tables of a parsed config file."""
-    tables = data.get("gateways", {})
-    if not isinstance(tables, dict):
-        raise GatewayError(f"{where}: gateways must be tables: [gateways.NAME]")
-    return [from_table(name, table, where) for name, table in tables.items()]
-
-
-def fleet(configured: list[Gateway], arguments: list[str]) -> list[Gateway]:
-    """The config file's gateways, then the command line's; one name once."""
+def fleet(tables: dict[str, Any], where: str, arguments: list[str]) -> list[Gateway]:
+    """The config file's `[gateways.NAME]` tables (`where`: the file), then the command
+    line's gateways; one name once."""
+    configured = [from_table(name, table, where) for name, table in tables.items()]
     gateways = [*configured, *(from_argument(a) for a in arguments)]
     names = [g.name for g in gateways]
     if twice := sorted({n for n in names if names.count(n) > 1}):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agile_tui.config import ConfigError, load_config
+from agile_tui.config import load_config
 from services.fleet.gateways import REMOTE_STATE_DIR, Gateway, GatewayError, fleet, from_argument
 
 
@@ -15,7 +15,8 @@ def test_gateways_come_from_the_config_file_and_the_command_line(tmp_path: Path)
         '[gateways.barn]\nssh = "agile@barn"\nport = 2222\nidentity = "~/.ssh/barn"\n'
         'state_dir = "/var/lib/agile"\nengine = "unix:///run/docker.sock"\n'
     )
-    gateways = fleet(list(load_config(config).gateways), ["root@10.0.0.9:2200", "ops@lab"])
+    tables = load_config(config).gateways
+    gateways = fleet(tables, str(config), ["root@10.0.0.9:2200", "ops@lab"])
     assert gateways == [
         Gateway("kitchen", "agile@10.0.0.7"),
         Gateway(
@@ -47,12 +48,12 @@ def test_gateways_come_from_the_config_file_and_the_command_line(tmp_path: Path)
 def test_a_wrong_gateway_entry_is_said_with_its_place(tmp_path: Path, table: str, said: str):
     config = tmp_path / "config.toml"
     config.write_text(f"[gateways.kitchen]\n{table}\n")
-    with pytest.raises(ConfigError, match=f"config.toml: \\[gateways.kitchen\\]: {said}"):
-        load_config(config)
+    with pytest.raises(GatewayError, match=f"config.toml: \\[gateways.kitchen\\]: {said}"):
+        fleet(load_config(config).gateways, str(config), [])
 
 
 def test_a_gateway_named_twice_or_a_bad_argument_is_said() -> None:
     with pytest.raises(GatewayError, match="given twice: lab"):
-        fleet([Gateway("lab", "a@lab")], ["ops@lab"])
+        fleet({"lab": {"ssh": "a@lab"}}, "config", ["ops@lab"])
     with pytest.raises(GatewayError, match="the port must be a number"):
         from_argument("ops@lab:ssh")
