@@ -1,4 +1,6 @@
-"""The agile-tui application: four sections as modes, one bus connection, one engine."""
+"""The agile-tui application: five sections as modes (the gateway's four and the fleet),
+one bus connection and one engine: the local gateway's, or a fleet gateway's opened
+from the Fleet section."""
 
 import asyncio
 import contextlib
@@ -14,12 +16,14 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from agile_tui.client.fleet import Gateway, Tunnel
 from agile_tui.client.session import Session
 from agile_tui.client.storage import storage_problem
 from agile_tui.config import Config
 from agile_tui.screens.containers import ContainersScreen
 from agile_tui.screens.data import DataScreen
 from agile_tui.screens.devices import DevicesScreen
+from agile_tui.screens.fleet import FleetScreen
 from agile_tui.screens.help import HelpScreen
 from agile_tui.screens.images import ImagesScreen
 from agile_tui.theme import AGILE_THEME
@@ -31,6 +35,7 @@ SECTIONS = {
     "devices": ("2", "Devices", "Discovered and registered devices, pairing"),
     "data": ("3", "Data", "Live charts of device components"),
     "images": ("4", "Images", "Images, layers, shared and unique bytes"),
+    "fleet": ("5", "Fleet", "Every gateway over SSH; staged rollouts"),
 }
 
 
@@ -42,6 +47,7 @@ class AgileApp(App[None]):
         "devices": DevicesScreen,
         "data": DataScreen,
         "images": ImagesScreen,
+        "fleet": FleetScreen,
     }
     BINDINGS = [
         # The top bar lists the sections with their keys, so they stay out of the footer.
@@ -59,9 +65,18 @@ class AgileApp(App[None]):
     engine_problem: reactive[str] = reactive("")
     storage_problem: reactive[str] = reactive("")
 
-    def __init__(self, session: Session, config: Config, start_mode: str = "devices") -> None:
+    def __init__(
+        self,
+        session: Session,
+        config: Config,
+        start_mode: str = "devices",
+        gateways: list[Gateway] | None = None,
+    ) -> None:
         super().__init__()
         self.session = session
+        self.home = session  # the gateway agile-tui started on
+        self.gateways = gateways or []
+        self.remote: Tunnel | None = None  # the opened fleet gateway's, if one is open
         self.config = config
         self.start_mode = start_mode
         self.listeners: dict[str, list[Callable[[object], None]]] = {}
@@ -84,6 +99,30 @@ class AgileApp(App[None]):
     def on_unmount(self) -> None:
         if self.session.gateway is not None:
             self.session.gateway.close()
+        if self.remote is not None:
+            self.remote.close()
+
+    async def open_gateway(self, session: Session, tunnel: Tunnel | None) -> None:
+        """Show another gateway in the four sections, as the local one: their screens
+        made anew on its bus and engine (`tunnel`: its own, closed when another opens)."""
+        if self.session.gateway is not None:
+            self.session.gateway.close()
+        old, self.remote = self.remote, tunnel
+        self.session = session
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                self.engine.close()  # type: ignore[attr-defined]
+        self.engine = None
+        self.bus_state = self.engine_state = "connecting"
+        for mode in SECTIONS:
+            if mode != "fleet" and mode != self.current_mode:
+                await self.remove_mode(mode)
+                self.add_mode(mode, self.MODES[mode])
+        self.connect_bus()
+        self.connect_engine()
+        if old is not None:
+            await asyncio.to_thread(old.close)
+        self.switch_mode("containers")
 
     # -- the gateway bus --
 

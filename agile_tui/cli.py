@@ -95,8 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default $AGILE_TUI_CONFIG or ~/.config/agile-tui/config.toml)",
     )
     parser.add_argument(
+        "--gateway",
+        action="append",
+        default=[],
+        metavar="USER@HOST[:PORT]",
+        help="a gateway of the fleet, over SSH (repeatable; also [gateways.NAME] in the config)",
+    )
+    parser.add_argument(
         "--section",
-        choices=("containers", "devices", "data", "images"),
+        choices=("containers", "devices", "data", "images", "fleet"),
         default="devices",
         help="section to open first",
     )
@@ -106,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agile_tui.config import ConfigError, load_config
+    from services.fleet.gateways import GatewayError, fleet
 
     try:
         config = load_config(Path(args.config) if args.config else None)
-    except ConfigError as exc:
+        gateways = fleet(config.gateways, str(config.path), args.gateway)
+    except (ConfigError, GatewayError) as exc:
         print(f"agile-tui: {exc}", file=sys.stderr)
         return 2
     with contextlib.ExitStack() as stack:
@@ -141,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         from agile_tui.app import AgileApp
 
-        AgileApp(session, config, start_mode=args.section).run()
+        AgileApp(session, config, start_mode=args.section, gateways=gateways).run()
     return 0
 
 

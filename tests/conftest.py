@@ -16,7 +16,7 @@ from services.busconfig import start_bus_daemon
 from services.runtime.launch import up_command, wait_until_up
 from services.service import BusService, ServiceConfig
 from tests.docker_images import built, make_tiny_image
-from tests.operator import sshd  # noqa: F401 - a fixture for every test folder
+from tests.operator import reach, sshd  # noqa: F401 - fixtures for every test folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # drift from what the test does. A test that starts a daemon by itself says so with
 # its own marker. The rest are unit tests (`./dev test -m unit`).
 NEEDS = {
-    "ssh": ("sshd",),
+    "ssh": ("sshd", "reach"),
     "docker": ("docker_client",),
     "gateway": ("gateway_factory",),
     "bus": ("bus_address", "system_bus"),

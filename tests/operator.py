@@ -1,11 +1,13 @@
 """An operator's session: a private sshd on 127.0.0.1, and tmux to type into ssh and
 read the screen."""
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def sshd(tmp_path: Path):
-    """A private sshd on 127.0.0.1 that accepts one generated key."""
+@contextlib.contextmanager
+def private_sshd(folder: Path) -> Iterator[tuple[int, Path]]:
+    """A private sshd on 127.0.0.1 that accepts one generated key: (port, the key)."""
     assert Path(SSHD).exists(), "openssh-server is needed (.ci/run installs it)"
-    keys = tmp_path / "ssh"
+    keys = folder / "ssh"
     keys.mkdir(mode=0o700)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keys / "host"], check=True)
     subprocess.run(
@@ -47,9 +49,47 @@ def sshd(tmp_path: Path):
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.05)
-    yield port, keys / "client"
-    proc.terminate()
-    proc.wait(5)
+    try:
+        yield port, keys / "client"
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    with private_sshd(tmp_path) as port_and_key:
+        yield port_and_key
+
+
+def known_hosts(sshd: tuple[int, Path], folder: Path) -> Path:
+    """A known_hosts file with the private sshd's host key."""
+    port, key = sshd
+    host_key = (key.parent / "host.pub").read_text().split()[:2]
+    path = folder / "known_hosts"
+    path.write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
+    return path
+
+
+def reacher(sshd: tuple[int, Path], folder: Path):  # type: ignore[no-untyped-def]
+    """`reach(name, state_dir, **settings)`: a fleet entry for a gateway on this machine
+    (its state folder), reached as an operator reaches it: through the private sshd, as
+    root with the generated key, its host key known."""
+    from services.fleet.gateways import Gateway
+
+    port, key = sshd
+    hosts = known_hosts(sshd, folder)
+
+    def reach(name: str, state_dir: Path, **settings: object) -> Gateway:
+        fields = {"port": port, "identity": key, "known_hosts": hosts, "state_dir": str(state_dir)}
+        return Gateway(name, "root@127.0.0.1", **{**fields, **settings})  # type: ignore[arg-type]
+
+    return reach
+
+
+@pytest.fixture
+def reach(sshd, tmp_path):  # type: ignore[no-untyped-def]
+    return reacher(sshd, tmp_path)
 
 
 class Tmux:

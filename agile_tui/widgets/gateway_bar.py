@@ -5,7 +5,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 STATE_MARK = {"connected": "[green]●[/]", "unreachable": "[red]✗[/]"}
-SECTIONS = (("1", "Containers"), ("2", "Devices"), ("3", "Data"), ("4", "Images"))
+SECTIONS = (("1", "Containers"), ("2", "Devices"), ("3", "Data"), ("4", "Images"), ("5", "Fleet"))
 
 
 class GatewayBar(Horizontal):
@@ -26,6 +26,8 @@ class GatewayBar(Horizontal):
     def compose(self) -> ComposeResult:
         parts = []
         for key, name in SECTIONS:
+            if name == "Fleet" and not self.app.gateways:  # type: ignore[attr-defined]
+                continue  # no fleet configured: key 5 still says how to make one
             if self.section.startswith(name):
                 parts.append(f"[reverse] {key} {self.section} [/]")
             else:
@@ -47,7 +49,10 @@ class GatewayBar(Horizontal):
         status = self.query("#status")
         if not status:  # the app is closing
             return
+        # With a fleet the gateway's name says which one; its runtime leaves the room
+        # that the fifth section takes at 80 columns.
+        runtime = "" if app.gateways else f" · {session.runtime}"  # type: ignore[attr-defined]
         status.first(Static).update(
-            f"{session.hostname} · {session.runtime} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
+            f"{session.hostname}{runtime} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
             f"engine {mark(app.engine_state)}"  # type: ignore[attr-defined]
         )

@@ -75,6 +75,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     statuses = asyncio.run(poll())
     now = time.time()
     print(table([row(s, now) for s in statuses], COLUMNS))
+    for s in statuses:  # the whole of what the table says in a few words
+        if s.problem or s.update_problem:
+            print(f"{s.name}: {s.problem or 'updates: ' + s.update_problem}")
     return 0 if all(s.reachable for s in statuses) else 1
 
 

@@ -28,6 +28,7 @@ class GatewayStatus:
     name: str
     reachable: bool = False
     problem: str = ""  # why not reachable, or what part did not answer
+    short: str = ""  # the same in a few words
     services_up: int = 0
     services_total: int = 0
     devices: int = 0
@@ -43,7 +44,7 @@ COLUMNS = ("Gateway", "State", "Services", "Devices", "Versions", "Pending", "La
 
 def row(status: GatewayStatus, now: float) -> tuple[str, ...]:
     """The fleet table's row of a gateway (agile-tui's Fleet section, `fleet status`)."""
-    state = "up" if status.reachable else f"✗ {status.problem or 'not asked yet'}"
+    state = "up" if status.reachable else f"✗ {status.short}" if status.short else "…"
     versions = sorted(set(status.versions.values()))
     if len(versions) > 1:
         shown = " ".join(f"{s} {v}" for s, v in sorted(status.versions.items()))
@@ -52,7 +53,7 @@ def row(status: GatewayStatus, now: float) -> tuple[str, ...]:
     if status.pending:
         pending = f"{', '.join(status.pending)}: {status.pending_bytes / 1e6:.1f} MB"
     else:
-        pending = status.update_problem or ("none" if status.last_seen else "—")
+        pending = "n/a" if status.update_problem else "none" if status.last_seen else "—"
     if not status.last_seen:
         seen = "never"
     elif (ago := now - status.last_seen) < 2:
@@ -67,9 +68,15 @@ def row(status: GatewayStatus, now: float) -> tuple[str, ...]:
 class Member:
     """One gateway: its tunnel, bus connection and engine client, kept between polls."""
 
-    def __init__(self, gateway: Gateway, timeout_s: float = POLL_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        timeout_s: float = POLL_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.gateway = gateway
         self.timeout_s = timeout_s
+        self.clock = clock
         self.status = GatewayStatus(gateway.name)
         self.tunnel: Tunnel | None = None
         self.bus: MessageBus | None = None
@@ -90,17 +97,18 @@ class Member:
         try:
             await asyncio.wait_for(self._poll(status), self.timeout_s)
         except TimeoutError:
-            status.problem = f"no answer in {self.timeout_s:g} s"
+            status.problem, status.short = f"no answer in {self.timeout_s:g} s", "no answer"
             await self.drop()
         except TunnelError as exc:
-            status.problem = str(exc)
+            status.problem, status.short = str(exc), exc.short
             await self.drop()
         except (OSError, DBusError, EOFError) as exc:
-            status.problem = f"bus: {exc or type(exc).__name__}"
+            status.problem = f"its bus: {error_text(exc) or type(exc).__name__}"
+            status.short = "bus lost"
             await self.drop()
         else:
             status.reachable = True
-            status.last_seen = time.time()
+            status.last_seen = self.clock()
         self.status = status
         return status
 
@@ -200,8 +208,9 @@ class Fleet:
         on_status: Callable[[GatewayStatus], None] = lambda _status: None,
         period_s: float = 2.0,
         timeout_s: float = POLL_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.members = {g.name: Member(g, timeout_s) for g in gateways}
+        self.members = {g.name: Member(g, timeout_s, clock) for g in gateways}
         self.on_status = on_status
         self.period_s = period_s
         self.tasks: list[asyncio.Task[None]] = []

@@ -24,24 +24,31 @@ CHUNK = 1 << 16
 
 
 class TunnelError(ConnectionError):
-    """No way to the gateway; the message says why, in the operator's words."""
+    """No way to the gateway; the message says why, in the operator's words, `short` in
+    a few (for a table's cell)."""
+
+    def __init__(self, message: str, short: str = "unreachable") -> None:
+        super().__init__(message)
+        self.short = short
 
 
-def ssh_problem(gateway: Gateway, stderr: str) -> str:
+def ssh_problem(gateway: Gateway, stderr: str) -> TunnelError:
     host = gateway.ssh.rpartition("@")[2]
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr:
-        return (
+        return TunnelError(
             f"{gateway.ssh}: its host key has CHANGED since it was last seen; not connecting "
             f"(someone may be in between; if the gateway was reinstalled, check its new key "
-            f"and remove the old one: ssh-keygen -R {host})"
+            f"and remove the old one: ssh-keygen -R {host})",
+            "HOST KEY CHANGED",
         )
     if "Host key verification failed" in stderr:
-        return (
+        return TunnelError(
             f"{gateway.ssh}: its host key is unknown; not connecting (check the key, then "
-            f"add it to known_hosts, e.g. by connecting once with ssh)"
+            f"add it to known_hosts, e.g. by connecting once with ssh)",
+            "host key unknown",
         )
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return f"{gateway.ssh}: {lines[-1] if lines else 'ssh ended'}"
+    return TunnelError(f"{gateway.ssh}: {lines[-1] if lines else 'ssh ended'}", "ssh failed")
 
 
 class EngineRelay:
@@ -189,9 +196,11 @@ class Tunnel:
         deadline = time.monotonic() + self.timeout_s + 5
         while not self.control.exists():
             if self.master.poll() is not None:
-                raise TunnelError(ssh_problem(self.gateway, log.read_text(errors="replace")))
+                raise ssh_problem(self.gateway, log.read_text(errors="replace"))
             if time.monotonic() > deadline:
-                raise TunnelError(f"{self.gateway.ssh}: no answer in {self.timeout_s:g} s")
+                raise TunnelError(
+                    f"{self.gateway.ssh}: no answer in {self.timeout_s:g} s", "no answer"
+                )
             time.sleep(0.02)
 
     def _remote_bus(self) -> str:
@@ -201,14 +210,17 @@ class Tunnel:
         if got.returncode != 0:
             raise TunnelError(
                 f"{self.gateway.ssh}: no gateway bus there ({where}: "
-                f"{got.stderr.strip() or 'unreadable'}); is agile-gateway up?"
+                f"{got.stderr.strip() or 'unreadable'}); is agile-gateway up?",
+                "no gateway bus",
             )
         address = got.stdout.strip()
         for part in address.split(";")[0].partition(":")[2].split(","):
             key, _, value = part.partition("=")
             if address.startswith("unix:") and key == "path":
                 return value
-        raise TunnelError(f"{self.gateway.ssh}: its bus {address!r} is not a unix socket path")
+        raise TunnelError(
+            f"{self.gateway.ssh}: its bus {address!r} is not a unix socket path", "no gateway bus"
+        )
 
     def _forward_bus(self, remote: str) -> None:
         got = subprocess.run(
@@ -218,7 +230,7 @@ class Tunnel:
             timeout=self.timeout_s,
         )
         if got.returncode != 0:
-            raise TunnelError(ssh_problem(self.gateway, got.stderr))
+            raise ssh_problem(self.gateway, got.stderr)
 
     def alive(self) -> bool:
         return self.master is not None and self.master.poll() is None

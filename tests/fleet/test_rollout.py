@@ -9,10 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from agile_tui.client.fleet import SERVICE_IMAGES
 from services.fleet.rollout import Rollout, State, Step
 from services.fleet.status import Member
 from tests.fleet.container_gateway import ContainerGateway, container_gateway
 from tests.local_registry import LocalRegistry
+from tests.tui import states
 
 pytestmark = pytest.mark.timeout(900)
 NAMES = ("canary", "second", "third")
@@ -118,4 +120,34 @@ def test_a_good_image_reaches_every_gateway_wave_by_wave(
     # Pulled: the new layer (the image's config, a few kB, is not in the engine's progress).
     assert all(2_000_000 < s.predicted_bytes < 2_100_000 for s in steps), steps
     assert all(s.predicted_bytes - 20_000 < s.pulled_bytes <= s.predicted_bytes for s in steps)
+    assert {g.name: g.storage_image() for g in three} == {n: new for n in NAMES}
+
+
+async def test_agile_tui_rolls_out_from_the_fleet_section(
+    docker_client, three, fleet_registry, reach
+) -> None:
+    """The canary is the selected gateway; the rest go in one wave of two."""
+    new = publish(docker_client, fleet_registry, "from-the-tui", broken=False)
+    gateways = [reach(g.name, g.state, engine=f"unix://{g.engine.socket}") for g in three]
+    app = states.make_app(None, None, mode="fleet", gateways=gateways)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await states.fleet_answered(pilot)
+        screen = app.screen
+        await pilot.press("R")
+        await states.on_screen(pilot, "ChoiceModal")
+        for _ in range(SERVICE_IMAGES.index("storage")):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await states.on_screen(pilot, "PromptModal")
+        await pilot.press("2", "enter")
+        await states.on_screen(pilot, "FleetScreen")
+        await states.until(pilot, lambda: screen.rolling, timeout=30)
+        await states.until(pilot, lambda: not screen.rolling, timeout=600)
+        table = screen.query_one("#rollout")
+        assert table.border_subtitle == "done: every gateway healthy"
+        assert [table.get_row(n)[:3] for n in NAMES] == [
+            ["canary", "canary", State.HEALTHY],
+            ["second", "1", State.HEALTHY],
+            ["third", "1", State.HEALTHY],
+        ]
     assert {g.name: g.storage_image() for g in three} == {n: new for n in NAMES}

@@ -13,6 +13,7 @@ from textual._doc import take_svg_screenshot
 from agile_tui.client.paper import REPORT_ENV
 from tests.bridge.broker import running_broker
 from tests.conftest import ROOT, Gateway
+from tests.operator import private_sshd, reacher
 from tests.tui import states
 
 SHOTS = [
@@ -27,6 +28,7 @@ SHOTS = [
     ("build-failed", "images", states.build_failed),
     ("updates", "images", states.updates_pulling),
     ("paper-report", "images", states.paper_report_open),
+    ("fleet", "fleet", states.fleet_answered),
     ("help", "devices", states.help_open),
 ]
 
@@ -34,7 +36,8 @@ SHOTS = [
 def main() -> int:
     out = ROOT / "screenshots"
     out.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, private_sshd(Path(tmp)) as sshd:
+        reach = reacher(sshd, Path(tmp))
         frozen = states.frozen_runtime_dir(Path(tmp) / "frozen")
         (Path(tmp) / "paper").mkdir()
         os.environ[REPORT_ENV] = str(states.paper_report(Path(tmp) / "paper"))
@@ -43,8 +46,21 @@ def main() -> int:
             with running_broker(Path(tmp) / f"{name}-broker") as broker:
                 options = [*states.GATEWAY_OPTIONS, *states.mqtt_options(broker)]
                 gateway = Gateway(Path(tmp) / name, options)
+                # The fleet: this gateway over SSH, one not there, one of unknown host key.
+                unknown = Path(tmp) / "no_known_hosts"
+                unknown.write_text("")
+                fleet = [
+                    reach("kitchen", gateway.state_dir, engine="unix:///nonexistent/engine.sock"),
+                    reach("barn", Path(tmp) / "not-a-gateway"),
+                    reach("silo", gateway.state_dir, known_hosts=unknown),
+                ]
                 try:
-                    app = states.make_app(gateway.address, frozen, mode=mode)
+                    app = states.make_app(
+                        gateway.address,
+                        frozen,
+                        mode=mode,
+                        gateways=fleet if mode == "fleet" else None,
+                    )
                     svg = take_svg_screenshot(app=app, terminal_size=(100, 30), run_before=state)
                 finally:
                     gateway.stop()

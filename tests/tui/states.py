@@ -72,6 +72,7 @@ def make_app(
     bus_problem: str = "",
     keys: dict[str, str] | None = None,
     docker_url: str = NO_ENGINE,
+    gateways: list | None = None,  # type: ignore[type-arg]
 ) -> AgileApp:
     session = Session(
         bus_address=bus_address,
@@ -84,7 +85,8 @@ def make_app(
     )
     # No periodic refresh during a test: states are reached by actions, and a
     # refresh landing just before the screenshot would make it differ.
-    return AgileApp(session, Config(keys=keys or {}, refresh_seconds=30), start_mode=mode)
+    config = Config(keys=keys or {}, refresh_seconds=30)
+    return AgileApp(session, config, start_mode=mode, gateways=gateways)
 
 
 async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -382,6 +384,14 @@ def paper_report(folder: Path) -> Path:
     said = claims(sizes, pulls, releases)
     (folder / "report.md").write_text(render(table1, pulls, releases, said, 20.0))
     return folder
+
+
+async def fleet_answered(pilot: Pilot[None]) -> None:
+    """Every gateway of the Fleet section has answered (or been found not there)."""
+    await on_screen(pilot, "FleetScreen")
+    screen = pilot.app.screen
+    await until(pilot, lambda: all(s.last_seen or s.short for s in screen.statuses.values()))  # type: ignore[attr-defined]
+    await settled(pilot)
 
 
 async def paper_report_open(pilot: Pilot[None]) -> None:

@@ -63,3 +63,19 @@ def test_paper_report(
     app = states.make_app(gateway.address, frozen_dir, mode="images")
     shown = states.paper_report_stack if report == "stack" else states.paper_report_open
     assert snap_compare(app, terminal_size=SIZES[size], run_before=shown)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_fleet(snap_compare, gateway, frozen_dir, reach, tmp_path, size: str) -> None:
+    """Three gateways: one whose host key is unknown (selected: its whole reason shown),
+    one up (this machine's demo gateway, over SSH), one with no gateway bus."""
+    unknown = tmp_path / "no_known_hosts"
+    unknown.write_text("")
+    no_engine = "unix:///nonexistent/engine.sock"
+    gateways = [
+        reach("silo", gateway.state_dir, known_hosts=unknown),
+        reach("kitchen", gateway.state_dir, engine=no_engine),
+        reach("barn", tmp_path / "not-a-gateway"),
+    ]
+    app = states.make_app(gateway.address, frozen_dir, mode="fleet", gateways=gateways)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=states.fleet_answered)

@@ -1,0 +1,43 @@
+"""The fleet as agile-tui sees it (services.fleet does the work, over SSH only): every
+gateway's row, opening one as the sections' gateway, and staged rollouts."""
+
+from agile_tui.client.session import Session
+from services.catalog import IMAGES
+from services.fleet.gateways import Gateway, GatewayError, fleet
+from services.fleet.rollout import Rollout, State, Step
+from services.fleet.status import COLUMNS, Fleet, GatewayStatus, Member, row
+from services.fleet.tunnel import Tunnel, TunnelError
+
+SERVICE_IMAGES = sorted(IMAGES)  # what a rollout can take
+
+__all__ = [
+    "COLUMNS",
+    "SERVICE_IMAGES",
+    "Fleet",
+    "Gateway",
+    "GatewayError",
+    "GatewayStatus",
+    "Member",
+    "Rollout",
+    "State",
+    "Step",
+    "Tunnel",
+    "TunnelError",
+    "fleet",
+    "open_session",
+    "row",
+]
+
+
+def open_session(gateway: Gateway) -> tuple[Session, Tunnel]:
+    """A session on the gateway through a tunnel of its own (blocking: call it from a
+    thread); TunnelError says why not. The caller closes the tunnel."""
+    tunnel = Tunnel(gateway)
+    tunnel.open()
+    session = Session(
+        bus_address=tunnel.bus_address,
+        docker_url=tunnel.engine_url,
+        runtime="remote",
+        hostname=gateway.name,
+    )
+    return session, tunnel
