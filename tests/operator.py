@@ -22,8 +22,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def private_sshd(folder: Path) -> Iterator[tuple[int, Path]]:
-    """A private sshd on 127.0.0.1 that accepts one generated key: (port, the key)."""
+def private_sshd(folder: Path, settings: str = "") -> Iterator[tuple[int, Path]]:
+    """A private sshd on 127.0.0.1 that accepts one generated key: (port, the key).
+    `settings`: more sshd_config lines."""
     assert Path(SSHD).exists(), "openssh-server is needed (.ci/run installs it)"
     keys = folder / "ssh"
     keys.mkdir(mode=0o700)
@@ -39,7 +40,7 @@ def private_sshd(folder: Path) -> Iterator[tuple[int, Path]]:
         f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPidFile {keys / 'sshd.pid'}\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
         "StrictModes no\nPermitRootLogin prohibit-password\n"
-        f"SetEnv PATH={os.environ['PATH']}\n"
+        f"SetEnv PATH={os.environ['PATH']}\n{settings}"
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", config], stderr=subprocess.PIPE)

@@ -31,6 +31,7 @@ from agile_tui.screens.prompt_modal import PromptModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 
+DRAW_EVERY_S = 0.5
 STEP_COLUMNS = ("Gateway", "Wave", "State", "Predicted", "Pulled", "Message")
 NO_FLEET = (
     'No gateways. Add [gateways.NAME] tables (ssh = "user@host") to agile-tui\'s config '
@@ -78,15 +79,16 @@ class FleetScreen(Screen[None]):
         clock = self.app.home.clock  # type: ignore[attr-defined]
         self.fleet = Fleet(gateways, self._heard, period_s=period, clock=clock)
         self.fleet.start()
-        self.set_interval(1.0, self._draw)  # "last seen" ages
+        self.set_interval(DRAW_EVERY_S, self._draw)  # new answers, and "last seen" ages
 
     async def on_unmount(self) -> None:
         if self.fleet is not None:
             await self.fleet.stop()
 
     def _heard(self, status: GatewayStatus) -> None:
+        # Drawn with the next tick, not at each answer: fifty gateways answer fifty
+        # times a period.
         self.statuses[status.name] = status
-        self._draw()
 
     def _draw(self) -> None:
         now = self.app.home.clock()  # type: ignore[attr-defined]

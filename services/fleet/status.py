@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from services.images.recipes import LABEL
 
 POLL_TIMEOUT_S = 8.0  # a gateway that takes longer is said to be unresponsive
 PLAN_EVERY_S = 60.0  # the update plan asks the registry: not at every refresh
+ENGINE_RETRY_S = 60.0  # a gateway without an engine (native) is not asked at every refresh
 
 
 @dataclass
@@ -73,15 +75,18 @@ class Member:
         gateway: Gateway,
         timeout_s: float = POLL_TIMEOUT_S,
         clock: Callable[[], float] = time.time,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self.gateway = gateway
         self.timeout_s = timeout_s
         self.clock = clock
+        self.executor = executor  # for ssh's blocking start (None: asyncio's default)
         self.status = GatewayStatus(gateway.name)
         self.tunnel: Tunnel | None = None
         self.bus: MessageBus | None = None
         self.engine: Any = None  # docker.DockerClient, imported late (a heavy import)
         self.planned_at = 0.0
+        self.no_engine_at = 0.0  # when the engine was last found not there
         self.registry = ""  # where updates come from ("" : the stack's own)
 
     async def poll(self) -> GatewayStatus:
@@ -117,7 +122,7 @@ class Member:
         if self.tunnel is None or not self.tunnel.alive():
             await self.drop()
             self.tunnel = Tunnel(self.gateway, self.timeout_s)  # drop() closes it if this times out
-            await asyncio.to_thread(self.tunnel.open)
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.tunnel.open)
         if self.bus is None or not self.bus.connected:
             self.bus = await connect(self.tunnel.bus_address, self.timeout_s)
         return self.bus
@@ -129,7 +134,9 @@ class Member:
                 bus, c.DEVICE_MANAGER_NAME, c.DEVICE_MANAGER_PATH, c.DEVICE_MANAGER_IFACE, "Devices"
             )
             status.devices = len(devices)
-        containers = await asyncio.to_thread(self._containers)
+        containers = await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._containers
+        )
         if containers:
             status.services_total = len(containers)
             status.services_up = sum(up for up, _, _ in containers)
@@ -148,13 +155,17 @@ class Member:
         import docker
         import requests
 
+        if self.no_engine_at and time.monotonic() - self.no_engine_at < ENGINE_RETRY_S:
+            return []
         try:
             if self.engine is None:
                 assert self.tunnel is not None
                 self.engine = docker.DockerClient(base_url=self.tunnel.engine_url, timeout=10)
             found = self.engine.containers.list(all=True, filters={"label": f"{LABEL}.service"})
+            self.no_engine_at = 0.0
         except (docker.errors.DockerException, requests.RequestException):
             self.engine = None
+            self.no_engine_at = time.monotonic()
             return []  # no engine there (a native gateway) or none reachable: the bus says
         seen = []
         for container in found:
@@ -195,7 +206,7 @@ class Member:
             self.engine = None
         if self.tunnel is not None:
             tunnel, self.tunnel = self.tunnel, None
-            await asyncio.to_thread(tunnel.close)
+            await asyncio.get_running_loop().run_in_executor(self.executor, tunnel.close)
 
 
 class Fleet:
@@ -210,7 +221,10 @@ class Fleet:
         timeout_s: float = POLL_TIMEOUT_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.members = {g.name: Member(g, timeout_s, clock) for g in gateways}
+        # A thread per gateway for its blocking steps (ssh's start, the engine's API):
+        # asyncio's default pool (cores + 4) would open 50 gateways a few at a time.
+        self.executor = ThreadPoolExecutor(max(1, min(64, len(gateways))), "fleet")
+        self.members = {g.name: Member(g, timeout_s, clock, self.executor) for g in gateways}
         self.on_status = on_status
         self.period_s = period_s
         self.tasks: list[asyncio.Task[None]] = []
@@ -237,3 +251,4 @@ class Fleet:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await asyncio.gather(*(m.drop() for m in self.members.values()))
+        self.executor.shutdown(wait=False)

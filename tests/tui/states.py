@@ -390,7 +390,16 @@ async def fleet_answered(pilot: Pilot[None]) -> None:
     """Every gateway of the Fleet section has answered (or been found not there)."""
     await on_screen(pilot, "FleetScreen")
     screen = pilot.app.screen
-    await until(pilot, lambda: all(s.last_seen or s.short for s in screen.statuses.values()))  # type: ignore[attr-defined]
+    table = screen.query_one("#gateways")
+
+    def drawn() -> bool:
+        statuses = screen.statuses.values()  # type: ignore[attr-defined]
+        return all(s.last_seen or s.short for s in statuses) and all(
+            table.get_row(s.name)[1] != "…"  # type: ignore[attr-defined]
+            for s in statuses
+        )
+
+    await until(pilot, drawn)
     await settled(pilot)
 
 
