@@ -11,7 +11,7 @@ import pytest
 
 from agile_tui.client.fleet import SERVICE_IMAGES
 from services.fleet.rollout import Rollout, State, Step
-from services.fleet.status import Member
+from services.fleet.status import Fleet, GatewayStatus, Member
 from tests.fleet.container_gateway import ContainerGateway, container_gateway
 from tests.local_registry import LocalRegistry
 from tests.tui import states
@@ -108,6 +108,21 @@ def test_a_good_image_reaches_every_gateway_wave_by_wave(
     docker_client, three, fleet_registry, reach
 ) -> None:
     new = publish(docker_client, fleet_registry, "good", broken=False)
+    # The fleet table first: every gateway up, its two containers healthy, the update
+    # pending with its bytes.
+    entries = [reach(g.name, g.state, engine=f"unix://{g.engine.socket}") for g in three]
+
+    async def table() -> list[GatewayStatus]:
+        fleet = Fleet(entries, timeout_s=30)
+        try:
+            return await fleet.poll_all()
+        finally:
+            await fleet.stop()
+
+    for status in asyncio.run(table()):
+        assert status.reachable and (status.services_up, status.services_total) == (2, 2), status
+        assert set(status.versions) == {"bus", "storage"}, status
+        assert status.pending == ["storage"] and 2_000_000 < status.pending_bytes < 2_100_000
 
     ok, steps = roll_out(reach, three, fleet_registry)
 
