@@ -4,7 +4,7 @@ gateway's row, opening one as the sections' gateway, and staged rollouts."""
 from agile_tui.client.session import Session
 from services.catalog import IMAGES
 from services.fleet.gateways import Gateway, GatewayError, fleet
-from services.fleet.rollout import Rollout, State, Step
+from services.fleet.rollout import STEP_COLUMNS, Rollout, State, Step, step_row
 from services.fleet.status import COLUMNS, Fleet, GatewayStatus, Member, row
 from services.fleet.tunnel import Tunnel, TunnelError
 
@@ -13,6 +13,7 @@ SERVICE_IMAGES = sorted(IMAGES)  # what a rollout can take
 __all__ = [
     "COLUMNS",
     "SERVICE_IMAGES",
+    "STEP_COLUMNS",
     "Fleet",
     "Gateway",
     "GatewayError",
@@ -26,6 +27,7 @@ __all__ = [
     "fleet",
     "open_session",
     "row",
+    "step_row",
 ]
 
 

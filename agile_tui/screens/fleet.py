@@ -5,7 +5,6 @@ the four sections, as the local one; R rolls a service's new image out: the sele
 gateway first (the canary), then the rest in waves."""
 
 import asyncio
-import contextlib
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 from agile_tui.client.fleet import (
     COLUMNS,
     SERVICE_IMAGES,
+    STEP_COLUMNS,
     Fleet,
     GatewayStatus,
     Member,
@@ -25,6 +25,7 @@ from agile_tui.client.fleet import (
     TunnelError,
     open_session,
     row,
+    step_row,
 )
 from agile_tui.screens.choice_modal import ChoiceModal
 from agile_tui.screens.prompt_modal import PromptModal
@@ -32,7 +33,6 @@ from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 
 DRAW_EVERY_S = 0.5
-STEP_COLUMNS = ("Gateway", "Wave", "State", "Predicted", "Pulled", "Message")
 NO_FLEET = (
     'No gateways. Add [gateways.NAME] tables (ssh = "user@host") to agile-tui\'s config '
     "file, or start it with --gateway USER@HOST (repeatable)."
@@ -170,8 +170,7 @@ class FleetScreen(Screen[None]):
             ok = await rollout.run()
         finally:
             self.rolling = False
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*(m.drop() for m in members))
+            await rollout.close()
         table.border_subtitle = "done: every gateway healthy" if ok else "stopped"
         self.notify(
             f"{service}: " + ("on every gateway" if ok else "stopped; see the rollout table"),
@@ -179,16 +178,4 @@ class FleetScreen(Screen[None]):
         )
 
     def _steps(self, steps: list[Step]) -> None:
-        self.query_one("#rollout", LiveTable).sync(
-            {
-                s.gateway: (
-                    s.gateway,
-                    "canary" if s.wave == 0 else str(s.wave),
-                    s.state,
-                    f"{s.predicted_bytes / 1e6:.1f} MB",
-                    f"{s.pulled_bytes / 1e6:.1f} MB",
-                    s.message,
-                )
-                for s in steps
-            }
-        )
+        self.query_one("#rollout", LiveTable).sync({s.gateway: step_row(s) for s in steps})

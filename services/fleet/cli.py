@@ -81,11 +81,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(s.reachable for s in statuses) else 1
 
 
-STEP_COLUMNS = ("Gateway", "Wave", "State", "Predicted", "Pulled", "Message")
-
-
 def cmd_rollout(args: argparse.Namespace) -> int:
-    from services.fleet.rollout import Rollout, Step
+    from services.fleet.rollout import STEP_COLUMNS, Rollout, Step, step_row
 
     members = [Member(g, args.timeout) for g in gateways_of(args)]
     said: dict[str, str] = {}
@@ -107,25 +104,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         try:
             return await rollout.run(), list(rollout.steps.values())
         finally:
-            await asyncio.gather(*(m.drop() for m in members))
+            await rollout.close()
 
     ok, steps = asyncio.run(run())
-    print(
-        table(
-            [
-                (
-                    s.gateway,
-                    "canary" if s.wave == 0 else str(s.wave),
-                    s.state,
-                    f"{s.predicted_bytes / 1e6:.1f} MB",
-                    f"{s.pulled_bytes / 1e6:.1f} MB",
-                    s.message,
-                )
-                for s in steps
-            ],
-            STEP_COLUMNS,
-        )
-    )
+    print(table([step_row(s) for s in steps], STEP_COLUMNS))
     if not ok:
         print(f"agile-gateway fleet rollout {args.service}: stopped", file=sys.stderr)
     return 0 if ok else 1

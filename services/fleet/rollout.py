@@ -50,6 +50,21 @@ class Step:
     message: str = ""
 
 
+STEP_COLUMNS = ("Gateway", "Wave", "State", "Predicted", "Pulled", "Message")
+
+
+def step_row(step: Step) -> tuple[str, ...]:
+    """The rollout table's row of a gateway (agile-tui's Fleet section, `fleet rollout`)."""
+    return (
+        step.gateway,
+        "canary" if step.wave == 0 else str(step.wave),
+        step.state,
+        f"{step.predicted_bytes / 1e6:.1f} MB",
+        f"{step.pulled_bytes / 1e6:.1f} MB",
+        step.message,
+    )
+
+
 def waves(names: list[str], canary: str, size: int) -> list[list[str]]:
     rest = [n for n in names if n != canary]
     return [[canary]] + [rest[i : i + size] for i in range(0, len(rest), size)]
@@ -192,7 +207,7 @@ class Rollout:
         else:
             self._said(name, state=State.FAILED, message=op.message)
 
-
-async def close(members: list[Member]) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.gather(*(m.drop() for m in members))
+    async def close(self) -> None:
+        """Its connections to the gateways."""
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(m.drop() for m in self.members.values()))

@@ -79,7 +79,7 @@ def roll_out(
         try:
             return await rollout.run()
         finally:
-            await asyncio.gather(*(m.drop() for m in members))
+            await rollout.close()
 
     return asyncio.run(run()), seen[-1]
 
