@@ -104,7 +104,8 @@ class AgileApp(App[None]):
 
     async def open_gateway(self, session: Session, tunnel: Tunnel | None) -> None:
         """Show another gateway in the four sections, as the local one: their screens
-        made anew on its bus and engine (`tunnel`: its own, closed when another opens)."""
+        made anew on its bus and engine (`tunnel`: its own, closed when another opens).
+        `session` is a new one (its clients never used): the one left is closed."""
         if self.session.gateway is not None:
             self.session.gateway.close()
         old, self.remote = self.remote, tunnel
@@ -136,7 +137,9 @@ class AgileApp(App[None]):
             self._bus_lost(self.session.bus_problem)
             return
         backoff = RECONNECT_MIN_S
-        while True:
+        # Until the session is another gateway's (a fleet gateway opened, or left): this
+        # worker is cancelled then, but may run on a moment; it must not touch the new one.
+        while gateway is self.session.gateway:
             try:
                 await gateway.connect()
                 await gateway.on_new_device(partial(self.emit, "device"))
@@ -145,17 +148,22 @@ class AgileApp(App[None]):
                 await gateway.on_storage_status(self._storage_status)
             except (OSError, TimeoutError, DBusError) as exc:
                 gateway.close()
-                self._bus_lost(f"{gateway.address}: {exc}")
+                if gateway is self.session.gateway:
+                    self._bus_lost(f"{gateway.address}: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue
+            if gateway is not self.session.gateway:
+                gateway.close()
+                return
             backoff = RECONNECT_MIN_S
             self.bus_state = "connected"
             self.bus_problem = ""
             with contextlib.suppress(Exception):  # it says how it ended: it ended
                 await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
             gateway.close()
-            self._bus_lost(f"{gateway.address}: the connection was closed; reconnecting")
+            if gateway is self.session.gateway:
+                self._bus_lost(f"{gateway.address}: the connection was closed; reconnecting")
 
     def _storage_status(self, paused: bool, error: str) -> None:
         self.storage_problem = storage_problem(error)

@@ -5,6 +5,7 @@ the four sections, as the local one; R rolls a service's new image out: the sele
 gateway first (the canary), then the rest in waves."""
 
 import asyncio
+import dataclasses
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -135,7 +136,8 @@ class FleetScreen(Screen[None]):
         await self.app.open_gateway(session, tunnel)  # type: ignore[attr-defined]
 
     async def action_local(self) -> None:
-        await self.app.open_gateway(self.app.home, None)  # type: ignore[attr-defined]
+        home = dataclasses.replace(self.app.home)  # type: ignore[attr-defined]
+        await self.app.open_gateway(home, None)  # type: ignore[attr-defined]
 
     @work(exclusive=True, group="fleet-rollout")
     async def action_rollout(self) -> None:

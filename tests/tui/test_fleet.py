@@ -28,6 +28,10 @@ async def test_a_fleet_gateway_opens_in_the_sections_and_the_local_one_comes_bac
         await pilot.press("5")
         await states.on_screen(pilot, "FleetScreen")
         await pilot.press("l")
-        await states.until(pilot, lambda: app.session is app.home)
-        await states.until(pilot, lambda: app.bus_state == "connected")
+        await states.until(pilot, lambda: app.session.hostname == app.home.hostname)
+        assert app.session.bus_address == gateway.address
+        try:
+            await states.until(pilot, lambda: app.bus_state == "connected")
+        except AssertionError:
+            raise AssertionError(f"bus {app.bus_state}: {app.bus_problem}") from None
         assert app.remote is None and not tunnel.folder.exists()
