@@ -435,7 +435,7 @@ def claims(
     errors = [
         abs(p.predicted_s - p.measured_s) / p.measured_s
         for p in [*pulls, *releases]
-        if p.predicted_s
+        if p.predicted_s and p.measured_s  # 0 s: no layer came (only an image's config)
     ]
     if errors:
         within = sum(e <= 0.10 for e in errors)
