@@ -47,19 +47,27 @@ def cpu_s() -> float:
 
 async def serve(folder: Path, count: int) -> None:
     """The simulated gateways: their buses, and the device manager on each (one process)."""
+    from services.bus import name_has_owner
     from services.busconfig import start_bus_daemon
+    from services.contract import DEVICE_MANAGER_NAME as DM
     from services.devicemanager.service import create
     from services.service import ServiceConfig
 
-    daemons, tasks, stop = [], [], asyncio.Event()
+    daemons, tasks, services, stop = [], [], [], asyncio.Event()
     for i in range(count):
         state = folder / f"gw{i}"
         proc, address = start_bus_daemon(state / "bus", with_parent=True)
         daemons.append(proc)
         (state / "bus.address").write_text(address + "\n")
         service = create(ServiceConfig(address, state, simulate=True))
+        services.append(service)
         tasks.append(asyncio.create_task(service.run(stop)))
-    await asyncio.sleep(1)  # their names requested
+    deadline = time.monotonic() + 120
+    for service in services:  # each owns its names before the benchmark asks
+        while not (hasattr(service, "bus") and await name_has_owner(service.bus, DM)):
+            if time.monotonic() > deadline:
+                raise SystemExit("the simulated gateways did not come up in 120 s")
+            await asyncio.sleep(0.05)
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.read)  # until the benchmark closes it
     stop.set()
