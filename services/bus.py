@@ -112,9 +112,23 @@ def _patient_writers() -> None:
 _patient_writers()
 
 
+def loss_noted(bus: MessageBus) -> MessageBus:
+    """Mark the bus's loss as seen even when no one awaits wait_for_disconnect().
+
+    dbus-fast ends that future with the EOFError of a bus that went away; unawaited,
+    asyncio logs "Future exception was never retrieved" whenever it is collected,
+    which lands in whatever runs then. The future has no public handle, hence the
+    private attribute (read defensively: a rename must not break connecting).
+    """
+    lost = getattr(bus, "_disconnect_future", None)
+    if lost is not None:
+        lost.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return bus
+
+
 async def connect(address: str, timeout: float = DEFAULT_CALL_TIMEOUT) -> MessageBus:
     bus = MessageBus(bus_address=address, bus_type=BusType.SESSION)
-    return await asyncio.wait_for(bus.connect(), timeout)
+    return loss_noted(await asyncio.wait_for(bus.connect(), timeout))
 
 
 async def call(

@@ -25,6 +25,7 @@ from dbus_fast import BusType, DBusError, Message, Variant
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
+from services.bus import loss_noted
 from services.protocol import ProtocolAdapter
 from services.service import spawn
 
@@ -124,7 +125,7 @@ class BLEAdapter(ProtocolAdapter):
 
     async def start(self) -> None:
         try:
-            self.system_bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+            self.system_bus = loss_noted(await MessageBus(bus_type=BusType.SYSTEM).connect())
         except (OSError, DBusError) as exc:
             log.error("no system bus (%s); BLE calls will fail until it exists", exc)
             return
