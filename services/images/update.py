@@ -2,7 +2,8 @@
 
 1. Plan: the registry's manifest (compressed layer sizes) and image config (the layers'
    diff ids) against the layer chains already on the gateway give the exact bytes the
-   pull will download: a layer is skipped only when its whole chain below is present.
+   pull will download: a layer is skipped only when its whole chain below is present
+   and the engine knows its blob (not so for a layer that came by `docker load`).
 2. Pull with per-layer progress, tag the running image `agile/SERVICE:previous` (kept
    for a manual rollback), point `agile/SERVICE:STRATEGY` at the new image and replace
    the service's containers by copies on it (configuration, volumes, labels kept); the
@@ -26,6 +27,7 @@ from services.compose import stack_settings
 from services.images import registry as reg
 from services.images.delta import DeltaError
 from services.images.journal import FILE, REPLACED, Entry, Journal
+from services.images.known_blobs import known_blobs
 from services.images.layers import chain_ids, local_chains
 from services.images.link_rate import DownloadClock
 from services.images.publish import DIFF_IDS, VERSION, Offer, index, offers
@@ -95,9 +97,17 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
     except reg.RegistryError as exc:
         raise UpdateError(str(exc), exc.short) from None
     sizes = [layer["size"] for layer in manifest["layers"]]
+    digests = [layer["digest"] for layer in manifest["layers"]]
     have, ids = local_chains(client)
     chains = chain_ids(diff_ids)
-    first_missing = next((i for i, chain in enumerate(chains) if chain not in have), len(chains))
+    recorded = known_blobs(client, ids)
+
+    def skipped(i: int) -> bool:
+        # The engine downloads from the first layer it does not both have and know the
+        # blob of (loaded layers it has, yet downloads again: services.images.known_blobs).
+        return chains[i] in have and (recorded is None or recorded(digests[i]) == diff_ids[i])
+
+    first_missing = next((i for i in range(len(chains)) if not skipped(i)), len(chains))
     try:
         present = client.images.get(config_digest).id == config_digest
     except docker.errors.ImageNotFound:

@@ -1,12 +1,17 @@
 """Updates of the container stack from a real registry (Debian's docker-registry)."""
 
 import contextlib
+import gzip
 import io
 from pathlib import Path
 
 import docker
 import pytest
 
+from services.images import registry as reg
+from services.images.export import Saved
+from services.images.known_blobs import known_blobs
+from services.images.layers import chain_ids, local_chains
 from services.images.update import UpdateError, plan, pull, update
 from tests.flaky_link import FlakyLink
 from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
@@ -87,6 +92,88 @@ def test_a_tag_the_registry_does_not_have_is_said(docker_client, registry, tmp_p
     out = cli("images", "plan", "zigbee", "--registry", address, "--state-dir", str(tmp_path))
     assert out.returncode == 1
     assert "agile/zigbee/manifests/nope: no such image or tag in the registry" in out.stderr
+
+
+def _random_layer(docker_client, base: str, size: int) -> str:
+    image, _ = docker_client.images.build(
+        fileobj=io.BytesIO(
+            f"FROM {base}\nRUN busybox head -c {size} /dev/urandom > /r{size}\n".encode()
+        ),
+        rm=True,
+    )
+    return image.id
+
+
+def _upload(docker_client, registry, image_id: str, tag: str, folder: Path) -> None:
+    """Put the image in the registry by HTTP, as a registry fed from elsewhere has it:
+    this engine records no blob of it (a push through it would)."""
+    saved = Saved(docker_client, image_id)
+    layers = saved.layers(set(range(len(saved.diff_ids))), folder)
+    blobs = [gzip.compress(layers[i].read_bytes(), 1) for i in range(len(layers))]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": reg.MANIFEST_V2,
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": len(saved.config),
+            "digest": reg.put_blob(registry.address, "agile/loaded", saved.config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": len(blob),
+                "digest": reg.put_blob(registry.address, "agile/loaded", blob),
+            }
+            for blob in blobs
+        ],
+    }
+    reg.put_manifest(registry.address, "agile/loaded", tag, manifest)
+
+
+def test_layers_that_came_by_load_are_counted_as_the_pull_downloads_them(
+    docker_client, tiny_image, registry, tmp_path
+):
+    """The engine has the base layers of the new image, but by `docker load` (as after a
+    delta update): it has no record of their blobs and downloads them again. The plan
+    says so; once pulled, they are known, and the next image on that base costs its
+    own layer only."""
+    base = _random_layer(docker_client, tiny_image, 2_000_000)
+    new = _random_layer(docker_client, base, 1_000_000)
+    other = _random_layer(docker_client, base, 500_000)
+    pulled = f"{registry.address}/agile/loaded"
+    try:
+        _upload(docker_client, registry, new, "new", tmp_path)
+        _upload(docker_client, registry, other, "other", tmp_path)
+        tarball = b"".join(docker_client.images.get(base).save())
+        for image in (new, other, base):
+            docker_client.images.remove(image, force=True, noprune=True)
+        docker_client.images.load(tarball)
+
+        the_plan = plan(docker_client, registry.address, "loaded", "new")
+        diff_ids = docker_client.images.get(base).attrs["RootFS"]["Layers"]
+        assert set(chain_ids(diff_ids)) <= local_chains(docker_client)[0]  # here, loaded
+        assert the_plan.layers_missing == the_plan.layers_total == 3
+        before = registry.downloaded()
+        pull(docker_client, the_plan, lambda layer, done, total: None)
+        assert registry.downloaded() - before == the_plan.download_bytes
+
+        next_plan = plan(docker_client, registry.address, "loaded", "other")
+        assert next_plan.layers_missing == 1
+        before = registry.downloaded()
+        pull(docker_client, next_plan, lambda layer, done, total: None)
+        assert registry.downloaded() - before == next_plan.download_bytes
+    finally:
+        for image in (f"{pulled}:new", f"{pulled}:other", base, new, other):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                docker_client.images.remove(image, force=True)
+
+
+def test_an_engine_whose_records_are_not_here_is_taken_at_its_layers(docker_client):
+    """An image this data root has not got: the engine is another host's (a tunnel), so
+    its records cannot be read here and a plan goes by the layers present alone."""
+    ids = [image.id for image in docker_client.images.list()]
+    assert known_blobs(docker_client, ids) is not None
+    assert known_blobs(docker_client, [*ids, "sha256:" + "0" * 64]) is None
 
 
 LAYER_BYTES = 24_000_000
