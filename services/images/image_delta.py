@@ -8,19 +8,18 @@ layers whose chain it has). A mismatch anywhere raises before anything is loaded
 """
 
 import hashlib
-import io
 import json
 import mmap
-import tarfile
 import tempfile
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import docker
 
 from services.images import delta
-from services.images.export import Chunks, Saved
+from services.images.export import Saved
+from services.images.image_load import LoadError, LoadTar
 from services.images.layers import chain_ids, local_chains
 
 
@@ -88,35 +87,17 @@ def apply_bundle(
         folder = Path(tmp)
         old_layers = old.layers(bases, folder)
         check()
-        load = folder / "load.tar"
-        with tarfile.open(load, "w", format=tarfile.PAX_FORMAT) as out:
-            names = [f"{i}/layer.tar" for i in range(len(diff_ids))]
-            manifest = [{"Config": "config.json", "RepoTags": [repo_tag], "Layers": names}]
-            _add(out, "manifest.json", json.dumps(manifest).encode())
-            _add(out, "config.json", config)
-            for i in needed:
-                part, payload = layer_parts[i]
-                basis = _mapped(stack, old_layers[part.basis]) if part.kind != "full" else b""
-                pieces = delta.made_by(part, basis, payload)
-                reader = Chunks(pieces, hashlib.sha256())
-                info = tarfile.TarInfo(names[i])
-                info.size = part.length
-                out.addfile(info, io.BufferedReader(reader, delta.CHUNK))
-                pieces.close()  # tarfile read all it needs: let go of the mapped basis
-                if "sha256:" + reader.digest.hexdigest() != diff_ids[i]:
-                    raise delta.DeltaError(f"layer {i} came out other than {diff_ids[i]}")
-                check()
-        with load.open("rb") as tarball:
-            try:
-                client.images.load(tarball)
-            except docker.errors.APIError as exc:
-                raise delta.DeltaError(
-                    f"the engine did not load the image: {exc.explanation}"
-                ) from None
+        load = stack.enter_context(LoadTar(folder / "load.tar", config, repo_tag, len(diff_ids)))
+        for i in needed:
+            part, payload = layer_parts[i]
+            basis = _mapped(stack, old_layers[part.basis]) if part.kind != "full" else b""
+            with closing(delta.made_by(part, basis, payload)) as pieces:
+                made = load.add(i, pieces)  # then let go of the mapped basis
+            if made != diff_ids[i]:
+                raise delta.DeltaError(f"layer {i} came out other than {diff_ids[i]}")
+            check()
+        try:
+            load.load(client)
+        except LoadError as exc:
+            raise delta.DeltaError(str(exc)) from None
     return client.images.get(new_id).id
-
-
-def _add(out: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    out.addfile(info, io.BytesIO(data))
