@@ -375,7 +375,9 @@ class ServicePlan:
     up_to_date: bool = False
     problem: str = ""  # why there is no plan ("" if there is one)
     short: str = ""  # the same in a few words
-    method: str = "pull"  # "delta": a published bundle from an image here; or "pull"
+    # "delta": a published bundle from an image here; "layers": only the layer blobs
+    # not here (the engine's pull would download again layers it has by `docker load`)
+    method: str = "pull"
     pull_bytes: int = 0  # what a pull downloads
     delta_bytes: int = 0  # what the bundle downloads (0: none published for here)
     seconds: float = 0.0  # the download's predicted time at link_bit_s (0: rate unknown)

@@ -155,7 +155,7 @@ class UpdatesScreen(Screen[None]):
     def show_check(self, result: UpdateCheck) -> None:
         self.result = result
         rows = {}
-        problems = []
+        problems, notes = [], []
         for s in result.services:
             if not s.has_plan:
                 state, pull, delta = s.short, "", ""
@@ -168,6 +168,12 @@ class UpdatesScreen(Screen[None]):
                 delta = f"{s.delta_bytes:,} B" if s.delta_bytes else "none"
                 if s.method == "delta":
                     delta = USED + delta
+                elif s.method == "layers":
+                    pull = f"{USED}{s.download_bytes:,} B"
+                    notes.append(
+                        f"{s.service}: only the layers not here"
+                        f" (the engine's pull: {format_bytes(s.pull_bytes)})"
+                    )
                 else:
                     pull = USED + pull
             rows[s.service] = (s.service, s.running or "not built", state, pull, delta)
@@ -183,7 +189,7 @@ class UpdatesScreen(Screen[None]):
         )
         self.query_one("#note", Static).update(
             f"registry {result.registry} · {result.strategy} images"
-            + ("\n" + problems[0] if problems else "")
+            + "".join(f"\n{line}" for line in (problems + notes)[:1])
         )
 
     # -- operations --

@@ -5,6 +5,8 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -23,13 +25,23 @@ class RegistryError(RuntimeError):
 def request(
     url: str, accept: str = "", method: str = "GET", data: bytes | None = None, ctype: str = ""
 ) -> tuple[bytes, dict[str, str]]:
+    with _opened(url, accept, method, data, ctype) as response:
+        return response.read(), dict(response.headers)
+
+
+@contextmanager
+def _opened(
+    url: str, accept: str = "", method: str = "GET", data: bytes | None = None, ctype: str = ""
+) -> Iterator[Any]:
+    """The response, read inside: the registry refusing, or going away before or while
+    it answers, is a RegistryError."""
     headers = {"Accept": accept} if accept else {}
     if ctype:
         headers["Content-Type"] = ctype
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=15) as response:
-            return response.read(), dict(response.headers)
+            yield response
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise RegistryError(
@@ -55,6 +67,18 @@ def blob(registry: str, repo: str, digest: str) -> bytes:
     if "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
         raise RegistryError(f"{repo}@{digest}: the blob's bytes do not match its digest", "corrupt")
     return raw
+
+
+def blob_chunks(registry: str, repo: str, digest: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """A blob as it comes (a layer need not fit in memory), checked against its digest at
+    the end: a RegistryError then, and whoever used the chunks must drop what they made."""
+    got = hashlib.sha256()
+    with _opened(f"http://{registry}/v2/{repo}/blobs/{digest}") as response:
+        while piece := response.read(chunk):
+            got.update(piece)
+            yield piece
+    if "sha256:" + got.hexdigest() != digest:
+        raise RegistryError(f"{repo}@{digest}: the blob's bytes do not match its digest", "corrupt")
 
 
 def put_blob(registry: str, repo: str, data: bytes) -> str:

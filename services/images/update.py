@@ -59,15 +59,29 @@ class Plan:
     up_to_date: bool
     version: str = ""  # the registry image's version label
     delta: Offer | None = None  # a bundle from an image here, if one is published
+    # What fetching only the layers not here downloads (services.images.layer_fetch):
+    # less than a pull when the engine has layers it cannot match to their blobs.
+    fetch_bytes: int | None = None
+
+    def ways(self) -> list[tuple[str, int]]:
+        """The ways to get the image and the bytes each downloads, fewest first, up to
+        the pull (the engine's own: the one that is always there)."""
+        ways = [("pull", self.pull_bytes)]
+        if self.fetch_bytes is not None and self.fetch_bytes < self.pull_bytes:
+            ways.append(("layers", self.fetch_bytes))
+        if self.delta:
+            ways.append(("delta", self.delta.size))
+        ways.sort(key=lambda way: way[1])  # stable: the pull first at a tie
+        return ways[: ways.index(("pull", self.pull_bytes)) + 1]
 
     @property
     def method(self) -> str:
-        return "delta" if self.delta and self.delta.size < self.pull_bytes else "pull"
+        return self.ways()[0][0]
 
     @property
     def download_bytes(self) -> int:
-        """What the update will download: the bundle, or the pull."""
-        return self.delta.size if self.method == "delta" and self.delta else self.pull_bytes
+        """What the update will download: the bundle, the missing layers, or the pull."""
+        return self.ways()[0][1]
 
 
 def _offer(found: dict[str, Any] | None, have: set[str], running: str) -> Offer | None:
@@ -108,22 +122,24 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
         return chains[i] in have and (recorded is None or recorded(digests[i]) == diff_ids[i])
 
     first_missing = next((i for i in range(len(chains)) if not skipped(i)), len(chains))
+    first_absent = next((i for i, chain in enumerate(chains) if chain not in have), len(chains))
     try:
         present = client.images.get(config_digest).id == config_digest
     except docker.errors.ImageNotFound:
         present = False
-    download = sum(sizes[first_missing:]) + (0 if present else manifest["config"]["size"])
+    config_bytes = 0 if present else manifest["config"]["size"]
     running = _running_image(client, service, strategy)
     return Plan(
         service,
         f"{registry}/{repo}:{strategy}",
         config_digest,
-        download,
+        sum(sizes[first_missing:]) + config_bytes,
         len(chains) - first_missing,
         len(chains),
         up_to_date=present and running == config_digest,
         version=version,
         delta=None if present else _offer(found, ids, running),
+        fetch_bytes=sum(sizes[first_absent:]) + config_bytes,
     )
 
 
@@ -165,6 +181,25 @@ def pull(
     except docker.errors.APIError as exc:
         raise UpdateError(f"pull of {the_plan.reference} failed: {exc.explanation}") from None
     return client.images.get(the_plan.reference).id
+
+
+def by_layers(
+    client: docker.DockerClient,
+    registry: str,
+    the_plan: Plan,
+    say: Callable[[str], None],
+    progress: Callable[[str, int, int], None],
+) -> str:
+    """The new image from the blobs of only the layers not here; "" if that failed in
+    any way (said; then nothing was loaded, and a pull is next)."""
+    from services.images.image_load import LoadError
+    from services.images.layer_fetch import FetchError, fetch_layers
+
+    try:
+        return fetch_layers(client, registry, the_plan.reference, the_plan.config_digest, progress)
+    except (reg.RegistryError, FetchError, LoadError, OSError, ValueError, KeyError) as exc:
+        say(f"{the_plan.service}: fetching the missing layers failed ({exc}); pulling instead")
+        return ""
 
 
 def by_delta(
@@ -360,20 +395,21 @@ def update(
     )
     previous = _running_image(client, service, strategy)
 
-    clock = DownloadClock()
-
     def pulled(layer: str, done: int, total: int) -> None:
         check()
         clock.progress(layer, done, total)
         progress(layer, done, total)
 
-    new = by_delta(client, registry, the_plan, say, pulled) if the_plan.method == "delta" else ""
-    if new:
-        measured(the_plan.download_bytes, clock.seconds)
-    else:
+    ways = {
+        "delta": lambda: by_delta(client, registry, the_plan, say, pulled),
+        "layers": lambda: by_layers(client, registry, the_plan, say, pulled),
+        "pull": lambda: pull(client, the_plan, pulled),
+    }
+    for way, nbytes in the_plan.ways():
         clock = DownloadClock()
-        new = pull(client, the_plan, pulled)
-        measured(the_plan.pull_bytes, clock.seconds)
+        if new := ways[way]():
+            measured(nbytes, clock.seconds)
+            break
     commit()
     entry = Entry(service, settings["project"], strategy, previous, new)
     journal.write(entry)

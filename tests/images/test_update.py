@@ -3,6 +3,7 @@
 import contextlib
 import gzip
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -12,7 +13,7 @@ from services.images import registry as reg
 from services.images.export import Saved
 from services.images.known_blobs import known_blobs
 from services.images.layers import chain_ids, local_chains
-from services.images.update import UpdateError, plan, pull, update
+from services.images.update import UpdateError, by_layers, plan, pull, update
 from tests.flaky_link import FlakyLink
 from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
 
@@ -130,42 +131,74 @@ def _upload(docker_client, registry, image_id: str, tag: str, folder: Path) -> N
     reg.put_manifest(registry.address, "agile/loaded", tag, manifest)
 
 
-def test_layers_that_came_by_load_are_counted_as_the_pull_downloads_them(
-    docker_client, tiny_image, registry, tmp_path
-):
-    """The engine has the base layers of the new image, but by `docker load` (as after a
-    delta update): it has no record of their blobs and downloads them again. The plan
-    says so; once pulled, they are known, and the next image on that base costs its
-    own layer only."""
+@pytest.fixture
+def on_a_loaded_base(docker_client, tiny_image, registry, tmp_path) -> Iterator[list[str]]:
+    """Two images in the registry (agile/loaded:new, :other), each a layer of its own on
+    a base this engine has by `docker load` (as after a delta update), put there by HTTP
+    (a push through this engine would record their blobs); their ids."""
     base = _random_layer(docker_client, tiny_image, 2_000_000)
-    new = _random_layer(docker_client, base, 1_000_000)
-    other = _random_layer(docker_client, base, 500_000)
-    pulled = f"{registry.address}/agile/loaded"
+    images = [_random_layer(docker_client, base, n) for n in (1_000_000, 500_000)]
     try:
-        _upload(docker_client, registry, new, "new", tmp_path)
-        _upload(docker_client, registry, other, "other", tmp_path)
+        for image, tag in zip(images, ("new", "other"), strict=True):
+            _upload(docker_client, registry, image, tag, tmp_path)
         tarball = b"".join(docker_client.images.get(base).save())
-        for image in (new, other, base):
+        for image in (*images, base):
             docker_client.images.remove(image, force=True, noprune=True)
         docker_client.images.load(tarball)
-
-        the_plan = plan(docker_client, registry.address, "loaded", "new")
         diff_ids = docker_client.images.get(base).attrs["RootFS"]["Layers"]
         assert set(chain_ids(diff_ids)) <= local_chains(docker_client)[0]  # here, loaded
-        assert the_plan.layers_missing == the_plan.layers_total == 3
-        before = registry.downloaded()
-        pull(docker_client, the_plan, lambda layer, done, total: None)
-        assert registry.downloaded() - before == the_plan.download_bytes
-
-        next_plan = plan(docker_client, registry.address, "loaded", "other")
-        assert next_plan.layers_missing == 1
-        before = registry.downloaded()
-        pull(docker_client, next_plan, lambda layer, done, total: None)
-        assert registry.downloaded() - before == next_plan.download_bytes
+        yield images
     finally:
-        for image in (f"{pulled}:new", f"{pulled}:other", base, new, other):
+        pulled = f"{registry.address}/agile/loaded"
+        for image in (f"{pulled}:new", f"{pulled}:other", *images, base):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 docker_client.images.remove(image, force=True)
+
+
+def test_layers_that_came_by_load_are_counted_as_the_pull_downloads_them(
+    docker_client, on_a_loaded_base, registry
+):
+    """The engine has no record of the loaded layers' blobs and its pull downloads them
+    again: the plan says so (the whole image, not its one layer of its own)."""
+    the_plan = plan(docker_client, registry.address, "loaded", "other")
+    assert the_plan.layers_missing == the_plan.layers_total == 3
+    before = registry.downloaded()
+    pull(docker_client, the_plan, lambda layer, done, total: None)
+    assert registry.downloaded() - before == the_plan.pull_bytes
+
+
+def test_an_update_fetches_only_the_layers_not_here(docker_client, on_a_loaded_base, registry):
+    new, _ = on_a_loaded_base
+    the_plan = plan(docker_client, registry.address, "loaded", "new")
+    assert the_plan.method == "layers" and the_plan.download_bytes < the_plan.pull_bytes / 2
+    before, said = registry.fetched(), []
+    assert by_layers(docker_client, registry.address, the_plan, said.append, _quiet) == new
+    assert registry.fetched() - before == the_plan.download_bytes, said
+    assert docker_client.images.get(the_plan.reference).id == new
+
+
+def test_a_layer_blob_that_is_not_its_digest_loads_nothing(
+    docker_client, on_a_loaded_base, registry
+):
+    new, _ = on_a_loaded_base
+    the_plan = plan(docker_client, registry.address, "loaded", "new")
+    own_layer = reg.manifest(registry.address, "agile/loaded", "new")["layers"][-1]["digest"]
+    blob = registry.blob_file(own_layer)
+    kept = blob.read_bytes()
+    try:
+        blob.write_bytes(kept[:-1] + bytes([kept[-1] ^ 1]))
+        said: list[str] = []
+        assert by_layers(docker_client, registry.address, the_plan, said.append, _quiet) == ""
+        assert "fetching the missing layers failed" in said[0], said
+        assert "pulling instead" in said[0]
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(new)
+    finally:
+        blob.write_bytes(kept)
+
+
+def _quiet(layer: str, done: int, total: int) -> None:
+    pass
 
 
 def test_an_engine_whose_records_are_not_here_is_taken_at_its_layers(docker_client):

@@ -101,6 +101,29 @@ async def test_updates_without_a_gateway_bus_say_why(frozen_dir) -> None:
         assert screen.result is None and not screen.busy
 
 
+async def test_an_update_by_the_missing_layers_alone_says_what_a_pull_would_take(
+    frozen_dir,
+) -> None:
+    from agile_tui.client.updates import UpdateCheck
+    from services.contract import ServicePlan
+
+    app = states.make_app(None, frozen_dir, mode="images", bus_problem="no gateway bus: none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("U")
+        await states.on_screen(pilot, "UpdatesScreen")
+        screen = app.screen
+        await states.until(pilot, lambda: not screen.busy)
+        storage = ServicePlan(
+            "storage", "v1", "r:5000/agile/storage:multistage", "v2", 745_000, 4, 4,
+            method="layers", pull_bytes=68_400_000,
+        )  # fmt: skip
+        screen.show_check(UpdateCheck("r:5000", "multistage", [storage]))
+        await pilot.pause()
+        assert screen.query_one("#services", LiveTable).get_row("storage")[3] == "▸ 745,000 B"
+        note = str(screen.query_one("#note").render())
+        assert "storage: only the layers not here (the engine's pull: 65.2 MiB)" in note
+
+
 async def test_unreachable_engine_is_said_on_containers(gateway, frozen_dir) -> None:
     app = states.make_app(gateway.address, frozen_dir, mode="containers")
     async with app.run_test(size=(80, 24)) as pilot:
