@@ -36,6 +36,17 @@ def engine_socket() -> str:
     return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
 
 
+def engine_images() -> str:
+    """The engine's image records on this host (its data root's image/), which the update
+    service reads to know which layers a pull will skip (services.images.known_blobs)."""
+    import docker
+
+    try:
+        return str(Path(docker.from_env(timeout=10).info()["DockerRootDir"]) / "image")
+    except (docker.errors.DockerException, KeyError, OSError):
+        return "/var/lib/docker/image"  # the engine's default; the stack's start says more
+
+
 def options_variable(service: str) -> str:
     """The variable compose.yaml hands a service as its AGILE_OPTIONS."""
     return f"AGILE_{service.upper().replace('-', '_')}_OPTIONS"
@@ -51,6 +62,7 @@ def environment(
         "AGILE_STATE_DIR": str(state_dir.resolve()),
         "AGILE_STRATEGY": strategy,
         "AGILE_DOCKER_SOCKET": engine_socket(),
+        "AGILE_ENGINE_IMAGES": engine_images(),
     }
     for service, pairs in (options or {}).items():
         env[options_variable(service)] = shlex.join(pairs)

@@ -15,6 +15,13 @@ from tests.helpers import dm
 from tests.images.conftest import cli, forget_volumes, stack_down, stack_up
 
 PROBE = (Path(__file__).parents[1] / "bus_probe.py").read_text()
+KNOWN_BLOBS = """
+import docker
+from services.images.known_blobs import known_blobs
+engine = docker.from_env()
+ids = [image.id for image in engine.images.list()]
+print("readable" if known_blobs(engine, ids) else "not readable")
+"""
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)
@@ -57,7 +64,15 @@ def test_the_simulated_stack_comes_up_and_status_sees_every_service(stack, docke
         if container.labels["com.docker.compose.service"] == "updater":
             # The one privileged piece: the engine, the registry's network, the settings.
             assert host["NetworkMode"] == "host" and container.attrs["Config"]["User"] == "root"
-            assert set(binds) == {str(stack / "run"), "/var/run/docker.sock", str(stack.resolve())}
+            images = str(Path(docker_client.info()["DockerRootDir"]) / "image")
+            assert set(binds) == {
+                str(stack / "run"),
+                "/var/run/docker.sock",
+                str(stack.resolve()),
+                images,  # read-only: which layer blobs the engine knows
+            }
+            code, out = container.exec_run(["python3", "-c", KNOWN_BLOBS])
+            assert (code, out.strip()) == (0, b"readable"), out.decode()
             continue
         # The MQTT bridge is the one other with a network: to reach its broker.
         network = "bridge" if container.labels["com.docker.compose.service"] == "mqtt" else "none"
