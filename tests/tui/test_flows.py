@@ -89,13 +89,18 @@ async def test_unreachable_bus_is_said_and_the_rest_keeps_working(frozen_dir) ->
         await states.until(pilot, lambda: states.rows(pilot, "stack") == 3)
 
 
+async def _updates_without_a_bus(pilot):  # type: ignore[no-untyped-def]
+    await pilot.press("U")
+    await states.on_screen(pilot, "UpdatesScreen")
+    screen = pilot.app.screen
+    await states.until(pilot, lambda: not screen.busy)
+    return screen
+
+
 async def test_updates_without_a_gateway_bus_say_why(frozen_dir) -> None:
     app = states.make_app(None, frozen_dir, mode="images", bus_problem="no gateway bus: none")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("U")
-        await states.on_screen(pilot, "UpdatesScreen")
-        screen = app.screen
-        await states.until(pilot, lambda: not screen.busy)
+        screen = await _updates_without_a_bus(pilot)
         assert "no gateway bus: none" in str(screen.query_one("#note").render())
         await pilot.press("a", "x")  # nothing to update, nothing to cancel: no effect
         assert screen.result is None and not screen.busy
@@ -109,10 +114,7 @@ async def test_an_update_by_the_missing_layers_alone_says_what_a_pull_would_take
 
     app = states.make_app(None, frozen_dir, mode="images", bus_problem="no gateway bus: none")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("U")
-        await states.on_screen(pilot, "UpdatesScreen")
-        screen = app.screen
-        await states.until(pilot, lambda: not screen.busy)
+        screen = await _updates_without_a_bus(pilot)
         storage = ServicePlan(
             "storage", "v1", "r:5000/agile/storage:multistage", "v2", 745_000, 4, 4,
             method="layers", pull_bytes=68_400_000,
