@@ -1,7 +1,7 @@
 """Delta updates against plain pulls, side by side, in one run (also part of `./dev bench
 images`):
 
-    ./dev bench deltas [code] [wheel] [runtime]   (default: all three)
+    ./dev bench deltas [code] [wheel] [runtime] [after]   (default: all four)
 
 The gateway runs storage v1; the registry has v2, published with its bundle
 (`images publish`). For each change, bytes on the wire of the plain pull (the engine's
@@ -11,7 +11,9 @@ delta path took (fetch, docker save of the basis, patch, docker load):
 
 1. a one-line code change, in every build strategy;
 2. one wheel upgraded (tinydb, the oldest 4.8 release to the newest), multi-stage;
-3. the runtime image rebuilt with one Debian package more (`less`), multi-stage.
+3. the runtime image rebuilt with one Debian package more (`less`), multi-stage;
+4. the update after such a delta update, on a gateway engine of its own: the engine's
+   pull against fetching only the layers the gateway lacks (after_delta).
 
 Then three delta methods on the changed layers (the tar-aware zstd patch-from used,
 zstd patch-from over the whole layer, bsdiff4: size and time), and applying on a 100 MB
@@ -21,6 +23,7 @@ time and peak memory of tar-aware and whole-layer deltas, each in a fresh proces
 
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -163,31 +166,96 @@ def old_wheel(client: docker.DockerClient) -> str:
             wheel.unlink()  # the next builds take the newest again
 
 
+@contextmanager
+def changed_runtime(client: docker.DockerClient) -> Iterator[None]:
+    """Builds inside are on the runtime image with one Debian package more (the old one
+    is put back after; the changed one stays, as their parent)."""
+    debian, python, _ = hierarchy(build_module.HOST_ARCH)
+    runtime = client.images.get(python.tag)
+    recipe = (ROOT / "services/dockerfiles/base/python.Dockerfile").read_text()
+    changed = recipe.replace("python3 ca-certificates", "python3 ca-certificates less")
+    with tempfile.TemporaryDirectory() as context:
+        Path(context, "Dockerfile").write_text(changed)
+        other, _ = client.images.build(
+            path=context,
+            buildargs={"BASE": debian.tag},
+            # The label the hierarchy checks, or the build would put the old one back.
+            labels={RECIPE_LABEL: runtime.labels[RECIPE_LABEL]},
+            rm=True,
+            forcerm=True,
+        )
+    other.tag(python.tag)
+    try:
+        yield
+    finally:
+        runtime.tag(python.tag)
+
+
 def runtime_change(client: docker.DockerClient) -> Callable[[], str]:
     """v2: storage on a runtime image with one Debian package more."""
 
     def v2() -> str:
-        debian, python, _ = hierarchy(build_module.HOST_ARCH)
-        runtime = client.images.get(python.tag)
-        recipe = (ROOT / "services/dockerfiles/base/python.Dockerfile").read_text()
-        changed = recipe.replace("python3 ca-certificates", "python3 ca-certificates less")
-        with tempfile.TemporaryDirectory() as context:
-            Path(context, "Dockerfile").write_text(changed)
-            other, _ = client.images.build(
-                path=context,
-                buildargs={"BASE": debian.tag},
-                # The label the hierarchy checks, or the build would put the old one back.
-                labels={RECIPE_LABEL: runtime.labels[RECIPE_LABEL]},
-                rm=True,
-                forcerm=True,
-            )
-        other.tag(python.tag)
-        try:
+        with changed_runtime(client):
             return built(client, "multistage")
-        finally:
-            runtime.tag(python.tag)  # (the changed runtime stays, as v2's parent)
 
     return v2
+
+
+def after_delta(client: docker.DockerClient, registry: LocalRegistry, work: Path) -> None:
+    """The update after a delta update, on a gateway engine of its own (one that never
+    pushed these images, as on a gateway): storage v1 pulled, v2 (one Debian package
+    more in the runtime) made from its bundle, then v3 (a one-line code change on v2,
+    no bundle published). The engine's pull of v3 downloads again the layers the delta
+    loaded; fetching only the layers the gateway lacks does not."""
+    from services.images.update import by_layers
+    from tests.flaky_link import FlakyLink
+    from tests.private_engine import PrivateEngine
+
+    engine = PrivateEngine(work / "gateway")
+    link = FlakyLink(registry.address, engine.listen(int(registry.address.rsplit(":", 1)[1])))
+    gateway = engine.client()
+    try:
+        built(client, "multistage")
+        publish(client, registry.address, SERVICE, "multistage", say=quiet)
+        gateway.images.pull(f"{registry.address}/{REPO}", "multistage").tag(REPO, "multistage")
+        with changed_runtime(client):
+            built(client, "multistage")
+            publish(client, registry.address, SERVICE, "multistage", say=quiet)
+            v2_plan = plan(gateway, registry.address, SERVICE, "multistage")
+            if not by_delta(gateway, registry.address, v2_plan, print, lambda *_: None):
+                raise SystemExit("the delta to v2 did not apply")
+            with probe():
+                v3 = built(client, "multistage")
+            registry.push(client, v3, SERVICE, "multistage")
+        the_plan = plan(gateway, registry.address, SERVICE, "multistage")
+        before = registry.fetched()
+        if by_layers(gateway, registry.address, the_plan, print, lambda *_: None) != v3:
+            raise SystemExit("fetching v3's missing layers did not make v3")
+        fetched = registry.fetched() - before
+        gateway.images.remove(the_plan.reference, force=True, noprune=True)
+        before = registry.downloaded()
+        gateway.images.pull(f"{registry.address}/{REPO}", "multistage")
+        pulled = registry.downloaded() - before
+    finally:
+        link.close()
+        engine.stop()
+        shutil.rmtree(work / "gateway", ignore_errors=True)
+    print("\nThe update after a delta update (v2 by delta, v3 a code change): bytes on the wire")
+    print(f"{'way':<44}{'predicted':>12}{'measured':>12}")
+    fetch = the_plan.fetch_bytes or 0
+    for way, predicted, measured in (
+        ("the engine's pull", the_plan.pull_bytes, pulled),
+        (
+            f"only the layers the gateway lacks{' (used)' * (the_plan.method == 'layers')}",
+            fetch,
+            fetched,
+        ),
+    ):
+        print(f"{way:<44}{predicted:>12,}{measured:>12,}")
+    print(
+        f"a plan by layer chains alone said {fetch:,} B for the pull: {pulled / max(fetch, 1):.1f}x"
+        f" too few; the missing layers alone: {pulled / max(fetched, 1):.1f}x fewer than the pull"
+    )
 
 
 def changed_layers(
@@ -327,7 +395,7 @@ def main() -> None:
         f"{'change':<25}{'strategy':<13}{'pull':>12}{'changed':>12}{'delta':>10}"
         f"{'/pull':>8}{'/changed':>9}{'s':>6} exact"
     )
-    chosen = set(sys.argv[1:]) or {"code", "wheel", "runtime"}
+    chosen = set(sys.argv[1:]) or {"code", "wheel", "runtime", "after"}
     try:
         for strategy in STRATEGIES if "code" in chosen else ():
             row, v1, v2 = measure(
@@ -368,6 +436,8 @@ def main() -> None:
             show(row)
             for n, (a, b) in enumerate(changed_layers(client, v1, v2, work / "runtime")):
                 pairs.append((f"Debian package #{n}", a, b))
+        if "after" in chosen:
+            after_delta(client, registry, work)
         built(client, "multistage")  # back to the current code
     finally:
         registry.stop()
