@@ -168,12 +168,14 @@ class FleetScreen(Screen[None]):
         table = self.query_one("#rollout", LiveTable)
         table.border_title = f"Rollout · {service} · {canary} first, then waves of {wave}"
         table.add_class("running")
+        ok = False
         try:
             ok = await rollout.run()
         finally:
-            self.rolling = False
             await rollout.close()
-        table.border_subtitle = "done: every gateway healthy" if ok else "stopped"
+            # Said before `rolling` drops: whoever waits on it reads the outcome at once.
+            table.border_subtitle = "done: every gateway healthy" if ok else "stopped"
+            self.rolling = False
         self.notify(
             f"{service}: " + ("on every gateway" if ok else "stopped; see the rollout table"),
             severity="information" if ok else "error",
