@@ -211,6 +211,7 @@ def after_delta(client: docker.DockerClient, registry: LocalRegistry, work: Path
     from tests.flaky_link import FlakyLink
     from tests.private_engine import PrivateEngine
 
+    (work / "gateway").mkdir()
     engine = PrivateEngine(work / "gateway")
     link = FlakyLink(registry.address, engine.listen(int(registry.address.rsplit(":", 1)[1])))
     gateway = engine.client()
