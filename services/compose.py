@@ -1,6 +1,7 @@
 """The container stack's compose invocation and the settings it was brought up with
 (DIR/stack.json): what bringing it up, down and updating it share."""
 
+import contextlib
 import json
 import os
 import shlex
@@ -42,7 +43,8 @@ def engine_images() -> str:
     import docker
 
     try:
-        return str(Path(docker.from_env(timeout=10).info()["DockerRootDir"]) / "image")
+        with contextlib.closing(docker.from_env(timeout=10)) as client:
+            return str(Path(client.info()["DockerRootDir"]) / "image")
     except (docker.errors.DockerException, KeyError, OSError):
         return "/var/lib/docker/image"  # the engine's default; the stack's start says more
 
