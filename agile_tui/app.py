@@ -137,9 +137,18 @@ class AgileApp(App[None]):
             self._bus_lost(self.session.bus_problem)
             return
         backoff = RECONNECT_MIN_S
+
         # Until the session is another gateway's (a fleet gateway opened, or left): this
         # worker is cancelled then, but may run on a moment; it must not touch the new one.
-        while gateway is self.session.gateway:
+        def current() -> bool:
+            return gateway is self.session.gateway
+
+        def lost(problem: str) -> None:
+            gateway.close()
+            if current():
+                self._bus_lost(f"{gateway.address}: {problem}")
+
+        while current():
             try:
                 await gateway.connect()
                 await gateway.on_new_device(partial(self.emit, "device"))
@@ -147,13 +156,11 @@ class AgileApp(App[None]):
                 await gateway.on_updater(partial(self.emit, "updater"))
                 await gateway.on_storage_status(self._storage_status)
             except (OSError, TimeoutError, DBusError) as exc:
-                gateway.close()
-                if gateway is self.session.gateway:
-                    self._bus_lost(f"{gateway.address}: {exc}")
+                lost(str(exc))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue
-            if gateway is not self.session.gateway:
+            if not current():
                 gateway.close()
                 return
             backoff = RECONNECT_MIN_S
@@ -161,9 +168,7 @@ class AgileApp(App[None]):
             self.bus_problem = ""
             with contextlib.suppress(Exception):  # it says how it ended: it ended
                 await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
-            gateway.close()
-            if gateway is self.session.gateway:
-                self._bus_lost(f"{gateway.address}: the connection was closed; reconnecting")
+            lost("the connection was closed; reconnecting")
 
     def _storage_status(self, paused: bool, error: str) -> None:
         self.storage_problem = storage_problem(error)

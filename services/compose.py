@@ -72,15 +72,10 @@ def environment(
 
 
 def stack_settings(state_dir: Path) -> dict[str, Any]:
-    """How the stack in `state_dir` was brought up, and the environment compose needs."""
+    """How the stack in `state_dir` was brought up (`environment` makes compose's from it)."""
     try:
-        settings = json.loads((state_dir / STACK_FILE).read_text())
+        return json.loads((state_dir / STACK_FILE).read_text())
     except (OSError, ValueError):
         raise StackError(
             f"no container stack in {state_dir} (agile-gateway up --containers)"
         ) from None
-    # Kept with the stack: a container an update recreates gets the options it had.
-    settings["environment"] = environment(
-        state_dir, settings["strategy"], settings.get("options", {})
-    )
-    return settings

@@ -11,7 +11,7 @@ import pytest
 
 from services import contract as c
 from services.bus import call, connect
-from services.compose import options_variable, stack_settings
+from services.compose import environment, options_variable, stack_settings
 from tests.bridge.broker import Subscriber, running_broker
 from tests.helpers import eventually
 from tests.images.conftest import stack_down, stack_up
@@ -54,8 +54,9 @@ async def test_the_bridge_container_reaches_a_broker_on_the_host(
             finally:
                 bus.disconnect()
             assert said["connected"].value and said["broker"].value == f"{host}:{broker.port}"
-            # What an update's compose run hands the container it recreates.
-            env = stack_settings(state)["environment"]
+            # What compose hands the container, from the options kept with the stack.
+            settings = stack_settings(state)
+            env = environment(state, settings["strategy"], settings.get("options", {}))
             assert env[options_variable("mqtt")] == " ".join(o.split(":", 1)[1] for o in options)
         finally:
             status.stop()

@@ -120,8 +120,9 @@ async def test_an_update_by_the_missing_layers_alone_says_what_a_pull_would_take
             method="layers", pull_bytes=68_400_000,
         )  # fmt: skip
         screen.show_check(UpdateCheck("r:5000", "multistage", [storage]))
-        await pilot.pause()
-        assert screen.query_one("#services", LiveTable).get_row("storage")[3] == "▸ 745,000 B"
+        table = screen.query_one("#services", LiveTable)
+        await states.until(pilot, lambda: table.keys() == ["storage"])
+        assert table.get_row("storage")[3] == "▸ 745,000 B"
         note = str(screen.query_one("#note").render())
         assert "storage: only the layers not here (the engine's pull: 65.2 MiB)" in note
 
