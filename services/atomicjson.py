@@ -6,13 +6,18 @@ temporary file, is fsynced, renamed over the old one, and the folder is fsynced.
 """
 
 import json
+import logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from dbus_fast import DBusError
 from tinydb.storages import Storage
 
 TMP_SUFFIX = ".tmp"
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -45,10 +50,38 @@ class AtomicJSONStorage(Storage):
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        return json.loads(text) if text.strip() else None
+        try:
+            data = json.loads(text) if text.strip() else None
+            if data is not None and not (
+                isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())
+            ):
+                raise ValueError("not a TinyDB document")
+        except ValueError as exc:
+            # A file no version of this wrote (a hand edit, a bad medium): kept aside for a
+            # person to look at, and the service starts without it rather than not at all.
+            aside = self.path.with_name(self.path.name + ".unreadable")
+            os.replace(self.path, aside)
+            log.error("%s is not readable (%s): moved to %s, starting empty", self.path, exc, aside)
+            return None
+        return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         write_atomic(self.path, json.dumps(data, **self.json_kwargs).encode())
 
     def close(self) -> None:
         pass
+
+
+def good_rows(
+    rows: Iterable[Any], parse: Callable[[Any], T], what: str, logger: logging.Logger
+) -> list[T]:
+    """What `parse` makes of each stored row; a row it refuses is said and skipped, so that
+    one bad row (an older version's, a hand edit) never stops a service."""
+    out = []
+    for row in rows:
+        try:
+            out.append(parse(row))
+        except (DBusError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            text = exc.text if isinstance(exc, DBusError) else f"{type(exc).__name__}: {exc}"
+            logger.error("a stored %s is not valid and was skipped: %s", what, text[:300])
+    return out

@@ -99,7 +99,80 @@ def device_id(protocol: str, address: str) -> str:
     return protocol_short_name(protocol).lower() + address.replace(":", "")
 
 
-_DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
+# --- limits: what a client can store, and what a reply carries -------------------
+#
+# Every string a client can make a service keep has a maximum and a character set,
+# checked where it enters (InvalidArgs naming the limit); every count has a maximum.
+# The maxima are chosen so that the largest list reply they allow stays under the
+# bus's message limit (BUS_MESSAGE_MAX; tests fill each list to its maximum), and
+# `limits_table()` is README's table of them.
+
+BUS_MESSAGE_MAX = 4 * 1024 * 1024  # dbus-daemon's max_message_size (services/busconfig.py)
+
+DEVICE_ID_MAX = 200  # characters, [A-Za-z0-9_]: an object path element
+ADDRESS_MAX = 64  # a protocol address: characters, printable, no "/"
+NAME_MAX = 128  # a device's name: characters, printable
+COMPONENT_ID_MAX = 128  # characters: MQTT topic levels of [A-Za-z0-9_.:-] joined by "/"
+CONSUMER_MAX = 255  # a follower's bus name (D-Bus's own limit)
+RECORD_VALUE_MAX = 1024  # UTF-8 bytes of a record's value (a 512-byte GATT value as hex)
+DEVICES_MAX = 200  # registered devices (a ZigBee coordinator's table is about this)
+STREAMS_MAX = 64  # components of one device
+FOLLOWERS_MAX = 16  # consumers following one stream
+POLICIES_MAX = 4096  # Storage's recording policies
+BRIDGE_OFF_MAX = 4096  # devices and streams switched off at the bridge
+DISCOVERED_MAX = 1000  # devices the ProtocolManager lists as discovered
+QUERY_POINTS_MAX = 2000  # records per Storage.Query answer (0 asks for this many)
+DURATION_MAX_MS = 100 * 365 * 86_400_000  # a policy's retention or interval: 100 years
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    what: str
+    maximum: int
+    unit: str
+    checked: str  # where it enters
+
+
+LIMITS = (
+    Limit("device id", DEVICE_ID_MAX, "characters `[A-Za-z0-9_]`", "Register, every id argument"),
+    Limit("address", ADDRESS_MAX, "printable characters, no `/`", "Register"),
+    Limit("device name", NAME_MAX, "printable characters", "Register, Update"),
+    Limit(
+        "component id",
+        COMPONENT_ID_MAX,
+        "characters: levels of `[A-Za-z0-9_.:-]` joined by `/` (MQTT topic levels)",
+        "every component argument; SetPolicy, SetStreamBridged",
+    ),
+    Limit("consumer", CONSUMER_MAX, "characters: a well-known bus name", "Follow, Unfollow"),
+    Limit(
+        "record value", RECORD_VALUE_MAX, "UTF-8 bytes", "records from a radio (longer: skipped)"
+    ),
+    Limit("registered devices", DEVICES_MAX, "devices", "Register"),
+    Limit("components of a device", STREAMS_MAX, "components", "Register (generic types)"),
+    Limit("followers of a stream", FOLLOWERS_MAX, "consumers", "Follow"),
+    Limit("recording policies", POLICIES_MAX, "policies", "SetPolicy"),
+    Limit(
+        "switched off at the bridge",
+        BRIDGE_OFF_MAX,
+        "devices + streams",
+        "SetBridged, SetStreamBridged",
+    ),
+    Limit(
+        "discovered devices", DISCOVERED_MAX, "devices (the oldest seen go)", "FoundNewDeviceSignal"
+    ),
+    Limit("history answer", QUERY_POINTS_MAX, "records (downsampled)", "Storage.Query"),
+    Limit("replay answer", REPLAY_BATCH, "records (paged by number)", "Device.Replay"),
+    Limit("retention, interval", DURATION_MAX_MS // 86_400_000, "days", "SetPolicy"),
+)
+
+
+def limits_table() -> str:
+    rows = [f"| {x.what} | {x.maximum:,} | {x.unit} | {x.checked} |" for x in LIMITS]
+    return "\n".join(["| what | at most | of | checked at |", "|---|---|---|---|", *rows])
+
+
+_DEVICE_ID_RE = re.compile(rf"^[A-Za-z0-9_]{{1,{DEVICE_ID_MAX}}}$")
+_COMPONENT_RE = re.compile(r"^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:-]+)*$")
 
 
 def valid_device_id(value: str) -> bool:
@@ -108,9 +181,51 @@ def valid_device_id(value: str) -> bool:
 
 
 def valid_component_id(value: str) -> bool:
-    """Component ids are short printable names ("temperature", a generic BLE device's
-    "180d/2a37"): what a service keeps and lists, never a 4 MB string."""
-    return 0 < len(value) <= 128 and value.isprintable()
+    """Component ids are short names ("temperature", a generic BLE device's "180d/2a37")
+    that become MQTT topic levels: no wildcard, no empty level, never a 4 MB string."""
+    return len(value) <= COMPONENT_ID_MAX and bool(_COMPONENT_RE.match(value))
+
+
+def check_device_id(value: str) -> str:
+    if not valid_device_id(value):
+        raise InvalidArgs(
+            f"not a device id: {_quoted(value)} (1 to {DEVICE_ID_MAX} of [A-Za-z0-9_])"
+        )
+    return value
+
+
+def check_component_id(value: str) -> str:
+    if not valid_component_id(value):
+        raise InvalidArgs(
+            f"not a component id: {_quoted(value)} (1 to {COMPONENT_ID_MAX} characters: "
+            "levels of [A-Za-z0-9_.:-] joined by '/')"
+        )
+    return value
+
+
+def check_text(value: str, what: str, maximum: int, allow_empty: bool = False) -> str:
+    """A printable string a service keeps: at most `maximum` characters."""
+    if len(value) > maximum or not value.isprintable() or (not value and not allow_empty):
+        raise InvalidArgs(
+            f"{what} must be {'0' if allow_empty else '1'} to {maximum} printable characters, "
+            f"not {_quoted(value)}"
+        )
+    return value
+
+
+def check_count(count: int, maximum: int, what: str) -> None:
+    """Before one more is kept: refuse past the limit."""
+    if count >= maximum:
+        raise InvalidArgs(f"{what}: the limit of {maximum:,} is reached")
+
+
+def _quoted(value: str) -> str:
+    return repr(cut(value))
+
+
+def cut(value: str, keep: int = 60) -> str:
+    """A client's string as a log line or an error quotes it: never 4 MB of it."""
+    return value if len(value) <= keep + 20 else f"{value[:keep]}... ({len(value):,} characters)"
 
 
 def device_path(dev_id: str) -> str:

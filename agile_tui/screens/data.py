@@ -141,7 +141,8 @@ class DataScreen(Screen[None]):
             stats = await gateway.storage_stats()
         except (DBusError, ConnectionError):
             return  # the bus banner says what is wrong with the bus
-        self.app.storage_problem = storage_problem(stats["error"] if stats else "")  # type: ignore[attr-defined]
+        problem = storage_problem(stats["error"], stats.get("key_error", "")) if stats else ""
+        self.app.storage_problem = problem  # type: ignore[attr-defined]
 
     @work(exclusive=True, group="data-streams")
     async def action_reload_streams(self) -> None:

@@ -26,7 +26,7 @@ from dbus_fast import DBusError, Message, Variant
 from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
-from services.atomicjson import write_atomic
+from services.atomicjson import good_rows, write_atomic
 from services.bridge import topics
 from services.bridge.discovery import Device, configs
 from services.bridge.spool import Spool
@@ -67,10 +67,7 @@ class BridgeService(BusService):
         self.policy_file = self.folder / "bridged.json"
         self.off: set[str] = set()  # devices not bridged
         self.off_streams: set[tuple[str, str]] = set()  # streams of bridged devices not
-        if self.policy_file.exists():
-            policy = json.loads(self.policy_file.read_text())
-            self.off = set(policy["devices-off"])
-            self.off_streams = {tuple(k.split("/", 1)) for k in policy["streams-off"]}
+        self._load_policy()
         self.devices: dict[str, Device] = {}
         self.available: dict[str, str] = {}
         self.subscribed: set[tuple[str, str]] = set()
@@ -151,11 +148,31 @@ class BridgeService(BusService):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await asyncio.gather(
-                *(client.publish(r.topic, r.payload, qos=1, retain=r.retain) for r in rows)
+            sendable = []
+            for row in rows:
+                problem = row.problem or topics.topic_problem(row.topic)
+                if problem:
+                    self._bury(row, problem)
+                else:
+                    sendable.append(row)
+            results = await asyncio.gather(
+                *(client.publish(r.topic, r.payload, qos=1, retain=r.retain) for r in sendable),
+                return_exceptions=True,
             )
+            lost = None
+            for row, result in zip(sendable, results, strict=True):
+                if isinstance(result, ValueError | TypeError) or _refused(result):
+                    self._bury(row, f"{type(result).__name__}: {result}")
+                elif isinstance(result, BaseException):
+                    lost = lost or result  # the connection: sent again on the next one
+            if lost is not None:
+                raise lost
             self.spool.remove_through(rows[-1].seq)
-            self.published += len(rows)
+            self.published += len(sendable)
+
+    def _bury(self, row: Any, reason: str) -> None:
+        log.error("not sent, dead-lettered: %s: %s", c.cut(row.topic), reason)
+        self.spool.bury(row, reason)
 
     # -- the broker connection --
 
@@ -337,9 +354,13 @@ class BridgeService(BusService):
         else:
             self.subscribed.add(key)
 
+    def _check_room(self) -> None:
+        c.check_count(len(self.off) + len(self.off_streams), c.BRIDGE_OFF_MAX, "switched off")
+
     async def set_bridged(self, device_id: str, on: bool) -> None:
-        if not c.valid_device_id(device_id):
-            raise c.InvalidArgs(f"not a device id: {device_id!r}")
+        c.check_device_id(device_id)
+        if not on and device_id not in self.off:
+            self._check_room()
         (self.off.discard if on else self.off.add)(device_id)
         self._save_policy()
         if not on:
@@ -349,9 +370,11 @@ class BridgeService(BusService):
     async def set_stream_bridged(self, device_id: str, component: str, on: bool) -> None:
         """One stream of a bridged device in or out: its entity comes or goes in Home
         Assistant, and its retained value goes with it."""
-        if not c.valid_device_id(device_id) or not c.valid_component_id(component):
-            raise c.InvalidArgs(f"not a stream: {device_id!r}/{component!r}")
+        c.check_device_id(device_id)
+        c.check_component_id(component)
         key = (device_id, component)
+        if not on and key not in self.off_streams:
+            self._check_room()
         (self.off_streams.discard if on else self.off_streams.add)(key)
         self._save_policy()
         if not on:
@@ -362,6 +385,29 @@ class BridgeService(BusService):
         if device_id in self.devices:
             await self._announce(self.devices[device_id])
         self._wake_devices.set()
+
+    def _load_policy(self) -> None:
+        """bridged.json as saved; what is not valid in it is said and skipped."""
+        try:
+            policy = json.loads(self.policy_file.read_text()) if self.policy_file.exists() else {}
+            if not isinstance(policy, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, OSError) as exc:
+            log.error("%s is not readable (%s): every device is bridged", self.policy_file, exc)
+            return
+
+        def stream(key: object) -> tuple[str, str]:
+            device_id, _, component = str(key).partition("/")
+            return c.check_device_id(device_id), c.check_component_id(component)
+
+        rows = policy.get("devices-off", [])
+        self.off = set(
+            good_rows(rows if isinstance(rows, list) else [rows], _device, "device", log)
+        )
+        rows = policy.get("streams-off", [])
+        self.off_streams = set(
+            good_rows(rows if isinstance(rows, list) else [rows], stream, "stream", log)
+        )
 
     def _save_policy(self) -> None:
         policy = {
@@ -389,9 +435,23 @@ class BridgeService(BusService):
             "base-topic": Variant("s", self.base),
             "queued": Variant("t", self.spool.length + len(self.pending)),
             "dropped": Variant("t", self.spool.dropped),
+            "dead_letters": Variant("t", self.spool.dead),
             "published": Variant("t", self.published),
             "error": Variant("s", self.error),
         }
+
+
+def _device(value: object) -> str:
+    return c.check_device_id(str(value))
+
+
+def _refused(result: object) -> bool:
+    """A publish the client refused for the message itself (MQTT 5's reason codes aside,
+    paho says so by its return codes): never sendable, however often it is tried."""
+    import paho.mqtt.client as mqtt
+
+    refusals = {mqtt.MQTT_ERR_PAYLOAD_SIZE, mqtt.MQTT_ERR_INVAL, mqtt.MQTT_ERR_NOT_SUPPORTED}
+    return getattr(result, "rc", None) in refusals
 
 
 class BridgeInterface(ServiceInterface):
@@ -401,7 +461,7 @@ class BridgeInterface(ServiceInterface):
 
     @dbus_method()
     def Status(self) -> c.VariantDict:
-        """connected, broker, base-topic, queued, dropped, published, error."""
+        """connected, broker, base-topic, queued, dropped, dead_letters, published, error."""
         return self.service.status()
 
     @dbus_method()

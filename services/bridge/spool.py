@@ -15,6 +15,8 @@ from pathlib import Path
 
 from services.sqlitewal import open_wal
 
+DEAD_KEPT = 100  # dead letters kept for a person to look at (the count goes on)
+
 
 @dataclass(frozen=True)
 class Queued:
@@ -22,6 +24,7 @@ class Queued:
     topic: str
     payload: bytes
     retain: bool
+    problem: str = ""  # why the row cannot be sent as it is stored ("" if it can)
 
 
 class Spool:
@@ -40,9 +43,16 @@ class Spool:
             "CREATE TABLE IF NOT EXISTS positions (device TEXT, component TEXT, seq INTEGER,"
             " PRIMARY KEY (device, component)) WITHOUT ROWID"
         )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS dead (seq INTEGER PRIMARY KEY, topic TEXT, reason TEXT)"
+        )
         (self.length,) = self.db.execute("SELECT count(*) FROM queue").fetchone()
-        row = self.db.execute("SELECT n FROM counters WHERE name = 'dropped'").fetchone()
-        self.dropped = row[0] if row else 0
+        self.dropped = self._counter("dropped")
+        self.dead = self._counter("dead")
+
+    def _counter(self, name: str) -> int:
+        row = self.db.execute("SELECT n FROM counters WHERE name = ?", (name,)).fetchone()
+        return row[0] if row and isinstance(row[0], int) else 0
 
     def put(
         self,
@@ -87,9 +97,27 @@ class Spool:
         rows = self.db.execute(
             "SELECT seq, topic, payload, retain FROM queue ORDER BY seq LIMIT ?", (n,)
         )
-        return [
-            Queued(seq, topic, bytes(payload), bool(retain)) for seq, topic, payload, retain in rows
-        ]
+        return [_queued(*row) for row in rows]
+
+    def bury(self, message: Queued, reason: str) -> None:
+        """A message the broker or the client refuses (a bad topic, an oversized payload):
+        out of the queue, so that it never holds up the ones behind it; counted, and the
+        last DEAD_KEPT kept with the reason."""
+        with self.db:
+            self.db.execute("BEGIN")
+            gone = self.db.execute("DELETE FROM queue WHERE seq = ?", (message.seq,)).rowcount
+            self.length -= gone
+            self.dead += 1
+            self.db.execute("INSERT OR REPLACE INTO counters VALUES ('dead', ?)", (self.dead,))
+            self.db.execute(
+                "INSERT OR REPLACE INTO dead VALUES (?, ?, ?)",
+                (message.seq, message.topic[:1000], reason[:1000]),
+            )
+            self.db.execute(
+                "DELETE FROM dead WHERE seq NOT IN"
+                " (SELECT seq FROM dead ORDER BY seq DESC LIMIT ?)",
+                (DEAD_KEPT,),
+            )
 
     def remove_through(self, seq: int) -> None:
         """The broker has every message up to `seq`: forget them."""
@@ -100,3 +128,13 @@ class Spool:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _queued(seq: int, topic: object, payload: object, retain: object) -> Queued:
+    """A stored row as a message; what no version of the bridge wrote (a hand edit, an
+    old row) comes with its problem, to be buried rather than sent."""
+    if not isinstance(topic, str):
+        return Queued(seq, str(topic), b"", False, f"the stored topic is a {type(topic).__name__}")
+    if not isinstance(payload, bytes):
+        return Queued(seq, topic, b"", False, f"the stored payload is a {type(payload).__name__}")
+    return Queued(seq, topic, payload, bool(retain))

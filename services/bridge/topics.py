@@ -14,6 +14,23 @@ from dataclasses import dataclass
 
 from services import contract as c
 
+TOPIC_MAX = 65_535  # UTF-8 bytes: MQTT's own limit
+
+
+def topic_problem(topic: str) -> str:
+    """Why `topic` cannot be published to ("" if it can): what MQTT and paho refuse."""
+    if not topic:
+        return "an empty topic"
+    if any(ch in topic for ch in "+#\x00"):
+        return f"a wildcard or NUL in the topic {c.cut(topic)!r}"
+    try:
+        size = len(topic.encode())
+    except UnicodeEncodeError:
+        return "the topic is not UTF-8"
+    if size > TOPIC_MAX:
+        return f"the topic has {size:,} bytes (MQTT allows {TOPIC_MAX:,})"
+    return ""
+
 
 def record_topic(base: str, record: c.RecordObject) -> str:
     return f"{base}/{record.device_id}/{record.component_id}"

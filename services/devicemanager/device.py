@@ -44,16 +44,16 @@ def now_ms() -> int:
 
 async def _check_owner(bus: MessageBus, consumer: str) -> None:
     """A consumer is named by a bus name its caller owns: nobody follows for another."""
-    if not consumer or consumer.startswith(":"):
+    if not consumer or consumer.startswith(":") or len(consumer) > c.CONSUMER_MAX:
         raise c.InvalidArgs(
-            f"a consumer is a well-known bus name the caller owns, not {consumer!r}"
+            f"a consumer is a well-known bus name the caller owns, not {c.cut(consumer)!r}"
         )
     try:
         (owner,) = await call(bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [consumer])
     except DBusError:
         owner = ""
     if owner != caller():
-        raise c.InvalidArgs(f"the caller does not own {consumer!r}")
+        raise c.InvalidArgs(f"the caller does not own {c.cut(consumer)!r}")
 
 
 class Device:
@@ -146,7 +146,14 @@ class Device:
         try:
             value = comp.decode(raw)
         except (ValueError, IndexError, TypeError) as exc:
-            raise c.NoResult(f"{self.id}/{comp.id}: undecodable value {raw.hex()}: {exc}") from None
+            raise c.NoResult(
+                f"{self.id}/{comp.id}: undecodable value {c.cut(raw.hex())}: {exc}"
+            ) from None
+        if len(value.encode(errors="replace")) > c.RECORD_VALUE_MAX:
+            raise c.NoResult(
+                f"{self.id}/{comp.id}: a value of {len(value.encode(errors='replace')):,} bytes "
+                f"(at most {c.RECORD_VALUE_MAX:,}): {c.cut(value)}"
+            )
         stamp = self.clock_ms()
         self.last_seen_ms = stamp
         record = c.RecordObject(self.id, comp.id, value, comp.unit, comp.format, stamp)
@@ -225,15 +232,23 @@ class Device:
         if self.replay is None:
             raise c.NoResult("this device manager keeps no replay buffer")
         holder = FOLLOW + consumer
-        if on and not self.subscribers.get(component_id, Counter())[holder]:
+        holders = self.subscribers.get(component_id, Counter())
+        if on and not holders[holder]:
+            followers = sum(1 for h in +holders if h.startswith(FOLLOW))
+            c.check_count(followers, c.FOLLOWERS_MAX, f"followers of {self.id}/{component_id}")
             await self.subscribe(component_id, holder)
-        elif not on and self.subscribers.get(component_id, Counter())[holder]:
+        elif not on and holders[holder]:
             await self.unsubscribe(component_id, holder)
         self.replay.set_follow((self.id, component_id), consumer, on)
 
     def restore_follow(self, component_id: str, consumer: str) -> None:
         """A durable subscription kept from before a restart (see `resubscribe`)."""
-        self.subscribers.setdefault(component_id, Counter())[FOLLOW + consumer] = 1
+        holders = self.subscribers.setdefault(component_id, Counter())
+        followers = sum(1 for h in +holders if h.startswith(FOLLOW))
+        if not consumer or len(consumer) > c.CONSUMER_MAX:
+            raise c.InvalidArgs(f"not a consumer: {c.cut(str(consumer))!r}")
+        c.check_count(followers, c.FOLLOWERS_MAX, f"followers of {self.id}/{component_id}")
+        holders[FOLLOW + consumer] = 1
 
     async def unsubscribe(self, component_id: str, client: str) -> None:
         self.type.component(component_id)

@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from services.contract import RecordObject
+from services.contract import NAME_MAX, RECORD_VALUE_MAX, RecordObject
 from services.sqlitewal import open_wal
 
 RESERVE = 1024  # numbers reserved per commit of a stream's reservation
@@ -147,8 +147,11 @@ class ReplayBuffer:
             (*key, min(seq, SQLITE_MAX), limit),  # a t beyond SQLite's integers: none
         ).fetchall()
         waiting = [row[2:] for row in self.pending if row[:2] == key and row[2] > seq]
-        rows = sorted(rows + waiting)  # commits failing: the rest waits in memory
-        return [(RecordObject(*key, v, u, f, ts), n) for n, v, u, f, ts in rows[:limit]]
+        rows = sorted(rows + waiting)[:limit]  # commits failing: the rest waits in memory
+        good = [row for row in rows if _valid(row)]
+        if len(good) < len(rows):
+            log.error("%s/%s: %d stored records not valid, skipped", *key, len(rows) - len(good))
+        return [(RecordObject(*key, v, u, f, ts), n) for n, v, u, f, ts in good]
 
     def bounds(self, key: Key) -> tuple[int, int]:
         """(first number still held, last number given); (0, 0) for a stream with none."""
@@ -192,3 +195,17 @@ class ReplayBuffer:
             [(n - 1, *key) for key, n in self.next.items()],
         )
         self.db.close()
+
+
+def _valid(row: tuple[object, ...]) -> bool:
+    """A stored record as this buffer writes it: what a hand edit or an older version
+    left otherwise would break every Replay of its stream."""
+    n, value, unit, fmt, ts = row
+    return (
+        isinstance(n, int)
+        and isinstance(ts, int)
+        and -(2**63) <= ts < 2**63
+        and isinstance(value, str)
+        and len(value.encode(errors="replace")) <= RECORD_VALUE_MAX
+        and all(isinstance(x, str) and len(x) <= NAME_MAX for x in (unit, fmt))
+    )

@@ -52,9 +52,13 @@ class DeviceManagerService(BusService):
         self.exports.export(c.DEVICE_MANAGER_PATH, DeviceManagerInterface(self))
         for reg in self.store.all():
             try:
+                check_definition(reg.definition)
+                c.check_count(len(self.devices), c.DEVICES_MAX, "registered devices")
                 self._add_device(reg)
             except DBusError as exc:
-                log.error("registration of %s not restored: %s", reg.definition.device_id, exc.text)
+                log.error(
+                    "registration of %s not restored: %s", c.cut(reg.definition.device_id), exc.text
+                )
         log.info("%d registered devices restored", len(self.devices))
         await watch_name_owners(self.bus, self._name_owner_changed)
         iface, path, member = c.NEW_RECORD_SIGNAL
@@ -76,8 +80,14 @@ class DeviceManagerService(BusService):
         # Durable subscriptions from before a restart: the streams are produced again
         # at once, whether their consumers are back yet or not.
         for device_id, component, consumer in self.replay.follows():
-            if device_id in self.devices:
-                self.devices[device_id].restore_follow(component, consumer)
+            device = self.devices.get(device_id)
+            try:
+                if device is None or not isinstance(consumer, str):
+                    raise c.InvalidArgs("no such device")
+                device.type.component(component)
+                device.restore_follow(component, consumer)
+            except DBusError as exc:
+                log.error("a stored follow of %s/%s skipped: %s", device_id, component, exc.text)
         for device in self.devices.values():
             if device.subscribers:
                 spawn(device.resubscribe())
@@ -117,13 +127,11 @@ class DeviceManagerService(BusService):
         return self.registry.matching(overview, await self.device_info(overview))
 
     async def register(self, overview: c.DeviceOverview, type_name: str) -> c.DeviceDefinition:
-        if not overview.id or not overview.protocol.startswith(c.PROTOCOL_NAME_PREFIX):
-            raise c.InvalidArgs(f"not a discovered device: {overview.to_wire()!r}")
+        check_overview(overview)
         dev_id = overview.device_id
-        if not c.valid_device_id(dev_id):
-            raise c.InvalidArgs(f"address {overview.id!r} does not make a valid device id")
         if dev_id in self.devices:
             return self.devices[dev_id].definition
+        c.check_count(len(self.devices), c.DEVICES_MAX, "registered devices")
         if not type_name:
             matching = await self.matching(overview)
             if not matching:
@@ -148,6 +156,14 @@ class DeviceManagerService(BusService):
         streams = device_type.streams()
         if device_type.discovers_components:
             streams = await self._discover_streams(overview, device_type)
+            if len(streams) > c.STREAMS_MAX:
+                log.warning(
+                    "%s has %d components; the first %d are kept",
+                    overview.device_id,
+                    len(streams),
+                    c.STREAMS_MAX,
+                )
+                streams = streams[: c.STREAMS_MAX]
         dev_id = overview.device_id
         return c.DeviceDefinition(
             dev_id,
@@ -172,7 +188,7 @@ class DeviceManagerService(BusService):
         ):
             if value and value != getattr(current, _FIELDS[field]):
                 raise c.InvalidArgs(f"Update cannot change {field} of {dev_id} (is {value!r})")
-        name = wanted.name.strip() or current.name
+        name = c.check_text(wanted.name.strip(), "a name", c.NAME_MAX, True) or current.name
         type_name = device.type_name
         if wanted.description and wanted.description != current.description:
             if wanted.description not in self.registry.names():
@@ -322,6 +338,34 @@ class DeviceManagerService(BusService):
         device = self.devices.get(c.device_id(protocol, address))
         if device is not None and device.protocol == protocol:
             device.on_value(profile, bytes(value))
+
+
+def check_overview(overview: c.DeviceOverview) -> None:
+    """A device to register, as a client gives it: every field within its limit."""
+    if not overview.protocol.startswith(c.PROTOCOL_NAME_PREFIX) or not c.valid_device_id(
+        c.protocol_short_name(overview.protocol)
+    ):
+        raise c.InvalidArgs(f"not a protocol bus name: {c.cut(overview.protocol)!r}")
+    c.check_text(overview.id, "an address", c.ADDRESS_MAX)
+    if "/" in overview.id or not c.valid_device_id(overview.device_id):
+        raise c.InvalidArgs(f"address {c.cut(overview.id)!r} does not make a valid device id")
+    c.check_text(overview.name, "a name", c.NAME_MAX, allow_empty=True)
+
+
+def check_definition(definition: c.DeviceDefinition) -> None:
+    """A registration as stored: what an older version or a hand edit left must be
+    within today's limits, or it is not restored."""
+    check_overview(c.DeviceOverview(definition.address, definition.protocol, definition.name))
+    if definition.device_id != c.device_id(definition.protocol, definition.address):
+        raise c.InvalidArgs(f"id {c.cut(definition.device_id)!r} is not its address's")
+    if definition.path != c.device_path(definition.device_id):
+        raise c.InvalidArgs(f"path {c.cut(definition.path)!r} is not its id's")
+    if len(definition.streams) > c.STREAMS_MAX:
+        raise c.InvalidArgs(f"{len(definition.streams)} components (at most {c.STREAMS_MAX})")
+    for stream in definition.streams:
+        c.check_component_id(stream.id)
+        c.check_text(stream.unit, "a unit", c.NAME_MAX, allow_empty=True)
+    c.check_text(definition.description, "a description", c.NAME_MAX, allow_empty=True)
 
 
 _FIELDS = {"deviceId": "device_id", "address": "address", "protocol": "protocol", "path": "path"}

@@ -1,12 +1,15 @@
 """Registered devices, persisted in TinyDB under the state folder."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from tinydb import Query, TinyDB
 
 from services import contract as c
-from services.atomicjson import AtomicJSONStorage
+from services.atomicjson import AtomicJSONStorage, good_rows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,8 @@ class RegistrationStore:
         self.table = self.db.table("devices")
 
     def all(self) -> list[Registration]:
-        return [self._from_doc(doc) for doc in self.table.all()]
+        """Every registration that can be read; a bad row is said and skipped."""
+        return good_rows(self.table.all(), self._from_doc, "registration", log)
 
     def put(self, reg: Registration) -> None:
         doc = {
@@ -36,6 +40,8 @@ class RegistrationStore:
 
     @staticmethod
     def _from_doc(doc: dict) -> Registration:
+        if not isinstance(doc.get("type"), str):
+            raise ValueError("no device type")
         return Registration(c.DeviceDefinition.from_wire(doc["definition"]), doc["type"])
 
     def close(self) -> None:

@@ -1,8 +1,10 @@
 """The discovered-device list: de-duplicated by (protocol, id), expiring unseen entries."""
 
+import dataclasses
 import time
 from collections.abc import Callable
 
+from services import contract as c
 from services.contract import DeviceOverview
 
 
@@ -13,9 +15,18 @@ class DiscoveredDevices:
         self._entries: dict[tuple[str, str], tuple[DeviceOverview, float]] = {}
 
     def seen(self, overview: DeviceOverview) -> bool:
-        """Record a sighting now; True if the device is new to the list."""
+        """Record a sighting now; True if the device is new to the list. What a radio
+        says is bounded: an address that makes no device id is not listed, a long name is
+        cut, and past DISCOVERED_MAX devices the one seen longest ago goes."""
+        if len(overview.id) > c.ADDRESS_MAX or not c.valid_device_id(overview.device_id):
+            return False
+        if len(overview.name) > c.NAME_MAX or not overview.name.isprintable():
+            name = "".join(ch for ch in overview.name[: c.NAME_MAX] if ch.isprintable())
+            overview = dataclasses.replace(overview, name=name)
         key = (overview.protocol, overview.id)
         new = key not in self._entries
+        if new and len(self._entries) >= c.DISCOVERED_MAX:
+            del self._entries[min(self._entries, key=lambda k: self._entries[k][1])]
         self._entries[key] = (overview, self.clock())
         return new
 

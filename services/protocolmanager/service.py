@@ -166,7 +166,10 @@ class ProtocolManagerService(BusService):
         return result
 
     def _found_new_device(self, msg: Message) -> None:
-        overview = c.DeviceOverview.from_wire(msg.body[0] if msg.body else None)
+        try:
+            overview = c.DeviceOverview.from_wire(msg.body[0] if msg.body else None)
+        except DBusError:
+            return  # not a (ssss): not a sighting
         if overview.protocol in self.protocols:
             self.discovered.seen(overview)
 

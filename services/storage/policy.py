@@ -1,5 +1,6 @@
 """Recording policies: what to record of a (device, component) stream, how often, how long."""
 
+import logging
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -9,11 +10,13 @@ from dbus_fast import Variant
 from tinydb import Query, TinyDB
 
 from services import contract as c
-from services.atomicjson import AtomicJSONStorage
+from services.atomicjson import AtomicJSONStorage, good_rows
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION_RE = re.compile(r"^\s*(\d{1,20})\s*(ms|s|m|h|d|w)?\s*$")
 
 
 def parse_duration_ms(text: str) -> int:
@@ -68,16 +71,29 @@ class Policy:
                         value = parse_duration_ms(value)
                     except ValueError as exc:
                         raise c.InvalidArgs(f"policy field {key}: {exc}") from None
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not 0 <= value <= c.DURATION_MAX_MS
+                ):
                     raise c.InvalidArgs(
-                        f"policy field {key} takes milliseconds >= 0 or a duration like '7d', "
-                        f"not {value!r}"
+                        f"policy field {key} takes milliseconds from 0 to {c.DURATION_MAX_MS} "
+                        f"({c.DURATION_MAX_MS // DAY_MS:,} days) or a duration like '7d', "
+                        f"not {c.cut(repr(value))}"
                     )
             values[key] = value
         policy = replace(self, **values)
         if policy.retention_ms == 0:
             raise c.InvalidArgs("retention_ms must be > 0: data would be removed as it arrives")
         return policy
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Policy":
+        """A stored policy, held to the same rules as one set over the bus."""
+        c.check_device_id(doc["device_id"])
+        c.check_component_id(doc["component_id"])
+        fields = {k: doc[k] for k in cls.WIRE_TYPES if k in doc}
+        return cls(doc["device_id"], doc["component_id"]).updated(fields)
 
 
 class PolicyStore:
@@ -88,7 +104,8 @@ class PolicyStore:
         self.table = self.db.table("policies")
 
     def all(self) -> list[Policy]:
-        return [Policy(**doc) for doc in self.table.all()]
+        """Every stored policy that is valid; a bad row is said and skipped."""
+        return good_rows(self.table.all(), Policy.from_doc, "policy", log)
 
     def put(self, policy: Policy) -> None:
         q = Query()

@@ -52,13 +52,14 @@ class StorageService(BusService):
         self.last_kept: dict[tuple[str, str], int] = {}
         self.skipped_interval = 0
         self.device_manager = ""  # unique name of the DeviceManager, when it is on the bus
+        self.key_error = ""  # why the key cannot be used: encrypted streams are not recorded
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
 
     async def start(self) -> None:
         sealer = None
         if KEY_ENV in os.environ or self.key_file.exists():
-            sealer = Sealer(load_key(self.key_file))
+            sealer = self._sealer()
         self.store = Store(
             self.folder,
             sealer,
@@ -66,7 +67,12 @@ class StorageService(BusService):
         )
         self.policy_store = PolicyStore(self.folder / "policies.json")
         for policy in self.policy_store.all():
-            self._apply(policy)
+            try:
+                self._apply(policy)
+            except DBusError as exc:
+                # Kept (the key may be mended), but not recorded: the plain streams go on.
+                self.policies[policy.key] = policy
+                log.error("%s/%s is not recorded: %s", *policy.key, exc.text)
         self.interface = StorageInterface(self)
         self.exports.export(c.STORAGE_PATH, self.interface)
         # Recorded streams are followed (durable, numbered, replayed): a Storage that was
@@ -95,19 +101,34 @@ class StorageService(BusService):
 
     # -- policies --
 
+    def _sealer(self) -> Sealer | None:
+        """The key's sealer, or None with `key_error` said: a key file others can read (or
+        a broken one) refuses the encrypted streams only, never the whole service."""
+        try:
+            sealer = Sealer(load_key(self.key_file))
+        except (StorageKeyError, OSError) as exc:
+            if str(exc) != self.key_error:
+                log.error("encrypted streams are refused: %s", exc)
+            self.key_error = str(exc)
+            return None
+        self.key_error = ""
+        return sealer
+
     def _apply(self, policy: Policy) -> None:
         if policy.encrypt and self.store.sealer is None:
-            try:
-                self.store.sealer = Sealer(load_key(self.key_file))
-            except (StorageKeyError, OSError) as exc:
-                raise DBusError(c.STORAGE_ERROR, f"cannot encrypt: {exc}") from None
+            self.store.sealer = self._sealer()
+            if self.store.sealer is None:
+                raise DBusError(c.STORAGE_ERROR, f"cannot encrypt: {self.key_error}")
         self.store.set_encrypt(policy.device_id, policy.component_id, policy.encrypt)
         self.policies[policy.key] = policy
 
     def set_policy(self, device_id: str, component_id: str, changes: dict[str, Any]) -> Policy:
-        if not c.valid_device_id(device_id) or not c.valid_component_id(component_id):
-            raise c.InvalidArgs(f"not a device and component: {device_id!r}, {component_id!r}")
-        current = self.policies.get((device_id, component_id), Policy(device_id, component_id))
+        c.check_device_id(device_id)
+        c.check_component_id(component_id)
+        current = self.policies.get((device_id, component_id))
+        if current is None:
+            c.check_count(len(self.policies), c.POLICIES_MAX, "recording policies")
+            current = Policy(device_id, component_id)
         policy = current.updated(changes)
         self._apply(policy)
         self.policy_store.put(policy)
@@ -133,7 +154,11 @@ class StorageService(BusService):
         """Keep the subscriptions in line with the policies; retry what fails."""
         while True:
             self._wake.clear()
-            wanted = {k for k, p in self.policies.items() if p.record}
+            wanted = {
+                k
+                for k, p in self.policies.items()
+                if p.record and (self.store.sealer is not None or not p.encrypt)
+            }
             for key in sorted(wanted - self.subscribed):
                 await self._follow(key, True)
             for key in sorted(self.subscribed - wanted):
@@ -247,8 +272,18 @@ class StorageService(BusService):
             "bytes_on_disk": Variant("t", s.bytes_on_disk()),
             "encryption_key": Variant("b", s.sealer is not None),
             "error": Variant("s", s.last_error),
+            "key_error": Variant("s", self.key_error),
             "paused": Variant("b", self.follower.paused),
         }
+
+
+def _newest(infos: list[Any], n: int) -> list[Any]:
+    """Streams outlive their policies: the `n` written last, in their order, always fit
+    the bus."""
+    if len(infos) <= n:
+        return infos
+    keep = {id(s) for s in sorted(infos, key=lambda s: -s.last_ms)[:n]}
+    return [s for s in infos if id(s) in keep]
 
 
 def _errors(func):  # type: ignore[no-untyped-def]
@@ -299,8 +334,9 @@ class StorageInterface(ServiceInterface):
         until_ms: c.Int64,
         max_points: c.UInt32,
     ) -> c.RecordListWire:
+        points = min(max_points or c.QUERY_POINTS_MAX, c.QUERY_POINTS_MAX)
         return self.service.store.rows(  # type: ignore[return-value]
-            device_id, component_id, since_ms, until_ms, max_points
+            device_id, component_id, since_ms, until_ms, points
         )
 
     @dbus_method()
@@ -326,7 +362,7 @@ class StorageInterface(ServiceInterface):
                     "encrypted": Variant("b", s.encrypted),
                 },
             ]
-            for s in self.service.store.stream_infos()
+            for s in _newest(self.service.store.stream_infos(), c.POLICIES_MAX)
         ]
 
     @dbus_method()
