@@ -39,6 +39,20 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def _documents(data: dict[str, dict[str, Any]], path: Path) -> dict[str, dict[str, Any]]:
+    """Each table's documents as TinyDB can take them (an object under a number); what is
+    not one is said and left out, rather than failing every read of the table."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in data.items():
+        out[name] = {}
+        for doc_id, doc in table.items():
+            if doc_id.isdigit() and isinstance(doc, dict):
+                out[name][doc_id] = doc
+            else:
+                log.error("%s: table %s: document %.40r is not valid, skipped", path, name, doc_id)
+    return out
+
+
 class AtomicJSONStorage(Storage):
     def __init__(self, path: str | Path, **json_kwargs: Any) -> None:
         self.path = Path(path)
@@ -55,7 +69,7 @@ class AtomicJSONStorage(Storage):
             if data is not None and not (
                 isinstance(data, dict) and all(isinstance(t, dict) for t in data.values())
             ):
-                raise ValueError("not a TinyDB document")
+                raise ValueError("not a TinyDB database")
         except ValueError as exc:
             # A file no version of this wrote (a hand edit, a bad medium): kept aside for a
             # person to look at, and the service starts without it rather than not at all.
@@ -63,7 +77,7 @@ class AtomicJSONStorage(Storage):
             os.replace(self.path, aside)
             log.error("%s is not readable (%s): moved to %s, starting empty", self.path, exc, aside)
             return None
-        return data
+        return _documents(data, self.path) if data is not None else None
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         write_atomic(self.path, json.dumps(data, **self.json_kwargs).encode())

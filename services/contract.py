@@ -109,17 +109,18 @@ def device_id(protocol: str, address: str) -> str:
 
 BUS_MESSAGE_MAX = 4 * 1024 * 1024  # dbus-daemon's max_message_size (services/busconfig.py)
 
-DEVICE_ID_MAX = 200  # characters, [A-Za-z0-9_]: an object path element
+DEVICE_ID_MAX = 96  # characters, [A-Za-z0-9_]: an object path element
 ADDRESS_MAX = 64  # a protocol address: characters, printable, no "/"
 NAME_MAX = 128  # a device's name: characters, printable
 COMPONENT_ID_MAX = 128  # characters: MQTT topic levels of [A-Za-z0-9_.:-] joined by "/"
+UNIT_MAX = 16  # a component's unit or format: characters, printable (device types say)
 CONSUMER_MAX = 255  # a follower's bus name (D-Bus's own limit)
 RECORD_VALUE_MAX = 1024  # UTF-8 bytes of a record's value (a 512-byte GATT value as hex)
 DEVICES_MAX = 200  # registered devices (a ZigBee coordinator's table is about this)
 STREAMS_MAX = 64  # components of one device
 FOLLOWERS_MAX = 16  # consumers following one stream
 POLICIES_MAX = 4096  # Storage's recording policies
-BRIDGE_OFF_MAX = 4096  # devices and streams switched off at the bridge
+BRIDGE_OFF_MAX = 1024  # devices and streams switched off at the bridge
 DISCOVERED_MAX = 1000  # devices the ProtocolManager lists as discovered
 QUERY_POINTS_MAX = 2000  # records per Storage.Query answer (0 asks for this many)
 DURATION_MAX_MS = 100 * 365 * 86_400_000  # a policy's retention or interval: 100 years
@@ -143,6 +144,7 @@ LIMITS = (
         "characters: levels of `[A-Za-z0-9_.:-]` joined by `/` (MQTT topic levels)",
         "every component argument; SetPolicy, SetStreamBridged",
     ),
+    Limit("unit, format", UNIT_MAX, "printable characters", "device types, stored devices"),
     Limit("consumer", CONSUMER_MAX, "characters: a well-known bus name", "Follow, Unfollow"),
     Limit(
         "record value", RECORD_VALUE_MAX, "UTF-8 bytes", "records from a radio (longer: skipped)"

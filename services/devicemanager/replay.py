@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from services.contract import NAME_MAX, RECORD_VALUE_MAX, RecordObject
+from services.contract import RECORD_VALUE_MAX, UNIT_MAX, RecordObject
 from services.sqlitewal import open_wal
 
 RESERVE = 1024  # numbers reserved per commit of a stream's reservation
@@ -207,5 +207,5 @@ def _valid(row: tuple[object, ...]) -> bool:
         and -(2**63) <= ts < 2**63
         and isinstance(value, str)
         and len(value.encode(errors="replace")) <= RECORD_VALUE_MAX
-        and all(isinstance(x, str) and len(x) <= NAME_MAX for x in (unit, fmt))
+        and all(isinstance(x, str) and len(x) <= UNIT_MAX for x in (unit, fmt))
     )

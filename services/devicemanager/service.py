@@ -364,7 +364,7 @@ def check_definition(definition: c.DeviceDefinition) -> None:
         raise c.InvalidArgs(f"{len(definition.streams)} components (at most {c.STREAMS_MAX})")
     for stream in definition.streams:
         c.check_component_id(stream.id)
-        c.check_text(stream.unit, "a unit", c.NAME_MAX, allow_empty=True)
+        c.check_text(stream.unit, "a unit", c.UNIT_MAX, allow_empty=True)
     c.check_text(definition.description, "a description", c.NAME_MAX, allow_empty=True)
 
 

@@ -403,6 +403,13 @@ def cmd_options(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_limits(args: argparse.Namespace) -> int:
+    from services.contract import limits_table
+
+    print(limits_table())
+    return 0
+
+
 def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
     """Run `work(docker_client)` for an `images` command; its errors become one line each."""
     import docker
@@ -655,6 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
         "options", help="every service's --option: name, type, default, meaning (Markdown)"
     )
     options.set_defaults(func=cmd_options)
+    limits = sub.add_parser("limits", help="what a client can store on the bus (Markdown)")
+    limits.set_defaults(func=cmd_limits)
 
     store = sub.add_parser("storage", help="the recorded sensor data")
     store_sub = store.add_subparsers(dest="storage_command", required=True)

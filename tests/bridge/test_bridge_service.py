@@ -11,6 +11,7 @@ from dbus_fast import DBusError, Message
 
 from services import contract as c
 from services.bridge.service import BridgeService
+from services.bridge.spool import Spool
 from services.bus import add_match, call, match_rule, on_signal
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
@@ -268,12 +269,39 @@ async def test_switching_one_stream_off_keeps_the_rest_of_its_device_and_is_kept
 
 async def test_a_stream_that_is_not_one_is_refused(gateway, client, broker) -> None:
     await start_bridge(gateway, broker)
-    for device_id, component in (("not an id", "temperature"), (THERMO, ""), (THERMO, "x" * 129)):
+    wrong = [("not an id", "temperature"), (THERMO, ""), (THERMO, "x" * 129)]
+    wrong += [(THERMO, "#"), (THERMO, "a/+"), (THERMO, "a//b"), (THERMO, "a\x00")]
+    for device_id, component in wrong:
         with pytest.raises(DBusError) as refused:
             await bridge(client, "SetStreamBridged", "ssb", device_id, component, False)
         assert refused.value.type == c.INVALID_ARGS_ERROR
     (status,) = await bridge(client, "Status")  # still serving
     assert status["broker"].value.endswith(str(broker.port))
+
+
+async def test_what_cannot_be_published_is_dead_lettered_and_the_rest_goes_on(
+    gateway, client, broker, subscribe, tmp_path
+) -> None:
+    """A spool left with messages no broker takes (an older version queued a wildcard
+    topic; a row edited by hand): each is dead-lettered with its reason, counted, and
+    the records behind it are published; after a restart too."""
+    folder = tmp_path / "mqtt"
+    spool = Spool(folder / "spool.db", 1000)
+    spool.put([(f"{BASE}/{THERMO}/#", b"", True), (f"{BASE}/x/" + "l" * 70_000, b"1", True)])
+    spool.db.execute("INSERT INTO queue (topic, payload, retain) VALUES (?, NULL, 1)", ("t",))
+    spool.close()
+    (folder / "bridged.json").write_text('{"devices-off": ["ok", "not an id"], "streams-off": 7}')
+    sub = subscribe(broker, "agile/#")
+    await register(client, THERMOMETER)
+    await start_bridge(gateway, broker, folder=str(folder))
+    await until(lambda: arrived(sub, f"{BASE}/{THERMO}/temperature")[2:])
+    (status,) = await bridge(client, "Status")
+    assert status["dead_letters"].value == 3 and status["connected"].value
+    (bridged,) = await bridge(client, "Bridged")
+    assert bridged == {"ok": False, THERMO: True}
+    reasons = [r for (r,) in Spool(folder / "spool.db", 1000).db.execute("SELECT reason FROM dead")]
+    assert any("wildcard" in r for r in reasons) and any("65,535" in r for r in reasons)
+    assert any("payload is a NoneType" in r for r in reasons)
 
 
 class Listener:
