@@ -270,7 +270,7 @@ async def test_switching_one_stream_off_keeps_the_rest_of_its_device_and_is_kept
 async def test_a_stream_that_is_not_one_is_refused(gateway, client, broker) -> None:
     await start_bridge(gateway, broker)
     wrong = [("not an id", "temperature"), (THERMO, ""), (THERMO, "x" * 129)]
-    wrong += [(THERMO, "#"), (THERMO, "a/+"), (THERMO, "a//b"), (THERMO, "a\x00")]
+    wrong += [(THERMO, "#"), (THERMO, "a/+"), (THERMO, "a//b")]
     for device_id, component in wrong:
         with pytest.raises(DBusError) as refused:
             await bridge(client, "SetStreamBridged", "ssb", device_id, component, False)
