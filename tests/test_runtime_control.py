@@ -2,6 +2,8 @@
 signal to a pid read from a file), and its size-bounded service logs."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from dbus_fast import DBusError
 from services import contract as c
 from services.bus import call, connect
 from services.runtime.logfile import RotatingLog
-from tests.helpers import agile_gateway, eventually, protocol, storage
+from tests.helpers import agile_gateway, dm, eventually, fill_up, protocol, storage
 
 
 def test_a_log_is_rotated_at_its_size_and_keeps_so_many_files(tmp_path: Path) -> None:
@@ -101,3 +103,64 @@ async def test_service_logs_stay_within_their_size(gateway_factory) -> None:
     assert (logs / "zigbee.log.2").exists() and not (logs / "zigbee.log.3").exists()
     for name in ("zigbee.log", "zigbee.log.1", "zigbee.log.2"):
         assert (logs / name).stat().st_size <= 1000
+
+
+def test_a_log_on_a_full_disk_drops_and_counts_lines_then_says_so(tmpfs) -> None:
+    disk = tmpfs("64k")
+    ballast = fill_up(disk)
+    log = RotatingLog(disk / "x.log", max_bytes=1 << 20, backups=2)
+    for i in range(5):
+        log.write(f"line {i}\n".encode())  # no page left for the file: each dropped
+    assert log.dropped == 5 and "No space left" in log.failing
+    ballast.unlink()
+    log.write(b"back\n")
+    assert (disk / "x.log").read_text() == "[5 log lines dropped: No space left on device]\nback\n"
+    assert log.dropped == 0
+
+
+async def test_a_full_log_disk_keeps_every_service_supervised(
+    gateway_factory, tmp_path, tmpfs
+) -> None:
+    """The logs on a disk that fills up: services are still restarted after a crash and
+    on request, lines are dropped and counted, and said once space returns."""
+    disk = tmpfs("512k")
+    state = tmp_path / "gw"
+    state.mkdir()
+    (state / "logs").symlink_to(disk)
+    gw = gateway_factory(state_dir=state)
+    ballast = fill_up(disk)
+    bus = await connect(gw.address)
+    try:
+        for _ in range(2):
+            before = state_of(gw, "devicemanager")["pid"]
+            await runtime(bus, "Restart", "devicemanager")
+
+            async def back(before: int = before) -> bool:
+                pid = state_of(gw, "devicemanager")["pid"]
+                return pid not in (None, before) and await dm(bus, "Devices") == [[]]
+
+            await eventually(back)
+        with pytest.raises(DBusError) as err:  # the process itself is checked
+            await runtime(bus, "Start", "devicemanager")
+        assert "running already" in err.value.text
+        before = state_of(gw, "storage")["pid"]
+        os.kill(before, signal.SIGKILL)
+
+        async def restarted() -> bool:
+            pid = state_of(gw, "storage")["pid"]
+            return pid not in (None, before) and bool(await storage(bus, "Stats"))
+
+        await eventually(restarted)
+        assert state_of(gw, "storage")["restarts"] == 1
+        for seconds in range(300):  # a log line each: more than the last page holds
+            await protocol(bus, "ZB", "PermitJoin", "u", seconds % 200 + 1)
+        ballast.unlink()
+        await protocol(bus, "ZB", "PermitJoin", "u", 254)
+
+        async def said() -> bool:
+            text = (disk / "zigbee.log").read_text()
+            return "log lines dropped: No space left on device]" in text and "254 s" in text
+
+        await eventually(said)
+    finally:
+        bus.disconnect()

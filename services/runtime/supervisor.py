@@ -108,7 +108,10 @@ class Supervisor:
             "started_at": self.started,
             "services": {n: asdict(c) for n, c in self.children.items()},
         }
-        write_atomically(self.state_dir / STATUS_FILE, json.dumps(status, indent=1))
+        try:
+            write_atomically(self.state_dir / STATUS_FILE, json.dumps(status, indent=1))
+        except OSError as exc:  # a full disk: the bus object still says how things are
+            log.error("%s not written: %s", STATUS_FILE, exc)
 
     # -- the bus --
 
@@ -160,6 +163,17 @@ class Supervisor:
         return cmd
 
     async def _keep(self, spec: ServiceSpec) -> None:
+        """The service runs, or waits its backoff or a Start; nothing that goes wrong
+        here ends the keeping of it (a keeper that died left its service unsupervised)."""
+        while not self.stopping.is_set():
+            try:
+                await self._keep_once(spec)
+                return
+            except Exception:
+                log.exception("keeping %s failed; keeping it again", spec.name)
+                await self._pause(self.min_backoff_s)
+
+    async def _keep_once(self, spec: ServiceSpec) -> None:
         child = self.children[spec.name]
         backoff = self.min_backoff_s
         env = dict(os.environ)
@@ -190,7 +204,11 @@ class Supervisor:
             child.pid, child.state, child.started_at = proc.pid, "running", time.time()
             self.write_status()
             began = time.monotonic()
-            await _copy_lines(proc, output)
+            try:
+                await _copy_lines(proc, output)
+            finally:
+                if proc.returncode is None and self.procs.get(spec.name) is proc:
+                    await _drain(proc)
             code = await proc.wait()
             child.last_exit, child.pid = code, None
             if self.stopping.is_set():
@@ -253,10 +271,15 @@ class Supervisor:
         control.wake.set()  # cuts a backoff short: it is held at once
         self._terminate(name)
 
+    def _running(self, name: str) -> bool:
+        """The process this supervisor started, checked, never a pid read back."""
+        proc = self.procs.get(name)
+        return proc is not None and proc.returncode is None
+
     def request_start(self, name: str) -> None:
         self._spec(name)
         control = self.control[name]
-        if not control.held and self.children[name].state == "running":
+        if not control.held and self._running(name):
             raise c.NoResult(f"{name} is running already")
         control.held = False
         control.wake.set()
@@ -371,6 +394,14 @@ class Supervisor:
         (self.state_dir / ADDRESS_FILE).unlink(missing_ok=True)
         self.write_status()
         return 0
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    """Read what the process still writes, unkept: a full pipe would stop it."""
+    assert proc.stdout is not None
+    with contextlib.suppress(Exception):
+        while await proc.stdout.read(65536):
+            pass
 
 
 async def _copy_lines(proc: asyncio.subprocess.Process, output: RotatingLog) -> None:
