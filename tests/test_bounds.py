@@ -66,7 +66,13 @@ async def test_a_3_mb_name_is_refused_at_register_and_update(core, client) -> No
 
 async def test_devices_filled_to_their_limit_answer_and_one_more_is_refused(core, client) -> None:
     for n in range(c.DEVICES_MAX):
-        await dm(client, "Register", "(ssss)s", overview(n, WIDE * c.NAME_MAX).to_wire(), "dummy-thermometer")
+        await dm(
+            client,
+            "Register",
+            "(ssss)s",
+            overview(n, WIDE * c.NAME_MAX).to_wire(),
+            "dummy-thermometer",
+        )
     await refused(
         dm(client, "Register", "(ssss)s", overview(c.DEVICES_MAX).to_wire(), "dummy-thermometer"),
         f"registered devices: the limit of {c.DEVICES_MAX:,} is reached",
@@ -241,7 +247,8 @@ async def test_a_bad_stored_replay_record_is_skipped(tmp_path) -> None:
             (*key, n, value, "°C", "float", 1000),
         )
     buffer.db.execute(
-        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, 4, "4.0", "°C", "float", "not a time")
+        "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (*key, 4, "4.0", "°C", "float", "not a time"),
     )
     assert [(r.value, n) for r, n in buffer.after(key, 0, 10)] == [("1.0", 1), ("3.0", 3)]
     buffer.close()

@@ -53,6 +53,7 @@ def _service_options(items: list[str]) -> dict[str, list[str]]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from services.catalog import services_for
+    from services.private import make_private, private_umask
     from services.runtime.supervisor import Supervisor
 
     if args.native == args.containers:
@@ -61,6 +62,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     options = _service_options(args.option)
     if args.containers:  # waits for the services' names anyway
         return _up_containers(state_dir, args, options)
+    private_umask()
+    make_private(state_dir)  # a tree made before (0755/0644) is mended
     if args.wait:
         return _up_detached(state_dir, args)
     supervisor = Supervisor(
@@ -220,6 +223,7 @@ def _down_native(state_dir: Path) -> int:
 def cmd_service(args: argparse.Namespace) -> int:
     from services.catalog import CATALOG
     from services.options import OptionError
+    from services.private import private_umask
     from services.service import ServiceConfig
 
     spec = CATALOG.get(args.name)
@@ -228,6 +232,7 @@ def cmd_service(args: argparse.Namespace) -> int:
             f"agile-gateway service: no service {args.name!r}; known: {', '.join(CATALOG)}"
         )
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    private_umask()
     address = ""
     if spec.bus_names:  # the virtual BlueZ lives on another bus and needs none
         try:

@@ -29,6 +29,7 @@ from dbus_fast.service import dbus_method
 from zigpy.zcl import Cluster, foundation
 
 from services import contract as c
+from services.private import secret_folder
 from services.protocol import ProtocolAdapter, ProtocolInterface
 from services.service import spawn
 
@@ -125,8 +126,7 @@ class ZigBeeAdapter(ProtocolAdapter):
     # -- radio --
 
     def zigpy_config(self) -> dict[str, Any]:
-        folder = self.state_dir / "zigbee"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = secret_folder(self.state_dir / "zigbee")  # the network key is in there
         config: dict[str, Any] = {
             "device": {"path": self.port or self.radio},
             "database_path": str(folder / "zigbee.db"),
