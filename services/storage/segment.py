@@ -12,6 +12,7 @@ Values are stored as JSON numbers when that gives back the exact string, else
 as strings, so queries round-trip the RecordObject value unchanged.
 """
 
+import hashlib
 import json
 import math
 import sys
@@ -40,6 +41,7 @@ class SegmentStorage(Storage):
         self.sealer = sealer
         self.encrypt = encrypt
         self.bytes_written = 0
+        self.digest = ""
 
     def read(self) -> dict[str, Any] | None:
         try:
@@ -56,6 +58,7 @@ class SegmentStorage(Storage):
             blob = self.sealer.seal(blob, self.aad)
         write_atomic(self.path, blob)
         self.bytes_written = len(blob)
+        self.digest = digest(blob)
 
     def close(self) -> None:
         pass
@@ -69,6 +72,11 @@ class BatchMiddleware(CachingMiddleware):
     @property
     def dirty(self) -> bool:
         return self._cache_modified_count > 0
+
+
+def digest(blob: bytes) -> str:
+    """What an authenticated index holds of a segment's bytes."""
+    return hashlib.sha256(blob).hexdigest()
 
 
 def decode_blob(blob: bytes, aad: str, sealer: Sealer | None) -> dict[str, Any]:

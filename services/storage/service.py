@@ -360,6 +360,7 @@ class StorageInterface(ServiceInterface):
                     "bytes": Variant("t", s.bytes),
                     "segments": Variant("u", s.segments),
                     "encrypted": Variant("b", s.encrypted),
+                    "refused": Variant("u", s.refused),
                 },
             ]
             for s in _newest(self.service.store.stream_infos(), c.POLICIES_MAX)

@@ -26,7 +26,7 @@ from tinydb import TinyDB
 
 from services.atomicjson import TMP_SUFFIX, write_atomic
 from services.contract import RecordObject
-from services.storage.crypto import Sealer, TamperedSegment, is_sealed
+from services.storage.crypto import Sealer, StorageKeyError, TamperedSegment, is_sealed
 from services.storage.downsample import minmax_indices
 from services.storage.segment import (
     SUFFIX,
@@ -34,6 +34,7 @@ from services.storage.segment import (
     SegmentStorage,
     columns_of,
     decode_blob,
+    digest,
     middleware,
     open_db,
     pack_run,
@@ -45,6 +46,7 @@ from services.storage.segment import (
 log = logging.getLogger(__name__)
 
 INDEX = "index.json"
+SEALED_MARK = ".indexes-sealed"
 HOUR_MS = 3_600_000
 
 
@@ -61,13 +63,16 @@ class SegmentInfo:
     bytes: int = 0
     encrypted: bool = False
     seq: int = 0  # the highest sequence number of a record in it (0: none known)
+    digest: str = ""  # of its bytes as written ("" where an older version wrote it)
 
     def to_json(self) -> list[object]:
-        return [self.count, self.first, self.last, self.bytes, self.encrypted, self.seq]
+        row = [self.count, self.first, self.last, self.bytes, self.encrypted, self.seq]
+        return [*row, self.digest] if self.digest else row
 
     @classmethod
     def from_json(cls, name: str, row: list[object]) -> "SegmentInfo":
-        count, first, last, size, encrypted, *seq = row  # an index from before has no seq
+        # An index from before has no seq, or no digest.
+        count, first, last, size, encrypted, *rest = row
         return cls(
             name,
             int(count),  # type: ignore[call-overload]
@@ -75,7 +80,8 @@ class SegmentInfo:
             int(last),  # type: ignore[call-overload]
             int(size),  # type: ignore[call-overload]
             bool(encrypted),
-            int(seq[0]) if seq else 0,  # type: ignore[call-overload]
+            int(rest[0]) if rest else 0,  # type: ignore[call-overload]
+            str(rest[1]) if len(rest) > 1 else "",
         )
 
 
@@ -89,6 +95,7 @@ class StreamInfo:
     bytes: int
     segments: int
     encrypted: bool
+    refused: int = 0  # segments not read: not what the authenticated index lists
 
 
 def _folder_name(text: str) -> str:
@@ -112,19 +119,42 @@ class Stream:
         self.head: tuple[SegmentInfo, TinyDB] | None = None
         self.dirty: dict[str, tuple[SegmentInfo, TinyDB]] = {}
         self.index_dirty = False
+        # Why the stream's segments are not what its authenticated index says (a plain
+        # segment over a sealed one, one from elsewhere, an older copy, one missing):
+        # kept in the index itself, and every read of the stream says it.
+        self.problem = ""
+        # Segments refused by name, and why: never read again (an older copy that opens
+        # with the key must not pass for a crash's newer write at the next start).
+        self.refused: dict[str, str] = {}
 
     # -- opening --
 
     def load(self) -> None:
         """Read the index, and re-scan any segment it does not describe (a crash between
-        writing a segment and writing the index)."""
+        writing a segment and writing the index). The index of a stream with sealed
+        segments is sealed too: then each segment must be the one it lists."""
+        sealed = False
         try:
-            index = json.loads((self.folder / INDEX).read_text())
+            blob = (self.folder / INDEX).read_bytes()
+            sealed = is_sealed(blob)
+            if sealed:
+                if self.store.sealer is None:
+                    raise StorageKeyError("the index is sealed and no key is loaded")
+                blob = self.store.sealer.open(blob, self.aad(INDEX))
+            index = json.loads(blob)
             known = {
                 name: SegmentInfo.from_json(name, row) for name, row in index["segments"].items()
             }
             self.index_seq = int(index.get("seq", 0))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.problem = str(index.get("problem", ""))
+            self.refused = {str(k): str(v) for k, v in dict(index.get("refused", {})).items()}
+        except StorageKeyError as exc:
+            known, self.problem = {}, str(exc)  # not checked: neither read nor written
+            log.error("%s: %s", self.rel, exc)
+        except TamperedSegment:
+            known = {}
+            self._tampered(f"{INDEX}: authentication failed (tampered, or another key)")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             if not isinstance(exc, FileNotFoundError):
                 log.warning("%s: index unreadable (%s); scanning the segments", self.rel, exc)
             known = {}
@@ -138,7 +168,13 @@ class Stream:
                 continue
             size = path.stat().st_size
             info = known.get(path.name)
-            if info is None or info.bytes != size:
+            if path.name in self.refused:
+                log.warning("%s: %s refused: %s", self.rel, path.name, self.refused[path.name])
+                continue
+            if sealed:
+                info = self._check(path, info)
+                lost = lost or (path.name in self.refused and path.name in known)
+            elif info is None or info.bytes != size:
                 scanned = self._scan(path, size)
                 if info is not None and (scanned is None or scanned.seq < info.seq):
                     lost = True
@@ -146,12 +182,51 @@ class Stream:
                 self.index_dirty = True
             if info is not None:
                 self.segments[path.name] = info
-        if set(known) - set(self.segments):
+        for name in sorted(set(known) - set(self.segments) - set(self.refused)):
             self.index_dirty = True
+            if sealed:  # a hole in the stream
+                self._refuse(name, "the segment is missing")
+                lost = True
         if lost:
             # Records the index had seen are gone with the medium: a follower asks the
             # replay for them again from what is still here.
             self.index_seq = max((s.seq for s in self.segments.values()), default=0)
+        if not sealed and any(s.encrypted for s in self.segments.values()):
+            if self.store.indexes_sealed:
+                # This store seals every such index: a plain one was put in its place.
+                self._tampered("a plain index where this store sealed one")
+            self.index_dirty = True  # from an older version: sealed from now on
+
+    def _check(self, path: Path, listed: SegmentInfo | None) -> SegmentInfo | None:
+        """A segment of a stream whose index is authenticated: the one listed, or a newer
+        write of it that a crash kept from the index. Anything else is refused."""
+        blob = path.read_bytes()
+        if listed is not None and listed.digest == digest(blob):
+            return listed
+        scanned = self._scan(path, len(blob))
+        if scanned is None:
+            why = "authentication failed (tampered, or another key)"
+        elif not scanned.encrypted and (listed is None or listed.encrypted):
+            why = "plain where the index has it sealed or not at all"
+        elif listed is not None and (scanned.count, scanned.seq) < (listed.count, listed.seq):
+            why = "an older copy than the index lists"
+        else:
+            self.index_dirty = True
+            return scanned
+        self._refuse(path.name, why)
+        return None
+
+    def _refuse(self, name: str, why: str) -> None:
+        """Said, kept in the sealed index, and never read; the replay brings back what
+        it still holds of the records."""
+        log.error("%s: %s: %s; refused", self.rel, name, why)
+        self.refused[name] = why
+        self.index_dirty = True
+
+    def _tampered(self, why: str) -> None:
+        log.error("%s: %s: the stream is not read until this is looked into", self.rel, why)
+        self.problem = f"{self.problem}; {why}" if self.problem else why
+        self.index_dirty = True
 
     def _scan(self, path: Path, size: int) -> SegmentInfo | None:
         blob = path.read_bytes()
@@ -170,12 +245,13 @@ class Stream:
             log.error("%s: %s; segment left as is and not used", self.rel, exc)
             return None
         sealed = is_sealed(blob)
+        mark = digest(path.read_bytes()) if size != len(blob) else digest(blob)
         if not cols.t:
-            return SegmentInfo(path.name, 0, 0, 0, size, sealed)
+            return SegmentInfo(path.name, 0, 0, 0, size, sealed, 0, mark)
         seq = max(
             (int(d.get("q", 0)) for d in (data or {}).get("_default", {}).values()), default=0
         )
-        return SegmentInfo(path.name, len(cols), cols.t[0], cols.t[-1], size, sealed, seq)
+        return SegmentInfo(path.name, len(cols), cols.t[0], cols.t[-1], size, sealed, seq, mark)
 
     def _repair(self, path: Path, aad: str, data: dict[str, Any]) -> int:
         """Rewrite a segment cut short with what was salvaged of it; its size."""
@@ -250,7 +326,7 @@ class Stream:
             ) <= self.store.partition(info.first):
                 return self.head
         n = 0
-        while (name := f"{t:013d}-{n}{SUFFIX}") in self.segments:
+        while (name := f"{t:013d}-{n}{SUFFIX}") in self.segments or name in self.refused:
             n += 1
         info = SegmentInfo(name, 0, t, t, 0, self.encrypt)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -276,6 +352,7 @@ class Stream:
                 ) from None
             info.bytes = segment_storage(db).bytes_written
             info.encrypted = segment_storage(db).encrypt
+            info.digest = segment_storage(db).digest
             written += info.count - self.store.flushed_counts.get(self.aad(name), 0)
             self.store.flushed_counts[self.aad(name)] = info.count
             del self.dirty[name]
@@ -287,9 +364,21 @@ class Stream:
     def write_index(self) -> None:
         rows = {name: info.to_json() for name, info in sorted(self.segments.items())}
         self.index_seq = max([self.index_seq, *(s.seq for s in self.segments.values())])
-        index = {"segments": rows, "seq": self.index_seq}
+        index: dict[str, object] = {"segments": rows, "seq": self.index_seq}
+        if self.problem:
+            index["problem"] = self.problem
+        if self.refused:
+            index["refused"] = self.refused
+        data = json.dumps(index).encode()
+        if any(s.encrypted for s in self.segments.values()) or self.problem or self.refused:
+            if self.store.sealer is None:
+                # Unsealed, the index would no longer vouch for the stream's segments.
+                log.error("%s: the index is not written without the key", self.rel)
+                return
+            data = self.store.sealer.seal(data, self.aad(INDEX))
+            self.store.mark_indexes_sealed()
         try:
-            write_atomic(self.folder / INDEX, json.dumps(index).encode())
+            write_atomic(self.folder / INDEX, data)
         except OSError as exc:
             raise StorageError(
                 f"cannot write {self.folder / INDEX}: {exc.strerror or exc}"
@@ -299,6 +388,8 @@ class Stream:
     # -- reading --
 
     def columns(self, info: SegmentInfo) -> Columns:
+        if self.problem:
+            raise TamperedSegment(f"{self.rel}: {self.problem}")
         aad = self.aad(info.name)
         cols = self.store.cache.get(aad)
         if cols is not None:
@@ -318,6 +409,8 @@ class Stream:
         return cols
 
     def select(self, since: int, until: int) -> Columns:
+        if self.problem:
+            raise TamperedSegment(f"{self.rel}: {self.problem}")
         self.stage()
         wanted = sorted(
             (s for s in self.segments.values() if s.count and s.first <= until and s.last >= since),
@@ -346,6 +439,7 @@ class Stream:
         self.stage()
         self.write()
         removed = 0
+        gone: list[Path] = []
         for info in sorted(self.segments.values(), key=lambda s: s.first):
             if info.count and info.first >= cutoff_ms:
                 continue
@@ -354,7 +448,7 @@ class Stream:
                 self.head = None
             self.store.cache.pop(self.aad(info.name), None)
             if not info.count or info.last < cutoff_ms:
-                path.unlink(missing_ok=True)
+                gone.append(path)  # after the index: a crash between leaves no hole in it
                 del self.segments[info.name]
                 removed += info.count
                 self.index_dirty = True
@@ -367,10 +461,13 @@ class Stream:
             self.store.cache.pop(self.aad(info.name), None)
             removed += keep
             info.count, info.first, info.bytes = len(kept), kept.t[0], storage.bytes_written
+            info.digest = storage.digest
             self.store.flushed_counts[self.aad(info.name)] = info.count
             self.index_dirty = True
         if self.index_dirty:
             self.write_index()
+        for path in gone:
+            path.unlink(missing_ok=True)
         return removed
 
 
@@ -415,6 +512,9 @@ class Store:
         self.flushes = 0
         self.last_error = ""
         self.readonly = readonly  # e.g. an export beside the running service: touch nothing
+        # Present once this store sealed an index: from then on a plain index beside
+        # sealed segments is not an older version's but a replacement.
+        self.indexes_sealed = (root / SEALED_MARK).exists()
         if not readonly:
             (root / "streams").mkdir(parents=True, exist_ok=True)
         elif not (root / "streams").is_dir():
@@ -425,6 +525,11 @@ class Store:
                 stream.load()
                 for info in stream.segments.values():
                     self.flushed_counts[stream.aad(info.name)] = info.count
+
+    def mark_indexes_sealed(self) -> None:
+        if not self.indexes_sealed:
+            write_atomic(self.root / SEALED_MARK, b"indexes of encrypted streams are sealed\n")
+            self.indexes_sealed = True
 
     def partition(self, t: int) -> int:
         return t // self.segment_ms
@@ -533,6 +638,8 @@ class Store:
         stream = self.streams.get((device_id, component_id))
         if stream is None:
             return None
+        if stream.problem:
+            raise TamperedSegment(f"{stream.rel}: {stream.problem}")
         stream.stage()
         live = [s for s in stream.segments.values() if s.count]
         if not live:
@@ -554,18 +661,19 @@ class Store:
         for (dev, comp), stream in sorted(self.streams.items()):
             stream.stage()
             live = [s for s in stream.segments.values() if s.count]
-            if not live:
+            if not live and not stream.refused:
                 continue
             out.append(
                 StreamInfo(
                     dev,
                     comp,
                     sum(s.count for s in live),
-                    min(s.first for s in live),
-                    max(s.last for s in live),
+                    min((s.first for s in live), default=0),
+                    max((s.last for s in live), default=0),
                     sum(s.bytes for s in live),
                     len(live),
-                    any(s.encrypted for s in live),
+                    any(s.encrypted for s in live) or bool(stream.refused),
+                    len(stream.refused),
                 )
             )
         return out

@@ -196,6 +196,12 @@ async def test_a_tampered_segment_is_a_dbus_error(gateway, client) -> None:
     blob = bytearray(segment.read_bytes())
     blob[-1] ^= 0xFF
     segment.write_bytes(bytes(blob))
+    service = await start_storage(gateway)
+    (streams,) = await storage(client, "Streams")  # refused, and said
+    assert streams[0][2]["refused"].value == 1 and streams[0][2]["encrypted"].value
+    await gateway.stop(service)
+    index = segment.parent / "index.json"
+    index.write_bytes(index.read_bytes()[:-1])  # the stream's authenticated index
     await start_storage(gateway)
     with pytest.raises(DBusError, match="authentication failed") as err:
         await stored(client)

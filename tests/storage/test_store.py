@@ -153,8 +153,15 @@ def test_a_tampered_segment_is_reported_not_returned(tmp_path: Path, encrypted: 
     victim.write_bytes(bytes(blob))
     reopened = Store(tmp_path, sealer)
     assert len(reopened.query("dummyD0", "temperature", T0, T0 + 99_000)) == 100
-    with pytest.raises(TamperedSegment):
-        reopened.query("dummyD0", "temperature", 0, 2**62)
+    if not encrypted:
+        with pytest.raises(TamperedSegment):
+            reopened.query("dummyD0", "temperature", 0, 2**62)
+        return
+    # An encrypted stream's index is authenticated: the segment is refused (said in the
+    # log and in the stream's figures, and at every start), never read.
+    for store in (reopened, Store(tmp_path, sealer)):
+        assert len(store.query("dummyD0", "temperature", 0, 2**62)) == 200
+        assert store.stream_infos()[0].refused == 1
 
 
 def test_a_segment_swapped_for_another_is_detected(tmp_path: Path):
@@ -164,8 +171,9 @@ def test_a_segment_swapped_for_another_is_detected(tmp_path: Path):
     fill(store, 200)
     first, second = segment_files(tmp_path)
     first.write_bytes(second.read_bytes())
-    with pytest.raises(TamperedSegment):
-        Store(tmp_path, sealer).query("dummyD0", "temperature", 0, T0 + 50_000)
+    reopened = Store(tmp_path, sealer)
+    assert reopened.query("dummyD0", "temperature", 0, T0 + 50_000) == []
+    assert reopened.stream_infos()[0].refused == 1
 
 
 def test_leftovers_of_a_crash_are_cleaned_and_a_stale_index_is_rebuilt(tmp_path: Path):
@@ -251,3 +259,76 @@ def test_a_sealed_segment_cut_short_is_left_unread_and_replayed(tmp_path: Path):
     assert reopened.query("dummyD0", "temperature", 0, 2**62) == []
     assert reopened.last_seq("dummyD0", "temperature") == 0
     assert segment.read_bytes() == whole[:-1]  # left as it is, for whoever investigates
+
+
+# -- an encrypted stream's segments are authenticated as a set -----------------------
+
+
+def encrypted_store(tmp_path: Path, sealer: Sealer, n: int = 300) -> Store:
+    store = Store(tmp_path, sealer, segment_records=100)
+    store.set_encrypt("dummyD0", "temperature", True)
+    fill(store, n)
+    return store
+
+
+def test_a_plain_segment_over_a_sealed_one_is_refused_not_read(tmp_path: Path):
+    sealer = Sealer(os.urandom(32))
+    encrypted_store(tmp_path, sealer)
+    forger = Store(tmp_path / "forger", segment_records=100)  # plain, no key
+    fill(forger, 100, start=T0 + 100_000, **{"dev": "dummyD0"})
+    (forged,) = segment_files(tmp_path / "forger")
+    victim = segment_files(tmp_path)[1]
+    victim.write_bytes(forged.read_bytes().replace(b"21", b"99"))
+    for store in (Store(tmp_path, sealer), Store(tmp_path, sealer)):  # and at every start
+        values = {r.value for r in store.query("dummyD0", "temperature", 0, 2**62)}
+        assert len(values) and not any(v.startswith("99") for v in values)
+        (info,) = store.stream_infos()
+        assert (info.count, info.refused, info.encrypted) == (200, 1, True)
+
+
+def test_a_segment_of_another_stream_is_refused(tmp_path: Path):
+    sealer = Sealer(os.urandom(32))
+    store = encrypted_store(tmp_path, sealer, 100)
+    store.set_encrypt("dummyD1", "temperature", True)
+    fill(store, 100, start=T0 + 500_000, dev="dummyD1")
+    theirs = next(tmp_path.glob("streams/dummyD1/temperature/*.seg"))
+    ours = next(tmp_path.glob("streams/dummyD0/temperature/*.seg"))
+    (ours.parent / theirs.name).write_bytes(theirs.read_bytes())
+    reopened = Store(tmp_path, sealer)
+    assert len(reopened.query("dummyD0", "temperature", 0, 2**62)) == 100
+    assert reopened.stream_infos()[0].refused == 1
+
+
+def test_an_older_copy_of_a_segment_is_refused(tmp_path: Path):
+    sealer = Sealer(os.urandom(32))
+    store = Store(tmp_path, sealer)
+    store.set_encrypt("dummyD0", "temperature", True)
+    older, _newer = _batches(store, 2, 5)
+    (segment,) = segment_files(tmp_path)
+    segment.write_bytes(older)  # sealed with the right key and name: it opens
+    for reopened in (Store(tmp_path, sealer), Store(tmp_path, sealer)):
+        assert reopened.query("dummyD0", "temperature", 0, 2**62) == []
+        assert reopened.stream_infos()[0].refused == 1
+        assert reopened.last_seq("dummyD0", "temperature") == 0  # the replay brings them
+
+
+def test_a_deleted_middle_segment_is_said(tmp_path: Path, caplog):
+    sealer = Sealer(os.urandom(32))
+    encrypted_store(tmp_path, sealer)
+    segment_files(tmp_path)[1].unlink()
+    reopened = Store(tmp_path, sealer)
+    assert reopened.stream_infos()[0].refused == 1
+    assert "the segment is missing; refused" in caplog.text
+
+
+def test_an_index_forged_or_put_back_plain_refuses_the_stream(tmp_path: Path):
+    sealer = Sealer(os.urandom(32))
+    encrypted_store(tmp_path, sealer)
+    index = next(tmp_path.glob("streams/*/*/index.json"))
+    sealed = index.read_bytes()
+    index.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    with pytest.raises(TamperedSegment, match=r"index\.json: authentication failed"):
+        Store(tmp_path, sealer).query("dummyD0", "temperature", 0, 2**62)
+    index.write_text('{"segments": {}, "seq": 0}')  # as an older version would have
+    with pytest.raises(TamperedSegment, match="a plain index where this store sealed one"):
+        Store(tmp_path, sealer).query("dummyD0", "temperature", 0, 2**62)
