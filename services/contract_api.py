@@ -86,6 +86,7 @@ AGILE_SIGNALS: dict[str, dict[str, str]] = {
 ADDITIONS: Methods = {
     c.PROTOCOL_MANAGER_IFACE: {"DevicesInfo": ("", "a{sa{sv}}")},  # by device id
     c.DEVICE_MANAGER_IFACE: {"DevicesStatus": ("", "a{s(s)}")},
+    c.DEVICE_IFACE: {"SetPrivate": ("sb", "")},  # records kept in memory only
     c.PROTOCOL_IFACE: {
         "DeviceInfo": ("s", "a{sv}"),
         "DevicesInfo": ("", "a{sa{sv}}"),

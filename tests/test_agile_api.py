@@ -100,6 +100,7 @@ async def test_profile_protocol_configuration_and_data(core, client) -> None:
         "writable": ["state"],
         "subscribable": ["state"],
         "subscribed": {},
+        "private": [],
     }
     with pytest.raises(DBusError) as err:
         await device(client, THERMO_ID, "Data")

@@ -13,10 +13,12 @@ or the error, is published back.
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import socket
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +31,7 @@ from services import contract as c
 from services.atomicjson import good_rows, write_atomic
 from services.bridge import topics
 from services.bridge.discovery import Device, configs
-from services.bridge.spool import Spool
+from services.bridge.spool import Queued, Spool
 from services.bus import call
 from services.catalog import options_of
 from services.records import Follower, device_call, follow_device_manager
@@ -64,6 +66,13 @@ class BridgeService(BusService):
         self.backoff_max_s: float = opts["reconnect-max"]
         self.folder = Path(opts["folder"] or config.state_dir / "mqtt")
         self.spool = Spool(self.folder / "spool.db", opts["queue-max"])
+        # Private streams' messages (Storage encrypts them): never in the spool on disk,
+        # here in memory only, bounded as the spool is; a bridge restarted takes them
+        # again from the device manager's replay (QoS 1: a repeat is allowed).
+        self.private: set[tuple[str, str]] = set()
+        self.memory: deque[Queued] = deque()
+        self.memory_max: int = opts["queue-max"]
+        self.memory_dropped = 0
         self.policy_file = self.folder / "bridged.json"
         self.off: set[str] = set()  # devices not bridged
         self.off_streams: set[tuple[str, str]] = set()  # streams of bridged devices not
@@ -119,13 +128,20 @@ class BridgeService(BusService):
             self.follower.on_signal(msg)
 
     def _deliver(self, record: c.RecordObject, seq: int) -> None:
-        self.positions[(record.device_id, record.component_id)] = seq
-        if (
-            record.device_id in self.off
-            or (record.device_id, record.component_id) in self.off_streams
-        ):
+        key = (record.device_id, record.component_id)
+        private = key in self.private
+        if not private:
+            self.positions[key] = seq
+        if record.device_id in self.off or key in self.off_streams:
             return
         topic = topics.record_topic(self.base, record)
+        if private:
+            if len(self.memory) >= self.memory_max:
+                self.memory.popleft()
+                self.memory_dropped += 1
+            self.memory.append(Queued(0, topic, topics.record_payload(record), True))
+            self._wake.set()
+            return
         self.pending.append((topic, topics.record_payload(record), True))
         self._queued.set()
 
@@ -143,36 +159,47 @@ class BridgeService(BusService):
 
     async def _publish_spool(self, client: Any) -> None:
         while True:
+            if self.memory:
+                rows = list(itertools.islice(self.memory, BATCH))
+                await self._publish(client, rows)
+                for _ in rows:
+                    self.memory.popleft()
+                continue
             rows = self.spool.head(BATCH)
             if not rows:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            sendable = []
-            for row in rows:
-                problem = row.problem or topics.topic_problem(row.topic)
-                if problem:
-                    self._bury(row, problem)
-                else:
-                    sendable.append(row)
-            results = await asyncio.gather(
-                *(client.publish(r.topic, r.payload, qos=1, retain=r.retain) for r in sendable),
-                return_exceptions=True,
-            )
-            lost = None
-            for row, result in zip(sendable, results, strict=True):
-                if isinstance(result, ValueError | TypeError) or _refused(result):
-                    self._bury(row, f"{type(result).__name__}: {result}")
-                elif isinstance(result, BaseException):
-                    lost = lost or result  # the connection: sent again on the next one
-            if lost is not None:
-                raise lost
+            await self._publish(client, rows)
             self.spool.remove_through(rows[-1].seq)
-            self.published += len(sendable)
 
-    def _bury(self, row: Any, reason: str) -> None:
+    async def _publish(self, client: Any, rows: list[Queued]) -> None:
+        """Each row sent (QoS 1, acknowledged) or dead-lettered; a lost connection
+        raises, and the rows are sent again on the next one."""
+        sendable = []
+        for row in rows:
+            problem = row.problem or topics.topic_problem(row.topic)
+            if problem:
+                self._bury(row, problem)
+            else:
+                sendable.append(row)
+        results = await asyncio.gather(
+            *(client.publish(r.topic, r.payload, qos=1, retain=r.retain) for r in sendable),
+            return_exceptions=True,
+        )
+        lost = None
+        for row, result in zip(sendable, results, strict=True):
+            if isinstance(result, ValueError | TypeError) or _refused(result):
+                self._bury(row, f"{type(result).__name__}: {result}")
+            elif isinstance(result, BaseException):
+                lost = lost or result  # the connection: sent again on the next one
+        if lost is not None:
+            raise lost
+        self.published += len(sendable)
+
+    def _bury(self, row: Queued, reason: str) -> None:
         log.error("not sent, dead-lettered: %s: %s", c.cut(row.topic), reason)
-        self.spool.bury(row, reason)
+        self.spool.bury(row, reason)  # a private stream's row: its topic and reason only
 
     # -- the broker connection --
 
@@ -311,9 +338,13 @@ class BridgeService(BusService):
             self.bus, c.DEVICE_NAME, c.DEVICE_MANAGER_PATH, c.DEVICE_MANAGER_IFACE, "DevicesStatus"
         )
         seen: dict[str, Device] = {}
+        private: set[tuple[str, str]] = set()
         for definition in map(c.DeviceDefinition.from_wire, wire):
             known = self.devices.get(definition.device_id)
-            seen[definition.device_id] = known or await self._describe(definition)
+            described, kept_private = await self._describe(definition)
+            seen[definition.device_id] = known or described
+            private |= {(definition.device_id, k) for k in kept_private}
+        self.private = private
         for gone in set(self.devices) - set(seen) | (set(seen) & self.off):
             if gone in self.devices:
                 await self._withdraw(self.devices.pop(gone))
@@ -332,11 +363,13 @@ class BridgeService(BusService):
                     await self._subscribe(device_id, component)
         self.subscribed = {k for k in self.subscribed if k[0] in self.devices}
 
-    async def _describe(self, definition: c.DeviceDefinition) -> Device:
+    async def _describe(self, definition: c.DeviceDefinition) -> tuple[Device, list[str]]:
+        """The device as Home Assistant is told of it, and its private streams (asked at
+        every refresh: Storage may have switched encryption on since)."""
         (text,) = await device_call(self.bus, definition.device_id, "Configuration")
         conf = json.loads(str(text))
         units = {s.id: s.unit for s in definition.streams}
-        return Device(
+        device = Device(
             definition.device_id,
             definition.name,
             str(conf.get("deviceType", "")),
@@ -344,6 +377,7 @@ class BridgeService(BusService):
             tuple(conf.get("writable", ())),
             tuple(conf.get("commands", ())),
         )
+        return device, [str(k) for k in conf.get("private", ())]
 
     async def _subscribe(self, device_id: str, component: str) -> None:
         key = (device_id, component)
@@ -433,8 +467,8 @@ class BridgeService(BusService):
             "connected": Variant("b", self.client is not None),
             "broker": Variant("s", f"{self.host}:{self.port}"),
             "base-topic": Variant("s", self.base),
-            "queued": Variant("t", self.spool.length + len(self.pending)),
-            "dropped": Variant("t", self.spool.dropped),
+            "queued": Variant("t", self.spool.length + len(self.pending) + len(self.memory)),
+            "dropped": Variant("t", self.spool.dropped + self.memory_dropped),
             "dead_letters": Variant("t", self.spool.dead),
             "published": Variant("t", self.published),
             "error": Variant("s", self.error),

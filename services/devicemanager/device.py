@@ -203,8 +203,24 @@ class Device:
                 "writable": [k.id for k in components if k.encode is not None],
                 "subscribable": [k.id for k in components if k.subscribable],
                 "subscribed": {k: sum(v.values()) for k, v in self.subscribers.items() if +v},
+                "private": sorted(
+                    k.id for k in components if (self.id, k.id) in self.replay_private()
+                ),
             }
         )
+
+    def replay_private(self) -> set[tuple[str, str]]:
+        return self.replay.private if self.replay is not None else set()
+
+    def set_private(self, component_id: str, private: bool) -> None:
+        """A stream whose records are never written in clear (Storage encrypts it): kept
+        for replay in memory only, and said in Configuration so that the bridge's spool
+        carries them in memory too."""
+        self.type.component(component_id)
+        if self.replay is None:
+            raise c.NoResult("this device manager keeps no replay buffer")
+        self.replay.set_private((self.id, component_id), private)
+        log.info("%s/%s private: %s", self.id, component_id, private)
 
     def last_update(self, component_id: str) -> c.RecordObject:
         self.type.component(component_id)
@@ -435,6 +451,13 @@ class DeviceInterface(ServiceInterface):
         """Addition: a followed stream's records numbered after `after`, oldest first, at
         most REPLAY_BATCH; a first number above after + 1 is a gap (records not kept)."""
         return self.device.replayed(component, after)
+
+    @dbus_method()
+    def SetPrivate(self, component: c.Str, private: c.Bool) -> None:
+        """Addition: the stream's records are kept only in memory wherever the gateway
+        queues them (replay buffer, bridge spool): what Storage asks of a stream it
+        encrypts."""
+        self.device.set_private(component, private)
 
     @dbus_method()
     def Sequence(self, component: c.Str) -> c.SeqBoundsWire:

@@ -15,12 +15,18 @@ the process being killed. A commit that fails (a full disk) keeps its batch in m
 readers see it there, and it is tried again every FLUSH_RETRY_S; past `max_records`
 waiting, the oldest go (a gap the consumers say). A stream whose reservation cannot be
 committed numbers nothing: its records still reach AGILE's subscribers, not the replay.
+
+A private stream (one that Storage encrypts) is numbered the same way, but its records
+are kept in memory only, never on disk in clear: the device manager holds no key (a key
+in every service that handles records would widen who can read them), so a device
+manager restarted loses what it held of them, a gap its consumers say.
 """
 
 import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,6 +70,15 @@ class ReplayBuffer:
             "CREATE TABLE IF NOT EXISTS follows (device TEXT, component TEXT, consumer TEXT,"
             " PRIMARY KEY (device, component, consumer)) WITHOUT ROWID"
         )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS private (device TEXT, component TEXT,"
+            " PRIMARY KEY (device, component)) WITHOUT ROWID"
+        )
+        # What a private stream's records were before: overwritten when deleted (FAST:
+        # within their pages, no extra writes).
+        self.db.execute("PRAGMA secure_delete=FAST")
+        self.private: set[Key] = set(self.db.execute("SELECT device, component FROM private"))
+        self.memory: dict[Key, deque[Row]] = {}  # private streams' records
         self.next: dict[Key, int] = {}
         self.reserved: dict[Key, int] = {}
         self.pending: list[Row] = []
@@ -90,12 +105,37 @@ class ReplayBuffer:
                 raise ReplayUnavailable(f"replay buffer: {exc}") from None
             self.reserved[key] = seq + RESERVE - 1
         self.next[key] = seq + 1
+        row = (*key, seq, record.value, record.unit, record.format, record.last_update)
+        if key in self.private:
+            kept = self.memory.setdefault(key, deque(maxlen=self.max_records))
+            kept.append(row)
+            while kept and kept[0][6] < self.clock_ms() - self.max_age_ms:
+                kept.popleft()
+            return seq
         if self._flush_at is None:
             self._flush_at = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
-        self.pending.append(
-            (*key, seq, record.value, record.unit, record.format, record.last_update)
-        )
+        self.pending.append(row)
         return seq
+
+    def set_private(self, key: Key, private: bool) -> None:
+        """Keep the stream's records in memory only (True), or on disk again."""
+        if private == (key in self.private):
+            return
+        self.flush()
+        with self.db:
+            self.db.execute("BEGIN")
+            if private:
+                self.db.execute("INSERT OR IGNORE INTO private VALUES (?, ?)", key)
+                self.db.execute("DELETE FROM records WHERE device = ? AND component = ?", key)
+            else:
+                self.db.execute("DELETE FROM private WHERE device = ? AND component = ?", key)
+        if private:
+            self.private.add(key)
+            # The WAL still holds them as written: checkpointed and cut, they are gone.
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            self.private.discard(key)
+            self.pending = list(self.memory.pop(key, ())) + self.pending
 
     def flush(self) -> None:
         """Commit what `number` kept since the last flush, and let the oldest go."""
@@ -147,6 +187,7 @@ class ReplayBuffer:
             (*key, min(seq, SQLITE_MAX), limit),  # a t beyond SQLite's integers: none
         ).fetchall()
         waiting = [row[2:] for row in self.pending if row[:2] == key and row[2] > seq]
+        waiting += [row[2:] for row in self.memory.get(key, ()) if row[2] > seq]
         rows = sorted(rows + waiting)[:limit]  # commits failing: the rest waits in memory
         good = [row for row in rows if _valid(row)]
         if len(good) < len(rows):
@@ -160,6 +201,7 @@ class ReplayBuffer:
             "SELECT min(seq), max(seq) FROM records WHERE device = ? AND component = ?", key
         ).fetchone()
         waiting = [row[2] for row in self.pending if row[:2] == key]
+        waiting += [row[2] for row in self.memory.get(key, ())]
         held = [n for n in (first, *waiting) if n]
         return (min(held, default=0), self.next.get(key, max([last or 0, *waiting]) + 1) - 1)
 
@@ -181,6 +223,8 @@ class ReplayBuffer:
         """A device deleted: its records go. Its numbers stay reserved: registered again,
         it goes on after them, so a consumer's last number still means what it meant."""
         self.pending = [row for row in self.pending if row[0] != device_id]
+        for key in [k for k in self.memory if k[0] == device_id]:
+            del self.memory[key]
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM records WHERE device = ?", (device_id,))

@@ -21,7 +21,7 @@ from dbus_fast.service import ServiceInterface, dbus_method, signal
 
 from services import contract as c
 from services.catalog import options_of
-from services.records import Follower, follow_device_manager
+from services.records import Follower, device_call, follow_device_manager
 from services.service import BusService, ServiceConfig, woken
 from services.storage.crypto import KEY_ENV, Sealer, StorageKeyError, TamperedSegment, load_key
 from services.storage.policy import Policy, PolicyStore
@@ -53,6 +53,7 @@ class StorageService(BusService):
         self.skipped_interval = 0
         self.device_manager = ""  # unique name of the DeviceManager, when it is on the bus
         self.key_error = ""  # why the key cannot be used: encrypted streams are not recorded
+        self.private_said: dict[tuple[str, str], bool] = {}  # SetPrivate, as the DM has it
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
 
@@ -93,6 +94,8 @@ class StorageService(BusService):
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        # Each ends as it ends (a call cut off by the closing bus may end in OSError).
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             self.store.close()
         except StorageError as exc:
@@ -159,11 +162,27 @@ class StorageService(BusService):
                 for k, p in self.policies.items()
                 if p.record and (self.store.sealer is not None or not p.encrypt)
             }
+            for key in sorted(wanted):
+                await self._say_private(key, self.policies[key].encrypt)
             for key in sorted(wanted - self.subscribed):
+                if self.policies[key].encrypt and not self.private_said.get(key):
+                    continue  # not followed before its records are kept in memory only
                 await self._follow(key, True)
             for key in sorted(self.subscribed - wanted):
                 await self._follow(key, False)
             await woken(self._wake, self.resubscribe_s)
+
+    async def _say_private(self, key: tuple[str, str], private: bool) -> None:
+        """An encrypted stream's records must not lie in clear in the device manager's
+        replay buffer or the bridge's spool: it is told to keep them in memory."""
+        if self.private_said.get(key) == private:
+            return
+        try:
+            await device_call(self.bus, key[0], "SetPrivate", "sb", key[1], private)
+        except DBusError as exc:
+            log.info("%s/%s not said private (tried again later): %s", *key, exc.text)
+            return
+        self.private_said[key] = private
 
     async def _follow(self, key: tuple[str, str], on: bool) -> None:
         try:
@@ -188,6 +207,7 @@ class StorageService(BusService):
             if old:
                 log.info("the DeviceManager restarted or left; subscribing again")
             self.subscribed.clear()  # a new DeviceManager holds no subscriptions of ours
+            self.private_said.clear()
             self._wake.set()
 
     def _on_value(self, msg: Message) -> None:
