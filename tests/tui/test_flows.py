@@ -331,3 +331,19 @@ async def test_a_devices_refresh_costs_the_same_calls_for_any_number_of_devices(
         await client._dm("Register", "(ssss)s", THERMOMETER.to_wire(), "")
         assert len(await client.registered()) == 3
         assert await one_refresh() == one_device == 8
+
+
+async def test_a_storage_key_others_can_read_is_shown_in_data(
+    gateway_factory, frozen_dir, tmp_path
+) -> None:
+    key = tmp_path / "storage.key"
+    key.write_text("ab" * 32 + "\n")
+    key.chmod(0o644)
+    gw = gateway_factory(*states.GATEWAY_OPTIONS, f"storage:key-file={key}")
+    app = states.make_app(gw.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.paired(pilot)
+        await pilot.press("3")
+        await states.until(pilot, lambda: bool(app.storage_problem))
+        banner = app.screen.query("ProblemBanner").last()
+        assert banner.display and "Encrypted streams are not recorded" in str(banner.render())
