@@ -114,7 +114,7 @@ def stage(
         # The same image serves the simulated stack's second bus, for the virtual BlueZ.
         system = CONTAINER_SOCKET.parent / "system" / "bus.sock"
         (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))
-        return folder
+        return _public(folder)
     shutil.copy(dockerfiles / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
     (folder / "requirements.txt").write_text(
         "\n".join(project.requirements(image.extras, code)) + "\n"
@@ -127,6 +127,16 @@ def stage(
     (folder / "project").mkdir()
     for wheel in ours:
         shutil.copy2(wheel, folder / "project" / wheel.name)
+    return _public(folder)
+
+
+def _public(folder: Path) -> Path:
+    """A build context's modes as the image needs them, whatever the umask of the
+    process that staged it (the update service works under the gateway's private one):
+    its users read what is copied in, and the layers are the same bytes wherever built."""
+    for path in (folder, *folder.rglob("*")):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
     return folder
 
 

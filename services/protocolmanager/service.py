@@ -12,6 +12,7 @@ import contextlib
 import logging
 
 from dbus_fast import DBusError, Message, Variant
+from dbus_fast._private.marshaller import Marshaller
 from dbus_fast.service import ServiceInterface, dbus_method, signal
 from dbus_fast.validators import is_bus_name_valid
 
@@ -208,10 +209,15 @@ class ProtocolManagerService(BusService):
             *(self._call(p, "DevicesInfo") for p in protocols), return_exceptions=True
         )
         merged: dict[str, dict[str, Variant]] = {}
+        room = c.BUS_MESSAGE_MAX // 2  # each protocol's answer fits; all of them together too
         for protocol, answer in zip(protocols, answers, strict=True):
             if isinstance(answer, BaseException):
                 continue
             for address, props in answer[0].items():
+                room -= len(address) + len(Marshaller("a{sv}", [props]).marshall()) + 16
+                if room < 0 or len(merged) >= c.DISCOVERED_MAX:
+                    log.warning("DevicesInfo: more than fits one answer; the rest left out")
+                    return merged
                 merged[c.device_id(protocol, address)] = props
         return merged
 
