@@ -55,7 +55,7 @@ HUGE = st.sampled_from(
     ["x" * 300, "y" * 70_000, "\U0001f600" * 129, "z" * 1_200_000]
 )  # three fit one message
 STRINGS = st.one_of(TEXT, WILD, HUGE, st.just(""))
-COMPONENTS = st.one_of(st.sampled_from(["temperature", "humidity", "state"]), STRINGS)
+COMPONENTS = st.one_of(st.sampled_from(["temperature", "humidity", "state"]), WILD, STRINGS)
 VALID_ADDRESS = st.integers(0, 0xFF).map(lambda n: f"E0:00:00:00:00:{n:02X}")
 ADDRESSES = st.one_of(VALID_ADDRESS, VALID_ADDRESS, VALID_ADDRESS, STRINGS)  # mostly devices
 NUMBERS = st.one_of(
@@ -63,13 +63,13 @@ NUMBERS = st.one_of(
 )
 DURATIONS = st.one_of(
     NUMBERS.map(lambda n: Variant("x", n)),
-    st.sampled_from(["99999999999999999999d", "7d", "0", "1ms", "-5s", "", "1e9h"]).map(
+    st.sampled_from(["99999999999999999999d", "9" * 30, "7d", "0", "-5s", "", "1e9h"]).map(
         lambda s: Variant("s", s)
     ),
     st.booleans().map(lambda b: Variant("b", b)),
 )
 POLICY = st.dictionaries(
-    st.sampled_from(["record", "interval_ms", "retention_ms", "encrypt", "nope", ""]),
+    st.sampled_from(["retention_ms", "interval_ms", "record", "encrypt", "nope"]),
     st.one_of(DURATIONS, st.booleans().map(lambda b: Variant("b", b))),
     max_size=4,
 )
@@ -174,7 +174,7 @@ class GatewayMachine(RuleBasedStateMachine):
     @rule(
         target=devices,
         address=ADDRESSES,
-        name=STRINGS,
+        name=st.one_of(HUGE, STRINGS),
         type_name=st.sampled_from(["dummy-thermometer", "dummy-switch", "", "nope"]),
     )
     @recorded
@@ -182,7 +182,9 @@ class GatewayMachine(RuleBasedStateMachine):
         self.dm("Register", "(ssss)s", [address, DUMMY, name, "AVAILABLE"], type_name)
         return c.device_id(DUMMY, address)
 
-    @rule(device=devices, name=STRINGS, description=st.one_of(st.just(""), STRINGS))
+    @rule(
+        device=devices, name=st.one_of(HUGE, STRINGS), description=st.one_of(st.just(""), STRINGS)
+    )
     def update(self, device: str, name: str, description: str) -> None:
         self.dm("Update", "s(ssssssa(ss))", device, ["", "", name, description, "", "", []])
 
@@ -191,7 +193,7 @@ class GatewayMachine(RuleBasedStateMachine):
     def delete(self, device: str) -> None:
         self.dm("Delete", "s", device)
 
-    @rule(device=st.one_of(devices, STRINGS), component=COMPONENTS, changes=POLICY)
+    @rule(device=st.one_of(devices, devices, STRINGS), component=COMPONENTS, changes=POLICY)
     @recorded
     def set_policy(self, device: str, component: str, changes: dict[str, Variant]) -> None:
         self.storage("SetPolicy", "ssa{sv}", device, component, changes)
@@ -206,7 +208,7 @@ class GatewayMachine(RuleBasedStateMachine):
     def set_bridged(self, device: str, on: bool) -> None:
         self.bridge("SetBridged", "sb", device, on)
 
-    @rule(device=st.one_of(devices, STRINGS), component=COMPONENTS, on=st.booleans())
+    @rule(device=st.one_of(devices, devices, STRINGS), component=COMPONENTS, on=st.booleans())
     @recorded
     def set_stream_bridged(self, device: str, component: str, on: bool) -> None:
         self.bridge("SetStreamBridged", "ssb", device, component, on)

@@ -262,9 +262,14 @@ class BridgeService(BusService):
 
     async def _send(self, topic: str, payload: bytes, retain: bool = True) -> None:
         """State (discovery, availability) goes straight out when connected: it is sent
-        again on every connect anyway."""
+        again on every connect anyway, so a connection lost meanwhile loses nothing."""
+        import aiomqtt
+
         if self.client is not None:
-            await self.client.publish(topic, payload, qos=1, retain=retain)
+            try:
+                await self.client.publish(topic, payload, qos=1, retain=retain)
+            except (aiomqtt.MqttError, ValueError) as exc:
+                log.info("%s not sent (sent again on the next connect): %s", c.cut(topic), exc)
 
     async def _announce(self, device: Device) -> None:
         shown = replace(
@@ -328,6 +333,8 @@ class BridgeService(BusService):
                 await self._refresh()
             except DBusError as exc:
                 log.info("devices not read (tried again later): %s", exc.text)
+            except Exception:  # the loop that follows the devices must never end
+                log.exception("devices not read (tried again later)")
             await woken(self._wake_devices, self.refresh_s)
 
     async def _refresh(self) -> None:
