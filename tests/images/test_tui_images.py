@@ -90,7 +90,7 @@ async def test_a_failed_build_shows_the_error_and_tags_nothing(
     recipe = recipes / "python-service.multistage.Dockerfile"
     recipe.write_text(recipe.read_text().replace("USER agile\n", "USER agile\nRUN exit 7\n"))
     monkeypatch.setenv("AGILE_DOCKERFILES", str(recipes))  # for the gateway's update service
-    before = docker_client.images.get("agile/storage:multistage").id
+    before = image_id(docker_client, "agile/storage:multistage")  # None on a fresh engine
     app = gateway_app(gateway_factory)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await build_from_the_keyboard(pilot)
@@ -98,7 +98,7 @@ async def test_a_failed_build_shows_the_error_and_tags_nothing(
         assert screen.outcome == "failed"
         assert "returned a non-zero code: 7" in screen.error
         assert "returned a non-zero code: 7" in str(screen.query_one("#error").render())
-    assert docker_client.images.get("agile/storage:multistage").id == before
+    assert image_id(docker_client, "agile/storage:multistage") == before
 
 
 async def test_a_build_is_cancelled_and_tags_nothing(
