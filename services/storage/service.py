@@ -28,6 +28,7 @@ from services.storage.policy import Policy, PolicyStore
 from services.storage.store import StorageError, Store
 
 log = logging.getLogger(__name__)
+STOP_S = 5.0
 
 
 def now_ms() -> int:
@@ -94,8 +95,14 @@ class StorageService(BusService):
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        # Each ends as it ends (a call cut off by the closing bus may end in OSError).
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded (Python 3.11's wait_for, in a bus call, can swallow a cancel), and
+            # each that ended is looked at: a call cut off by the closing bus may end in
+            # OSError, which nobody else would retrieve.
+            done, _ = await asyncio.wait(self._tasks, timeout=STOP_S)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()
         try:
             self.store.close()
         except StorageError as exc:
