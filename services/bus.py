@@ -126,8 +126,25 @@ def loss_noted(bus: MessageBus) -> MessageBus:
     return bus
 
 
+class GatewayBus(MessageBus):
+    """dbus-fast's bus, with hooks that see every message it sends: a service's gate
+    learns how a call ended from its reply (services.access)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reply_hooks: list[Callable[[Message], None]] = []
+
+    def send(self, msg: Message) -> asyncio.Future[None]:
+        for hook in self.reply_hooks:
+            try:
+                hook(msg)
+            except Exception:
+                log.exception("a reply hook failed")
+        return super().send(msg)
+
+
 async def connect(address: str, timeout: float = DEFAULT_CALL_TIMEOUT) -> MessageBus:
-    bus = MessageBus(bus_address=address, bus_type=BusType.SESSION)
+    bus = GatewayBus(bus_address=address, bus_type=BusType.SESSION)
     return loss_noted(await asyncio.wait_for(bus.connect(), timeout))
 
 

@@ -1,14 +1,20 @@
 """The gateway bus: a private dbus-daemon on a unix socket in the state folder."""
 
+import getpass
+import logging
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from services.access import group_id, role_groups
 from services.catalog import CATALOG
-from services.contract import PROTOCOL_NAME_PREFIX, RUNTIME_NAME
+from services.contract import PROTOCOL_NAME_PREFIX, RUNTIME_NAME, Role
+from services.contract_api import ROLES, SERVICE_CALLS, SIGNAL_SENDERS
 from services.lifetime import dies_with_parent
+
+log = logging.getLogger(__name__)
 
 SOCKET_NAME = "bus.sock"
 CONFIG_NAME = "bus.conf"
@@ -42,40 +48,117 @@ def _owns(names: Sequence[str]) -> list[str]:
     return [f"<allow own={quoteattr(n)}/>" for n in names]
 
 
+def _calls(allowed: Iterable[tuple[str, str]]) -> list[str]:
+    return [
+        f'<allow send_type="method_call" send_interface={quoteattr(i)} send_member={quoteattr(m)}/>'
+        for i, m in sorted(allowed)
+    ]
+
+
+def _signals(ifaces: Iterable[str]) -> list[str]:
+    return [f'<allow send_type="signal" send_interface={quoteattr(i)}/>' for i in sorted(ifaces)]
+
+
+def calls_of(role: Role, service: str = "") -> set[tuple[str, str]]:
+    """Every (interface, member) a role may call; a service's own identity adds its own."""
+    allowed = {
+        (i, m) for i, members in ROLES.items() for m, need in members.items() if need <= role
+    }
+    return allowed | set(SERVICE_CALLS.get(service, ()))
+
+
+def _block(attribute: str, value: str, rules: list[str]) -> str:
+    inner = "\n    ".join(rules)
+    return f"  <policy {attribute}={quoteattr(value)}>\n    {inner}\n  </policy>"
+
+
+def _gateway_defaults() -> list[str]:
+    """Nobody calls a gateway method or sends a gateway signal unless a rule after this
+    one says so: the roles table, per group and user."""
+    rules = [
+        f'<deny send_type="method_call" send_destination={quoteattr(n)}/>'
+        for names in SERVICE_NAMES.values()
+        for n in names
+    ]
+    rules.append(
+        '<deny send_type="method_call" send_destination_prefix='
+        f"{quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>"
+    )
+    rules += [f'<deny send_type="signal" send_interface={quoteattr(i)}/>' for i in sorted(ROLES)]
+    rules += [  # introspection, ping, reading properties: open to whoever may connect
+        '<allow send_type="method_call" send_interface="org.freedesktop.DBus.Introspectable"/>',
+        '<allow send_type="method_call" send_interface="org.freedesktop.DBus.Peer"/>',
+        *[
+            '<allow send_type="method_call" send_interface="org.freedesktop.DBus.Properties" '
+            f'send_member="{m}"/>'
+            for m in ("Get", "GetAll")
+        ],
+    ]
+    return rules + _calls(calls_of(Role.NONE))
+
+
 def render_config(
     socket_path: Path,
     service_users: Mapping[str, str] | None = None,
     names: Sequence[str] | None = None,
+    gateway_user: str | None = None,
+    groups: Mapping[Role, str] | None = None,
 ) -> str:
     """dbus-daemon configuration for the gateway bus.
 
-    Without `service_users` (native runtime: every service and the operator run as one
-    user) the policy allows owning exactly the gateway's names; it cannot tell who owns
-    which, and BecomeMonitor is open to that user, the daemon's own. With it (containers:
-    one user per service) each user may own only its own service's names and everybody
-    else (the operator's agile-tui) none. No rule lets anybody eavesdrop; monitoring
-    (BecomeMonitor: `busctl monitor`, `dbus-monitor`) is open only to root and the
-    daemon's own user, by dbus-daemon's rule: in the stack `agile`, the monitor role, as
-    which no service runs. `names` replaces the gateway's names altogether (the virtual
-    system bus owns only org.bluez).
+    The gateway's methods and signals follow the roles table (services.contract_api):
+    a default that denies every gateway method and signal, then per role group
+    (`groups`: unix group names) the methods of that role and those below it.
+
+    Without `service_users` (native runtime: every service runs as the gateway's user)
+    only `gateway_user`, root and the role groups may connect; the gateway's user may do
+    everything and own exactly the gateway's names (the policy cannot tell its services
+    apart, nor them from an agile-tui of that user). With it (containers: one user per
+    service) each service's user may own only its own service's names, send only its
+    own signals and call what a viewer may plus what it needs (SERVICE_CALLS); root
+    may call everything and owns nothing. No rule lets anybody eavesdrop; monitoring
+    (BecomeMonitor) is open only to root and the daemon's own user, by dbus-daemon's
+    rule: in the stack `agile`, the monitor role, as which no service runs. `names`
+    makes a bus of another kind altogether: owning those names is its only rule (the
+    virtual system bus owns only org.bluez).
     """
+    admission = ['<allow user="*"/>']
     own_rules: list[str] = []
+    gateway_rules: list[str] = []
     blocks = []
     if names is not None:
         own_rules = _owns(names)
-    elif service_users is None:
-        for owned in SERVICE_NAMES.values():
-            own_rules += _owns(owned)
-        own_rules.append(f"<allow own_prefix={quoteattr(PROTOCOL_NAME_PREFIX.rstrip('.'))}/>")
     else:
-        for service, user in service_users.items():
-            owned = CATALOG[service].bus_names
-            blocks.append(
-                f"  <policy user={quoteattr(user)}>\n    "
-                + "\n    ".join(_owns(owned))
-                + "\n  </policy>"
-            )
-    own = "\n    ".join(own_rules)
+        gateway_rules = _gateway_defaults()
+        for role, group in (groups or {}).items():
+            blocks.append(_block("group", group, _calls(calls_of(role))))
+        if service_users is None:
+            user = gateway_user or getpass.getuser()
+            admission = [f"<allow user={quoteattr(u)}/>" for u in sorted({user, "root"})]
+            admission += [f"<allow group={quoteattr(g)}/>" for g in (groups or {}).values()]
+            owned = [n for names_ in SERVICE_NAMES.values() for n in names_]
+            prefix = quoteattr(PROTOCOL_NAME_PREFIX.rstrip("."))
+            rules = [*_owns(owned), f"<allow own_prefix={prefix}/>"]
+            rules += _calls(calls_of(Role.ADMIN)) + _signals(ROLES)
+            blocks.append(_block("user", user, rules))
+            if user != "root":
+                blocks.append(_block("user", "root", _calls(calls_of(Role.ADMIN))))
+        else:
+            for service, user in service_users.items():
+                rules = _owns(CATALOG[service].bus_names) + _calls(calls_of(Role.VIEWER, service))
+                rules += _signals(i for i, senders in SIGNAL_SENDERS.items() if service in senders)
+                blocks.append(_block("user", user, rules))
+            blocks.append(_block("user", "root", _calls(calls_of(Role.ADMIN))))
+    rules_text = "\n    ".join(
+        [
+            *admission,
+            '<allow send_destination="*"/>',
+            '<allow receive_sender="*"/>',
+            '<deny own="*"/>',
+            *own_rules,
+            *gateway_rules,
+        ]
+    )
     user_policies = "\n".join(blocks)
     return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -84,18 +167,24 @@ def render_config(
   <listen>unix:path={socket_path}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
-    <!-- services in containers connect with their own uids -->
-    <allow user="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-    <deny own="*"/>
-    {own}
+    {rules_text}
   </policy>
 {user_policies}
   <limit name="max_incoming_bytes">16777216</limit>
   <limit name="max_message_size">4194304</limit>
 </busconfig>
 """
+
+
+def existing_groups(groups: Mapping[Role, str]) -> dict[Role, str]:
+    """The role groups this host has (dbus-daemon ignores a rule naming another, noisily)."""
+    found = {}
+    for role, group in groups.items():
+        if group_id(group) is None:
+            log.info("no group %s here: only its members could have the %s role", group, role)
+        else:
+            found[role] = group
+    return found
 
 
 def start_bus_daemon(
@@ -106,12 +195,14 @@ def start_bus_daemon(
     with_parent: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start dbus-daemon on `folder/bus.sock`; return the process and its address.
-    `with_parent`: it dies with this process (see services.lifetime)."""
+    `with_parent`: it dies with this process (see services.lifetime). The gateway bus's
+    role groups come from the environment (services.access.role_groups)."""
     folder.mkdir(parents=True, exist_ok=True)
     socket_path = folder / SOCKET_NAME
     socket_path.unlink(missing_ok=True)  # a stale socket from a killed daemon
     config = folder / CONFIG_NAME
-    config.write_text(render_config(socket_path, service_users, names))
+    groups = existing_groups(role_groups()) if names is None else None
+    config.write_text(render_config(socket_path, service_users, names, groups=groups))
     read_fd, write_fd = os.pipe()
     err = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:

@@ -8,7 +8,7 @@ conversions so that no caller builds or picks apart positional lists by hand.
 
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Self
 
 from dbus_fast import DBusError, Variant
@@ -52,6 +52,10 @@ UPDATER_FAILED_ERROR = f"{UPDATER_NAME}.Error.Failed"
 BRIDGE_NAME = f"{PREFIX}.Bridge"
 BRIDGE_PATH = "/org/eclipse/agail/Bridge"
 BRIDGE_IFACE = BRIDGE_NAME
+
+# Addition: on every service's connection, who a caller is and what callers did there.
+ACCESS_PATH = "/org/eclipse/agail/Access"
+ACCESS_IFACE = f"{PREFIX}.Access"
 
 STORAGE_NAME = f"{PREFIX}.Storage"  # addition: AGILE stored data in a web service
 STORAGE_PATH = "/org/eclipse/agail/Storage"
@@ -234,6 +238,79 @@ def device_path(dev_id: str) -> str:
     return f"{DEVICE_PATH_PREFIX}/{dev_id}"
 
 
+# --- roles: who may do what ------------------------------------------------------
+
+
+class Role(IntEnum):
+    """What a caller may do; each role may do what the ones below it may (addition)."""
+
+    NONE = 0
+    VIEWER = 1  # lists, queries, plans, status
+    OPERATOR = 2  # discovery, pairing, read/write/execute, subscriptions, policies
+    ADMIN = 3  # updates, builds, runtime control, protocols, deleting devices
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def named(cls, name: str) -> "Role":
+        return cls[name.upper()]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerInfo:
+    """Who a service takes a caller for, `(suss)`: user name, uid, role, and the
+    service whose identity it is ("" for a person)."""
+
+    user: str
+    uid: int
+    role: Role
+    service: str = ""
+
+    SIGNATURE = "(suss)"
+
+    def to_wire(self) -> list[Any]:
+        return [self.user, self.uid, str(self.role), self.service]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        user, uid, role, service = value
+        return cls(user, int(uid), Role.named(role), service)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One operator or admin action, `(dsussss)`: when (epoch s), who (user, uid), the
+    service that acted, the call (Interface.Member), its arguments (cut), the outcome
+    ("ok", or the error's name and text)."""
+
+    when: float
+    user: str
+    uid: int
+    service: str
+    call: str
+    arguments: str
+    outcome: str
+
+    SIGNATURE = "(dsussss)"
+
+    def to_wire(self) -> list[Any]:
+        return [
+            self.when,
+            self.user,
+            self.uid,
+            self.service,
+            self.call,
+            self.arguments,
+            self.outcome,
+        ]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        when, user, uid, service, call, arguments, outcome = value
+        return cls(float(when), user, int(uid), service, call, arguments, outcome)
+
+
 # --- statuses --------------------------------------------------------------
 
 
@@ -286,6 +363,8 @@ STORAGE_INTEGRITY_ERROR = f"{PREFIX}.exception.AgileStorageIntegrityException"
 # An addition, for Device calls: the device's protocol service is not on the bus (yet;
 # a restarted bus restarts it too). Unlike NoResult it says "ask again soon".
 PROTOCOL_UNAVAILABLE_ERROR = f"{PREFIX}.exception.AgileProtocolUnavailableException"
+# A caller's role does not allow the call; the text names the role needed.
+ACCESS_DENIED_ERROR = f"{PREFIX}.exception.AgileAccessDeniedException"
 
 
 ERROR_TEXT_MAX = 2_000  # an error quoting a 4 MB argument says so, not all of it
@@ -314,6 +393,10 @@ class DeviceNotFound(_AgileError):
 
 class InvalidArgs(_AgileError):
     NAME = INVALID_ARGS_ERROR
+
+
+class AccessDenied(_AgileError):
+    NAME = ACCESS_DENIED_ERROR
 
 
 # --- records -----------------------------------------------------------------
@@ -611,6 +694,8 @@ ProgressWire = Annotated[list[Any], DBusSignature("sstt")]  # operation, layer, 
 # Plan's answer: the registry, the strategy, and what each service image's update takes.
 PlanWire = Annotated[list[Any], DBusSignature("(ssa" + ServicePlan.SIGNATURE + ")")]
 OperationWire = Annotated[list[Any], DBusSignature(Operation.SIGNATURE)]
+CallerInfoWire = Annotated[list[Any], DBusSignature(CallerInfo.SIGNATURE)]
+AuditListWire = Annotated[list[list[Any]], DBusSignature("a" + AuditEntry.SIGNATURE)]
 
 # BLE profile keys: AGILE's spelling, and the correct one, both accepted.
 GATT_SERVICE = "GATT_SERVICE"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dbus_fast.aio import MessageBus
 
+from services.access import guard
 from services.bus import Exports, connect, request_names
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ class ServiceConfig:
     state_dir: Path
     simulate: bool = False
     options: dict[str, str] = field(default_factory=dict)
+    name: str = ""  # the catalog's name (audit entries say which service acted)
 
 
 class BusService(ABC):
@@ -41,6 +43,12 @@ class BusService(ABC):
     @abstractmethod
     async def start(self) -> None: ...
 
+    @property
+    def name(self) -> str:
+        if self.config.name:
+            return self.config.name
+        return self.bus_names[0].rsplit(".", 1)[-1].lower() if self.bus_names else "service"
+
     async def ready(self) -> None:  # noqa: B027 - optional hook
         """Called once the service owns its names."""
 
@@ -54,7 +62,7 @@ class BusService(ABC):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_event.set)
         self.bus = await connect(self.config.bus_address)
-        self.exports = Exports(self.bus)
+        self.exports = guard(self.bus, self.config.state_dir, self.name)
         await self.start()
         await request_names(self.bus, self.bus_names)
         log.info("%s ready on %s", ", ".join(self.bus_names), self.config.bus_address)

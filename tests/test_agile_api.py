@@ -69,10 +69,10 @@ async def test_every_agile_method_has_agiles_signature(core, bus_address, iface)
     name, path = OBJECTS[iface]
     node = await asyncio.to_thread(introspect, bus_address, name, path)
     methods = members(node, iface, "method")
-    for member, signature in AGILE_METHODS[iface].items():
-        assert methods.get(member) == signature, f"{iface}.{member}"
-    for member, signature in ADDITIONS.get(iface, {}).items():
-        assert methods.get(member) == signature, f"{iface}.{member} (addition)"
+    for member, m in AGILE_METHODS[iface].items():
+        assert methods.get(member) == (m.ins, m.outs), f"{iface}.{member}"
+    for member, m in ADDITIONS.get(iface, {}).items():
+        assert methods.get(member) == (m.ins, m.outs), f"{iface}.{member} (addition)"
     signals = members(node, iface, "signal")
     for member, signature in AGILE_SIGNALS.get(iface, {}).items():
         assert signals.get(member) == ("", signature), f"signal {iface}.{member}"

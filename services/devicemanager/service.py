@@ -10,6 +10,7 @@ from dbus_fast import DBusError, Message
 from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
+from services.access import require
 from services.bus import (
     DBUS_NAME,
     DBUS_PATH,
@@ -22,6 +23,7 @@ from services.bus import (
     watch_name_owners,
 )
 from services.catalog import options_of
+from services.contract_api import BATCH_ROLES
 from services.devicemanager.device import Device, now_ms
 from services.devicemanager.replay import ReplayBuffer
 from services.devicemanager.store import Registration, RegistrationStore
@@ -247,6 +249,8 @@ class DeviceManagerService(BusService):
             raise c.InvalidArgs(
                 f"no batch operation {operation!r} (operations: {', '.join(BATCH_OPERATIONS)})"
             )
+        if operation in BATCH_ROLES:
+            require(BATCH_ROLES[operation], f"Batch {operation}")
         missing = [k for k in needs if not isinstance(args.get(k), str)]
         if missing:
             raise c.InvalidArgs(f"batch {operation} needs {', '.join(missing)} (strings)")

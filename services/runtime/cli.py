@@ -241,7 +241,9 @@ def cmd_service(args: argparse.Namespace) -> int:
             raise SystemExit(f"agile-gateway service: {exc}") from None
     # In a container, options come from the environment (compose sets AGILE_OPTIONS).
     pairs = shlex.split(os.environ.get("AGILE_OPTIONS", "")) + args.option
-    config = ServiceConfig(address, state_dir, simulate=args.simulate, options=_options(pairs))
+    config = ServiceConfig(
+        address, state_dir, simulate=args.simulate, options=_options(pairs), name=args.name
+    )
     try:
         service = spec.create(config)
     except OptionError as exc:

@@ -22,7 +22,8 @@ from dbus_fast import DBusError, Variant
 from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
-from services.bus import ADDRESS_FILE, Exports, connect, list_names, request_names
+from services.access import guard
+from services.bus import ADDRESS_FILE, connect, list_names, request_names
 from services.busconfig import SOCKET_NAME, start_bus_daemon
 from services.catalog import ServiceSpec
 from services.lifetime import dies_with_parent
@@ -306,7 +307,7 @@ class Supervisor:
         while not self.stopping.is_set():
             try:
                 bus = await connect(self.address)
-                exports = Exports(bus)
+                exports = guard(bus, self.state_dir, "runtime")
                 exports.export(c.RUNTIME_PATH, RuntimeInterface(self))
                 await request_names(bus, [c.RUNTIME_NAME])
             except (OSError, TimeoutError, DBusError, RuntimeError) as exc:
