@@ -56,6 +56,12 @@ def resolve_bus_address(explicit: str | None = None, state_dir: Path | None = No
     address_file = folder / ADDRESS_FILE
     try:
         address = address_file.read_text().strip()
+    except PermissionError:
+        # Another user of a role group: let through to the socket, not to the files.
+        socket_path = folder / "bus.sock"
+        if socket_path.is_socket():
+            return f"unix:path={socket_path.resolve()}"
+        raise BusNotFound(f"no gateway bus: {address_file} is not readable by you") from None
     except OSError as exc:
         raise BusNotFound(
             f"no gateway bus: no --bus, no ${BUS_ADDRESS_ENV}, and {address_file} is not "
@@ -133,6 +139,7 @@ class GatewayBus(MessageBus):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reply_hooks: list[Callable[[Message], None]] = []
+        self.owners = NameOwners(self)
 
     def send(self, msg: Message) -> asyncio.Future[None]:
         for hook in self.reply_hooks:
@@ -217,22 +224,119 @@ def on_signal(
     member: str,
     callback: Callable[[Message], None],
     path: str | None = None,
+    *,
+    sender: str,
 ) -> None:
-    """Dispatch matching signals to `callback`; a callback error is logged, never fatal."""
+    """Dispatch matching signals to `callback`; a callback error is logged, never fatal.
+    Only signals from the current owner of `sender` count (a name, or a namespace
+    ending in "."; `listen` keeps the owners known): anybody on the bus can send any
+    signal, and a forged FoundNewDeviceSignal or WriteStatus must not be believed."""
+    owners = bus.owners if isinstance(bus, GatewayBus) else None
+    forged: set[str] = set()
 
     def handler(msg: Message) -> None:
         if (
-            msg.message_type == MessageType.SIGNAL
-            and msg.interface == interface
-            and msg.member == member
-            and (path is None or msg.path == path)
+            msg.message_type != MessageType.SIGNAL
+            or msg.interface != interface
+            or msg.member != member
+            or (path is not None and msg.path != path)
         ):
-            try:
-                callback(msg)
-            except Exception:
-                log.exception("bad %s.%s signal from %s skipped", interface, member, msg.sender)
+            return
+        if sender == DBUS_NAME:
+            trusted = msg.sender == DBUS_NAME  # the daemon's own: nobody else can say so
+        else:
+            trusted = owners is not None and owners.owns(msg.sender or "", sender)
+        if not trusted:
+            if msg.sender not in forged and len(forged) < 100:
+                forged.add(msg.sender or "")
+                log.warning(
+                    "%s.%s from %s ignored: not the owner of %s",
+                    interface,
+                    member,
+                    msg.sender,
+                    sender,
+                )
+            return
+        try:
+            callback(msg)
+        except Exception:
+            log.exception("bad %s.%s signal from %s skipped", interface, member, msg.sender)
 
     bus.add_message_handler(handler)
+
+
+class NameOwners:
+    """The current owner of each name (or namespace: a prefix ending in ".") whose
+    signals a connection takes, kept from NameOwnerChanged."""
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+        self.owner: dict[str, str] = {}
+        self.watched: set[str] = set()
+
+    def owns(self, unique: str, name: str) -> bool:
+        if name.endswith("."):
+            return any(n.startswith(name) and o == unique for n, o in self.owner.items())
+        return bool(unique) and self.owner.get(name) == unique
+
+    def _changed(self, name: str, _old: str, new: str) -> None:
+        if any(name == w or (w.endswith(".") and name.startswith(w)) for w in self.watched):
+            if new:
+                self.owner[name] = new
+            else:
+                self.owner.pop(name, None)
+
+    async def watch(self, name: str) -> None:
+        if name in self.watched or name == DBUS_NAME:
+            return
+        if not self.watched:
+            on_signal(
+                self.bus,
+                DBUS_NAME,
+                "NameOwnerChanged",
+                lambda m: self._changed(*m.body),
+                sender=DBUS_NAME,
+            )
+        self.watched.add(name)
+        keys = {
+            "type": "signal",
+            "sender": DBUS_NAME,
+            "interface": DBUS_NAME,
+            "member": "NameOwnerChanged",
+        }
+        if name.endswith("."):
+            await add_match(self.bus, match_rule(**keys, arg0namespace=name.rstrip(".")))
+            names = [n for n in await list_names(self.bus) if n.startswith(name)]
+        else:
+            await add_match(self.bus, match_rule(**keys, arg0=name))
+            names = [name]
+        for n in names:
+            try:
+                (owner,) = await call(
+                    self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [n]
+                )
+            except DBusError:
+                continue  # not owned now: NameOwnerChanged says when it is
+            self.owner.setdefault(n, owner)
+
+
+async def listen(
+    bus: MessageBus,
+    triple: tuple[str, str, str],
+    callback: Callable[[Message], None],
+    sender: str,
+    any_path: bool = False,
+) -> None:
+    """Take the (interface, path, member) signal from the owner of `sender` only (a name,
+    or a namespace ending in "."), from now on."""
+    interface, path, member = triple
+    if isinstance(bus, GatewayBus):
+        await bus.owners.watch(sender)
+    on_signal(bus, interface, member, callback, None if any_path else path, sender=sender)
+    keys = {"type": "signal", "interface": interface, "member": member}
+    if not any_path:
+        keys["path"] = path
+    await add_match(bus, match_rule(**keys))
 
 
 async def watch_name_owners(
@@ -247,7 +351,7 @@ async def watch_name_owners(
     }
     if arg0namespace:
         keys["arg0namespace"] = arg0namespace
-    on_signal(bus, DBUS_NAME, "NameOwnerChanged", lambda m: callback(*m.body))
+    on_signal(bus, DBUS_NAME, "NameOwnerChanged", lambda m: callback(*m.body), sender=DBUS_NAME)
     await add_match(bus, match_rule(**keys))
 
 

@@ -7,6 +7,8 @@ is mended when the gateway starts."""
 import logging
 import os
 import stat
+import struct
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -46,3 +48,27 @@ def secret_folder(folder: Path) -> Path:
     it later (zigpy's database and its journal)."""
     make_private(folder, SECRET_UMASK)
     return folder
+
+
+# POSIX ACL entries as the kernel reads them from system.posix_acl_access (acl_ea.h).
+_ACL_VERSION = 2
+_USER_OBJ, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x04, 0x08, 0x10, 0x20
+_NO_ID = 0xFFFFFFFF
+
+
+def admit_groups(folder: Path, gids: Iterable[int]) -> bool:
+    """Let members of `gids` pass through `folder` (search only: they reach the bus
+    socket in it by name, and list and read nothing), as `setfacl -m g:GID:x` would;
+    nobody else gets anything more. False where the file system has no ACLs (the role
+    groups then cannot reach the bus; its user and group still can)."""
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    entries = [(_USER_OBJ, (mode >> 6) & 7, _NO_ID), (_GROUP_OBJ, (mode >> 3) & 7, _NO_ID)]
+    entries += [(_GROUP, 1, gid) for gid in sorted(set(gids))]
+    entries += [(_MASK, ((mode >> 3) & 7) | 1, _NO_ID), (_OTHER, 0, _NO_ID)]
+    data = struct.pack("<I", _ACL_VERSION) + b"".join(struct.pack("<HHI", *e) for e in entries)
+    try:
+        os.setxattr(folder, "system.posix_acl_access", data)
+    except OSError as exc:
+        log.warning("%s: the role groups cannot be let through (%s)", folder, exc.strerror)
+        return False
+    return True

@@ -11,10 +11,8 @@ from services import contract as c
 from services.bus import (
     DBUS_NAME,
     DBUS_PATH,
-    add_match,
     call,
-    match_rule,
-    on_signal,
+    listen,
     watch_name_owners,
 )
 from services.service import spawn
@@ -32,9 +30,7 @@ async def follow_device_manager(
     SequencedValue of followed streams) on the bus and `on_owner_changed(name, old,
     new)` when the DeviceManager comes or goes; its unique name now ("" while it is
     away). Records are only to be taken from that name."""
-    iface, path, member = signal
-    on_signal(bus, iface, member, on_record, path=path)
-    await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
+    await listen(bus, signal, on_record, sender=c.DEVICE_NAME)
     await watch_name_owners(bus, on_owner_changed, c.DEVICE_NAME)
     with contextlib.suppress(DBusError):
         (owner,) = await call(

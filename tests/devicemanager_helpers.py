@@ -5,7 +5,7 @@ import asyncio
 from dbus_fast import Message
 
 from services import contract as c
-from services.bus import add_match, match_rule, on_signal
+from services.bus import listen
 
 
 async def listen_records(bus) -> asyncio.Queue[c.RecordObject]:
@@ -15,6 +15,5 @@ async def listen_records(bus) -> asyncio.Queue[c.RecordObject]:
     def got(msg: Message) -> None:
         queue.put_nowait(c.RecordObject.from_wire(msg.body[0]))
 
-    on_signal(bus, iface, member, got, path=path)
-    await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
+    await listen(bus, (iface, path, member), got, c.DEVICE_NAME)
     return queue

@@ -7,7 +7,7 @@ import pytest
 from dbus_fast import DBusError, Message
 
 from services import contract as c
-from services.bus import add_match, connect, match_rule, on_signal, request_names
+from services.bus import connect, listen, request_names
 from services.devicemanager.replay import RESERVE, ReplayBuffer, ReplayUnavailable
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
@@ -99,9 +99,7 @@ class Consumer:
     async def join(self, address: str):  # type: ignore[no-untyped-def]
         bus = await connect(address)
         await request_names(bus, [CONSUMER])
-        iface, path, member = c.SEQUENCED_VALUE_SIGNAL
-        on_signal(bus, iface, member, self._got, path=path)
-        await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
+        await listen(bus, c.SEQUENCED_VALUE_SIGNAL, self._got, c.DEVICE_NAME)
         return bus
 
     def _got(self, msg: Message) -> None:

@@ -7,7 +7,7 @@ from dbus_fast import DBusError, Message, Variant
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
-from services.bus import add_match, call, connect, match_rule, on_signal
+from services.bus import call, connect, listen
 from services.bus import error_text as error_text  # the screens' way to say a failure
 from services.updater.client import UpdaterClient
 
@@ -233,29 +233,33 @@ class GatewayClient:
     # -- signals --
 
     async def _listen(
-        self, triple: tuple[str, str, str], callback: Callable[[Message], None]
+        self, triple: tuple[str, str, str], callback: Callable[[Message], None], sender: str
     ) -> None:
+        """Signals from the current owner of `sender` only: a forged record, banner or
+        device from another client of the bus is not shown."""
         if self.bus is None:
             raise ConnectionError("not connected to the gateway bus")
-        iface, path, member = triple
-        on_signal(self.bus, iface, member, callback, path=path)
-        await add_match(
-            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
-        )
+        await listen(self.bus, triple, callback, sender)
 
     async def on_new_device(self, callback: Callable[[c.DeviceOverview], None]) -> None:
         await self._listen(
-            c.FOUND_NEW_DEVICE_SIGNAL, lambda m: callback(c.DeviceOverview.from_wire(m.body[0]))
+            c.FOUND_NEW_DEVICE_SIGNAL,
+            lambda m: callback(c.DeviceOverview.from_wire(m.body[0])),
+            c.PROTOCOL_NAME_PREFIX,
         )
 
     async def on_record(self, callback: Callable[[c.RecordObject], None]) -> None:
         await self._listen(
-            c.NEW_SUBSCRIBE_VALUE_SIGNAL, lambda m: callback(c.RecordObject.from_wire(m.body[0]))
+            c.NEW_SUBSCRIBE_VALUE_SIGNAL,
+            lambda m: callback(c.RecordObject.from_wire(m.body[0])),
+            c.DEVICE_NAME,
         )
 
     async def on_storage_status(self, callback: Callable[[bool, str], None]) -> None:
         """Storage's writes failing (True, why) or succeeding again (False, "")."""
-        await self._listen(c.STORAGE_WRITE_STATUS_SIGNAL, lambda m: callback(*m.body))
+        await self._listen(
+            c.STORAGE_WRITE_STATUS_SIGNAL, lambda m: callback(*m.body), c.STORAGE_NAME
+        )
 
     # -- the update service --
 

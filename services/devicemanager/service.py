@@ -14,12 +14,10 @@ from services.access import require
 from services.bus import (
     DBUS_NAME,
     DBUS_PATH,
-    add_match,
     call,
     caller,
     list_names,
-    match_rule,
-    on_signal,
+    listen,
     watch_name_owners,
 )
 from services.catalog import options_of
@@ -63,11 +61,7 @@ class DeviceManagerService(BusService):
                 )
         log.info("%d registered devices restored", len(self.devices))
         await watch_name_owners(self.bus, self._name_owner_changed)
-        iface, path, member = c.NEW_RECORD_SIGNAL
-        on_signal(self.bus, iface, member, self._new_record, path=path)
-        await add_match(
-            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
-        )
+        await listen(self.bus, c.NEW_RECORD_SIGNAL, self._new_record, c.PROTOCOL_NAME_PREFIX)
         for name in await list_names(self.bus):
             if name.startswith(c.PROTOCOL_NAME_PREFIX):
                 try:

@@ -17,7 +17,7 @@ from dbus_fast.service import ServiceInterface, dbus_method, signal
 from dbus_fast.validators import is_bus_name_valid
 
 from services import contract as c
-from services.bus import add_match, call, list_names, match_rule, on_signal, watch_name_owners
+from services.bus import call, list_names, listen, watch_name_owners
 from services.catalog import options_of
 from services.protocolmanager.discovered import DiscoveredDevices
 from services.service import BusService, ServiceConfig, spawn
@@ -49,10 +49,8 @@ class ProtocolManagerService(BusService):
         await watch_name_owners(
             self.bus, self._name_owner_changed, arg0namespace=c.PROTOCOL_NAME_PREFIX.rstrip(".")
         )
-        iface, path, member = c.FOUND_NEW_DEVICE_SIGNAL
-        on_signal(self.bus, iface, member, self._found_new_device, path=path)
-        await add_match(
-            self.bus, match_rule(type="signal", interface=iface, member=member, path=path)
+        await listen(
+            self.bus, c.FOUND_NEW_DEVICE_SIGNAL, self._found_new_device, c.PROTOCOL_NAME_PREFIX
         )
 
     async def ready(self) -> None:
@@ -171,7 +169,10 @@ class ProtocolManagerService(BusService):
             overview = c.DeviceOverview.from_wire(msg.body[0] if msg.body else None)
         except DBusError:
             return  # not a (ssss): not a sighting
-        if overview.protocol in self.protocols:
+        # A protocol speaks for itself only: BLE cannot announce ZigBee devices.
+        if overview.protocol in self.protocols and self.bus.owners.owns(
+            msg.sender or "", overview.protocol
+        ):
             self.discovered.seen(overview)
 
     async def _poll(self) -> None:

@@ -22,9 +22,10 @@ from dbus_fast import DBusError, Variant
 from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
-from services.access import guard
+from services.access import group_id, guard, role_groups
 from services.bus import ADDRESS_FILE, connect, list_names, request_names
 from services.busconfig import SOCKET_NAME, start_bus_daemon
+from services.private import admit_groups
 from services.catalog import ServiceSpec
 from services.lifetime import dies_with_parent
 from services.runtime.logfile import RotatingLog
@@ -120,6 +121,10 @@ class Supervisor:
         self.bus_proc, _ = start_bus_daemon(
             self.state_dir, log_file=self.log_dir / "dbus-daemon.log", with_parent=True
         )
+        # The role groups' members reach the socket through the otherwise private folder.
+        gids = [g for g in map(group_id, role_groups().values()) if g is not None]
+        if gids:
+            admit_groups(self.state_dir, gids)
         # Without the daemon's guid, the address stays valid across daemon restarts.
         write_atomically(self.state_dir / ADDRESS_FILE, self.address + "\n")
 

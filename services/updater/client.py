@@ -8,7 +8,7 @@ from typing import Any
 from dbus_fast.aio import MessageBus
 
 from services import contract as c
-from services.bus import add_match, call, match_rule, on_signal
+from services.bus import call, listen
 
 SIGNALS = ("Started", "Log", "Progress", "Ended")
 
@@ -35,10 +35,12 @@ class UpdaterClient:
     async def watch(self, handler: Callable[[str, list[Any]], None]) -> None:
         """`handler(member, body)` for each of the service's signals, from now on."""
         for member in SIGNALS:
-            on_signal(self.bus, c.UPDATER_IFACE, member, lambda m: handler(m.member, m.body))
-        await add_match(
-            self.bus, match_rule(type="signal", interface=c.UPDATER_IFACE, path=c.UPDATER_PATH)
-        )
+            await listen(
+                self.bus,
+                (c.UPDATER_IFACE, c.UPDATER_PATH, member),
+                lambda m: handler(m.member, m.body),
+                sender=c.UPDATER_NAME,
+            )
 
     async def plan(self, registry: str = "") -> tuple[str, str, list[c.ServicePlan]]:
         # Planning asks the registry for every image: longer than a usual call.

@@ -12,7 +12,7 @@ from dbus_fast import DBusError, Message
 from services import contract as c
 from services.bridge.service import BridgeService
 from services.bridge.spool import Spool
-from services.bus import add_match, call, match_rule, on_signal
+from services.bus import call, listen
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
@@ -313,9 +313,8 @@ class Listener:
         self.on = True
 
     async def attach(self, bus) -> None:  # type: ignore[no-untyped-def]
-        iface, path, member = c.SEQUENCED_VALUE_SIGNAL  # the bridge follows its streams
-        on_signal(bus, iface, member, self._got, path=path)
-        await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
+        # the bridge follows its streams
+        await listen(bus, c.SEQUENCED_VALUE_SIGNAL, self._got, c.DEVICE_NAME)
 
     def _got(self, msg: Message) -> None:
         if self.on:
