@@ -236,7 +236,7 @@ class Gate:
             uid = creds["UnixUserID"].value
             gids = creds["UnixGroupIDs"].value if "UnixGroupIDs" in creds else []
             who = self.policy.caller(int(uid), list(gids))
-        except (DBusError, KeyError) as exc:
+        except (DBusError, KeyError, EOFError, OSError, TimeoutError) as exc:
             log.warning(
                 "the credentials of %s are unknown (%s): its calls are refused", sender, exc
             )

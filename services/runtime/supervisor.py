@@ -25,9 +25,9 @@ from services import contract as c
 from services.access import group_id, guard, role_groups
 from services.bus import ADDRESS_FILE, connect, list_names, request_names
 from services.busconfig import SOCKET_NAME, start_bus_daemon
-from services.private import admit_groups
 from services.catalog import ServiceSpec
 from services.lifetime import dies_with_parent
+from services.private import admit_groups
 from services.runtime.logfile import RotatingLog
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,402 @@
+"""Who may do what on the gateway, tried as each kind of user would: members of each
+role group, a user in none, a service's own identity; every method of the roles table
+called as each, on the native gateway (its bus policy refuses first) and on a bus whose
+policy lets everything through (the services' own check alone). And the attacks of a
+user who should not be believed: an impostor for a service's name, forged signals."""
+
+import asyncio
+import contextlib
+import grp
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import dbus_fast
+import pytest
+from dbus_fast import DBusError
+
+from services import contract as c
+from services.access import ROLE_GROUPS_ENV
+from services.bus import call, connect, emit_signal, listen
+from services.catalog import CATALOG
+from services.contract import Role
+from services.contract_api import ROLES, SERVICE_CALLS
+from services.devicemanager.service import create as create_dm
+from services.dummy.service import create as create_dummy
+from services.protocolmanager.service import create as create_pm
+from services.storage.service import create as create_storage
+from tests.conftest import InProcess
+from tests.helpers import THERMOMETER, dm, eventually, pm
+
+PROBE = Path(__file__).parent / "role_probe.py"
+# The system's Python, which any user may run (this one may live in root's home), with
+# this environment's dbus-fast (same Python version: the suite needs 3.11).
+PROBE_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+GROUPS = {
+    Role.VIEWER: "agtest-viewer",
+    Role.OPERATOR: "agtest-operator",
+    Role.ADMIN: "agtest-admin",
+}
+USERS = {
+    Role.VIEWER: "agtest-v",
+    Role.OPERATOR: "agtest-o",
+    Role.ADMIN: "agtest-a",
+    Role.NONE: "agtest-n",
+}
+BUS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+SERVICES = ("storage", "devicemanager", "mqtt", "protocolmanager")
+
+# Where each interface's methods are called (a device that need not exist: a call let
+# through is refused by its arguments or its object, never by its caller).
+OBJECTS = {
+    c.PROTOCOL_MANAGER_IFACE: (c.PROTOCOL_MANAGER_NAME, c.PROTOCOL_MANAGER_PATH),
+    c.DEVICE_MANAGER_IFACE: (c.DEVICE_MANAGER_NAME, c.DEVICE_MANAGER_PATH),
+    c.DEVICE_IFACE: (c.DEVICE_NAME, c.device_path(THERMOMETER.device_id)),
+    c.PROTOCOL_IFACE: (c.protocol_bus_name("Dummy"), c.protocol_path("Dummy")),
+    c.STORAGE_IFACE: (c.STORAGE_NAME, c.STORAGE_PATH),
+    c.RUNTIME_IFACE: (c.RUNTIME_NAME, c.RUNTIME_PATH),
+    c.ACCESS_IFACE: (c.DEVICE_MANAGER_NAME, c.ACCESS_PATH),
+}
+
+
+def _run(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def role_users() -> Iterator[dict[Role, pwd.struct_passwd]]:
+    """A user in each role group and one in none, made on this machine for the session
+    (and removed after): group rules are about real groups."""
+    if os.geteuid() != 0:
+        pytest.skip("making users and groups needs root (CI runs as root)")
+    made_groups, made_users = [], []
+    try:
+        for group in GROUPS.values():
+            with contextlib.suppress(KeyError):
+                grp.getgrnam(group)
+                continue
+            _run("groupadd", "--system", group)
+            made_groups.append(group)
+        for role, user in USERS.items():
+            with contextlib.suppress(KeyError):
+                pwd.getpwnam(user)
+                continue
+            extra = ["-G", GROUPS[role]] if role in GROUPS else []
+            _run(
+                "useradd",
+                "--system",
+                "-M",
+                "-N",
+                "-g",
+                "nogroup",
+                "-s",
+                "/usr/sbin/nologin",
+                *extra,
+                user,
+            )
+            made_users.append(user)
+        for service in SERVICES:  # the container stack's uids, known here too
+            uid = CATALOG[service].uid
+            with contextlib.suppress(KeyError):
+                pwd.getpwuid(uid)
+                continue
+            _run(
+                "useradd",
+                "--system",
+                "-M",
+                "-N",
+                "-g",
+                "nogroup",
+                "-s",
+                "/usr/sbin/nologin",
+                "-u",
+                str(uid),
+                f"agtest-{service}",
+            )
+            made_users.append(f"agtest-{service}")
+        yield {role: pwd.getpwnam(user) for role, user in USERS.items()}
+    finally:
+        for user in made_users:
+            subprocess.run(["userdel", user], capture_output=True, timeout=60)
+        for group in made_groups:
+            subprocess.run(["groupdel", group], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def role_groups_set(monkeypatch) -> None:
+    monkeypatch.setenv(
+        ROLE_GROUPS_ENV, ",".join(f"{role}={group}" for role, group in GROUPS.items())
+    )
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder other users can pass (pytest's own are root's alone)."""
+    top = Path(tempfile.mkdtemp(prefix="agile-access-"))
+    top.chmod(0o755)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+async def probe(
+    address: str, uid: int, gid: int, groups: list[int], ifaces: list[str]
+) -> dict[str, object]:
+    calls = [
+        [*OBJECTS[iface], iface, member, m.ins]
+        for iface in ifaces
+        for member, m in _methods(iface).items()
+    ]
+    # In a thread: the services may run in this test's event loop.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [PROBE_PYTHON, str(PROBE), address],
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        user=uid,
+        group=gid,
+        extra_groups=groups,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": f"{Path(dbus_fast.__file__).parent.parent}"},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _methods(iface: str) -> dict[str, object]:
+    from services.contract_api import methods
+
+    return {
+        m: v
+        for m, v in methods()[iface].items()
+        if iface != c.PROTOCOL_IFACE or m not in ("PermitJoin", "PermitJoinRemaining")
+    }  # the Dummy has no network
+
+
+def _groups_of(user: pwd.struct_passwd) -> list[int]:
+    return [g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem]
+
+
+def expected(role: Role, service: str, iface: str, member: str) -> bool:
+    return role >= ROLES[iface][member] or (iface, member) in SERVICE_CALLS.get(service, ())
+
+
+async def test_every_method_as_each_role_on_the_native_gateway(
+    role_users, role_groups_set, gateway_factory, open_folder
+) -> None:
+    gw = gateway_factory(state_dir=open_folder / "gw")
+    ifaces = list(OBJECTS)
+    for role, user in role_users.items():
+        said = await probe(gw.address, user.pw_uid, user.pw_gid, _groups_of(user), ifaces)
+        if role == Role.NONE:
+            assert "connect" in said, f"a user in no role group connected: {said}"
+            continue
+        answers = said["answers"]
+        assert isinstance(answers, dict)
+        wrong = {}
+        for iface in ifaces:
+            for member in _methods(iface):
+                error = answers[f"{iface}.{member}"]
+                let_through = error not in (BUS_DENIED, c.ACCESS_DENIED_ERROR)
+                if let_through != expected(role, "", iface, member):
+                    wrong[f"{iface}.{member}"] = error or "answered"
+        assert not wrong, f"{role}: {wrong}"
+
+
+PERMISSIVE_BUS = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+@pytest.fixture
+async def open_bus_gateway(open_folder: Path, role_groups_set):
+    """The core services on a bus that lets every call through, as a misconfigured one
+    would: what they refuse, they refuse themselves."""
+    socket = open_folder / "bus.sock"
+    config = open_folder / "bus.conf"
+    config.write_text(PERMISSIVE_BUS.format(socket=socket))
+    daemon = subprocess.Popen(
+        ["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={config}"],
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"unix:path={socket}"
+    try:
+        await eventually(lambda: _connectable(address))
+        runner = InProcess(address, open_folder / "state")
+        await runner.start(create_pm(runner.config()))
+        await runner.start(create_dummy(runner.config()))
+        await runner.start(create_dm(runner.config()))
+        await runner.start(create_storage(runner.config()))
+        yield address
+        await runner.stop_all()
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+async def _connectable(address: str) -> bool:
+    bus = await connect(address)
+    bus.disconnect()
+    return True
+
+
+@pytest.mark.parametrize("service", ["", *SERVICES])
+async def test_every_method_as_each_role_is_checked_by_the_services(
+    role_users, open_bus_gateway, service
+) -> None:
+    ifaces = [i for i in OBJECTS if i != c.RUNTIME_IFACE]
+    identities: list[tuple[Role, int, int, list[int]]]
+    if service:  # a service's own identity: its uid, no group
+        identities = [(Role.VIEWER, CATALOG[service].uid, CATALOG[service].uid, [])]
+    else:
+        identities = [(r, u.pw_uid, u.pw_gid, _groups_of(u)) for r, u in role_users.items()]
+    for role, uid, gid, groups in identities:
+        said = await probe(open_bus_gateway, uid, gid, groups, ifaces)
+        answers = said["answers"]
+        assert isinstance(answers, dict), said
+        wrong = {}
+        for iface in ifaces:
+            for member in _methods(iface):
+                error = answers[f"{iface}.{member}"]
+                if (error != c.ACCESS_DENIED_ERROR) != expected(role, service, iface, member):
+                    wrong[f"{iface}.{member}"] = error or "answered"
+        assert not wrong, f"{role} {service}: {wrong}"
+
+
+async def test_calls_and_refusals_are_audited_with_who_and_how_they_ended(
+    role_users, open_bus_gateway
+) -> None:
+    viewer = role_users[Role.VIEWER]
+    said = await probe(
+        open_bus_gateway, viewer.pw_uid, viewer.pw_gid, _groups_of(viewer), [c.DEVICE_MANAGER_IFACE]
+    )
+    assert said["answers"][f"{c.DEVICE_MANAGER_IFACE}.Delete"] == c.ACCESS_DENIED_ERROR
+    bus = await connect(open_bus_gateway)
+    try:
+        await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
+        with pytest.raises(DBusError):
+            await dm(bus, "Delete", "s", "dummyNOPE")
+        (wire,) = await access(bus, "Audit", "d", 0.0)
+        entries = [c.AuditEntry.from_wire(e) for e in wire]
+        refused = [e for e in entries if e.call == "DeviceManager.Delete" and e.uid != 0]
+        assert refused[-1].user == "agtest-v" and refused[-1].uid == viewer.pw_uid
+        assert refused[-1].outcome == "refused: needs admin"
+        ok = [e for e in entries if e.call == "DeviceManager.Register"]
+        assert (
+            ok[-1].outcome == "ok" and ok[-1].user == "root" and THERMOMETER.id in ok[-1].arguments
+        )
+        failed = [e for e in entries if e.call == "DeviceManager.Delete" and e.uid == 0]
+        assert failed[-1].outcome.startswith(c.DEVICE_NOT_FOUND_ERROR)
+        assert not [e for e in entries if e.call == "DeviceManager.Devices"]  # a viewer's
+        (who,) = await access(bus, "WhoAmI")
+        assert c.CallerInfo.from_wire(who) == c.CallerInfo("root", 0, Role.ADMIN)
+    finally:
+        bus.disconnect()
+
+
+async def access(bus, member: str, signature: str = "", *body: object) -> list[object]:  # type: ignore[no-untyped-def]
+    return await call(
+        bus, c.DEVICE_MANAGER_NAME, c.ACCESS_PATH, c.ACCESS_IFACE, member, signature, list(body)
+    )
+
+
+async def test_nobody_else_owns_or_queues_for_a_gateway_name(
+    role_users, role_groups_set, gateway_factory, open_folder
+) -> None:
+    """A client queued for Storage's name would take it over at the service's restart."""
+    gw = gateway_factory(state_dir=open_folder / "gw")
+    admin = role_users[Role.ADMIN]  # even an admin of the gateway: names are services'
+
+    def busctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["busctl", f"--address={gw.address}", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            user=admin.pw_uid,
+            group=admin.pw_gid,
+            extra_groups=_groups_of(admin),
+        )
+
+    assert c.STORAGE_NAME in busctl("list", "--acquired").stdout  # connected, and sees it
+    for flags in ("0", "4"):  # queue, or take it at once
+        done = busctl(
+            "call",
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "RequestName",
+            "su",
+            c.STORAGE_NAME,
+            flags,
+        )
+        assert done.returncode != 0 and "Access denied" in done.stderr, done
+
+
+async def test_forged_signals_are_not_believed(open_bus_gateway) -> None:
+    """Anybody on the bus (here a bus that lets anybody send anything) can send any
+    signal; services and agile-tui's client take each only from the owner of the name
+    that emits it."""
+    forger = await connect(open_bus_gateway)
+    bus = await connect(open_bus_gateway)
+    records: list[c.RecordObject] = []
+    try:
+        await listen(
+            bus,
+            c.NEW_SUBSCRIBE_VALUE_SIGNAL,
+            lambda m: records.append(c.RecordObject.from_wire(m.body[0])),
+            c.DEVICE_NAME,
+        )
+        fake = c.DeviceOverview("66:66:66:66:66:66", c.protocol_bus_name("Dummy"), "Fake")
+        emit_signal(forger, c.FOUND_NEW_DEVICE_SIGNAL, "(ssss)", [fake.to_wire()])
+        forged = c.RecordObject(THERMOMETER.device_id, "temperature", "999.9", "°C", "", 1)
+        emit_signal(
+            forger, c.NEW_SUBSCRIBE_VALUE_SIGNAL, c.RecordObject.SIGNATURE, [forged.to_wire()]
+        )
+        # The genuine ones, sent after the forged ones: once they are in, so would be those.
+        await pm(bus, "StartDiscovery")
+        (found,) = await eventually(lambda: _some_devices(bus))
+        await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
+        await call(
+            bus,
+            c.DEVICE_NAME,
+            c.device_path(THERMOMETER.device_id),
+            c.DEVICE_IFACE,
+            "Subscribe",
+            "s",
+            ["temperature"],
+        )
+        await eventually(lambda: _true(records))
+        assert "Fake" not in [d[2] for d in found]
+        assert forged not in records
+    finally:
+        forger.disconnect()
+        bus.disconnect()
+
+
+async def _some_devices(bus):  # type: ignore[no-untyped-def]
+    (found,) = await pm(bus, "Devices")
+    assert found
+    return [found]
+
+
+async def _true(items: list[object]) -> bool:
+    assert items
+    return True
