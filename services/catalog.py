@@ -216,6 +216,11 @@ CATALOG: dict[str, ServiceSpec] = {
             image="updater",
             options=(
                 Option("registry", None, "host:port of the registry (default: the stack's)"),
+                Option(
+                    "registries",
+                    None,
+                    "host:port,... a caller may name besides the stack's (others are refused)",
+                ),
                 Option("window", 60.0, "s a new version has to become healthy", float),
                 Option("docker", None, "the engine's URL (default $DOCKER_HOST, else its socket)"),
                 Option(

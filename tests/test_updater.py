@@ -3,6 +3,7 @@ watched through signals, cancelled until they change what runs; bad calls get D-
 errors and the service keeps serving."""
 
 import asyncio
+import socket
 import threading
 
 import pytest
@@ -42,9 +43,30 @@ async def test_bad_calls_are_refused_and_the_service_keeps_serving(updater) -> N
 async def test_a_plan_without_a_stack_says_what_is_missing(updater) -> None:
     service, calls = updater
     with pytest.raises(DBusError) as err:
-        await calls.plan("127.0.0.1:9")
+        await calls.plan("")
     assert err.value.type == c.UPDATER_FAILED_ERROR
     assert f"no container stack in {service.state_dir}" in err.value.text
+
+
+async def test_a_registry_the_admin_did_not_allow_is_refused_before_any_request(
+    services, client
+) -> None:
+    """A caller must not make the updater reach an address of its choosing."""
+    await services.start(create(services.config(registries="allowed.lan:5000")))
+    calls = UpdaterClient(client)
+    with socket.socket() as lying:
+        lying.bind(("127.0.0.1", 0))
+        lying.listen()
+        lying.setblocking(False)
+        elsewhere = f"127.0.0.1:{lying.getsockname()[1]}"
+        for asking in (calls.plan(elsewhere), calls.update(["storage"], elsewhere)):
+            with pytest.raises(DBusError) as err:
+                await asking
+            assert err.value.type == c.ACCESS_DENIED_ERROR
+            assert "allowed.lan:5000" in err.value.text and "updater:registries" in err.value.text
+        with pytest.raises(BlockingIOError):
+            lying.accept()  # nobody came
+    assert await calls.current() == c.Operation()  # nothing was started
 
 
 async def test_an_operation_is_followed_to_its_end_and_kept_for_the_next_client(

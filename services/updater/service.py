@@ -40,6 +40,7 @@ class UpdaterService(BusService):
         opts = options_of("updater", config.options)
         self.window_s: float = opts["window"]
         self.registry: str = opts["registry"] or ""
+        self.registries = {r.strip() for r in (opts["registries"] or "").split(",") if r.strip()}
         self.docker_url: str | None = opts["docker"]
         self.state_dir: Path = config.state_dir
         self.journal = Journal(Path(opts["journal"] or config.state_dir / FILE))
@@ -95,6 +96,23 @@ class UpdaterService(BusService):
 
                 raise RuntimeError(engine_unreachable(exc, self.docker_url)) from None
         return self._client
+
+    def allowed(self, registry: str) -> None:
+        """Refuse, before a single request, a registry the admin did not allow: a caller
+        must not make the updater reach any address it names from the host's network."""
+        if not registry:
+            return
+        from services.compose import StackError, stack_settings
+
+        allowed = {self.registry, *self.registries} - {""}
+        with contextlib.suppress(StackError):
+            allowed.add(stack_settings(self.state_dir).get("registry") or "")
+        if registry not in allowed:
+            raise c.AccessDenied(
+                f"registry {c.cut(registry)!r} is not one this gateway allows "
+                f"({', '.join(sorted(allowed - {''})) or 'none'}; an admin sets "
+                "updater:registries)"
+            )
 
     def stack(self, registry: str) -> tuple[str, str]:
         """(registry, strategy) of the stack this updater serves."""
@@ -276,6 +294,7 @@ class UpdaterInterface(ServiceInterface):
     @dbus_method()
     async def Plan(self, registry: c.Str) -> c.PlanWire:
         """What updating each service image takes, from `registry` ("" = the stack's)."""
+        self.service.allowed(registry)
         try:
             registry, strategy, plans = await asyncio.to_thread(self.service.plan, registry)
         except Exception as exc:  # the engine, the stack, the registry: said to the client
@@ -297,6 +316,7 @@ class UpdaterInterface(ServiceInterface):
                 "the update service does not replace itself while it runs: "
                 "pull its image and bring the stack up again"
             )
+        self.service.allowed(registry)
         return self._start(
             "update",
             " ".join(services),
