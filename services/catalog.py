@@ -201,6 +201,13 @@ CATALOG: dict[str, ServiceSpec] = {
                 Option("username", None, "user name at the broker"),
                 Option("password-file", None, "file holding the broker password"),
                 Option("base-topic", None, "topics' prefix (default agile/GATEWAY-ID)"),
+                Option(
+                    "commands",
+                    False,
+                    "act on .../set and .../command/NAME messages (pair with broker "
+                    "authentication and TLS: whoever may publish may write to devices)",
+                    boolean,
+                ),
                 Option("gateway-id", None, "this gateway's name on the broker (default hostname)"),
                 Option("discovery-prefix", "homeassistant", "Home Assistant's discovery prefix"),
                 Option("folder", None, "where the queue and policy live (default DIR/mqtt)"),

@@ -62,6 +62,10 @@ class BridgeService(BusService):
         self.gateway = opts["gateway-id"] or socket.gethostname()
         self.base: str = opts["base-topic"] or f"agile/{self.gateway}"
         self.prefix: str = opts["discovery-prefix"]
+        # Writes and commands from the broker: off unless asked for (anybody who may
+        # publish there could act on the devices), and then with the bridge's identity,
+        # an operator's calls at most (services.contract_api.SERVICE_CALLS).
+        self.commands: bool = opts["commands"]
         self.refresh_s: float = opts["refresh-interval"]
         self.backoff_max_s: float = opts["reconnect-max"]
         self.folder = Path(opts["folder"] or config.state_dir / "mqtt")
@@ -241,11 +245,12 @@ class BridgeService(BusService):
                     )
                     for device in self.devices.values():
                         await self._announce(device)
-                    for topic in topics.subscriptions(self.base):
-                        await client.subscribe(topic, qos=1)
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._publish_spool(client))
-                        group.create_task(self._requests(client))
+                        if self.commands:
+                            for topic in topics.subscriptions(self.base):
+                                await client.subscribe(topic, qos=1)
+                            group.create_task(self._requests(client))
             except* (aiomqtt.MqttError, OSError, ssl.SSLError) as group_error:
                 self.error = str(group_error.exceptions[0])
                 log.warning(
@@ -381,8 +386,8 @@ class BridgeService(BusService):
             definition.name,
             str(conf.get("deviceType", "")),
             {k: units.get(k, "") for k in conf.get("subscribable", units)},
-            tuple(conf.get("writable", ())),
-            tuple(conf.get("commands", ())),
+            tuple(conf.get("writable", ())) if self.commands else (),
+            tuple(conf.get("commands", ())) if self.commands else (),
         )
         return device, [str(k) for k in conf.get("private", ())]
 
@@ -477,6 +482,7 @@ class BridgeService(BusService):
             "queued": Variant("t", self.spool.length + len(self.pending) + len(self.memory)),
             "dropped": Variant("t", self.spool.dropped + self.memory_dropped),
             "dead_letters": Variant("t", self.spool.dead),
+            "commands": Variant("b", self.commands),
             "published": Variant("t", self.published),
             "error": Variant("s", self.error),
         }

@@ -93,7 +93,7 @@ async def test_records_arrive_under_their_topics_with_discovery_and_availability
 ) -> None:
     sub = subscribe(broker, "agile/#", "homeassistant/#")
     await register(client, THERMOMETER, SWITCH)
-    await start_bridge(gateway, broker)
+    await start_bridge(gateway, broker, commands="true")
     temperature = await until(lambda: arrived(sub, f"{BASE}/{THERMO}/temperature")[3:])
     assert {r["unit"] for r in temperature} == {"°C"}
     assert all(isinstance(r["value"], float) and 18 <= r["value"] <= 25 for r in temperature)
@@ -119,12 +119,27 @@ async def test_records_arrive_under_their_topics_with_discovery_and_availability
     assert status["connected"].value and status["published"].value >= 3
 
 
+async def test_commands_from_the_broker_are_off_unless_asked_for(
+    gateway, client, broker, subscribe
+) -> None:
+    """Whoever may publish to the broker could otherwise write to every device."""
+    sub = subscribe(broker, "homeassistant/#")
+    await register(client, SWITCH)
+    await start_bridge(gateway, broker)
+    topic = f"homeassistant/binary_sensor/gw1/{SWITCH_ID}_state/config"
+    state = await until(lambda: arrived(sub, topic))
+    assert "command_topic" not in state[-1]  # shown, not switched
+    assert not [t for t, _ in sub.messages() if "/switch/" in t or "/button/" in t]
+    (status,) = await bridge(client, "Status")
+    assert status["commands"].value is False
+
+
 async def test_set_and_command_topics_switch_the_dummy_switch_and_say_the_result(
     gateway, client, broker, subscribe
 ) -> None:
     sub = subscribe(broker, "agile/#")
     await register(client, SWITCH)
-    await start_bridge(gateway, broker)
+    await start_bridge(gateway, broker, commands="true")
     state = f"{BASE}/{SWITCH_ID}/state"
     await until(lambda: arrived(sub, state))  # subscribed, so writes are seen as records
 
@@ -175,7 +190,7 @@ async def test_home_assistants_switch_turns_the_simulated_zigbee_plug(
 
     await register(client, await eventually(plug, timeout=60))
     sub = subscribe(broker, "agile/#", "homeassistant/#")
-    await start_bridge(services, broker)
+    await start_bridge(services, broker, commands="true")
     # Sent again whenever the plug's availability changes: the last one holds.
     config = (
         await until(lambda: arrived(sub, f"homeassistant/switch/gw1/{PLUG_ID}_switch/config"))
