@@ -8,15 +8,20 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services import contract as c
 from services.private import secret_folder
+
+if TYPE_CHECKING:
+    from dbus_fast.aio import MessageBus
 
 log = logging.getLogger(__name__)
 
 AUDIT_DIR_ENV = "AGILE_AUDIT_DIR"  # where a service whose state folder is read-only writes
 MAX_BYTES = 1_000_000
 ANSWER_MAX = 2000  # entries per Audit answer (the newest)
+BUS_ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"  # the bus policy's refusal
 
 
 def audit_folder(state_dir: Path) -> Path:
@@ -77,3 +82,47 @@ class AuditLog:
                 if entry.when >= since:
                     found.append(entry)
         return found[-limit:]
+
+
+async def gather(bus: "MessageBus", since: float = 0.0) -> tuple[list[c.AuditEntry], list[str]]:
+    """Every service's audit entries since `since` (epoch s), oldest first, and what
+    could not be asked (a service away, or a caller who is not an admin: said once)."""
+    from dbus_fast import DBusError
+
+    from services.bus import DBUS_NAME, DBUS_PATH, call, list_names
+
+    owners: dict[str, str] = {}
+    for name in await list_names(bus):
+        if name.startswith(c.PREFIX + ".") and name != c.DEVICE_NAME:
+            try:
+                (owner,) = await call(
+                    bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [name]
+                )
+            except DBusError:
+                continue
+            owners.setdefault(str(owner), name)
+    entries: list[c.AuditEntry] = []
+    problems: list[str] = []
+    for owner, name in sorted(owners.items(), key=lambda o: o[1]):
+        try:
+            (wire,) = await call(bus, owner, c.ACCESS_PATH, c.ACCESS_IFACE, "Audit", "d", [since])
+        except DBusError as exc:
+            if exc.type in (BUS_ACCESS_DENIED, c.ACCESS_DENIED_ERROR):
+                refused = "Access.Audit needs the admin role"
+                if refused not in problems:
+                    problems.append(refused)
+            else:
+                problems.append(f"{name}: {exc.text}")
+            continue
+        entries += [c.AuditEntry.from_wire(w) for w in wire]
+    entries.sort(key=lambda e: e.when)
+    return entries, problems
+
+
+def audit_lines(entries: list[c.AuditEntry]) -> list[str]:
+    """As `agile-gateway audit` prints them: one line each, oldest first."""
+    return [
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(e.when))} {e.user} (uid {e.uid}) "
+        f"{e.service}: {e.call}({e.arguments}) -> {e.outcome}"
+        for e in entries
+    ]

@@ -226,4 +226,8 @@ def roles_table() -> str:
         viewer = by_role[V] + [f"{m} (anyone)" for m in open_to_all]
         cells = [", ".join(viewer), ", ".join(by_role[O]), ", ".join(by_role[A])]
         rows.append(f"| `{iface.removeprefix(c.PREFIX + '.')}` | " + " | ".join(cells) + " |")
+    rows += ["", "| service's own identity | calls besides a viewer's |", "|---|---|"]
+    for service, calls in SERVICE_CALLS.items():
+        named = ", ".join(f"{i.removeprefix(c.PREFIX + '.')}.{m}" for i, m in sorted(calls))
+        rows.append(f"| {service} | {named} |")
     return "\n".join(rows)

@@ -31,7 +31,7 @@ from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
 from services.storage.service import create as create_storage
-from tests.conftest import InProcess
+from tests.conftest import ROOT, InProcess
 from tests.helpers import THERMOMETER, dm, eventually, pm
 
 PROBE = Path(__file__).parent / "role_probe.py"
@@ -400,3 +400,116 @@ async def _some_devices(bus):  # type: ignore[no-untyped-def]
 async def _true(items: list[object]) -> bool:
     assert items
     return True
+
+
+def test_readme_has_the_roles_table() -> None:
+    import re
+
+    from services.contract_api import roles_table
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"<!-- roles -->\n(.*?)\n<!-- /roles -->", readme, re.S)
+    assert found, "README.md has no <!-- roles --> table"
+    assert found.group(1) == roles_table(), "regenerate it: agile-gateway roles"
+
+
+def test_every_method_a_service_exports_has_a_role() -> None:
+    """A method added without a role would be refused to everybody (the gate lets
+    through only what the table names): the table and the interfaces agree."""
+    from services.access import AccessInterface
+    from services.bridge.service import BridgeInterface
+    from services.contract_api import methods
+    from services.devicemanager.device import DeviceInterface
+    from services.devicemanager.service import DeviceManagerInterface
+    from services.protocol import ProtocolInterface
+    from services.protocolmanager.service import ProtocolManagerInterface
+    from services.runtime.supervisor import RuntimeInterface
+    from services.storage.service import StorageInterface
+    from services.updater.service import UpdaterInterface
+    from services.zigbee.adapter import ZigBeeInterface
+
+    interfaces = {
+        AccessInterface: c.ACCESS_IFACE,
+        BridgeInterface: c.BRIDGE_IFACE,
+        DeviceInterface: c.DEVICE_IFACE,
+        DeviceManagerInterface: c.DEVICE_MANAGER_IFACE,
+        ProtocolInterface: c.PROTOCOL_IFACE,
+        ZigBeeInterface: c.PROTOCOL_IFACE,
+        ProtocolManagerInterface: c.PROTOCOL_MANAGER_IFACE,
+        RuntimeInterface: c.RUNTIME_IFACE,
+        StorageInterface: c.STORAGE_IFACE,
+        UpdaterInterface: c.UPDATER_IFACE,
+    }
+    table = methods()
+    exported: dict[str, set[str]] = {}
+    for cls, iface in interfaces.items():
+        for klass in cls.__mro__:
+            for value in vars(klass).values():
+                method = getattr(value, "__dict__", {}).get("__DBUS_METHOD")
+                if method is not None:
+                    exported.setdefault(iface, set()).add(method.name)
+    assert {i: set(m) for i, m in table.items()} == exported
+
+
+async def test_the_audit_command_gathers_every_service_for_admins_only(
+    role_users, role_groups_set, gateway_factory, open_folder
+) -> None:
+    gw = gateway_factory(state_dir=open_folder / "gw")
+    operator = role_users[Role.OPERATOR]
+    # Let through by the bus (an operator's method), refused by the service (a delete).
+    batch = subprocess.run(
+        [
+            "busctl",
+            f"--address={gw.address}",
+            "call",
+            c.DEVICE_MANAGER_NAME,
+            c.DEVICE_MANAGER_PATH,
+            c.DEVICE_MANAGER_IFACE,
+            "Batch",
+            "ss",
+            "delete",
+            "{}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        user=operator.pw_uid,
+        group=operator.pw_gid,
+        extra_groups=_groups_of(operator),
+    )
+    assert batch.returncode != 0 and "Batch delete needs the admin role" in batch.stderr
+
+    def audit(user: pwd.struct_passwd | None) -> subprocess.CompletedProcess[str]:
+        as_user = (
+            {}
+            if user is None
+            else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": _groups_of(user)}
+        )
+        return subprocess.run(
+            [
+                PROBE_PYTHON,
+                "-m",
+                "services.runtime.cli",
+                "audit",
+                "--since",
+                "1h",
+                "--bus",
+                gw.address,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": f"{ROOT}:{Path(dbus_fast.__file__).parent.parent}"},
+            **as_user,  # type: ignore[arg-type]
+        )
+
+    done = audit(None)  # root: an admin
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"agtest-o (uid {operator.pw_uid}) devicemanager: DeviceManager.Batch('delete', '{{}}') "
+        f"-> {c.ACCESS_DENIED_ERROR}: Batch delete needs the admin role"
+    ) in done.stdout
+    done = audit(operator)
+    assert done.returncode == 1 and "Access.Audit needs the admin role" in done.stderr, done

@@ -410,6 +410,51 @@ def cmd_options(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roles(args: argparse.Namespace) -> int:
+    from services.contract_api import roles_table
+
+    print(roles_table())
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """What operators and admins did (and were refused), from every service: admins only."""
+    import time
+
+    from services.audit import audit_lines, gather
+    from services.bus import connect
+    from services.storage.export import parse_time_ms
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:
+        address = resolve_bus_address(args.bus, state_dir)
+        since = parse_time_ms(args.since, int(time.time() * 1000)) / 1000 if args.since else 0.0
+    except (BusNotFound, ValueError) as exc:
+        print(f"agile-gateway audit: {exc}", file=sys.stderr)
+        return 2
+
+    async def ask():  # type: ignore[no-untyped-def]
+        bus = await connect(address)
+        try:
+            return await gather(bus, since)
+        finally:
+            bus.disconnect()
+
+    try:
+        entries, problems = asyncio.run(ask())
+    except (OSError, TimeoutError) as exc:
+        print(f"agile-gateway audit: bus {address}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([e.to_wire() for e in entries]))
+    else:
+        for line in audit_lines(entries):
+            print(line)
+    for problem in problems:
+        print(f"agile-gateway audit: {problem}", file=sys.stderr)
+    return 1 if problems and not entries else 0
+
+
 def cmd_limits(args: argparse.Namespace) -> int:
     from services.contract import limits_table
 
@@ -671,6 +716,16 @@ def build_parser() -> argparse.ArgumentParser:
     options.set_defaults(func=cmd_options)
     limits = sub.add_parser("limits", help="what a client can store on the bus (Markdown)")
     limits.set_defaults(func=cmd_limits)
+    roles = sub.add_parser("roles", help="the role every bus method needs (Markdown)")
+    roles.set_defaults(func=cmd_roles)
+    audit = sub.add_parser(
+        "audit", help="what operators and admins did on the gateway, and what was refused"
+    )
+    audit.add_argument("--since", help="epoch ms, ISO 8601 time, or a duration ago (1h, 7d)")
+    audit.add_argument("--json", action="store_true")
+    audit.add_argument("--bus")
+    audit.add_argument("--state-dir")
+    audit.set_defaults(func=cmd_audit)
 
     store = sub.add_parser("storage", help="the recorded sensor data")
     store_sub = store.add_subparsers(dest="storage_command", required=True)
