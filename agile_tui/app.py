@@ -20,6 +20,7 @@ from agile_tui.client.fleet import Gateway, Tunnel
 from agile_tui.client.session import Session
 from agile_tui.client.storage import storage_problem
 from agile_tui.config import Config
+from agile_tui.roles import lacking
 from agile_tui.screens.containers import ContainersScreen
 from agile_tui.screens.data import DataScreen
 from agile_tui.screens.devices import DevicesScreen
@@ -64,6 +65,9 @@ class AgileApp(App[None]):
     bus_problem: reactive[str] = reactive("")
     engine_problem: reactive[str] = reactive("")
     storage_problem: reactive[str] = reactive("")
+    # The role the gateway gives this user ("" until it says): actions it lacks are
+    # dimmed, and say which role they need.
+    role: reactive[str] = reactive("")
 
     def __init__(
         self,
@@ -155,6 +159,7 @@ class AgileApp(App[None]):
                 await gateway.on_record(partial(self.emit, "record"))
                 await gateway.on_updater(partial(self.emit, "updater"))
                 await gateway.on_storage_status(self._storage_status)
+                who = await gateway.who_am_i()
             except (OSError, TimeoutError, DBusError) as exc:
                 lost(str(exc))
                 await asyncio.sleep(backoff)
@@ -164,11 +169,15 @@ class AgileApp(App[None]):
                 gateway.close()
                 return
             backoff = RECONNECT_MIN_S
+            self.role = str(who.role) if who is not None else ""
             self.bus_state = "connected"
             self.bus_problem = ""
             with contextlib.suppress(Exception):  # it says how it ended: it ended
                 await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
             lost("the connection was closed; reconnecting")
+
+    def watch_role(self) -> None:
+        self.screen.refresh_bindings()  # what the footer dims
 
     def _storage_status(self, paused: bool, error: str) -> None:
         self.storage_problem = storage_problem(error)
@@ -235,9 +244,17 @@ class AgileApp(App[None]):
         yield SystemCommand("Help", "Every key of every section", self.action_help)
         for binding in getattr(screen, "BINDINGS", []):
             if isinstance(binding, Binding) and binding.description:
+                where = f"{type(screen).__name__.removesuffix('Screen')}: key {binding.key}"
+                need = lacking(screen, binding.action)
+                if need is not None:
+                    said = f"{binding.description} needs the {need} role; you are {self.role}"
+                    yield SystemCommand(
+                        f"{binding.description} (needs {need})",
+                        where,
+                        partial(self.notify, said, severity="warning"),
+                    )
+                    continue
                 yield SystemCommand(
-                    f"{binding.description}",
-                    f"{type(screen).__name__.removesuffix('Screen')}: key {binding.key}",
-                    partial(screen.run_action, binding.action),
+                    f"{binding.description}", where, partial(screen.run_action, binding.action)
                 )
         yield from super().get_system_commands(screen)

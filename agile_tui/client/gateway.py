@@ -177,6 +177,27 @@ class GatewayClient:
         (remaining,) = await self._zigbee("PermitJoinRemaining")
         return int(remaining)
 
+    # -- who the gateway takes this user for --
+
+    async def who_am_i(self) -> c.CallerInfo | None:
+        """The role the gateway gives this connection's user; None from a gateway that
+        does not say (one older than roles: its own checks answer then)."""
+        try:
+            (wire,) = await self._call(
+                c.DEVICE_MANAGER_NAME, c.ACCESS_PATH, c.ACCESS_IFACE, "WhoAmI"
+            )
+        except DBusError:
+            return None
+        return c.CallerInfo.from_wire(wire)
+
+    async def audit(self, since: float = 0.0) -> tuple[list[c.AuditEntry], list[str]]:
+        """What operators and admins did, from every service (admins only)."""
+        from services.audit import gather
+
+        if self.bus is None:
+            raise ConnectionError("not connected to the gateway bus")
+        return await gather(self.bus, since)
+
     # -- the native runtime's supervisor --
 
     async def runtime(self, action: str, service: str) -> None:

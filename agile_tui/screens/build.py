@@ -16,6 +16,7 @@ from textual.widgets import Footer, Label, Log, ProgressBar
 from agile_tui.client.gateway import UpdaterEvent, error_text
 from agile_tui.client.images import build_step
 from agile_tui.client.updates import updater_of
+from agile_tui.roles import lacking
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from services import contract as c
@@ -136,7 +137,7 @@ class BuildScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_build":
-            return self.outcome == "running"
+            return None if lacking(self, action) else self.outcome == "running"
         return True
 
     def action_cancel_build(self) -> None:

@@ -15,6 +15,7 @@ from textual.widgets import Footer
 
 from agile_tui.client.gateway import error_text
 from agile_tui.client.stack import StackRow, format_bytes, format_cpu, format_uptime
+from agile_tui.roles import lacking
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.inspect import InspectScreen
 from agile_tui.screens.logs import LogsScreen
@@ -50,7 +51,7 @@ class ContainersScreen(Screen[None]):
         yield GatewayBar("Containers")
         yield ProblemBanner("engine")
         table = LiveTable(COLUMNS, id="stack")
-        table.border_title = "Stack"
+        table.border_title = f"Stack ({self.app.session.runtime})"  # type: ignore[attr-defined]
         yield table
         yield Footer(compact=True)
 
@@ -194,6 +195,9 @@ class ContainersScreen(Screen[None]):
         if action in CONTAINER_ONLY:
             row = self._selected()
             return row is not None and row.kind == "container"
+        if action in ("start", "stop", "restart"):
+            row = self._selected()  # a process: the native runtime's, a bus call
+            return None if row and row.kind == "process" and lacking(self, action) else True
         return True
 
     def on_data_table_row_highlighted(self) -> None:

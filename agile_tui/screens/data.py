@@ -18,6 +18,7 @@ from textual.widgets.selection_list import Selection
 
 from agile_tui.client.gateway import error_text
 from agile_tui.client.storage import format_duration_ms, storage_problem
+from agile_tui.roles import lacking
 from agile_tui.screens.policy_modal import PolicyModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.problem_banner import ProblemBanner
@@ -70,6 +71,9 @@ class DataScreen(Screen[None]):
         self.policies: dict[tuple[str, str], dict[str, object]] = {}
         self.window = 0  # index in WINDOWS; 0 is live
         self.dirty = True  # draw the empty chart with its hint once
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if lacking(self, action) else True  # dimmed: a role's
 
     def compose(self) -> ComposeResult:
         from agile_tui.widgets.chart import Chart  # plotext is heavy: only when this opens

@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer
 
 from agile_tui.client.gateway import error_text
+from agile_tui.roles import lacking
 from agile_tui.screens.choice_modal import ChoiceModal
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.pair_modal import PairModal
@@ -200,6 +201,10 @@ class DevicesScreen(Screen[None]):
         return focused.id if isinstance(focused, DataTable) and focused.id else ""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        applies = self._applies(action)
+        return None if applies and lacking(self, action) else applies  # dimmed: a role's
+
+    def _applies(self, action: str) -> bool:
         table = self._focused_table()
         # Hidden, not just dimmed, where they do not apply: the footer must fit 80 columns.
         if action == "pair":

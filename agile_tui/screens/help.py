@@ -5,6 +5,8 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import DataTable
 
+from agile_tui.client.access import needs
+from agile_tui.roles import role_of
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.logs import LogsScreen
 from agile_tui.screens.updates import UpdatesScreen
@@ -24,7 +26,9 @@ def key_rows(app) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped
             if isinstance(b, Binding) and b.description:
                 keys = keymap.get(b.id, b.key).split(",")
                 shown = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in keys)
-                rows.append((place, shown, b.description, b.id or ""))
+                need = needs(role_of(app), b.id or "")
+                said = b.description if need is None else f"{b.description} (needs {need})"
+                rows.append((place, shown, said, b.id or ""))
 
     add("everywhere", app.BINDINGS)
     add("tables", LiveTable.BINDINGS)

@@ -9,6 +9,7 @@ from textual.widgets import Footer
 
 from agile_tui.client.images import LABEL, ImageLayers, share, stack_costs
 from agile_tui.client.stack import format_bytes
+from agile_tui.roles import lacking
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.build_modal import BuildModal
 from agile_tui.screens.confirm_modal import ConfirmModal
@@ -39,6 +40,9 @@ class ImagesScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.images: dict[str, ImageLayers] = {}
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if lacking(self, action) else True  # dimmed: a role's
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Images")

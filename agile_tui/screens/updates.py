@@ -13,6 +13,7 @@ from textual.widgets import Footer, RichLog, Static
 from agile_tui.client.gateway import UpdaterEvent, error_text
 from agile_tui.client.stack import format_bytes
 from agile_tui.client.updates import UpdateCheck, UpdaterClient, updater_of
+from agile_tui.roles import lacking
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
@@ -316,6 +317,8 @@ class UpdatesScreen(Screen[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if lacking(self, action):
+            return None
         if action in ("update", "update_all", "rollback", "check"):
             return None if self.busy else True  # shown dimmed while something runs
         if action == "cancel":

@@ -38,6 +38,7 @@ class GatewayBar(Horizontal):
     def on_mount(self) -> None:
         self.watch(self.app, "bus_state", self._show)
         self.watch(self.app, "engine_state", self._show)
+        self.watch(self.app, "role", self._show)
 
     def _show(self, _value: str = "") -> None:
         app = self.app
@@ -49,10 +50,15 @@ class GatewayBar(Horizontal):
         status = self.query("#status")
         if not status:  # the app is closing
             return
-        # With a fleet the gateway's name says which one; its runtime leaves the room
-        # that the fifth section takes at 80 columns.
-        runtime = "" if app.gateways else f" · {session.runtime}"  # type: ignore[attr-defined]
+        # The user's role once the gateway said it (the runtime is in the Containers
+        # section's title); with a fleet, whose fifth section takes the room at 80
+        # columns, only a role short of admin (the Fleet section shows each gateway's).
+        role = app.role  # type: ignore[attr-defined]
+        if app.gateways:  # type: ignore[attr-defined]
+            shown = f" · {role}" if role and role != "admin" else ""
+        else:
+            shown = f" · {role or session.runtime}"  # type: ignore[attr-defined]
         status.first(Static).update(
-            f"{session.hostname}{runtime} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
+            f"{session.hostname}{shown} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
             f"engine {mark(app.engine_state)}"  # type: ignore[attr-defined]
         )

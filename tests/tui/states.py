@@ -179,6 +179,16 @@ async def paired(pilot: Pilot[None]) -> None:
     await settled(pilot)
 
 
+async def paired_as_viewer(pilot: Pilot[None]) -> None:
+    """The paired state as a viewer sees it: what the gateway said of the role (its
+    check itself is tested in tests/test_access.py), the device's actions dimmed."""
+    await paired(pilot)
+    await until(pilot, lambda: pilot.app.role == "admin")  # type: ignore[attr-defined]
+    pilot.app.role = "viewer"  # type: ignore[attr-defined]
+    table(pilot, "registered").focus()
+    await settled(pilot)
+
+
 async def pair_modal(pilot: Pilot[None]) -> None:
     await discovered(pilot)
     select_row(pilot, "discovered", SENSORTAG)  # two types fit it

@@ -347,3 +347,26 @@ async def test_a_storage_key_others_can_read_is_shown_in_data(
         await states.until(pilot, lambda: bool(app.storage_problem))
         banner = app.screen.query("ProblemBanner").last()
         assert banner.display and "Encrypted streams are not recorded" in str(banner.render())
+
+
+async def test_actions_the_role_lacks_are_dimmed_and_say_the_role_they_need(
+    gateway, frozen_dir
+) -> None:
+    from agile_tui.screens.help import key_rows
+
+    app = states.make_app(gateway.address, frozen_dir, mode="devices")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.devices_shown(pilot)
+        await states.until(pilot, lambda: app.role == "admin")  # root runs the suite
+        assert app.screen.check_action("toggle_discovery", ()) is True
+        app.role = "viewer"  # as the gateway says of a member of agile-viewer
+        await pilot.pause()
+        assert app.screen.check_action("toggle_discovery", ()) is None  # dimmed
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Discovery (needs operator)" in titles and "Discovery" not in titles
+        removing = [row for row in key_rows(app) if row[3] == "devices.remove"]
+        assert [row[2] for row in removing] == ["Remove (needs admin)"]
+        app.role = "operator"
+        assert app.screen.check_action("toggle_discovery", ()) is True
+        await pilot.press("d")  # an operator's: discovery starts
+        await states.until(pilot, lambda: app.screen.discovering)  # type: ignore[attr-defined]

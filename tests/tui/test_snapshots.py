@@ -15,6 +15,7 @@ SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 SCREENS = {  # name: (section the app opens on, how the state is reached)
     "devices-discovered": ("devices", states.discovered),
     "devices-paired": ("devices", states.paired),
+    "devices-viewer": ("devices", states.paired_as_viewer),
     "pair-modal": ("devices", states.pair_modal),
     "data-streams": ("devices", states.data_streams),
     "data-history": ("devices", states.data_history),
