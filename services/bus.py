@@ -16,6 +16,7 @@ from typing import Any
 
 from dbus_fast import BusType, DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
+from dbus_fast.auth import UID_NOT_SPECIFIED, AuthExternal
 from dbus_fast.constants import NameFlag, RequestNameReply
 from dbus_fast.service import ServiceInterface
 
@@ -151,7 +152,12 @@ class GatewayBus(MessageBus):
 
 
 async def connect(address: str, timeout: float = DEFAULT_CALL_TIMEOUT) -> MessageBus:
-    bus = GatewayBus(bus_address=address, bus_type=BusType.SESSION)
+    # EXTERNAL without a uid of our own: the daemon takes the socket's, which is who we
+    # are there. Through an SSH forward that is the ssh user on the gateway, whose uid
+    # need not be ours here (dbus-fast would claim os.getuid() and be rejected).
+    bus = GatewayBus(
+        bus_address=address, bus_type=BusType.SESSION, auth=AuthExternal(UID_NOT_SPECIFIED)
+    )
     return loss_noted(await asyncio.wait_for(bus.connect(), timeout))
 
 

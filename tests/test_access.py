@@ -5,7 +5,6 @@ policy lets everything through (the services' own check alone). And the attacks 
 user who should not be believed: an impostor for a service's name, forged signals."""
 
 import asyncio
-import contextlib
 import grp
 import json
 import os
@@ -78,54 +77,40 @@ def role_users() -> Iterator[dict[Role, pwd.struct_passwd]]:
     made_groups, made_users = [], []
     try:
         for group in GROUPS.values():
-            with contextlib.suppress(KeyError):
-                grp.getgrnam(group)
-                continue
-            _run("groupadd", "--system", group)
-            made_groups.append(group)
+            if not _exists(grp.getgrnam, group):
+                _run("groupadd", "--system", group)
+                made_groups.append(group)
+        # A shell, and no password rather than a locked one: the fleet test logs in
+        # over SSH (with a key) as the operator.
+        login = ["-s", "/bin/sh", "-p", "*"]
         for role, user in USERS.items():
-            with contextlib.suppress(KeyError):
-                pwd.getpwnam(user)
+            groups = GROUPS.get(role, "")
+            if _exists(pwd.getpwnam, user):
+                _run("usermod", *login, "-G", groups, user)  # one a killed run left
                 continue
-            extra = ["-G", GROUPS[role]] if role in GROUPS else []
-            _run(
-                "useradd",
-                "--system",
-                "-M",
-                "-N",
-                "-g",
-                "nogroup",
-                "-s",
-                "/usr/sbin/nologin",
-                *extra,
-                user,
-            )
+            extra = ["-G", groups] if groups else []
+            _run("useradd", "--system", "-M", "-N", "-g", "nogroup", *login, *extra, user)
             made_users.append(user)
         for service in SERVICES:  # the container stack's uids, known here too
             uid = CATALOG[service].uid
-            with contextlib.suppress(KeyError):
-                pwd.getpwuid(uid)
-                continue
-            _run(
-                "useradd",
-                "--system",
-                "-M",
-                "-N",
-                "-g",
-                "nogroup",
-                "-s",
-                "/usr/sbin/nologin",
-                "-u",
-                str(uid),
-                f"agtest-{service}",
-            )
-            made_users.append(f"agtest-{service}")
+            if not _exists(pwd.getpwuid, uid):
+                name = f"agtest-{service}"
+                _run("useradd", "--system", "-M", "-N", "-g", "nogroup", "-u", str(uid), name)
+                made_users.append(name)
         yield {role: pwd.getpwnam(user) for role, user in USERS.items()}
     finally:
         for user in made_users:
             subprocess.run(["userdel", user], capture_output=True, timeout=60)
         for group in made_groups:
             subprocess.run(["groupdel", group], capture_output=True, timeout=60)
+
+
+def _exists(lookup, key) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        lookup(key)
+    except KeyError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -513,3 +498,49 @@ async def test_the_audit_command_gathers_every_service_for_admins_only(
     ) in done.stdout
     done = audit(operator)
     assert done.returncode == 1 and "Access.Audit needs the admin role" in done.stderr, done
+
+
+async def test_a_rollout_where_the_ssh_user_is_only_an_operator_changes_nothing(
+    role_users, role_groups_set, gateway_factory, open_folder, tmp_path
+) -> None:
+    """Reached over SSH as a member of agile-operator: the fleet says so, and a rollout
+    stops before its canary, the gateway's update service never asked."""
+    import dataclasses
+
+    from services.fleet.rollout import Rollout, State
+    from services.fleet.status import Member
+    from services.updater.client import UpdaterClient
+    from tests.operator import private_sshd, reacher
+
+    gw = gateway_factory(state_dir=open_folder / "gw")
+    operator = role_users[Role.OPERATOR]
+    with private_sshd(open_folder) as sshd:
+        keys = sshd[1].parent  # sshd reads the key it accepts as the user logging in
+        keys.chmod(0o755)
+        (keys / "authorized_keys").chmod(0o644)
+        gateway = dataclasses.replace(
+            reacher(sshd, tmp_path)("shed", gw.state_dir), ssh=f"{operator.pw_name}@127.0.0.1"
+        )
+        member = Member(gateway, timeout_s=30)
+        try:
+            status = await member.poll()
+            assert status.reachable and status.role == "operator", status
+        finally:
+            await member.drop()
+        rollout = Rollout([Member(gateway, timeout_s=30)], "storage")
+        try:
+            assert not await rollout.run()
+        finally:
+            await rollout.close()
+    step = rollout.steps["shed"]
+    assert step.state == State.FAILED
+    assert step.message == "updates need the admin role there; agtest-o has the operator role"
+    bus = await connect(gw.address)
+    try:
+        assert await UpdaterClient(bus).current() == c.Operation()  # nothing was started
+        (wire,) = await call(
+            bus, c.UPDATER_NAME, c.ACCESS_PATH, c.ACCESS_IFACE, "Audit", "d", [0.0]
+        )
+        assert not wire  # not even a refused call reached it
+    finally:
+        bus.disconnect()

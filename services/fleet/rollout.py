@@ -104,6 +104,14 @@ class Rollout:
 
     async def run(self) -> bool:
         """True when every gateway runs the new version (or already did)."""
+        # An admin on every gateway, or nothing starts: a rollout refused half-way
+        # would leave the fleet on two versions.
+        await asyncio.gather(*(self._check_role(name) for name in self.members))
+        if any(s.state == State.FAILED for s in self.steps.values()):
+            for step in self.steps.values():
+                if step.state == State.WAITING:
+                    self._said(step.gateway, state=State.NOT_STARTED)
+            return False
         await asyncio.gather(*(self._plan(name) for name in self.members))
         canary = self.waves[0][0]
         if self.steps[canary].state == State.UNREACHABLE:
@@ -123,6 +131,22 @@ class Rollout:
                         self._said(step.gateway, state=State.NOT_STARTED)
                 return False
         return all(s.state in (State.HEALTHY, State.UP_TO_DATE) for s in self.steps.values())
+
+    async def _check_role(self, name: str) -> None:
+        member = self.members[name]
+        try:
+            who = await asyncio.wait_for(member.who(), member.timeout_s)
+        except FAILURES as exc:
+            await member.drop()
+            self._said(name, state=State.UNREACHABLE, message=error_text(exc) or "no answer")
+            return
+        if who is not None and who.role < c.Role.ADMIN:
+            has = f"the {who.role} role" if who.role else "no role"
+            self._said(
+                name,
+                state=State.FAILED,
+                message=f"updates need the admin role there; {who.user} has {has}",
+            )
 
     async def _plan(self, name: str) -> None:
         member = self.members[name]

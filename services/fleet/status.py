@@ -38,6 +38,7 @@ class GatewayStatus:
     pending_bytes: int = 0  # what the pending updates download
     pending: list[str] = field(default_factory=list)  # the services with one
     update_problem: str = ""  # why the update service has no plan (e.g. no stack there)
+    role: str = ""  # what the gateway lets this user do there ("" : not said)
     last_seen: float = 0.0  # wall clock of its last answer (0: never)
 
 
@@ -64,6 +65,8 @@ def row(status: GatewayStatus, now: float) -> tuple[str, ...]:
         seen = f"{ago:.0f} s ago" if ago < 120 else f"{ago / 60:.0f} min ago"
     services = f"{status.services_up}/{status.services_total}" if status.services_total else "—"
     devices = str(status.devices) if status.last_seen else "—"
+    if status.reachable and status.role:
+        state = f"up · {status.role}"  # what this user may do there
     return (status.name, state, services, devices, shown, pending, seen)
 
 
@@ -88,6 +91,7 @@ class Member:
         self.planned_at = 0.0
         self.no_engine_at = 0.0  # when the engine was last found not there
         self.registry = ""  # where updates come from ("" : the stack's own)
+        self._who: tuple[MessageBus, c.CallerInfo | None] | None = None
 
     async def poll(self) -> GatewayStatus:
         """Asks the gateway once, within the deadline; the status (also kept)."""
@@ -98,6 +102,7 @@ class Member:
             pending_bytes=self.status.pending_bytes,
             pending=self.status.pending,
             update_problem=self.status.update_problem,
+            role=self.status.role,
         )
         try:
             await asyncio.wait_for(self._poll(status), self.timeout_s)
@@ -127,8 +132,29 @@ class Member:
             self.bus = await connect(self.tunnel.bus_address, self.timeout_s)
         return self.bus
 
+    async def who(self) -> c.CallerInfo | None:
+        """Who the gateway takes this user for (asked once per connection); None from a
+        gateway that does not say."""
+        bus = await self.connect()
+        if self._who is None or self._who[0] is not bus:
+            try:
+                (wire,) = await call(
+                    bus,
+                    c.DEVICE_MANAGER_NAME,
+                    c.ACCESS_PATH,
+                    c.ACCESS_IFACE,
+                    "WhoAmI",
+                    timeout=self.timeout_s,
+                )
+                self._who = (bus, c.CallerInfo.from_wire(wire))
+            except DBusError:
+                self._who = (bus, None)
+        return self._who[1]
+
     async def _poll(self, status: GatewayStatus) -> None:
         bus = await self.connect()
+        who = await self.who()
+        status.role = str(who.role) if who is not None else ""
         if await name_has_owner(bus, c.DEVICE_MANAGER_NAME):
             (devices,) = await call(
                 bus, c.DEVICE_MANAGER_NAME, c.DEVICE_MANAGER_PATH, c.DEVICE_MANAGER_IFACE, "Devices"

@@ -115,10 +115,11 @@ state_dir = "{tmp_path / "nothing"}"
         "Last",
         "seen",
     ]
-    assert first.split()[:4] == ["one", "up", first.split()[2], "0"], done.stdout
+    # root over SSH: an admin there
+    assert first.split()[:6] == ["one", "up", "·", "admin", first.split()[4], "0"], done.stdout
     # Seen at its answer, which may be seconds before the table (nowhere took its time).
     assert re.search(r"(now|\d+ s ago)$", first), done.stdout
-    up, total = first.split()[2].split("/")
+    up, total = first.split()[4].split("/")
     assert up == total and int(total) >= 4
     assert second.split()[:4] == ["nowhere", "✗", "no", "gateway"], second
     assert any(p.startswith("nowhere: ") and "no gateway bus there" in p for p in problems)
