@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbus_fast import DBusError, Message, MessageType
+from dbus_fast import DBusError, Message, MessageFlag, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface
 from dbus_fast.service import method as dbus_method
@@ -41,6 +41,8 @@ DEFAULT_GROUPS = {
     Role.ADMIN: "agile-admin",
 }
 KNOWN_CALLERS = 1024  # connections whose credentials are kept (unique names never return)
+ACTING_MAX = 1024  # audited calls waiting for their answer
+WAITING_MAX = 256  # calls of one new connection held until its credentials are known
 
 _current: contextvars.ContextVar[c.CallerInfo | None] = contextvars.ContextVar(
     "agile_caller_info", default=None
@@ -118,13 +120,30 @@ class AccessPolicy:
         services = {s.uid: s.name for s in CATALOG.values() if s.uid and s.uid not in admins}
         return cls(frozenset(admins), group_roles, services)
 
-    def caller(self, uid: int, gids: list[int]) -> c.CallerInfo:
+    def caller(self, uid: int, gids: list[int], pid: int = 0) -> c.CallerInfo:
         if uid in self.admin_uids:
-            return c.CallerInfo(user_name(uid), uid, Role.ADMIN)
+            service = native_service(pid) if uid == os.getuid() else ""
+            return c.CallerInfo(user_name(uid), uid, Role.ADMIN, service)
         if uid in self.service_uids:
             return c.CallerInfo(user_name(uid), uid, Role.VIEWER, self.service_uids[uid])
         role = max((self.group_roles.get(g, Role.NONE) for g in gids), default=Role.NONE)
         return c.CallerInfo(user_name(uid), uid, role)
+
+
+def native_service(pid: int) -> str:
+    """The native runtime's service a process of our own user is (`agile-gateway service
+    NAME`), by its command line; "" for any other. It tells a service's own calls (a
+    follow, a replay) from a person's in the audit log: one user runs both there."""
+    from services.catalog import CATALOG
+
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return ""
+    for i, arg in enumerate(args[:-2]):
+        if arg.endswith(("services.runtime.cli", "agile-gateway")) and args[i + 1] == "service":
+            return args[i + 2] if args[i + 2] in CATALOG else ""
+    return ""
 
 
 def allows(who: c.CallerInfo, iface: str, member: str, need: Role) -> bool:
@@ -188,6 +207,8 @@ class Gate:
             return None
         waiting = self._waiting.get(msg.sender)
         if waiting is not None:
+            if len(waiting) >= WAITING_MAX:  # a flood before the bus said who it is
+                return Message.new_error(msg, c.ACCESS_DENIED_ERROR, "too many calls at once")
             waiting.append(msg)
             return True
         who = self._known.get(msg.sender)
@@ -205,13 +226,15 @@ class Gate:
         what = f"{iface.removeprefix(c.PREFIX + '.')}.{msg.member}"
         _current.set(who)
         if allows(who, iface, msg.member or "", need):
-            if need >= Role.OPERATOR and self.audit is not None:
-                self._acting[(msg.sender or "", msg.serial)] = (
-                    self.audit.now(),
-                    who,
-                    what,
-                    _arguments(msg),
-                )
+            # A person's actions: a service's own calls (following, replaying) would bury them.
+            if need >= Role.OPERATOR and self.audit is not None and not who.service:
+                acted = (self.audit.now(), who, what, _arguments(msg))
+                if msg.flags & MessageFlag.NO_REPLY_EXPECTED:
+                    self._write(acted, "asked (no reply wanted)")
+                else:
+                    self._acting[(msg.sender or "", msg.serial)] = acted
+                    while len(self._acting) > ACTING_MAX:  # answers that never came
+                        self._write(self._acting.pop(next(iter(self._acting))), "no answer")
             return None
         text = denial(who, what, need)
         log.warning("refused: %s", text)
@@ -235,7 +258,8 @@ class Gate:
             )
             uid = creds["UnixUserID"].value
             gids = creds["UnixGroupIDs"].value if "UnixGroupIDs" in creds else []
-            who = self.policy.caller(int(uid), list(gids))
+            pid = creds["ProcessID"].value if "ProcessID" in creds else 0
+            who = self.policy.caller(int(uid), list(gids), int(pid))
         except (DBusError, KeyError, EOFError, OSError, TimeoutError) as exc:
             log.warning(
                 "the credentials of %s are unknown (%s): its calls are refused", sender, exc
@@ -263,14 +287,18 @@ class Gate:
         ):
             return
         acted = self._acting.pop((reply.destination or "", reply.reply_serial), None)
-        if acted is None or self.audit is None:
+        if acted is None:
             return
-        when, who, what, arguments = acted
         outcome = "ok"
         if reply.message_type == MessageType.ERROR:
             text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
             outcome = f"{reply.error_name}: {c.cut(text, 200)}"
-        self.audit.write(when, who, self.service, what, arguments, outcome)
+        self._write(acted, outcome)
+
+    def _write(self, acted: tuple[float, c.CallerInfo, str, str], outcome: str) -> None:
+        if self.audit is not None:
+            when, who, what, arguments = acted
+            self.audit.write(when, who, self.service, what, arguments, outcome)
 
 
 def _arguments(msg: Message) -> str:

@@ -1,8 +1,11 @@
 """The gateway bus: a private dbus-daemon on a unix socket in the state folder."""
 
+import contextlib
 import getpass
+import grp
 import logging
 import os
+import pwd
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +21,11 @@ log = logging.getLogger(__name__)
 
 SOCKET_NAME = "bus.sock"
 CONFIG_NAME = "bus.conf"
+# Beside the stack's socket: the host's role groups' policy, and its bus's users and
+# groups (the services' own and the groups' members), written by `up --containers`.
+ROLES_CONF = "bus-roles.conf"
+ACCOUNTS_DIR = "accounts"
+CONTAINER_GID = 10001  # the `agile` group every service's user is in
 
 # Which names each service may own. A protocol adapter owns one name under
 # org.eclipse.agail.protocol.; third-party adapters fit the same rule.
@@ -149,6 +157,9 @@ def render_config(
                 rules += _signals(i for i, senders in SIGNAL_SENDERS.items() if service in senders)
                 blocks.append(_block("user", user, rules))
             blocks.append(_block("user", "root", _calls(calls_of(Role.ADMIN))))
+            # The host's role groups are known only where the stack comes up.
+            roles = socket_path.parent / ROLES_CONF
+            blocks.append(f'  <include ignore_missing="yes">{roles}</include>')
     rules_text = "\n    ".join(
         [
             *admission,
@@ -174,6 +185,43 @@ def render_config(
   <limit name="max_message_size">4194304</limit>
 </busconfig>
 """
+
+
+def render_roles(groups: Mapping[Role, str]) -> str:
+    """The stack bus's included policy for the host's role groups: their members may
+    connect, and call what their role may."""
+    admission = "\n    ".join(f"<allow group={quoteattr(g)}/>" for g in groups.values())
+    blocks = "\n".join(_block("group", g, _calls(calls_of(r))) for r, g in groups.items())
+    return f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy context="default">
+    {admission}
+  </policy>
+{blocks}
+</busconfig>
+"""
+
+
+def container_identities(groups: Mapping[Role, str]) -> tuple[str, str]:
+    """The stack bus's /etc/passwd and /etc/group: its own users (root, `agile`, each
+    service's) and the host's role groups with their members, by the host's ids."""
+    nologin = "::/nonexistent:/usr/sbin/nologin"
+    users = {"root": (0, 0), "agile": (CONTAINER_GID, CONTAINER_GID)}
+    users |= {account(s.name): (s.uid, CONTAINER_GID) for s in CATALOG.values() if s.uid}
+    group_lines = ["root:x:0:", f"agile:x:{CONTAINER_GID}:"]
+    for group in dict.fromkeys(groups.values()):
+        entry = grp.getgrnam(group)
+        members = set(entry.gr_mem) | {
+            p.pw_name for p in pwd.getpwall() if p.pw_gid == entry.gr_gid
+        }
+        for name in sorted(members):
+            with contextlib.suppress(KeyError):
+                person = pwd.getpwnam(name)
+                users.setdefault(name, (person.pw_uid, person.pw_gid))
+        group_lines.append(f"{group}:x:{entry.gr_gid}:{','.join(sorted(members))}")
+    passwd = "".join(f"{n}:x:{uid}:{gid}{nologin}\n" for n, (uid, gid) in users.items())
+    return passwd, "\n".join(group_lines) + "\n"
 
 
 def existing_groups(groups: Mapping[Role, str]) -> dict[Role, str]:

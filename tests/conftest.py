@@ -17,6 +17,7 @@ from services.runtime.launch import up_command, wait_until_up
 from services.service import BusService, ServiceConfig
 from tests.docker_images import built, make_tiny_image
 from tests.operator import reach, sshd  # noqa: F401 - fixtures for every test folder
+from tests.roles import open_folder, role_groups_set, role_users  # noqa: F401 - the same
 
 ROOT = Path(__file__).resolve().parents[1]
 

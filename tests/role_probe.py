@@ -1,5 +1,6 @@
-"""Run as another user by tests/test_access.py: call each method listed on stdin (JSON:
-[[destination, path, interface, member, in_signature], ...]) on the bus at argv[1] with
+"""Run as another user by tests/roles.py: call each method listed on stdin or in
+argv[2] (JSON: [[destination, path, interface, member, in_signature], ...]) on the bus
+at argv[1] with
 arguments of the wrong signature, so that a call that is let through acts on nothing,
 and print, per call, the error's name ("" for a call answered without one). A bus
 that refuses the connection prints {"connect": "<why>"}."""
@@ -44,4 +45,5 @@ async def main(address: str, calls: list[list[str]]) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(sys.argv[1], json.load(sys.stdin)))))
+    calls = json.loads(sys.argv[2]) if len(sys.argv) > 2 else json.load(sys.stdin)
+    print(json.dumps(asyncio.run(main(sys.argv[1], calls))))

@@ -4,16 +4,9 @@ called as each, on the native gateway (its bus policy refuses first) and on a bu
 policy lets everything through (the services' own check alone). And the attacks of a
 user who should not be believed: an impostor for a service's name, forged signals."""
 
-import asyncio
-import grp
-import json
 import os
 import pwd
-import shutil
 import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import dbus_fast
@@ -21,156 +14,24 @@ import pytest
 from dbus_fast import DBusError
 
 from services import contract as c
-from services.access import ROLE_GROUPS_ENV
 from services.bus import call, connect, emit_signal, listen
 from services.catalog import CATALOG
 from services.contract import Role
-from services.contract_api import ROLES, SERVICE_CALLS
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
 from services.storage.service import create as create_storage
 from tests.conftest import ROOT, InProcess
 from tests.helpers import THERMOMETER, dm, eventually, pm
-
-PROBE = Path(__file__).parent / "role_probe.py"
-# The system's Python, which any user may run (this one may live in root's home), with
-# this environment's dbus-fast (same Python version: the suite needs 3.11).
-PROBE_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
-GROUPS = {
-    Role.VIEWER: "agtest-viewer",
-    Role.OPERATOR: "agtest-operator",
-    Role.ADMIN: "agtest-admin",
-}
-USERS = {
-    Role.VIEWER: "agtest-v",
-    Role.OPERATOR: "agtest-o",
-    Role.ADMIN: "agtest-a",
-    Role.NONE: "agtest-n",
-}
-BUS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
-SERVICES = ("storage", "devicemanager", "mqtt", "protocolmanager")
-
-# Where each interface's methods are called (a device that need not exist: a call let
-# through is refused by its arguments or its object, never by its caller).
-OBJECTS = {
-    c.PROTOCOL_MANAGER_IFACE: (c.PROTOCOL_MANAGER_NAME, c.PROTOCOL_MANAGER_PATH),
-    c.DEVICE_MANAGER_IFACE: (c.DEVICE_MANAGER_NAME, c.DEVICE_MANAGER_PATH),
-    c.DEVICE_IFACE: (c.DEVICE_NAME, c.device_path(THERMOMETER.device_id)),
-    c.PROTOCOL_IFACE: (c.protocol_bus_name("Dummy"), c.protocol_path("Dummy")),
-    c.STORAGE_IFACE: (c.STORAGE_NAME, c.STORAGE_PATH),
-    c.RUNTIME_IFACE: (c.RUNTIME_NAME, c.RUNTIME_PATH),
-    c.ACCESS_IFACE: (c.DEVICE_MANAGER_NAME, c.ACCESS_PATH),
-}
-
-
-def _run(*command: str) -> None:
-    subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="session")
-def role_users() -> Iterator[dict[Role, pwd.struct_passwd]]:
-    """A user in each role group and one in none, made on this machine for the session
-    (and removed after): group rules are about real groups."""
-    if os.geteuid() != 0:
-        pytest.skip("making users and groups needs root (CI runs as root)")
-    made_groups, made_users = [], []
-    try:
-        for group in GROUPS.values():
-            if not _exists(grp.getgrnam, group):
-                _run("groupadd", "--system", group)
-                made_groups.append(group)
-        # A shell, and no password rather than a locked one: the fleet test logs in
-        # over SSH (with a key) as the operator.
-        login = ["-s", "/bin/sh", "-p", "*"]
-        for role, user in USERS.items():
-            groups = GROUPS.get(role, "")
-            if _exists(pwd.getpwnam, user):
-                _run("usermod", *login, "-G", groups, user)  # one a killed run left
-                continue
-            extra = ["-G", groups] if groups else []
-            _run("useradd", "--system", "-M", "-N", "-g", "nogroup", *login, *extra, user)
-            made_users.append(user)
-        for service in SERVICES:  # the container stack's uids, known here too
-            uid = CATALOG[service].uid
-            if not _exists(pwd.getpwuid, uid):
-                name = f"agtest-{service}"
-                _run("useradd", "--system", "-M", "-N", "-g", "nogroup", "-u", str(uid), name)
-                made_users.append(name)
-        yield {role: pwd.getpwnam(user) for role, user in USERS.items()}
-    finally:
-        for user in made_users:
-            subprocess.run(["userdel", user], capture_output=True, timeout=60)
-        for group in made_groups:
-            subprocess.run(["groupdel", group], capture_output=True, timeout=60)
-
-
-def _exists(lookup, key) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        lookup(key)
-    except KeyError:
-        return False
-    return True
-
-
-@pytest.fixture
-def role_groups_set(monkeypatch) -> None:
-    monkeypatch.setenv(
-        ROLE_GROUPS_ENV, ",".join(f"{role}={group}" for role, group in GROUPS.items())
-    )
-
-
-@pytest.fixture
-def open_folder() -> Iterator[Path]:
-    """A folder other users can pass (pytest's own are root's alone)."""
-    top = Path(tempfile.mkdtemp(prefix="agile-access-"))
-    top.chmod(0o755)
-    yield top
-    shutil.rmtree(top, ignore_errors=True)
-
-
-async def probe(
-    address: str, uid: int, gid: int, groups: list[int], ifaces: list[str]
-) -> dict[str, object]:
-    calls = [
-        [*OBJECTS[iface], iface, member, m.ins]
-        for iface in ifaces
-        for member, m in _methods(iface).items()
-    ]
-    # In a thread: the services may run in this test's event loop.
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [PROBE_PYTHON, str(PROBE), address],
-        input=json.dumps(calls),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        user=uid,
-        group=gid,
-        extra_groups=groups,
-        cwd="/",
-        env={**os.environ, "PYTHONPATH": f"{Path(dbus_fast.__file__).parent.parent}"},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def _methods(iface: str) -> dict[str, object]:
-    from services.contract_api import methods
-
-    return {
-        m: v
-        for m, v in methods()[iface].items()
-        if iface != c.PROTOCOL_IFACE or m not in ("PermitJoin", "PermitJoinRemaining")
-    }  # the Dummy has no network
-
-
-def _groups_of(user: pwd.struct_passwd) -> list[int]:
-    return [g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem]
-
-
-def expected(role: Role, service: str, iface: str, member: str) -> bool:
-    return role >= ROLES[iface][member] or (iface, member) in SERVICE_CALLS.get(service, ())
+from tests.roles import (
+    BUS_DENIED,
+    OBJECTS,
+    PROBE_PYTHON,
+    SERVICES,
+    groups_of,
+    mismatches,
+    probe,
+)
 
 
 async def test_every_method_as_each_role_on_the_native_gateway(
@@ -179,20 +40,12 @@ async def test_every_method_as_each_role_on_the_native_gateway(
     gw = gateway_factory(state_dir=open_folder / "gw")
     ifaces = list(OBJECTS)
     for role, user in role_users.items():
-        said = await probe(gw.address, user.pw_uid, user.pw_gid, _groups_of(user), ifaces)
+        said = await probe(gw.address, user.pw_uid, user.pw_gid, groups_of(user), ifaces)
         if role == Role.NONE:
             assert "connect" in said, f"a user in no role group connected: {said}"
             continue
-        answers = said["answers"]
-        assert isinstance(answers, dict)
-        wrong = {}
-        for iface in ifaces:
-            for member in _methods(iface):
-                error = answers[f"{iface}.{member}"]
-                let_through = error not in (BUS_DENIED, c.ACCESS_DENIED_ERROR)
-                if let_through != expected(role, "", iface, member):
-                    wrong[f"{iface}.{member}"] = error or "answered"
-        assert not wrong, f"{role}: {wrong}"
+        refusals = (BUS_DENIED, c.ACCESS_DENIED_ERROR)
+        assert not mismatches(said["answers"], role, "", ifaces, refusals), role
 
 
 PERMISSIVE_BUS = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -246,22 +99,17 @@ async def _connectable(address: str) -> bool:
 async def test_every_method_as_each_role_is_checked_by_the_services(
     role_users, open_bus_gateway, service
 ) -> None:
-    ifaces = [i for i in OBJECTS if i != c.RUNTIME_IFACE]
+    # What runs here: no runtime, no update service, no bridge.
+    ifaces = [i for i in OBJECTS if i not in (c.RUNTIME_IFACE, c.UPDATER_IFACE, c.BRIDGE_IFACE)]
     identities: list[tuple[Role, int, int, list[int]]]
     if service:  # a service's own identity: its uid, no group
         identities = [(Role.VIEWER, CATALOG[service].uid, CATALOG[service].uid, [])]
     else:
-        identities = [(r, u.pw_uid, u.pw_gid, _groups_of(u)) for r, u in role_users.items()]
+        identities = [(r, u.pw_uid, u.pw_gid, groups_of(u)) for r, u in role_users.items()]
     for role, uid, gid, groups in identities:
         said = await probe(open_bus_gateway, uid, gid, groups, ifaces)
-        answers = said["answers"]
-        assert isinstance(answers, dict), said
-        wrong = {}
-        for iface in ifaces:
-            for member in _methods(iface):
-                error = answers[f"{iface}.{member}"]
-                if (error != c.ACCESS_DENIED_ERROR) != expected(role, service, iface, member):
-                    wrong[f"{iface}.{member}"] = error or "answered"
+        refusals = (c.ACCESS_DENIED_ERROR,)
+        wrong = mismatches(said["answers"], role, service, ifaces, refusals)  # type: ignore[arg-type]
         assert not wrong, f"{role} {service}: {wrong}"
 
 
@@ -270,7 +118,7 @@ async def test_calls_and_refusals_are_audited_with_who_and_how_they_ended(
 ) -> None:
     viewer = role_users[Role.VIEWER]
     said = await probe(
-        open_bus_gateway, viewer.pw_uid, viewer.pw_gid, _groups_of(viewer), [c.DEVICE_MANAGER_IFACE]
+        open_bus_gateway, viewer.pw_uid, viewer.pw_gid, groups_of(viewer), [c.DEVICE_MANAGER_IFACE]
     )
     assert said["answers"][f"{c.DEVICE_MANAGER_IFACE}.Delete"] == c.ACCESS_DENIED_ERROR
     bus = await connect(open_bus_gateway)
@@ -317,7 +165,7 @@ async def test_nobody_else_owns_or_queues_for_a_gateway_name(
             timeout=60,
             user=admin.pw_uid,
             group=admin.pw_gid,
-            extra_groups=_groups_of(admin),
+            extra_groups=groups_of(admin),
         )
 
     assert c.STORAGE_NAME in busctl("list", "--acquired").stdout  # connected, and sees it
@@ -461,7 +309,7 @@ async def test_the_audit_command_gathers_every_service_for_admins_only(
         timeout=60,
         user=operator.pw_uid,
         group=operator.pw_gid,
-        extra_groups=_groups_of(operator),
+        extra_groups=groups_of(operator),
     )
     assert batch.returncode != 0 and "Batch delete needs the admin role" in batch.stderr
 
@@ -469,7 +317,7 @@ async def test_the_audit_command_gathers_every_service_for_admins_only(
         as_user = (
             {}
             if user is None
-            else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": _groups_of(user)}
+            else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups_of(user)}
         )
         return subprocess.run(
             [

@@ -20,6 +20,7 @@ ACTION_CALLS: dict[str, tuple[str, str]] = {
     "containers.start": (c.RUNTIME_IFACE, "Start"),
     "containers.stop": (c.RUNTIME_IFACE, "Stop"),
     "containers.restart": (c.RUNTIME_IFACE, "Restart"),
+    "containers.audit": (c.ACCESS_IFACE, "Audit"),
     "data.policy": (c.STORAGE_IFACE, "SetPolicy"),
     "images.build": (c.UPDATER_IFACE, "Build"),
     "updates.update": (c.UPDATER_IFACE, "Update"),

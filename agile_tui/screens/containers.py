@@ -16,6 +16,7 @@ from textual.widgets import Footer
 from agile_tui.client.gateway import error_text
 from agile_tui.client.stack import StackRow, format_bytes, format_cpu, format_uptime
 from agile_tui.roles import lacking
+from agile_tui.screens.audit import AuditScreen
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.inspect import InspectScreen
 from agile_tui.screens.logs import LogsScreen
@@ -39,6 +40,7 @@ class ContainersScreen(Screen[None]):
         Binding("delete", "remove", "Remove", id="containers.remove"),
         Binding("i", "inspect", "Inspect", id="containers.inspect"),
         Binding("l", "logs", "Logs", id="containers.logs"),
+        Binding("A", "audit", "Audit", id="containers.audit"),
     ]
 
     def __init__(self) -> None:
@@ -195,6 +197,8 @@ class ContainersScreen(Screen[None]):
         if action in CONTAINER_ONLY:
             row = self._selected()
             return row is not None and row.kind == "container"
+        if action == "audit":
+            return None if lacking(self, action) else True
         if action in ("start", "stop", "restart"):
             row = self._selected()  # a process: the native runtime's, a bus call
             return None if row and row.kind == "process" and lacking(self, action) else True
@@ -258,6 +262,9 @@ class ContainersScreen(Screen[None]):
     def action_inspect(self) -> None:
         if row := self._selected():
             self.app.push_screen(InspectScreen(row))
+
+    def action_audit(self) -> None:
+        self.app.push_screen(AuditScreen())
 
     def action_logs(self) -> None:
         if row := self._selected():

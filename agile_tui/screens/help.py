@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from agile_tui.client.access import needs
 from agile_tui.roles import role_of
+from agile_tui.screens.audit import AuditScreen
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.logs import LogsScreen
 from agile_tui.screens.updates import UpdatesScreen
@@ -14,7 +15,12 @@ from agile_tui.widgets.live_table import LiveTable
 
 SCREENS = ("containers", "devices", "data", "images")
 # Screens opened from a section, with keys of their own.
-INNER_SCREENS = {"logs": LogsScreen, "build": BuildScreen, "updates": UpdatesScreen}
+INNER_SCREENS = {
+    "logs": LogsScreen,
+    "audit": AuditScreen,
+    "build": BuildScreen,
+    "updates": UpdatesScreen,
+}
 
 
 def key_rows(app) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped-def]

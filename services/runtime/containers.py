@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from services.access import ROLE_GROUPS_ENV
 from services.bus import ADDRESS_FILE
 from services.catalog import CATALOG, IMAGES
 from services.compose import PROJECT, STACK_FILE, StackError, compose_command, environment
@@ -50,10 +51,11 @@ def up(
             + "; ".join(f"agile-gateway images build {m} --strategy {strategy}" for m in missing)
         )
     run = run_dir(state_dir)
+    groups = _role_groups(run)
     _own_volumes(client, project)
     proc = subprocess.run(
         [*compose_command(simulate, project), "up", "-d", "--remove-orphans"],
-        env=environment(state_dir, strategy, options),
+        env=environment(state_dir, strategy, options) | {ROLE_GROUPS_ENV: groups},
         capture_output=True,
         text=True,
     )
@@ -71,6 +73,34 @@ def up(
     (state_dir / STACK_FILE).write_text(json.dumps(settings) + "\n")
     _runtime_state(state_dir, "running")
     return address
+
+
+def _role_groups(run: Path) -> str:
+    """The host's role groups for the stack: their bus policy and the bus's users and
+    groups in the run folder (the bus container's), and the setting with gids (what the
+    services' containers, which know no host group by name, are given)."""
+    from services.access import resolved_groups, role_groups
+    from services.busconfig import (
+        ACCOUNTS_DIR,
+        ROLES_CONF,
+        container_identities,
+        existing_groups,
+        render_roles,
+    )
+
+    groups = existing_groups(role_groups())
+    passwd, group = container_identities(groups)
+    accounts = run / ACCOUNTS_DIR
+    accounts.mkdir(exist_ok=True)
+    accounts.chmod(0o755)
+    for path, text in (
+        (accounts / "passwd", passwd),
+        (accounts / "group", group),
+        (run / ROLES_CONF, render_roles(groups)),
+    ):
+        path.write_text(text)
+        path.chmod(0o644)  # the bus daemon's user (`agile`) reads them
+    return resolved_groups(groups)
 
 
 def run_dir(state_dir: Path) -> Path:

@@ -11,10 +11,14 @@ from dbus_fast.errors import DBusError
 from services import contract as c
 from services.bus import connect
 from services.catalog import CATALOG
+from services.contract import Role
 from tests.helpers import dm
 from tests.images.conftest import cli, forget_volumes, stack_down, stack_up
+from tests.roles import OBJECTS, calls_of, groups_of, mismatches
+from tests.roles import probe as role_probe
 
 PROBE = (Path(__file__).parents[1] / "bus_probe.py").read_text()
+ROLE_PROBE = (Path(__file__).parents[1] / "role_probe.py").read_text()
 KNOWN_BLOBS = """
 import docker
 from services.images.known_blobs import known_blobs
@@ -30,7 +34,8 @@ PROJECT = "agiletest-stack"
 
 
 @pytest.fixture
-def stack(stack_images, tmp_path: Path):
+def stack(stack_images, tmp_path: Path, role_users, role_groups_set):
+    """The simulated stack, its role groups the test users' (tests/roles.py)."""
     state = stack_up(tmp_path / "state", PROJECT)
     yield state
     stack_down(state, PROJECT)
@@ -200,3 +205,41 @@ async def test_agile_tui_survives_the_bus_container_being_replaced(stack, docker
         )
         after = data.point_count()
         await states.until(pilot, lambda: data.point_count() > after, timeout=120)
+
+
+async def test_every_method_as_each_role_and_each_service_on_the_stack(
+    stack, role_users, docker_client
+):
+    """The access matrix on the container stack: members of each role group (on the
+    host), a user in none, and each service's own uid (from inside a container), every
+    method of the roles table; the bus policy refuses first, the services check too."""
+    ifaces = [i for i in OBJECTS if i != c.RUNTIME_IFACE]  # the stack has no runtime
+    refusals = (DENIED, c.ACCESS_DENIED_ERROR)
+    address = f"unix:path={stack / 'run' / 'bus.sock'}"
+    for role, user in role_users.items():
+        said = await role_probe(address, user.pw_uid, user.pw_gid, groups_of(user), ifaces)
+        if role == Role.NONE:
+            assert "connect" in said, f"a user in no role group connected: {said}"
+            continue
+        wrong = mismatches(said["answers"], role, "", ifaces, refusals)  # type: ignore[arg-type]
+        assert not wrong, f"{role}: {wrong}"
+    (storage,) = docker_client.containers.list(
+        filters={
+            "label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=storage"]
+        }
+    )
+    for service in ("protocolmanager", "devicemanager", "storage", "mqtt", "dummy"):
+        code, out = storage.exec_run(
+            [
+                "python3",
+                "-c",
+                ROLE_PROBE,
+                "unix:path=/run/agile/bus.sock",
+                json.dumps(calls_of(ifaces)),
+            ],
+            user=f"{CATALOG[service].uid}:10001",
+        )
+        assert code == 0, out.decode()
+        said = json.loads(out.decode().splitlines()[-1])
+        wrong = mismatches(said["answers"], Role.VIEWER, service, ifaces, refusals)
+        assert not wrong, f"{service}: {wrong}"

@@ -6,6 +6,7 @@
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from textual._doc import take_svg_screenshot
@@ -23,6 +24,7 @@ SHOTS = [
     ("data-history", "devices", states.data_history),
     ("policy-modal", "devices", states.policy_modal),
     ("containers", "containers", states.containers),
+    ("audit", "containers", states.audit_open),
     ("images", "images", states.images),
     ("build-modal", "images", states.build_modal),
     ("build-failed", "images", states.build_failed),
@@ -36,6 +38,8 @@ SHOTS = [
 def main() -> int:
     out = ROOT / "screenshots"
     out.mkdir(exist_ok=True)
+    os.environ["TZ"] = "UTC"  # the audit log's times, as the snapshots show them
+    time.tzset()
     with tempfile.TemporaryDirectory() as tmp, private_sshd(Path(tmp)) as sshd:
         reach = reacher(sshd, Path(tmp))
         frozen = states.frozen_runtime_dir(Path(tmp) / "frozen")
@@ -43,6 +47,7 @@ def main() -> int:
         os.environ[REPORT_ENV] = str(states.paper_report(Path(tmp) / "paper"))
         for name, mode, state in SHOTS:
             states.preload_history(Path(tmp) / name)
+            states.preload_audit(Path(tmp) / name)
             with running_broker(Path(tmp) / f"{name}-broker") as broker:
                 options = [*states.GATEWAY_OPTIONS, *states.mqtt_options(broker)]
                 gateway = Gateway(Path(tmp) / name, options)

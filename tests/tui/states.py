@@ -425,3 +425,63 @@ async def paper_report_stack(pilot: Pilot[None]) -> None:
     await paper_report_open(pilot)
     await pilot.press("n")
     await settled(pilot)
+
+
+AUDITED = [  # what people did on the demo gateway, as its services' audit logs keep it
+    (
+        "devicemanager",
+        600,
+        "alice",
+        1001,
+        "DeviceManager.Register",
+        "['C0:FF:EE:00:00:01', 'org.eclipse.agail.protocol.BLE', 'AGILE Env 1', 'AVAILABLE'], ''",
+        "ok",
+    ),
+    (
+        "devicemanager",
+        420,
+        "bob",
+        1002,
+        "DeviceManager.Delete",
+        "'bleC0FFEE000001'",
+        "refused: needs admin",
+    ),
+    (
+        "storage",
+        300,
+        "alice",
+        1001,
+        "Storage.SetPolicy",
+        "'bleC0FFEE000001', 'temperature', {'retention_ms': 604800000}",
+        "ok",
+    ),
+    (
+        "updater",
+        120,
+        "bob",
+        1002,
+        "Updater.Update",
+        "['storage'], 'evil.example:5000', 0.0",
+        "refused: needs admin",
+    ),
+    ("runtime", 30, "root", 0, "Runtime.Restart", "'storage'", "ok"),
+]
+
+
+def preload_audit(state_dir: Path) -> None:
+    """Audit logs with fixed entries (the gateway's own services' calls are not kept)."""
+    folder = state_dir / "audit"
+    folder.mkdir(parents=True, exist_ok=True)
+    for service, ago, user, uid, call, arguments, outcome in AUDITED:
+        line = [FIXED_NOW - ago, user, uid, service, call, arguments, outcome]
+        with (folder / f"{service}.jsonl").open("a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+async def audit_open(pilot: Pilot[None]) -> None:
+    await engine_settled(pilot)
+    await until(pilot, lambda: pilot.app.role == "admin")  # type: ignore[attr-defined]
+    await pilot.press("A")
+    await on_screen(pilot, "AuditScreen")
+    await until(pilot, lambda: rows(pilot, "audit") == len(AUDITED))
+    await settled(pilot, waiting="audit")

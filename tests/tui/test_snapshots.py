@@ -80,3 +80,19 @@ def test_fleet(snap_compare, gateway, frozen_dir, reach, tmp_path, size: str) ->
     ]
     app = states.make_app(gateway.address, frozen_dir, mode="fleet", gateways=gateways)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=states.fleet_answered)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_audit_log(snap_compare, gateway_factory, frozen_dir, tmp_path, monkeypatch, size: str):
+    import time
+
+    states.preload_audit(tmp_path / "gw")
+    monkeypatch.setenv("TZ", "UTC")  # the entries' times as every machine shows them
+    time.tzset()
+    try:
+        gw = gateway_factory(*states.GATEWAY_OPTIONS, state_dir=tmp_path / "gw")
+        app = states.make_app(gw.address, frozen_dir, mode="containers")
+        assert snap_compare(app, terminal_size=SIZES[size], run_before=states.audit_open)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
