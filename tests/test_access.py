@@ -344,6 +344,8 @@ async def test_the_audit_command_gathers_every_service_for_admins_only(
         f"agtest-o (uid {operator.pw_uid}) devicemanager: DeviceManager.Batch('delete', '{{}}') "
         f"-> {c.ACCESS_DENIED_ERROR}: Batch delete needs the admin role"
     ) in done.stdout
+    # The services' own calls (protocols adding themselves, storage following) are not.
+    assert "ProtocolManager.Add" not in done.stdout and "Device.Follow" not in done.stdout
     done = audit(operator)
     assert done.returncode == 1 and "Access.Audit needs the admin role" in done.stderr, done
 
