@@ -14,7 +14,7 @@ import pytest
 from dbus_fast import DBusError
 
 from services import contract as c
-from services.bus import call, connect, emit_signal, listen
+from services.bus import call, connect, emit_signal
 from services.catalog import CATALOG
 from services.contract import Role
 from services.devicemanager.service import create as create_dm
@@ -186,24 +186,36 @@ async def test_nobody_else_owns_or_queues_for_a_gateway_name(
 async def test_forged_signals_are_not_believed(open_bus_gateway) -> None:
     """Anybody on the bus (here a bus that lets anybody send anything) can send any
     signal; services and agile-tui's client take each only from the owner of the name
-    that emits it."""
+    that emits it: no forged device, record, "disk full" or "update succeeded"."""
+    from agile_tui.client.gateway import GatewayClient
+
     forger = await connect(open_bus_gateway)
-    bus = await connect(open_bus_gateway)
-    records: list[c.RecordObject] = []
+    tui = GatewayClient(open_bus_gateway)
+    await tui.connect()
+    heard: dict[str, list[object]] = {"record": [], "storage": [], "updater": []}
+    await tui.on_record(heard["record"].append)
+    await tui.on_storage_status(lambda paused, why: heard["storage"].append(why))
+    await tui.on_updater(heard["updater"].append)
+    bus = tui.bus
+    assert bus is not None
     try:
-        await listen(
-            bus,
-            c.NEW_SUBSCRIBE_VALUE_SIGNAL,
-            lambda m: records.append(c.RecordObject.from_wire(m.body[0])),
-            c.DEVICE_NAME,
-        )
         fake = c.DeviceOverview("66:66:66:66:66:66", c.protocol_bus_name("Dummy"), "Fake")
         emit_signal(forger, c.FOUND_NEW_DEVICE_SIGNAL, "(ssss)", [fake.to_wire()])
         forged = c.RecordObject(THERMOMETER.device_id, "temperature", "999.9", "°C", "", 1)
         emit_signal(
             forger, c.NEW_SUBSCRIBE_VALUE_SIGNAL, c.RecordObject.SIGNATURE, [forged.to_wire()]
         )
-        # The genuine ones, sent after the forged ones: once they are in, so would be those.
+        emit_signal(forger, c.STORAGE_WRITE_STATUS_SIGNAL, "bs", [True, "disk full"])
+        forger.send(
+            dbus_fast.Message.new_signal(
+                c.UPDATER_PATH, c.UPDATER_IFACE, "Ended", "sss", ["op1", "succeeded", "done"]
+            )
+        )
+        # The forger's signals reached the daemon before this answer, and everything
+        # genuine below comes after them.
+        await call(
+            forger, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId"
+        )
         await pm(bus, "StartDiscovery")
         (found,) = await eventually(lambda: _some_devices(bus))
         await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
@@ -216,12 +228,13 @@ async def test_forged_signals_are_not_believed(open_bus_gateway) -> None:
             "s",
             ["temperature"],
         )
-        await eventually(lambda: _true(records))
+        await eventually(lambda: _true(heard["record"]))
         assert "Fake" not in [d[2] for d in found]
-        assert forged not in records
+        assert forged not in heard["record"]
+        assert heard["storage"] == [] and heard["updater"] == []
     finally:
         forger.disconnect()
-        bus.disconnect()
+        tui.close()
 
 
 async def _some_devices(bus):  # type: ignore[no-untyped-def]
