@@ -34,7 +34,6 @@ from services.contract_api import ROLES, SERVICE_CALLS
 log = logging.getLogger(__name__)
 
 ROLE_GROUPS_ENV = "AGILE_ROLE_GROUPS"  # viewer=GROUP,operator=GROUP,admin=GROUP
-ADMIN_UIDS_ENV = "AGILE_ADMIN_UIDS"  # the native runtime's own user (comma-separated)
 DEFAULT_GROUPS = {
     Role.VIEWER: "agile-viewer",
     Role.OPERATOR: "agile-operator",
@@ -108,10 +107,7 @@ class AccessPolicy:
     def from_environment(cls) -> "AccessPolicy":
         from services.catalog import CATALOG
 
-        admins = {0, os.getuid()}
-        for uid in os.environ.get(ADMIN_UIDS_ENV, "").split(","):
-            if uid.strip().isdigit():
-                admins.add(int(uid))
+        admins = {0, os.getuid()}  # root, and the user the gateway runs as
         group_roles: dict[int, Role] = {}
         for role, group in role_groups().items():
             gid = group_id(group)
@@ -183,7 +179,7 @@ class Gate:
         self,
         bus: MessageBus,
         service: str,
-        audit: AuditLog | None,
+        audit: AuditLog,
         policy: AccessPolicy | None = None,
     ) -> None:
         self.bus = bus
@@ -227,7 +223,7 @@ class Gate:
         _current.set(who)
         if allows(who, iface, msg.member or "", need):
             # A person's actions: a service's own calls (following, replaying) would bury them.
-            if need >= Role.OPERATOR and self.audit is not None and not who.service:
+            if need >= Role.OPERATOR and not who.service:
                 acted = (self.audit.now(), who, what, _arguments(msg))
                 if msg.flags & MessageFlag.NO_REPLY_EXPECTED:
                     self._write(acted, "asked (no reply wanted)")
@@ -238,10 +234,9 @@ class Gate:
             return None
         text = denial(who, what, need)
         log.warning("refused: %s", text)
-        if self.audit is not None:
-            self.audit.write(
-                self.audit.now(), who, self.service, what, _arguments(msg), f"refused: needs {need}"
-            )
+        self.audit.write(
+            self.audit.now(), who, self.service, what, _arguments(msg), f"refused: needs {need}"
+        )
         return Message.new_error(msg, c.ACCESS_DENIED_ERROR, text)
 
     async def _learn(self, sender: str) -> None:
@@ -296,9 +291,8 @@ class Gate:
         self._write(acted, outcome)
 
     def _write(self, acted: tuple[float, c.CallerInfo, str, str], outcome: str) -> None:
-        if self.audit is not None:
-            when, who, what, arguments = acted
-            self.audit.write(when, who, self.service, what, arguments, outcome)
+        when, who, what, arguments = acted
+        self.audit.write(when, who, self.service, what, arguments, outcome)
 
 
 def _arguments(msg: Message) -> str:
@@ -319,8 +313,6 @@ class AccessInterface(ServiceInterface):
 
     @dbus_method()
     def Audit(self, since: c.Double) -> c.AuditListWire:
-        if self.gate.audit is None:
-            return []
         return [e.to_wire() for e in self.gate.audit.entries(since)]
 
 

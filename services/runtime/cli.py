@@ -52,6 +52,7 @@ def _service_options(items: list[str]) -> dict[str, list[str]]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from services.access import role_groups
     from services.catalog import services_for
     from services.private import make_private, private_umask
     from services.runtime.supervisor import Supervisor
@@ -60,6 +61,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise SystemExit("agile-gateway up: say which runtime (--native or --containers)")
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     options = _service_options(args.option)
+    try:
+        role_groups()  # a mistake there is said before anything starts
+    except ValueError as exc:
+        raise SystemExit(f"agile-gateway up: {exc}") from None
     if args.containers:  # waits for the services' names anyway
         return _up_containers(state_dir, args, options)
     private_umask()
