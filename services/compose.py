@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from services.access import ROLE_GROUPS_ENV, resolved_groups, role_groups
 from services.paths import DOCKERFILES
 
 STACK_FILE = "stack.json"
@@ -65,6 +66,8 @@ def environment(
         "AGILE_STRATEGY": strategy,
         "AGILE_DOCKER_SOCKET": engine_socket(),
         "AGILE_ENGINE_IMAGES": engine_images(),
+        # By gid: the services' containers know no host group by name.
+        ROLE_GROUPS_ENV: resolved_groups(role_groups()),
     }
     for service, pairs in (options or {}).items():
         env[options_variable(service)] = shlex.join(pairs)

@@ -11,7 +11,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from services.access import ROLE_GROUPS_ENV
 from services.bus import ADDRESS_FILE
 from services.catalog import CATALOG, IMAGES
 from services.compose import PROJECT, STACK_FILE, StackError, compose_command, environment
@@ -51,11 +50,10 @@ def up(
             + "; ".join(f"agile-gateway images build {m} --strategy {strategy}" for m in missing)
         )
     run = run_dir(state_dir)
-    groups = _role_groups(run)
     _own_volumes(client, project)
     proc = subprocess.run(
         [*compose_command(simulate, project), "up", "-d", "--remove-orphans"],
-        env=environment(state_dir, strategy, options) | {ROLE_GROUPS_ENV: groups},
+        env=environment(state_dir, strategy, options),
         capture_output=True,
         text=True,
     )
@@ -75,11 +73,11 @@ def up(
     return address
 
 
-def _role_groups(run: Path) -> str:
-    """The host's role groups for the stack: their bus policy and the bus's users and
-    groups in the run folder (the bus container's), and the setting with gids (what the
-    services' containers, which know no host group by name, are given)."""
-    from services.access import resolved_groups, role_groups
+def run_dir(state_dir: Path) -> Path:
+    """DIR/run (and its system/ for the simulated BlueZ's bus), made for the bus daemons,
+    which run as `agile` in their containers; with the gateway bus's users and groups
+    and its role groups' policy (services.busconfig), from the host's role groups now."""
+    from services.access import role_groups
     from services.busconfig import (
         ACCOUNTS_DIR,
         ROLES_CONF,
@@ -88,29 +86,20 @@ def _role_groups(run: Path) -> str:
         render_roles,
     )
 
+    run = state_dir / "run"
+    for folder in (run, run / "system", run / ACCOUNTS_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chown(folder, CONTAINER_UID, CONTAINER_UID)
+        folder.chmod(0o755)
     groups = existing_groups(role_groups())
     passwd, group = container_identities(groups)
-    accounts = run / ACCOUNTS_DIR
-    accounts.mkdir(exist_ok=True)
-    accounts.chmod(0o755)
     for path, text in (
-        (accounts / "passwd", passwd),
-        (accounts / "group", group),
+        (run / ACCOUNTS_DIR / "passwd", passwd),
+        (run / ACCOUNTS_DIR / "group", group),
         (run / ROLES_CONF, render_roles(groups)),
     ):
         path.write_text(text)
         path.chmod(0o644)  # the bus daemon's user (`agile`) reads them
-    return resolved_groups(groups)
-
-
-def run_dir(state_dir: Path) -> Path:
-    """DIR/run (and its system/ for the simulated BlueZ's bus), made for the bus daemons,
-    which run as `agile` in their containers."""
-    run = state_dir / "run"
-    for folder in (run, run / "system"):
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chown(folder, CONTAINER_UID, CONTAINER_UID)
-        folder.chmod(0o755)
     return run
 
 

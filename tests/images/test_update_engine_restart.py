@@ -85,7 +85,8 @@ def restart_gateway(docker_client, core_versions, folder: Path, state: Path):  #
             text=True,
         )
         assert up.returncode == 0, up.stderr
-        (state / STACK_FILE).write_text(json.dumps({"project": PROJECT, "strategy": "multistage"}))
+        settings = {"project": PROJECT, "strategy": "multistage", "registry": registry.address}
+        (state / STACK_FILE).write_text(json.dumps(settings))  # as `up --registry` writes it
         gateway = RestartGateway(engine, state, registry.address, old, new)
         assert wait_healthy(engine.client(), engine.client().containers.list(), 120) == ""
         assert plan(engine.client(), registry.address, "core", "multistage").method == "delta"
