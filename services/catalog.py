@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from services import contract as c
 from services.options import Option, boolean, parse_options, seconds_pair
-from services.service import ServiceConfig
+from services.serviceconfig import ServiceConfig
 
 
 class Runnable(Protocol):

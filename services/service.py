@@ -4,26 +4,14 @@ import asyncio
 import logging
 import signal
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from dbus_fast.aio import MessageBus
 
 from services.access import guard
 from services.bus import Exports, connect, request_names
+from services.serviceconfig import ServiceConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ServiceConfig:
-    """What the runtime tells a service: where the bus is, where state lives, options."""
-
-    bus_address: str
-    state_dir: Path
-    simulate: bool = False
-    options: dict[str, str] = field(default_factory=dict)
-    name: str = ""  # the catalog's name (audit entries say which service acted)
 
 
 class BusService(ABC):

@@ -43,7 +43,7 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
 ):
     address = registry.address
     v1 = docker_client.images.get("agile/storage:multistage").id
-    state = stack_up(tmp_path / "state", PROJECT)
+    state = stack_up(tmp_path / "state", PROJECT, "--registry", address)  # its registry
     try:
         published = cli("images", "publish", "storage", "--registry", address)
         assert published.returncode == 0, published.stderr

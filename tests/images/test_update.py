@@ -37,7 +37,7 @@ def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
 ):
     address = registry.address
     v1 = docker_client.images.get("agile/storage:multistage").id
-    state = stack_up(tmp_path / "state", PROJECT)
+    state = stack_up(tmp_path / "state", PROJECT, "--registry", address)  # its registry
     try:
         registry.push(docker_client, v1, "storage", "multistage")
         assert plan(docker_client, address, "storage", "multistage").up_to_date
