@@ -198,6 +198,8 @@ SERVICE_CALLS: dict[str, frozenset[tuple[str, str]]] = {
     "storage": frozenset(
         (c.DEVICE_IFACE, m) for m in ("Follow", "Unfollow", "Replay", "SetPrivate")
     ),
+    # A protocol adds itself to the ProtocolManager (its own name only: checked there).
+    **{p: frozenset({(c.PROTOCOL_MANAGER_IFACE, "Add")}) for p in ("ble", "zigbee", "dummy")},
     # MQTT commands (when switched on) are written with the bridge's own identity.
     "mqtt": frozenset(
         (c.DEVICE_IFACE, m) for m in ("Follow", "Unfollow", "Replay", "Write", "Execute")

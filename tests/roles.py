@@ -41,7 +41,7 @@ USERS = {
     Role.NONE: "agtest-n",
 }
 BUS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
-SERVICES = ("storage", "devicemanager", "mqtt", "protocolmanager")
+SERVICES = ("storage", "devicemanager", "mqtt", "protocolmanager", "dummy")
 
 # Where each interface's methods are called (a device that need not exist: a call let
 # through is refused by its arguments or its object, never by its caller).

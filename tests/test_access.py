@@ -4,6 +4,7 @@ called as each, on the native gateway (its bus policy refuses first) and on a bu
 policy lets everything through (the services' own check alone). And the attacks of a
 user who should not be believed: an impostor for a service's name, forged signals."""
 
+import asyncio
 import os
 import pwd
 import subprocess
@@ -407,3 +408,36 @@ async def test_a_rollout_where_the_ssh_user_is_only_an_operator_changes_nothing(
         assert not wire  # not even a refused call reached it
     finally:
         bus.disconnect()
+
+
+async def test_a_protocol_adds_only_itself(role_users, open_bus_gateway) -> None:
+    """Adding a protocol is an admin's; a protocol's own identity may add its own name
+    (as adapters do when they start), no other."""
+    dummy = CATALOG["dummy"].uid
+
+    def add(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "busctl",
+                f"--address={open_bus_gateway}",
+                "call",
+                c.PROTOCOL_MANAGER_NAME,
+                c.PROTOCOL_MANAGER_PATH,
+                c.PROTOCOL_MANAGER_IFACE,
+                "Add",
+                "s",
+                name,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            user=dummy,
+            group=dummy,
+        )
+
+    done = await asyncio.to_thread(add, c.protocol_bus_name("BLE"))  # the services run here
+    assert done.returncode != 0 and "may add only its own protocol" in done.stderr, done
+    done = await asyncio.to_thread(
+        add, c.protocol_bus_name("Dummy")
+    )  # owned by the Dummy of this test's process
+    assert done.returncode != 0 and "may add only its own protocol" in done.stderr, done

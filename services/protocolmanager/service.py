@@ -17,8 +17,10 @@ from dbus_fast.service import ServiceInterface, dbus_method, signal
 from dbus_fast.validators import is_bus_name_valid
 
 from services import contract as c
-from services.bus import call, list_names, listen, watch_name_owners
+from services.access import current_caller
+from services.bus import DBUS_NAME, DBUS_PATH, call, caller, list_names, listen, watch_name_owners
 from services.catalog import options_of
+from services.contract import Role
 from services.protocolmanager.discovered import DiscoveredDevices
 from services.service import BusService, ServiceConfig, spawn
 
@@ -103,6 +105,16 @@ class ProtocolManagerService(BusService):
             log.info("protocol %s (%s) registered", bus_name, name)
             if self.discovering:
                 spawn(self._fanout("StartDiscovery", [bus_name]))
+
+    async def owner(self, bus_name: str) -> str:
+        """The unique name owning `bus_name` now ("" if none)."""
+        try:
+            (owner,) = await call(
+                self.bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", "s", [bus_name]
+            )
+        except DBusError:
+            return ""
+        return str(owner)
 
     def remove(self, bus_name: str) -> None:
         if self.protocols.pop(bus_name, None) is None:
@@ -255,6 +267,13 @@ class ProtocolManagerInterface(ServiceInterface):
 
     @dbus_method()
     async def Add(self, protocol: c.Str) -> None:
+        who = current_caller()
+        if who is not None and who.role < Role.ADMIN:  # a protocol's own identity
+            owner = await self.manager.owner(protocol)
+            if owner != caller():
+                raise c.AccessDenied(
+                    f"{who.service or who.user} may add only its own protocol, not {protocol!r}"
+                )
         await self.manager.add(protocol)
 
     @dbus_method()

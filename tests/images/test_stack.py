@@ -34,9 +34,10 @@ PROJECT = "agiletest-stack"
 
 
 @pytest.fixture
-def stack(stack_images, tmp_path: Path, role_users, role_groups_set):
-    """The simulated stack, its role groups the test users' (tests/roles.py)."""
-    state = stack_up(tmp_path / "state", PROJECT)
+def stack(stack_images, open_folder: Path, role_users, role_groups_set):
+    """The simulated stack, its role groups the test users' (tests/roles.py), in a
+    folder other users can pass (to reach its bus socket)."""
+    state = stack_up(open_folder / "state", PROJECT)
     yield state
     stack_down(state, PROJECT)
 
@@ -86,7 +87,12 @@ def test_the_simulated_stack_comes_up_and_status_sees_every_service(stack, docke
         # Each service its own user in the agile group; the bus daemons run as `agile`.
         user = f"{CATALOG[service].uid}:10001" if service in CATALOG else "agile"
         assert container.attrs["Config"]["User"] == user, container.name
-        assert binds == [str(stack / "run")], container.name
+        run = stack / "run"
+        if service == "bus":  # its users and groups: the stack's and the role groups'
+            accounts = [str(run / "accounts" / name) for name in ("passwd", "group")]
+            assert sorted(binds) == sorted([str(run), *accounts]), container.name
+        else:
+            assert binds == [str(run)], container.name
 
 
 DENIED = "org.freedesktop.DBus.Error.AccessDenied"
