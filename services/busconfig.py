@@ -124,7 +124,9 @@ def render_config(
     apart, nor them from an agile-tui of that user). With it (containers: one user per
     service) each service's user may own only its own service's names, send only its
     own signals and call what a viewer may plus what it needs (SERVICE_CALLS); root
-    may call everything and owns nothing. No rule lets anybody eavesdrop; monitoring
+    may call everything and owns only the update service's name (that service runs as
+    root); the host's role groups come from a file `up` writes beside the socket
+    (render_roles), included. No rule lets anybody eavesdrop; monitoring
     (BecomeMonitor) is open only to root and the daemon's own user, by dbus-daemon's
     rule: in the stack `agile`, the monitor role, as which no service runs. `names`
     makes a bus of another kind altogether: owning those names is its only rule (the
