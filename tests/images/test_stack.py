@@ -12,7 +12,7 @@ from services import contract as c
 from services.bus import connect
 from services.catalog import CATALOG
 from services.contract import Role
-from tests.helpers import dm
+from tests.helpers import THERMOMETER, dm
 from tests.images.conftest import cli, forget_volumes, stack_down, stack_up
 from tests.roles import OBJECTS, calls_of, groups_of, mismatches
 from tests.roles import probe as role_probe
@@ -249,3 +249,22 @@ async def test_every_method_as_each_role_and_each_service_on_the_stack(
         said = json.loads(out.decode().splitlines()[-1])
         wrong = mismatches(said["answers"], Role.VIEWER, service, ifaces, refusals)
         assert not wrong, f"{service}: {wrong}"
+
+
+async def test_what_an_admin_does_is_in_every_services_audit_log(stack):
+    """Every service keeps its audit log where it can write: the update service, whose
+    state folder is the stack's (read-only), in its volume."""
+    from services.audit import gather
+    from services.updater.client import UpdaterClient
+
+    bus = await connect(f"unix:path={stack / 'run' / 'bus.sock'}")
+    try:
+        assert await UpdaterClient(bus).cancel() is False  # nothing runs: nothing to cancel
+        await dm(bus, "Register", "(ssss)s", THERMOMETER.to_wire(), "")
+        entries, problems = await gather(bus)
+    finally:
+        bus.disconnect()
+    assert problems == []
+    done = {(e.service, e.call, e.outcome) for e in entries if e.user == "root"}
+    assert ("updater", "Updater.Cancel", "ok") in done
+    assert ("devicemanager", "DeviceManager.Register", "ok") in done
