@@ -88,7 +88,11 @@ async def test_an_update_finishes_after_the_operators_session_drops(
             said = app.screen.query_one("#said")
             assert said.border_subtitle == "last: update of storage, succeeded"
             table = states.table(pilot, "services")
-            await states.until(pilot, lambda: table.get_row("storage")[2] == "up to date")
+            # The table is made anew from the plan: its rows come after the log's lines.
+            await states.until(
+                pilot,
+                lambda: "storage" in table.rows and table.get_row("storage")[2] == "up to date",
+            )
     finally:
         bus.disconnect()
         stack_down(state, PROJECT)
