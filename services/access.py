@@ -193,7 +193,7 @@ class Gate:
         bus.add_message_handler(self._check)
         if not isinstance(bus, GatewayBus):
             raise TypeError("the gate needs a bus from services.bus.connect")
-        bus.reply_hooks.append(self._replied)
+        bus.on_send = self._replied
 
     def _check(self, msg: Message) -> Message | bool | None:
         if msg.message_type != MessageType.METHOD_CALL or not msg.sender:

@@ -134,20 +134,18 @@ def loss_noted(bus: MessageBus) -> MessageBus:
 
 
 class GatewayBus(MessageBus):
-    """dbus-fast's bus, with hooks that see every message it sends: a service's gate
-    learns how a call ended from its reply (services.access)."""
+    """dbus-fast's bus, with a hook that sees every message it sends (a service's gate
+    learns how a call ended from its reply: services.access) and the owners of the
+    names whose signals it takes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.reply_hooks: list[Callable[[Message], None]] = []
+        self.on_send: Callable[[Message], None] | None = None
         self.owners = NameOwners(self)
 
     def send(self, msg: Message) -> asyncio.Future[None]:
-        for hook in self.reply_hooks:
-            try:
-                hook(msg)
-            except Exception:
-                log.exception("a reply hook failed")
+        if self.on_send is not None:
+            self.on_send(msg)
         return super().send(msg)
 
 

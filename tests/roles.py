@@ -12,8 +12,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dbus_fast
 import pytest
@@ -29,6 +30,8 @@ PROBE = Path(__file__).parent / "role_probe.py"
 # The system's Python, which any user may run (this one may live in root's home), with
 # this environment's dbus-fast (same Python version: the suite needs 3.11).
 PROBE_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+# The project (the probe calls through services.bus) and this environment's packages.
+PROBE_PATH = f"{Path(__file__).parent.parent}:{Path(dbus_fast.__file__).parent.parent}"
 GROUPS = {
     Role.VIEWER: "agtest-viewer",
     Role.OPERATOR: "agtest-operator",
@@ -66,8 +69,8 @@ def _run(*command: str) -> None:
 def role_users() -> Iterator[dict[Role, pwd.struct_passwd]]:
     """A user in each role group and one in none, made on this machine for the session
     (and removed after): group rules are about real groups."""
-    if os.geteuid() != 0:
-        pytest.skip("making users and groups needs root (CI runs as root)")
+    # The suite runs as root (dockerd, sshd, users like these): say so rather than skip.
+    assert os.geteuid() == 0, "making users and groups needs root (.ci/run runs as root)"
     made_groups, made_users = [], []
     try:
         for group in GROUPS.values():
@@ -99,7 +102,7 @@ def role_users() -> Iterator[dict[Role, pwd.struct_passwd]]:
             subprocess.run(["groupdel", group], capture_output=True, timeout=60)
 
 
-def _exists(lookup, key) -> bool:  # type: ignore[no-untyped-def]
+def _exists(lookup: Callable[[Any], object], key: str | int) -> bool:
     try:
         lookup(key)
     except KeyError:
@@ -124,7 +127,7 @@ def open_folder() -> Iterator[Path]:
 
 async def probe(
     address: str, uid: int, gid: int, groups: list[int], ifaces: list[str]
-) -> dict[str, object]:
+) -> dict[str, Any]:
     calls = calls_of(ifaces)
     # In a thread: the services may run in this test's event loop.
     done = await asyncio.to_thread(
@@ -138,7 +141,7 @@ async def probe(
         group=gid,
         extra_groups=groups,
         cwd="/",
-        env={**os.environ, "PYTHONPATH": f"{Path(dbus_fast.__file__).parent.parent}"},
+        env={**os.environ, "PYTHONPATH": PROBE_PATH},
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -185,3 +188,24 @@ def mismatches(
             if (error not in refusals) != expected(role, service, iface, member):
                 wrong[f"{iface}.{member}"] = error or "answered"
     return wrong
+
+
+def busctl_as(
+    uid: int, gid: int, groups: list[int], address: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """busctl on the bus at `address` as that user (an independent client)."""
+    return subprocess.run(
+        ["busctl", f"--address={address}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        user=uid,
+        group=gid,
+        extra_groups=groups,
+    )
+
+
+def busctl_user(
+    user: pwd.struct_passwd, address: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return busctl_as(user.pw_uid, user.pw_gid, groups_of(user), address, *args)

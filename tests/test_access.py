@@ -9,10 +9,12 @@ import os
 import pwd
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import dbus_fast
 import pytest
 from dbus_fast import DBusError
+from dbus_fast.aio import MessageBus
 
 from services import contract as c
 from services.bus import call, connect, emit_signal
@@ -27,8 +29,11 @@ from tests.helpers import THERMOMETER, dm, eventually, pm
 from tests.roles import (
     BUS_DENIED,
     OBJECTS,
+    PROBE_PATH,
     PROBE_PYTHON,
     SERVICES,
+    busctl_as,
+    busctl_user,
     groups_of,
     mismatches,
     probe,
@@ -110,7 +115,7 @@ async def test_every_method_as_each_role_is_checked_by_the_services(
     for role, uid, gid, groups in identities:
         said = await probe(open_bus_gateway, uid, gid, groups, ifaces)
         refusals = (c.ACCESS_DENIED_ERROR,)
-        wrong = mismatches(said["answers"], role, service, ifaces, refusals)  # type: ignore[arg-type]
+        wrong = mismatches(said["answers"], role, service, ifaces, refusals)
         assert not wrong, f"{role} {service}: {wrong}"
 
 
@@ -145,7 +150,7 @@ async def test_calls_and_refusals_are_audited_with_who_and_how_they_ended(
         bus.disconnect()
 
 
-async def access(bus, member: str, signature: str = "", *body: object) -> list[object]:  # type: ignore[no-untyped-def]
+async def access(bus: MessageBus, member: str, signature: str = "", *body: object) -> list[Any]:
     return await call(
         bus, c.DEVICE_MANAGER_NAME, c.ACCESS_PATH, c.ACCESS_IFACE, member, signature, list(body)
     )
@@ -158,20 +163,12 @@ async def test_nobody_else_owns_or_queues_for_a_gateway_name(
     gw = gateway_factory(state_dir=open_folder / "gw")
     admin = role_users[Role.ADMIN]  # even an admin of the gateway: names are services'
 
-    def busctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["busctl", f"--address={gw.address}", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            user=admin.pw_uid,
-            group=admin.pw_gid,
-            extra_groups=groups_of(admin),
-        )
-
-    assert c.STORAGE_NAME in busctl("list", "--acquired").stdout  # connected, and sees it
+    listed = busctl_user(admin, gw.address, "list", "--acquired").stdout
+    assert c.STORAGE_NAME in listed  # connected, and sees it
     for flags in ("0", "4"):  # queue, or take it at once
-        done = busctl(
+        done = busctl_user(
+            admin,
+            gw.address,
             "call",
             "org.freedesktop.DBus",
             "/org/freedesktop/DBus",
@@ -238,7 +235,7 @@ async def test_forged_signals_are_not_believed(open_bus_gateway) -> None:
         tui.close()
 
 
-async def _some_devices(bus):  # type: ignore[no-untyped-def]
+async def _some_devices(bus: MessageBus) -> list[Any]:
     (found,) = await pm(bus, "Devices")
     assert found
     return [found]
@@ -305,34 +302,21 @@ async def test_the_audit_command_gathers_every_service_for_admins_only(
     gw = gateway_factory(state_dir=open_folder / "gw")
     operator = role_users[Role.OPERATOR]
     # Let through by the bus (an operator's method), refused by the service (a delete).
-    batch = subprocess.run(
-        [
-            "busctl",
-            f"--address={gw.address}",
-            "call",
-            c.DEVICE_MANAGER_NAME,
-            c.DEVICE_MANAGER_PATH,
-            c.DEVICE_MANAGER_IFACE,
-            "Batch",
-            "ss",
-            "delete",
-            "{}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        user=operator.pw_uid,
-        group=operator.pw_gid,
-        extra_groups=groups_of(operator),
+    batch = busctl_user(
+        operator,
+        gw.address,
+        "call",
+        c.DEVICE_MANAGER_NAME,
+        c.DEVICE_MANAGER_PATH,
+        c.DEVICE_MANAGER_IFACE,
+        "Batch",
+        "ss",
+        "delete",
+        "{}",
     )
     assert batch.returncode != 0 and "Batch delete needs the admin role" in batch.stderr
 
     def audit(user: pwd.struct_passwd | None) -> subprocess.CompletedProcess[str]:
-        as_user = (
-            {}
-            if user is None
-            else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups_of(user)}
-        )
         return subprocess.run(
             [
                 PROBE_PYTHON,
@@ -348,8 +332,10 @@ async def test_the_audit_command_gathers_every_service_for_admins_only(
             text=True,
             timeout=60,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": f"{ROOT}:{Path(dbus_fast.__file__).parent.parent}"},
-            **as_user,  # type: ignore[arg-type]
+            env={**os.environ, "PYTHONPATH": PROBE_PATH},
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=groups_of(user) if user else None,
         )
 
     done = audit(None)  # root: an admin
@@ -416,23 +402,18 @@ async def test_a_protocol_adds_only_itself(role_users, open_bus_gateway) -> None
     dummy = CATALOG["dummy"].uid
 
     def add(name: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                "busctl",
-                f"--address={open_bus_gateway}",
-                "call",
-                c.PROTOCOL_MANAGER_NAME,
-                c.PROTOCOL_MANAGER_PATH,
-                c.PROTOCOL_MANAGER_IFACE,
-                "Add",
-                "s",
-                name,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            user=dummy,
-            group=dummy,
+        return busctl_as(
+            dummy,
+            dummy,
+            [],
+            open_bus_gateway,
+            "call",
+            c.PROTOCOL_MANAGER_NAME,
+            c.PROTOCOL_MANAGER_PATH,
+            c.PROTOCOL_MANAGER_IFACE,
+            "Add",
+            "s",
+            name,
         )
 
     done = await asyncio.to_thread(add, c.protocol_bus_name("BLE"))  # the services run here

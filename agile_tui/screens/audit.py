@@ -48,7 +48,7 @@ class AuditScreen(Screen[None]):
 
     @work(exclusive=True, group="audit")
     async def action_reload(self) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        gateway = self.app.session.gateway  # type: ignore[attr-defined] # AgileApp's (a cycle)
         said = self.query_one("#said", Static)
         try:
             if gateway is None or not gateway.connected:

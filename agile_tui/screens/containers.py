@@ -53,7 +53,8 @@ class ContainersScreen(Screen[None]):
         yield GatewayBar("Containers")
         yield ProblemBanner("engine")
         table = LiveTable(COLUMNS, id="stack")
-        table.border_title = f"Stack ({self.app.session.runtime})"  # type: ignore[attr-defined]
+        runtime = self.app.session.runtime  # type: ignore[attr-defined] # AgileApp's (a cycle)
+        table.border_title = f"Stack ({runtime})"
         yield table
         yield Footer(compact=True)
 

@@ -1,5 +1,7 @@
 """The top line of every screen: the sections with their keys, and what is reachable."""
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
@@ -41,8 +43,9 @@ class GatewayBar(Horizontal):
         self.watch(self.app, "role", self._show)
 
     def _show(self, _value: str = "") -> None:
-        app = self.app
-        session = app.session  # type: ignore[attr-defined]
+        # The AgileApp, which imports this widget: typed by name it would be a cycle.
+        app: Any = self.app
+        session = app.session
 
         def mark(state: str) -> str:
             return STATE_MARK.get(state, "[yellow]…[/]")
@@ -53,12 +56,12 @@ class GatewayBar(Horizontal):
         # The user's role once the gateway said it (the runtime is in the Containers
         # section's title); with a fleet, whose fifth section takes the room at 80
         # columns, only a role short of admin (the Fleet section shows each gateway's).
-        role = app.role  # type: ignore[attr-defined]
-        if app.gateways:  # type: ignore[attr-defined]
+        role = app.role
+        if app.gateways:
             shown = f" · {role}" if role and role != "admin" else ""
         else:
-            shown = f" · {role or session.runtime}"  # type: ignore[attr-defined]
+            shown = f" · {role or session.runtime}"
         status.first(Static).update(
-            f"{session.hostname}{shown} · bus {mark(app.bus_state)} · "  # type: ignore[attr-defined]
-            f"engine {mark(app.engine_state)}"  # type: ignore[attr-defined]
+            f"{session.hostname}{shown} · bus {mark(app.bus_state)} · "
+            f"engine {mark(app.engine_state)}"
         )

@@ -428,6 +428,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from services.audit import audit_lines, gather
     from services.bus import connect
+    from services.contract import AuditEntry
     from services.storage.export import parse_time_ms
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
@@ -438,7 +439,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"agile-gateway audit: {exc}", file=sys.stderr)
         return 2
 
-    async def ask():  # type: ignore[no-untyped-def]
+    async def ask() -> tuple[list[AuditEntry], list[str]]:
         bus = await connect(address)
         try:
             return await gather(bus, since)

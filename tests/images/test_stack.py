@@ -227,7 +227,7 @@ async def test_every_method_as_each_role_and_each_service_on_the_stack(
         if role == Role.NONE:
             assert "connect" in said, f"a user in no role group connected: {said}"
             continue
-        wrong = mismatches(said["answers"], role, "", ifaces, refusals)  # type: ignore[arg-type]
+        wrong = mismatches(said["answers"], role, "", ifaces, refusals)
         assert not wrong, f"{role}: {wrong}"
     (storage,) = docker_client.containers.list(
         filters={

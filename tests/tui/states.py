@@ -89,6 +89,12 @@ def make_app(
     return AgileApp(session, config, start_mode=mode, gateways=gateways)
 
 
+def agile(pilot: Pilot[None]) -> AgileApp:
+    app = pilot.app
+    assert isinstance(app, AgileApp)
+    return app
+
+
 async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -183,8 +189,9 @@ async def paired_as_viewer(pilot: Pilot[None]) -> None:
     """The paired state as a viewer sees it: what the gateway said of the role (its
     check itself is tested in tests/test_access.py), the device's actions dimmed."""
     await paired(pilot)
-    await until(pilot, lambda: pilot.app.role == "admin")  # type: ignore[attr-defined]
-    pilot.app.role = "viewer"  # type: ignore[attr-defined]
+    app = agile(pilot)
+    await until(pilot, lambda: app.role == "admin")
+    app.role = "viewer"
     table(pilot, "registered").focus()
     await settled(pilot)
 
@@ -480,7 +487,7 @@ def preload_audit(state_dir: Path) -> None:
 
 async def audit_open(pilot: Pilot[None]) -> None:
     await engine_settled(pilot)
-    await until(pilot, lambda: pilot.app.role == "admin")  # type: ignore[attr-defined]
+    await until(pilot, lambda: agile(pilot).role == "admin")
     await pilot.press("A")
     await on_screen(pilot, "AuditScreen")
     await until(pilot, lambda: rows(pilot, "audit") == len(AUDITED))
