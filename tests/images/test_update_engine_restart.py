@@ -18,7 +18,7 @@ import pytest
 
 from services import contract as c
 from services.compose import STACK_FILE, compose_command, environment
-from services.images.journal import FILE, Journal
+from services.images.journal import FILE, Entry, Journal
 from services.images.update import UpdateError, _containers, plan, update, wait_healthy
 from services.runtime.containers import run_dir
 from services.updater.client import UpdaterClient
@@ -118,8 +118,26 @@ def crash_at(engine: PrivateEngine, event: str, nth: int) -> threading.Thread:
     return thread
 
 
+class CrashAtCommit(Journal):
+    """The journal of an update that kills the engine the moment the new version has
+    passed its health gate and said so on disk: before any old container is removed. An
+    engine event cannot mark that point: the update's last calls outrun a watcher."""
+
+    def __init__(self, path: Path, engine: PrivateEngine) -> None:
+        super().__init__(path)
+        self.engine = engine
+
+    def write(self, entry: Entry) -> None:
+        super().write(entry)
+        if entry.committed:
+            self.engine.crash()
+
+
 def cut_off_update(gw: RestartGateway, event: str, nth: int) -> None:
-    watcher = crash_at(gw.engine, event, nth)
+    """`event` "commit" cuts at the health gate's pass; a container event at its nth."""
+    committing = event == "commit"
+    journal = CrashAtCommit(gw.state / FILE, gw.engine) if committing else Journal(gw.state / FILE)
+    watcher = None if committing else crash_at(gw.engine, event, nth)
     with pytest.raises((UpdateError, docker.errors.DockerException, OSError)):
         update(
             gw.engine.client(),
@@ -128,9 +146,11 @@ def cut_off_update(gw: RestartGateway, event: str, nth: int) -> None:
             "core",
             say=lambda _line: None,
             window_s=120,
+            journal=journal,
         )
-    watcher.join(30)
-    assert Journal(gw.state / FILE).read() is not None  # it was cut off past its start
+    if watcher is not None:
+        watcher.join(30)
+    assert journal.read() is not None  # it was cut off past its start
     gw.engine.start()
 
 
@@ -153,7 +173,7 @@ CUTS = {
     # point of the cut: (container event, its nth occurrence, the version that stays)
     "one of core's two services switched": ("start", 1, "old"),
     "both switched, in the health window": ("start", 2, "old"),
-    "healthy, the old containers being removed": ("destroy", 1, "new"),
+    "healthy, the old containers not yet removed": ("commit", 0, "new"),
 }
 
 
