@@ -3,23 +3,22 @@ one bus connection and one engine: the local gateway's, or a fleet gateway's ope
 from the Fleet section."""
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 
-from dbus_fast import DBusError
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import InvalidThemeError, SystemCommand
 from textual.binding import Binding
-from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from agile_tui.client.errors import BusError, ClientError
 from agile_tui.client.fleet import Gateway, Tunnel
 from agile_tui.client.session import Session
 from agile_tui.client.storage import storage_problem
 from agile_tui.config import Config
+from agile_tui.gateway_app import GatewayApp
 from agile_tui.roles import lacking
 from agile_tui.screens.containers import ContainersScreen
 from agile_tui.screens.data import DataScreen
@@ -40,7 +39,7 @@ SECTIONS = {
 }
 
 
-class AgileApp(App[None]):
+class AgileApp(GatewayApp):
     TITLE = "agile-tui"
     CSS_PATH = "agile.tcss"
     MODES = {
@@ -60,15 +59,6 @@ class AgileApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit", show=False),
     ]
 
-    bus_state: reactive[str] = reactive("connecting")
-    engine_state: reactive[str] = reactive("connecting")
-    bus_problem: reactive[str] = reactive("")
-    engine_problem: reactive[str] = reactive("")
-    storage_problem: reactive[str] = reactive("")
-    # The role the gateway gives this user ("" until it says): actions it lacks are
-    # dimmed, and say which role they need.
-    role: reactive[str] = reactive("")
-
     def __init__(
         self,
         session: Session,
@@ -76,21 +66,15 @@ class AgileApp(App[None]):
         start_mode: str = "devices",
         gateways: list[Gateway] | None = None,
     ) -> None:
-        super().__init__()
-        self.session = session
-        self.home = session  # the gateway agile-tui started on
-        self.gateways = gateways or []
+        super().__init__(session, config, gateways or [])
         self.remote: Tunnel | None = None  # the opened fleet gateway's, if one is open
-        self.config = config
         self.start_mode = start_mode
-        self.listeners: dict[str, list[Callable[[object], None]]] = {}
-        self.engine = None  # agile_tui.client.engine.Engine once reachable
 
     def on_mount(self) -> None:
         self.register_theme(AGILE_THEME)
         try:
             self.theme = self.config.theme
-        except Exception:
+        except InvalidThemeError:
             self.notify(f"Unknown theme {self.config.theme!r}; using agile", severity="warning")
             self.theme = AGILE_THEME.name
         if self.config.keys:
@@ -115,8 +99,7 @@ class AgileApp(App[None]):
         old, self.remote = self.remote, tunnel
         self.session = session
         if self.engine is not None:
-            with contextlib.suppress(Exception):
-                self.engine.close()  # type: ignore[attr-defined]
+            self.engine.close()
         self.engine = None
         self.bus_state = self.engine_state = "connecting"
         for mode in SECTIONS:
@@ -155,12 +138,12 @@ class AgileApp(App[None]):
         while current():
             try:
                 await gateway.connect()
-                await gateway.on_new_device(partial(self.emit, "device"))
-                await gateway.on_record(partial(self.emit, "record"))
-                await gateway.on_updater(partial(self.emit, "updater"))
+                await gateway.on_new_device(self.events.device.publish)
+                await gateway.on_record(self.events.record.publish)
+                await gateway.on_updater(self.events.updater.publish)
                 await gateway.on_storage_status(self._storage_status)
                 who = await gateway.who_am_i()
-            except (OSError, TimeoutError, DBusError) as exc:
+            except BusError as exc:
                 lost(str(exc))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
@@ -172,8 +155,7 @@ class AgileApp(App[None]):
             self.role = str(who.role) if who is not None else ""
             self.bus_state = "connected"
             self.bus_problem = ""
-            with contextlib.suppress(Exception):  # it says how it ended: it ended
-                await gateway.bus.wait_for_disconnect()  # type: ignore[union-attr]
+            await gateway.until_closed()
             lost("the connection was closed; reconnecting")
 
     def watch_role(self) -> None:
@@ -186,7 +168,7 @@ class AgileApp(App[None]):
         self.bus_state = "unreachable"
         self.bus_problem = why
 
-    def bus_failed(self, exc: Exception) -> None:
+    def bus_failed(self, exc: ClientError) -> None:
         """A screen's call failed: if the connection itself is gone, say so everywhere."""
         gateway = self.session.gateway
         if gateway is not None and not gateway.connected:
@@ -218,19 +200,6 @@ class AgileApp(App[None]):
     def _engine_lost(self, why: str) -> None:
         self.engine_state = "unreachable"
         self.engine_problem = why
-
-    # -- events from the bus, fanned out to the screens that asked --
-
-    def listen(self, kind: str, callback: Callable[[object], None]) -> None:
-        self.listeners.setdefault(kind, []).append(callback)
-
-    def unlisten(self, kind: str, callback: Callable[[object], None]) -> None:
-        with contextlib.suppress(ValueError):
-            self.listeners.get(kind, []).remove(callback)
-
-    def emit(self, kind: str, payload: object) -> None:
-        for callback in self.listeners.get(kind, []):
-            callback(payload)
 
     # -- help and the command palette --
 

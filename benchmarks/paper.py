@@ -24,7 +24,6 @@ squashed, and a stack of the bus and storage, 1 run at 200 Mbit/s.
 """
 
 import argparse
-import csv
 import dataclasses
 import shutil
 import statistics
@@ -39,9 +38,11 @@ from pathlib import Path
 import docker
 from docker.errors import ImageNotFound
 
+from services.images import paper_report
 from services.images.build import WHEELHOUSE, build, recipes_dir
 from services.images.hierarchy import HOST_ARCH, hierarchy
 from services.images.link_rate import DownloadClock, LinkRate
+from services.images.paper_report import RELEASES, Pull, Release, Size
 from services.images.recipes import SERVICES
 from services.images.update import plan, pull
 from services.paths import ROOT
@@ -63,12 +64,6 @@ PAPER_MB = {"baseline": 789, "multistage": 348, "squashed": 342}
 DEPENDENCY = "tzdata>=2024.1"
 BASE_PACKAGE = "tzdata"
 SHARED_RECIPE = Path(__file__).parent / "recipes" / "python-service.shared.Dockerfile"
-RELEASES = (
-    "v1 baseline, own bases",
-    "v2 shared base hierarchy",
-    "v3 multi-stage",
-    "v4 code-only release",
-)
 
 
 @dataclass(frozen=True)
@@ -76,36 +71,6 @@ class Version:
     code: Path  # a checkout: the code and the pyproject.toml it is built with
     change: str  # from the version before: "code", "dependency", "base" ("" for the first)
     recipes: Path | None = None  # other than today's (services/dockerfiles/ laid out)
-
-
-@dataclass
-class Pull:
-    service: str
-    strategy: str
-    rate_mbit: float
-    run: int
-    version: int  # 1 = the oldest
-    kind: str  # "absolute" (onto an empty engine) or "incremental" (onto the previous)
-    planned_bytes: int  # the plan's: what the engine will fetch
-    link_bytes: int  # what went down the link (with the registry's own answers)
-    predicted_s: float  # the update service's prediction (0: nothing learnt yet)
-    measured_s: float
-    change: str = ""  # an incremental pull's: what changed since the version before
-
-
-@dataclass
-class Release:
-    """Fig. 6: every image of one stack release pulled, one after the other."""
-
-    release: int  # 1..4, RELEASES[release - 1]
-    rate_mbit: float
-    run: int
-    kind: str  # "absolute" or "incremental" (onto the release before)
-    images: int
-    planned_bytes: int
-    link_bytes: int
-    predicted_s: float
-    measured_s: float
 
 
 def checkouts(paths: Iterable[str], count: int, into: Path) -> list[Path]:
@@ -255,7 +220,7 @@ def build_stack(
         ("multistage", last, None),
     ]
     for k, (strategy, code, recipes) in enumerate(releases, 1):
-        print(f"building the stack's {RELEASES[k - 1]}: {', '.join(names)}")
+        print(f"building the stack's {RELEASES[k - 1][0]}: {', '.join(names)}")
         for name in names:
             registry.push(client, built(client, name, strategy, code, recipes), name, f"stack-v{k}")
 
@@ -350,13 +315,6 @@ def fig6(
 def mean_sd(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.2f} ± {sd:.2f}"
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def claims(
@@ -559,15 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         registry.stop()
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
-    table1 = [
-        {"service": s, "strategy": st, "bytes": b, "paper_core_mb": PAPER_MB.get(st, "")}
-        for (s, st), b in sizes.items()
-    ]
-    write_csv(args.out / "table1.csv", table1)
-    write_csv(args.out / "fig5.csv", [dataclasses.asdict(p) for p in pulls])
-    write_csv(args.out / "fig6.csv", [dataclasses.asdict(r) for r in releases])
+    table1 = [Size(s, st, b, str(PAPER_MB.get(st, ""))) for (s, st), b in sizes.items()]
     report = render(table1, pulls, releases, claims(sizes, pulls, releases), args.rtt)
-    (args.out / "report.md").write_text(report)
+    paper_report.write(args.out, table1, pulls, releases, report)
     charts(pulls, releases, args.out)
     print(report)
     print(f"written: {args.out}/table1.csv, fig5.csv, fig6.csv, fig5.png, fig6.png, report.md")
@@ -657,7 +609,7 @@ def charts(pulls: list[Pull], releases: list[Release], folder: Path) -> None:
 
 
 def render(
-    table1: list[dict],
+    table1: list[Size],
     pulls: list[Pull],
     releases: list[Release],
     said: list[str],
@@ -671,8 +623,7 @@ def render(
     ]
     for row in table1:
         lines.append(
-            f"| {row['service']} | {row['strategy']} | {row['bytes'] / 1e6:.1f} "
-            f"| {row['paper_core_mb']} |"
+            f"| {row.service} | {row.strategy} | {row.bytes / 1e6:.1f} | {row.paper_core_mb} |"
         )
     lines += [
         "",
@@ -708,7 +659,7 @@ def render(
             "## Fig. 6: the stack's download across releases (s and MB, mean ± sd)",
             "",
             f"{releases[0].images} images; "
-            + "; ".join(RELEASES)
+            + "; ".join(name for name, _ in RELEASES)
             + ". Incremental: onto the release before.",
             "",
             "| release | Mbit/s | pull | MB | predicted s | measured s |",
@@ -719,13 +670,12 @@ def render(
             stacked[(r.release, r.rate_mbit, r.kind)].append(r)
         for (k, rate, kind), rs in sorted(stacked.items()):
             lines.append(
-                f"| {RELEASES[k - 1]} | {rate:g} | {kind} | "
+                f"| {RELEASES[k - 1][0]} | {rate:g} | {kind} | "
                 f"{statistics.mean(r.planned_bytes for r in rs) / 1e6:.1f} | "
                 f"{statistics.mean(r.predicted_s for r in rs):.2f} | "
                 f"{mean_sd([r.measured_s for r in rs])} |"
             )
-    lines += ["", "## The paper's claims here", ""]
-    lines += [f"- {s}" for s in said]
+    lines += ["", *paper_report.claims_section(said)]
     return "\n".join(lines) + "\n"
 
 

@@ -185,7 +185,8 @@ async def call(
             "org.freedesktop.DBus.Error.Timeout",
             f"{destination} did not answer {member} within {timeout:g} s",
         ) from None
-    assert reply is not None
+    if reply is None:  # the connection was closed (by this side) before the answer
+        raise ConnectionError(f"the connection closed before {member} was answered")
     if reply.message_type == MessageType.ERROR:
         raise DBusError._from_message(reply)
     return reply.body

@@ -15,9 +15,10 @@ def non_ui_modules() -> list[str]:
     for path in sorted((ROOT / "services").rglob("*.py")):
         parts = path.relative_to(ROOT).with_suffix("").parts
         modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    for path in sorted((ROOT / "agile_tui" / "client").rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    for folder in ("client", "models"):
+        for path in sorted((ROOT / "agile_tui" / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return [*modules, "agile_tui.config", "agile_tui.cli"]
 
 
@@ -127,4 +128,33 @@ def test_the_tui_reaches_the_gateway_only_through_the_contract_and_its_client() 
                     if name == "services" and contract_only:
                         continue  # from services import contract
                     wrong.append(f"{relative}: {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_screens_name_no_bus_or_engine_library_and_never_catch_everything() -> None:
+    """Outside agile_tui.client nothing imports dbus_fast or docker, and no handler
+    catches Exception: what the gateway or the engine fails with reaches the screens as
+    the client's errors, one root (ClientError)."""
+    wrong = []
+    for path in (ROOT / "agile_tui").rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[1] == "client":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ExceptHandler):
+                caught = ast.unparse(node.type) if node.type else "everything"
+                if caught in ("Exception", "BaseException", "everything"):
+                    wrong.append(f"{relative}:{node.lineno}: catches {caught}")
+                continue
+            else:
+                continue
+            wrong += [
+                f"{relative}: imports {name}"
+                for name in names
+                if name.split(".")[0] in ("dbus_fast", "docker")
+            ]
     assert not wrong, "\n".join(wrong)

@@ -3,6 +3,7 @@
 Everything here blocks (the SDK is synchronous): the TUI calls it from thread workers.
 """
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,9 @@ from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
+from urllib3.exceptions import HTTPError
 
+from agile_tui.client.errors import EngineError, EngineUnreachable
 from agile_tui.client.stack import StackRow
 from services.images.engine_error import engine_unreachable
 from services.images.layers import ImageLayers, analyse
@@ -35,12 +38,16 @@ CONTAINER_EVENTS = {
 }
 
 
-class EngineUnreachable(Exception):
-    pass
-
-
-class EngineError(Exception):
-    """An engine call failed; the message is meant for the operator."""
+@contextlib.contextmanager
+def _said(doing: str) -> Iterator[None]:
+    """What the SDK and its HTTP stack raise (an API error, a refused or dropped
+    connection, a timeout) as an EngineError saying what failed."""
+    try:
+        yield
+    except APIError as exc:
+        raise EngineError(f"{doing} failed: {exc.explanation or exc}") from None
+    except (DockerException, OSError, HTTPError) as exc:  # requests' errors are OSErrors
+        raise EngineError(f"{doing} failed: {exc}") from None
 
 
 @dataclass
@@ -84,6 +91,9 @@ class Engine:
                 engine_unreachable(exc, url).removeprefix("Docker engine ")
             ) from None
         return cls(client)
+
+    def close(self) -> None:
+        self.client.close()
 
     # -- containers --
 
@@ -132,16 +142,19 @@ class Engine:
             return None
 
     def container(self, cid: str, with_stats: bool = True) -> StackRow | None:
-        try:
-            c = self.client.containers.get(cid)
-        except NotFound:
-            return None
-        stats = self._sample(cid) if with_stats and c.status == "running" else None
+        with _said("reading a container"):
+            try:
+                c = self.client.containers.get(cid)
+            except NotFound:
+                return None
+            stats = self._sample(cid) if with_stats and c.status == "running" else None
         return self._row(c.attrs, stats)
 
     def containers(self) -> list[StackRow]:
         """Every container, without stats: one list call, what a table shows first."""
-        return [self._row(c.attrs, None) for c in self.client.containers.list(all=True)]
+        with _said("listing containers"):
+            listed = self.client.containers.list(all=True)
+        return [self._row(c.attrs, None) for c in listed]
 
     def stats(self, rows: list[StackRow]) -> Iterator[StackRow]:
         """The running ones of `rows` again with CPU and memory, each as soon as its
@@ -151,17 +164,17 @@ class Engine:
         with ThreadPoolExecutor(STATS_WORKERS, thread_name_prefix="stats") as pool:
             samples = {pool.submit(self._sample, cid): cid for cid in running}
             for done in as_completed(samples):
-                stats = done.result()
+                with _said("reading stats"):
+                    stats = done.result()
                 if stats:
                     yield self._with_stats(running[samples[done]], stats)
 
     def _act(self, cid: str, verb: str, fn: Callable[[Any], None]) -> None:
-        try:
-            fn(self.client.containers.get(cid))
-        except NotFound:
-            raise EngineError(f"container {cid[:12]} no longer exists") from None
-        except APIError as exc:
-            raise EngineError(f"{verb} failed: {exc.explanation or exc}") from None
+        with _said(verb):
+            try:
+                fn(self.client.containers.get(cid))
+            except NotFound:
+                raise EngineError(f"container {cid[:12]} no longer exists") from None
 
     def start(self, cid: str) -> None:
         self._act(cid, "start", lambda c: c.start())
@@ -176,16 +189,15 @@ class Engine:
         self._act(cid, "remove", lambda c: c.remove(force=True))
 
     def inspect(self, cid: str) -> dict[str, Any]:
-        try:
-            return self.client.api.inspect_container(cid)
-        except NotFound:
-            raise EngineError(f"container {cid[:12]} no longer exists") from None
+        with _said("inspect"):
+            try:
+                return self.client.api.inspect_container(cid)
+            except NotFound:
+                raise EngineError(f"container {cid[:12]} no longer exists") from None
 
     def logs(self, cid: str, tail: int = 500, follow: bool = True) -> "LogStream":
-        try:
+        with _said("logs"):
             stream = self.client.api.logs(cid, stream=True, follow=follow, tail=tail)
-        except (NotFound, APIError) as exc:
-            raise EngineError(f"logs failed: {exc}") from None
         return LogStream(stream)
 
     def container_events(self, stop: threading.Event) -> Iterator[tuple[str, str]]:
@@ -193,12 +205,13 @@ class Engine:
         since = int(time.time())
         while not stop.is_set():
             until = int(time.time()) + 1
-            for event in self.client.events(
-                since=since, until=until, decode=True, filters={"type": "container"}
-            ):
-                action = str(event.get("Action", "")).split(":")[0]
-                if action in CONTAINER_EVENTS:
-                    yield action, event.get("id") or event.get("Actor", {}).get("ID", "")
+            with _said("following events"):  # each event as it comes: yielded inside
+                for event in self.client.events(
+                    since=since, until=until, decode=True, filters={"type": "container"}
+                ):
+                    action = str(event.get("Action", "")).split(":")[0]
+                    if action in CONTAINER_EVENTS:
+                        yield action, event.get("id") or event.get("Actor", {}).get("ID", "")
             since = until
 
     # -- images --
@@ -206,6 +219,10 @@ class Engine:
     def images(self) -> list[ImageLayers]:
         """Tagged images first (by name), then untagged ones (build stages, replaced
         versions)."""
+        with _said("listing images"):
+            return self._images()
+
+    def _images(self) -> list[ImageLayers]:
         # One listing call, then what never changes for an image id (its id is the
         # digest of its config) asked once per image, not at every reload: hundreds of
         # inspect and history calls on a build host.
@@ -242,10 +259,8 @@ class Engine:
         filters: dict[str, object] = {"dangling": True}
         if label:
             filters["label"] = label
-        try:
+        with _said("prune"):
             result = self.client.images.prune(filters=filters)
-        except APIError as exc:
-            raise EngineError(f"prune failed: {exc.explanation or exc}") from None
         removed = {d["Deleted"] for d in result.get("ImagesDeleted") or [] if "Deleted" in d}
         return len(removed), int(result.get("SpaceReclaimed") or 0)
 
@@ -255,16 +270,26 @@ class LogStream:
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self._closed = False
 
     def __iter__(self) -> Iterator[str]:
         pending = b""
-        for chunk in self._stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", "replace")
+        with _said("following the log"):
+            try:
+                for chunk in self._stream:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        yield line.decode("utf-8", "replace")
+            except Exception:
+                # Closed under its reader, the HTTP stack fails in ways of its own: the
+                # end asked for. Otherwise a failure, said.
+                if not self._closed:
+                    raise
+                return
         if pending:
             yield pending.decode("utf-8", "replace")
 
     def close(self) -> None:
+        self._closed = True
         self._stream.close()

@@ -1,6 +1,7 @@
 """The fleet as agile-tui sees it (services.fleet does the work, over SSH only): every
 gateway's row, opening one as the sections' gateway, and staged rollouts."""
 
+from agile_tui.client.errors import GatewayUnreachable
 from agile_tui.client.session import Session
 from services.catalog import IMAGES
 from services.fleet.gateways import Gateway, GatewayError, fleet
@@ -23,7 +24,6 @@ __all__ = [
     "State",
     "Step",
     "Tunnel",
-    "TunnelError",
     "fleet",
     "open_session",
     "row",
@@ -33,9 +33,12 @@ __all__ = [
 
 def open_session(gateway: Gateway) -> tuple[Session, Tunnel]:
     """A session on the gateway through a tunnel of its own (blocking: call it from a
-    thread); TunnelError says why not. The caller closes the tunnel."""
+    thread); GatewayUnreachable says why not. The caller closes the tunnel."""
     tunnel = Tunnel(gateway)
-    tunnel.open()
+    try:
+        tunnel.open()
+    except TunnelError as exc:
+        raise GatewayUnreachable(str(exc)) from None
     session = Session(
         bus_address=tunnel.bus_address,
         docker_url=tunnel.engine_url,

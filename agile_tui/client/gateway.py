@@ -1,14 +1,17 @@
-"""A typed client of the gateway bus: what the TUI asks of the services, nothing else."""
+"""A typed client of the gateway bus: what the TUI asks of the services, nothing else.
+Whatever fails is a BusError: a D-Bus error by its name, or the connection gone."""
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NamedTuple
 
 from dbus_fast import DBusError, Message, Variant
 from dbus_fast.aio import MessageBus
+from dbus_fast.errors import AuthError
 
+from agile_tui.client.errors import BusError
 from services import contract as c
 from services.bus import call, connect, listen
-from services.bus import error_text as error_text  # the screens' way to say a failure
 from services.updater.client import UpdaterClient
 
 
@@ -24,6 +27,26 @@ NO_SERVICE = (
     "org.freedesktop.DBus.Error.ServiceUnknown",
     "org.freedesktop.DBus.Error.NameHasNoOwner",
 )
+# Settings of a stream's recording policy, by their D-Bus type.
+POLICY_TYPES = {"record": "b", "interval_ms": "x", "retention_ms": "x", "encrypt": "b"}
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except DBusError as exc:
+        raise BusError(exc.text, exc.type) from None
+    except (OSError, EOFError, TimeoutError, AuthError) as exc:  # the connection's end
+        raise BusError(str(exc) or type(exc).__name__) from None
+
+
+class _Updater(UpdaterClient):
+    """The update service's calls, their failures BusErrors."""
+
+    async def _call(self, member: str, signature: str = "", *body: Any) -> list[Any]:
+        with _translated():
+            return await super()._call(member, signature, *body)
 
 
 class GatewayClient:
@@ -38,7 +61,19 @@ class GatewayClient:
         return self.bus is not None and self.bus.connected
 
     async def connect(self) -> None:
-        self.bus = await connect(self.address)
+        with _translated():
+            self.bus = await connect(self.address)
+
+    async def until_closed(self) -> None:
+        """Until the connection ends, however it ends."""
+        if self.bus is not None:
+            with contextlib.suppress(Exception):  # it says how it ended: it ended
+                await self.bus.wait_for_disconnect()
+
+    def _bus(self) -> MessageBus:
+        if self.bus is None:
+            raise BusError("not connected to the gateway bus")
+        return self.bus
 
     def close(self) -> None:
         if self.bus is not None:
@@ -48,12 +83,12 @@ class GatewayClient:
     async def _call(
         self, dest: str, path: str, iface: str, member: str, signature: str = "", *body: Any
     ) -> list[Any]:
-        if self.bus is None:
-            raise ConnectionError("not connected to the gateway bus")
+        bus = self._bus()
         self.calls += 1
-        return await call(
-            self.bus, dest, path, iface, member, signature, body, timeout=self.timeout_s
-        )
+        with _translated():
+            return await call(
+                bus, dest, path, iface, member, signature, body, timeout=self.timeout_s
+            )
 
     async def _pm(self, member: str, signature: str = "", *body: Any) -> list[Any]:
         return await self._call(
@@ -186,7 +221,9 @@ class GatewayClient:
             (wire,) = await self._call(
                 c.DEVICE_MANAGER_NAME, c.ACCESS_PATH, c.ACCESS_IFACE, "WhoAmI"
             )
-        except DBusError:
+        except BusError as exc:
+            if exc.lost:
+                raise
             return None
         return c.CallerInfo.from_wire(wire)
 
@@ -194,9 +231,9 @@ class GatewayClient:
         """What operators and admins did, from every service (admins only)."""
         from services.audit import gather
 
-        if self.bus is None:
-            raise ConnectionError("not connected to the gateway bus")
-        return await gather(self.bus, since)
+        bus = self._bus()
+        with _translated():
+            return await gather(bus, since)
 
     # -- the native runtime's supervisor --
 
@@ -228,9 +265,11 @@ class GatewayClient:
         return {(dev, comp): {k: v.value for k, v in p.items()} for dev, comp, p in wire}
 
     async def set_policy(
-        self, dev_id: str, component: str, changes: dict[str, Variant]
+        self, dev_id: str, component: str, changes: dict[str, bool | int]
     ) -> dict[str, Any]:
-        (policy,) = await self._storage("SetPolicy", "ssa{sv}", dev_id, component, changes)
+        """`changes`: some of POLICY_TYPES' settings."""
+        wire = {key: Variant(POLICY_TYPES[key], value) for key, value in changes.items()}
+        (policy,) = await self._storage("SetPolicy", "ssa{sv}", dev_id, component, wire)
         return {k: v.value for k, v in policy.items()}
 
     # -- the MQTT bridge --
@@ -258,9 +297,9 @@ class GatewayClient:
     ) -> None:
         """Signals from the current owner of `sender` only: a forged record, banner or
         device from another client of the bus is not shown."""
-        if self.bus is None:
-            raise ConnectionError("not connected to the gateway bus")
-        await listen(self.bus, triple, callback, sender)
+        bus = self._bus()
+        with _translated():
+            await listen(bus, triple, callback, sender)
 
     async def on_new_device(self, callback: Callable[[c.DeviceOverview], None]) -> None:
         await self._listen(
@@ -286,21 +325,20 @@ class GatewayClient:
 
     @property
     def updater(self) -> UpdaterClient:
-        if self.bus is None:
-            raise ConnectionError("not connected to the gateway bus")
-        return UpdaterClient(self.bus)
+        return _Updater(self._bus())
 
     async def on_updater(self, callback: Callable[[UpdaterEvent], None]) -> None:
         """The update service's Started, Log, Progress and Ended signals."""
-        await self.updater.watch(lambda member, body: callback(UpdaterEvent(member, body)))
+        with _translated():
+            await self.updater.watch(lambda member, body: callback(UpdaterEvent(member, body)))
 
 
 async def _figures(asking: Awaitable[list[Any]]) -> dict[str, Any] | None:
     """An optional service's a{sv} answer as plain values; None when it is not there."""
     try:
         (wire,) = await asking
-    except DBusError as exc:
-        if exc.type in NO_SERVICE:
+    except BusError as exc:
+        if exc.name in NO_SERVICE:
             return None
         raise
     return {k: v.value for k, v in wire.items()}

@@ -4,13 +4,14 @@ agile_tui.client.engine)."""
 
 from services.images.layers import ImageLayers, share
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, build_step
-from services.images.report import stack_costs
+from services.images.report import StackCost, stack_costs
 
 __all__ = [
     "LABEL",
     "SERVICES",
     "STRATEGIES",
     "ImageLayers",
+    "StackCost",
     "build_step",
     "share",
     "stack_costs",

@@ -4,6 +4,7 @@ gateway: agile-tui only asks and watches."""
 
 from dataclasses import dataclass, field
 
+from agile_tui.client.errors import BusError
 from agile_tui.client.session import Session
 from services import contract as c
 from services.images.link_rate import prediction_text
@@ -11,9 +12,9 @@ from services.updater.client import UpdaterClient
 
 
 def updater_of(session: Session) -> UpdaterClient:
-    """The gateway's update service; ConnectionError saying why there is no bus."""
+    """The gateway's update service; BusError saying why there is no bus."""
     if session.gateway is None:
-        raise ConnectionError(session.bus_problem or "no gateway bus")
+        raise BusError(session.bus_problem or "no gateway bus")
     return session.gateway.updater
 
 

@@ -3,14 +3,13 @@ gathered from every service (admins only)."""
 
 import time
 
-from dbus_fast import DBusError
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from agile_tui.client.gateway import error_text
+from agile_tui.client.errors import BusError, ClientError
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from services import contract as c
@@ -28,7 +27,7 @@ def audit_row(entry: c.AuditEntry) -> tuple[str, ...]:
     return (when, entry.user, entry.service, outcome, f"{entry.call}({entry.arguments})")
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(GatewayScreen):
     BINDINGS = [
         Binding("u", "reload", "Reload", id="audit.reload"),
         Binding("escape", "back", "Back", id="audit.back"),
@@ -48,14 +47,14 @@ class AuditScreen(Screen[None]):
 
     @work(exclusive=True, group="audit")
     async def action_reload(self) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined] # AgileApp's (a cycle)
+        gateway = self.app.session.gateway
         said = self.query_one("#said", Static)
         try:
             if gateway is None or not gateway.connected:
-                raise ConnectionError("the gateway bus is not connected")
+                raise BusError("the gateway bus is not connected")
             entries, problems = await gateway.audit()
-        except (DBusError, ConnectionError, OSError) as exc:
-            said.update(f"[red]{error_text(exc)}[/]")
+        except ClientError as exc:
+            said.update(f"[red]{exc!s}[/]")
             return
         newest = list(reversed(entries))[:SHOWN]
         table = self.query_one(LiveTable)

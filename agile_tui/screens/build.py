@@ -9,22 +9,23 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Label, Log, ProgressBar
 
-from agile_tui.client.gateway import UpdaterEvent, error_text
+from agile_tui.client.errors import ClientError
+from agile_tui.client.gateway import UpdaterEvent
 from agile_tui.client.images import build_step
 from agile_tui.client.updates import updater_of
 from agile_tui.roles import lacking
 from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from services import contract as c
 
 BUFFER_LINES = 5000
 
 
-class BuildScreen(Screen[None]):
+class BuildScreen(GatewayScreen):
     BINDINGS = [
         Binding("x", "cancel_build", "Cancel build", id="build.stop"),
         Binding("escape", "back", "Back", id="build.back"),
@@ -64,26 +65,22 @@ class BuildScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(Log).focus()
-        self._started = self.app.session.clock()  # type: ignore[attr-defined]
+        self._started = self.app.session.clock()
         self.outcome = "running"
         self._show_state()
         self._ticker = self.set_interval(1, self._show_state)
-        self.app.listen("updater", self._heard)  # type: ignore[attr-defined]
+        self.follow(self.app.events.updater, self._heard)
         self.run_build()
-
-    def on_unmount(self) -> None:
-        self.app.unlisten("updater", self._heard)  # type: ignore[attr-defined]
 
     @work(exclusive=True, group="build")
     async def run_build(self) -> None:
         try:
-            updater = updater_of(self.app.session)  # type: ignore[attr-defined]
+            updater = updater_of(self.app.session)
             self.operation = await updater.build(self.service, self.strategy)
-        except Exception as exc:  # no bus, no update service, another operation runs
-            self._finished(c.OperationState.FAILED, error_text(exc))
+        except ClientError as exc:  # no bus, no update service, another operation runs
+            self._finished(c.OperationState.FAILED, str(exc))
 
-    def _heard(self, event: object) -> None:
-        assert isinstance(event, UpdaterEvent)
+    def _heard(self, event: UpdaterEvent) -> None:
         op_id, *args = event.body
         if event.member == "Started" and not self.operation and args[0] == "build":
             self.operation = op_id  # its lines may come before the call's answer
@@ -124,7 +121,7 @@ class BuildScreen(Screen[None]):
         self.refresh_bindings()
 
     def _show_state(self) -> None:
-        elapsed = int(self.app.session.clock() - self._started)  # type: ignore[attr-defined]
+        elapsed = int(self.app.session.clock() - self._started)
         text = {
             "running": f"building · {self._step or 'preparing'} · {elapsed} s",
             "built": f"built in {elapsed} s · agile/{self.service}:{self.strategy}",
@@ -151,9 +148,9 @@ class BuildScreen(Screen[None]):
 
     async def _cancel(self) -> None:
         try:
-            stopped = await updater_of(self.app.session).cancel()  # type: ignore[attr-defined]
-        except Exception as exc:
-            self.app.notify(f"cancel: {error_text(exc)}", severity="error")
+            stopped = await updater_of(self.app.session).cancel()
+        except ClientError as exc:
+            self.app.notify(f"cancel: {exc}", severity="error")
             return
         if not stopped:
             self.app.notify("the build had ended; nothing to cancel", severity="warning")

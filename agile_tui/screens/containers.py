@@ -1,38 +1,32 @@
 """Containers: the engine's containers by compose project, and the native service processes."""
 
 import threading
-import time
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from dbus_fast import DBusError
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
-from agile_tui.client.gateway import error_text
+from agile_tui.client.errors import BusError, ClientError
 from agile_tui.client.stack import StackRow, format_bytes, format_cpu, format_uptime
+from agile_tui.models.containers import ContainersModel
 from agile_tui.roles import lacking
 from agile_tui.screens.audit import AuditScreen
 from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.screens.inspect import InspectScreen
 from agile_tui.screens.logs import LogsScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from agile_tui.widgets.problem_banner import ProblemBanner
 
-if TYPE_CHECKING:  # the Docker SDK stays out of the TUI's start-up
-    from agile_tui.client.engine import Engine
-
 COLUMNS = ("Project", "Name", "State", "Health", "Uptime", "CPU", "Memory")
-STATS_BATCH_S = 0.25  # stats coming in are shown together at most this often
 CONTAINER_ONLY = ("remove",)
 
 
-class ContainersScreen(Screen[None]):
+class ContainersScreen(GatewayScreen):
     BINDINGS = [
         Binding("s", "start", "Start", id="containers.start"),
         Binding("t", "stop", "Stop", id="containers.stop"),
@@ -45,7 +39,7 @@ class ContainersScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: dict[str, StackRow] = {}
+        self.model = ContainersModel(lambda: self.app.session.native, lambda: self.app.engine)
         self._timer: Timer | None = None
         self._events_stop = threading.Event()
 
@@ -53,7 +47,7 @@ class ContainersScreen(Screen[None]):
         yield GatewayBar("Containers")
         yield ProblemBanner("engine")
         table = LiveTable(COLUMNS, id="stack")
-        runtime = self.app.session.runtime  # type: ignore[attr-defined] # AgileApp's (a cycle)
+        runtime = self.app.session.runtime
         table.border_title = f"Stack ({runtime})"
         yield table
         yield Footer(compact=True)
@@ -80,62 +74,36 @@ class ContainersScreen(Screen[None]):
     def refresh_rows(self) -> None:
         """The list at once, then stats as they come (CPU needs periodic samples); between
         refreshes the list follows engine events."""
+        call = self.app.call_from_thread
         try:
             if not self.is_current:
                 return
-            rows = []
-            session = self.app.session  # type: ignore[attr-defined]
-            if session.native is not None:
-                rows += session.native.rows()
-            engine = self.app.engine  # type: ignore[attr-defined]
-            containers: list[StackRow] = []
-            if engine is not None:
-                try:
-                    containers = engine.containers()
-                except Exception as exc:  # the engine went away
-                    self.app.call_from_thread(
-                        self.notify, f"Docker engine: {exc}", severity="error"
-                    )
-            self.app.call_from_thread(self._show, rows + containers)
-            if containers:
-                self._fill_stats(engine, containers)
+            try:
+                rows = self.model.fetch()
+            except ClientError as exc:  # the engine went away: the processes all the same
+                call(self.notify, f"Docker engine: {exc}", severity="error")
+                rows = self.model.fetch_native()
+            call(self._show, self.model.fetched, rows)
+            try:
+                for batch in self.model.stats(rows):
+                    call(self._show, self.model.sampled, batch)
+            except ClientError as exc:  # the engine went away mid-way: the rows stay
+                call(self.notify, f"Docker engine: {exc}", severity="error")
         finally:
-            self.app.call_from_thread(self._schedule)
-
-    def _fill_stats(self, engine: "Engine", containers: list[StackRow]) -> None:
-        batch: list[StackRow] = []
-        shown = time.monotonic()
-        try:
-            for row in engine.stats(containers):
-                batch.append(row)
-                if time.monotonic() - shown >= STATS_BATCH_S:  # one repaint per batch
-                    self.app.call_from_thread(self._apply_stats, batch)
-                    batch, shown = [], time.monotonic()
-        except Exception as exc:  # the engine went away mid-way: the rows stay
-            self.app.call_from_thread(self.notify, f"Docker engine: {exc}", severity="error")
-        if batch:
-            self.app.call_from_thread(self._apply_stats, batch)
-
-    def _apply_stats(self, rows: list[StackRow]) -> None:
-        for row in rows:
-            old = self.rows.get(row.key)
-            if old is not None:  # an event may have changed it meanwhile: keep that
-                self.rows[row.key] = replace(old, cpu_pct=row.cpu_pct, mem_bytes=row.mem_bytes)
-        self._show_rows()
+            call(self._schedule)
 
     def _schedule(self) -> None:
         if self._timer:
             self._timer.stop()
-        self._timer = self.set_timer(self.app.config.refresh_seconds, self.refresh_rows)  # type: ignore[attr-defined]
+        self._timer = self.set_timer(self.app.config.refresh_seconds, self.refresh_rows)
 
-    def _show(self, rows: list[StackRow]) -> None:
-        self.rows = {
-            r.key: r for r in sorted(rows, key=lambda r: (r.group != "native", r.group, r.name))
-        }
+    def _show(self, apply: Callable[..., None], *what: object) -> None:
+        """What came applied to the model (on this thread), then the rows shown."""
+        apply(*what)
         self._show_rows()
 
     def _show_rows(self) -> None:
-        now = self.app.session.clock()  # type: ignore[attr-defined]
+        now = self.app.session.clock()
         table = self.query(LiveTable).first() if self.query(LiveTable) else None
         if table is None:  # the app is closing
             return
@@ -150,41 +118,22 @@ class ContainersScreen(Screen[None]):
                     format_cpu(r.cpu_pct),
                     format_bytes(r.mem_bytes),
                 )
-                for key, r in self.rows.items()
+                for key, r in self.model.rows.items()
             }
         )
-        table.border_subtitle = f"{len(self.rows)} units" if self.rows else "nothing running here"
+        count = len(self.model.rows)
+        table.border_subtitle = f"{count} units" if count else "nothing running here"
         self.refresh_bindings()
 
     @work(thread=True, exclusive=True, group="containers-events")
     def follow_events(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
-        if engine is None:
-            return
         try:
-            for action, cid in engine.container_events(self._events_stop):
-                row = None if action == "destroy" else engine.container(cid, with_stats=False)
-                self.app.call_from_thread(self._apply_event, cid, row)
-        except Exception as exc:
+            for cid, row in self.model.events(self._events_stop):
+                self.app.call_from_thread(self._show, self.model.changed, cid, row)
+        except ClientError as exc:
             self.app.call_from_thread(
                 self.notify, f"Docker events stopped: {exc}", severity="warning"
             )
-
-    def _apply_event(self, cid: str, row: StackRow | None) -> None:
-        if row is None:
-            self.rows.pop(cid, None)
-        else:
-            old = self.rows.get(cid)
-            if old is not None:  # keep the last stats until the next sample
-                row = StackRow(
-                    **{
-                        **row.__dict__,
-                        "cpu_pct": old.cpu_pct,
-                        "mem_bytes": old.mem_bytes if row.state == "running" else None,
-                    }
-                )
-            self.rows[cid] = row
-        self._show_rows()
 
     # -- actions --
 
@@ -192,7 +141,7 @@ class ContainersScreen(Screen[None]):
         # check_action runs before compose has finished, when there is no table yet
         table = self.query(LiveTable).first() if self.query(LiveTable) else None
         key = table.selected_key() if table else None
-        return self.rows.get(key) if key else None
+        return self.model.rows.get(key) if key else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CONTAINER_ONLY:
@@ -210,12 +159,9 @@ class ContainersScreen(Screen[None]):
 
     @work(thread=True, group="containers-action")
     def _engine_action(self, verb: str, row: StackRow) -> None:
-        from agile_tui.client.engine import EngineError
-
-        engine = self.app.engine  # type: ignore[attr-defined]
         try:
-            getattr(engine, verb)(row.key)
-        except EngineError as exc:
+            getattr(self.app.engine_or_error(), verb)(row.key)
+        except ClientError as exc:
             self.app.call_from_thread(self.notify, str(exc), title=row.name, severity="error")
             return
         self.app.call_from_thread(self.notify, f"{verb} done", title=row.name)
@@ -242,13 +188,13 @@ class ContainersScreen(Screen[None]):
     async def _process_action(self, verb: str, row: StackRow) -> None:
         """Through the native runtime's supervisor on the bus (never a signal to a pid
         read from a file, which may be stale)."""
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        gateway = self.app.session.gateway
         try:
             if gateway is None or not gateway.connected:
-                raise ConnectionError("the gateway bus is not connected")
+                raise BusError("the gateway bus is not connected")
             await gateway.runtime(verb.capitalize(), row.name)
-        except (DBusError, ConnectionError) as exc:
-            self.notify(error_text(exc), title=row.name, severity="error")
+        except ClientError as exc:
+            self.notify(str(exc), title=row.name, severity="error")
             return
         self.notify(f"{verb} asked", title=row.name)
 

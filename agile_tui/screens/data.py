@@ -1,54 +1,28 @@
 """Data: charts of the components the operator picks, live from Device subscriptions or
 from Storage history over a time window; and each stream's recording policy."""
 
-import asyncio
-import time
-from collections import deque
-from typing import Any
-
-from dbus_fast import DBusError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, SelectionList
 from textual.widgets.selection_list import Selection
 
-from agile_tui.client.gateway import error_text
-from agile_tui.client.storage import format_duration_ms, storage_problem
+from agile_tui.client.errors import BusError, ClientError
+from agile_tui.client.storage import format_duration_ms
+from agile_tui.models.data import WINDOWS, DataModel, Key
 from agile_tui.roles import lacking
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.screens.policy_modal import PolicyModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.problem_banner import ProblemBanner
-from services import contract as c
 
-POINTS_PER_SERIES = 600
 REDRAW_SECONDS = 1.0
 HISTORY_REFRESH_SECONDS = 10.0
-HISTORY_POINTS = 500  # Storage downsamples to this, keeping each bucket's min and max
-RESUBSCRIBE_FOR_S = 120.0
-# Errors of a service not (yet) back on a bus that was restarted.
-NOT_BACK_YET = {
-    "org.freedesktop.DBus.Error.ServiceUnknown",
-    "org.freedesktop.DBus.Error.NameHasNoOwner",
-    "org.freedesktop.DBus.Error.NoReply",
-    "org.freedesktop.DBus.Error.UnknownObject",
-    "org.freedesktop.DBus.Error.Timeout",
-    c.PROTOCOL_UNAVAILABLE_ERROR,  # the device manager is back, its protocol not yet
-}
-# (label, window ms, x-axis unit seconds, unit name); window 0 is live.
-WINDOWS = (
-    ("live", 0, 1, "seconds"),
-    ("5 min", 5 * 60_000, 1, "seconds"),
-    ("1 h", 3_600_000, 60, "minutes"),
-    ("24 h", 86_400_000, 3600, "hours"),
-    ("7 d", 7 * 86_400_000, 3600, "hours"),
-)
 
 
-class DataScreen(Screen[None]):
+class DataScreen(GatewayScreen):
     BINDINGS = [
         Binding("space", "toggle_stream", "Chart on/off", id="data.toggle", show=True),
         Binding("C", "clear", "Clear", id="data.clear"),
@@ -64,13 +38,7 @@ class DataScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.series: dict[tuple[str, str], deque[tuple[float, float]]] = {}
-        self.units: dict[tuple[str, str], str] = {}
-        self.subscribed: set[tuple[str, str]] = set()
-        self.history: dict[tuple[str, str], list[tuple[float, float]]] = {}
-        self.policies: dict[tuple[str, str], dict[str, object]] = {}
-        self.window = 0  # index in WINDOWS; 0 is live
-        self.dirty = True  # draw the empty chart with its hint once
+        self.model = DataModel(None, lambda: 0.0)  # on the session's gateway once mounted
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return None if lacking(self, action) else True  # dimmed: a role's
@@ -91,7 +59,8 @@ class DataScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.app.listen("record", self.record_received)  # type: ignore[attr-defined]
+        self.model = DataModel(self.app.session.gateway, self.app.session.clock)
+        self.follow(self.app.events.record, self.model.record)
         self.set_interval(REDRAW_SECONDS, self._redraw)
         self.set_interval(HISTORY_REFRESH_SECONDS, self._refresh_history)
         self._check_storage()  # then WriteStatus signals say when it changes
@@ -109,116 +78,68 @@ class DataScreen(Screen[None]):
 
     @work(exclusive=True, group="data-resubscribe")
     async def _resubscribe(self) -> None:
-        """A new connection holds no subscriptions: the charted streams ask again, while
-        the services come back on the bus with it (a restarted bus restarts them)."""
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
-        pending = set(self.subscribed)
-        pause = 0.5
-        deadline = time.monotonic() + RESUBSCRIBE_FOR_S
-        while pending and gateway.connected and time.monotonic() < deadline:
-            for dev_id, component in list(pending):
-                try:
-                    await gateway.subscribe(dev_id, component)
-                    pending.discard((dev_id, component))
-                except DBusError as exc:
-                    if exc.type not in NOT_BACK_YET:
-                        pending.discard((dev_id, component))
-                        self.subscribed.discard((dev_id, component))
-                        self.notify(
-                            error_text(exc), title=f"{dev_id}/{component}", severity="error"
-                        )
-                except ConnectionError:
-                    return  # the bus went again: the next connection starts over
-            if pending:
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
+        await self.model.resubscribe(self._chart_failed)
+
+    def _chart_failed(self, key: Key, exc: ClientError) -> None:
+        self.notify(str(exc), title="/".join(key), severity="error")
 
     def on_screen_resume(self) -> None:
         self.action_reload_streams()
 
     @work(exclusive=True, group="data-storage")
     async def _check_storage(self) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
-        if gateway is None or not gateway.connected:
-            return
         try:
-            stats = await gateway.storage_stats()
-        except (DBusError, ConnectionError):
+            problem = await self.model.storage_problem()
+        except ClientError:
             return  # the bus banner says what is wrong with the bus
-        problem = storage_problem(stats["error"], stats.get("key_error", "")) if stats else ""
-        self.app.storage_problem = problem  # type: ignore[attr-defined]
+        if problem is not None:
+            self.app.storage_problem = problem
 
     @work(exclusive=True, group="data-streams")
     async def action_reload_streams(self) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
-        if gateway is None or not gateway.connected:
-            return
         try:
-            devices = await gateway.registered()
-        except (DBusError, ConnectionError) as exc:
-            self.notify(error_text(exc), severity="error")
+            streams = await self.model.load_streams()
+        except ClientError as exc:
+            self.notify(str(exc), severity="error")
             return
-        try:
-            self.policies = await gateway.policies()
-        except DBusError:
-            self.policies = {}  # no storage service: live charts still work
-        streams = self.query_one("#streams", SelectionList)
-        options = []
-        for d in devices:
-            for s in d.streams:
-                key = (d.device_id, s.id)
-                self.units[key] = s.unit
-                recorded = "● " if self.policies.get(key, {}).get("record") else "  "
-                options.append(
-                    Selection(
-                        f"{recorded}{s.id} · {d.name}",
-                        f"{d.device_id}/{s.id}",
-                        key in self.subscribed,
-                    )
-                )
+        if streams is None:
+            return
+        options = [
+            Selection(
+                f"{'● ' if s.recorded else '  '}{s.key[1]} · {s.device_name}",
+                "/".join(s.key),
+                s.key in self.model.subscribed,
+            )
+            for s in streams
+        ]
+        selection = self.query_one("#streams", SelectionList)
         if [(o.value, str(o.prompt)) for o in options] != [
             (o.value, str(o.prompt))
-            for o in (streams.get_option_at_index(i) for i in range(streams.option_count))
+            for o in (selection.get_option_at_index(i) for i in range(selection.option_count))
         ]:
-            streams.clear_options()
-            streams.add_options(options)
+            selection.clear_options()
+            selection.add_options(options)
             if options:
-                streams.highlighted = 0
-        recording = any(p.get("record") for p in self.policies.values())
+                selection.highlighted = 0
+        recording = any(s.recorded for s in streams)
         hint = "space: chart · ● recorded" if recording else "space: chart · R: record"
-        streams.border_subtitle = hint if options else "pair a device first"
+        selection.border_subtitle = hint if options else "pair a device first"
 
     @on(SelectionList.SelectedChanged, "#streams")
     def _selection_changed(self) -> None:
-        chosen = {
-            tuple(v.split("/", 1)) for v in self.query_one("#streams", SelectionList).selected
-        }
-        for key in chosen - self.subscribed:
-            self._subscribe(key, True)  # type: ignore[arg-type]
-        for key in self.subscribed - chosen:
-            self._subscribe(key, False)
+        chosen = {_key(v) for v in self.query_one("#streams", SelectionList).selected}
+        for key in chosen - self.model.subscribed:
+            self._chart(key, True)
+        for key in self.model.subscribed - chosen:
+            self._chart(key, False)
         self._refresh_history()
 
     @work(group="data-subscribe")
-    async def _subscribe(self, key: tuple[str, str], on: bool) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
-        dev_id, component = key
+    async def _chart(self, key: Key, on: bool) -> None:
         try:
-            if on:
-                self.subscribed.add(key)
-                await gateway.subscribe(dev_id, component)
-            else:
-                self.subscribed.discard(key)
-                self.series.pop(key, None)
-                self.dirty = True
-                await gateway.unsubscribe(dev_id, component)
-        except (DBusError, ConnectionError) as exc:
-            self.subscribed.discard(key)
-            self.notify(
-                error_text(exc),
-                title=f"{dev_id}/{component}",
-                severity="error",
-            )
+            await self.model.chart(key, on)
+        except BusError as exc:
+            self._chart_failed(key, exc)
 
     def action_toggle_stream(self) -> None:
         streams = self.query_one("#streams", SelectionList)
@@ -228,41 +149,24 @@ class DataScreen(Screen[None]):
     # -- history from Storage --
 
     def action_next_window(self) -> None:
-        self.window = (self.window + 1) % len(WINDOWS)
+        self.model.next_window()
+        window = self.model.window
         self.query_one("#chart").border_title = (
-            "Live" if not self.window else f"History · {WINDOWS[self.window][0]}"
+            "Live" if not window else f"History · {WINDOWS[window][0]}"
         )
-        self.history.clear()
-        self.dirty = True
         self._refresh_history()
 
     def _refresh_history(self) -> None:
-        if self.window and self.is_current:
+        if self.model.window and self.is_current:
             self._load_history()
 
     @work(exclusive=True, group="data-history")
     async def _load_history(self) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
-        if gateway is None or not gateway.connected:
+        try:
+            await self.model.load_history()
+        except ClientError as exc:
+            self.notify(str(exc), title="History", severity="error")
             return
-        now_ms = int(self.app.session.clock() * 1000)  # type: ignore[attr-defined]
-        since_ms = now_ms - WINDOWS[self.window][1]
-        history = {}
-        for key in sorted(self.subscribed):
-            try:
-                records = await gateway.history(*key, since_ms, now_ms, HISTORY_POINTS)
-            except (DBusError, ConnectionError) as exc:
-                self.notify(
-                    error_text(exc),
-                    title="History",
-                    severity="error",
-                )
-                return
-            history[key] = [
-                (r.last_update / 1000.0, float(r.value)) for r in records if _is_number(r.value)
-            ]
-        self.history = history
-        self.dirty = True
         self._redraw()  # now, not at the next tick: the window's data belongs with its title
 
     @work(group="data-policy")
@@ -272,21 +176,14 @@ class DataScreen(Screen[None]):
             self.notify("Pick a stream first", severity="warning")
             return
         value = streams.get_option_at_index(streams.highlighted).value
-        dev_id, component = value.split("/", 1)
-        changes = await self.app.push_screen_wait(
-            PolicyModal(value, self.policies.get((dev_id, component)))
-        )
+        key = _key(value)
+        changes = await self.app.push_screen_wait(PolicyModal(value, self.model.policies.get(key)))
         if changes is None:
             return
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
         try:
-            policy = await gateway.set_policy(dev_id, component, changes)
-        except (DBusError, ConnectionError) as exc:
-            self.notify(
-                error_text(exc),
-                title="Recording",
-                severity="error",
-            )
+            policy = await self.model.set_policy(key, changes)
+        except ClientError as exc:
+            self.notify(str(exc), title="Recording", severity="error")
             return
         self.notify(
             f"{value}: "
@@ -301,56 +198,36 @@ class DataScreen(Screen[None]):
         self.action_reload_streams()
 
     def action_clear(self) -> None:
-        for points in self.series.values():
-            points.clear()
-        self.dirty = True
-
-    def record_received(self, record: c.RecordObject) -> None:
-        key = (record.device_id, record.component_id)
-        if key not in self.subscribed:
-            return
-        if not _is_number(record.value):
-            return  # not a number (a switch state): nothing to chart
-        value = float(record.value)
-        points = self.series.setdefault(key, deque(maxlen=POINTS_PER_SERIES))
-        points.append((record.last_update / 1000.0, value))
-        self.dirty = True
-
-    def point_count(self) -> int:
-        return sum(len(p) for p in self._shown().values())
-
-    def _shown(self) -> dict[tuple[str, str], Any]:
-        return self.history if self.window else self.series
+        self.model.clear()
 
     def _redraw(self) -> None:
-        if not self.dirty or not self.is_current:
+        if not self.model.changed or not self.is_current:
             return
-        self.dirty = False
-        chart = self.query_one("#chart")
-        plt = chart.plt  # type: ignore[attr-defined]
+        self.model.changed = False
+        from agile_tui.widgets.chart import Chart
+
+        chart = self.query_one("#chart", Chart)
+        plt = chart.plt
         plt.clear_data()
-        now = self.app.session.clock()  # type: ignore[attr-defined]
-        _, _, scale, unit_name = WINDOWS[self.window]
-        shown = self._shown()
-        for (dev_id, component), points in shown.items():
+        now = self.app.session.clock()
+        _, _, scale, unit_name = WINDOWS[self.model.window]
+        shown = self.model.shown()
+        for key, points in shown.items():
             if points:
                 xs = [(t - now) / scale for t, _ in points]
                 ys = [v for _, v in points]
-                unit = self.units.get((dev_id, component), "")
-                plt.plot(xs, ys, label=f"{dev_id}/{component} {unit}".strip(), marker="braille")
+                label = f"{'/'.join(key)} {self.model.unit(key)}".strip()
+                plt.plot(xs, ys, label=label, marker="braille")
         plt.xlabel(unit_name)
-        if not self.subscribed:
+        if not self.model.subscribed:
             plt.title("pick streams on the left")
-        elif self.window and not any(shown.values()):
+        elif self.model.window and not any(shown.values()):
             plt.title("nothing stored in this window (R: recording)")
         else:
             plt.title("")
         chart.refresh()
 
 
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+def _key(value: str) -> Key:
+    dev_id, component = value.split("/", 1)
+    return dev_id, component

@@ -1,23 +1,20 @@
 """Devices: what the radios discover, what is registered, and pairing from the keyboard."""
 
 import contextlib
-import time
-from dataclasses import dataclass
 from typing import Any
 
-from dbus_fast import DBusError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer
 
-from agile_tui.client.gateway import error_text
+from agile_tui.client.errors import ClientError
+from agile_tui.models.devices import DevicesModel, DevicesView
 from agile_tui.roles import lacking
 from agile_tui.screens.choice_modal import ChoiceModal
 from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.screens.pair_modal import PairModal
 from agile_tui.screens.prompt_modal import PromptModal
 from agile_tui.widgets.gateway_bar import GatewayBar
@@ -32,14 +29,7 @@ PERMIT_JOIN_S = 60
 NAME_WIDTH = 19
 
 
-@dataclass
-class Sighting:
-    overview: c.DeviceOverview
-    heard: float  # when this session saw the radio's last-seen time of the device change
-    radio_last_seen: int | None = None  # the radio's LastSeen (epoch ms), where it says
-
-
-class DevicesScreen(Screen[None]):
+class DevicesScreen(GatewayScreen):
     BINDINGS = [
         Binding("d", "toggle_discovery", "Discovery", id="devices.discovery"),
         Binding("j", "permit_join", "ZigBee join", id="devices.permit_join"),
@@ -54,17 +44,11 @@ class DevicesScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sightings: dict[str, Sighting] = {}
-        self.registered: dict[str, c.DeviceDefinition] = {}
-        self.discovering = False
-        self._timer: Timer | None = None
-        self._announce: list[str] = []
-        self.statuses: dict[str, str] = {}
-        self.signal: dict[str, str] = {}  # device id -> RSSI (BLE) or LQI (ZigBee)
-        self.last_seen: dict[str, int] = {}  # device id -> the radio's LastSeen, epoch ms
-        self.join_until: float | None = None  # ZigBee joining open until (monotonic); None: no ZB
-        self.bridge: dict[str, Any] | None = None  # the MQTT bridge's Status; None: no bridge
-        self.bridged: dict[str, bool] = {}
+        self.model: DevicesModel | None = None
+
+    @property
+    def view(self) -> DevicesView:
+        return self.model.view if self.model else DevicesView()
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Devices")
@@ -79,60 +63,41 @@ class DevicesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#discovered").focus()
-        self.app.listen("device", self.device_discovered)  # type: ignore[attr-defined]
+        session = self.app.session
+        self.model = DevicesModel(session.gateway, session.clock, self.app.config.refresh_seconds)
+        self.follow(self.app.events.device, self.device_discovered)
         self.set_interval(1.0, self._count_down)
         self.poll()  # ScreenResume may not come for a mode's first screen
         # The section may open before the bus is connected: ask as soon as it is.
         self.watch(self.app, "bus_state", self._bus_state_changed, init=False)
 
     def _bus_state_changed(self, state: str) -> None:
-        if state == "connected":
-            self.poll()
+        if state == "connected" and self.model:
+            self.model.poke()
 
     # -- live data --
 
     @work(exclusive=True, group="devices-poll")
     async def poll(self) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
-        try:
-            if gateway is None or not gateway.connected or not self.is_current:
-                return
-            try:
-                discovered = await gateway.discovered()
-                registered = await gateway.registered()
-                statuses = await gateway.discovery_status()
-                self.statuses = await gateway.devices_status()
-                self.signal, self.last_seen = _radio_info(await gateway.all_devices_info())
-                self.join_until = await _join_until(gateway)
-                self.bridge = await gateway.bridge_status()
-                self.bridged = await gateway.bridged() if self.bridge else {}
-            except (DBusError, ConnectionError) as exc:
-                self.app.bus_failed(exc)  # type: ignore[attr-defined]
-                return
-            self.discovering = any(s.status == c.DiscoveryState.RUNNING for s in statuses)
-            with contextlib.suppress(NoMatches):  # the app closed while we were asking
-                self._show(discovered, registered)
-        finally:
-            # The next poll is scheduled when this one ends, so polls never overlap.
-            if self._timer:
-                self._timer.stop()
-            self._timer = self.set_timer(self.app.config.refresh_seconds, self.poll)  # type: ignore[attr-defined]
+        """The model's fetches while this screen is shown (they stop when it is not)."""
+        assert self.model is not None
+        await self.model.run(self._show, self.app.bus_failed)
 
-    def _show(
-        self, discovered: list[c.DeviceOverview], registered: list[c.DeviceDefinition]
-    ) -> None:
-        now = self.app.session.clock()  # type: ignore[attr-defined]
-        current = {}
-        for overview in discovered:
-            key = overview.device_id
-            old = self.sightings.get(key)
-            radio = self.last_seen.get(key)
-            # Ages are counted on this session's clock from when the radio's last-seen
-            # time changed, so two machines' clocks are never compared.
-            heard = old.heard if old and (radio is None or radio == old.radio_last_seen) else now
-            current[key] = Sighting(overview, heard, radio)
-        self.sightings = current
-        self.registered = {d.device_id: d for d in registered}
+    def on_screen_suspend(self) -> None:
+        self.workers.cancel_group(self, "devices-poll")
+
+    def on_screen_resume(self) -> None:
+        self.poll()
+
+    def _refresh(self) -> None:
+        """After an action: what it changed, now."""
+        if self.model:
+            self.model.poke()
+
+    def _show(self, view: DevicesView) -> None:
+        if not self.is_attached:  # the app closed while the model was asking
+            return
+        now = self.app.session.clock()
         disc_table = self.query_one("#discovered", LiveTable)
         disc_table.border_subtitle = self._subtitle()
         disc_table.sync(
@@ -141,58 +106,50 @@ class DevicesScreen(Screen[None]):
                     c.protocol_short_name(s.overview.protocol),
                     _fit(s.overview.name, NAME_WIDTH),
                     _short_address(s.overview.id),
-                    self.signal.get(key, "-"),
+                    view.signal.get(key, "-"),
                     s.overview.status,
                     _ago(now - s.heard),
-                    "yes" if key in self.registered else "",
+                    "yes" if key in view.registered else "",
                 )
-                for key, s in self.sightings.items()
+                for key, s in view.sightings.items()
             }
         )
         reg_table = self.query_one("#registered", LiveTable)
-        reg_table.border_subtitle = _bridge_state(self.bridge)
+        reg_table.border_subtitle = _bridge_state(view.bridge)
         reg_table.sync(
             {
                 d.device_id: (
                     d.device_id,
                     d.name,
-                    self.statuses.get(d.device_id, "?"),
-                    _bridged(self.bridge, self.bridged.get(d.device_id)),
+                    view.statuses.get(d.device_id, "?"),
+                    _bridged(view.bridge, view.bridged.get(d.device_id)),
                     _fit(", ".join(s.id for s in d.streams), 22),
                 )
-                for d in registered
+                for d in view.registered.values()
             }
         )
 
-    def _join_remaining(self) -> int | None:
-        if self.join_until is None:
-            return None
-        return max(0, round(self.join_until - time.monotonic()))
-
     def _subtitle(self) -> str:
-        parts = ["discovery running" if self.discovering else "discovery off (d)"]
-        remaining = self._join_remaining()
+        parts = ["discovery running" if self.view.discovering else "discovery off (d)"]
+        remaining = self.model.join_remaining() if self.model else None
         if remaining is not None:
             parts.append(f"ZigBee joining {remaining}s" if remaining else "ZigBee closed (j)")
         return " · ".join(parts)
 
     def _count_down(self) -> None:
         """The permit-join countdown, between polls."""
-        if self.join_until is not None and self.is_current:
+        if self.view.join_until is not None and self.is_current:
             with contextlib.suppress(NoMatches):
                 self.query_one("#discovered", LiveTable).border_subtitle = self._subtitle()
 
-    def on_screen_resume(self) -> None:
-        self.poll()
-
     def device_discovered(self, overview: c.DeviceOverview) -> None:
         """A FoundNewDeviceSignal: say so without taking focus, and refresh soon."""
-        if overview.device_id not in self.sightings:
+        if overview.device_id not in self.view.sightings:
             self.notify(
                 f"{overview.name or overview.id} ({c.protocol_short_name(overview.protocol)})",
                 title="New device",
             )
-            self.poll()
+            self._refresh()
 
     # -- which actions apply where --
 
@@ -212,7 +169,7 @@ class DevicesScreen(Screen[None]):
         if action in ("toggle_connection", "read", "write", "execute", "remove"):
             return table == "registered"
         if action == "toggle_bridged":
-            return table == "registered" and self.bridge is not None
+            return table == "registered" and self.view.bridge is not None
         return True
 
     def on_descendant_focus(self) -> None:
@@ -226,12 +183,12 @@ class DevicesScreen(Screen[None]):
 
     @work(group="devices-action")
     async def action_toggle_discovery(self) -> None:
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        gateway = self.app.session.gateway
         if gateway is None:
             self.notify("No gateway bus", severity="error")
             return
         try:
-            if self.discovering:
+            if self.view.discovering:
                 await gateway.stop_discovery()
                 self.notify("Discovery stopped")
             else:
@@ -245,28 +202,29 @@ class DevicesScreen(Screen[None]):
                     self.notify(f"Discovery failed on {', '.join(failed)}", severity="warning")
                 else:
                     self.notify("Discovery started")
-        except (DBusError, ConnectionError) as exc:
-            self.notify(error_text(exc), title="Discovery", severity="error")
-        self.poll()
+        except ClientError as exc:
+            self.notify(str(exc), title="Discovery", severity="error")
+        self._refresh()
 
     @work(group="devices-action")
     async def action_permit_join(self) -> None:
         """Open ZigBee joining for 60 s, or close it if it is open."""
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        gateway = self.app.session.gateway
         if gateway is None:
             self.notify("No gateway bus", severity="error")
             return
-        opening = not self._join_remaining()
+        opening = not (self.model and self.model.join_remaining())
         try:
             await gateway.permit_join(PERMIT_JOIN_S if opening else 0)
-        except (DBusError, ConnectionError) as exc:
-            self.notify(error_text(exc), title="ZigBee", severity="error")
+        except ClientError as exc:
+            self.notify(str(exc), title="ZigBee", severity="error")
             return
-        self.join_until = time.monotonic() + (PERMIT_JOIN_S if opening else 0)
+        if self.model:
+            self.model.joining(PERMIT_JOIN_S if opening else 0)
         self.notify(
             f"ZigBee joining open for {PERMIT_JOIN_S} s" if opening else "ZigBee joining closed"
         )
-        self.poll()
+        self._refresh()
 
     @on(DataTable.RowSelected, "#discovered")
     def _row_chosen(self) -> None:
@@ -275,18 +233,18 @@ class DevicesScreen(Screen[None]):
     @work(group="devices-action")
     async def action_pair(self) -> None:
         key = self._selected("discovered")
-        if key is None or key not in self.sightings:
+        if key is None or key not in self.view.sightings:
             self.notify("Select a discovered device first", severity="warning")
             return
-        overview = self.sightings[key].overview
-        if key in self.registered:
+        overview = self.view.sightings[key].overview
+        if key in self.view.registered:
             self.notify(f"{overview.name} is already paired as {key}")
             return
-        gateway = self.app.session.gateway  # type: ignore[attr-defined]
+        gateway = self.app.session.gateway
         try:
             types = await gateway.matching_types(overview)
-        except (DBusError, ConnectionError) as exc:
-            self.notify(error_text(exc), title="Pair", severity="error")
+        except ClientError as exc:
+            self.notify(str(exc), title="Pair", severity="error")
             return
         if not types:
             self.notify(f"No device type fits {overview.name}", severity="warning")
@@ -297,11 +255,11 @@ class DevicesScreen(Screen[None]):
         named = c.DeviceOverview(overview.id, overview.protocol, choice.name, overview.status)
         try:
             definition = await gateway.register(named, choice.device_type)
-        except (DBusError, ConnectionError) as exc:
-            self.notify(error_text(exc), title="Pair", severity="error")
+        except ClientError as exc:
+            self.notify(str(exc), title="Pair", severity="error")
             return
         self.notify(f"{definition.name} paired as {definition.device_id}", title="Paired")
-        self.poll()
+        self._refresh()
 
     async def _device_action(self, verb: str, coro_factory) -> None:  # type: ignore[no-untyped-def]
         dev_id = self._selected("registered")
@@ -309,9 +267,9 @@ class DevicesScreen(Screen[None]):
             self.notify("Select a registered device first", severity="warning")
             return
         try:
-            await coro_factory(self.app.session.gateway, dev_id)  # type: ignore[attr-defined]
-        except (DBusError, ConnectionError) as exc:
-            self.notify(error_text(exc), title=verb, severity="error")
+            await coro_factory(self.app.session.gateway, dev_id)
+        except ClientError as exc:
+            self.notify(str(exc), title=verb, severity="error")
 
     @work(group="devices-action")
     async def action_toggle_connection(self) -> None:
@@ -326,7 +284,7 @@ class DevicesScreen(Screen[None]):
         await self._device_action("Connect", run)
 
     async def _pick_component(self, dev_id: str, verb: str) -> str | None:
-        streams = [s.id for s in self.registered[dev_id].streams]
+        streams = [s.id for s in self.view.registered[dev_id].streams]
         if len(streams) == 1:
             return streams[0]
         return await self.app.push_screen_wait(ChoiceModal(f"{verb} which component?", streams))
@@ -375,32 +333,23 @@ class DevicesScreen(Screen[None]):
     @work(group="devices-action")
     async def action_toggle_bridged(self) -> None:
         async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
-            on = not self.bridged.get(dev_id, True)
+            on = not self.view.bridged.get(dev_id, True)
             await gateway.set_bridged(dev_id, on)
             self.notify(f"{dev_id} {'bridged to' if on else 'no longer sent to'} MQTT")
-            self.poll()
+            self._refresh()
 
         await self._device_action("MQTT", run)
 
     @work(group="devices-action")
     async def action_remove(self) -> None:
         async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
-            name = self.registered[dev_id].name
+            name = self.view.registered[dev_id].name
             if await self.app.push_screen_wait(ConfirmModal(f"Remove {name} ({dev_id})?")):
                 await gateway.delete(dev_id)
                 self.notify(f"{dev_id} removed")
-                self.poll()
+                self._refresh()
 
         await self._device_action("Remove", run)
-
-
-async def _join_until(gateway) -> float | None:  # type: ignore[no-untyped-def]
-    """When ZigBee joining closes (monotonic time); None where no ZigBee protocol runs."""
-    try:
-        remaining = await gateway.permit_join_remaining()
-    except DBusError:
-        return None
-    return time.monotonic() + remaining
 
 
 def _ago(seconds: float) -> str:
@@ -440,16 +389,3 @@ def _short_address(address: str) -> str:
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _radio_info(info: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, int]]:
-    """Signal (RSSI, else LQI) and last-seen time by device id; '-' where a radio cannot
-    say."""
-    signal, last_seen = {}, {}
-    for key, props in info.items():
-        value = props.get("RSSI", props.get("LQI"))
-        if isinstance(value, int):
-            signal[key] = str(value)
-        if isinstance(props.get("LastSeen"), int):
-            last_seen[key] = props["LastSeen"]
-    return signal, last_seen

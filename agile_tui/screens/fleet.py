@@ -11,9 +11,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from agile_tui.client.errors import ClientError
 from agile_tui.client.fleet import (
     COLUMNS,
     SERVICE_IMAGES,
@@ -23,12 +23,12 @@ from agile_tui.client.fleet import (
     Member,
     Rollout,
     Step,
-    TunnelError,
     open_session,
     row,
     step_row,
 )
 from agile_tui.screens.choice_modal import ChoiceModal
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.screens.prompt_modal import PromptModal
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
@@ -40,7 +40,7 @@ NO_FLEET = (
 )
 
 
-class FleetScreen(Screen[None]):
+class FleetScreen(GatewayScreen):
     BINDINGS = [
         Binding("o", "open_gateway", "Open", id="fleet.open"),  # and enter on a row
         Binding("l", "local", "Local gateway", id="fleet.local"),
@@ -70,14 +70,14 @@ class FleetScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        gateways = self.app.gateways  # type: ignore[attr-defined]
+        gateways = self.app.gateways
         if not gateways:
             self.query_one("#detail", Static).update(NO_FLEET)
             return
         self.statuses = {g.name: GatewayStatus(g.name) for g in gateways}
         self._draw()
-        period = self.app.config.refresh_seconds  # type: ignore[attr-defined]
-        clock = self.app.home.clock  # type: ignore[attr-defined]
+        period = self.app.config.refresh_seconds
+        clock = self.app.home.clock
         self.fleet = Fleet(gateways, self._heard, period_s=period, clock=clock)
         self.fleet.start()
         self.set_interval(DRAW_EVERY_S, self._draw)  # new answers, and "last seen" ages
@@ -92,7 +92,7 @@ class FleetScreen(Screen[None]):
         self.statuses[status.name] = status
 
     def _draw(self) -> None:
-        now = self.app.home.clock()  # type: ignore[attr-defined]
+        now = self.app.home.clock()
         table = self.query_one("#gateways", LiveTable)
         table.sync({name: row(s, now) for name, s in self.statuses.items()})
         up = sum(s.reachable for s in self.statuses.values())
@@ -130,14 +130,14 @@ class FleetScreen(Screen[None]):
         self.notify(f"connecting to {name} ({gateway.ssh})…")
         try:
             session, tunnel = await asyncio.to_thread(open_session, gateway)
-        except TunnelError as exc:
+        except ClientError as exc:
             self.notify(str(exc), title=f"{name}: not opened", severity="error")
             return
-        await self.app.open_gateway(session, tunnel)  # type: ignore[attr-defined]
+        await self.app.open_gateway(session, tunnel)
 
     async def action_local(self) -> None:
-        home = dataclasses.replace(self.app.home)  # type: ignore[attr-defined]
-        await self.app.open_gateway(home, None)  # type: ignore[attr-defined]
+        home = dataclasses.replace(self.app.home)
+        await self.app.open_gateway(home, None)
 
     @work(exclusive=True, group="fleet-rollout")
     async def action_rollout(self) -> None:

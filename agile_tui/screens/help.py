@@ -1,11 +1,14 @@
 """Every key of every section, as currently bound (the config file can rebind them)."""
 
+from collections.abc import Iterable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import DataTable
 
 from agile_tui.client.access import needs
+from agile_tui.gateway_app import GatewayApp, gateway_app
 from agile_tui.roles import role_of
 from agile_tui.screens.audit import AuditScreen
 from agile_tui.screens.build import BuildScreen
@@ -23,11 +26,11 @@ INNER_SCREENS = {
 }
 
 
-def key_rows(app) -> list[tuple[str, str, str, str]]:  # type: ignore[no-untyped-def]
+def key_rows(app: GatewayApp) -> list[tuple[str, str, str, str]]:
     keymap = app.config.keys
     rows = []
 
-    def add(place: str, bindings) -> None:  # type: ignore[no-untyped-def]
+    def add(place: str, bindings: Iterable[object]) -> None:
         for b in bindings:
             if isinstance(b, Binding) and b.description:
                 keys = keymap.get(b.id, b.key).split(",")
@@ -61,6 +64,6 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("Where", "Key", "Action", "Binding id")
-        for row in key_rows(self.app):
+        for row in key_rows(gateway_app(self)):
             table.add_row(*row)
         table.focus()

@@ -4,15 +4,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer
 
-from agile_tui.client.images import LABEL, ImageLayers, share, stack_costs
+from agile_tui.client.errors import ClientError
+from agile_tui.client.images import LABEL
 from agile_tui.client.stack import format_bytes
+from agile_tui.models.images import ImagesModel, ImagesView
 from agile_tui.roles import lacking
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.build_modal import BuildModal
 from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.screens.paper_report import PaperReportScreen
 from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
@@ -24,7 +26,7 @@ STACK_COLUMNS = ("Strategy", "Images", "Sum", "On disk", "Saved")
 LAYER_COLUMNS = ("Size", "Created by")
 
 
-class ImagesScreen(Screen[None]):
+class ImagesScreen(GatewayScreen):
     BINDINGS = [
         Binding("b", "build", "Build", id="images.build"),
         Binding("U", "updates", "Updates", id="images.updates"),
@@ -39,7 +41,7 @@ class ImagesScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.images: dict[str, ImageLayers] = {}
+        self.model = ImagesModel(lambda: self.app.engine)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return None if lacking(self, action) else True  # dimmed: a role's
@@ -68,28 +70,26 @@ class ImagesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="images")
     def action_reload(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
-        if engine is None:
-            self.app.call_from_thread(self._no_engine)
-            return
         try:
-            images = engine.images()
-        except Exception as exc:
+            view = self.model.fetch()
+        except ClientError as exc:
             self.app.call_from_thread(self.notify, f"Docker engine: {exc}", severity="error")
             return
-        self.app.call_from_thread(self._show, images)
+        if view is None:
+            self.app.call_from_thread(self._no_engine)
+        else:
+            self.app.call_from_thread(self._show, view)
 
     def _no_engine(self) -> None:
         table = self.query_one("#images", LiveTable)
-        table.border_subtitle = f"Docker engine {self.app.engine_state}"  # type: ignore[attr-defined]
+        table.border_subtitle = f"Docker engine {self.app.engine_state}"
 
-    def _show(self, images: list[ImageLayers]) -> None:
-        self.images = {i.id: i for i in images}
-        on_disk = share(images)
-        total = sum(i.size for i in images)
+    def _show(self, view: ImagesView) -> None:
+        images = view.images
         table = self.query_one("#images", LiveTable)
         table.border_subtitle = (
-            f"{len(images)} images · {format_bytes(total)} apart · {format_bytes(on_disk)} on disk"
+            f"{len(images)} images · {format_bytes(view.total)} apart · "
+            f"{format_bytes(view.on_disk)} on disk"
         )
         table.sync(
             {
@@ -112,7 +112,7 @@ class ImagesScreen(Screen[None]):
                     format_bytes(c.on_disk),
                     f"{c.saved:.0%}",
                 )
-                for c in stack_costs(images)
+                for c in view.stacks
             }
         )
         self._show_layers()
@@ -123,7 +123,7 @@ class ImagesScreen(Screen[None]):
                 self.app.push_screen(BuildScreen(*choice))
 
         key = self.query_one("#images", LiveTable).selected_key()
-        image = self.images.get(key) if key else None
+        image = self.model.view.image(key)
         # Offer the selected image's service and strategy first, when it is one of ours.
         labels = image.labels if image else {}
         self.app.push_screen(
@@ -135,8 +135,8 @@ class ImagesScreen(Screen[None]):
         )
 
     def action_prune(self) -> None:
-        untagged = [i for i in self.images.values() if not i.tags]
-        if self.app.engine is None or not untagged:  # type: ignore[attr-defined]
+        untagged = self.model.untagged()
+        if self.app.engine is None or not untagged:
             self.notify("no untagged images")
             return
 
@@ -155,8 +155,8 @@ class ImagesScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="prune")
     def prune(self) -> None:
         try:
-            count, freed = self.app.engine.prune_untagged()  # type: ignore[attr-defined]
-        except Exception as exc:
+            count, freed = self.model.prune()
+        except ClientError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
         self.app.call_from_thread(
@@ -175,7 +175,7 @@ class ImagesScreen(Screen[None]):
 
     def _show_layers(self) -> None:
         key = self.query_one("#images", LiveTable).selected_key()
-        image = self.images.get(key) if key else None
+        image = self.model.view.image(key)
         layers = self.query_one("#layers", LiveTable)
         layers.border_title = f"Layers · {image.name}" if image else "Layers"
         if image is None:

@@ -5,14 +5,15 @@ import json
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 
+from agile_tui.client.errors import ClientError
 from agile_tui.client.stack import StackRow
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 
 
-class InspectScreen(Screen[None]):
+class InspectScreen(GatewayScreen):
     BINDINGS = [Binding("escape", "dismiss", "Back", id="inspect.back")]
 
     def __init__(self, row: StackRow) -> None:
@@ -34,11 +35,13 @@ class InspectScreen(Screen[None]):
     def load(self) -> None:
         try:
             if self.row.kind == "process":
-                status = self.app.session.native.status() or {}  # type: ignore[attr-defined]
+                native = self.app.session.native
+                assert native is not None  # where process rows come from
+                status = native.status() or {}
                 data = status.get("services", {}).get(self.row.name, {})
             else:
-                data = self.app.engine.inspect(self.row.key)  # type: ignore[attr-defined]
-        except Exception as exc:
+                data = self.app.engine_or_error().inspect(self.row.key)
+        except ClientError as exc:
             data = {"error": str(exc)}
         self.app.call_from_thread(
             self.query_one(TextArea).load_text, json.dumps(data, indent=2, sort_keys=True)

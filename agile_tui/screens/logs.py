@@ -9,16 +9,17 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Log
 
+from agile_tui.client.errors import ClientError
 from agile_tui.client.stack import StackRow
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 
 BUFFER_LINES = 5000
 
 
-class LogsScreen(Screen[None]):
+class LogsScreen(GatewayScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="logs.filter"),
         Binding("escape", "back", "Back", id="logs.back"),
@@ -55,24 +56,20 @@ class LogsScreen(Screen[None]):
     @work(thread=True, exclusive=True)
     def stream(self) -> None:
         if self.row.kind == "process":
-            path = self.app.session.native.log_file(self.row.name)  # type: ignore[attr-defined]
-            self._tail_file(path)
+            native = self.app.session.native
+            assert native is not None  # where process rows come from
+            self._tail_file(native.log_file(self.row.name))
             return
-        engine = self.app.engine  # type: ignore[attr-defined]
         try:
-            stream = engine.logs(self.row.key)
-        except Exception as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self._close = stream.close
-        try:
+            stream = self.app.engine_or_error().logs(self.row.key)
+            self._close = stream.close
             for line in stream:
                 if self._stop.is_set():
                     break
                 self.app.call_from_thread(self.add_line, line)
-        except Exception:
-            if not self._stop.is_set():
-                raise
+        except ClientError as exc:
+            if not self._stop.is_set():  # not the stream closed on leaving
+                self.app.call_from_thread(self.notify, str(exc), severity="error")
 
     def _tail_file(self, path: Path) -> None:
         try:

@@ -9,10 +9,11 @@ rows of sideways bars at 80x24."""
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from agile_tui.client.paper import PaperReport, load_report, report_dir
+from agile_tui.client.errors import ClientError
+from agile_tui.client.paper import CLAIMS, Report, load_report, report_dir
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 
@@ -20,7 +21,7 @@ SIZE_COLUMNS = ("Service", "Strategy", "MB here", "Paper MB")
 BAR = 40  # characters of the longest bar
 
 
-class PaperReportScreen(Screen[None]):
+class PaperReportScreen(GatewayScreen):
     BINDINGS = [
         Binding("n", "next_panel", "Next chart", id="paper.next"),
         Binding("u", "reload", "Reload", id="paper.reload"),
@@ -34,7 +35,7 @@ class PaperReportScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.report: PaperReport | None = None
+        self.report: Report | None = None
         self.panel = 0
 
     def compose(self) -> ComposeResult:
@@ -49,14 +50,14 @@ class PaperReportScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#claims", VerticalScroll).border_title = "The paper's claims here"
+        self.query_one("#claims", VerticalScroll).border_title = CLAIMS.removeprefix("## ")
         self.action_reload()
 
     def action_reload(self) -> None:
         folder = report_dir()
         try:
             self.report = load_report(folder)
-        except (OSError, ValueError, KeyError) as exc:
+        except ClientError as exc:
             self.report = None
             self.query_one("#sizes", LiveTable).sync({})
             self.query_one("#sizes", LiveTable).border_subtitle = f"no report in {folder}"
@@ -72,8 +73,13 @@ class PaperReportScreen(Screen[None]):
         table.border_subtitle = ""
         table.sync(
             {
-                f"{service}/{strategy}": (service, strategy, f"{size / 1e6:.1f}", paper)
-                for service, strategy, size, paper in report.sizes
+                f"{s.service}/{s.strategy}": (
+                    s.service,
+                    s.strategy,
+                    f"{s.bytes / 1e6:.1f}",
+                    s.paper_core_mb,
+                )
+                for s in report.sizes
             }
         )
         self.query_one("#claims-text", Static).update(

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from dbus_fast import Variant
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,7 +12,7 @@ from textual.widgets import Checkbox, Input, Label
 from agile_tui.client.storage import DAY_MS, format_duration_ms, parse_duration_ms
 
 
-class PolicyModal(ModalScreen[dict[str, Variant] | None]):
+class PolicyModal(ModalScreen[dict[str, bool | int] | None]):
     """Dismisses with the policy fields for Storage.SetPolicy, or None."""
 
     BINDINGS = [
@@ -60,10 +59,10 @@ class PolicyModal(ModalScreen[dict[str, Variant] | None]):
             return
         self.dismiss(
             {
-                "record": Variant("b", self.query_one("#record", Checkbox).value),
-                "interval_ms": Variant("x", interval),
-                "retention_ms": Variant("x", retention),
-                "encrypt": Variant("b", self.query_one("#encrypt", Checkbox).value),
+                "record": self.query_one("#record", Checkbox).value,
+                "interval_ms": interval,
+                "retention_ms": retention,
+                "encrypt": self.query_one("#encrypt", Checkbox).value,
             }
         )
 

@@ -7,14 +7,15 @@ what they say, and finds a running one again when it opens (after a dropped sess
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
-from agile_tui.client.gateway import UpdaterEvent, error_text
+from agile_tui.client.errors import ClientError
+from agile_tui.client.gateway import UpdaterEvent
 from agile_tui.client.stack import format_bytes
 from agile_tui.client.updates import UpdateCheck, UpdaterClient, updater_of
 from agile_tui.roles import lacking
 from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from services import contract as c
@@ -37,7 +38,7 @@ def pull_bar(done: int, total: int) -> str:
     return f"{'█' * filled}{'░' * (BAR - filled)} {100 * done // max(total, 1):>3}%"
 
 
-class UpdatesScreen(Screen[None]):
+class UpdatesScreen(GatewayScreen):
     BINDINGS = [
         Binding("c", "check", "Check", id="updates.check"),
         Binding("u", "update", "Update", id="updates.update"),
@@ -78,20 +79,17 @@ class UpdatesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#services").focus()
-        self.app.listen("updater", self._heard)  # type: ignore[attr-defined]
+        self.follow(self.app.events.updater, self._heard)
         self.watch(self.app, "bus_state", self._bus_state_changed, init=False)
         self._set_busy("checking")
         self.attach()
-
-    def on_unmount(self) -> None:
-        self.app.unlisten("updater", self._heard)  # type: ignore[attr-defined]
 
     def _bus_state_changed(self, state: str) -> None:
         if state == "connected":
             self.attach()  # the bus came back: where is the operation now?
 
     def _updater(self) -> UpdaterClient:
-        return updater_of(self.app.session)  # type: ignore[attr-defined]
+        return updater_of(self.app.session)
 
     # -- finding the update service's operation --
 
@@ -101,8 +99,8 @@ class UpdatesScreen(Screen[None]):
         this operator before the session dropped); else check the registry."""
         try:
             op = await self._updater().current()
-        except Exception as exc:  # said on the screen, which stays usable
-            self.show_problem(error_text(exc))
+        except ClientError as exc:  # said on the screen, which stays usable
+            self.show_problem(str(exc))
             self._set_busy("")
             return
         if op.running:
@@ -138,11 +136,9 @@ class UpdatesScreen(Screen[None]):
     @work(exclusive=True, group="updates")
     async def check(self) -> None:
         try:
-            registry, strategy, plans = await self._updater().plan(
-                self.app.session.registry or ""  # type: ignore[attr-defined]
-            )
-        except Exception as exc:  # said on the screen, which stays usable
-            self.show_problem(error_text(exc))
+            registry, strategy, plans = await self._updater().plan(self.app.session.registry or "")
+        except ClientError as exc:  # said on the screen, which stays usable
+            self.show_problem(str(exc))
         else:
             self.show_check(UpdateCheck(registry, strategy, plans))
         self._set_busy("")
@@ -250,8 +246,8 @@ class UpdatesScreen(Screen[None]):
                 self.operation = await updater.update(services, registry)
             else:
                 self.operation = await updater.rollback(services[0])
-        except Exception as exc:
-            self._failed(error_text(exc))
+        except ClientError as exc:
+            self._failed(str(exc))
             self._set_busy("")
 
     @work(exclusive=True, group="cancel")
@@ -260,8 +256,8 @@ class UpdatesScreen(Screen[None]):
             return
         try:
             stopped = await self._updater().cancel()
-        except Exception as exc:
-            self._failed(error_text(exc))
+        except ClientError as exc:
+            self._failed(str(exc))
             return
         self.notify(
             "cancelled: nothing was changed"
@@ -270,8 +266,7 @@ class UpdatesScreen(Screen[None]):
             severity="information" if stopped else "warning",
         )
 
-    def _heard(self, event: object) -> None:
-        assert isinstance(event, UpdaterEvent)
+    def _heard(self, event: UpdaterEvent) -> None:
         op_id, *args = event.body
         if event.member == "Started" and not self.operation:
             self._clear()  # ours (before its call answered), or another client's: watch it

@@ -1,10 +1,10 @@
 """The top line of every screen: the sections with their keys, and what is reachable."""
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
+
+from agile_tui.gateway_app import gateway_app
 
 STATE_MARK = {"connected": "[green]●[/]", "unreachable": "[red]✗[/]"}
 SECTIONS = (("1", "Containers"), ("2", "Devices"), ("3", "Data"), ("4", "Images"), ("5", "Fleet"))
@@ -28,7 +28,7 @@ class GatewayBar(Horizontal):
     def compose(self) -> ComposeResult:
         parts = []
         for key, name in SECTIONS:
-            if name == "Fleet" and not self.app.gateways:  # type: ignore[attr-defined]
+            if name == "Fleet" and not gateway_app(self).gateways:
                 continue  # no fleet configured: key 5 still says how to make one
             if self.section.startswith(name):
                 parts.append(f"[reverse] {key} {self.section} [/]")
@@ -43,8 +43,7 @@ class GatewayBar(Horizontal):
         self.watch(self.app, "role", self._show)
 
     def _show(self, _value: str = "") -> None:
-        # The AgileApp, which imports this widget: typed by name it would be a cycle.
-        app: Any = self.app
+        app = gateway_app(self)
         session = app.session
 
         def mark(state: str) -> str:

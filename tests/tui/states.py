@@ -7,16 +7,18 @@ readings). The gateway itself is real: dbus-daemon, services, Dummy devices.
 """
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from agile_tui.app import AgileApp
 from agile_tui.client.session import Session
 from agile_tui.config import Config
+from agile_tui.models.polled import Polled
+from agile_tui.screens.data import DataScreen
 from agile_tui.widgets.live_table import LiveTable
 from tests.bridge.broker import Broker
 from tests.helpers import fill_up
@@ -117,16 +119,27 @@ def rows(pilot: Pilot[None], table_id: str) -> int:
     return len(table(pilot, table_id).keys())
 
 
-# Workers that run as long as the app does (the bus connection waits for its end, the
-# engine connection retries while no engine answers).
-LIFELONG_WORKERS = {"bus", "engine", "containers-events"}
+# Workers that run as long as the app or their screen does (the bus connection waits
+# for its end, the engine connection retries while no engine answers, the models fetch
+# while their screen is shown).
+LIFELONG_WORKERS = {"bus", "engine", "containers-events", "devices-poll"}
+
+
+def models_idle(app: App[object]) -> bool:
+    """No section's model fetching, or about to."""
+    models = (getattr(screen, "model", None) for screen in app.screen_stack)
+    return all(model.idle for model in models if isinstance(model, Polled))
 
 
 async def settled(pilot: Pilot[None], waiting: str = "") -> None:
-    """Let workers finish and drop toasts, so that the screen shows only the state.
-    `waiting`: the group of the worker that waits for the modal on top."""
+    """Let workers and models finish and drop toasts, so that the screen shows only the
+    state. `waiting`: the group of the worker that waits for the modal on top."""
     done = LIFELONG_WORKERS | {waiting}
-    await until(pilot, lambda: all(w.is_finished or w.group in done for w in pilot.app.workers))
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: all(w.is_finished or w.group in done for w in app.workers) and models_idle(app),
+    )
     pilot.app.clear_notifications()
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
@@ -135,6 +148,13 @@ async def settled(pilot: Pilot[None], waiting: str = "") -> None:
 async def engine_settled(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: pilot.app.engine_state == "unreachable")  # type: ignore[attr-defined]
     await until(pilot, lambda: pilot.app.bus_state != "connecting")  # type: ignore[attr-defined]
+
+
+def data_points(pilot: Pilot[None]) -> int:
+    """The points the Data section's model has to chart."""
+    screen = pilot.app.screen
+    assert isinstance(screen, DataScreen)
+    return screen.model.point_count()
 
 
 def select_row(pilot: Pilot[None], table_id: str, key: str) -> None:
@@ -244,14 +264,14 @@ async def charting(pilot: Pilot[None]) -> None:
     """The paired sensor's temperature on the live chart, its first point drawn."""
     await data_streams(pilot)
     await pilot.press("space")
-    await until(pilot, lambda: pilot.app.screen.point_count() >= 1)  # type: ignore[attr-defined]
+    await until(pilot, lambda: data_points(pilot) >= 1)
 
 
 async def data_history(pilot: Pilot[None]) -> None:
     """The temperature of the paired sensor over the last 24 h, from Storage."""
     await data_streams(pilot)
     await pilot.press("space", "h", "h", "h")  # chart it; live -> 5 min -> 1 h -> 24 h
-    await until(pilot, lambda: pilot.app.screen.point_count() > 100)  # type: ignore[attr-defined]
+    await until(pilot, lambda: data_points(pilot) > 100)
     await settled(pilot)
 
 
@@ -356,7 +376,9 @@ async def no_bus(pilot: Pilot[None]) -> None:
 def paper_report(folder: Path) -> Path:
     """A report as `./dev bench paper --quick --versions 4` writes it (its own writers),
     with the figures of a run on the development machine; `folder`."""
-    from benchmarks.paper import PAPER_MB, Pull, Release, claims, render, write_csv
+    from benchmarks.paper import PAPER_MB, claims, render
+    from services.images import paper_report
+    from services.images.paper_report import Pull, Release, Size
 
     sizes = {("storage", "multistage"): 186_813_347, ("storage", "squashed"): 186_790_112}
     pulls = [
@@ -391,15 +413,9 @@ def paper_report(folder: Path) -> Path:
             (4, "absolute", 69_584_058, 3.04, 3.03),
         ]
     ]
-    table1 = [
-        {"service": s, "strategy": st, "bytes": b, "paper_core_mb": PAPER_MB[st]}
-        for (s, st), b in sizes.items()
-    ]
-    write_csv(folder / "table1.csv", table1)
-    write_csv(folder / "fig5.csv", [dataclasses.asdict(p) for p in pulls])
-    write_csv(folder / "fig6.csv", [dataclasses.asdict(r) for r in releases])
+    table1 = [Size(s, st, b, str(PAPER_MB[st])) for (s, st), b in sizes.items()]
     said = claims(sizes, pulls, releases)
-    (folder / "report.md").write_text(render(table1, pulls, releases, said, 20.0))
+    paper_report.write(folder, table1, pulls, releases, render(table1, pulls, releases, said, 20.0))
     return folder
 
 

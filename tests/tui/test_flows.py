@@ -8,7 +8,6 @@ from agile_tui.client.gateway import GatewayClient
 from agile_tui.config import Config, ConfigError, load_config
 from agile_tui.screens.devices import DevicesScreen
 from agile_tui.widgets.live_table import LiveTable
-from tests.helpers import SWITCH, THERMOMETER
 from tests.tui import states
 
 
@@ -73,11 +72,10 @@ async def test_live_chart_gains_points_as_records_arrive(gateway, frozen_dir) ->
     app = states.make_app(gateway.address, frozen_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await states.charting(pilot)
-        data = app.screen
-        first = data.point_count()
-        await states.until(pilot, lambda: data.point_count() > first, timeout=60)
+        first = states.data_points(pilot)
+        await states.until(pilot, lambda: states.data_points(pilot) > first, timeout=60)
         await pilot.press("space")  # and stop
-        await states.until(pilot, lambda: data.point_count() == 0)
+        await states.until(pilot, lambda: states.data_points(pilot) == 0)
 
 
 async def test_unreachable_bus_is_said_and_the_rest_keeps_working(frozen_dir) -> None:
@@ -174,21 +172,25 @@ async def test_stop_and_start_a_real_container(gateway, frozen_dir, container_fa
     async with app.run_test(size=(120, 40)) as pilot:
         await states.until(pilot, lambda: app.engine_state == "connected")
         screen = app.screen
-        await states.until(pilot, lambda: container.id in screen.rows)
+        await states.until(pilot, lambda: container.id in screen.model.rows)
         table = screen.query_one("#stack", LiveTable)
         table.move_cursor(row=table.get_row_index(container.id))
         await pilot.press("t")
-        await states.until(pilot, lambda: screen.rows[container.id].state == "exited", timeout=60)
+        await states.until(
+            pilot, lambda: screen.model.rows[container.id].state == "exited", timeout=60
+        )
         assert table.get_row(container.id)[2] == "exited"
         await pilot.press("s")
-        await states.until(pilot, lambda: screen.rows[container.id].state == "running", timeout=60)
+        await states.until(
+            pilot, lambda: screen.model.rows[container.id].state == "running", timeout=60
+        )
         await pilot.press("l")
         await states.on_screen(pilot, "LogsScreen")
         await pilot.press("escape")
         await pilot.press("delete")
         await states.on_screen(pilot, "ConfirmModal")
         await pilot.press("y")
-        await states.until(pilot, lambda: container.id not in screen.rows, timeout=60)
+        await states.until(pilot, lambda: container.id not in screen.model.rows, timeout=60)
 
 
 async def test_pair_a_zigbee_device_with_the_keyboard_alone(gateway, frozen_dir) -> None:
@@ -234,7 +236,7 @@ async def test_recording_policy_is_edited_and_history_is_charted(gateway, frozen
             lambda: "●" in str(app.screen.query_one("#streams").get_option_at_index(0).prompt),
         )
         await pilot.press("space", "h", "h", "h", "h")  # chart it over the stored 7 days
-        await states.until(pilot, lambda: app.screen.point_count() > 100)
+        await states.until(pilot, lambda: states.data_points(pilot) > 100)
     client = GatewayClient(gateway.address)
     await client.connect()
     try:
@@ -274,7 +276,7 @@ async def test_stop_start_and_restart_a_native_service(gateway) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await states.until(pilot, lambda: app.bus_state == "connected")
         screen = app.screen
-        await states.until(pilot, lambda: "native:dummy" in screen.rows)
+        await states.until(pilot, lambda: "native:dummy" in screen.model.rows)
         states.select_row(pilot, "stack", "native:dummy")
         await pilot.press("t")
         await states.until(pilot, lambda: service("dummy")["state"] == "stopped")
@@ -296,7 +298,6 @@ async def test_the_bus_daemon_restarting_under_agile_tui_is_survived(gateway, fr
     app = states.make_app(gateway.address, frozen_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await states.charting(pilot)
-        data = app.screen
         daemon = subprocess.run(
             ["pgrep", "-f", f"config-file={gateway.state_dir}/bus.conf"],
             capture_output=True,
@@ -305,33 +306,8 @@ async def test_the_bus_daemon_restarting_under_agile_tui_is_survived(gateway, fr
         os.kill(int(daemon[0]), signal.SIGKILL)
         await states.until(pilot, lambda: app.bus_state != "connected")
         await states.until(pilot, lambda: app.bus_state == "connected")
-        after = data.point_count()
-        await states.until(pilot, lambda: data.point_count() > after)  # records flow again
-
-
-async def test_a_devices_refresh_costs_the_same_calls_for_any_number_of_devices(
-    gateway, frozen_dir
-) -> None:
-    """Discovered, registered, discovery status, every device's status, every radio's
-    info, the ZigBee join window and the MQTT bridge's status and policy: eight calls,
-    however many devices there are."""
-    app = states.make_app(gateway.address, frozen_dir)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await states.paired(pilot)
-        client = app.session.gateway
-        screen = app.screen
-
-        async def one_refresh() -> int:
-            before = client.calls
-            screen.poll()
-            await states.settled(pilot)
-            return client.calls - before
-
-        one_device = await one_refresh()
-        await client._dm("Register", "(ssss)s", SWITCH.to_wire(), "")
-        await client._dm("Register", "(ssss)s", THERMOMETER.to_wire(), "")
-        assert len(await client.registered()) == 3
-        assert await one_refresh() == one_device == 8
+        after = states.data_points(pilot)
+        await states.until(pilot, lambda: states.data_points(pilot) > after)  # records flow again
 
 
 async def test_a_storage_key_others_can_read_is_shown_in_data(
@@ -371,4 +347,4 @@ async def test_actions_the_role_lacks_are_dimmed_and_say_the_role_they_need(
         await pilot.press("d")  # an operator's: discovery starts
         screen = app.screen
         assert isinstance(screen, DevicesScreen)
-        await states.until(pilot, lambda: screen.discovering)
+        await states.until(pilot, lambda: screen.view.discovering)
