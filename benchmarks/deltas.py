@@ -155,8 +155,8 @@ def old_wheel(client: docker.DockerClient) -> str:
     """Multi-stage storage with the oldest tinydb 4.8 (the wheelhouse fetches it too)."""
     real = build_module.project.requirements
 
-    def pinned(extras: tuple[str, ...]) -> list[str]:
-        return [OLD_TINYDB if r.startswith("tinydb") else r for r in real(extras)]
+    def pinned(extras: tuple[str, ...], root: Path = ROOT) -> list[str]:
+        return [OLD_TINYDB if r.startswith("tinydb") else r for r in real(extras, root)]
 
     try:
         with mock.patch.object(build_module.project, "requirements", pinned):

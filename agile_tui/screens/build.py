@@ -14,8 +14,8 @@ from textual.widgets import Footer, Label, Log, ProgressBar
 
 from agile_tui.client.errors import ClientError
 from agile_tui.client.gateway import UpdaterEvent
-from agile_tui.client.images import build_step
 from agile_tui.client.updates import updater_of
+from agile_tui.models.build import BuildModel
 from agile_tui.roles import lacking
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.gateway_screen import GatewayScreen
@@ -42,14 +42,8 @@ class BuildScreen(GatewayScreen):
 
     def __init__(self, service: str, strategy: str) -> None:
         super().__init__()
-        self.service = service
-        self.strategy = strategy
-        self.outcome = ""  # running | built | failed | cancelled
-        self.error = ""
-        self.operation = ""  # the update service's Build operation
-        self.ended = False  # the operation has ended (built, failed or cancelled)
+        self.model = BuildModel(lambda: updater_of(self.app.session), service, strategy)
         self._started = 0.0
-        self._step = ""
         self._ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -59,14 +53,13 @@ class BuildScreen(GatewayScreen):
             yield Label(id="state")
         yield Label(id="error")
         log = Log(max_lines=BUFFER_LINES, id="log")
-        log.border_title = f"Build of agile/{self.service}:{self.strategy}"
+        log.border_title = f"Build of agile/{self.model.service}:{self.model.strategy}"
         yield log
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(Log).focus()
         self._started = self.app.session.clock()
-        self.outcome = "running"
         self._show_state()
         self._ticker = self.set_interval(1, self._show_state)
         self.follow(self.app.events.updater, self._heard)
@@ -75,46 +68,34 @@ class BuildScreen(GatewayScreen):
     @work(exclusive=True, group="build")
     async def run_build(self) -> None:
         try:
-            updater = updater_of(self.app.session)
-            self.operation = await updater.build(self.service, self.strategy)
+            await self.model.start()
         except ClientError as exc:  # no bus, no update service, another operation runs
-            self._finished(c.OperationState.FAILED, str(exc))
+            self.model.finished(c.OperationState.FAILED, str(exc))
+            self._finished()
 
     def _heard(self, event: UpdaterEvent) -> None:
-        op_id, *args = event.body
-        if event.member == "Started" and not self.operation and args[0] == "build":
-            self.operation = op_id  # its lines may come before the call's answer
-        if op_id != self.operation or self.outcome not in ("running", "cancelled"):
-            return
-        if event.member == "Log":
-            self.add_line(args[0])
-        elif event.member == "Ended":
-            self._finished(*args)
+        heard = self.model.heard_build(event)
+        if heard == "log":
+            self.add_line(self.model.operation.said[-1])
+        elif heard == "ended":
+            self._finished()
 
     def add_line(self, line: str) -> None:
-        if step := build_step(line):
-            bar = self.query_one(ProgressBar)
-            bar.update(total=step[1], progress=step[0] - 1)
-            self._step = f"step {step[0]}/{step[1]}"
+        if step := self.model.step:
+            self.query_one(ProgressBar).update(total=step[1], progress=step[0] - 1)
             self._show_state()
         self.query_one(Log).write_line(line)
 
-    def _finished(self, state: str, message: str) -> None:
-        self.ended = True
+    def _finished(self) -> None:
         bar = self.query_one(ProgressBar)
         if bar.total is None:  # ended before the first step: stop the pulsing
             bar.update(total=1, progress=0)
-        if state == c.OperationState.CANCELLED:
-            self.outcome = "cancelled"
-        elif state == c.OperationState.SUCCEEDED:
-            self.outcome = "built"
+        if self.model.outcome == "built":
             bar.update(progress=bar.total)
-        else:
-            self.outcome = "failed"
-            self.error = message
-            self.query_one("#error", Label).update(self.error)
+        elif self.model.outcome == "failed":
+            self.query_one("#error", Label).update(self.model.error)
             self.add_class("failed")
-            self.notify(f"{self.service}: {self.error}", severity="error", timeout=10)
+            self.notify(f"{self.model.service}: {self.model.error}", severity="error", timeout=10)
         if self._ticker is not None:
             self._ticker.stop()
         self._show_state()
@@ -122,25 +103,28 @@ class BuildScreen(GatewayScreen):
 
     def _show_state(self) -> None:
         elapsed = int(self.app.session.clock() - self._started)
+        step = self.model.step
+        model = self.model
         text = {
-            "running": f"building · {self._step or 'preparing'} · {elapsed} s",
-            "built": f"built in {elapsed} s · agile/{self.service}:{self.strategy}",
+            "running": f"building · {f'step {step[0]}/{step[1]}' if step else 'preparing'}"
+            f" · {elapsed} s",
+            "built": f"built in {elapsed} s · agile/{model.service}:{model.strategy}",
             "failed": f"failed after {elapsed} s",
             "cancelled": "cancelled · nothing was tagged, the running containers are untouched",
-        }[self.outcome]
+        }[model.outcome]
         state = self.query_one("#state", Label)
         state.update(text)
-        state.set_classes(self.outcome)
+        state.set_classes(model.outcome)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_build":
-            return None if lacking(self, action) else self.outcome == "running"
+            return None if lacking(self, action) else self.model.outcome == "running"
         return True
 
     def action_cancel_build(self) -> None:
-        if self.outcome != "running":
+        if self.model.outcome != "running":
             return
-        self.outcome = "cancelled"  # the Ended signal confirms it
+        self.model.cancelling()
         self._show_state()
         self.refresh_bindings()
         # The app's worker, not the screen's: leaving the screen must not drop the cancel.
@@ -148,7 +132,7 @@ class BuildScreen(GatewayScreen):
 
     async def _cancel(self) -> None:
         try:
-            stopped = await updater_of(self.app.session).cancel()
+            stopped = await self.model.cancel()
         except ClientError as exc:
             self.app.notify(f"cancel: {exc}", severity="error")
             return
@@ -156,7 +140,7 @@ class BuildScreen(GatewayScreen):
             self.app.notify("the build had ended; nothing to cancel", severity="warning")
 
     def action_back(self) -> None:
-        if self.outcome != "running":
+        if self.model.outcome != "running":
             self.dismiss()
             return
 

@@ -1,6 +1,7 @@
 """Devices: what the radios discover, what is registered, and pairing from the keyboard."""
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual import on, work
@@ -9,7 +10,8 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer
 
-from agile_tui.client.errors import ClientError
+from agile_tui.client.errors import BusError, ClientError
+from agile_tui.client.gateway import GatewayClient
 from agile_tui.models.devices import DevicesModel, DevicesView
 from agile_tui.roles import lacking
 from agile_tui.screens.choice_modal import ChoiceModal
@@ -181,13 +183,16 @@ class DevicesScreen(GatewayScreen):
 
     # -- actions --
 
-    @work(group="devices-action")
-    async def action_toggle_discovery(self) -> None:
+    def _gateway(self) -> GatewayClient:
         gateway = self.app.session.gateway
         if gateway is None:
-            self.notify("No gateway bus", severity="error")
-            return
+            raise BusError(self.app.session.bus_problem or "no gateway bus")
+        return gateway
+
+    @work(group="devices-action")
+    async def action_toggle_discovery(self) -> None:
         try:
+            gateway = self._gateway()
             if self.view.discovering:
                 await gateway.stop_discovery()
                 self.notify("Discovery stopped")
@@ -209,13 +214,9 @@ class DevicesScreen(GatewayScreen):
     @work(group="devices-action")
     async def action_permit_join(self) -> None:
         """Open ZigBee joining for 60 s, or close it if it is open."""
-        gateway = self.app.session.gateway
-        if gateway is None:
-            self.notify("No gateway bus", severity="error")
-            return
         opening = not (self.model and self.model.join_remaining())
         try:
-            await gateway.permit_join(PERMIT_JOIN_S if opening else 0)
+            await self._gateway().permit_join(PERMIT_JOIN_S if opening else 0)
         except ClientError as exc:
             self.notify(str(exc), title="ZigBee", severity="error")
             return
@@ -240,8 +241,8 @@ class DevicesScreen(GatewayScreen):
         if key in self.view.registered:
             self.notify(f"{overview.name} is already paired as {key}")
             return
-        gateway = self.app.session.gateway
         try:
+            gateway = self._gateway()
             types = await gateway.matching_types(overview)
         except ClientError as exc:
             self.notify(str(exc), title="Pair", severity="error")
@@ -261,19 +262,21 @@ class DevicesScreen(GatewayScreen):
         self.notify(f"{definition.name} paired as {definition.device_id}", title="Paired")
         self._refresh()
 
-    async def _device_action(self, verb: str, coro_factory) -> None:  # type: ignore[no-untyped-def]
+    async def _device_action(
+        self, verb: str, act: Callable[[GatewayClient, str], Awaitable[None]]
+    ) -> None:
         dev_id = self._selected("registered")
         if dev_id is None:
             self.notify("Select a registered device first", severity="warning")
             return
         try:
-            await coro_factory(self.app.session.gateway, dev_id)
+            await act(self._gateway(), dev_id)
         except ClientError as exc:
             self.notify(str(exc), title=verb, severity="error")
 
     @work(group="devices-action")
     async def action_toggle_connection(self) -> None:
-        async def run(gateway, dev_id: str) -> None:
+        async def run(gateway: GatewayClient, dev_id: str) -> None:
             if await gateway.device_status(dev_id) == c.DeviceStatus.CONNECTED:
                 await gateway.disconnect_device(dev_id)
                 self.notify(f"{dev_id} disconnected")
@@ -291,7 +294,7 @@ class DevicesScreen(GatewayScreen):
 
     @work(group="devices-action")
     async def action_read(self) -> None:
-        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+        async def run(gateway: GatewayClient, dev_id: str) -> None:
             component = await self._pick_component(dev_id, "Read")
             if component:
                 record = await gateway.read(dev_id, component)
@@ -303,7 +306,7 @@ class DevicesScreen(GatewayScreen):
 
     @work(group="devices-action")
     async def action_write(self) -> None:
-        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+        async def run(gateway: GatewayClient, dev_id: str) -> None:
             component = await self._pick_component(dev_id, "Write")
             if not component:
                 return
@@ -318,7 +321,7 @@ class DevicesScreen(GatewayScreen):
 
     @work(group="devices-action")
     async def action_execute(self) -> None:
-        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+        async def run(gateway: GatewayClient, dev_id: str) -> None:
             commands = await gateway.commands(dev_id)
             if not commands:
                 self.notify(f"{dev_id} takes no commands", severity="warning")
@@ -332,7 +335,7 @@ class DevicesScreen(GatewayScreen):
 
     @work(group="devices-action")
     async def action_toggle_bridged(self) -> None:
-        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+        async def run(gateway: GatewayClient, dev_id: str) -> None:
             on = not self.view.bridged.get(dev_id, True)
             await gateway.set_bridged(dev_id, on)
             self.notify(f"{dev_id} {'bridged to' if on else 'no longer sent to'} MQTT")
@@ -342,7 +345,7 @@ class DevicesScreen(GatewayScreen):
 
     @work(group="devices-action")
     async def action_remove(self) -> None:
-        async def run(gateway, dev_id: str) -> None:  # type: ignore[no-untyped-def]
+        async def run(gateway: GatewayClient, dev_id: str) -> None:
             name = self.view.registered[dev_id].name
             if await self.app.push_screen_wait(ConfirmModal(f"Remove {name} ({dev_id})?")):
                 await gateway.delete(dev_id)

@@ -12,7 +12,8 @@ from textual.widgets import Footer, RichLog, Static
 from agile_tui.client.errors import ClientError
 from agile_tui.client.gateway import UpdaterEvent
 from agile_tui.client.stack import format_bytes
-from agile_tui.client.updates import UpdateCheck, UpdaterClient, updater_of
+from agile_tui.client.updates import updater_of
+from agile_tui.models.updates import BUSY, UpdatesModel
 from agile_tui.roles import lacking
 from agile_tui.screens.confirm_modal import ConfirmModal
 from agile_tui.screens.gateway_screen import GatewayScreen
@@ -24,13 +25,6 @@ SERVICE_COLUMNS = ("Service", "Running", "Registry", "Pull", "Delta")
 USED = "▸ "  # marks the way the update will download: the smaller one
 PULL_COLUMNS = ("Layer", "Pulled", "Bytes")
 BAR = 20
-BUSY = {
-    "update": "updating",
-    "rollback": "rolling back",
-    "recover": "recovering a cut-off update",
-    "build": "building",
-    "prune": "pruning",
-}
 
 
 def pull_bar(done: int, total: int) -> str:
@@ -56,11 +50,7 @@ class UpdatesScreen(GatewayScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.result: UpdateCheck | None = None
-        self.busy = ""  # what runs: "", "checking", "updating", "rolling back", ...
-        self.operation = ""  # the id of the update service's operation this screen shows
-        self.pull_rows: dict[str, tuple[str, str, str]] = {}
-        self.said: list[str] = []  # what the operation said, as text
+        self.model = UpdatesModel(lambda: updater_of(self.app.session), "")
 
     def compose(self) -> ComposeResult:
         yield GatewayBar("Images")
@@ -78,6 +68,7 @@ class UpdatesScreen(GatewayScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.model.registry = self.app.session.registry or ""
         self.query_one("#services").focus()
         self.follow(self.app.events.updater, self._heard)
         self.watch(self.app, "bus_state", self._bus_state_changed, init=False)
@@ -88,9 +79,6 @@ class UpdatesScreen(GatewayScreen):
         if state == "connected":
             self.attach()  # the bus came back: where is the operation now?
 
-    def _updater(self) -> UpdaterClient:
-        return updater_of(self.app.session)
-
     # -- finding the update service's operation --
 
     @work(exclusive=True, group="updates")
@@ -98,59 +86,48 @@ class UpdatesScreen(GatewayScreen):
         """Show the running operation if there is one (started by another client, or by
         this operator before the session dropped); else check the registry."""
         try:
-            op = await self._updater().current()
+            where, op = await self.model.attach()
         except ClientError as exc:  # said on the screen, which stays usable
-            self.show_problem(str(exc))
+            self.model.result, self.model.problem = None, str(exc)
+            self.show_check()
             self._set_busy("")
             return
-        if op.running:
-            self._show_lines(op)
-            self.operation = op.id
-            self._set_busy(BUSY.get(op.kind, op.kind))
-        elif op.id and op.id == self.operation:  # ours ended while the bus was away
+        if where == "ended":  # ours ended while the bus was away
             self._ended(op.state, op.message)
+            return
+        self.show_operation()
+        if where == "running":
+            self._set_busy(self.model.busy)
         else:
-            self._show_lines(op)  # the last one: how it ended, whoever started it
             self.check()
-
-    def _show_lines(self, op: c.Operation) -> None:
-        if not op.id or (op.id == self.operation and op.running):
-            return  # shown as it came
-        self._clear()
-        for line in op.lines:
-            self.say(line)
-        log = self.query_one("#said", RichLog)
-        log.border_subtitle = (
-            f"{op.kind} of {op.target}: running"
-            if op.running
-            else f"last: {op.kind} of {op.target}, {op.state}"
-        )
 
     # -- checking --
 
     def action_check(self) -> None:
-        if not self.busy:
+        if not self.model.busy:
             self._set_busy("checking")
             self.check()
 
     @work(exclusive=True, group="updates")
     async def check(self) -> None:
-        try:
-            registry, strategy, plans = await self._updater().plan(self.app.session.registry or "")
-        except ClientError as exc:  # said on the screen, which stays usable
-            self.show_problem(str(exc))
-        else:
-            self.show_check(UpdateCheck(registry, strategy, plans))
+        await self.model.check()
+        self.show_check()
         self._set_busy("")
 
-    def show_problem(self, text: str) -> None:
-        self.result = None
-        self.query_one("#note", Static).update(text)
-        self.query_one("#services", LiveTable).sync({})
-        self.query_one("#services", LiveTable).border_subtitle = ""
+    def show(self) -> None:
+        """Everything as the model has it."""
+        self.show_check()
+        self.show_operation()
+        self._set_busy(self.model.busy)
 
-    def show_check(self, result: UpdateCheck) -> None:
-        self.result = result
+    def show_check(self) -> None:
+        table = self.query_one("#services", LiveTable)
+        result = self.model.result
+        if result is None:
+            self.query_one("#note", Static).update(self.model.problem)
+            table.sync({})
+            table.border_subtitle = ""
+            return
         rows = {}
         problems, notes = [], []
         for s in result.services:
@@ -174,7 +151,6 @@ class UpdatesScreen(GatewayScreen):
                 else:
                     pull = USED + pull
             rows[s.service] = (s.service, s.running or "not built", state, pull, delta)
-        table = self.query_one("#services", LiveTable)
         table.sync(rows)
         pending = result.pending
         table.border_subtitle = (
@@ -189,6 +165,27 @@ class UpdatesScreen(GatewayScreen):
             + "".join(f"\n{line}" for line in (problems + notes)[:1])
         )
 
+    def show_operation(self) -> None:
+        operation = self.model.operation
+        log = self.query_one("#said", RichLog)
+        log.clear()
+        for line in operation.said:
+            log.write(line)
+        log.border_subtitle = operation.title
+        self._show_pulls()
+
+    def _show_pulls(self) -> None:
+        self.query_one("#pull", LiveTable).sync(
+            {
+                layer: (
+                    layer,
+                    pull_bar(done, total),
+                    f"{format_bytes(done)} / {format_bytes(total)}",
+                )
+                for layer, (done, total) in self.model.operation.pulls.items()
+            }
+        )
+
     # -- operations --
 
     def _selected(self) -> str | None:
@@ -196,66 +193,57 @@ class UpdatesScreen(GatewayScreen):
 
     def action_update(self) -> None:
         service = self._selected()
-        if service is None or self.result is None or self.busy:
+        result = self.model.result
+        if service is None or result is None or self.model.busy:
             return
-        if service not in self.result.pending:
+        if service not in result.pending:
             self.notify(f"{service}: nothing to update", severity="warning")
             return
-        self._start("updating", [service])
+        self.start_operation("updating", [service])
 
     def action_update_all(self) -> None:
-        if self.result is None or self.busy:
+        result = self.model.result
+        if result is None or self.model.busy:
             return
-        if not self.result.pending:
+        if not result.pending:
             self.notify("the stack is up to date")
             return
-        self._start("updating", self.result.pending)  # the service puts the bus last
+        self.start_operation("updating", result.pending)  # the service puts the bus last
 
     def action_rollback(self) -> None:
         service = self._selected()
-        if service is None or self.busy or self.result is None:
+        if service is None or self.model.busy or self.model.result is None:
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._start("rolling back", [service])
+                self.start_operation("rolling back", [service])
 
         self.app.push_screen(
             ConfirmModal(f"Put {service} back on the image it ran before its last update?"),
             answered,
         )
 
-    def _start(self, busy: str, services: list[str]) -> None:
+    def start_operation(self, busy: str, services: list[str]) -> None:
+        self.model.begin(busy)  # the log cleared before its lines come
         self._set_busy(busy)
-        self._clear()
-        self.start_operation(busy, services)
-
-    def _clear(self) -> None:
-        self.said.clear()
-        self.query_one("#said", RichLog).clear()
-        self.query_one("#said", RichLog).border_subtitle = ""
-        self.pull_rows = {}
-        self.query_one("#pull", LiveTable).sync({})
+        self.show_operation()
+        self._start(services)
 
     @work(exclusive=True, group="updates")
-    async def start_operation(self, busy: str, services: list[str]) -> None:
-        updater = self._updater()
+    async def _start(self, services: list[str]) -> None:
         try:
-            if busy == "updating":
-                registry = self.result.registry if self.result else ""
-                self.operation = await updater.update(services, registry)
-            else:
-                self.operation = await updater.rollback(services[0])
+            await self.model.start(services)
         except ClientError as exc:
             self._failed(str(exc))
             self._set_busy("")
 
     @work(exclusive=True, group="cancel")
     async def action_cancel(self) -> None:
-        if not self.busy or self.busy == "checking":
+        if not self.model.busy or self.model.busy == "checking":
             return
         try:
-            stopped = await self._updater().cancel()
+            stopped = await self.model.cancel()
         except ClientError as exc:
             self._failed(str(exc))
             return
@@ -267,45 +255,36 @@ class UpdatesScreen(GatewayScreen):
         )
 
     def _heard(self, event: UpdaterEvent) -> None:
-        op_id, *args = event.body
-        if event.member == "Started" and not self.operation:
-            self._clear()  # ours (before its call answered), or another client's: watch it
-            self.operation = op_id
-            self._set_busy(BUSY.get(args[0], args[0]))
-        if op_id != self.operation:
-            return
-        if event.member == "Log":
-            self.say(args[0])
-        elif event.member == "Progress":
-            self.pulled(*args)
-        elif event.member == "Ended":
-            self._ended(*args)
+        # Another client's operation is watched as well, when none of ours runs.
+        heard = self.model.heard(event, adopt=lambda _kind: True)
+        if heard == "started":
+            kind = event.body[1]
+            self._set_busy(BUSY.get(kind, kind))
+            self.show_operation()
+        elif heard == "log":
+            self.query_one("#said", RichLog).write(self.model.operation.said[-1])
+        elif heard == "progress":
+            self._show_pulls()
+        elif heard == "ended":
+            self._ended(*event.body[1:])
 
     def _ended(self, state: str, message: str) -> None:
         if state == c.OperationState.ROLLED_BACK:
             self.notify(message, severity="warning", timeout=10)
         elif state == c.OperationState.FAILED:
             self.notify(message, severity="error", timeout=10)
-        self.query_one("#said", RichLog).border_subtitle = f"ended: {state}"
-        self.operation = ""
+        self.model.ended(state)
+        self.query_one("#said", RichLog).border_subtitle = self.model.operation.title
         self._set_busy("checking")
         self.check()
 
-    def say(self, line: str) -> None:
-        self.said.append(line)
-        self.query_one("#said", RichLog).write(line)
-
-    def pulled(self, layer: str, done: int, total: int) -> None:
-        bytes_text = f"{format_bytes(done)} / {format_bytes(total)}"
-        self.pull_rows[layer] = (layer, pull_bar(done, total), bytes_text)
-        self.query_one("#pull", LiveTable).sync(self.pull_rows)
-
     def _failed(self, text: str) -> None:
-        self.say(text)
+        self.model.say(text)
+        self.query_one("#said", RichLog).write(text)
         self.notify(text, severity="error", timeout=10)
 
     def _set_busy(self, what: str) -> None:
-        self.busy = what
+        self.model.busy = what
         self.query_one("#services", LiveTable).border_title = (
             f"Updates of the service images · {what}" if what else "Updates of the service images"
         )
@@ -315,9 +294,9 @@ class UpdatesScreen(GatewayScreen):
         if lacking(self, action):
             return None
         if action in ("update", "update_all", "rollback", "check"):
-            return None if self.busy else True  # shown dimmed while something runs
+            return None if self.model.busy else True  # shown dimmed while something runs
         if action == "cancel":
-            return True if self.busy and self.busy != "checking" else None
+            return True if self.model.busy and self.model.busy != "checking" else None
         return True
 
     def action_back(self) -> None:

@@ -5,9 +5,11 @@ import shutil
 
 import docker
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Log, ProgressBar
 
 from agile_tui.cli import runtime_of
+from agile_tui.screens.build import BuildScreen
 from services.images.recipes import LABEL, STRATEGIES
 from services.images.update import plan
 from services.paths import DOCKERFILES
@@ -40,7 +42,7 @@ async def engine_up(pilot) -> None:  # type: ignore[no-untyped-def]
     await states.until(pilot, lambda: pilot.app.engine_state == "connected")
 
 
-async def build_from_the_keyboard(pilot, strategy: str = "multistage"):  # type: ignore[no-untyped-def]
+async def build_from_the_keyboard(pilot: Pilot[None], strategy: str = "multistage") -> BuildScreen:
     """b, storage, the strategy, enter: the build screen."""
     await engine_up(pilot)
     await pilot.press("b")
@@ -52,7 +54,9 @@ async def build_from_the_keyboard(pilot, strategy: str = "multistage"):  # type:
     await pilot.press("down", "down", "enter")  # bus, core, storage
     await pilot.press(*["down"] * list(STRATEGIES).index(strategy), "enter")
     await states.on_screen(pilot, "BuildScreen")
-    return pilot.app.screen
+    screen = pilot.app.screen
+    assert isinstance(screen, BuildScreen)
+    return screen
 
 
 def gateway_app(gateway_factory):  # type: ignore[no-untyped-def]
@@ -67,9 +71,9 @@ async def test_a_build_streams_its_log_with_progress_and_tags_the_image(
     app = gateway_app(gateway_factory)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await build_from_the_keyboard(pilot)
-        assert (screen.service, screen.strategy) == ("storage", "multistage")
-        await states.until(pilot, lambda: screen.outcome != "running", timeout=600)
-        assert screen.outcome == "built", "\n".join(screen.query_one(Log).lines[-20:])
+        assert (screen.model.service, screen.model.strategy) == ("storage", "multistage")
+        await states.until(pilot, lambda: screen.model.outcome != "running", timeout=600)
+        assert screen.model.outcome == "built", "\n".join(screen.query_one(Log).lines[-20:])
         lines = screen.query_one(Log).lines
         assert any(line.startswith("Step 1/") for line in lines)
         bar = screen.query_one(ProgressBar)
@@ -94,9 +98,9 @@ async def test_a_failed_build_shows_the_error_and_tags_nothing(
     app = gateway_app(gateway_factory)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await build_from_the_keyboard(pilot)
-        await states.until(pilot, lambda: screen.outcome != "running", timeout=600)
-        assert screen.outcome == "failed"
-        assert "returned a non-zero code: 7" in screen.error
+        await states.until(pilot, lambda: screen.model.outcome != "running", timeout=600)
+        assert screen.model.outcome == "failed"
+        assert "returned a non-zero code: 7" in screen.model.error
         assert "returned a non-zero code: 7" in str(screen.query_one("#error").render())
     assert image_id(docker_client, "agile/storage:multistage") == before
 
@@ -108,12 +112,12 @@ async def test_a_build_is_cancelled_and_tags_nothing(
     app = gateway_app(gateway_factory)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await build_from_the_keyboard(pilot, "baseline")
-        await states.until(pilot, lambda: screen._step != "", timeout=300)
+        await states.until(pilot, lambda: screen.model.step is not None, timeout=300)
         await pilot.press("x")
-        assert screen.outcome == "cancelled"
-        await states.until(pilot, lambda: screen.ended, timeout=60)
+        assert screen.model.outcome == "cancelled"
+        await states.until(pilot, lambda: screen.model.ended, timeout=60)
         await pilot.press("x")  # nothing left to cancel: no effect
-        assert screen.outcome == "cancelled"
+        assert screen.model.outcome == "cancelled"
     assert image_id(docker_client, "agile/storage:baseline") == before
 
 
@@ -134,7 +138,7 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
             await pilot.press("U")
             await states.on_screen(pilot, "UpdatesScreen")
             screen = app.screen
-            await states.until(pilot, lambda: screen.result is not None)
+            await states.until(pilot, lambda: screen.model.result is not None)
             table = states.table(pilot, "services")
             row = table.get_row("storage")
             assert predicted.version and predicted.version != row[1]
@@ -148,9 +152,9 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
 
             states.select_row(pilot, "services", "storage")
             await pilot.press("u")
-            await states.until(pilot, lambda: screen.busy == "updating")
-            await states.until(pilot, lambda: screen.busy == "", timeout=120)
-            said = "\n".join(screen.said)
+            await states.until(pilot, lambda: screen.model.busy == "updating")
+            await states.until(pilot, lambda: screen.model.busy == "", timeout=120)
+            said = "\n".join(screen.model.operation.said)
             assert "updated to" in said and "healthy" in said
             assert states.rows(pilot, "pull") == 1  # the one code layer
             assert "100%" in states.table(pilot, "pull").get_row_at(0)[1]
@@ -158,9 +162,10 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
 
             await pilot.press("r", "y")  # roll back to the version before
             await states.until(
-                pilot, lambda: "back on agile/storage:previous" in "\n".join(screen.said)
+                pilot,
+                lambda: "back on agile/storage:previous" in "\n".join(screen.model.operation.said),
             )
-            await states.until(pilot, lambda: screen.busy == "")
+            await states.until(pilot, lambda: screen.model.busy == "")
             assert table.get_row("storage")[2] == f"→ {predicted.version}"  # checked again
         assert docker_client.images.get("agile/storage:multistage").id == v1
         assert docker_client.images.get("agile/storage:previous").id == v2

@@ -84,7 +84,9 @@ async def test_an_update_finishes_after_the_operators_session_drops(
             await pilot.press("U")
             await states.on_screen(pilot, "UpdatesScreen")
             screen = app.screen
-            await states.until(pilot, lambda: any("updated to" in s for s in screen.said))
+            await states.until(
+                pilot, lambda: any("updated to" in s for s in screen.model.operation.said)
+            )
             said = app.screen.query_one("#said")
             assert said.border_subtitle == "last: update of storage, succeeded"
             table = states.table(pilot, "services")

@@ -18,7 +18,9 @@ from agile_tui.app import AgileApp
 from agile_tui.client.session import Session
 from agile_tui.config import Config
 from agile_tui.models.polled import Polled
+from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.data import DataScreen
+from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.live_table import LiveTable
 from tests.bridge.broker import Broker
 from tests.helpers import fill_up
@@ -305,7 +307,9 @@ async def build_failed(pilot: Pilot[None]) -> None:
     await build_modal(pilot)
     await pilot.press("enter", "enter")
     await on_screen(pilot, "BuildScreen")
-    await until(pilot, lambda: pilot.app.screen.outcome == "failed", timeout=60)  # type: ignore[attr-defined]
+    screen = pilot.app.screen
+    assert isinstance(screen, BuildScreen)
+    await until(pilot, lambda: screen.model.outcome == "failed", timeout=60)
     await settled(pilot)
 
 
@@ -320,7 +324,8 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
     await pilot.press("U")
     await on_screen(pilot, "UpdatesScreen")
     screen = pilot.app.screen
-    await until(pilot, lambda: not screen.busy)  # type: ignore[attr-defined]
+    assert isinstance(screen, UpdatesScreen)
+    await until(pilot, lambda: not screen.model.busy)
     registry = "10.0.0.2:5000"
 
     def service(
@@ -361,9 +366,11 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
             ),
         ],
     )
-    screen.show_check(check)  # type: ignore[attr-defined]
-    screen.say("ble: 497,012 bytes to download by pull (a pull: 497,012 bytes, 1 of 4 layers)")  # type: ignore[attr-defined]
-    screen.pulled("9c1e0a7d2f43", 262_144, 495_578)  # type: ignore[attr-defined]
+    model = screen.model
+    model.result = check
+    model.say("ble: 497,012 bytes to download by pull (a pull: 497,012 bytes, 1 of 4 layers)")
+    model.pulled("9c1e0a7d2f43", 262_144, 495_578)
+    screen.show()
     select_row(pilot, "services", "ble")
     await settled(pilot)
 

@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from agile_tui.client.gateway import GatewayClient
 from agile_tui.config import Config, ConfigError, load_config
 from agile_tui.screens.devices import DevicesScreen
+from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.live_table import LiveTable
 from tests.tui import states
 
@@ -88,11 +90,12 @@ async def test_unreachable_bus_is_said_and_the_rest_keeps_working(frozen_dir) ->
         await states.until(pilot, lambda: states.rows(pilot, "stack") == 3)
 
 
-async def _updates_without_a_bus(pilot):  # type: ignore[no-untyped-def]
+async def _updates_without_a_bus(pilot: Pilot[None]) -> UpdatesScreen:
     await pilot.press("U")
     await states.on_screen(pilot, "UpdatesScreen")
     screen = pilot.app.screen
-    await states.until(pilot, lambda: not screen.busy)
+    assert isinstance(screen, UpdatesScreen)
+    await states.until(pilot, lambda: not screen.model.busy)
     return screen
 
 
@@ -102,7 +105,7 @@ async def test_updates_without_a_gateway_bus_say_why(frozen_dir) -> None:
         screen = await _updates_without_a_bus(pilot)
         assert "no gateway bus: none" in str(screen.query_one("#note").render())
         await pilot.press("a", "x")  # nothing to update, nothing to cancel: no effect
-        assert screen.result is None and not screen.busy
+        assert screen.model.result is None and not screen.model.busy
 
 
 async def test_an_update_by_the_missing_layers_alone_says_what_a_pull_would_take(
@@ -118,7 +121,8 @@ async def test_an_update_by_the_missing_layers_alone_says_what_a_pull_would_take
             "storage", "v1", "r:5000/agile/storage:multistage", "v2", 745_000, 4, 4,
             method="layers", pull_bytes=68_400_000,
         )  # fmt: skip
-        screen.show_check(UpdateCheck("r:5000", "multistage", [storage]))
+        screen.model.result = UpdateCheck("r:5000", "multistage", [storage])
+        screen.show()
         table = screen.query_one("#services", LiveTable)
         await states.until(pilot, lambda: table.keys() == ["storage"])
         assert table.get_row("storage")[3] == "▸ 745,000 B"

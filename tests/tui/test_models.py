@@ -12,13 +12,15 @@ from typing import Any
 import pytest
 
 from agile_tui.client.errors import BusError, EngineError
-from agile_tui.client.gateway import GatewayClient
+from agile_tui.client.gateway import GatewayClient, UpdaterEvent
 from agile_tui.client.native import NativeRuntime
 from agile_tui.client.stack import StackRow
+from agile_tui.models.build import BuildModel
 from agile_tui.models.containers import ContainersModel
 from agile_tui.models.data import DataModel
 from agile_tui.models.devices import DevicesModel
 from agile_tui.models.images import ImagesModel
+from agile_tui.models.updates import UpdatesModel
 from services import contract as c
 from tests.helpers import SWITCH, THERMOMETER
 
@@ -268,3 +270,80 @@ def test_images_wait_for_an_engine_and_pruning_without_one_is_refused() -> None:
     assert model.fetch() is None and model.untagged() == []
     with pytest.raises(EngineError, match="no Docker engine"):
         model.prune()
+
+
+class Updater:
+    """An update service whose operation and answers are set here; it says Started for
+    an update before its call answers, as the service may."""
+
+    def __init__(self) -> None:
+        self.current_op = c.Operation()
+        self.said: list[UpdaterEvent] = []
+
+    async def current(self) -> c.Operation:
+        return self.current_op
+
+    async def plan(self, registry: str) -> tuple[str, str, list[c.ServicePlan]]:
+        if registry == "down:5000":
+            raise BusError("the registry down:5000 did not answer", "org.eclipse.agail.Error")
+        return registry, "multistage", [c.ServicePlan("storage", "v1", download_bytes=9)]
+
+    async def update(self, services: list[str], registry: str) -> str:
+        return "op7"
+
+    async def build(self, service: str, strategy: str) -> str:
+        return "op8"
+
+    async def cancel(self) -> bool:
+        return True
+
+
+def signal(member: str, *body: object) -> UpdaterEvent:
+    return UpdaterEvent(member, list(body))
+
+
+async def test_an_update_is_followed_from_its_started_signal_to_its_end() -> None:
+    updater = Updater()
+    model = UpdatesModel(lambda: updater, "r:5000")  # type: ignore[arg-type,return-value]
+    await model.check()
+    assert model.result is not None and model.result.pending == ["storage"]
+    model.begin("updating")
+    mine = lambda _kind: True  # noqa: E731
+    assert model.heard(signal("Started", "op7", "update", "storage"), mine) == "started"
+    await model.start(["storage"])
+    assert model.operation.id == "op7"
+    assert model.heard(signal("Log", "op6", "another's"), mine) == ""
+    assert model.heard(signal("Log", "op7", "storage: pulling"), mine) == "log"
+    assert model.heard(signal("Progress", "op7", "9c1e", 5, 10), mine) == "progress"
+    assert model.heard(signal("Ended", "op7", "succeeded", ""), mine) == "ended"
+    model.ended("succeeded")
+    assert model.operation.said == ["storage: pulling"]
+    assert (
+        model.operation.pulls == {"9c1e": (5, 10)} and model.operation.title == "ended: succeeded"
+    )
+    model.registry = "down:5000"
+    await model.check()
+    assert model.result is None and "did not answer" in model.problem
+
+
+async def test_an_operation_running_when_the_screen_opens_is_followed_again() -> None:
+    updater = Updater()
+    model = UpdatesModel(lambda: updater, "")  # type: ignore[arg-type,return-value]
+    updater.current_op = c.Operation("op3", "update", "ble", "running", "", 0, 0, ["a", "b"])
+    assert (await model.attach())[0] == "running"
+    assert model.busy == "updating" and model.operation.said == ["a", "b"]
+    updater.current_op = c.Operation("op3", "update", "ble", "succeeded", "done", 0, 0, [])
+    assert (await model.attach())[0] == "ended"  # it ended while the bus was away
+
+
+async def test_a_build_reads_its_steps_and_ends_cancelled_once_cancelled() -> None:
+    updater = Updater()
+    model = BuildModel(lambda: updater, "storage", "multistage")  # type: ignore[arg-type,return-value]
+    await model.start()
+    assert model.heard_build(signal("Log", "op8", "Step 2/7 : COPY . /src")) == "log"
+    assert model.step == (2, 7)
+    model.cancelling()
+    assert await model.cancel()
+    assert model.heard_build(signal("Ended", "op8", "cancelled", "")) == "ended"
+    assert model.outcome == "cancelled"
+    assert model.heard_build(signal("Log", "op8", "late")) == ""  # it has ended
