@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import InvalidThemeError, SystemCommand
@@ -14,46 +15,30 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from agile_tui.client.errors import BusError, ClientError
-from agile_tui.client.fleet import Gateway, Tunnel
 from agile_tui.client.session import Session
 from agile_tui.client.storage import storage_problem
 from agile_tui.config import Config
 from agile_tui.gateway_app import GatewayApp
 from agile_tui.roles import lacking
-from agile_tui.screens.containers import ContainersScreen
-from agile_tui.screens.data import DataScreen
-from agile_tui.screens.devices import DevicesScreen
-from agile_tui.screens.fleet import FleetScreen
 from agile_tui.screens.help import HelpScreen
-from agile_tui.screens.images import ImagesScreen
+from agile_tui.sections import SECTIONS
 from agile_tui.theme import AGILE_THEME
 
-RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 10.0
+if TYPE_CHECKING:  # the fleet's modules load with the Fleet section
+    from agile_tui.client.fleet import Gateway, Tunnel
 
-SECTIONS = {
-    "containers": ("1", "Containers", "Containers and service processes of the stack"),
-    "devices": ("2", "Devices", "Discovered and registered devices, pairing"),
-    "data": ("3", "Data", "Live charts of device components"),
-    "images": ("4", "Images", "Images, layers, shared and unique bytes"),
-    "fleet": ("5", "Fleet", "Every gateway over SSH; staged rollouts"),
-}
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 10.0
 
 
 class AgileApp(GatewayApp):
     TITLE = "agile-tui"
     CSS_PATH = "agile.tcss"
-    MODES = {
-        "containers": ContainersScreen,
-        "devices": DevicesScreen,
-        "data": DataScreen,
-        "images": ImagesScreen,
-        "fleet": FleetScreen,
-    }
+    MODES = {mode: section.make for mode, section in SECTIONS.items()}
     BINDINGS = [
         # The top bar lists the sections with their keys, so they stay out of the footer.
         *(
-            Binding(key, f"switch_mode('{mode}')", label, id=f"app.{mode}", show=False)
-            for mode, (key, label, _) in SECTIONS.items()
+            Binding(s.key, f"switch_mode('{mode}')", s.label, id=f"app.{mode}", show=False)
+            for mode, s in SECTIONS.items()
         ),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit", show=False),
@@ -64,7 +49,7 @@ class AgileApp(GatewayApp):
         session: Session,
         config: Config,
         start_mode: str = "devices",
-        gateways: list[Gateway] | None = None,
+        gateways: "list[Gateway] | None" = None,
     ) -> None:
         super().__init__(session, config, gateways or [])
         self.remote: Tunnel | None = None  # the opened fleet gateway's, if one is open
@@ -90,7 +75,7 @@ class AgileApp(GatewayApp):
         if self.remote is not None:
             self.remote.close()
 
-    async def open_gateway(self, session: Session, tunnel: Tunnel | None) -> None:
+    async def open_gateway(self, session: Session, tunnel: "Tunnel | None") -> None:
         """Show another gateway in the four sections, as the local one: their screens
         made anew on its bus and engine (`tunnel`: its own, closed when another opens).
         `session` is a new one (its clients never used): the one left is closed."""
@@ -208,8 +193,9 @@ class AgileApp(GatewayApp):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for mode, (_, label, help_text) in SECTIONS.items():
-            yield SystemCommand(f"Go to {label}", help_text, partial(self.switch_mode, mode))
+        for mode, section in SECTIONS.items():
+            go = partial(self.switch_mode, mode)
+            yield SystemCommand(f"Go to {section.label}", section.help, go)
         yield SystemCommand("Help", "Every key of every section", self.action_help)
         for binding in getattr(screen, "BINDINGS", []):
             if isinstance(binding, Binding) and binding.description:

@@ -10,13 +10,13 @@ from textual.message_pump import MessagePump
 from textual.reactive import reactive
 
 from agile_tui.client.errors import ClientError, EngineError
-from agile_tui.client.fleet import Gateway, Tunnel
 from agile_tui.client.session import Session
 from agile_tui.config import Config
 from agile_tui.events import GatewayEvents
 
-if TYPE_CHECKING:  # the Docker SDK stays out of the TUI's start-up
+if TYPE_CHECKING:  # the Docker SDK and the fleet's modules stay out of the start-up
     from agile_tui.client.engine import Engine
+    from agile_tui.client.fleet import Gateway, Tunnel
 
 
 class GatewayApp(App[object]):
@@ -29,7 +29,7 @@ class GatewayApp(App[object]):
     # dimmed, and say which role they need.
     role: reactive[str] = reactive("")
 
-    def __init__(self, session: Session, config: Config, gateways: list[Gateway]) -> None:
+    def __init__(self, session: Session, config: Config, gateways: "list[Gateway]") -> None:
         super().__init__()
         self.session = session
         self.home = session  # the gateway agile-tui started on
@@ -43,7 +43,7 @@ class GatewayApp(App[object]):
             raise EngineError(f"the Docker engine is {self.engine_state}")
         return self.engine
 
-    async def open_gateway(self, session: Session, tunnel: Tunnel | None) -> None:
+    async def open_gateway(self, session: Session, tunnel: "Tunnel | None") -> None:
         raise NotImplementedError
 
     def bus_failed(self, exc: ClientError) -> None:

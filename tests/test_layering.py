@@ -40,11 +40,14 @@ def test_non_ui_module_does_not_import_textual_or_rich(module: str) -> None:
 
 
 def test_tui_start_up_path_leaves_heavy_imports_out() -> None:
-    """docker, plotext and the radio stacks load only when a section needs them."""
+    """docker, plotext and the radio stacks load only when a section needs them, and a
+    section's screens (and the fleet's modules) when it first opens."""
     code = (
         "import sys, agile_tui.cli, agile_tui.app\n"
         "heavy = ('docker', 'plotext', 'textual_plotext', 'bleak', 'zigpy')\n"
-        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))"
+        "later = ('agile_tui.screens.', 'services.fleet.', 'services.images.')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "    or (m.startswith(later) and m != 'agile_tui.screens.help'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

@@ -1,5 +1,6 @@
 """Every key of every section, as currently bound (the config file can rebind them)."""
 
+import importlib
 from collections.abc import Iterable
 
 from textual.app import ComposeResult
@@ -10,20 +11,12 @@ from textual.widgets import DataTable
 from agile_tui.client.access import needs
 from agile_tui.gateway_app import GatewayApp, gateway_app
 from agile_tui.roles import role_of
-from agile_tui.screens.audit import AuditScreen
-from agile_tui.screens.build import BuildScreen
-from agile_tui.screens.logs import LogsScreen
-from agile_tui.screens.updates import UpdatesScreen
+from agile_tui.sections import SECTIONS
 from agile_tui.widgets.live_table import LiveTable
 
 SCREENS = ("containers", "devices", "data", "images")
 # Screens opened from a section, with keys of their own.
-INNER_SCREENS = {
-    "logs": LogsScreen,
-    "audit": AuditScreen,
-    "build": BuildScreen,
-    "updates": UpdatesScreen,
-}
+INNER_SCREENS = ("logs", "audit", "build", "updates")  # their modules are named so
 
 
 def key_rows(app: GatewayApp) -> list[tuple[str, str, str, str]]:
@@ -42,8 +35,11 @@ def key_rows(app: GatewayApp) -> list[tuple[str, str, str, str]]:
     add("everywhere", app.BINDINGS)
     add("tables", LiveTable.BINDINGS)
     for mode in SCREENS:
-        add(mode, app.MODES[mode].BINDINGS)
-    for place, screen in INNER_SCREENS.items():
+        add(mode, SECTIONS[mode].screen_class().BINDINGS)
+    for place in INNER_SCREENS:
+        # Imported when the help opens: these screens stay out of the start-up.
+        module = importlib.import_module(f"agile_tui.screens.{place}")
+        screen = getattr(module, f"{place.capitalize()}Screen")
         add(place, screen.BINDINGS)
     rows.append(("everywhere", "ctrl+p", "Command palette", ""))
     return rows

@@ -5,9 +5,9 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from agile_tui.gateway_app import gateway_app
+from agile_tui.sections import SECTIONS
 
 STATE_MARK = {"connected": "[green]●[/]", "unreachable": "[red]✗[/]"}
-SECTIONS = (("1", "Containers"), ("2", "Devices"), ("3", "Data"), ("4", "Images"), ("5", "Fleet"))
 
 
 class GatewayBar(Horizontal):
@@ -27,7 +27,8 @@ class GatewayBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         parts = []
-        for key, name in SECTIONS:
+        for section in SECTIONS.values():
+            key, name = section.key, section.label
             if name == "Fleet" and not gateway_app(self).gateways:
                 continue  # no fleet configured: key 5 still says how to make one
             if self.section.startswith(name):
