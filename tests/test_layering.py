@@ -3,6 +3,7 @@
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,29 +109,37 @@ def test_no_import_cycle_between_packages() -> None:
     assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles))[:10])
 
 
+def imported(node: ast.AST) -> list[str]:
+    """The modules an import statement names ([] for any other node)."""
+    if isinstance(node, ast.ImportFrom) and node.module:
+        return [node.module]
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    return []
+
+
+def tui_nodes(*skipped: str) -> Iterator[tuple[Path, ast.AST]]:
+    """Every syntax node of agile_tui, with its file, but below `skipped`."""
+    for path in (ROOT / "agile_tui").rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[1] not in skipped:
+            for node in ast.walk(ast.parse(path.read_text())):
+                yield relative, node
+
+
 def test_the_tui_reaches_the_gateway_only_through_the_contract_and_its_client() -> None:
     """Screens, widgets and the app import the bus contract and agile_tui.client; the rest
     of `services` only through that client layer."""
     wrong = []
-    for path in (ROOT / "agile_tui").rglob("*.py"):
-        relative = path.relative_to(ROOT)
-        if relative.parts[1] in ("client", "cli.py", "__init__.py"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            contract_only = isinstance(node, ast.ImportFrom) and all(
-                a.name == "contract" for a in node.names
-            )
-            for name in names:
-                if name.startswith("services") and name != "services.contract":
-                    if name == "services" and contract_only:
-                        continue  # from services import contract
-                    wrong.append(f"{relative}: {name}")
+    for relative, node in tui_nodes("client", "cli.py", "__init__.py"):
+        contract_only = isinstance(node, ast.ImportFrom) and all(
+            a.name == "contract" for a in node.names
+        )
+        for name in imported(node):
+            if name.startswith("services") and name != "services.contract":
+                if name == "services" and contract_only:
+                    continue  # from services import contract
+                wrong.append(f"{relative}: {name}")
     assert not wrong, "\n".join(wrong)
 
 
@@ -139,25 +148,14 @@ def test_screens_name_no_bus_or_engine_library_and_never_catch_everything() -> N
     catches Exception: what the gateway or the engine fails with reaches the screens as
     the client's errors, one root (ClientError)."""
     wrong = []
-    for path in (ROOT / "agile_tui").rglob("*.py"):
-        relative = path.relative_to(ROOT)
-        if relative.parts[1] == "client":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ExceptHandler):
-                caught = ast.unparse(node.type) if node.type else "everything"
-                if caught in ("Exception", "BaseException", "everything"):
-                    wrong.append(f"{relative}:{node.lineno}: catches {caught}")
-                continue
-            else:
-                continue
-            wrong += [
-                f"{relative}: imports {name}"
-                for name in names
-                if name.split(".")[0] in ("dbus_fast", "docker")
-            ]
+    for relative, node in tui_nodes("client"):
+        if isinstance(node, ast.ExceptHandler):
+            caught = ast.unparse(node.type) if node.type else "everything"
+            if caught in ("Exception", "BaseException", "everything"):
+                wrong.append(f"{relative}:{node.lineno}: catches {caught}")
+        wrong += [
+            f"{relative}: imports {name}"
+            for name in imported(node)
+            if name.split(".")[0] in ("dbus_fast", "docker")
+        ]
     assert not wrong, "\n".join(wrong)
