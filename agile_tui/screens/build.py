@@ -62,7 +62,7 @@ class BuildScreen(GatewayScreen):
         self._started = self.app.session.clock()
         self._show_state()
         self._ticker = self.set_interval(1, self._show_state)
-        self.follow(self.app.events.updater, self._heard)
+        self.subscribe(self.app.events.updater, self._heard)
         self.run_build()
 
     @work(exclusive=True, group="build")
@@ -91,7 +91,7 @@ class BuildScreen(GatewayScreen):
         if bar.total is None:  # ended before the first step: stop the pulsing
             bar.update(total=1, progress=0)
         if self.model.outcome == "built":
-            bar.update(progress=bar.total)
+            bar.update(progress=bar.total or 1)
         elif self.model.outcome == "failed":
             self.query_one("#error", Label).update(self.model.error)
             self.add_class("failed")

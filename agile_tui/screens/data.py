@@ -60,7 +60,7 @@ class DataScreen(GatewayScreen):
 
     def on_mount(self) -> None:
         self.model = DataModel(self.app.session.gateway, self.app.session.clock)
-        self.follow(self.app.events.record, self.model.record)
+        self.subscribe(self.app.events.record, self.model.record)
         self.set_interval(REDRAW_SECONDS, self._redraw)
         self.set_interval(HISTORY_REFRESH_SECONDS, self._refresh_history)
         self._check_storage()  # then WriteStatus signals say when it changes

@@ -67,7 +67,7 @@ class DevicesScreen(GatewayScreen):
         self.query_one("#discovered").focus()
         session = self.app.session
         self.model = DevicesModel(session.gateway, session.clock, self.app.config.refresh_seconds)
-        self.follow(self.app.events.device, self.device_discovered)
+        self.subscribe(self.app.events.device, self.device_discovered)
         self.set_interval(1.0, self._count_down)
         self.poll()  # ScreenResume may not come for a mode's first screen
         # The section may open before the bus is connected: ask as soon as it is.

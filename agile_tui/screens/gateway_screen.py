@@ -4,6 +4,8 @@ gateway's events followed while the screen is mounted, never after."""
 from collections.abc import Callable
 from typing import TypeVar
 
+from textual import on
+from textual.events import Unmount
 from textual.screen import Screen
 from textual.signal import Signal
 
@@ -13,16 +15,19 @@ T = TypeVar("T")
 
 
 class GatewayScreen(Screen[None]):
+    # Textual declares `app` an attribute of App[Any] to type checkers; narrowing it is
+    # the point of this base.
     @property
-    def app(self) -> GatewayApp:
+    def app(self) -> GatewayApp:  # type: ignore[override]
         app = super().app
         assert isinstance(app, GatewayApp), app  # agile-tui's screens run in no other app
         return app
 
-    def follow(self, signal: Signal[T], callback: Callable[[T], None]) -> None:
+    def subscribe(self, signal: Signal[T], callback: Callable[[T], None]) -> None:
         """`callback` for each event of `signal` until this screen is unmounted; called
         at once (a record is a point appended to a chart: nothing to post a message for)."""
         signal.subscribe(self, callback, immediate=True)
 
-    def on_unmount(self) -> None:
+    @on(Unmount)
+    def _unsubscribe(self) -> None:
         self.app.events.unsubscribe(self)

@@ -26,7 +26,7 @@ def key_rows(app: GatewayApp) -> list[tuple[str, str, str, str]]:
     def add(place: str, bindings: Iterable[object]) -> None:
         for b in bindings:
             if isinstance(b, Binding) and b.description:
-                keys = keymap.get(b.id, b.key).split(",")
+                keys = keymap.get(b.id or "", b.key).split(",")
                 shown = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in keys)
                 need = needs(role_of(app), b.id or "")
                 said = b.description if need is None else f"{b.description} (needs {need})"

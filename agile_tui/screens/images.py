@@ -63,7 +63,10 @@ class ImagesScreen(GatewayScreen):
 
     def on_mount(self) -> None:
         self.query_one("#images").focus()
-        self.watch(self.app, "engine_state", lambda _s: self.action_reload())
+        self.watch(self.app, "engine_state", self._engine_changed)
+
+    def _engine_changed(self, _state: str) -> None:
+        self.action_reload()
 
     def on_screen_resume(self) -> None:
         self.action_reload()

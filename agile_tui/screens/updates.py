@@ -70,7 +70,7 @@ class UpdatesScreen(GatewayScreen):
     def on_mount(self) -> None:
         self.model.registry = self.app.session.registry or ""
         self.query_one("#services").focus()
-        self.follow(self.app.events.updater, self._heard)
+        self.subscribe(self.app.events.updater, self._heard)
         self.watch(self.app, "bus_state", self._bus_state_changed, init=False)
         self._set_busy("checking")
         self.attach()

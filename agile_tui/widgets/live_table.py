@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Mapping, Sequence
 
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -72,7 +73,7 @@ class LiveTable(DataTable[str]):
         if not self._rows or self.cursor_row < 0:
             return None
         try:
-            return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+            return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
         except (RowDoesNotExist, IndexError):
             return None
 
