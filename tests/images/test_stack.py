@@ -198,8 +198,7 @@ async def test_agile_tui_survives_the_bus_container_being_replaced(stack, docker
         await pilot.press("3")
         await states.until(pilot, lambda: pilot.app.screen.query_one("#streams").option_count >= 1)
         await pilot.press("space")
-        data = app.screen
-        await states.until(pilot, lambda: data.point_count() >= 1)
+        await states.until(pilot, lambda: states.data_points(pilot) >= 1)
 
         before = app.session.gateway.bus
         switch(docker_client, PROJECT, "bus", "agile/bus:multistage").keep()
@@ -209,8 +208,8 @@ async def test_agile_tui_survives_the_bus_container_being_replaced(stack, docker
             lambda: app.session.gateway.bus not in (None, before) and app.bus_state == "connected",
             timeout=120,
         )
-        after = data.point_count()
-        await states.until(pilot, lambda: data.point_count() > after, timeout=120)
+        after = states.data_points(pilot)
+        await states.until(pilot, lambda: states.data_points(pilot) > after, timeout=120)
 
 
 async def test_every_method_as_each_role_and_each_service_on_the_stack(
