@@ -131,15 +131,13 @@ async def probe(
     calls = calls_of(ifaces)
     # In a thread: the services may run in this test's event loop.
     done = await asyncio.to_thread(
-        subprocess.run,
+        run_as,
+        uid,
+        gid,
+        groups,
         [PROBE_PYTHON, str(PROBE), address],
         input=json.dumps(calls),
-        capture_output=True,
-        text=True,
         timeout=120,
-        user=uid,
-        group=gid,
-        extra_groups=groups,
         cwd="/",
         env={**os.environ, "PYTHONPATH": PROBE_PATH},
     )
@@ -194,14 +192,15 @@ def busctl_as(
     uid: int, gid: int, groups: list[int], address: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     """busctl on the bus at `address` as that user (an independent client)."""
+    return run_as(uid, gid, groups, ["busctl", f"--address={address}", *args], timeout=60)
+
+
+def run_as(
+    uid: int, gid: int, groups: list[int], argv: list[str], **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`argv` run as that user, with those groups; its output as text."""
     return subprocess.run(
-        ["busctl", f"--address={address}", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        user=uid,
-        group=gid,
-        extra_groups=groups,
+        argv, capture_output=True, text=True, user=uid, group=gid, extra_groups=groups, **options
     )
 
 

@@ -15,10 +15,8 @@ T = TypeVar("T")
 
 
 class GatewayScreen(Screen[None]):
-    # Textual declares `app` an attribute of App[Any] to type checkers; narrowing it is
-    # the point of this base.
     @property
-    def app(self) -> GatewayApp:  # type: ignore[override]
+    def app(self) -> GatewayApp:  # type: ignore[override]  # Textual types it App[Any]
         app = super().app
         assert isinstance(app, GatewayApp), app  # agile-tui's screens run in no other app
         return app

@@ -92,7 +92,7 @@ async def test_without_a_connection_nothing_is_asked_and_a_lost_one_is_said() ->
         raise BusError("the connection was closed")
 
     radios.connected = True
-    radios.permit_join_remaining = gone  # type: ignore[method-assign]
+    radios.permit_join_remaining = gone  # type: ignore[method-assign]  # the radio lost
     failures: list[BusError] = []
     run = asyncio.create_task(model.run(lambda _view: None, failures.append))
     await until(lambda: bool(failures))
@@ -239,7 +239,7 @@ def test_containers_come_native_first_then_by_project_and_keep_what_events_said(
 
     engine = Engine()
     native = NativeRuntime(frozen_runtime_dir(tmp_path))
-    model = ContainersModel(lambda: native, lambda: engine)  # type: ignore[arg-type,return-value]
+    model = ContainersModel(lambda: native, lambda: engine)  # type: ignore[arg-type,return-value]  # stand-ins
     rows = model.fetch()
     model.fetched(rows)
     assert list(model.rows) == [
@@ -304,7 +304,7 @@ def signal(member: str, *body: object) -> UpdaterEvent:
 
 async def test_an_update_is_followed_from_its_started_signal_to_its_end() -> None:
     updater = Updater()
-    model = UpdatesModel(lambda: updater, "r:5000")  # type: ignore[arg-type,return-value]
+    model = UpdatesModel(lambda: updater, "r:5000")  # type: ignore[arg-type,return-value]  # stand-ins
     await model.check()
     assert model.result is not None and model.result.pending == ["storage"]
     model.begin("updating")
@@ -328,7 +328,7 @@ async def test_an_update_is_followed_from_its_started_signal_to_its_end() -> Non
 
 async def test_an_operation_running_when_the_screen_opens_is_followed_again() -> None:
     updater = Updater()
-    model = UpdatesModel(lambda: updater, "")  # type: ignore[arg-type,return-value]
+    model = UpdatesModel(lambda: updater, "")  # type: ignore[arg-type,return-value]  # stand-ins
     updater.current_op = c.Operation("op3", "update", "ble", "running", "", 0, 0, ["a", "b"])
     assert (await model.attach())[0] == "running"
     assert model.busy == "updating" and model.operation.said == ["a", "b"]
@@ -338,7 +338,7 @@ async def test_an_operation_running_when_the_screen_opens_is_followed_again() ->
 
 async def test_a_build_reads_its_steps_and_ends_cancelled_once_cancelled() -> None:
     updater = Updater()
-    model = BuildModel(lambda: updater, "storage", "multistage")  # type: ignore[arg-type,return-value]
+    model = BuildModel(lambda: updater, "storage", "multistage")  # type: ignore[arg-type,return-value]  # stand-ins
     await model.start()
     assert model.heard_build(signal("Log", "op8", "Step 2/7 : COPY . /src")) == "log"
     assert model.step == (2, 7)
