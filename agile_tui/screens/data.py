@@ -211,7 +211,7 @@ class DataScreen(GatewayScreen):
         plt.clear_data()
         now = self.app.session.clock()
         _, _, scale, unit_name = WINDOWS[self.model.window]
-        shown = self.model.shown()
+        shown = self.model.drawn(2 * chart.content_size.width)  # braille: 2 dots a cell
         for key, points in shown.items():
             if points:
                 xs = [(t - now) / scale for t, _ in points]

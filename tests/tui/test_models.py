@@ -17,7 +17,7 @@ from agile_tui.client.native import NativeRuntime
 from agile_tui.client.stack import StackRow
 from agile_tui.models.build import BuildModel
 from agile_tui.models.containers import ContainersModel
-from agile_tui.models.data import DataModel
+from agile_tui.models.data import DataModel, thinned
 from agile_tui.models.devices import DevicesModel
 from agile_tui.models.images import ImagesModel
 from agile_tui.models.updates import UpdatesModel
@@ -347,3 +347,18 @@ async def test_a_build_reads_its_steps_and_ends_cancelled_once_cancelled() -> No
     assert model.heard_build(signal("Ended", "op8", "cancelled", "")) == "ended"
     assert model.outcome == "cancelled"
     assert model.heard_build(signal("Log", "op8", "late")) == ""  # it has ended
+
+
+def test_a_long_series_is_drawn_from_each_columns_extremes_and_a_short_one_whole() -> None:
+    key = ("dev", "temperature")
+    points = [(1000.0 + i, float((i * 37) % 101)) for i in range(600)]
+    drawn = thinned({key: points}, 70)[key]
+    assert len(drawn) <= 2 * 70
+    assert drawn == sorted(drawn)  # time order kept
+    assert min(v for _, v in drawn) == 0.0 and max(v for _, v in drawn) == 100.0
+    for column in range(70):  # each column keeps its own lowest and highest value
+        bucket = [p for p in points if min(int((p[0] - 1000.0) / 599 * 70), 69) == column]
+        kept = [p for p in drawn if p in bucket]
+        assert {min(v for _, v in bucket), max(v for _, v in bucket)} == {v for _, v in kept}
+    short = points[:140]
+    assert thinned({key: short}, 70)[key] is short
