@@ -32,6 +32,17 @@ NEEDS = {
 }
 
 
+# The suite runs in parallel (`./dev test`: pytest-xdist, --dist loadgroup); tests that
+# share what the machine has one of run one after another on one worker: the Docker
+# engine's images and tags (and the users made for the role tests, which the stack
+# tests use too), and the demo gateways the SSH tests count by their command lines.
+SERIAL = {
+    "engine": ("docker_client", "role_users"),
+    "ssh": ("sshd", "reach"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -40,6 +51,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(marker)
         if not any(item.get_closest_marker(m) for m in NEEDS):
             item.add_marker("unit")
+        group = next((g for g, names in SERIAL.items() if fixtures.intersection(names)), None)
+        if group and not item.get_closest_marker("xdist_group"):  # unless it has its own
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture

@@ -1,9 +1,15 @@
 """Images for tests and benchmarks, made locally: nothing can be pulled on these machines."""
 
+import contextlib
 import io
 import shutil
 import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+from services.paths import ROOT
 
 TINY_IMAGE = "agile-test/tiny:1"
 
@@ -57,3 +63,20 @@ def built(docker_client: Any, service: str, strategy: str = "multistage") -> str
     for _ in build(docker_client, service, strategy, say=lambda _line: None):
         pass
     return f"agile/{service}:{strategy}"
+
+
+@contextlib.contextmanager
+def checkout_copy() -> Iterator[Path]:
+    """A copy of what an image's build reads of the checkout: a build from it may change
+    its code, and its wheel is made there (setuptools writes build/ into the tree it
+    builds), while tests running beside it read this one."""
+    with tempfile.TemporaryDirectory(prefix="agile-checkout-") as folder:
+        code = Path(folder)
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(ROOT / name, code / name)
+        for package in ("services", "agile_tui"):
+            shutil.copytree(ROOT / package, code / package, ignore=_BYTECODE)
+        yield code
+
+
+_BYTECODE = shutil.ignore_patterns("__pycache__", "build")

@@ -9,8 +9,7 @@ import docker
 import pytest
 
 from services.images.build import build
-from services.paths import ROOT
-from tests.docker_images import built  # noqa: F401 - for the tests here
+from tests.docker_images import built, checkout_copy  # noqa: F401 - built: for the tests here
 from tests.helpers import agile_gateway
 from tests.local_registry import LocalRegistry
 
@@ -63,13 +62,11 @@ def publish_code_change(
     (`deltas`: with `images publish`, bundles included); the gateway keeps the image it
     had (the new one is removed from the engine). The new image's id."""
     before = docker_client.images.get(f"agile/{service}:multistage").id
-    probe = ROOT / "services" / "_update_probe.py"
-    probe.write_text(f"VERSION = {time.time_ns()}\n")  # a new version every time
-    try:
-        for _ in build(docker_client, service, say=lambda _line: None):
+    with checkout_copy() as code:  # tests running beside this one read the tree
+        # A new version every time:
+        (code / "services" / "_update_probe.py").write_text(f"VERSION = {time.time_ns()}\n")
+        for _ in build(docker_client, service, say=lambda _line: None, code=code):
             pass
-    finally:
-        probe.unlink()
     new = docker_client.images.get(f"agile/{service}:multistage").id
     if deltas:
         published = cli("images", "publish", service, "--registry", registry.address)
