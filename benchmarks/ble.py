@@ -17,14 +17,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from dbus_fast import Message
+from dbus_fast.aio import MessageBus
 
 from agile_tui.client.gateway import GatewayClient
 from services import contract as c
 from services.ble import gatt as g
-from services.bus import add_match, call, connect, match_rule, name_has_owner, on_signal
+from services.bus import call, connect, listen, name_has_owner
 from services.busconfig import start_bus_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +39,7 @@ BLE = c.protocol_bus_name("BLE")
 TEMP_PROFILE = {c.GATT_SERVICE: g.ENVIRONMENTAL_SENSING, "GATT_CHARACTERSTICS": g.TEMPERATURE}
 
 
-async def ble(bus, member: str, signature: str, *body) -> list:  # type: ignore[no-untyped-def]
+async def ble(bus: MessageBus, member: str, signature: str, *body: object) -> list[Any]:
     return await call(
         bus, BLE, c.protocol_path("BLE"), c.PROTOCOL_IFACE, member, signature, body, timeout=30
     )
@@ -112,11 +119,11 @@ async def discovery_through_gateway(stack: Stack, n: int) -> float:
         client.close()
 
 
-async def discovery_with_bleak(n: int) -> float:
+async def discovery_with_bleak(_stack: Stack, n: int) -> float:
     seen: set[str] = set()
     done = asyncio.Event()
 
-    def found(device, _adv) -> None:  # type: ignore[no-untyped-def]
+    def found(device: BLEDevice, _adv: AdvertisementData) -> None:
         seen.add(device.address)
         if len(seen) >= n:
             done.set()
@@ -135,12 +142,12 @@ class Sniffer:
 
     def __init__(self) -> None:
         self.count = 0
-        self.bus = None
+        self.bus: MessageBus | None = None
 
     async def start(self, address: str) -> None:
         self.bus = await connect(address)
 
-        def seen(msg) -> None:  # type: ignore[no-untyped-def]
+        def seen(msg: Message) -> None:
             if (
                 msg.body
                 and msg.body[0] == "org.bluez.GattCharacteristic1"
@@ -148,17 +155,15 @@ class Sniffer:
             ):
                 self.count += 1
 
-        on_signal(self.bus, "org.freedesktop.DBus.Properties", "PropertiesChanged", seen)
-        await add_match(
-            self.bus, match_rule(type="signal", sender="org.bluez", member="PropertiesChanged")
-        )
+        changed = ("org.freedesktop.DBus.Properties", "", "PropertiesChanged")
+        await listen(self.bus, changed, seen, "org.bluez", any_path=True)
 
     def stop(self) -> None:
         if self.bus is not None:
             self.bus.disconnect()
 
 
-async def window(seconds: float, sniffer: Sniffer, counter) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+async def window(seconds: float, sniffer: Sniffer, counter: Callable[[], int]) -> tuple[int, int]:
     """(sent by BlueZ, received) over the same `seconds`; the difference at the end is at
     most the records still in flight (a few milliseconds' worth)."""
     sent0, got0 = sniffer.count, counter()
@@ -172,14 +177,12 @@ async def notifications_through_gateway(
     bus = await connect(stack.gw)
     count = 0
 
-    def got(_msg) -> None:  # type: ignore[no-untyped-def]
+    def got(_msg: Message) -> None:
         nonlocal count
         count += 1
 
     try:
-        iface, path, member = c.NEW_RECORD_SIGNAL
-        on_signal(bus, iface, member, got, path=path)
-        await add_match(bus, match_rule(type="signal", interface=iface, member=member))
+        await listen(bus, c.NEW_RECORD_SIGNAL, got, c.PROTOCOL_NAME_PREFIX)
         for i in range(devices):
             await ble(bus, "Connect", "s", fleet_address(i))
             await ble(bus, "Subscribe", "sa{ss}", fleet_address(i), TEMP_PROFILE)
@@ -198,7 +201,7 @@ async def notifications_through_gateway(
 async def notifications_with_bleak(stack: Stack, devices: int, seconds: float) -> tuple[int, int]:
     count = 0
 
-    def got(_char, _data) -> None:  # type: ignore[no-untyped-def]
+    def got(_char: object, _data: bytearray) -> None:
         nonlocal count
         count += 1
 
@@ -218,7 +221,10 @@ async def notifications_with_bleak(stack: Stack, devices: int, seconds: float) -
             await client.disconnect()
 
 
-async def measure(fleet: int, hz: float, work):  # type: ignore[no-untyped-def]
+_T = TypeVar("_T")
+
+
+async def measure(fleet: int, hz: float, work: Callable[[Stack], Awaitable[_T]]) -> _T:
     stack = Stack(fleet=fleet, notify_hz=hz)
     try:
         await stack.wait()
@@ -232,8 +238,8 @@ async def main() -> None:
     print("(each peripheral advertises every 0.5 s, first packet at a random phase)")
     print(f"\n{'discovery, all N listed':<34}{'gateway':>10}{'bleak':>10}{'ratio':>8}")
     for n in (10, 100):
-        gateway = await measure(n, 10, lambda st, n=n: discovery_through_gateway(st, n))
-        bare = await measure(n, 10, lambda _st, n=n: discovery_with_bleak(n))
+        gateway = await measure(n, 10, partial(discovery_through_gateway, n=n))
+        bare = await measure(n, 10, partial(discovery_with_bleak, n=n))
         print(f"{f'N = {n}':<34}{gateway:>9.2f}s{bare:>9.2f}s{gateway / bare:>8.2f}")
     devices, hz, seconds = 20, 10.0, 10.0
 
@@ -242,7 +248,7 @@ async def main() -> None:
         return await notifications_through_gateway(stack, devices, seconds)
 
     async def via_bleak(stack: Stack) -> tuple[int, int]:
-        await discovery_with_bleak(devices)  # bleak needs the devices in its cache
+        await discovery_with_bleak(stack, devices)  # bleak needs the devices in its cache
         return await notifications_with_bleak(stack, devices, seconds)
 
     g_sent, g_got = await measure(devices, hz, via_gateway)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from unittest import mock
 
@@ -404,7 +405,7 @@ def main() -> None:
                 registry,
                 "one-line code change",
                 strategy,
-                lambda s=strategy: built(client, s),
+                partial(built, client, strategy),
                 code_change(client, strategy),
             )
             show(row)

@@ -85,7 +85,7 @@ def ssh_rss_mb(the_fleet: Fleet) -> float:
     return total
 
 
-async def measure(gateways: list, rounds: int) -> dict[str, float]:  # type: ignore[type-arg]
+async def measure(gateways: list, rounds: int) -> dict[str, float]:
     the_fleet = Fleet(gateways, timeout_s=60)
     try:
         started = time.perf_counter()
@@ -118,7 +118,7 @@ async def measure(gateways: list, rounds: int) -> dict[str, float]:  # type: ign
         await the_fleet.stop()
 
 
-async def tui(gateways: list, periods: int) -> dict[str, float]:  # type: ignore[type-arg]
+async def tui(gateways: list, periods: int) -> dict[str, float]:
     """agile-tui, headless, the Fleet section open on these gateways."""
     from agile_tui.app import AgileApp
     from agile_tui.client.session import Session
@@ -127,7 +127,7 @@ async def tui(gateways: list, periods: int) -> dict[str, float]:  # type: ignore
     app = AgileApp(Session(None, "no local gateway"), Config(), "fleet", gateways)
     async with app.run_test(size=(120, 60)) as pilot:
         started = time.perf_counter()
-        while not all(s.last_seen for s in app.screen.statuses.values()):  # type: ignore[attr-defined]
+        while not all(s.last_seen for s in app.screen.statuses.values()):  # type: ignore[attr-defined]  # the Fleet screen's
             await pilot.pause(0.05)
             if time.perf_counter() - started > 120:
                 raise SystemExit("agile-tui: not every gateway answered in 120 s")

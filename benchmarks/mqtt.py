@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from dbus_fast import DBusError, Message
+from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, dbus_method
 
 from services import contract as c
@@ -135,7 +136,9 @@ def summary(ms: list[float]) -> str:
     return f"{statistics.median(ms):>8.1f}{p95:>8.1f}{ms[-1]:>8.1f}"
 
 
-async def bridge_run(broker_args: list[str], options: dict[str, str], n: int, folder: Path):  # type: ignore[no-untyped-def]
+async def bridge_run(
+    broker_args: list[str], options: dict[str, str], n: int, folder: Path
+) -> tuple[float, list[float]]:
     proc, address = start_bus_daemon(folder / "bus")
     bus = await connect(address)
     followed: set[str] = set()
@@ -185,7 +188,7 @@ async def bridge_run(broker_args: list[str], options: dict[str, str], n: int, fo
         proc.terminate()
 
 
-async def connected(bus) -> bool:  # type: ignore[no-untyped-def]
+async def connected(bus: MessageBus) -> bool:
     try:
         (status,) = await call(bus, c.BRIDGE_NAME, c.BRIDGE_PATH, c.BRIDGE_IFACE, "Status")
     except DBusError:
@@ -193,7 +196,7 @@ async def connected(bus) -> bool:  # type: ignore[no-untyped-def]
     return bool(status["connected"].value)
 
 
-def ceiling_run(broker_args: list[str], n: int, folder: Path):  # type: ignore[no-untyped-def]
+def ceiling_run(broker_args: list[str], n: int, folder: Path) -> tuple[float, list[float]]:
     from services.bridge.topics import record_payload
 
     arrivals = Arrivals(broker_args, f"{BASE}/ceiling", folder / "ceiling.out")

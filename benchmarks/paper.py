@@ -292,13 +292,19 @@ def fig6(
     removes them), and each from v2 on onto an empty engine too."""
 
     def pulled(k: int, kind: str, run: int) -> Release:
-        sums = [0, 0, 0.0, 0.0]
+        planned = link_bytes = 0
+        predicted = measured = 0.0
         for name in names:
-            for i, value in enumerate(
-                timed_pull(gateway, registry, link, name, f"stack-v{k}", learnt)
-            ):
-                sums[i] += value
-        return Release(k, rate_mbit, run, kind, len(names), *sums)  # type: ignore[arg-type]
+            p, b, s, m = timed_pull(gateway, registry, link, name, f"stack-v{k}", learnt)
+            planned, link_bytes, predicted, measured = (
+                planned + p,
+                link_bytes + b,
+                predicted + s,
+                measured + m,
+            )
+        return Release(
+            k, rate_mbit, run, kind, len(names), planned, link_bytes, predicted, measured
+        )
 
     for run in range(1, runs + 1):
         empty(gateway)
@@ -390,9 +396,10 @@ def claims(
                 f"({100 * slower / t['multistage']:+.1f} %) — {verdict}"
             )
     said += stack_claims(releases)
+    timed: list[Pull | Release] = [*pulls, *releases]
     errors = [
         abs(p.predicted_s - p.measured_s) / p.measured_s
-        for p in [*pulls, *releases]
+        for p in timed
         if p.predicted_s and p.measured_s  # 0 s: no layer came (only an image's config)
     ]
     if errors:
@@ -535,8 +542,11 @@ def charts(pulls: list[Pull], releases: list[Release], folder: Path) -> None:
 
     matplotlib.use("Agg")  # files only: no display on a gateway or in CI
     import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
 
-    def bars(ax, groups: list[str], series: dict[str, list[list[float]]], ylabel: str) -> None:
+    def bars(
+        ax: Axes, groups: list[str], series: dict[str, list[list[float]]], ylabel: str
+    ) -> None:
         width = 0.8 / len(series)
         for i, (label, values) in enumerate(series.items()):
             ax.bar(
@@ -586,7 +596,7 @@ def charts(pulls: list[Pull], releases: list[Release], folder: Path) -> None:
     )
     names = [f"v{k}" for k in range(1, len(RELEASES) + 1)]
     for column, rate in enumerate(rates):
-        mine = [r for r in releases if r.rate_mbit == rate]
+        shown = [r for r in releases if r.rate_mbit == rate]
         for row, (measure, ylabel) in enumerate(
             ((lambda r: r.measured_s, "download time, s"), (lambda r: r.planned_bytes / 1e6, "MB"))
         ):
@@ -595,7 +605,7 @@ def charts(pulls: list[Pull], releases: list[Release], folder: Path) -> None:
                 names,
                 {
                     kind: [
-                        [measure(r) for r in mine if (r.release, r.kind) == (k, kind)]
+                        [measure(r) for r in shown if (r.release, r.kind) == (k, kind)]
                         for k in range(1, len(RELEASES) + 1)
                     ]
                     for kind in ("absolute", "incremental")

@@ -29,6 +29,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from tinydb import Query, TinyDB
@@ -230,14 +231,14 @@ def run(work: Path, histories: tuple[int, ...], top: int) -> None:
         for h in histories:
             c.ingest(have, h - have)
             have = h
-            seconds = timed(lambda c=c, have=have: c.ingest(have, WINDOW))
+            seconds = timed(partial(c.ingest, have, WINDOW))
             have += WINDOW
             rates.setdefault(c.name, {})[h] = WINDOW / seconds
             print(f"  {c.name:<16} history {h:>9,}: {WINDOW / seconds:>10,.0f} records/s")
     for h in histories:
         naive.grow(h)
         n = NaiveTinyDB.inserts_at[h]
-        seconds = timed(lambda h=h, n=n: naive.ingest(h, n))
+        seconds = timed(partial(naive.ingest, h, n))
         rates.setdefault(naive.name, {})[h] = n / seconds
         print(f"  {naive.name:<16} history {h:>9,}: {n / seconds:>10,.1f} records/s ({n} inserts)")
 
@@ -257,16 +258,16 @@ def run(work: Path, histories: tuple[int, ...], top: int) -> None:
     q: dict[str, tuple[float, float]] = {}
     for c in (plain, sealed):
         c.cold()
-        cold_hour = timed(lambda c=c: c.last_hour(end_t)) * 1000
+        cold_hour = timed(partial(c.last_hour, end_t)) * 1000
         c.cold()
-        cold_day = timed(lambda c=c: c.day_downsampled(end_t)) * 1000
+        cold_day = timed(partial(c.day_downsampled, end_t)) * 1000
         print(f"{c.name + ' (cold)':<16}{cold_hour:>12.2f}{cold_day:>14.2f}")
     for c in (plain, sealed, sqlite):
         assert c.last_hour(end_t) == 3600, c.last_hour(end_t)
         assert c.day_downsampled(end_t) <= 500
         q[c.name] = (
-            median_ms(lambda c=c: c.last_hour(end_t), REPEAT),
-            median_ms(lambda c=c: c.day_downsampled(end_t), REPEAT),
+            median_ms(partial(c.last_hour, end_t), REPEAT),
+            median_ms(partial(c.day_downsampled, end_t), REPEAT),
         )
         print(f"{c.name:<16}{q[c.name][0]:>12.2f}{q[c.name][1]:>14.2f}")
     q[naive.name] = (
@@ -279,9 +280,9 @@ def run(work: Path, histories: tuple[int, ...], top: int) -> None:
 
     print("\nBytes on disk per record")
     stored = top + len(histories) * WINDOW
-    for c in (plain, sealed, sqlite, naive):
-        n = top + NaiveTinyDB.inserts_at[top] if c is naive else stored
-        print(f"  {c.name:<16}{c.bytes() / n:>8.1f}")
+    for kept in (plain, sealed, sqlite, naive):
+        n = top + NaiveTinyDB.inserts_at[top] if kept is naive else stored
+        print(f"  {kept.name:<16}{kept.bytes() / n:>8.1f}")
 
     r = rates["store"]
     print("\nGoals (store, this run)")

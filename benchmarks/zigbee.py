@@ -19,11 +19,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
+import zigpy.device
 from dbus_fast import Message
 
 from services import contract as c
-from services.bus import add_match, call, connect, match_rule, name_has_owner, on_signal
+from services.bus import call, connect, listen, name_has_owner
 from services.busconfig import start_bus_daemon
 from services.devicetypes.zigbee import zcl
 from services.protocol import ProtocolService
@@ -56,12 +58,13 @@ def zigpy_config(folder: Path, devices: list) -> dict:
 
 async def zigpy_alone(n: int) -> tuple[float, float, int, int]:
     """(join s, reports/s, reports received, reports sent) for bare zigpy."""
-    app = await VirtualRadio.new(zigpy_config(Path(tempfile.mkdtemp()), fleet(n)), auto_form=True)
+    config = zigpy_config(Path(tempfile.mkdtemp()), fleet(n))
+    app = cast(VirtualRadio, await VirtualRadio.new(config, auto_form=True))  # zigpy says its base
     interviewed = set()
     done = asyncio.Event()
 
     class Listener:
-        def device_initialized(self, device) -> None:  # type: ignore[no-untyped-def]
+        def device_initialized(self, device: zigpy.device.Device) -> None:
             if device.nwk != 0:
                 interviewed.add(device.ieee)
                 if len(interviewed) >= n:
@@ -74,11 +77,14 @@ async def zigpy_alone(n: int) -> tuple[float, float, int, int]:
     join_s = time.perf_counter() - began
     received = 0
 
-    def count(_event) -> None:  # type: ignore[no-untyped-def]
+    def count(_event: object) -> None:
         nonlocal received
         received += 1
 
-    clusters = [app.devices[ieee].endpoints[1].in_clusters[0x0402] for ieee in interviewed]
+    clusters = [
+        cast(zigpy.device.Device, app.devices[ieee]).endpoints[1].in_clusters[0x0402]
+        for ieee in interviewed
+    ]
     for cluster in clusters:
         cluster.on_event("attribute_report", count)
         await cluster.bind()
@@ -108,7 +114,7 @@ async def through_gateway(n: int) -> tuple[float, float, int, int]:
             await asyncio.sleep(0.05)
         path = c.protocol_path("ZB")
 
-        async def zb(member: str, signature: str = "", *body) -> list:  # type: ignore[no-untyped-def]
+        async def zb(member: str, signature: str = "", *body: object) -> list[Any]:
             return await call(
                 client, ZB, path, c.PROTOCOL_IFACE, member, signature, body, timeout=30
             )
@@ -133,7 +139,7 @@ async def through_gateway(n: int) -> tuple[float, float, int, int]:
             await zb("Subscribe", "sa{ss}", overview[0], TEMPERATURE)
         # Hold the devices' reports while the listener and the radio's counter start
         # from zero, so that both count the same window.
-        radio = adapter.app
+        radio = cast(VirtualRadio, adapter.app)  # the service was started on it
         held = {ieee: dict(dev.reporting) for ieee, dev in radio.air.items()}
         for dev in radio.air.values():
             dev.reporting.clear()
@@ -158,7 +164,7 @@ async def through_gateway(n: int) -> tuple[float, float, int, int]:
         daemon.terminate()
 
 
-async def listen(address: str) -> None:
+async def count_records(address: str) -> None:
     """Counts NewRecordSignal between a "start" and a "stop" line on stdin."""
     bus = await connect(address)
     received = 0
@@ -167,9 +173,7 @@ async def listen(address: str) -> None:
         nonlocal received
         received += 1
 
-    iface, path, member = c.NEW_RECORD_SIGNAL
-    on_signal(bus, iface, member, got, path=path)
-    await add_match(bus, match_rule(type="signal", interface=iface, member=member, path=path))
+    await listen(bus, c.NEW_RECORD_SIGNAL, got, c.PROTOCOL_NAME_PREFIX)
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)
@@ -206,6 +210,6 @@ async def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--listen":
-        asyncio.run(listen(sys.argv[2]))
+        asyncio.run(count_records(sys.argv[2]))
     else:
         asyncio.run(main())

@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dbus_fast import BusType, DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
@@ -89,9 +89,9 @@ class _PatientSocket:
         except BlockingIOError:
             return 0
 
-    def sendmsg(self, buffers: list[memoryview], ancdata: list[object]) -> int:
+    def sendmsg(self, buffers: list[memoryview], ancdata: list[tuple[int, int, bytes]]) -> int:
         try:
-            return self._sock.sendmsg(buffers, ancdata)  # type: ignore[arg-type]
+            return self._sock.sendmsg(buffers, ancdata)
         except BlockingIOError:
             return 0
 
@@ -108,18 +108,21 @@ def _patient_writers() -> None:
         return
     original = writer.__init__
 
-    def init(self, bus: MessageBus) -> None:  # type: ignore[no-untyped-def]
+    def init(self: Any, bus: MessageBus) -> None:  # dbus-fast's private writer
         original(self, bus)
         self.sock = _PatientSocket(self.sock)
 
-    writer.__init__ = init  # type: ignore[method-assign]
-    writer._agile_patient = True  # type: ignore[attr-defined]
+    writer.__init__ = init  # type: ignore[method-assign]  # the patch itself
+    writer._agile_patient = True  # type: ignore[attr-defined]  # our mark on it
 
 
 _patient_writers()
 
 
-def loss_noted(bus: MessageBus) -> MessageBus:
+_Bus = TypeVar("_Bus", bound=MessageBus)
+
+
+def loss_noted(bus: _Bus) -> _Bus:
     """Mark the bus's loss as seen even when no one awaits wait_for_disconnect().
 
     dbus-fast ends that future with the EOFError of a bus that went away; unawaited,
@@ -143,20 +146,21 @@ class GatewayBus(MessageBus):
         self.on_send: Callable[[Message], None] | None = None
         self.owners = NameOwners(self)
 
-    def send(self, msg: Message) -> asyncio.Future[None]:
+    def send(self, msg: Message) -> asyncio.Future[None]:  # type: ignore[override]  # as dbus-fast's own aio bus (its base says None)
         if self.on_send is not None:
             self.on_send(msg)
         return super().send(msg)
 
 
-async def connect(address: str, timeout: float = DEFAULT_CALL_TIMEOUT) -> MessageBus:
+async def connect(address: str, timeout: float = DEFAULT_CALL_TIMEOUT) -> GatewayBus:
     # EXTERNAL without a uid of our own: the daemon takes the socket's, which is who we
     # are there. Through an SSH forward that is the ssh user on the gateway, whose uid
     # need not be ours here (dbus-fast would claim os.getuid() and be rejected).
     bus = GatewayBus(
         bus_address=address, bus_type=BusType.SESSION, auth=AuthExternal(UID_NOT_SPECIFIED)
     )
-    return loss_noted(await asyncio.wait_for(bus.connect(), timeout))
+    await asyncio.wait_for(bus.connect(), timeout)
+    return loss_noted(bus)
 
 
 async def call(
@@ -389,9 +393,7 @@ class Exports:
     def export(self, path: str, iface: ServiceInterface) -> None:
         methods: dict[str, set[str]] = {}
         for method in iface.introspect().methods:
-            methods.setdefault(method.name, set()).add(
-                "".join(arg.signature for arg in method.in_args)
-            )
+            methods.setdefault(method.name, set()).add(method.in_signature)
         self._methods.setdefault(path, {})[iface.name] = methods
         self.bus.export(path, iface)
 
@@ -406,7 +408,7 @@ class Exports:
         if msg.message_type != MessageType.METHOD_CALL:
             return None
         _caller.set(msg.sender or "")
-        ifaces = self._methods.get(msg.path)
+        ifaces = self._methods.get(msg.path or "")  # a method call always has one
         if not ifaces:
             if msg.interface in ANY_PATH_INTERFACES:
                 return None  # introspecting the tree, pinging the peer
@@ -419,7 +421,7 @@ class Exports:
         )
         signatures: set[str] = set()
         for table in tables:
-            signatures |= table.get(msg.member, set())
+            signatures |= table.get(msg.member or "", set())
         if signatures and msg.signature not in signatures:
             expected = " or ".join(f"({s})" for s in sorted(signatures))
             return Message.new_error(

@@ -254,7 +254,8 @@ def start_bus_daemon(
     groups = existing_groups(role_groups()) if names is None else None
     config.write_text(render_config(socket_path, service_users, names, groups=groups))
     read_fd, write_fd = os.pipe()
-    err = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    log_out = open(log_file, "ab") if log_file else None  # noqa: SIM115
+    err = log_out if log_out is not None else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(
             [
@@ -273,8 +274,8 @@ def start_bus_daemon(
         )
     finally:
         os.close(write_fd)
-        if log_file:
-            err.close()  # type: ignore[union-attr]
+        if log_out is not None:
+            log_out.close()
     with os.fdopen(read_fd) as pipe:
         address = pipe.readline().strip()
     if not address:

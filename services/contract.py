@@ -479,8 +479,11 @@ class DeviceDefinition:
     def from_wire(cls, value: Any) -> Self:
         if not isinstance(value, list | tuple) or len(value) != 7:
             raise InvalidArgs(f"DeviceDefinition: expected 7 fields, got {value!r}")
-        head = _strings(value[:6], 6, "DeviceDefinition")
-        return cls(*head, streams=tuple(DeviceComponent.from_wire(s) for s in value[6]))
+        device_id, address, name, description, protocol, path = _strings(
+            value[:6], 6, "DeviceDefinition"
+        )
+        streams = tuple(DeviceComponent.from_wire(s) for s in value[6])
+        return cls(device_id, address, name, description, protocol, path, streams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,7 +513,8 @@ class RecordObject:
     def from_wire(cls, value: Any) -> Self:
         if not isinstance(value, list | tuple) or len(value) != 6:
             raise InvalidArgs(f"RecordObject: expected 6 fields, got {value!r}")
-        return cls(*_strings(value[:5], 5, "RecordObject"), last_update=int(value[5]))
+        device_id, component_id, value_, unit, format_ = _strings(value[:5], 5, "RecordObject")
+        return cls(device_id, component_id, value_, unit, format_, int(value[5]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -644,8 +648,8 @@ class Operation:
 
     @classmethod
     def from_wire(cls, value: Any) -> Self:
-        *head, lines = value
-        return cls(*head, lines=tuple(lines))
+        op_id, kind, target, state, message, started, ended, lines = value
+        return cls(op_id, kind, target, state, message, started, ended, tuple(lines))
 
     @property
     def running(self) -> bool:

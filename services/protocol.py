@@ -52,7 +52,7 @@ class ProtocolAdapter(ABC):
         self.on_new_device: Callable[[c.DeviceOverview], None] = lambda o: None
         self.on_record: Callable[[str, dict[str, str], bytes], None] = lambda a, p, v: None
         # Called when status() changed (a radio plugged in), so the manager lists it anew.
-        self.on_status_change: Callable[[], None] = lambda: None
+        self.on_status_change: Callable[[], object] = lambda: None
         self.last_data = b""
 
     @property

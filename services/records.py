@@ -3,6 +3,7 @@
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any, cast
 
 from dbus_fast import DBusError, Message
 from dbus_fast.aio import MessageBus
@@ -114,10 +115,11 @@ class Follower:
                 (rows,) = await device_call(
                     self.bus, key[0], "Replay", "st", key[1], self.last[key]
                 )
-                for wire, seq in rows:  # type: ignore[union-attr]
+                batch = cast(list[tuple[Any, int]], rows)  # "a(vt)"
+                for wire, seq in batch:
                     if key in self.last and seq > self.last[key] and not self.paused:
                         self._take(key, c.RecordObject.from_wire(wire), seq)
-                if len(rows) < c.REPLAY_BATCH:  # type: ignore[arg-type]
+                if len(batch) < c.REPLAY_BATCH:
                     break
         except DBusError as exc:
             log.info("replay of %s/%s not taken (tried again): %s", *key, exc.text)

@@ -4,11 +4,11 @@ import asyncio
 import logging
 import signal
 from abc import ABC, abstractmethod
-
-from dbus_fast.aio import MessageBus
+from collections.abc import Coroutine
+from typing import Any
 
 from services.access import guard
-from services.bus import Exports, connect, request_names
+from services.bus import Exports, GatewayBus, connect, request_names
 from services.serviceconfig import ServiceConfig
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class BusService(ABC):
 
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
-        self.bus: MessageBus
+        self.bus: GatewayBus
         self.exports: Exports
 
     @abstractmethod
@@ -87,7 +87,7 @@ async def woken(event: asyncio.Event, seconds: float) -> bool:
 _background: set[asyncio.Task[object]] = set()
 
 
-def spawn(coro) -> asyncio.Task[object]:  # type: ignore[no-untyped-def]
+def spawn(coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
     """Run `coro` in the background, keeping a reference so it is not collected mid-flight."""
     task = asyncio.ensure_future(coro)
     _background.add(task)

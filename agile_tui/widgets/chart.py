@@ -7,6 +7,7 @@ itself, turning each distinct colour triple into a Rich style once (through the 
 same ANSI parse, so the picture is unchanged: the snapshot tests hold it)."""
 
 from functools import lru_cache
+from typing import Any
 
 import plotext._utility as plotext_utility
 from rich.segment import Segment
@@ -21,7 +22,7 @@ from textual_plotext import PlotextPlot
 def _style(colors: tuple[object, object, object]) -> Style | None:
     ansi = plotext_utility.colors_to_ansi(*colors)
     spans = Text.from_ansi(f"{ansi}x{plotext_utility.ansi_end}").spans
-    return spans[0].style if spans else None  # type: ignore[return-value]
+    return spans[0].style if spans else None  # type: ignore[return-value]  # parsed ANSI: Styles
 
 
 def _frozen(color: object) -> object:
@@ -31,7 +32,7 @@ def _frozen(color: object) -> object:
 class Chart(PlotextPlot):
     def _runs(self) -> list[list[tuple[str, Style | None]]]:
         """The figure's rows, top first, as runs of characters of one style."""
-        plot = self.plt
+        plot: Any = self.plt  # plotext's figure, whose steps used here are typed nowhere
         plot.plotsize(self.size.width, self.size.height)
         plot._set_size(self.size.width, self.size.height)  # as PlotextPlot does (its #5)
         plot.theme(self._get_plotext_theme_name(self.app.theme))

@@ -25,7 +25,7 @@ class LiveTable(DataTable[str]):
     """
 
     def __init__(self, columns: Iterable[str], **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]  # passed on as given
         self._column_names = tuple(columns)
         self._rows: dict[str, tuple[str, ...]] = {}
         # Columns exist from the start: rows can arrive before the table is mounted,

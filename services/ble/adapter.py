@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from bleak import BleakClient, BleakScanner
+from bleak import BleakClient, BleakScanner, BlueZScannerArgs
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
@@ -82,6 +82,12 @@ class Peer:
     @property
     def connected(self) -> bool:
         return self.client is not None and self.client.is_connected
+
+    @property
+    def gatt(self) -> BleakClient:
+        """The connection, where the caller saw `connected`."""
+        assert self.client is not None
+        return self.client
 
 
 FIND_S = 5.0  # how long a scan looks for an address not yet seen
@@ -195,8 +201,8 @@ class BLEAdapter(ProtocolAdapter):
         self._discovery_wanted = True
         if self.scanner:
             return
-        kwargs = {"bluez": {"adapter": self.hci}} if self.hci else {}
-        scanner = BleakScanner(detection_callback=self._advertisement, **kwargs)  # type: ignore[arg-type]
+        bluez: BlueZScannerArgs = {"adapter": self.hci} if self.hci else {}
+        scanner = BleakScanner(detection_callback=self._advertisement, bluez=bluez)
         try:
             await scanner.start()
         except (BleakError, DBusError, OSError) as exc:
@@ -383,8 +389,7 @@ class BLEAdapter(ProtocolAdapter):
             if address not in self.adverts and peer is None:
                 raise c.DeviceNotFound(f"no BLE device {address}")
             raise c.NoResult(f"BLE device {address} is not connected")
-        assert peer.client is not None
-        service = peer.client.services.get_service(key[0])
+        service = peer.gatt.services.get_service(key[0])
         if service is None:
             raise c.NoResult(f"{address} has no GATT service {key[0]}")
         char = service.get_characteristic(key[1])
@@ -395,7 +400,7 @@ class BLEAdapter(ProtocolAdapter):
     async def read(self, address: str, profile: dict[str, str]) -> bytes:
         peer, char, _ = self._characteristic(address, profile)
         try:
-            return bytes(await peer.client.read_gatt_char(char))  # type: ignore[union-attr]
+            return bytes(await peer.gatt.read_gatt_char(char))
         except (BleakError, DBusError) as exc:
             raise c.NoResult(f"read of {char.uuid} on {address} failed: {exc}") from None
 
@@ -403,7 +408,7 @@ class BLEAdapter(ProtocolAdapter):
         peer, char, _ = self._characteristic(address, profile)
         response = "write" in char.properties
         try:
-            await peer.client.write_gatt_char(char, value, response=response)  # type: ignore[union-attr]
+            await peer.gatt.write_gatt_char(char, value, response=response)
         except (BleakError, DBusError) as exc:
             raise c.NoResult(f"write of {char.uuid} on {address} failed: {exc}") from None
 
@@ -417,7 +422,7 @@ class BLEAdapter(ProtocolAdapter):
             self.record(peer.address, profile, bytes(data))
 
         try:
-            await peer.client.start_notify(char, notified)  # type: ignore[union-attr]
+            await peer.gatt.start_notify(char, notified)
         except (BleakError, DBusError) as exc:
             raise c.NoResult(
                 f"notifications of {char.uuid} on {peer.address} failed: {exc}"
@@ -438,7 +443,7 @@ class BLEAdapter(ProtocolAdapter):
         if peer.connected:
             _, char, _ = self._characteristic(address, profile)
             with contextlib.suppress(BleakError, DBusError):
-                await peer.client.stop_notify(char)  # type: ignore[union-attr]
+                await peer.gatt.stop_notify(char)
 
     def device_info(self, address: str) -> dict[str, Variant]:
         adv = self.adverts.get(address)

@@ -210,6 +210,8 @@ class BridgeService(BusService):
     def _client(self) -> Any:
         import aiomqtt  # only the bridge needs it (the `mqtt` extra)
 
+        assert self.host, "ready() runs the broker's tasks only with a host"
+
         tls = None
         if self.ca_file:
             tls = ssl.create_default_context(cafile=self.ca_file)

@@ -209,7 +209,7 @@ class ContactSensor(ZigBeeType):
 
 
 def _clusters_by_name() -> dict[str, type[Cluster]]:
-    return {cls.ep_attribute: cls for cls in Cluster._registry.values()}  # type: ignore[attr-defined]
+    return {cls.ep_attribute: cls for cls in Cluster._registry.values()}
 
 
 class GenericZigBee(DeviceType):
@@ -251,7 +251,7 @@ class GenericZigBee(DeviceType):
             if rest:
                 raise ValueError(f"{len(rest)} bytes too many for {attr_type.__name__}")
             if isinstance(value, enum.Enum):
-                return value.name or str(int(value))
+                return value.name or str(value.value)
             return str(value)
 
         return Component(
@@ -260,7 +260,7 @@ class GenericZigBee(DeviceType):
 
     def components_for_profile(self, profile: dict[str, str]) -> list[Component]:
         try:
-            cluster = Cluster._registry[int(profile["cluster"], 0)]  # type: ignore[attr-defined]
+            cluster = Cluster._registry[int(profile["cluster"], 0)]
             attr = cluster.attributes[int(profile["attribute"], 0)]
             return [
                 self.component(f"{int(profile['endpoint'])}/{cluster.ep_attribute}/{attr.name}")

@@ -65,7 +65,7 @@ def table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    async def poll() -> list:  # type: ignore[type-arg]
+    async def poll() -> list:
         the_fleet = Fleet(gateways_of(args), timeout_s=args.timeout)
         try:
             return await the_fleet.poll_all()

@@ -173,7 +173,7 @@ class Rollout:
         progress: dict[str, dict[str, int]] = {}
         mine = ""
 
-        def heard(signal: str, body: list) -> None:  # type: ignore[type-arg]
+        def heard(signal: str, body: list) -> None:
             if signal == "Progress":
                 progress.setdefault(body[0], {})[body[1]] = int(body[2])
                 if body[0] == mine:
@@ -189,11 +189,11 @@ class Rollout:
             return
         self._said(name, pulled_bytes=sum(progress.get(mine, {}).values()))
         op = await self._outcome(member, mine)
-        state = {
+        outcomes: dict[str, str] = {
             c.OperationState.SUCCEEDED: State.HEALTHY,
             c.OperationState.ROLLED_BACK: State.ROLLED_BACK,
-        }.get(op.state, State.FAILED)
-        self._said(name, state=state, message=op.message)
+        }
+        self._said(name, state=outcomes.get(op.state, State.FAILED), message=op.message)
 
     async def _outcome(self, member: Member, op_id: str) -> c.Operation:
         """The operation's end, as the gateway's update service says it: asked again

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import docker
@@ -170,7 +170,7 @@ def build(
     say: Callable[[str], None] = print,
     code: Path = ROOT,
     recipes: Path | None = None,
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding its log.
     `code`: the checkout whose gateway code and dependencies go in; `recipes`: a folder
     laid out as services/dockerfiles/ (its base/ for the hierarchy). Other versions'

@@ -34,7 +34,7 @@ import mmap
 import re
 import struct
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -146,6 +146,7 @@ def _entries(layer: Buffer) -> list[tuple[str | None, int, int]]:
     so even a tar that is not one is cut into pieces that make it whole)."""
     starts: list[tuple[str | None, int]] = []
     end = 0
+    source: mmap.mmap | io.BytesIO
     if isinstance(layer, mmap.mmap):
         layer.seek(0)
         source = layer
@@ -290,7 +291,7 @@ def _let_go(old: Buffer, start: int, end: int) -> None:
         old.madvise(mmap.MADV_DONTNEED, first, end - first)
 
 
-def made_by(part: Part, old: Buffer, payload: Buffer) -> Iterator[bytes]:
+def made_by(part: Part, old: Buffer, payload: Buffer) -> Generator[bytes, None, None]:
     """The bytes one part of a bundle makes (a "same" part: `old` itself)."""
     if part.kind == "same":
         with memoryview(old) as view:

@@ -15,7 +15,7 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import docker
 
@@ -62,7 +62,7 @@ def _saved(client: docker.DockerClient, image_id: str) -> Iterator[tarfile.TarFi
         raise ExportError(f"the engine's save of {image_id[:19]} broke off: {exc}") from None
 
 
-def _copy(source: BinaryIO, out: BinaryIO) -> str:
+def _copy(source: IO[bytes], out: IO[bytes]) -> str:
     digest = hashlib.sha256()
     while piece := source.read(1 << 20):
         digest.update(piece)

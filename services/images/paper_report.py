@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 TABLE1, FIG5, FIG6, MARKDOWN = "table1.csv", "fig5.csv", "fig6.csv", "report.md"
 # Fig. 6's stack releases, in full and short enough for a chart's row.
@@ -86,7 +86,8 @@ def claims_section(said: list[str]) -> list[str]:
 
 def _rows(path: Path, kind: type[Row]) -> list[Row]:
     """Rows as `kind`; ValueError naming the file where one does not fit."""
-    types: dict[str, Callable[[str], object]] = {f.name: f.type for f in dataclasses.fields(kind)}
+    # The fields' types are classes (no postponed annotations here): each reads its text.
+    types = {f.name: cast(Callable[[str], Any], f.type) for f in dataclasses.fields(kind)}
     with path.open(newline="") as f:
         try:
             return [kind(**{k: types[k](v) for k, v in row.items()}) for row in csv.DictReader(f)]

@@ -416,11 +416,11 @@ def update(
     if previous:
         client.images.get(previous).tag(f"agile/{service}", "previous")
     client.images.get(new).tag(f"agile/{service}", strategy)
+    switched: Switch | None = None
     try:
         switched = switch(client, settings["project"], service, f"agile/{service}:{strategy}")
     except UpdateError as exc:
         problem = str(exc)
-        switched = None
     else:
         problem = wait_healthy(client, switched.new, window_s)
     if not problem:

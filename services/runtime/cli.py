@@ -9,9 +9,14 @@ import os
 import shlex
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from services.bus import BusNotFound, default_state_dir, resolve_bus_address
+
+if TYPE_CHECKING:
+    from services.updater.client import UpdaterClient
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -468,7 +473,7 @@ def cmd_limits(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
+def _with_engine(command: str, work: Callable[[Any], int | None]) -> int:
     """Run `work(docker_client)` for an `images` command; its errors become one line each."""
     import docker
 
@@ -492,7 +497,7 @@ def _with_engine(command: str, work) -> int:  # type: ignore[no-untyped-def]
 def cmd_images_base(args: argparse.Namespace) -> int:
     from services.images.hierarchy import ensure_hierarchy
 
-    def work(client) -> None:  # type: ignore[no-untyped-def]
+    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
         ensure_hierarchy(client, args.arch, say=say, force=args.force)
 
     return _with_engine("base", work)
@@ -505,7 +510,7 @@ def say(line: str) -> None:
 def cmd_images_build(args: argparse.Namespace) -> int:
     from services.images.build import build
 
-    def work(client) -> None:  # type: ignore[no-untyped-def]
+    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
         # The whole build log, as `docker build` prints it (agile-tui shows it as it comes).
         for line in build(client, args.service, args.strategy, args.arch, say=say):
             say(line)
@@ -516,7 +521,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 def cmd_images_publish(args: argparse.Namespace) -> int:
     from services.images.publish import publish
 
-    def work(client) -> None:  # type: ignore[no-untyped-def]
+    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
         publish(client, args.registry, args.service, args.strategy, args.keep, say)
 
     return _with_engine("publish", work)
@@ -537,7 +542,7 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
 
-    def work(client) -> int:  # type: ignore[no-untyped-def]
+    def work(client: Any) -> int:  # a docker.DockerClient (untyped)
         registry = args.registry or stack_settings(state_dir).get("registry")
         if not registry:
             raise UpdateError(
@@ -584,7 +589,7 @@ def cmd_images_operation(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     command = args.images_command
 
-    def start(client):  # type: ignore[no-untyped-def]
+    def start(client: "UpdaterClient") -> Awaitable[str]:
         if command == "update":
             return client.update([args.service], args.registry or "", args.window)
         if command == "rollback":

@@ -10,6 +10,10 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import docker  # untyped, and heavy: the CLI's other commands do without it
 
 from services.bus import ADDRESS_FILE
 from services.catalog import CATALOG, IMAGES
@@ -19,7 +23,7 @@ from services.runtime.supervisor import STATUS_FILE
 CONTAINER_UID = 10001  # the `agile` user of every image
 
 
-def missing_images(client, strategy: str) -> list[str]:  # type: ignore[no-untyped-def]
+def missing_images(client: "docker.DockerClient", strategy: str) -> list[str]:
     from docker.errors import ImageNotFound
 
     missing = []
@@ -103,7 +107,7 @@ def run_dir(state_dir: Path) -> Path:
     return run
 
 
-def _own_volumes(client, project: str) -> None:  # type: ignore[no-untyped-def]
+def _own_volumes(client: "docker.DockerClient", project: str) -> None:
     """Each service's state volume belongs to its user. A volume made before services
     ran as their own users (all as `agile`) is handed over, so that an upgrade finds
     its devices, records and queue; a new one takes its image folder's owner and is

@@ -84,7 +84,7 @@ class Supervisor:
         }
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.control = {s.name: Control() for s in self.specs}
-        self.bus_proc = None
+        self.bus_proc: subprocess.Popen[bytes] | None = None
         self.address = f"unix:path={self.state_dir / SOCKET_NAME}"
         # With simulated radios, BlueZ lives on a private "system bus" of its own.
         self.system_bus_dir = self.state_dir / "system-bus"
@@ -93,7 +93,7 @@ class Supervisor:
             if self.simulate and any(s.system_bus for s in self.specs)
             else None
         )
-        self.system_bus_proc = None
+        self.system_bus_proc: subprocess.Popen[bytes] | None = None
         self.stopping = asyncio.Event()
         self.started = time.time()
 
@@ -362,7 +362,11 @@ class Supervisor:
             if pending:
                 await asyncio.wait(pending, timeout=self.stop_timeout_s)
 
-    async def run(self, on_ready=None, ready_timeout_s: float = 60.0) -> int:  # type: ignore[no-untyped-def]
+    async def run(
+        self,
+        on_ready: Callable[[bool, float], None] | None = None,
+        ready_timeout_s: float = 60.0,
+    ) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -30,8 +30,8 @@ def minmax_indices(t: Sequence[int], v: Sequence[object], max_points: int) -> li
         if lo >= hi:
             continue
         chunk = v[lo:hi]
-        low = lo + chunk.index(min(chunk))  # type: ignore[type-var]
+        low = lo + chunk.index(min(chunk))  # type: ignore[type-var]  # numbers: checked above
         # The last maximum: a flat bucket then keeps its first and last point.
-        high = hi - 1 - chunk[::-1].index(max(chunk))  # type: ignore[type-var]
+        high = hi - 1 - chunk[::-1].index(max(chunk))  # type: ignore[type-var]  # the same
         out += sorted({low, high})
     return out

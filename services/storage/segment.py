@@ -161,9 +161,9 @@ def pack_run(values: list[str]) -> tuple[list[Value], int | None]:
     dot = first.find(".")
     try:
         if dot < 0:
-            ints = [int(s) for s in values]
+            ints: list[Value] = [int(s) for s in values]
             if all(str(i) == s for i, s in zip(ints, values, strict=True)):
-                return ints, None  # type: ignore[return-value]
+                return ints, None
         else:
             decimals = len(first) - dot - 1
             if decimals >= len(_FIXED):
@@ -173,7 +173,7 @@ def pack_run(values: list[str]) -> tuple[list[Value], int | None]:
                 math.isfinite(x) and f"{x:.{decimals}f}" == s
                 for x, s in zip(reals, values, strict=True)
             ):
-                return reals, decimals  # type: ignore[return-value]
+                return list[Value](reals), decimals
     except ValueError:
         pass
     return [pack(s) for s in values], None
@@ -241,13 +241,13 @@ def open_db(path: Path, aad: str, sealer: Sealer | None, encrypt: bool) -> TinyD
         aad,
         sealer,
         encrypt,
-        storage=BatchMiddleware(SegmentStorage),  # type: ignore[arg-type]
+        storage=BatchMiddleware(SegmentStorage),
     )
 
 
 def middleware(db: TinyDB) -> BatchMiddleware:
-    return db.storage  # type: ignore[return-value]
+    return db.storage  # type: ignore[return-value]  # TinyDB says Storage; we gave it this
 
 
 def segment_storage(db: TinyDB) -> SegmentStorage:
-    return middleware(db).storage  # type: ignore[return-value]
+    return middleware(db).storage  # type: ignore[return-value]  # what we wrapped in it

@@ -313,7 +313,7 @@ def _newest(infos: list[Any], n: int) -> list[Any]:
     return [s for s in infos if id(s) in keep]
 
 
-def _errors(func):  # type: ignore[no-untyped-def]
+def _errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Store failures become D-Bus errors a client can tell apart."""
 
     @functools.wraps(func)
@@ -362,9 +362,8 @@ class StorageInterface(ServiceInterface):
         max_points: c.UInt32,
     ) -> c.RecordListWire:
         points = min(max_points or c.QUERY_POINTS_MAX, c.QUERY_POINTS_MAX)
-        return self.service.store.rows(  # type: ignore[return-value]
-            device_id, component_id, since_ms, until_ms, points
-        )
+        rows = self.service.store.rows(device_id, component_id, since_ms, until_ms, points)
+        return [list(row) for row in rows]
 
     @dbus_method()
     @_errors

@@ -66,21 +66,22 @@ class SegmentInfo:
     digest: str = ""  # of its bytes as written ("" where an older version wrote it)
 
     def to_json(self) -> list[object]:
-        row = [self.count, self.first, self.last, self.bytes, self.encrypted, self.seq]
+        row: list[object] = [self.count, self.first, self.last, self.bytes, self.encrypted]
+        row.append(self.seq)
         return [*row, self.digest] if self.digest else row
 
     @classmethod
-    def from_json(cls, name: str, row: list[object]) -> "SegmentInfo":
+    def from_json(cls, name: str, row: list[Any]) -> "SegmentInfo":  # JSON, read back
         # An index from before has no seq, or no digest.
         count, first, last, size, encrypted, *rest = row
         return cls(
             name,
-            int(count),  # type: ignore[call-overload]
-            int(first),  # type: ignore[call-overload]
-            int(last),  # type: ignore[call-overload]
-            int(size),  # type: ignore[call-overload]
+            int(count),
+            int(first),
+            int(last),
+            int(size),
             bool(encrypted),
-            int(rest[0]) if rest else 0,  # type: ignore[call-overload]
+            int(rest[0]) if rest else 0,
             str(rest[1]) if len(rest) > 1 else "",
         )
 
@@ -237,8 +238,10 @@ class Stream:
             except TamperedSegment:
                 # A plain segment cut short keeps its whole chunks; a sealed one is a
                 # single authenticated message, and a cut cannot be told from tampering.
-                if is_sealed(blob) or (data := salvage(blob)) is None:
+                salvaged = None if is_sealed(blob) else salvage(blob)
+                if salvaged is None:
                     raise
+                data = salvaged
                 size = self._repair(path, aad, data)
             cols = columns_of(data, path.name)
         except TamperedSegment as exc:
@@ -293,7 +296,7 @@ class Stream:
             ):
                 end += 1
             t = t_all[start:end]
-            values, decimals = pack_run(p.v[start:end])  # type: ignore[arg-type]
+            values, decimals = pack_run(p.v[start:end])  # type: ignore[arg-type]  # pending: the records' strings
             doc = {"t": t, "v": values, "u": meta[0], "f": meta[1]}
             if decimals is not None:
                 doc["p"] = decimals

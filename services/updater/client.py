@@ -38,7 +38,7 @@ class UpdaterClient:
             await listen(
                 self.bus,
                 (c.UPDATER_IFACE, c.UPDATER_PATH, member),
-                lambda m: handler(m.member, m.body),
+                lambda m: handler(m.member or "", m.body),
                 sender=c.UPDATER_NAME,
             )
 

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import zigpy.application
 import zigpy.device
@@ -59,7 +59,7 @@ def radio_class(name: str) -> type[zigpy.application.ControllerApplication]:
         raise ValueError(f"unknown ZigBee radio {name!r}; known: virtual, {', '.join(RADIOS)}")
     module, package = RADIOS[name]
     try:
-        return importlib.import_module(module).ControllerApplication  # type: ignore[no-any-return]
+        return importlib.import_module(module).ControllerApplication
     except ImportError:
         raise ValueError(
             f"ZigBee radio {name!r} needs {package}: pip install 'agile-gateway[zigbee-radios]'"
@@ -222,7 +222,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         if self._app is not None:
             await self._app.shutdown()
 
-    def _is_member(self, dev: object) -> bool:
+    def _is_member(self, dev: object) -> TypeGuard[zigpy.device.Device]:
         return isinstance(dev, zigpy.device.Device) and dev.ieee != self.app.state.node_info.ieee
 
     @staticmethod
@@ -473,9 +473,10 @@ class ZigBeeAdapter(ProtocolAdapter):
         if profile is None:
             return
         try:
-            cluster = (
-                self.app.devices[listen_key[0]].endpoints[listen_key[1]].in_clusters[listen_key[2]]
-            )
+            dev = self.app.devices[listen_key[0]]
+            if not self._is_member(dev):
+                raise KeyError(listen_key[0])
+            cluster = dev.endpoints[listen_key[1]].in_clusters[listen_key[2]]
             raw = cluster.find_attribute(event.attribute_id).type(event.raw_value).serialize()
         except (KeyError, ValueError, TypeError, OverflowError) as exc:
             log.warning("skipped a report of %s that does not fit its type: %s", key, exc)

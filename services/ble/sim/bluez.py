@@ -165,7 +165,7 @@ class Adapter1(ServiceInterface):
     def Alias(self) -> Str:
         return self._alias
 
-    @Alias.setter
+    @Alias.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def Alias(self, value: Str) -> None:
         self._alias = value
 
@@ -177,7 +177,7 @@ class Adapter1(ServiceInterface):
     def Powered(self) -> Bool:
         return self._powered
 
-    @Powered.setter
+    @Powered.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def Powered(self, value: Bool) -> None:
         self._powered = value
         if not value and self.discovering:
@@ -193,7 +193,7 @@ class Adapter1(ServiceInterface):
     def Discoverable(self) -> Bool:
         return self._discoverable
 
-    @Discoverable.setter
+    @Discoverable.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def Discoverable(self, value: Bool) -> None:
         self._discoverable = value
 
@@ -201,7 +201,7 @@ class Adapter1(ServiceInterface):
     def DiscoverableTimeout(self) -> UInt32:
         return self._discoverable_timeout
 
-    @DiscoverableTimeout.setter
+    @DiscoverableTimeout.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def DiscoverableTimeout(self, value: UInt32) -> None:
         self._discoverable_timeout = value
 
@@ -209,7 +209,7 @@ class Adapter1(ServiceInterface):
     def Pairable(self) -> Bool:
         return self._pairable
 
-    @Pairable.setter
+    @Pairable.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def Pairable(self, value: Bool) -> None:
         self._pairable = value
 
@@ -217,7 +217,7 @@ class Adapter1(ServiceInterface):
     def PairableTimeout(self) -> UInt32:
         return self._pairable_timeout
 
-    @PairableTimeout.setter
+    @PairableTimeout.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def PairableTimeout(self, value: UInt32) -> None:
         self._pairable_timeout = value
 
@@ -314,7 +314,7 @@ class Device1(ServiceInterface):
     def Alias(self) -> Str:
         return self.alias
 
-    @Alias.setter
+    @Alias.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def Alias(self, value: Str) -> None:
         self.alias = value or self.peripheral.name
 
@@ -346,7 +346,7 @@ class Device1(ServiceInterface):
     def Trusted(self) -> Bool:
         return self.trusted
 
-    @Trusted.setter
+    @Trusted.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def Trusted(self, value: Bool) -> None:
         self.trusted = value
 
@@ -354,7 +354,7 @@ class Device1(ServiceInterface):
     def Blocked(self) -> Bool:
         return self.blocked
 
-    @Blocked.setter
+    @Blocked.setter  # type: ignore[no-redef]  # dbus-fast's setter: the same name
     def Blocked(self, value: Bool) -> None:
         self.blocked = value
         if value and self.connected:

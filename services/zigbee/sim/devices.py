@@ -31,7 +31,7 @@ ELECTRICAL = 0x0B04
 
 def attr_type(cluster_id: int, attr_id: int) -> type:
     """The zigpy type of an attribute, from zigpy's cluster definitions."""
-    return Cluster._registry[cluster_id].attributes[attr_id].type  # type: ignore[attr-defined]
+    return Cluster._registry[cluster_id].attributes[attr_id].type
 
 
 @dataclass

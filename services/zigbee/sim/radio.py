@@ -91,7 +91,9 @@ class VirtualRadio(zigpy.application.ControllerApplication):
     # -- the "hardware": NVRAM --
 
     def _save_nvram(self) -> None:
-        self.nvram["joined"] = {str(d.ieee): int(d.nwk) for d in self.air.values() if d.joined}
+        self.nvram["joined"] = {
+            str(d.ieee): int(d.nwk) for d in self.air.values() if d.joined and d.nwk is not None
+        }
         write_atomic(self.nvram_path, json.dumps(self.nvram, indent=1).encode())
 
     async def connect(self) -> None:
@@ -121,7 +123,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
     ) -> None:
         # zigpy forms networks with an unknown IEEE ("use the radio's"): give ours, and
         # a proper NWK type, or the backup zigpy stores is unusable at the next start.
-        if node_info.ieee == t.EUI64.UNKNOWN:
+        if node_info.ieee == t.EUI64.UNKNOWN:  # type: ignore[attr-defined]  # zigpy sets it after the class
             node_info = node_info.replace(ieee=COORDINATOR_IEEE)
         node_info = node_info.replace(nwk=t.NWK(node_info.nwk))
         self.nvram["network_info"] = network_info.as_dict()
@@ -140,8 +142,8 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         await self.load_network_info()
         await self.register_endpoints()
         ieee, nwk = self.state.node_info.ieee, self.state.node_info.nwk
-        self.devices[ieee] = zigpy.device.Device(self, ieee, nwk)
-        task = self.devices[ieee].schedule_initialize()
+        coordinator = self.devices[ieee] = zigpy.device.Device(self, ieee, nwk)
+        task = coordinator.schedule_initialize()
         if task is not None:
             await task
         for dev in self.air.values():
@@ -214,7 +216,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         self._save_nvram()
-        if announce:
+        if announce and dev.nwk is not None:
             log.info("virtual radio: %s leaves the network", dev.ieee)
             self.handle_leave(dev.nwk, dev.ieee)
 
@@ -287,7 +289,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
     def _header(command_id: int, tsn: int, general: bool) -> f.ZCLHeader:
         make = f.ZCLHeader.general if general else f.ZCLHeader.cluster
         hdr = make(tsn, command_id, direction=f.Direction.Server_to_Client)
-        hdr.frame_control = hdr.frame_control.replace(disable_default_response=True)
+        hdr.frame_control = hdr.frame_control.replace(disable_default_response=True)  # type: ignore[assignment,arg-type]  # zigpy types Struct.replace's keywords as dicts
         return hdr
 
     def _deliver(
@@ -303,15 +305,15 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         nwk = COORDINATOR_NWK if dev is None else dev.nwk
         packet = t.ZigbeePacket(
             src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=nwk),
-            src_ep=src_ep,
+            src_ep=t.uint8_t(src_ep),
             dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=COORDINATOR_NWK),
-            dst_ep=dst_ep,
-            tsn=tsn,
-            profile_id=profile,
-            cluster_id=cluster_id,
+            dst_ep=t.uint8_t(dst_ep),
+            tsn=t.uint8_t(tsn),
+            profile_id=t.uint16_t(profile),
+            cluster_id=t.uint16_t(cluster_id),
             data=t.SerializableBytes(payload),
-            lqi=None if dev is None else dev.lqi,
-            rssi=None if dev is None else dev.rssi,
+            lqi=None if dev is None or dev.lqi is None else t.uint8_t(dev.lqi),
+            rssi=None if dev is None or dev.rssi is None else t.int8s(dev.rssi),
         )
         try:
             self.packet_received(packet)
@@ -366,7 +368,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             )
 
     def _find(self, dst: t.AddrModeAddress) -> SimDevice | None:
-        if dst.addr_mode == t.AddrMode.IEEE:
+        if isinstance(dst.address, t.EUI64):
             return self.air.get(dst.address)
         return next((d for d in self.air.values() if d.joined and d.nwk == dst.address), None)
 
@@ -374,6 +376,9 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         if dev is not None and (not dev.joined or not dev.present):
             return
         data = packet.data.serialize()
+        if packet.src_ep is None or packet.dst_ep is None:
+            log.warning("virtual radio: a frame for %s without endpoints, dropped", packet.dst)
+            return
         try:
             if packet.dst_ep == 0:
                 reply = self._zdo(dev, packet.cluster_id, data)
@@ -435,12 +440,12 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         if cluster_id == cmd.Simple_Desc_req:
             _, rest = t.NWK.deserialize(data[1:])
             endpoint, _ = t.uint8_t.deserialize(rest)
-            desc = self._endpoints_of(dev).get(endpoint)
-            if desc is None:
+            simple = self._endpoints_of(dev).get(endpoint)
+            if simple is None:
                 return cmd.Simple_Desc_rsp, tsn + t.serialize(
                     [zdo_t.Status.NOT_ACTIVE, nwk], (zdo_t.Status, t.NWK)
                 ) + b"\x00"
-            sized = zdo_t.SizePrefixedSimpleDescriptor(**desc.as_dict())
+            sized = zdo_t.SizePrefixedSimpleDescriptor(**simple.as_dict())
             return cmd.Simple_Desc_rsp, tsn + t.serialize(
                 [ok, nwk, sized], (zdo_t.Status, t.NWK, zdo_t.SizePrefixedSimpleDescriptor)
             )
@@ -460,7 +465,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         hdr, rest = f.ZCLHeader.deserialize(data)
         if hdr.direction != f.Direction.Client_to_Server:
             return None
-        cluster_id, ep = packet.cluster_id, packet.dst_ep
+        cluster_id, ep = packet.cluster_id, packet.dst_ep or 0  # _answer saw one
         if dev is None:
             attrs = (
                 {0x0004: "AGILE", 0x0005: "virtual coordinator"} if cluster_id == BASIC else None
@@ -495,21 +500,21 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             if hdr.command_id == gc.Configure_Reporting and dev is not None:
                 configs, _ = t.List[f.AttributeReportingConfig].deserialize(rest)
                 wanted = dev.reporting.setdefault((ep, cluster_id), set())
-                statuses = []
+                refused: list[f.ConfigureReportingResponseRecord] = []
                 for config in configs:
                     if config.attrid in attrs:
                         wanted.add(config.attrid)
                     else:
-                        statuses.append(
+                        refused.append(
                             f.ConfigureReportingResponseRecord(
                                 status=f.Status.UNSUPPORTED_ATTRIBUTE,
                                 direction=f.ReportingDirection.SendReports,
                                 attrid=config.attrid,
                             )
                         )
-                statuses = statuses or [f.ConfigureReportingResponseRecord(status=f.Status.SUCCESS)]
+                done = refused or [f.ConfigureReportingResponseRecord(status=f.Status.SUCCESS)]
                 out = self._header(gc.Configure_Reporting_rsp, hdr.tsn, general=True)
-                return out.serialize() + f.ConfigureReportingResponse(statuses).serialize()
+                return out.serialize() + f.ConfigureReportingResponse(done).serialize()
             return self._default_response(hdr, f.Status.UNSUP_GENERAL_COMMAND)
         if dev is not None and self._command(dev, ep, cluster_id, hdr.command_id, rest):
             return self._default_response(hdr, f.Status.SUCCESS)
