@@ -2,6 +2,7 @@
 images`):
 
     ./dev bench deltas [code] [wheel] [runtime] [after]   (default: all four)
+    ./dev bench deltas --quick   (the suite's, so that it keeps running: the wheel only)
 
 The gateway runs storage v1; the registry has v2, published with its bundle
 (`images publish`). For each change, bytes on the wire of the plain pull (the engine's
@@ -46,6 +47,7 @@ from services.images.layers import chain_ids
 from services.images.publish import publish
 from services.images.update import by_delta, plan
 from services.paths import ROOT
+from tests.docker_images import checkout_copy
 from tests.local_registry import LocalRegistry
 
 SERVICE, REPO = "storage", "agile/storage"
@@ -56,8 +58,8 @@ def quiet(_line: str) -> None:
     pass
 
 
-def built(client: docker.DockerClient, strategy: str) -> str:
-    for _ in build(client, SERVICE, strategy, say=quiet):
+def built(client: docker.DockerClient, strategy: str, code: Path = ROOT) -> str:
+    for _ in build(client, SERVICE, strategy, say=quiet, code=code):
         pass
     return client.images.get(f"{REPO}:{strategy}").id
 
@@ -135,19 +137,17 @@ def measure(
 
 
 @contextmanager
-def probe() -> Iterator[None]:
-    path = ROOT / "services" / "_bench_probe.py"
-    path.write_text(f"CHANGED = {time.time_ns()}\n")  # the one-line code change
-    try:
-        yield
-    finally:
-        path.unlink()
+def probe() -> Iterator[Path]:
+    """A checkout with a one-line code change (a copy: the tree itself stays as it is)."""
+    with checkout_copy() as code:
+        (code / "services" / "_bench_probe.py").write_text(f"CHANGED = {time.time_ns()}\n")
+        yield code
 
 
 def code_change(client: docker.DockerClient, strategy: str) -> Callable[[], str]:
     def v2() -> str:
-        with probe():
-            return built(client, strategy)
+        with probe() as code:
+            return built(client, strategy, code)
 
     return v2
 
@@ -226,8 +226,8 @@ def after_delta(client: docker.DockerClient, registry: LocalRegistry, work: Path
             v2_plan = plan(gateway, registry.address, SERVICE, "multistage")
             if not by_delta(gateway, registry.address, v2_plan, print, lambda *_: None):
                 raise SystemExit("the delta to v2 did not apply")
-            with probe():
-                v3 = built(client, "multistage")
+            with probe() as code:
+                v3 = built(client, "multistage", code)
             registry.push(client, v3, SERVICE, "multistage")
         the_plan = plan(gateway, registry.address, SERVICE, "multistage")
         before = registry.fetched()
@@ -397,7 +397,9 @@ def main() -> None:
         f"{'change':<25}{'strategy':<13}{'pull':>12}{'changed':>12}{'delta':>10}"
         f"{'/pull':>8}{'/changed':>9}{'s':>6} exact"
     )
-    chosen = set(sys.argv[1:]) or {"code", "wheel", "runtime", "after"}
+    chosen = set(sys.argv[1:]) - {"--quick"} or {"code", "wheel", "runtime", "after"}
+    if "--quick" in sys.argv[1:]:
+        chosen = {"wheel"}
     try:
         for strategy in STRATEGIES if "code" in chosen else ():
             row, v1, v2 = measure(

@@ -1,6 +1,6 @@
 """Image sizes and update bytes of the four build strategies, side by side, in one run.
 
-    ./dev bench images
+    ./dev bench images [--quick]
 
 1. Every service image (bus, core, storage, ble, zigbee) in every strategy: its size;
    per strategy the stack's sum of image sizes and its bytes on disk with sharing.
@@ -8,7 +8,13 @@
    predicted (registry manifest + config vs the local layer chains) and measured (blob
    bytes the engine downloaded, from a local docker-registry's log), against baseline.
 3. The same change and two more by delta bundles against plain pulls (benchmarks/deltas.py).
+
+`--quick` (the suite's, so that it keeps running): storage, baseline and multi-stage, and
+no part 3 (`./dev bench deltas --quick` has a test of its own).
 """
+
+import sys
+from pathlib import Path
 
 import docker
 
@@ -20,8 +26,8 @@ from services.paths import ROOT
 from tests.local_registry import LocalRegistry
 
 
-def built(client: docker.DockerClient, service: str, strategy: str) -> str:
-    for _ in build(client, service, strategy, say=lambda _line: None):
+def built(client: docker.DockerClient, service: str, strategy: str, code: Path = ROOT) -> str:
+    for _ in build(client, service, strategy, say=lambda _line: None, code=code):
         pass
     return client.images.get(f"agile/{service}:{strategy}").id
 
@@ -32,12 +38,8 @@ def update_bytes(
     """(predicted, measured) bytes of pulling storage v2 where v1 runs."""
     v1 = built(client, "storage", strategy)
     registry.push(client, v1, "storage", strategy)
-    probe = ROOT / "services" / "_bench_probe.py"
-    probe.write_text("CHANGED = True\n")  # the one-line code change
-    try:
-        v2 = built(client, "storage", strategy)
-    finally:
-        probe.unlink()
+    with deltas.probe() as code:  # the one-line code change
+        v2 = built(client, "storage", strategy, code)
     registry.push(client, v2, "storage", strategy)
     client.images.get(v1).tag("agile/storage", strategy)
     client.images.remove(f"{registry.address}/agile/storage:{strategy}")
@@ -51,17 +53,20 @@ def update_bytes(
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]
+    services = ["storage"] if quick else list(SERVICES)
+    strategies = ["baseline", "multistage"] if quick else list(STRATEGIES)
     client = docker.from_env(timeout=900)
     print("Building every service in every strategy (cached layers are reused)...\n")
-    ids = {(s, st): built(client, s, st) for st in STRATEGIES for s in SERVICES}
+    ids = {(s, st): built(client, s, st) for st in strategies for s in services}
     images = {i.id: i for i in analyse([i.attrs for i in client.images.list()], client.api.history)}
-    print(f"{'image size, MB':<16}" + "".join(f"{st:>14}" for st in STRATEGIES))
-    for service in SERVICES:
-        sizes = [images[ids[(service, st)]].size / 1e6 for st in STRATEGIES]
+    print(f"{'image size, MB':<16}" + "".join(f"{st:>14}" for st in strategies))
+    for service in services:
+        sizes = [images[ids[(service, st)]].size / 1e6 for st in strategies]
         print(f"{service:<16}" + "".join(f"{x:>14.1f}" for x in sizes))
     sums, disk = [], []
-    for st in STRATEGIES:
-        members = [images[ids[(s, st)]] for s in SERVICES]
+    for st in strategies:
+        members = [images[ids[(s, st)]] for s in services]
         sums.append(sum(i.size for i in members) / 1e6)
         disk.append(bytes_on_disk(members) / 1e6)
     print(f"{'stack: sum':<16}" + "".join(f"{x:>14.1f}" for x in sums))
@@ -71,17 +76,18 @@ def main() -> None:
     print("\nUpdate of storage after a one-line code change, bytes to download")
     registry = LocalRegistry()
     try:
-        rows = {st: update_bytes(client, registry, st) for st in STRATEGIES}
+        rows = {st: update_bytes(client, registry, st) for st in strategies}
     finally:
         registry.stop()
-    print(f"{'':<16}" + "".join(f"{st:>14}" for st in STRATEGIES))
-    print(f"{'predicted':<16}" + "".join(f"{rows[st][0]:>14,}" for st in STRATEGIES))
-    print(f"{'measured':<16}" + "".join(f"{rows[st][1]:>14,}" for st in STRATEGIES))
+    print(f"{'':<16}" + "".join(f"{st:>14}" for st in strategies))
+    print(f"{'predicted':<16}" + "".join(f"{rows[st][0]:>14,}" for st in strategies))
+    print(f"{'measured':<16}" + "".join(f"{rows[st][1]:>14,}" for st in strategies))
     base = rows["baseline"][1]
-    print(f"{'vs baseline':<16}" + "".join(f"{rows[st][1] / base:>14.3f}" for st in STRATEGIES))
+    print(f"{'vs baseline':<16}" + "".join(f"{rows[st][1] / base:>14.3f}" for st in strategies))
 
-    print("\n3. Delta updates (./dev bench deltas alone)")
-    deltas.main()
+    if not quick:
+        print("\n3. Delta updates (./dev bench deltas alone)")
+        deltas.main()
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from tests.bridge.broker import running_broker
 
 BASE = "agile/bench"
 DEVICES = [f"bench{i}" for i in range(10)]
+PACED = 2000  # records at 200/s: 10 s
 
 
 class StandInManager(ServiceInterface):
@@ -174,7 +175,7 @@ async def bridge_run(
         rate = n / (rows[n - 1][0] - start)
         print(f"(offered {offered:,.0f} records/s on the bus)")
 
-        count = 2000
+        count = PACED
         for i in range(n, n + count):
             await bus.send(sequenced(i))
             await asyncio.sleep(1 / 200)
@@ -209,7 +210,7 @@ def ceiling_run(broker_args: list[str], n: int, folder: Path) -> tuple[float, li
     pub.stdin.flush()
     rows = arrivals.wait_for(n)
     rate = n / (rows[n - 1][0] - start)
-    count = 2000
+    count = PACED
     for i in range(count):
         pub.stdin.write(record_payload(record(i)) + b"\n")
         pub.stdin.flush()
@@ -222,9 +223,14 @@ def ceiling_run(broker_args: list[str], n: int, folder: Path) -> tuple[float, li
 
 
 def main() -> None:
+    global PACED
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=20_000)
-    n = parser.parse_args().records
+    parser.add_argument("--quick", action="store_true", help="the suite's size: 500, then 1 s")
+    chosen = parser.parse_args()
+    n = 500 if chosen.quick else chosen.records
+    if chosen.quick:
+        PACED = 200
     with tempfile.TemporaryDirectory(prefix="agile-bench-mqtt-") as tmp:
         folder = Path(tmp)
         with running_broker(folder / "broker") as broker:
@@ -232,7 +238,8 @@ def main() -> None:
             options = broker.options() | {"gateway-id": "bench", "refresh-interval": "60"}
             ceiling = ceiling_run(args, n, folder)
             bridged = asyncio.run(bridge_run(args, options, n, folder))
-    print(f"\nMQTT: {n:,} records as fast as they come, then 200 records/s for 10 s (QoS 1)")
+    paced = f"then 200 records/s for {PACED / 200:g} s"
+    print(f"\nMQTT: {n:,} records as fast as they come, {paced} (QoS 1)")
     print(f"{'':<28}{'rec/s':>10}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}")
     for name, (rate, ms) in (
         ("mosquitto_pub alone", ceiling),
