@@ -155,11 +155,15 @@ async def bridge_run(
     )
     try:
         arrivals = Arrivals(broker_args, f"{BASE}/+/+", folder / "bridge.out")
-        deadline = time.monotonic() + 60
-        while not (len(followed) == len(DEVICES) and await connected(bus)):
+        deadline = time.monotonic() + 120
+        up = False
+        while not (len(followed) == len(DEVICES) and (up := await connected(bus))):
             if bridge.poll() is not None or time.monotonic() > deadline:
                 said = (folder / "bridge.log").read_text()
-                raise SystemExit(f"the bridge did not follow and connect:\n{said}")
+                raise SystemExit(
+                    f"the bridge did not follow ({len(followed)} of {len(DEVICES)} devices) "
+                    f"and connect (connected: {up}):\n{said}"
+                )
             await asyncio.sleep(0.1)
 
         start = time.time()

@@ -111,14 +111,21 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", self.name, *keys, check=True)
 
-    def wait_for(self, text: str, timeout: float = 30) -> str:
+    def shown(self, text: str, timeout: float) -> str | None:
+        """The screen once `text` is on it; None if it is not within `timeout` s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
             if text in screen:
                 return screen
             time.sleep(0.2)
-        raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+        return None
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        screen = self.shown(text, timeout)
+        if screen is None:
+            raise AssertionError(f"{text!r} never appeared; the screen shows:\n{self.screen()}")
+        return screen
 
     def wait_for_gone(self, text: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
