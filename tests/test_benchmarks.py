@@ -19,7 +19,7 @@ ALONE = {
 }
 ON_THE_ENGINE = {
     "tui": (["--quick"], "idle CPU on Data with a 1 Hz chart"),
-    "images": (["--quick"], "vs baseline"),
+    "images": (["--quick"], "vs multistage"),
     "deltas": (["--quick"], "peak RSS of this process"),
 }
 # Run at their smallest size by a test of their own.
