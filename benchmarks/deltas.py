@@ -47,8 +47,8 @@ from services.images.layers import chain_ids
 from services.images.publish import publish
 from services.images.update import by_delta, plan
 from services.paths import ROOT
-from tests.docker_images import checkout_copy
-from tests.local_registry import LocalRegistry
+from testkit.docker_images import checkout_copy
+from testkit.local_registry import LocalRegistry
 
 SERVICE, REPO = "storage", "agile/storage"
 OLD_TINYDB = "tinydb==4.8.0"
@@ -209,8 +209,8 @@ def after_delta(client: docker.DockerClient, registry: LocalRegistry, work: Path
     no bundle published). The engine's pull of v3 downloads again the layers the delta
     loaded; fetching only the layers the gateway lacks does not."""
     from services.images.update import by_layers
-    from tests.flaky_link import FlakyLink
-    from tests.private_engine import PrivateEngine
+    from testkit.flaky_link import FlakyLink
+    from testkit.private_engine import PrivateEngine
 
     (work / "gateway").mkdir()
     engine = PrivateEngine(work / "gateway")

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from services.fleet.status import Fleet
-from tests.operator import private_sshd, reacher
+from testkit.operator import private_sshd, reacher
 
 # 50 connections at once: sshd's default (10:30:100) drops unauthenticated ones past 10.
 SSHD_SETTINGS = "MaxStartups 200\nMaxSessions 200\n"

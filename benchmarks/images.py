@@ -23,7 +23,7 @@ from services.images.build import SERVICES, STRATEGIES, build
 from services.images.layers import analyse, bytes_on_disk
 from services.images.update import plan
 from services.paths import ROOT
-from tests.local_registry import LocalRegistry
+from testkit.local_registry import LocalRegistry
 
 
 def built(client: docker.DockerClient, service: str, strategy: str, code: Path = ROOT) -> str:

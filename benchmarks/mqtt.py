@@ -35,7 +35,7 @@ from services import contract as c
 from services.bus import call, connect, request_names
 from services.busconfig import start_bus_daemon
 from services.paths import ROOT
-from tests.bridge.broker import running_broker
+from testkit.broker import running_broker
 
 BASE = "agile/bench"
 DEVICES = [f"bench{i}" for i in range(10)]

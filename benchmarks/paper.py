@@ -8,7 +8,7 @@ predicts set against the time measured.
     ./dev bench paper [--quick] [--out DIR] [--runs N] [--rate MBIT ...] [--rtt MS]
 
 The gateway is a Docker engine of its own (data root, network namespace), emptied before
-each series; it pulls through the link emulator (tests/link_emulator.py: one rate for
+each series; it pulls through the link emulator (testkit/link_emulator.py: one rate for
 the whole link, shared by dockerd's parallel layer downloads; a round-trip latency) from
 a local docker-registry. A service's versions are this project's own history: the last
 commits that changed its code (code-only releases, with today's dependencies), then a
@@ -29,10 +29,8 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -42,96 +40,17 @@ from services.images import paper_report
 from services.images.build import WHEELHOUSE, build, recipes_dir
 from services.images.hierarchy import HOST_ARCH, hierarchy
 from services.images.link_rate import DownloadClock, LinkRate
-from services.images.paper_report import RELEASES, Pull, Release, Size
+from services.images.paper_report import PAPER_MB, RELEASES, Pull, Release, Size, claims, render
 from services.images.recipes import SERVICES
 from services.images.update import plan, pull
+from services.images.versions import CODE, Version, checkouts, series
 from services.paths import ROOT
-from tests.link_emulator import EmulatedLink
-from tests.local_registry import LocalRegistry
-from tests.private_engine import PrivateEngine
+from testkit.link_emulator import EmulatedLink
+from testkit.local_registry import LocalRegistry
+from testkit.private_engine import PrivateEngine
 
-# Where each image's code lives: a commit touching these is a new version of it.
-CODE = {
-    "storage": ("services/storage",),
-    "ble": ("services/ble",),
-    "core": ("services/protocolmanager", "services/devicemanager"),
-}
 STRATEGIES = ("baseline", "multistage", "squashed")
-# The paper's figures for agile-core (Table I) and what it says of squashing.
-PAPER_MB = {"baseline": 789, "multistage": 348, "squashed": 342}
-# The dependency change (time zones for storage's local-time queries, as a wheel) and
-# the base change (the same, as the runtime image's Debian package).
-DEPENDENCY = "tzdata>=2024.1"
-BASE_PACKAGE = "tzdata"
 SHARED_RECIPE = Path(__file__).parent / "recipes" / "python-service.shared.Dockerfile"
-
-
-@dataclass(frozen=True)
-class Version:
-    code: Path  # a checkout: the code and the pyproject.toml it is built with
-    change: str  # from the version before: "code", "dependency", "base" ("" for the first)
-    recipes: Path | None = None  # other than today's (services/dockerfiles/ laid out)
-
-
-def checkouts(paths: Iterable[str], count: int, into: Path) -> list[Path]:
-    """The last `count` commits that changed `paths`, oldest first, each checked out
-    with today's pyproject.toml (the same dependencies: a code-only release)."""
-    log = subprocess.run(
-        ["git", "-C", str(ROOT), "log", "--format=%H", f"-n{count}", "--", *paths],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    commits = log.stdout.split()[::-1]
-    if len(commits) < count:
-        raise SystemExit(f"{' '.join(paths)}: {len(commits)} commits here, {count} needed")
-    trees = []
-    for commit in commits:
-        tree = into / commit[:12]
-        tree.mkdir(parents=True)
-        archive = subprocess.Popen(
-            ["git", "-C", str(ROOT), "archive", commit], stdout=subprocess.PIPE
-        )
-        subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
-        if archive.wait() != 0:
-            raise SystemExit(f"git archive {commit} failed")
-        shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
-        trees.append(tree)
-    return trees
-
-
-def series(service: str, count: int, work: Path) -> list[Version]:
-    """`count` versions of a service, oldest first: code changes from its history, then
-    (from 4 versions on) a dependency change and a base change as the last two."""
-    coded = count - 2 if count >= 4 else count
-    trees = checkouts(CODE[service], coded, work / "code" / service)
-    versions = [Version(tree, "code" if n else "") for n, tree in enumerate(trees)]
-    if count >= 4:
-        newer = work / "code" / f"{service}-dependency"
-        shutil.copytree(trees[-1], newer)
-        pyproject = newer / "pyproject.toml"
-        text = pyproject.read_text()
-        pyproject.write_text(
-            text.replace("dependencies = [\n", f'dependencies = [\n    "{DEPENDENCY}",\n', 1)
-        )
-        versions += [
-            Version(newer, "dependency"),
-            Version(newer, "base", changed_base(work / "recipes-base")),
-        ]
-    return versions
-
-
-def changed_base(folder: Path) -> Path:
-    """Today's recipes with the runtime image's (and so the build image's) one more
-    Debian package."""
-    if not folder.exists():
-        shutil.copytree(recipes_dir(), folder)
-        runtime = folder / "base" / "python.Dockerfile"
-        text = runtime.read_text()
-        changed = text.replace("python3 ca-certificates", f"python3 ca-certificates {BASE_PACKAGE}")
-        assert changed != text, "the runtime recipe's package line moved"
-        runtime.write_text(changed)
-    return folder
 
 
 def shared_hierarchy(folder: Path) -> Path:
@@ -318,142 +237,6 @@ def fig6(
             yield pulled(k, "absolute", run)
 
 
-def mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {sd:.2f}"
-
-
-def claims(
-    sizes: dict[tuple[str, str], int], pulls: list[Pull], releases: list[Release]
-) -> list[str]:
-    """The paper's claims, each with whether it holds here and by how much."""
-    said = []
-    for service in sorted({s for s, _ in sizes}):
-        size = {st: sizes[(service, st)] for (s, st) in sizes if s == service}
-        if "baseline" in size and "multistage" in size:
-            here = 100 * size["multistage"] / size["baseline"]
-            paper = 100 * PAPER_MB["multistage"] / PAPER_MB["baseline"]
-            said.append(
-                f"{service}: multi-stage is {here:.0f} % of baseline here vs {paper:.0f} % "
-                f"in the paper (agile-core) — {'holds' if here < 100 else 'does not hold'}"
-            )
-        if "squashed" in size and "multistage" in size:
-            here = 100 * size["squashed"] / size["multistage"]
-            paper = 100 * PAPER_MB["squashed"] / PAPER_MB["multistage"]
-            said.append(
-                f"{service}: squashed is {here:.1f} % of multi-stage here vs {paper:.1f} % in "
-                "the paper"
-            )
-    by = defaultdict(list)
-    for p in pulls:  # the paper's incremental case is a code change
-        if p.kind == "absolute" or p.change == "code":
-            by[(p.service, p.strategy, p.rate_mbit, p.kind)].append(p)
-    for service, rate in sorted({(k[0], k[2]) for k in by if k[1] == "squashed"}):
-        incremental = {
-            st: statistics.mean(p.planned_bytes for p in by[(service, st, rate, "incremental")])
-            for st in ("multistage", "squashed")
-            if by[(service, st, rate, "incremental")]
-        }
-        if len(incremental) == 2 and by[(service, "squashed", rate, "absolute")]:
-            whole = max(p.planned_bytes for p in by[(service, "squashed", rate, "absolute")])
-            said.append(
-                f"{service} at {rate:g} Mbit/s: squashing forces the whole image to be "
-                f"downloaded again — an update fetches {incremental['squashed'] / 1e6:.1f} MB "
-                f"squashed ({100 * incremental['squashed'] / whole:.0f} % of the image) vs "
-                f"{incremental['multistage'] / 1e6:.2f} MB multi-stage: "
-                + (
-                    "holds"
-                    if incremental["squashed"] > 10 * incremental["multistage"]
-                    else "does not hold"
-                )
-            )
-        absolute = {st: by[(service, st, rate, "absolute")] for st in ("multistage", "squashed")}
-        if all(absolute.values()):
-            t = {st: statistics.mean(p.measured_s for p in ps) for st, ps in absolute.items()}
-            b = {st: statistics.mean(p.planned_bytes for p in ps) for st, ps in absolute.items()}
-            # A difference counts past the runs' spread (and 1 %, for a single run).
-            spread = max(
-                statistics.stdev(p.measured_s for p in ps) if len(ps) > 1 else 0.0
-                for ps in absolute.values()
-            )
-            margin = max(2 * spread, 0.01 * t["multistage"])
-            slower = t["squashed"] - t["multistage"]
-            if slower > margin:
-                verdict = "holds"
-            elif slower < -margin:
-                verdict = "does not hold: squashed is faster here"
-            else:
-                verdict = (
-                    "does not hold here: no difference past the runs' spread — one connection "
-                    "fills the emulated link (one rate for the whole link, no loss), so "
-                    "dockerd's parallel layer downloads gain nothing over one big layer"
-                )
-            said.append(
-                f"{service} at {rate:g} Mbit/s: the paper found squashed images download "
-                f"slightly slower than multi-stage ones even when smaller; here squashed "
-                f"{t['squashed']:.2f} s for {b['squashed'] / 1e6:.1f} MB vs multi-stage "
-                f"{t['multistage']:.2f} s for {b['multistage'] / 1e6:.1f} MB "
-                f"({100 * slower / t['multistage']:+.1f} %) — {verdict}"
-            )
-    said += stack_claims(releases)
-    timed: list[Pull | Release] = [*pulls, *releases]
-    errors = [
-        abs(p.predicted_s - p.measured_s) / p.measured_s
-        for p in timed
-        if p.predicted_s and p.measured_s  # 0 s: no layer came (only an image's config)
-    ]
-    if errors:
-        within = sum(e <= 0.10 for e in errors)
-        said.append(
-            "predicted download time (the update service's: rate and per-download overhead "
-            f"learnt from the pulls before) vs measured: {within} of {len(errors)} within "
-            f"±10 % (the goal), median error {100 * statistics.median(errors):.1f} %, "
-            f"largest {100 * max(errors):.1f} %"
-        )
-    return said
-
-
-def stack_claims(releases: list[Release]) -> list[str]:
-    """Fig. 6: each release's technique cuts what the stack downloads."""
-    said = []
-    for rate in sorted({r.rate_mbit for r in releases}):
-        mb: dict[tuple[int, str], float] = {}
-        for k in range(1, len(RELEASES) + 1):
-            for kind in ("absolute", "incremental"):
-                got = [r for r in releases if (r.rate_mbit, r.release, r.kind) == (rate, k, kind)]
-                if got:
-                    mb[(k, kind)] = statistics.mean(r.planned_bytes for r in got) / 1e6
-        wanted = [(1, "absolute"), (2, "absolute"), (3, "absolute"), (4, "incremental")]
-        if not all(w in mb for w in wanted):
-            continue
-        v1, v2, v3, update = (mb[w] for w in wanted)
-        holds = v1 > v2 > v3 > update
-        said.append(
-            f"the stack at {rate:g} Mbit/s: each release's technique cuts its download — "
-            f"v1 {v1:.0f} MB, shared hierarchy v2 {v2:.0f} MB ({100 * v2 / v1:.0f} %), "
-            f"multi-stage v3 {v3:.0f} MB ({100 * v3 / v1:.0f} %), the code-only v4 as an "
-            f"update {update:.2f} MB ({100 * update / v1:.2f} %) — "
-            + ("holds" if holds else "does not hold")
-        )
-    return said
-
-
-def costs(pulls: list[Pull]) -> list[str]:
-    """What each kind of change costs a gateway that has the version before."""
-    rows = []
-    groups = defaultdict(list)
-    for p in pulls:
-        if p.kind == "incremental":
-            groups[(p.service, p.strategy, p.rate_mbit, p.change)].append(p)
-    for (service, strategy, rate, change), ps in sorted(groups.items()):
-        rows.append(
-            f"| {service} | {strategy} | {rate:g} | {change} | "
-            f"{statistics.mean(p.planned_bytes for p in ps) / 1e6:.2f} | "
-            f"{mean_sd([p.measured_s for p in ps])} |"
-        )
-    return rows
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev bench paper", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -616,77 +399,6 @@ def charts(pulls: list[Pull], releases: list[Release], folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "fig6.png", dpi=100)
     plt.close(fig)
-
-
-def render(
-    table1: list[Size],
-    pulls: list[Pull],
-    releases: list[Release],
-    said: list[str],
-    rtt_ms: float,
-) -> str:
-    lines = ["# The paper's evaluation, reproduced", ""]
-    lines += ["## Table I: image size per build strategy", ""]
-    lines += [
-        "| service | strategy | MB here | agile-core MB in the paper |",
-        "|---|---|---:|---:|",
-    ]
-    for row in table1:
-        lines.append(
-            f"| {row.service} | {row.strategy} | {row.bytes / 1e6:.1f} | {row.paper_core_mb} |"
-        )
-    lines += [
-        "",
-        f"## Fig. 5: download time (s, mean ± sd) through the emulated link, RTT {rtt_ms:g} ms",
-        "",
-    ]
-    lines += [
-        "| service | strategy | Mbit/s | pull | MB | predicted s | measured s |",
-        "|---|---|---:|---|---:|---:|---:|",
-    ]
-    groups = defaultdict(list)
-    for p in pulls:
-        groups[(p.service, p.strategy, p.rate_mbit, p.kind, p.version)].append(p)
-    for (service, strategy, rate, kind, version), ps in groups.items():
-        what = (
-            f"v{version} {kind}"
-            if kind == "absolute"
-            else f"v{version - 1} → v{version} ({ps[0].change})"
-        )
-        lines.append(
-            f"| {service} | {strategy} | {rate:g} | {what} | "
-            f"{statistics.mean(p.planned_bytes for p in ps) / 1e6:.2f} | "
-            f"{statistics.mean(p.predicted_s for p in ps):.2f} | "
-            f"{mean_sd([p.measured_s for p in ps])} |"
-        )
-    if cost := costs(pulls):
-        lines += ["", "### What each kind of change costs an update", ""]
-        lines += ["| service | strategy | Mbit/s | change | MB | measured s |"]
-        lines += ["|---|---|---:|---|---:|---:|", *cost]
-    if releases:
-        lines += [
-            "",
-            "## Fig. 6: the stack's download across releases (s and MB, mean ± sd)",
-            "",
-            f"{releases[0].images} images; "
-            + "; ".join(name for name, _ in RELEASES)
-            + ". Incremental: onto the release before.",
-            "",
-            "| release | Mbit/s | pull | MB | predicted s | measured s |",
-            "|---|---:|---|---:|---:|---:|",
-        ]
-        stacked = defaultdict(list)
-        for r in releases:
-            stacked[(r.release, r.rate_mbit, r.kind)].append(r)
-        for (k, rate, kind), rs in sorted(stacked.items()):
-            lines.append(
-                f"| {RELEASES[k - 1][0]} | {rate:g} | {kind} | "
-                f"{statistics.mean(r.planned_bytes for r in rs) / 1e6:.1f} | "
-                f"{statistics.mean(r.predicted_s for r in rs):.2f} | "
-                f"{mean_sd([r.measured_s for r in rs])} |"
-            )
-    lines += ["", *paper_report.claims_section(said)]
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def containers_on_screen(
     one after the other as before, s — measured for small counts only)."""
     import docker
 
-    from tests.docker_images import make_tiny_image
+    from testkit.docker_images import make_tiny_image
 
     client = docker.from_env(timeout=120)
     image = make_tiny_image(client)

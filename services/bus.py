@@ -73,7 +73,7 @@ def resolve_bus_address(explicit: str | None = None, state_dir: Path | None = No
     return address
 
 
-class _PatientSocket:
+class PatientSocket:
     """dbus-fast takes a full socket buffer (EAGAIN on send) for the end of the
     connection, and a service that answers a large reply to a slow reader exits
     (python-dbus-next issue 153, still so in dbus-fast 5). Sent nothing, say 0 bytes:
@@ -100,7 +100,7 @@ class _PatientSocket:
 
 
 def _patient_writers() -> None:
-    """Every dbus-fast connection of this process (bleak's too) gets a _PatientSocket."""
+    """Every dbus-fast connection of this process (bleak's too) gets a PatientSocket."""
     from dbus_fast.aio import message_bus
 
     writer = message_bus._MessageWriter
@@ -110,7 +110,7 @@ def _patient_writers() -> None:
 
     def init(self: Any, bus: MessageBus) -> None:  # dbus-fast's private writer
         original(self, bus)
-        self.sock = _PatientSocket(self.sock)
+        self.sock = PatientSocket(self.sock)
 
     writer.__init__ = init  # type: ignore[method-assign]  # the patch itself
     writer._agile_patient = True  # type: ignore[attr-defined]  # our mark on it

@@ -22,9 +22,10 @@ from services.catalog import CATALOG
 from services.contract import Role
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
+from services.paths import ROOT
 from services.protocolmanager.service import create as create_pm
 from services.storage.service import create as create_storage
-from tests.conftest import ROOT, InProcess
+from testkit.gateway import InProcess
 from tests.helpers import THERMOMETER, dm, eventually, pm
 from tests.roles import (
     BUS_DENIED,
@@ -250,7 +251,7 @@ def test_readme_has_the_roles_table() -> None:
     import re
 
     from services.contract_api import roles_table
-    from tests.conftest import ROOT
+    from services.paths import ROOT
 
     readme = (ROOT / "README.md").read_text()
     found = re.search(r"<!-- roles -->\n(.*?)\n<!-- /roles -->", readme, re.S)
@@ -360,7 +361,7 @@ async def test_a_rollout_where_the_ssh_user_is_only_an_operator_changes_nothing(
     from services.fleet.rollout import Rollout, State
     from services.fleet.status import Member
     from services.updater.client import UpdaterClient
-    from tests.operator import private_sshd, reacher
+    from testkit.operator import private_sshd, reacher
 
     gw = gateway_factory(state_dir=open_folder / "gw")
     operator = role_users[Role.OPERATOR]

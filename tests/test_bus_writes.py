@@ -4,13 +4,13 @@ import socket
 
 from dbus_fast.aio import message_bus
 
-from services.bus import _PatientSocket
+from services.bus import PatientSocket
 
 
 def test_a_full_socket_takes_nothing_and_says_so_instead_of_raising() -> None:
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
-    patient = _PatientSocket(ours)
+    patient = PatientSocket(ours)
     try:
         while patient.send(b"x" * 65536):  # until the peer's buffer is full
             pass

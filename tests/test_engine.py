@@ -7,7 +7,7 @@ import pytest
 
 from agile_tui.client.engine import Engine, EngineError, EngineUnreachable
 from services.images.layers import chain_ids, share
-from tests.conftest import TEST_PROJECT
+from testkit.docker_images import TEST_PROJECT
 from tests.helpers import eventually
 
 

@@ -234,7 +234,7 @@ class Client:
 def fuzzed(tmp_path_factory):  # type: ignore[no-untyped-def]
     """One native gateway (real processes) for every service's fuzzing, with a
     registered thermometer so that the Device methods have one to work on."""
-    from tests.conftest import Gateway
+    from testkit.gateway import Gateway
 
     gw = Gateway(tmp_path_factory.mktemp("fuzz") / "gw", ["dummy:record-interval=0.5"])
     client = Client(gw.address)

@@ -173,3 +173,32 @@ def test_each_type_ignore_names_its_error_and_says_why() -> None:
         if "type: ignore" in line and not re.search(r"type: ignore\[[a-z,-]+\]  # \S", line)
     ]
     assert bare == []
+
+
+def kit_nodes(*tops: str) -> Iterator[tuple[Path, ast.AST]]:
+    for top in tops:
+        for path in (ROOT / top).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                yield path.relative_to(ROOT), node
+
+
+def test_tests_and_benchmarks_share_the_test_kit_and_lean_on_nothing_else() -> None:
+    """testkit/ is what both run against. No test imports a conftest, a test module or a
+    private name; the benchmarks and the kit import nothing of tests/; and nothing but the
+    benchmarks themselves imports one (the suite runs them as `./dev bench` does)."""
+    wrong = []
+    for relative, node in kit_nodes("tests", "benchmarks", "testkit", "services", "agile_tui"):
+        top = relative.parts[0]
+        for name in imported(node):
+            parts = name.split(".")
+            if (
+                "conftest" in parts
+                or any(p.startswith("test_") for p in parts)
+                or (parts[0] == "tests" and top in ("benchmarks", "testkit"))
+                or (parts[0] == "benchmarks" and top != "benchmarks")
+            ):
+                wrong.append(f"{relative}: {name}")
+        if isinstance(node, ast.ImportFrom) and top == "tests":
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            wrong += [f"{relative}: {node.module}.{n}" for n in private]
+    assert wrong == []

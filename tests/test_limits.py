@@ -10,8 +10,8 @@ from dbus_fast import Variant
 from dbus_fast._private.marshaller import Marshaller
 
 from services import contract as c
+from services.paths import ROOT
 from services.storage.policy import Policy
-from tests.conftest import ROOT
 
 WIDE = "\U0001f600"  # printable, 4 bytes in UTF-8: the worst a name can be
 PROTOCOL = c.protocol_bus_name("P" * 200)

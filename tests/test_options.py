@@ -8,8 +8,7 @@ import pytest
 from services.catalog import CATALOG, options_of, options_table
 from services.compose import environment, options_variable
 from services.options import OptionError
-from services.paths import DOCKERFILES
-from tests.conftest import ROOT
+from services.paths import DOCKERFILES, ROOT
 from tests.helpers import agile_gateway
 
 

@@ -13,7 +13,7 @@ from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
 from services.storage.service import StorageService
-from tests.bridge.broker import Subscriber, running_broker
+from testkit.broker import Subscriber, running_broker
 from tests.helpers import THERMOMETER, device, dm, eventually, storage
 
 THERMO = THERMOMETER.device_id

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from services import contract as c
 from services.bus import connect
-from tests.conftest import ROOT
+from services.paths import ROOT
 from tests.helpers import THERMOMETER, device, dm, eventually
 
 DUMMY = c.protocol_bus_name("Dummy")

@@ -5,8 +5,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT
-from tests.operator import Tmux, over_ssh
+from services.paths import ROOT
+from testkit.operator import Tmux, over_ssh
 
 
 def demo_over_ssh(sshd: tuple[int, Path], tmp_path: Path, name: str) -> Tmux:

@@ -31,8 +31,8 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from agile_tui.client.gateway import GatewayClient
 from services import contract as c
 from services.bus import call, connect
-from tests.bridge.broker import Subscriber, running_broker
-from tests.conftest import Gateway
+from testkit.broker import Subscriber, running_broker
+from testkit.gateway import Gateway
 from tests.helpers import THERMOMETER
 
 T = TypeVar("T")

@@ -295,7 +295,7 @@ def switch(client: docker.DockerClient, project: str, service: str, image: str) 
     volumes, labels and names (what docker-compose's recreate does, without compose, so
     that the update service needs only the engine). UpdateError if it cannot; then the
     old containers run again."""
-    old = [c for c in _containers(client, project, service) if c.status == "running"]
+    old = [c for c in service_containers(client, project, service) if c.status == "running"]
     if not old:
         raise UpdateError(f"{service}: no running container in the stack {project}")
     done = Switch(old, [])
@@ -320,7 +320,8 @@ def switch(client: docker.DockerClient, project: str, service: str, image: str) 
     return done
 
 
-def _containers(client: docker.DockerClient, project: str, service: str) -> list[Any]:
+def service_containers(client: docker.DockerClient, project: str, service: str) -> list[Any]:
+    """The containers of the service (its compose services) in the compose project."""
     found = []
     for name in compose_services(service):
         found += client.containers.list(
@@ -477,7 +478,7 @@ def recover(
     tag = entry.new if entry.committed else entry.previous
     if tag:
         client.images.get(tag).tag(f"agile/{entry.service}", entry.strategy)
-    found = _containers(client, entry.project, entry.service)
+    found = service_containers(client, entry.project, entry.service)
     # The old containers by what they are not: they may run an image other than the
     # tag the update found (one built since they started).
     kept = [c for c in found if (c.attrs["Image"] == entry.new) == entry.committed]

@@ -17,8 +17,8 @@ from services.ble.service import create as create_ble
 from services.ble.sim.peripherals import SimCharacteristic, environment_sensor, sensortag
 from services.bus import call
 from services.devicemanager.service import create as create_dm
+from services.paths import ROOT
 from services.protocolmanager.service import create as create_pm
-from tests.conftest import ROOT
 from tests.devicemanager_helpers import listen_records
 from tests.helpers import bluez_on, device, dm, eventually, pm, protocol
 

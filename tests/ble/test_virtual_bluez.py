@@ -267,7 +267,7 @@ async def test_sim_bluez_runs_on_its_own(tmp_path, monkeypatch) -> None:
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from services.paths import ROOT
 
     proc = subprocess.Popen(
         [

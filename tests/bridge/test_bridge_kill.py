@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.bus import connect
-from tests.bridge.broker import Subscriber, running_broker
+from testkit.broker import Subscriber, running_broker
 from tests.helpers import THERMOMETER, device, dm, eventually
 
 THERMO = THERMOMETER.device_id

@@ -16,7 +16,7 @@ from services.bus import call, listen
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
-from tests.bridge.broker import Broker, Subscriber, running_broker
+from testkit.broker import Broker, Subscriber, running_broker
 from tests.helpers import SWITCH, THERMOMETER, device, dm, eventually, pm
 
 THERMO = THERMOMETER.device_id

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from services.bus import ADDRESS_FILE
 from services.compose import STACK_FILE, compose_command, environment
-from services.images.update import _containers, wait_healthy
+from services.images.update import service_containers, wait_healthy
 from services.runtime.containers import run_dir
-from tests.flaky_link import FlakyLink
+from testkit.flaky_link import FlakyLink
+from testkit.local_registry import LocalRegistry
+from testkit.private_engine import PrivateEngine
 from tests.helpers import ROOT
-from tests.local_registry import LocalRegistry
-from tests.private_engine import PrivateEngine
 
 RUNS = ("bus", "storage")
 
@@ -31,7 +31,7 @@ class ContainerGateway:
     engine: PrivateEngine
 
     def storage_image(self) -> str:
-        [container] = _containers(self.engine.client(), self.project, "storage")
+        [container] = service_containers(self.engine.client(), self.project, "storage")
         return str(container.attrs["Image"])
 
 

@@ -12,8 +12,8 @@ import pytest
 from agile_tui.client.fleet import SERVICE_IMAGES
 from services.fleet.rollout import Rollout, State, Step
 from services.fleet.status import Fleet, GatewayStatus, Member
+from testkit.local_registry import LocalRegistry
 from tests.fleet.container_gateway import ContainerGateway, container_gateway
-from tests.local_registry import LocalRegistry
 from tests.tui import states
 
 pytestmark = pytest.mark.timeout(900)

@@ -7,8 +7,8 @@ import socket
 import time
 
 from services.fleet.status import Fleet, GatewayStatus
+from testkit.operator import free_port
 from tests.helpers import agile_gateway
-from tests.operator import free_port
 
 
 async def until(condition, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]

@@ -4,11 +4,14 @@ and storage in four releases; one run), through the emulated link to a gateway e
 of its own; what it writes and what it finds. And the version series a full run builds."""
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks import paper
+from services.images import versions as history
+from services.paths import ROOT
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -21,7 +24,9 @@ def rows(path: Path) -> list[dict[str, str]]:
 def test_the_quick_paper_benchmark_measures_table_1_and_fig_5_and_fig_6(
     docker_client, stack_images, tmp_path
 ):
-    assert paper.main(["--quick", "--out", str(tmp_path)]) == 0
+    quick = [sys.executable, "-m", "benchmarks.paper", "--quick", "--out", str(tmp_path)]
+    done = subprocess.run(quick, cwd=ROOT, capture_output=True, text=True, timeout=1700)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
     sizes = {r["strategy"]: int(r["bytes"]) for r in rows(tmp_path / "table1.csv")}
     assert set(sizes) == {"multistage", "squashed"} and all(sizes.values())
@@ -75,20 +80,20 @@ def storage_code(tree: Path) -> dict[str, bytes]:
 
 
 def test_a_services_version_series_ends_with_a_dependency_and_a_base_change(tmp_path):
-    versions = paper.series("storage", 5, tmp_path)
+    versions = history.series("storage", 5, tmp_path)
 
     assert [v.change for v in versions] == ["", "code", "code", "dependency", "base"]
     # Consecutive commits that changed storage's code, each with today's dependencies.
     codes = [storage_code(v.code) for v in versions[:3]]
     assert codes[0] != codes[1] != codes[2]
-    today = (paper.ROOT / "pyproject.toml").read_text()
+    today = (ROOT / "pyproject.toml").read_text()
     assert all((v.code / "pyproject.toml").read_text() == today for v in versions[:3])
     assert all(v.recipes is None for v in versions[:4])
     # The dependency change: the newest code with one wheel more.
     assert storage_code(versions[3].code) == codes[2]
     changed = (versions[3].code / "pyproject.toml").read_text()
-    assert changed.replace(f'    "{paper.DEPENDENCY}",\n', "", 1) == today != changed
+    assert changed.replace(f'    "{history.DEPENDENCY}",\n', "", 1) == today != changed
     # The base change: that, with the runtime image rebuilt with one Debian package more.
     assert versions[4].code == versions[3].code and versions[4].recipes is not None
     runtime = (versions[4].recipes / "base" / "python.Dockerfile").read_text()
-    assert f"ca-certificates {paper.BASE_PACKAGE}" in runtime
+    assert f"ca-certificates {history.BASE_PACKAGE}" in runtime

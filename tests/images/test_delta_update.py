@@ -14,10 +14,10 @@ from services.images.export import ExportError
 from services.images.image_delta import apply_bundle
 from services.images.publish import index, offers
 from services.images.update import Plan, UpdateError, by_delta, plan, pull, update
+from testkit.local_registry import LocalRegistry
+from testkit.private_engine import PrivateEngine
 from tests.helpers import fill_up
-from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
-from tests.local_registry import LocalRegistry
-from tests.private_engine import PrivateEngine
+from tests.images.stack import cli, publish_code_change, stack_down, stack_up
 
 pytestmark = pytest.mark.timeout(900)
 

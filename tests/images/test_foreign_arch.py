@@ -8,7 +8,7 @@ import pytest
 from services.images.build import build
 from services.images.hierarchy import HOST_ARCH
 from services.images.hierarchy import hierarchy as layers_of
-from tests.docker_images import checkout_copy
+from testkit.docker_images import checkout_copy
 
 # debootstrap's second stage and apt run emulated: several minutes, on a worker of its
 # own beside the engine's other tests (its tags, bases and build folders are arm64's).

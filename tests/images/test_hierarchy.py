@@ -3,7 +3,7 @@
 import pytest
 
 from services.images.hierarchy import RECIPE_LABEL, ensure_hierarchy, hierarchy, recipe_digest
-from tests.images.conftest import cli
+from tests.images.stack import cli
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)

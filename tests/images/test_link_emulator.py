@@ -1,4 +1,4 @@
-"""The emulated uplink the paper benchmark pulls through (tests/link_emulator.py): one
+"""The emulated uplink the paper benchmark pulls through (testkit/link_emulator.py): one
 rate for the whole link, whatever the engine opens; and update times predicted from the
 rate measured on it."""
 
@@ -9,8 +9,8 @@ import pytest
 
 from services.images.link_rate import DownloadClock, LinkRate
 from services.images.update import plan, pull
-from tests.docker_images import make_random_image
-from tests.link_emulator import EmulatedLink
+from testkit.docker_images import make_random_image
+from testkit.link_emulator import EmulatedLink
 
 RATE = 50e6  # bit/s: the paper's line
 

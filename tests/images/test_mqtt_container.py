@@ -12,9 +12,9 @@ import pytest
 from services import contract as c
 from services.bus import call, connect
 from services.compose import environment, options_variable, stack_settings
-from tests.bridge.broker import Subscriber, running_broker
+from testkit.broker import Subscriber, running_broker
 from tests.helpers import eventually
-from tests.images.conftest import stack_down, stack_up
+from tests.images.stack import stack_down, stack_up
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -12,8 +12,8 @@ from services.bus import call, connect
 from services.catalog import CATALOG
 from services.images.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
 from services.paths import DOCKERFILES, ROOT
+from testkit.docker_images import built
 from tests.helpers import eventually
-from tests.images.conftest import built
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)

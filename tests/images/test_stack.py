@@ -13,7 +13,7 @@ from services.bus import connect
 from services.catalog import CATALOG
 from services.contract import Role
 from tests.helpers import THERMOMETER, dm
-from tests.images.conftest import cli, forget_volumes, stack_down, stack_up
+from tests.images.stack import cli, forget_volumes, stack_down, stack_up
 from tests.roles import OBJECTS, calls_of, groups_of, mismatches
 from tests.roles import probe as role_probe
 

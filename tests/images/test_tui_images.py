@@ -13,7 +13,7 @@ from agile_tui.screens.build import BuildScreen
 from services.images.recipes import LABEL, STRATEGIES
 from services.images.update import plan
 from services.paths import DOCKERFILES
-from tests.images.conftest import publish_code_change, stack_down, stack_up
+from tests.images.stack import publish_code_change, stack_app, stack_down, stack_up
 from tests.tui import states
 
 pytestmark = pytest.mark.timeout(900)
@@ -26,16 +26,6 @@ def image_id(docker_client, tag: str) -> str | None:  # type: ignore[no-untyped-
         return docker_client.images.get(tag).id
     except docker.errors.ImageNotFound:
         return None
-
-
-def stack_app(state_dir):  # type: ignore[no-untyped-def]
-    """On the container stack's bus, as an operator on that gateway (its update service
-    runs the updates)."""
-    return states.make_app(stack_bus(state_dir), state_dir, mode="images", docker_url="")
-
-
-def stack_bus(state_dir) -> str:  # type: ignore[no-untyped-def]
-    return (state_dir / "bus.address").read_text().strip()
 
 
 async def engine_up(pilot) -> None:  # type: ignore[no-untyped-def]

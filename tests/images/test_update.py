@@ -14,8 +14,8 @@ from services.images.export import Saved
 from services.images.known_blobs import known_blobs
 from services.images.layers import chain_ids, local_chains
 from services.images.update import UpdateError, by_layers, plan, pull, update
-from tests.flaky_link import FlakyLink
-from tests.images.conftest import cli, publish_code_change, stack_down, stack_up
+from testkit.flaky_link import FlakyLink
+from tests.images.stack import cli, publish_code_change, stack_down, stack_up
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
 pytestmark = pytest.mark.timeout(900)

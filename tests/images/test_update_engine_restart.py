@@ -19,14 +19,14 @@ import pytest
 from services import contract as c
 from services.compose import STACK_FILE, compose_command, environment
 from services.images.journal import FILE, Entry, Journal
-from services.images.update import UpdateError, _containers, plan, update, wait_healthy
+from services.images.update import UpdateError, plan, service_containers, update, wait_healthy
 from services.runtime.containers import run_dir
 from services.updater.client import UpdaterClient
 from services.updater.service import create
+from testkit.local_registry import LocalRegistry
+from testkit.private_engine import PrivateEngine
 from tests.helpers import eventually
-from tests.images.conftest import cli, publish_code_change
-from tests.local_registry import LocalRegistry
-from tests.private_engine import PrivateEngine
+from tests.images.stack import cli, publish_code_change
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -58,7 +58,7 @@ class RestartGateway:
     new: str
 
     def core(self) -> list:
-        return _containers(self.engine.client(), PROJECT, "core")
+        return service_containers(self.engine.client(), PROJECT, "core")
 
 
 @contextlib.contextmanager

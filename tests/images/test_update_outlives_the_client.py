@@ -10,10 +10,9 @@ import pytest
 from services import contract as c
 from services.bus import connect
 from services.updater.client import UpdaterClient
+from testkit.operator import over_ssh
 from tests.helpers import ROOT, eventually
-from tests.images.conftest import publish_code_change, stack_down, stack_up
-from tests.images.test_tui_images import stack_app
-from tests.operator import over_ssh
+from tests.images.stack import publish_code_change, stack_app, stack_down, stack_up
 from tests.tui import states
 
 pytestmark = pytest.mark.timeout(900)

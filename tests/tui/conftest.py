@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bridge.broker import running_broker
+from testkit.broker import running_broker
 from tests.tui import states
 from tests.tui.states import frozen_runtime_dir
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from textual._doc import take_svg_screenshot
 
 from agile_tui.client.paper import REPORT_ENV
-from tests.bridge.broker import running_broker
-from tests.conftest import ROOT, Gateway
-from tests.operator import private_sshd, reacher
+from services.paths import ROOT
+from testkit.broker import running_broker
+from testkit.gateway import Gateway
+from testkit.operator import private_sshd, reacher
 from tests.tui import states
 
 SHOTS = [

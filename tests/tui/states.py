@@ -22,7 +22,7 @@ from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.data import DataScreen
 from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.live_table import LiveTable
-from tests.bridge.broker import Broker
+from testkit.broker import Broker
 from tests.helpers import fill_up
 
 FIXED_NOW = 1_800_000_000.0
@@ -383,9 +383,8 @@ async def no_bus(pilot: Pilot[None]) -> None:
 def paper_report(folder: Path) -> Path:
     """A report as `./dev bench paper --quick --versions 4` writes it (its own writers),
     with the figures of a run on the development machine; `folder`."""
-    from benchmarks.paper import PAPER_MB, claims, render
     from services.images import paper_report
-    from services.images.paper_report import Pull, Release, Size
+    from services.images.paper_report import PAPER_MB, Pull, Release, Size, claims, render
 
     sizes = {("storage", "multistage"): 186_813_347, ("storage", "squashed"): 186_790_112}
     pulls = [

@@ -12,7 +12,7 @@ import zigpy.types as t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.zigbee.test_virtual_radio import CLIMATE, TEMPERATURE, reporting
+from tests.zigbee.network import CLIMATE, TEMPERATURE, reporting
 
 FRAMES = int(os.environ.get("AGILE_FUZZ_FRAMES", "10000"))
 CLUSTERS = [0x0000, 0x0001, 0x0006, 0x0008, 0x0402, 0x0405, 0x0406, 0x0500, 0xFFFF]

@@ -8,21 +8,15 @@ import zigpy.types as t
 
 from services import contract as c
 from services.devicetypes.zigbee import zcl
-from tests.helpers import eventually
-
-CLIMATE = "00:12:4b:00:1c:00:00:01"
-PLUG = "00:12:4b:00:1c:00:00:02"
-TEMPERATURE = zcl(0x0402, 0x0000)
-ON_OFF = zcl(0x0006, 0x0000)
-INTERVIEW = (0x0002, 0x0005, 0x0004)  # Node_Desc_req, Active_EP_req, Simple_Desc_req
-
-
-async def joined(adapter, n: int = 5) -> list[c.DeviceOverview]:
-    async def enough():
-        devices = adapter.visible_devices()
-        return devices if len(devices) >= n else None
-
-    return await eventually(enough, timeout=60)
+from tests.zigbee.network import (
+    CLIMATE,
+    INTERVIEW,
+    ON_OFF,
+    PLUG,
+    TEMPERATURE,
+    joined,
+    reporting,
+)
 
 
 async def test_a_network_forms_and_devices_join_only_while_permitted(zigbee_factory):
@@ -125,18 +119,6 @@ async def test_a_device_that_never_answers_times_out(zigbee_factory):
     adapter.app.air[t.EUI64.convert(CLIMATE)].mute = True
     with pytest.raises(c.NoResult, match=r"did not answer .* within 0\.5 s"):
         await adapter.read(CLIMATE, TEMPERATURE)
-
-
-async def reporting(zigbee_factory) -> tuple:
-    """An adapter whose network the climate sensor joined, subscribed to its temperature;
-    and the queue of the values it reports."""
-    adapter = await zigbee_factory()
-    await adapter.permit(30)
-    await joined(adapter)
-    reports: asyncio.Queue = asyncio.Queue()
-    adapter.on_record = lambda address, profile, value: reports.put_nowait(value)
-    await adapter.subscribe(CLIMATE, TEMPERATURE)
-    return adapter, reports
 
 
 async def test_malformed_frames_from_a_device_are_logged_and_skipped(zigbee_factory, caplog):

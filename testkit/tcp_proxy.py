@@ -1,4 +1,4 @@
-"""A TCP proxy's plumbing for the tests' links (tests/flaky_link.py, tests/link_emulator.py):
+"""A TCP proxy's plumbing for the tests' links (testkit/flaky_link.py, testkit/link_emulator.py):
 a listener, a connection to the target for each client, and closing them all."""
 
 import contextlib

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.tcp_proxy import TcpProxy
+from testkit.tcp_proxy import TcpProxy
 
 CHUNK = 16 * 1024
 BURST = 4 * CHUNK  # bytes the link may send at once after an idle moment

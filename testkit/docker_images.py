@@ -12,6 +12,7 @@ from typing import Any
 from services.paths import ROOT
 
 TINY_IMAGE = "agile-test/tiny:1"
+TEST_PROJECT = "agiletest"  # the compose project label of the containers tests make
 
 
 def make_tiny_image(client: Any) -> str:

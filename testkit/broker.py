@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.operator import free_port
+from testkit.operator import free_port
 
 USER, PASSWORD = "gateway", "s3cret-for-tests"
 

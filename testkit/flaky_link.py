@@ -4,7 +4,7 @@ cut one connection, or to go down altogether, after so many bytes from the serve
 import socket
 import threading
 
-from tests.tcp_proxy import TcpProxy
+from testkit.tcp_proxy import TcpProxy
 
 
 class FlakyLink(TcpProxy):
