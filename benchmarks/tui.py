@@ -101,7 +101,8 @@ class PtyApp:
             os.write(self.fd, key)
             while len(self.output) == before:
                 if not self.changed.wait(5):
-                    raise TimeoutError("no repaint after a key")
+                    screen = ANSI.sub(b"", bytes(self.output[-4000:])).decode(errors="replace")
+                    raise TimeoutError(f"no repaint after a key; the last output:\n{screen}")
             return self.last_output - sent
 
     def rss_peak_mb(self) -> float:

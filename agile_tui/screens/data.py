@@ -4,8 +4,7 @@ from Storage history over a time window; and each stream's recording policy."""
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widget import Widget
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, SelectionList
 from textual.widgets.selection_list import Selection
 
@@ -33,7 +32,7 @@ class DataScreen(GatewayScreen):
     DEFAULT_CSS = """
     DataScreen #streams { width: 38; height: 1fr; border: round $primary 50%; }
     DataScreen #streams:focus { border: round $primary; }
-    DataScreen #chart { width: 1fr; border: round $primary 50%; }
+    DataScreen #chart-box { width: 1fr; border: round $primary 50%; }
     """
 
     def __init__(self) -> None:
@@ -53,9 +52,10 @@ class DataScreen(GatewayScreen):
             streams: SelectionList[str] = SelectionList(id="streams")
             streams.border_title = "Streams"
             yield streams
-            chart: Widget = Chart(id="chart")
-            chart.border_title = "Live"
-            yield chart
+            # The border on a box of its own: it is drawn once, not with every frame.
+            with Vertical(id="chart-box") as box:
+                box.border_title = "Live"
+                yield Chart(id="chart")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -151,7 +151,7 @@ class DataScreen(GatewayScreen):
     def action_next_window(self) -> None:
         self.model.next_window()
         window = self.model.window
-        self.query_one("#chart").border_title = (
+        self.query_one("#chart-box").border_title = (
             "Live" if not window else f"History · {WINDOWS[window][0]}"
         )
         self._refresh_history()
