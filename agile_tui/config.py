@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.errors import ConfigurationError
+
 CONFIG_ENV = "AGILE_TUI_CONFIG"
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     pass
 
 

@@ -38,6 +38,7 @@ from unittest import mock
 
 import docker
 
+from services.engine import connect
 from services.images import build as build_module
 from services.images import registry as reg
 from services.images.build import STRATEGIES, build
@@ -385,7 +386,7 @@ def show(r: Row) -> None:
 
 
 def main() -> None:
-    client = docker.from_env(timeout=900)
+    client = connect(timeout=900)
     registry = LocalRegistry()
     pairs: list[tuple[str, Path, Path]] = []
     work = Path(tempfile.mkdtemp(prefix="agile-bench-deltas-"))

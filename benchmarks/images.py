@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 
 from benchmarks import deltas
+from services.engine import connect
 from services.images.build import SERVICES, STRATEGIES, build
 from services.images.layers import analyse, bytes_on_disk
 from services.images.update import plan
@@ -56,7 +57,7 @@ def main() -> None:
     quick = "--quick" in sys.argv[1:]
     services = ["storage"] if quick else list(SERVICES)
     strategies = ["multistage"] if quick else list(STRATEGIES)
-    client = docker.from_env(timeout=900)
+    client = connect(timeout=900)
     print("Building every service in every strategy (cached layers are reused)...\n")
     ids = {(s, st): built(client, s, st) for st in strategies for s in services}
     images = {i.id: i for i in analyse([i.attrs for i in client.images.list()], client.api.history)}

@@ -36,6 +36,7 @@ from pathlib import Path
 import docker
 from docker.errors import ImageNotFound
 
+from services.engine import connect
 from services.images import paper_report
 from services.images.build import WHEELHOUSE, build, recipes_dir
 from services.images.hierarchy import HOST_ARCH, hierarchy
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     rates = args.rate or ([200.0] if quick else [50.0, 10.0, 2.0])
     args.out.mkdir(parents=True, exist_ok=True)
 
-    client = docker.from_env(timeout=900)
+    client = connect(timeout=900)
     work = Path(tempfile.mkdtemp(prefix="agile-paper-"))
     (work / "registry").mkdir()
     registry = LocalRegistry(work / "registry")

@@ -170,11 +170,10 @@ def containers_on_screen(
 ) -> tuple[float, float, float | None]:
     """(rows on screen after the engine answered, s; all stats sampled now, s; the same
     one after the other as before, s — measured for small counts only)."""
-    import docker
-
+    from services.engine import connect
     from testkit.docker_images import make_tiny_image
 
-    client = docker.from_env(timeout=120)
+    client = connect(timeout=120)
     image = make_tiny_image(client)
     made = [
         client.containers.run(

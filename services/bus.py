@@ -21,6 +21,7 @@ from dbus_fast.constants import NameFlag, RequestNameReply
 from dbus_fast.service import ServiceInterface
 
 from services.contract import INVALID_ARGS_ERROR
+from services.errors import BusError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ UNKNOWN_OBJECT_ERROR = "org.freedesktop.DBus.Error.UnknownObject"
 ANY_PATH_INTERFACES = ("org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.Peer")
 
 
-class BusNotFound(RuntimeError):
+class BusNotFound(BusError, RuntimeError):
     """No gateway bus address could be found; the message says where we looked."""
 
 

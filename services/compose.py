@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from services.access import ROLE_GROUPS_ENV, resolved_groups, role_groups
+from services.errors import AgileError
 from services.paths import DOCKERFILES
 
 STACK_FILE = "stack.json"
 PROJECT = "agile"
 
 
-class StackError(RuntimeError):
+class StackError(AgileError, RuntimeError):
     """The stack cannot come up; the message says why and what to do."""
 
 
@@ -41,12 +42,13 @@ def engine_socket() -> str:
 def engine_images() -> str:
     """The engine's image records on this host (its data root's image/), which the update
     service reads to know which layers a pull will skip (services.images.known_blobs)."""
-    import docker
+    from services.engine import connect, said
+    from services.errors import EngineError
 
     try:
-        with contextlib.closing(docker.from_env(timeout=10)) as client:
+        with contextlib.closing(connect(timeout=10, ping=False)) as client, said("info"):
             return str(Path(client.info()["DockerRootDir"]) / "image")
-    except (docker.errors.DockerException, KeyError, OSError):
+    except (EngineError, KeyError):
         return "/var/lib/docker/image"  # the engine's default; the stack's start says more
 
 

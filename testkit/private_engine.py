@@ -19,6 +19,9 @@ from pathlib import Path
 
 import docker
 
+from services.engine import connect
+from services.errors import EngineUnreachable
+
 
 class PrivateEngine:
     def __init__(self, folder: Path, data_root: Path | None = None) -> None:
@@ -54,9 +57,9 @@ class PrivateEngine:
         deadline = time.monotonic() + 60
         while True:
             try:
-                self.client().ping()
+                connect(f"unix://{self.socket}", timeout=5).close()
                 return
-            except docker.errors.DockerException:
+            except EngineUnreachable:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
                         f"the private dockerd did not start:\n{(f / 'dockerd.log').read_text()}"
@@ -96,7 +99,7 @@ class PrivateEngine:
         return socket.socket(fileno=fds[0])
 
     def client(self) -> docker.DockerClient:
-        return docker.DockerClient(base_url=f"unix://{self.socket}", timeout=300)
+        return connect(f"unix://{self.socket}", timeout=300, ping=False)
 
     def crash(self) -> None:
         """SIGKILL to everything of this engine at once, as a power cut stops it: dockerd,

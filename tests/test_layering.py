@@ -129,15 +129,15 @@ def tui_nodes(*skipped: str) -> Iterator[tuple[Path, ast.AST]]:
 
 
 def test_the_tui_reaches_the_gateway_only_through_the_contract_and_its_client() -> None:
-    """Screens, widgets and the app import the bus contract and agile_tui.client; the rest
-    of `services` only through that client layer."""
+    """Screens, widgets and the app import the bus contract, the error root and
+    agile_tui.client; the rest of `services` only through that client layer."""
     wrong = []
     for relative, node in tui_nodes("client", "cli.py", "__init__.py"):
         contract_only = isinstance(node, ast.ImportFrom) and all(
             a.name == "contract" for a in node.names
         )
         for name in imported(node):
-            if name.startswith("services") and name != "services.contract":
+            if name.startswith("services") and name not in ("services.contract", "services.errors"):
                 if name == "services" and contract_only:
                     continue  # from services import contract
                 wrong.append(f"{relative}: {name}")
@@ -202,3 +202,40 @@ def test_tests_and_benchmarks_share_the_test_kit_and_lean_on_nothing_else() -> N
             private = [a.name for a in node.names if a.name.startswith("_")]
             wrong += [f"{relative}: {node.module}.{n}" for n in private]
     assert wrong == []
+
+
+def test_every_error_the_code_raises_has_the_one_root() -> None:
+    """Each exception class of services and agile-tui's client is an AgileError (those
+    that were a RuntimeError or ValueError keep that base as well); the only others are
+    the bus contract's D-Bus error replies."""
+    import importlib
+    import inspect
+
+    from dbus_fast import DBusError
+
+    from services.errors import AgileError
+
+    stray = [
+        f"{module}.{name}"
+        for module in non_ui_modules()
+        for name, value in vars(importlib.import_module(module)).items()
+        if inspect.isclass(value)
+        and issubclass(value, BaseException)
+        and value.__module__ == module
+        and not issubclass(value, (AgileError, DBusError))
+    ]
+    assert stray == []
+
+
+def test_a_docker_client_is_made_in_one_module() -> None:
+    """services/engine.py makes every client of the engine (and says what is wrong
+    with it the same way everywhere)."""
+    made = [
+        f"{relative}:{node.lineno}"
+        for relative, node in kit_nodes("services", "agile_tui", "benchmarks", "testkit")
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("from_env", "DockerClient")
+        and relative != Path("services/engine.py")
+    ]
+    assert made == []

@@ -3,7 +3,6 @@
 Everything here blocks (the SDK is synchronous): the TUI calls it from thread workers.
 """
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,12 +12,11 @@ from functools import partial
 from typing import Any
 
 import docker
-from docker.errors import APIError, DockerException, NotFound
-from urllib3.exceptions import HTTPError
+from docker.errors import APIError, NotFound
 
 from agile_tui.client.errors import EngineError, EngineUnreachable
 from agile_tui.client.stack import StackRow
-from services.images.engine_error import engine_unreachable
+from services.engine import connect, said
 from services.images.layers import ImageLayers, analyse
 
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -36,18 +34,6 @@ CONTAINER_EVENTS = {
     "rename",
     "health_status",
 }
-
-
-@contextlib.contextmanager
-def _said(doing: str) -> Iterator[None]:
-    """What the SDK and its HTTP stack raise (an API error, a refused or dropped
-    connection, a timeout) as an EngineError saying what failed."""
-    try:
-        yield
-    except APIError as exc:
-        raise EngineError(f"{doing} failed: {exc.explanation or exc}") from None
-    except (DockerException, OSError, HTTPError) as exc:  # requests' errors are OSErrors
-        raise EngineError(f"{doing} failed: {exc}") from None
 
 
 @dataclass
@@ -80,17 +66,9 @@ class Engine:
     @classmethod
     def connect(cls, url: str | None = None, timeout: float = 5.0) -> "Engine":
         try:
-            client = (
-                docker.DockerClient(base_url=url, timeout=timeout)
-                if url
-                else docker.from_env(timeout=timeout)
-            )
-            client.ping()
-        except DockerException as exc:
-            raise EngineUnreachable(
-                engine_unreachable(exc, url).removeprefix("Docker engine ")
-            ) from None
-        return cls(client)
+            return cls(connect(url, timeout))
+        except EngineUnreachable as exc:  # the bar says it is the engine
+            raise EngineUnreachable(str(exc).removeprefix("Docker engine ")) from None
 
     def close(self) -> None:
         self.client.close()
@@ -142,7 +120,7 @@ class Engine:
             return None
 
     def container(self, cid: str, with_stats: bool = True) -> StackRow | None:
-        with _said("reading a container"):
+        with said("reading a container"):
             try:
                 c = self.client.containers.get(cid)
             except NotFound:
@@ -152,7 +130,7 @@ class Engine:
 
     def containers(self) -> list[StackRow]:
         """Every container, without stats: one list call, what a table shows first."""
-        with _said("listing containers"):
+        with said("listing containers"):
             listed = self.client.containers.list(all=True)
         return [self._row(c.attrs, None) for c in listed]
 
@@ -164,13 +142,13 @@ class Engine:
         with ThreadPoolExecutor(STATS_WORKERS, thread_name_prefix="stats") as pool:
             samples = {pool.submit(self._sample, cid): cid for cid in running}
             for done in as_completed(samples):
-                with _said("reading stats"):
+                with said("reading stats"):
                     stats = done.result()
                 if stats:
                     yield self._with_stats(running[samples[done]], stats)
 
     def _act(self, cid: str, verb: str, fn: Callable[[Any], None]) -> None:
-        with _said(verb):
+        with said(verb):
             try:
                 fn(self.client.containers.get(cid))
             except NotFound:
@@ -189,14 +167,14 @@ class Engine:
         self._act(cid, "remove", lambda c: c.remove(force=True))
 
     def inspect(self, cid: str) -> dict[str, Any]:
-        with _said("inspect"):
+        with said("inspect"):
             try:
                 return self.client.api.inspect_container(cid)
             except NotFound:
                 raise EngineError(f"container {cid[:12]} no longer exists") from None
 
     def logs(self, cid: str, tail: int = 500, follow: bool = True) -> "LogStream":
-        with _said("logs"):
+        with said("logs"):
             stream = self.client.api.logs(cid, stream=True, follow=follow, tail=tail)
         return LogStream(stream)
 
@@ -205,7 +183,7 @@ class Engine:
         since = int(time.time())
         while not stop.is_set():
             until = int(time.time()) + 1
-            with _said("following events"):  # each event as it comes: yielded inside
+            with said("following events"):  # each event as it comes: yielded inside
                 for event in self.client.events(
                     since=since, until=until, decode=True, filters={"type": "container"}
                 ):
@@ -219,7 +197,7 @@ class Engine:
     def images(self) -> list[ImageLayers]:
         """Tagged images first (by name), then untagged ones (build stages, replaced
         versions)."""
-        with _said("listing images"):
+        with said("listing images"):
             return self._images()
 
     def _images(self) -> list[ImageLayers]:
@@ -259,7 +237,7 @@ class Engine:
         filters: dict[str, object] = {"dangling": True}
         if label:
             filters["label"] = label
-        with _said("prune"):
+        with said("prune"):
             result = self.client.images.prune(filters=filters)
         removed = {d["Deleted"] for d in result.get("ImagesDeleted") or [] if "Deleted" in d}
         return len(removed), int(result.get("SpaceReclaimed") or 0)
@@ -274,7 +252,7 @@ class LogStream:
 
     def __iter__(self) -> Iterator[str]:
         pending = b""
-        with _said("following the log"):
+        with said("following the log"):
             try:
                 for chunk in self._stream:
                     pending += chunk

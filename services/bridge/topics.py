@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from services import contract as c
+from services.errors import AgileError
 
 TOPIC_MAX = 65_535  # UTF-8 bytes: MQTT's own limit
 
@@ -71,7 +72,7 @@ class Request:
         return f"{base}/{self.device_id}/command/{self.name}/result"
 
 
-class BadRequest(ValueError):
+class BadRequest(AgileError, ValueError):
     """A message on a request topic that cannot be done; said on the reply topic."""
 
     def __init__(self, text: str, reply: str) -> None:

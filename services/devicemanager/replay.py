@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.contract import RECORD_VALUE_MAX, UNIT_MAX, RecordObject
+from services.errors import StorageError
 from services.sqlitewal import open_wal
 
 RESERVE = 1024  # numbers reserved per commit of a stream's reservation
@@ -43,7 +44,7 @@ Row = tuple[str, str, int, str, str, str, int]  # device, component, seq, value,
 log = logging.getLogger(__name__)
 
 
-class ReplayUnavailable(RuntimeError):
+class ReplayUnavailable(StorageError, RuntimeError):
     """The buffer cannot take a record (its reservation cannot be written)."""
 
 

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.errors import ConfigurationError
+
 # The gateway user's own state folder (agile-gateway's default), relative to its home.
 REMOTE_STATE_DIR = ".local/state/agile-gateway"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _KEYS = {"ssh", "port", "identity", "known_hosts", "state_dir", "engine"}
 
 
-class GatewayError(ValueError):
+class GatewayError(ConfigurationError):
     """A gateway's settings are wrong; the message says which and how."""
 
 

@@ -178,18 +178,19 @@ class Member:
 
     def _containers(self) -> list[tuple[bool, str, str]]:
         """(up, image's service, version) of each of the stack's containers there."""
-        import docker
-        import requests
+        from services.engine import connect, said
+        from services.errors import EngineError
 
         if self.no_engine_at and time.monotonic() - self.no_engine_at < ENGINE_RETRY_S:
             return []
         try:
             if self.engine is None:
                 assert self.tunnel is not None
-                self.engine = docker.DockerClient(base_url=self.tunnel.engine_url, timeout=10)
-            found = self.engine.containers.list(all=True, filters={"label": f"{LABEL}.service"})
+                self.engine = connect(self.tunnel.engine_url, timeout=10, ping=False)
+            with said("listing the stack's containers"):
+                found = self.engine.containers.list(all=True, filters={"label": f"{LABEL}.service"})
             self.no_engine_at = 0.0
-        except (docker.errors.DockerException, requests.RequestException):
+        except EngineError:
             self.engine = None
             self.no_engine_at = time.monotonic()
             return []  # no engine there (a native gateway) or none reachable: the bus says

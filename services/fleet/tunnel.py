@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from services.errors import AgileError
 from services.fleet.gateways import Gateway
 
 CONNECT_TIMEOUT_S = 10.0
@@ -23,7 +24,7 @@ ALIVE_INTERVAL_S = 5  # ssh's keep-alive: a gateway gone quiet is dropped in 3 o
 CHUNK = 1 << 16
 
 
-class TunnelError(ConnectionError):
+class TunnelError(AgileError, ConnectionError):
     """No way to the gateway; the message says why, in the operator's words, `short` in
     a few (for a table's cell)."""
 

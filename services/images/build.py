@@ -19,6 +19,7 @@ import docker
 
 from services.busconfig import container_accounts, container_users, render_config
 from services.catalog import IMAGES
+from services.errors import EngineError
 from services.images import project
 from services.images.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, ServiceImage
@@ -40,7 +41,7 @@ WHEEL_PLATFORMS = {
 }
 
 
-class BuildFailed(RuntimeError):
+class BuildFailed(EngineError, RuntimeError):
     """The build failed; whatever ran before is untouched. The message holds the log's end."""
 
 

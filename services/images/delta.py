@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 from zstandard import backend_cffi as _zstd
 
+from services.errors import AgileError
+
 # What a delta reads and is read from: bytes, or a file mapped into memory.
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 
@@ -50,7 +52,7 @@ PIECE = 16 << 20  # new bytes per frame at most: bounds the memory of applying
 _lib, _ffi = _zstd.lib, _zstd.ffi
 
 
-class DeltaError(ValueError):
+class DeltaError(AgileError, ValueError):
     """A delta that cannot be applied (cut, corrupt, wrong basis): fall back to a pull."""
 
 

@@ -19,8 +19,10 @@ from typing import IO, Any
 
 import docker
 
+from services.errors import EngineError
 
-class ExportError(RuntimeError):
+
+class ExportError(EngineError, RuntimeError):
     """The engine did not give the image's exact bytes (gone, or not what it names)."""
 
 

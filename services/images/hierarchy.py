@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 from docker.errors import BuildError, ImageNotFound
 
+from services.errors import EngineError
 from services.paths import DOCKERFILES
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ _MACHINES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "i686": "
 HOST_ARCH = _MACHINES.get(platform.machine(), platform.machine())
 
 
-class HierarchyError(RuntimeError):
+class HierarchyError(EngineError, RuntimeError):
     """A layer of the hierarchy could not be built; the message says which and why."""
 
 

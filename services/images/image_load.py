@@ -15,10 +15,12 @@ from typing import BinaryIO
 
 import docker
 
+from services.errors import EngineError
+
 BLOCK = tarfile.BLOCKSIZE
 
 
-class LoadError(RuntimeError):
+class LoadError(EngineError, RuntimeError):
     """The engine did not load the image."""
 
 

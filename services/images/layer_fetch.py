@@ -16,12 +16,13 @@ from typing import Any
 
 import docker
 
+from services.errors import RegistryError
 from services.images import registry as reg
 from services.images.image_load import LoadTar
 from services.images.layers import chain_ids, local_chains
 
 
-class FetchError(RuntimeError):
+class FetchError(RegistryError, RuntimeError):
     """The registry's image is not one this can fetch layer by layer."""
 
 

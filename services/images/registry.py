@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from services import errors
+
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-class RegistryError(RuntimeError):
+class RegistryError(errors.RegistryError, RuntimeError):
     """The registry refused or could not be reached; `short` says it in a few words."""
 
     def __init__(self, message: str, short: str = "error", status: int = 0) -> None:

@@ -24,6 +24,7 @@ import docker
 
 from services.catalog import IMAGES
 from services.compose import stack_settings
+from services.errors import AgileError
 from services.images import registry as reg
 from services.images.delta import DeltaError
 from services.images.journal import FILE, REPLACED, Entry, Journal
@@ -39,7 +40,7 @@ def compose_services(image: str) -> list[str]:
     return [s.name for s in IMAGES[image].services] or [image]  # the bus runs itself
 
 
-class UpdateError(RuntimeError):
+class UpdateError(AgileError, RuntimeError):
     """The update cannot go on; the running stack is as it was. The message says why;
     `short` says it in a few words (for a table cell)."""
 

@@ -158,14 +158,14 @@ def _up_detached(state_dir: Path, args: argparse.Namespace) -> int:
 
 def _up_containers(state_dir: Path, args: argparse.Namespace, options: dict[str, list[str]]) -> int:
     from services.catalog import services_for
-    from services.compose import StackError
+    from services.errors import AgileError
     from services.runtime.containers import up, wait_for_names
 
     names = [n for spec in services_for(args.simulate) for n in spec.bus_names]
     try:
         address = up(state_dir, args.simulate, args.strategy, args.project, args.registry, options)
         elapsed = asyncio.run(wait_for_names(address, names, args.timeout))
-    except StackError as exc:
+    except AgileError as exc:  # the stack's, or the engine's (it does not answer)
         print(f"agile-gateway up: {exc}", file=sys.stderr)
         return 1
     _say_up(
@@ -188,7 +188,7 @@ def _say_up(args: argparse.Namespace, text: str, **facts: object) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from services.compose import StackError
+    from services.errors import AgileError
     from services.runtime.containers import down
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
@@ -198,7 +198,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         return _down_native(state_dir)
     try:
         down(state_dir, args.simulate, args.project)
-    except StackError as exc:
+    except AgileError as exc:
         print(f"agile-gateway down: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -477,20 +477,19 @@ def _with_engine(command: str, work: Callable[[Any], int | None]) -> int:
     """Run `work(docker_client)` for an `images` command; its errors become one line each."""
     import docker
 
-    from services.compose import StackError
-    from services.images.build import BuildFailed
-    from services.images.engine_error import engine_unreachable
-    from services.images.hierarchy import HierarchyError
-    from services.images.registry import RegistryError
-    from services.images.update import UpdateError
+    from services.engine import connect, unreachable
+    from services.errors import AgileError, EngineUnreachable
 
     try:
-        return int(work(docker.from_env(timeout=900)) or 0)
-    except (BuildFailed, HierarchyError, UpdateError, RegistryError, StackError) as exc:
+        return int(work(connect(timeout=900)) or 0)
+    except EngineUnreachable as exc:
+        print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
+        return 2
+    except AgileError as exc:
         print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
         return 1
-    except docker.errors.DockerException as exc:
-        print(f"agile-gateway images {command}: {engine_unreachable(exc)}", file=sys.stderr)
+    except docker.errors.DockerException as exc:  # one the work did not translate
+        print(f"agile-gateway images {command}: {unreachable(exc)}", file=sys.stderr)
         return 2
 
 

@@ -45,9 +45,9 @@ def up(
 ) -> str:
     """Bring the stack up (detached); the bus address. `registry` (host:port) is where
     its updates come from; `options`: each service's KEY=VALUE pairs."""
-    import docker
+    from services.engine import connect
 
-    client = docker.from_env(timeout=60)
+    client = connect(timeout=60, ping=False)
     if missing := missing_images(client, strategy):
         raise StackError(
             f"no {strategy} image of {', '.join(missing)}: build them with "

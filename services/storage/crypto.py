@@ -10,6 +10,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.errors import StorageError
+
 log = logging.getLogger(__name__)
 
 KEY_ENV = "AGILE_STORAGE_KEY"
@@ -17,11 +19,11 @@ MAGIC = b"AGSE1"  # an encrypted segment; plain segments are TinyDB JSON and sta
 NONCE_BYTES = 12
 
 
-class StorageKeyError(RuntimeError):
+class StorageKeyError(StorageError, RuntimeError):
     """The key cannot be had or is unsafe; the message says why."""
 
 
-class TamperedSegment(RuntimeError):
+class TamperedSegment(StorageError, RuntimeError):
     """A segment failed authentication (or cannot be decoded): never returned as data."""
 
 

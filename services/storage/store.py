@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote
 
 from tinydb import TinyDB
 
+from services import errors
 from services.atomicjson import TMP_SUFFIX, write_atomic
 from services.contract import RecordObject
 from services.storage.crypto import Sealer, StorageKeyError, TamperedSegment, is_sealed
@@ -50,7 +51,7 @@ SEALED_MARK = ".indexes-sealed"
 HOUR_MS = 3_600_000
 
 
-class StorageError(RuntimeError):
+class StorageError(errors.StorageError, RuntimeError):
     """A write failed (e.g. the disk is full); nothing stored is lost, the batch is kept."""
 
 

@@ -9,15 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.contract import Operation, OperationState
+from services.errors import AgileError
 
 KEPT_LINES = 500  # what a client attaching late is shown
 
 
-class Cancelled(Exception):
+class Cancelled(AgileError):
     """The operation was cancelled before it changed anything."""
 
 
-class Busy(RuntimeError):
+class Busy(AgileError, RuntimeError):
     """Another operation runs."""
 
 

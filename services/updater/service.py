@@ -19,6 +19,7 @@ from dbus_fast.service import method as dbus_method
 
 from services import contract as c
 from services.catalog import IMAGES, options_of
+from services.errors import EngineUnreachable
 from services.images import link_rate
 from services.images.journal import FILE, Journal
 from services.service import BusService, ServiceConfig
@@ -81,20 +82,9 @@ class UpdaterService(BusService):
 
     def engine(self) -> Any:
         if self._client is None:
-            import docker  # only this service needs the Docker SDK
+            from services.engine import connect  # only this service needs the Docker SDK
 
-            try:
-                self._client = (
-                    docker.DockerClient(base_url=self.docker_url, timeout=900)
-                    if self.docker_url
-                    else docker.from_env(timeout=900)
-                )
-                self._client.ping()
-            except docker.errors.DockerException as exc:
-                self._client = None
-                from services.images.engine_error import engine_unreachable
-
-                raise RuntimeError(engine_unreachable(exc, self.docker_url)) from None
+            self._client = connect(self.docker_url, timeout=900)
         return self._client
 
     def allowed(self, registry: str) -> None:
@@ -216,7 +206,7 @@ class UpdaterService(BusService):
             try:
                 client = self.engine()
                 break
-            except RuntimeError:
+            except EngineUnreachable:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)

@@ -29,6 +29,7 @@ from dbus_fast.service import dbus_method
 from zigpy.zcl import Cluster, foundation
 
 from services import contract as c
+from services.errors import AgileError
 from services.private import secret_folder
 from services.protocol import ProtocolAdapter, ProtocolInterface
 from services.service import spawn
@@ -66,7 +67,7 @@ def radio_class(name: str) -> type[zigpy.application.ControllerApplication]:
         ) from None
 
 
-class _NoLibrary(Exception):
+class _NoLibrary(AgileError):
     """The radio's zigpy library is not installed (or the radio name is unknown)."""
 
 
