@@ -2,21 +2,19 @@
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from services.bus import BusNotFound, default_state_dir, resolve_bus_address
 
 if TYPE_CHECKING:
-    from services.updater.client import UpdaterClient
+    pass
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -334,43 +332,6 @@ def cmd_sim_bluez(args: argparse.Namespace) -> int:
             daemon.terminate()
 
 
-def cmd_storage_export(args: argparse.Namespace) -> int:
-    from services.storage.crypto import StorageKeyError
-    from services.storage.export import now_ms, open_store, parse_time_ms, write_records
-
-    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-    folder = state_dir / "storage"
-    now = now_ms()
-    try:
-        since = parse_time_ms(args.since, now) if args.since else 0
-        until = parse_time_ms(args.until, now) if args.until else 2**62
-        store = open_store(folder, Path(args.key_file) if args.key_file else folder / "key")
-    except (ValueError, StorageKeyError) as exc:
-        print(f"agile-gateway storage export: {exc}", file=sys.stderr)
-        return 2
-    if (args.device, args.component) not in store.streams:
-        known = ", ".join(f"{d} {c}" for d, c in sorted(store.streams)) or "none"
-        print(
-            f"agile-gateway storage export: no stream {args.device} {args.component} in {folder}"
-            f" (stored: {known})",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        records = store.query(args.device, args.component, since, until)
-    except RuntimeError as exc:  # e.g. a tampered segment: said, and nothing written
-        print(f"agile-gateway storage export: {exc}", file=sys.stderr)
-        return 1
-    with (
-        open(args.output, "w", newline="", encoding="utf-8")
-        if args.output
-        else contextlib.nullcontext(sys.stdout)
-    ) as out:
-        write_records(records, args.format, out)
-    print(f"{len(records)} records exported", file=sys.stderr)
-    return 0
-
-
 def cmd_ctl(args: argparse.Namespace) -> int:
     from dbus_fast import DBusError
 
@@ -471,143 +432,6 @@ def cmd_limits(args: argparse.Namespace) -> int:
 
     print(limits_table())
     return 0
-
-
-def _with_engine(command: str, work: Callable[[Any], int | None]) -> int:
-    """Run `work(docker_client)` for an `images` command; its errors become one line each."""
-    import docker
-
-    from services.engine import connect, unreachable
-    from services.errors import AgileError, EngineUnreachable
-
-    try:
-        return int(work(connect(timeout=900)) or 0)
-    except EngineUnreachable as exc:
-        print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
-        return 2
-    except AgileError as exc:
-        print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
-        return 1
-    except docker.errors.DockerException as exc:  # one the work did not translate
-        print(f"agile-gateway images {command}: {unreachable(exc)}", file=sys.stderr)
-        return 2
-
-
-def cmd_images_base(args: argparse.Namespace) -> int:
-    from services.images.hierarchy import ensure_hierarchy
-
-    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
-        ensure_hierarchy(client, args.arch, say=say, force=args.force)
-
-    return _with_engine("base", work)
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-def cmd_images_build(args: argparse.Namespace) -> int:
-    from services.images.build import build
-
-    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
-        # The whole build log, as `docker build` prints it (agile-tui shows it as it comes).
-        for line in build(client, args.service, args.strategy, args.arch, say=say):
-            say(line)
-
-    return _with_engine("build", work)
-
-
-def cmd_images_publish(args: argparse.Namespace) -> int:
-    from services.images.publish import publish
-
-    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
-        publish(client, args.registry, args.service, args.strategy, args.keep, say)
-
-    return _with_engine("publish", work)
-
-
-def cmd_images_report(args: argparse.Namespace) -> int:
-    from services.images.report import report
-
-    return _with_engine("report", lambda client: print(report(client)))
-
-
-def cmd_images_plan(args: argparse.Namespace) -> int:
-    """What each service's update would download (read-only: straight from the engine,
-    with the same function the update service plans with)."""
-    from services.compose import stack_settings
-    from services.images.link_rate import prediction_text
-    from services.images.update import UpdateError, plan
-
-    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-
-    def work(client: Any) -> int:  # a docker.DockerClient (untyped)
-        registry = args.registry or stack_settings(state_dir).get("registry")
-        if not registry:
-            raise UpdateError(
-                "no registry: give --registry HOST:PORT, or bring the stack up with --registry"
-            )
-        strategy = stack_settings(state_dir)["strategy"]
-        bit_s = args.link * 1e6
-
-        def wait(nbytes: int) -> str:
-            return f", {prediction_text(nbytes * 8 / bit_s, bit_s, 'set')}" if bit_s else ""
-
-        total = 0
-        for service in args.service:
-            p = plan(client, registry, service, strategy)
-            total += p.download_bytes
-            if p.up_to_date:
-                print(f"{service:<10} up to date")
-                continue
-            delta = f"delta {p.delta.size:,} bytes" if p.delta else "no delta"
-            print(
-                f"{service:<10} {p.download_bytes:,} bytes by {p.method}"
-                + (f" -> {p.version}" if p.version else "")
-                + f" (pull {p.pull_bytes:,} bytes, {p.layers_missing} of {p.layers_total}"
-                f" layers; {delta}{wait(p.download_bytes)})"
-            )
-        print(f"{'stack':<10} {total:,} bytes to download{wait(total)}")
-        return 0
-
-    return _with_engine("plan", work)
-
-
-# How an update service operation's end becomes an exit code.
-EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 1, "rolled back": 3}
-
-
-def cmd_images_operation(args: argparse.Namespace) -> int:
-    """update, rollback, prune: operations of the update service on the gateway bus.
-    Leaving (Ctrl-C, a dropped session) leaves the operation running there."""
-    from dbus_fast import DBusError
-
-    from services.bus import connect, error_text
-    from services.updater.client import follow
-
-    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
-    command = args.images_command
-
-    def start(client: "UpdaterClient") -> Awaitable[str]:
-        if command == "update":
-            return client.update([args.service], args.registry or "", args.window)
-        if command == "rollback":
-            return client.rollback(args.service)
-        return client.prune()
-
-    async def run() -> int:
-        bus = await connect(resolve_bus_address(args.bus, state_dir))
-        try:
-            op = await follow(bus, start, say)
-        finally:
-            bus.disconnect()
-        return EXIT_CODES.get(op.state, 1)
-
-    try:
-        return asyncio.run(run())
-    except (BusNotFound, OSError, TimeoutError, DBusError) as exc:
-        print(f"agile-gateway images {command}: {error_text(exc)}", file=sys.stderr)
-        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -737,80 +561,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--state-dir")
     audit.set_defaults(func=cmd_audit)
 
-    store = sub.add_parser("storage", help="the recorded sensor data")
-    store_sub = store.add_subparsers(dest="storage_command", required=True)
-    export = store_sub.add_parser("export", help="write one stream as CSV or JSON")
-    export.add_argument("device", help="device id, e.g. dummyD00000000001")
-    export.add_argument("component", help="component id, e.g. temperature")
-    export.add_argument("--since", help="epoch ms, ISO 8601 time, or a duration ago (1h, 7d)")
-    export.add_argument("--until", help="as --since (default: now)")
-    export.add_argument("--format", choices=("csv", "json"), default="csv")
-    export.add_argument("-o", "--output", help="file to write (default: standard output)")
-    export.add_argument("--state-dir")
-    export.add_argument("--key-file", help="storage key (default STATE/storage/key)")
-    export.set_defaults(func=cmd_storage_export)
+    # Each package's own commands (imported when a parser is built, not at start-up).
+    from services.fleet.cli import add_commands as fleet_commands
+    from services.images.cli import add_commands as images_commands
+    from services.storage.cli import add_commands as storage_commands
+    from services.updater.cli import add_commands as operation_commands
 
-    images = sub.add_parser("images", help="the service images")
-    images_sub = images.add_subparsers(dest="images_command", required=True)
-    base = images_sub.add_parser(
-        "base", help="build the base-image hierarchy (debian -> python runtime, build image)"
-    )
-    base.add_argument("--arch", default="amd64", help="Debian architecture (default amd64)")
-    base.add_argument("--force", action="store_true", help="rebuild even if up to date")
-    base.set_defaults(func=cmd_images_base)
-    build = images_sub.add_parser("build", help="build a service image")
-    build.add_argument("service", help="bus, core, storage, ble or zigbee")
-    build.add_argument(
-        "--strategy",
-        default="multistage",
-        help="baseline, multistage (default), squashed (above the shared runtime), squashed-all",
-    )
-    build.add_argument("--arch", default="amd64")
-    build.set_defaults(func=cmd_images_build)
-    publish = images_sub.add_parser(
-        "publish",
-        help="push a service image and delta bundles from its last published versions",
-    )
-    publish.add_argument("service")
-    publish.add_argument("--strategy", default="multistage")
-    publish.add_argument("--registry", required=True, help="host:port, e.g. 127.0.0.1:5000")
-    publish.add_argument(
-        "--keep", type=int, default=3, help="bundles from this many earlier versions (default 3)"
-    )
-    publish.set_defaults(func=cmd_images_publish)
-    report = images_sub.add_parser(
-        "report", help="sizes, layers, unique and shared bytes; the stack on disk per strategy"
-    )
-    report.set_defaults(func=cmd_images_report)
-    for name, text in (
-        ("plan", "bytes each service's update would download, and the stack's total"),
-        ("update", "pull a service's new image, switch to it, roll back if unhealthy"),
-        ("rollback", "go back to the image a service ran before its last update"),
-        ("prune", "remove the images updates left behind"),
-    ):
-        cmd = images_sub.add_parser(name, help=text)
-        if name != "prune":
-            cmd.add_argument("service", nargs="+" if name == "plan" else None)
-        if name in ("plan", "update"):
-            cmd.add_argument(
-                "--registry", help="host:port, e.g. 127.0.0.1:5000 (default: the stack's)"
-            )
-        if name == "update":
-            cmd.add_argument(
-                "--window", type=float, default=0.0, help="seconds to be healthy (default 60)"
-            )
-        if name == "plan":
-            cmd.add_argument(
-                "--link", type=float, default=0.0, help="Mbit/s of the link: say how long too"
-            )
-        else:
-            cmd.add_argument("--bus", help="the gateway bus (default: the state folder's)")
-        cmd.add_argument("--state-dir", help="of the container stack")
-        cmd.set_defaults(func=cmd_images_plan if name == "plan" else cmd_images_operation)
-
-    from services.fleet.cli import add_commands
-
-    add_commands(sub)
+    storage_commands(sub)
+    operation_commands(images_commands(sub))
+    fleet_commands(sub)
     return parser
 
 

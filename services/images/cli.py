@@ -1,0 +1,159 @@
+"""`agile-gateway images ...`: the hierarchy, builds, publishing and the report on the
+build host; plans straight from the engine; update, rollback and prune as operations of
+the gateway's update service."""
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from services.bus import default_state_dir
+
+
+def add_commands(sub: Any) -> Any:
+    """The `images` commands of the build host and the plan; their subparsers, which the
+    update service's operations join (services.updater.cli)."""
+    images = sub.add_parser("images", help="the service images")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    base = images_sub.add_parser(
+        "base", help="build the base-image hierarchy (debian -> python runtime, build image)"
+    )
+    base.add_argument("--arch", default="amd64", help="Debian architecture (default amd64)")
+    base.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    base.set_defaults(func=cmd_images_base)
+    build = images_sub.add_parser("build", help="build a service image")
+    build.add_argument("service", help="bus, core, storage, ble or zigbee")
+    build.add_argument(
+        "--strategy",
+        default="multistage",
+        help="baseline, multistage (default), squashed (above the shared runtime), squashed-all",
+    )
+    build.add_argument("--arch", default="amd64")
+    build.set_defaults(func=cmd_images_build)
+    publish = images_sub.add_parser(
+        "publish",
+        help="push a service image and delta bundles from its last published versions",
+    )
+    publish.add_argument("service")
+    publish.add_argument("--strategy", default="multistage")
+    publish.add_argument("--registry", required=True, help="host:port, e.g. 127.0.0.1:5000")
+    publish.add_argument(
+        "--keep", type=int, default=3, help="bundles from this many earlier versions (default 3)"
+    )
+    publish.set_defaults(func=cmd_images_publish)
+    report = images_sub.add_parser(
+        "report", help="sizes, layers, unique and shared bytes; the stack on disk per strategy"
+    )
+    report.set_defaults(func=cmd_images_report)
+    plan = images_sub.add_parser(
+        "plan", help="bytes each service's update would download, and the stack's total"
+    )
+    plan.add_argument("service", nargs="+")
+    plan.add_argument("--registry", help="host:port, e.g. 127.0.0.1:5000 (default: the stack's)")
+    plan.add_argument(
+        "--link", type=float, default=0.0, help="Mbit/s of the link: say how long too"
+    )
+    plan.add_argument("--state-dir", help="of the container stack")
+    plan.set_defaults(func=cmd_images_plan)
+    return images_sub
+
+
+def _with_engine(command: str, work: Callable[[Any], int | None]) -> int:
+    """Run `work(docker_client)` for an `images` command; its errors become one line each."""
+    import docker
+
+    from services.engine import connect, unreachable
+    from services.errors import AgileError, EngineUnreachable
+
+    try:
+        return int(work(connect(timeout=900)) or 0)
+    except EngineUnreachable as exc:
+        print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
+        return 2
+    except AgileError as exc:
+        print(f"agile-gateway images {command}: {exc}", file=sys.stderr)
+        return 1
+    except docker.errors.DockerException as exc:  # one the work did not translate
+        print(f"agile-gateway images {command}: {unreachable(exc)}", file=sys.stderr)
+        return 2
+
+
+def cmd_images_base(args: argparse.Namespace) -> int:
+    from services.images.hierarchy import ensure_hierarchy
+
+    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
+        ensure_hierarchy(client, args.arch, say=say, force=args.force)
+
+    return _with_engine("base", work)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from services.images.build import build
+
+    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
+        # The whole build log, as `docker build` prints it (agile-tui shows it as it comes).
+        for line in build(client, args.service, args.strategy, args.arch, say=say):
+            say(line)
+
+    return _with_engine("build", work)
+
+
+def cmd_images_publish(args: argparse.Namespace) -> int:
+    from services.images.publish import publish
+
+    def work(client: Any) -> None:  # a docker.DockerClient (untyped)
+        publish(client, args.registry, args.service, args.strategy, args.keep, say)
+
+    return _with_engine("publish", work)
+
+
+def cmd_images_report(args: argparse.Namespace) -> int:
+    from services.images.report import report
+
+    return _with_engine("report", lambda client: print(report(client)))
+
+
+def cmd_images_plan(args: argparse.Namespace) -> int:
+    """What each service's update would download (read-only: straight from the engine,
+    with the same function the update service plans with)."""
+    from services.compose import stack_settings
+    from services.images.link_rate import prediction_text
+    from services.images.update import UpdateError, plan
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+
+    def work(client: Any) -> int:  # a docker.DockerClient (untyped)
+        registry = args.registry or stack_settings(state_dir).get("registry")
+        if not registry:
+            raise UpdateError(
+                "no registry: give --registry HOST:PORT, or bring the stack up with --registry"
+            )
+        strategy = stack_settings(state_dir)["strategy"]
+        bit_s = args.link * 1e6
+
+        def wait(nbytes: int) -> str:
+            return f", {prediction_text(nbytes * 8 / bit_s, bit_s, 'set')}" if bit_s else ""
+
+        total = 0
+        for service in args.service:
+            p = plan(client, registry, service, strategy)
+            total += p.download_bytes
+            if p.up_to_date:
+                print(f"{service:<10} up to date")
+                continue
+            delta = f"delta {p.delta.size:,} bytes" if p.delta else "no delta"
+            print(
+                f"{service:<10} {p.download_bytes:,} bytes by {p.method}"
+                + (f" -> {p.version}" if p.version else "")
+                + f" (pull {p.pull_bytes:,} bytes, {p.layers_missing} of {p.layers_total}"
+                f" layers; {delta}{wait(p.download_bytes)})"
+            )
+        print(f"{'stack':<10} {total:,} bytes to download{wait(total)}")
+        return 0
+
+    return _with_engine("plan", work)

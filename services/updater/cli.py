@@ -1,0 +1,73 @@
+"""`agile-gateway images update|rollback|prune`: operations of the gateway's update
+service, followed to their end on the bus (leaving leaves them running there)."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from services.bus import BusNotFound, default_state_dir, resolve_bus_address
+from services.images.cli import say
+
+if TYPE_CHECKING:
+    from services.updater.client import UpdaterClient
+
+
+def add_commands(images_sub: Any) -> None:
+    for name, text in (
+        ("update", "pull a service's new image, switch to it, roll back if unhealthy"),
+        ("rollback", "go back to the image a service ran before its last update"),
+        ("prune", "remove the images updates left behind"),
+    ):
+        cmd = images_sub.add_parser(name, help=text)
+        if name != "prune":
+            cmd.add_argument("service")
+        if name == "update":
+            cmd.add_argument(
+                "--registry", help="host:port, e.g. 127.0.0.1:5000 (default: the stack's)"
+            )
+            cmd.add_argument(
+                "--window", type=float, default=0.0, help="seconds to be healthy (default 60)"
+            )
+        cmd.add_argument("--bus", help="the gateway bus (default: the state folder's)")
+        cmd.add_argument("--state-dir", help="of the container stack")
+        cmd.set_defaults(func=cmd_images_operation)
+
+
+# How an update service operation's end becomes an exit code.
+EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 1, "rolled back": 3}
+
+
+def cmd_images_operation(args: argparse.Namespace) -> int:
+    """update, rollback, prune: operations of the update service on the gateway bus.
+    Leaving (Ctrl-C, a dropped session) leaves the operation running there."""
+    from dbus_fast import DBusError
+
+    from services.bus import connect, error_text
+    from services.updater.client import follow
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    command = args.images_command
+
+    def start(client: "UpdaterClient") -> Awaitable[str]:
+        if command == "update":
+            return client.update([args.service], args.registry or "", args.window)
+        if command == "rollback":
+            return client.rollback(args.service)
+        return client.prune()
+
+    async def run() -> int:
+        bus = await connect(resolve_bus_address(args.bus, state_dir))
+        try:
+            op = await follow(bus, start, say)
+        finally:
+            bus.disconnect()
+        return EXIT_CODES.get(op.state, 1)
+
+    try:
+        return asyncio.run(run())
+    except (BusNotFound, OSError, TimeoutError, DBusError) as exc:
+        print(f"agile-gateway images {command}: {error_text(exc)}", file=sys.stderr)
+        return 1
