@@ -51,9 +51,13 @@ class AgileApp(GatewayApp):
         start_mode: str = "devices",
         gateways: "list[Gateway] | None" = None,
     ) -> None:
+        # The first section is the app's default mode rather than one switched to once
+        # mounted: a switch holds the screen's first frame back (Textual's delay_update)
+        # and then repaints only part of it, so the Discovered table appeared only with
+        # its rows.
+        self.DEFAULT_MODE = start_mode  # type: ignore[misc]  # per app: Textual reads it in __init__
         super().__init__(session, config, gateways or [])
         self.remote: Tunnel | None = None  # the opened fleet gateway's, if one is open
-        self.start_mode = start_mode
 
     def on_mount(self) -> None:
         self.register_theme(AGILE_THEME)
@@ -67,7 +71,6 @@ class AgileApp(GatewayApp):
         self.connect_bus()
         # The Docker SDK is a heavy import: load it after the first paint, not before.
         self.call_after_refresh(self.connect_engine)
-        self.switch_mode(self.start_mode)
 
     def on_unmount(self) -> None:
         if self.session.gateway is not None:
