@@ -1,6 +1,6 @@
-"""`agile-gateway images ...`: the hierarchy, builds, publishing and the report on the
-build host; plans straight from the engine; update, rollback and prune as operations of
-the gateway's update service."""
+"""`agile-gateway images base|build|publish|report|plan`: the hierarchy, builds,
+publishing and the report on the build host, and plans straight from the engine (the
+update service's operations join them from services.updater.cli)."""
 
 import argparse
 import sys
