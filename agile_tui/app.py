@@ -167,7 +167,8 @@ class AgileApp(GatewayApp):
     @work(thread=True, exclusive=True, group="engine")
     def connect_engine(self) -> None:
         """Until the engine answers (it may start after agile-tui), asking with backoff."""
-        from agile_tui.client.engine import Engine, EngineUnreachable
+        from agile_tui.client.engine import Engine
+        from agile_tui.client.errors import EngineUnreachable
 
         worker = get_current_worker()
         backoff = RECONNECT_MIN_S
@@ -175,7 +176,8 @@ class AgileApp(GatewayApp):
             try:
                 engine = Engine.connect(self.session.docker_url)
             except EngineUnreachable as exc:
-                self.call_from_thread(self._engine_lost, str(exc))
+                # The bar says it is the engine: where, and why.
+                self.call_from_thread(self._engine_lost, f"{exc.where}: {exc.reason}")
                 deadline = time.monotonic() + backoff
                 while time.monotonic() < deadline and not worker.is_cancelled and self.is_running:
                     time.sleep(0.1)  # a thread: short naps, so quitting never waits

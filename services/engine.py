@@ -24,12 +24,12 @@ def connect(url: str | None = None, timeout: float = 60, ping: bool = True) -> A
         if ping:
             client.ping()
     except docker.errors.DockerException as exc:
-        raise EngineUnreachable(unreachable(exc, url)) from None
+        raise unreachable(exc, url) from None
     return client
 
 
-def unreachable(exc: Exception, url: str | None = None) -> str:
-    """One line for the operator (the SDK's own message is a nested exception repr)."""
+def unreachable(exc: Exception, url: str | None = None) -> EngineUnreachable:
+    """What the SDK raised when the engine did not answer, said for the operator."""
     where = url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     text = str(exc)
     if "FileNotFoundError" in text:
@@ -40,7 +40,7 @@ def unreachable(exc: Exception, url: str | None = None) -> str:
         reason = "permission denied (is this user in the docker group?)"
     else:
         reason = text[:160]
-    return f"Docker engine {where}: {reason}"
+    return EngineUnreachable(where, reason)
 
 
 @contextlib.contextmanager

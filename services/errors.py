@@ -30,7 +30,13 @@ class EngineError(AgileError):
 
 
 class EngineUnreachable(EngineError):
-    """No Docker engine answers at the address."""
+    """No Docker engine answers at `where`; `reason` in a few words (the SDK's own
+    message is a nested exception repr)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"Docker engine {where}: {reason}")
+        self.where = where
+        self.reason = reason
 
 
 class RegistryError(AgileError):

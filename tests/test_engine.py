@@ -5,7 +5,8 @@ import threading
 import docker
 import pytest
 
-from agile_tui.client.engine import Engine, EngineError, EngineUnreachable
+from agile_tui.client.engine import Engine
+from agile_tui.client.errors import EngineError, EngineUnreachable
 from services.images.layers import chain_ids, share
 from testkit.docker_images import TEST_PROJECT
 from tests.helpers import eventually

@@ -14,7 +14,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from agile_tui.client.errors import EngineError, EngineUnreachable
+from agile_tui.client.errors import EngineError
 from agile_tui.client.stack import StackRow
 from services.engine import connect, said
 from services.images.layers import ImageLayers, analyse
@@ -65,10 +65,7 @@ class Engine:
 
     @classmethod
     def connect(cls, url: str | None = None, timeout: float = 5.0) -> "Engine":
-        try:
-            return cls(connect(url, timeout))
-        except EngineUnreachable as exc:  # the bar says it is the engine
-            raise EngineUnreachable(str(exc).removeprefix("Docker engine ")) from None
+        return cls(connect(url, timeout))
 
     def close(self) -> None:
         self.client.close()

@@ -9,12 +9,8 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from services.bus import BusNotFound, default_state_dir, resolve_bus_address
-
-if TYPE_CHECKING:
-    pass
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
