@@ -17,12 +17,12 @@ from textual.worker import get_current_worker
 from agile_tui.client.errors import BusError, ClientError
 from agile_tui.client.session import Session
 from agile_tui.client.storage import storage_problem
-from agile_tui.config import Config
 from agile_tui.gateway_app import GatewayApp
 from agile_tui.roles import lacking
 from agile_tui.screens.help import HelpScreen
 from agile_tui.sections import SECTIONS
 from agile_tui.theme import AGILE_THEME
+from fleet.config import Config
 
 if TYPE_CHECKING:  # the fleet's modules load with the Fleet section
     from agile_tui.client.fleet import Gateway, Tunnel

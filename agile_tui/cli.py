@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from agile_tui.config import ConfigError, load_config
-    from services.fleet.gateways import GatewayError, fleet
+    from fleet.config import ConfigError, load_config
+    from fleet.gateways import GatewayError, fleet
 
     try:
         config = load_config(Path(args.config) if args.config else None)

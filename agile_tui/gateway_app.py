@@ -11,8 +11,8 @@ from textual.reactive import reactive
 
 from agile_tui.client.errors import ClientError, EngineError
 from agile_tui.client.session import Session
-from agile_tui.config import Config
 from agile_tui.events import GatewayEvents
+from fleet.config import Config
 
 if TYPE_CHECKING:  # the Docker SDK and the fleet's modules stay out of the start-up
     from agile_tui.client.engine import Engine

@@ -38,14 +38,14 @@ from unittest import mock
 
 import docker
 
+from buildhost import build as build_module
+from buildhost.build import STRATEGIES, build
+from buildhost.hierarchy import RECIPE_LABEL, hierarchy
+from buildhost.publish import publish
 from services.engine import connect
-from services.images import build as build_module
 from services.images import registry as reg
-from services.images.build import STRATEGIES, build
 from services.images.export import Saved
-from services.images.hierarchy import RECIPE_LABEL, hierarchy
 from services.images.layers import chain_ids
-from services.images.publish import publish
 from services.images.update import by_delta, plan
 from services.paths import ROOT
 from testkit.docker_images import checkout_copy
@@ -174,7 +174,7 @@ def changed_runtime(client: docker.DockerClient) -> Iterator[None]:
     is put back after; the changed one stays, as their parent)."""
     debian, python, _ = hierarchy(build_module.HOST_ARCH)
     runtime = client.images.get(python.tag)
-    recipe = (ROOT / "services/dockerfiles/base/python.Dockerfile").read_text()
+    recipe = (ROOT / "dockerfiles/base/python.Dockerfile").read_text()
     changed = recipe.replace("python3 ca-certificates", "python3 ca-certificates less")
     with tempfile.TemporaryDirectory() as context:
         Path(context, "Dockerfile").write_text(changed)

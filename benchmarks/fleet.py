@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.fleet.status import Fleet
+from fleet.status import Fleet
 from testkit.operator import private_sshd, reacher
 
 # 50 connections at once: sshd's default (10:30:100) drops unauthenticated ones past 10.
@@ -122,7 +122,7 @@ async def tui(gateways: list, periods: int) -> dict[str, float]:
     """agile-tui, headless, the Fleet section open on these gateways."""
     from agile_tui.app import AgileApp
     from agile_tui.client.session import Session
-    from agile_tui.config import Config
+    from fleet.config import Config
 
     app = AgileApp(Session(None, "no local gateway"), Config(), "fleet", gateways)
     async with app.run_test(size=(120, 60)) as pilot:

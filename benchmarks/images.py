@@ -19,8 +19,8 @@ from pathlib import Path
 import docker
 
 from benchmarks import deltas
+from buildhost.build import SERVICES, STRATEGIES, build
 from services.engine import connect
-from services.images.build import SERVICES, STRATEGIES, build
 from services.images.layers import analyse, bytes_on_disk
 from services.images.update import plan
 from services.paths import ROOT

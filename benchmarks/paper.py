@@ -36,15 +36,15 @@ from pathlib import Path
 import docker
 from docker.errors import ImageNotFound
 
+from buildhost import paper_report
+from buildhost.build import WHEELHOUSE, build, recipes_dir
+from buildhost.hierarchy import HOST_ARCH, hierarchy
+from buildhost.paper_report import PAPER_MB, RELEASES, Pull, Release, Size, claims, render
+from buildhost.versions import CODE, Version, checkouts, series
 from services.engine import connect
-from services.images import paper_report
-from services.images.build import WHEELHOUSE, build, recipes_dir
-from services.images.hierarchy import HOST_ARCH, hierarchy
 from services.images.link_rate import DownloadClock, LinkRate
-from services.images.paper_report import PAPER_MB, RELEASES, Pull, Release, Size, claims, render
 from services.images.recipes import SERVICES
 from services.images.update import plan, pull
-from services.images.versions import CODE, Version, checkouts, series
 from services.paths import ROOT
 from testkit.link_emulator import EmulatedLink
 from testkit.local_registry import LocalRegistry

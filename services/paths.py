@@ -6,7 +6,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent  # services/
 ROOT = PACKAGE.parent  # the checkout, or site-packages when installed
-DOCKERFILES = PACKAGE / "dockerfiles"  # the images' recipes and the stack's compose files
+DOCKERFILES = ROOT / "dockerfiles"  # the images' recipes and the stack's compose files
+# The project's top-level folders that ship (pyproject's packages, the images' wheel): a
+# build's checkout copy holds them, and an image's code version is read off them.
+SHIPPED = ("services", "buildhost", "fleet", "agile_tui", "dockerfiles")
 PYPROJECT = ROOT / "pyproject.toml"
 SOURCE_TREE = PYPROJECT.exists()  # else an installed package: metadata instead
 # What builds stage (contexts, wheels): the checkout's build/, or the user's cache.

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services.paths import ROOT
+from services.paths import ROOT, SHIPPED
 
 TINY_IMAGE = "agile-test/tiny:1"
 TEST_PROJECT = "agiletest"  # the compose project label of the containers tests make
@@ -59,7 +59,7 @@ def make_random_image(client: Any, base: str, reference: str, layers: int, size:
 def built(docker_client: Any, service: str, strategy: str = "multistage") -> str:
     """The service's image as the current code builds it (the engine's cache makes a
     second build of unchanged code quick); its tag."""
-    from services.images.build import build
+    from buildhost.build import build
 
     for _ in build(docker_client, service, strategy, say=lambda _line: None):
         pass
@@ -75,7 +75,7 @@ def checkout_copy() -> Iterator[Path]:
         code = Path(folder)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(ROOT / name, code / name)
-        for package in ("services", "agile_tui"):
+        for package in SHIPPED:
             shutil.copytree(ROOT / package, code / package, ignore=_BYTECODE)
         yield code
 

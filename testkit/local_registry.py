@@ -68,7 +68,7 @@ class LocalRegistry:
         return self.folder / "data/docker/registry/v2/blobs/sha256" / hexa[:2] / hexa / "data"
 
     def push(self, client: Any, image_id: str, service: str, tag: str) -> None:
-        from services.images.publish import push
+        from buildhost.publish import push
 
         push(client, image_id, f"{self.address}/agile/{service}", tag)
 

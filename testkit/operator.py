@@ -76,7 +76,7 @@ def reacher(sshd: tuple[int, Path], folder: Path):  # type: ignore[no-untyped-de
     """`reach(name, state_dir, **settings)`: a fleet entry for a gateway on this machine
     (its state folder), reached as an operator reaches it: through the private sshd, as
     root with the generated key, its host key known."""
-    from services.fleet.gateways import Gateway
+    from fleet.gateways import Gateway
 
     port, key = sshd
     hosts = known_hosts(sshd, folder)

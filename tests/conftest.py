@@ -109,7 +109,7 @@ def docker_client():
 def hierarchy(docker_client) -> list[str]:
     """The base-image hierarchy, built once per test session (cached by recipe digest,
     so a machine that has it builds nothing)."""
-    from services.images.hierarchy import ensure_hierarchy
+    from buildhost.hierarchy import ensure_hierarchy
 
     return ensure_hierarchy(docker_client)
 

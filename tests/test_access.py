@@ -358,8 +358,8 @@ async def test_a_rollout_where_the_ssh_user_is_only_an_operator_changes_nothing(
     stops before its canary, the gateway's update service never asked."""
     import dataclasses
 
-    from services.fleet.rollout import Rollout, State
-    from services.fleet.status import Member
+    from fleet.rollout import Rollout, State
+    from fleet.status import Member
     from services.updater.client import UpdaterClient
     from testkit.operator import private_sshd, reacher
 

@@ -1,4 +1,6 @@
-"""Non-UI code never loads textual or rich, and heavy imports stay off the TUI's path."""
+"""Where code runs, as the tree says it: each side imports only what runs there; non-UI
+code never loads textual or rich, heavy imports stay off the TUI's path, one error root,
+one engine module, and tests and benchmarks share the test kit only."""
 
 import ast
 import re
@@ -12,16 +14,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def non_ui_modules() -> list[str]:
+# Where code runs: the gateway's services, the build and publish side, the operator's side
+# (the fleet and its settings), and agile-tui on top of them.
+SIDES = ("services", "buildhost", "fleet", "agile_tui")
+
+
+def modules_under(folder: Path) -> list[str]:
     modules = []
-    for path in sorted((ROOT / "services").rglob("*.py")):
+    for path in sorted(folder.rglob("*.py")):
         parts = path.relative_to(ROOT).with_suffix("").parts
         modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+def non_ui_modules() -> list[str]:
+    modules = [m for side in SIDES[:-1] for m in modules_under(ROOT / side)]
     for folder in ("client", "models"):
-        for path in sorted((ROOT / "agile_tui" / folder).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return [*modules, "agile_tui.config", "agile_tui.cli"]
+        modules += modules_under(ROOT / "agile_tui" / folder)
+    return [*modules, "agile_tui.cli"]
 
 
 def test_there_are_modules_to_check() -> None:
@@ -47,9 +57,10 @@ def test_tui_start_up_path_leaves_heavy_imports_out() -> None:
     code = (
         "import sys, agile_tui.cli, agile_tui.app\n"
         "heavy = ('docker', 'plotext', 'textual_plotext', 'bleak', 'zigpy')\n"
-        "later = ('agile_tui.screens.', 'services.fleet.', 'services.images.')\n"
+        "later = ('agile_tui.screens.', 'fleet.', 'services.images.', 'buildhost')\n"
+        "now = ('agile_tui.screens.help', 'fleet.config')\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
-        "    or (m.startswith(later) and m != 'agile_tui.screens.help'))))"
+        "    or (m.startswith(later) and m not in now))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
@@ -69,7 +80,7 @@ def _unit(module: str) -> str:
 def import_graph() -> dict[str, set[str]]:
     """Which package imports which, counting imports inside functions too."""
     graph: dict[str, set[str]] = {}
-    for top in ("services", "agile_tui"):
+    for top in (*SIDES, "testkit", "benchmarks"):
         for path in (ROOT / top).rglob("*.py"):
             parts = path.relative_to(ROOT).with_suffix("").parts
             source = _unit(".".join(parts))
@@ -86,7 +97,7 @@ def import_graph() -> dict[str, set[str]]:
                 else:
                     continue
                 for name in names:
-                    if name.split(".")[0] in ("services", "agile_tui"):
+                    if name.split(".")[0] in (*SIDES, "testkit", "benchmarks"):
                         target = _unit(name)
                         if target != source:
                             graph.setdefault(source, set()).add(target)
@@ -108,6 +119,34 @@ def test_no_import_cycle_between_packages() -> None:
     for start in sorted(graph):
         visit(start, [start])
     assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles))[:10])
+
+
+# What each side may import of the project: the gateway's services only themselves (but
+# the update service builds with the build side's code where a gateway is its own build
+# host: agile-tui's Images section), the build side and the fleet the gateway's shared
+# code, agile-tui all three; none of them the test kit, the tests or the benchmarks.
+MAY_IMPORT = {
+    "services": {"services"},
+    "buildhost": {"buildhost", "services"},
+    "fleet": {"fleet", "services"},
+    "agile_tui": {"agile_tui", "services", "buildhost", "fleet"},
+}
+BUILDS_ON_THE_GATEWAY = ("services/updater/service.py", "buildhost.build")
+
+
+def test_each_side_imports_only_what_runs_where_it_runs() -> None:
+    wrong = []
+    for relative, node in kit_nodes(*SIDES):
+        side = relative.parts[0]
+        for name in imported(node):
+            top = name.split(".")[0]
+            project = top in (*SIDES, "testkit", "tests", "benchmarks")
+            allowed = (
+                top in MAY_IMPORT[side] or (relative.as_posix(), name) == BUILDS_ON_THE_GATEWAY
+            )
+            if project and not allowed:
+                wrong.append(f"{relative}: {name}")
+    assert wrong == []
 
 
 def imported(node: ast.AST) -> list[str]:

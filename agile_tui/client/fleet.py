@@ -1,13 +1,13 @@
-"""The fleet as agile-tui sees it (services.fleet does the work, over SSH only): every
+"""The fleet as agile-tui sees it (fleet does the work, over SSH only): every
 gateway's row, opening one as the sections' gateway, and staged rollouts."""
 
 from agile_tui.client.errors import GatewayUnreachable
 from agile_tui.client.session import Session
+from fleet.gateways import Gateway, GatewayError, fleet
+from fleet.rollout import STEP_COLUMNS, Rollout, State, Step, step_row
+from fleet.status import COLUMNS, Fleet, GatewayStatus, Member, row
+from fleet.tunnel import Tunnel, TunnelError
 from services.catalog import IMAGES
-from services.fleet.gateways import Gateway, GatewayError, fleet
-from services.fleet.rollout import STEP_COLUMNS, Rollout, State, Step, step_row
-from services.fleet.status import COLUMNS, Fleet, GatewayStatus, Member, row
-from services.fleet.tunnel import Tunnel, TunnelError
 
 SERVICE_IMAGES = sorted(IMAGES)  # what a rollout can take
 

@@ -2,9 +2,9 @@
 the gateway's update service). No Docker SDK here (it loads with the engine,
 agile_tui.client.engine)."""
 
+from buildhost.report import StackCost, stack_costs
 from services.images.layers import ImageLayers, share
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, build_step
-from services.images.report import StackCost, stack_costs
 
 __all__ = [
     "LABEL",

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from agile_tui.client.errors import ClientError
-from services.images.paper_report import CLAIMS, Panel, Report, read
+from buildhost.paper_report import CLAIMS, Panel, Report, read
 from services.paths import ROOT
 
 __all__ = ["CLAIMS", "REPORT_ENV", "Panel", "Report", "load_report", "report_dir"]

@@ -1,1 +1,2 @@
-"""Container images: the base-image hierarchy, service images and their analysis."""
+"""A gateway's images: updates (the plan, the engine's pull, delta bundles, missing
+layers), the update journal, layer analysis, the registry client and the bundles' format."""

@@ -31,7 +31,7 @@ from services.images.journal import FILE, REPLACED, Entry, Journal
 from services.images.known_blobs import known_blobs
 from services.images.layers import chain_ids, local_chains
 from services.images.link_rate import DownloadClock
-from services.images.publish import DIFF_IDS, VERSION, Offer, index, offers
+from services.images.offers import DIFF_IDS, VERSION, Offer, index, offers
 from services.images.recipes import LABEL
 
 

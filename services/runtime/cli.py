@@ -9,10 +9,12 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from services.bus import BusNotFound, default_state_dir, resolve_bus_address
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+COMMANDS = "agile_gateway.commands"  # entry points: add_commands(group) of each package
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -557,16 +559,28 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--state-dir")
     audit.set_defaults(func=cmd_audit)
 
-    # Each package's own commands (imported when a parser is built, not at start-up).
-    from services.fleet.cli import add_commands as fleet_commands
-    from services.images.cli import add_commands as images_commands
-    from services.storage.cli import add_commands as storage_commands
-    from services.updater.cli import add_commands as operation_commands
-
-    storage_commands(sub)
-    operation_commands(images_commands(sub))
-    fleet_commands(sub)
+    _package_commands(sub)
     return parser
+
+
+def _package_commands(sub: Any) -> None:
+    """Each package's own commands, registered as entry points (COMMANDS) so that this
+    module, the gateway's, imports nothing of the build host's or the operator's side:
+    each gets `group(name, help)`, the subcommands of `agile-gateway NAME` (one group
+    may be filled by several packages, as `images` is by the build side and the update
+    service)."""
+    from importlib.metadata import entry_points
+
+    groups: dict[str, Any] = {}
+
+    def group(name: str, text: str) -> Any:
+        if name not in groups:
+            parser = sub.add_parser(name, help=text)
+            groups[name] = parser.add_subparsers(dest=f"{name}_command", required=True)
+        return groups[name]
+
+    for entry in sorted(entry_points(group=COMMANDS), key=lambda e: e.name):
+        entry.load()(group)
 
 
 def main(argv: list[str] | None = None) -> int:

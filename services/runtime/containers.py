@@ -1,4 +1,4 @@
-"""`agile-gateway up --containers`: the gateway as the compose stack of services/dockerfiles/.
+"""`agile-gateway up --containers`: the gateway as the compose stack of dockerfiles/.
 
 The bus socket lives in DIR/run (mounted at /run/agile in every container), so that
 clients on the host find the bus as for the native runtime: DIR/bus.address.

@@ -4,15 +4,15 @@ from the state folder (decrypted with the storage key)."""
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from services.bus import default_state_dir
 
 
-def add_commands(sub: Any) -> None:
-    store = sub.add_parser("storage", help="the recorded sensor data")
-    store_sub = store.add_subparsers(dest="storage_command", required=True)
+def add_commands(group: Callable[[str, str], Any]) -> None:
+    store_sub = group("storage", "the recorded sensor data")
     export = store_sub.add_parser("export", help="write one stream as CSV or JSON")
     export.add_argument("device", help="device id, e.g. dummyD00000000001")
     export.add_argument("component", help="component id, e.g. temperature")

@@ -4,18 +4,18 @@ service, followed to their end on the bus (leaving leaves them running there).""
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.bus import BusNotFound, default_state_dir, resolve_bus_address
-from services.images.cli import say
 
 if TYPE_CHECKING:
     from services.updater.client import UpdaterClient
 
 
-def add_commands(images_sub: Any) -> None:
+def add_commands(group: Callable[[str, str], Any]) -> None:
+    images_sub = group("images", "the service images")
     for name, text in (
         ("update", "pull a service's new image, switch to it, roll back if unhealthy"),
         ("rollback", "go back to the image a service ran before its last update"),
@@ -61,7 +61,7 @@ def cmd_images_operation(args: argparse.Namespace) -> int:
     async def run() -> int:
         bus = await connect(resolve_bus_address(args.bus, state_dir))
         try:
-            op = await follow(bus, start, say)
+            op = await follow(bus, start, lambda line: print(line, flush=True))
         finally:
             bus.disconnect()
         return EXIT_CODES.get(op.state, 1)

@@ -235,7 +235,7 @@ class UpdaterService(BusService):
         return c.OperationState.SUCCEEDED, f"{service}: back on agile/{service}:previous"
 
     def build(self, op: Running, service: str, strategy: str) -> Outcome:
-        from services.images.build import build
+        from buildhost.build import build
 
         lines = build(self.engine(), service, strategy, say=op.say)
         try:

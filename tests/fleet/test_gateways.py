@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from agile_tui.config import load_config
-from services.fleet.gateways import REMOTE_STATE_DIR, Gateway, GatewayError, fleet, from_argument
+from fleet.config import load_config
+from fleet.gateways import REMOTE_STATE_DIR, Gateway, GatewayError, fleet, from_argument
 
 
 def test_gateways_come_from_the_config_file_and_the_command_line(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from agile_tui.client.fleet import SERVICE_IMAGES
-from services.fleet.rollout import Rollout, State, Step
-from services.fleet.status import Fleet, GatewayStatus, Member
+from fleet.rollout import Rollout, State, Step
+from fleet.status import Fleet, GatewayStatus, Member
 from testkit.local_registry import LocalRegistry
 from tests.fleet.container_gateway import ContainerGateway, container_gateway
 from tests.tui import states

@@ -6,7 +6,7 @@ import re
 import socket
 import time
 
-from services.fleet.status import Fleet, GatewayStatus
+from fleet.status import Fleet, GatewayStatus
 from testkit.operator import free_port
 from tests.helpers import agile_gateway
 

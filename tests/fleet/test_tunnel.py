@@ -7,9 +7,9 @@ import subprocess
 import docker
 import pytest
 
+from fleet.tunnel import Tunnel, TunnelError
 from services import contract as c
 from services.bus import call, connect
-from services.fleet.tunnel import Tunnel, TunnelError
 
 
 async def registered_devices(address: str) -> list:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import docker
 
-from services.images.build import build
+from buildhost.build import build
 from testkit.docker_images import checkout_copy
 from testkit.local_registry import LocalRegistry
 from tests.helpers import agile_gateway

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.images import versions as history
+from buildhost import versions as history
 from services.paths import ROOT
 
 pytestmark = pytest.mark.timeout(1800)

@@ -12,7 +12,7 @@ from services.images import registry as reg
 from services.images.delta import DeltaError
 from services.images.export import ExportError
 from services.images.image_delta import apply_bundle
-from services.images.publish import index, offers
+from services.images.offers import index, offers
 from services.images.update import Plan, UpdateError, by_delta, plan, pull, update
 from testkit.local_registry import LocalRegistry
 from testkit.private_engine import PrivateEngine

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from services.images.build import build
-from services.images.hierarchy import HOST_ARCH
-from services.images.hierarchy import hierarchy as layers_of
+from buildhost.build import build
+from buildhost.hierarchy import HOST_ARCH
+from buildhost.hierarchy import hierarchy as layers_of
 from testkit.docker_images import checkout_copy
 
 # debootstrap's second stage and apt run emulated: several minutes, on a worker of its

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.images.hierarchy import RECIPE_LABEL, ensure_hierarchy, hierarchy, recipe_digest
+from buildhost.hierarchy import RECIPE_LABEL, ensure_hierarchy, hierarchy, recipe_digest
 from tests.images.stack import cli
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.

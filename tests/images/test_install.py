@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.images import project
-from services.images.build import WHEELHOUSE, code_version
-from services.images.hierarchy import HOST_ARCH
+from buildhost import project
+from buildhost.build import WHEELHOUSE, code_version
+from buildhost.hierarchy import HOST_ARCH
 from services.images.recipes import LABEL
 
 pytestmark = pytest.mark.timeout(900)

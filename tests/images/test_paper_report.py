@@ -2,8 +2,8 @@
 
 import pytest
 
-from services.images import paper_report as report
-from services.images.paper_report import Pull, Release, Size
+from buildhost import paper_report as report
+from buildhost.paper_report import Pull, Release, Size
 
 
 def test_a_written_report_reads_back_as_its_rows_panels_and_claims(tmp_path) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from buildhost.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
 from services import contract as c
 from services.bus import call, connect
 from services.catalog import CATALOG
-from services.images.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
 from services.paths import DOCKERFILES, ROOT
 from testkit.docker_images import built
 from tests.helpers import eventually

@@ -1,4 +1,4 @@
-"""The container stack (services/dockerfiles/compose.yaml + compose.sim.yaml) on the real engine."""
+"""The container stack (dockerfiles/compose.yaml + compose.sim.yaml) on the real engine."""
 
 import json
 import os

@@ -16,12 +16,12 @@ from textual.pilot import Pilot
 
 from agile_tui.app import AgileApp
 from agile_tui.client.session import Session
-from agile_tui.config import Config
 from agile_tui.models.polled import Polled
 from agile_tui.screens.build import BuildScreen
 from agile_tui.screens.data import DataScreen
 from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.live_table import LiveTable
+from fleet.config import Config
 from testkit.broker import Broker
 from tests.helpers import fill_up
 
@@ -383,8 +383,8 @@ async def no_bus(pilot: Pilot[None]) -> None:
 def paper_report(folder: Path) -> Path:
     """A report as `./dev bench paper --quick --versions 4` writes it (its own writers),
     with the figures of a run on the development machine; `folder`."""
-    from services.images import paper_report
-    from services.images.paper_report import PAPER_MB, Pull, Release, Size, claims, render
+    from buildhost import paper_report
+    from buildhost.paper_report import PAPER_MB, Pull, Release, Size, claims, render
 
     sizes = {("storage", "multistage"): 186_813_347, ("storage", "squashed"): 186_790_112}
     pulls = [

@@ -6,10 +6,10 @@ import pytest
 from textual.pilot import Pilot
 
 from agile_tui.client.gateway import GatewayClient
-from agile_tui.config import Config, ConfigError, load_config
 from agile_tui.screens.devices import DevicesScreen
 from agile_tui.screens.updates import UpdatesScreen
 from agile_tui.widgets.live_table import LiveTable
+from fleet.config import Config, ConfigError, load_config
 from tests.tui import states
 
 

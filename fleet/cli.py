@@ -5,16 +5,16 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.fleet.gateways import Gateway, GatewayError, fleet
-from services.fleet.status import COLUMNS, POLL_TIMEOUT_S, Fleet, Member, row
+from fleet.gateways import Gateway, GatewayError, fleet
+from fleet.status import COLUMNS, POLL_TIMEOUT_S, Fleet, Member, row
 
 
-def add_commands(sub: Any) -> None:
-    command = sub.add_parser("fleet", help="many gateways over SSH: status, staged rollouts")
-    fleet_sub = command.add_subparsers(dest="fleet_command", required=True)
+def add_commands(group: Callable[[str, str], Any]) -> None:
+    fleet_sub = group("fleet", "many gateways over SSH: status, staged rollouts")
     for name, text in (
         ("status", "each gateway once: reachable, services, devices, versions, updates"),
         ("rollout", "one service's new image: a canary, then waves, stopped by a failure"),
@@ -41,7 +41,7 @@ def add_commands(sub: Any) -> None:
 
 
 def gateways_of(args: argparse.Namespace) -> list[Gateway]:
-    from agile_tui.config import ConfigError, load_config  # no textual: the settings alone
+    from fleet.config import ConfigError, load_config  # no textual: the settings alone
 
     try:
         config = load_config(Path(args.config) if args.config else None)
@@ -82,7 +82,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    from services.fleet.rollout import STEP_COLUMNS, Rollout, Step, step_row
+    from fleet.rollout import STEP_COLUMNS, Rollout, Step, step_row
 
     members = [Member(g, args.timeout) for g in gateways_of(args)]
     said: dict[str, str] = {}

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from dbus_fast import DBusError
 
+from fleet.status import Member
+from fleet.tunnel import TunnelError
 from services import contract as c
 from services.bus import error_text
-from services.fleet.status import Member
-from services.fleet.tunnel import TunnelError
 from services.updater.client import UpdaterClient
 
 STEP_TIMEOUT_S = 1800.0  # one gateway's update: a slow link's pull and the health window

@@ -30,7 +30,7 @@ class Config:
     refresh_seconds: float = 2.0
     keys: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
-    # [gateways.NAME] tables, as written: services.fleet.gateways reads them (with
+    # [gateways.NAME] tables, as written: fleet.gateways reads them (with
     # `agile-gateway fleet` too, which must not import agile-tui's side of the fleet).
     gateways: dict[str, Any] = field(default_factory=dict)
 

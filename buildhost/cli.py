@@ -11,11 +11,10 @@ from typing import Any
 from services.bus import default_state_dir
 
 
-def add_commands(sub: Any) -> Any:
-    """The `images` commands of the build host and the plan; their subparsers, which the
-    update service's operations join (services.updater.cli)."""
-    images = sub.add_parser("images", help="the service images")
-    images_sub = images.add_subparsers(dest="images_command", required=True)
+def add_commands(group: Callable[[str, str], Any]) -> None:
+    """The `images` commands of the build host and the plan (the update service's
+    operations join them: services.updater.cli)."""
+    images_sub = group("images", "the service images")
     base = images_sub.add_parser(
         "base", help="build the base-image hierarchy (debian -> python runtime, build image)"
     )
@@ -80,7 +79,7 @@ def _with_engine(command: str, work: Callable[[Any], int | None]) -> int:
 
 
 def cmd_images_base(args: argparse.Namespace) -> int:
-    from services.images.hierarchy import ensure_hierarchy
+    from buildhost.hierarchy import ensure_hierarchy
 
     def work(client: Any) -> None:  # a docker.DockerClient (untyped)
         ensure_hierarchy(client, args.arch, say=say, force=args.force)
@@ -93,7 +92,7 @@ def say(line: str) -> None:
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
-    from services.images.build import build
+    from buildhost.build import build
 
     def work(client: Any) -> None:  # a docker.DockerClient (untyped)
         # The whole build log, as `docker build` prints it (agile-tui shows it as it comes).
@@ -104,7 +103,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 
 
 def cmd_images_publish(args: argparse.Namespace) -> int:
-    from services.images.publish import publish
+    from buildhost.publish import publish
 
     def work(client: Any) -> None:  # a docker.DockerClient (untyped)
         publish(client, args.registry, args.service, args.strategy, args.keep, say)
@@ -113,7 +112,7 @@ def cmd_images_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_images_report(args: argparse.Namespace) -> int:
-    from services.images.report import report
+    from buildhost.report import report
 
     return _with_engine("report", lambda client: print(report(client)))
 

@@ -57,7 +57,7 @@ class HierarchyError(EngineError, RuntimeError):
 @dataclass(frozen=True)
 class Layer:
     tag: str
-    recipe: str  # file under services/dockerfiles/base/, or "debootstrap"
+    recipe: str  # file under dockerfiles/base/, or "debootstrap"
     parent: "Layer | None"
 
     @property

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.images.build import recipes_dir
+from buildhost.build import recipes_dir
 from services.paths import ROOT
 
 # Where each image's code lives: a commit touching these is a new version of it.
@@ -27,7 +27,7 @@ BASE_PACKAGE = "tzdata"
 class Version:
     code: Path  # a checkout: the code and the pyproject.toml it is built with
     change: str  # from the version before: "code", "dependency", "base" ("" for the first)
-    recipes: Path | None = None  # other than today's (services/dockerfiles/ laid out)
+    recipes: Path | None = None  # other than today's (dockerfiles/ laid out)
 
 
 def checkouts(paths: Iterable[str], count: int, into: Path) -> list[Path]:

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import docker
 
+from buildhost import project
+from buildhost.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
 from services.busconfig import container_accounts, container_users, render_config
 from services.catalog import IMAGES
 from services.errors import EngineError
-from services.images import project
-from services.images.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
 from services.images.recipes import LABEL, SERVICES, STRATEGIES, ServiceImage
-from services.paths import DOCKERFILES, ROOT, WORK
+from services.paths import DOCKERFILES, ROOT, SHIPPED, WORK
 
 log = logging.getLogger(__name__)
 
 
-# Another folder of recipes laid out as services/dockerfiles/ (e.g. one being tried out).
+# Another folder of recipes laid out as dockerfiles/ (e.g. one being tried out).
 RECIPES_ENV = "AGILE_DOCKERFILES"
 STAGING = WORK / "images"
 WHEELHOUSE = WORK / "wheelhouse"
@@ -48,7 +48,7 @@ class BuildFailed(EngineError, RuntimeError):
 def code_version(root: Path = ROOT) -> str:
     """The project's version and a digest of its code: what a code change changes."""
     h = hashlib.sha256()
-    for path in sorted((root / "services").rglob("*.py")):
+    for path in sorted(p for top in SHIPPED for p in (root / top).rglob("*.py")):
         h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return f"{project.version()}-{h.hexdigest()[:10]}"
@@ -174,7 +174,7 @@ def build(
 ) -> Generator[str, None, None]:
     """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding its log.
     `code`: the checkout whose gateway code and dependencies go in; `recipes`: a folder
-    laid out as services/dockerfiles/ (its base/ for the hierarchy). Other versions'
+    laid out as dockerfiles/ (its base/ for the hierarchy). Other versions'
     for the paper benchmark.
 
     Stop iterating to cancel. A failure raises BuildFailed and tags nothing, so the

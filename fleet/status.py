@@ -14,10 +14,10 @@ from typing import Any
 from dbus_fast import DBusError
 from dbus_fast.aio import MessageBus
 
+from fleet.gateways import Gateway
+from fleet.tunnel import Tunnel, TunnelError
 from services import contract as c
 from services.bus import call, connect, error_text, name_has_owner
-from services.fleet.gateways import Gateway
-from services.fleet.tunnel import Tunnel, TunnelError
 from services.images.recipes import LABEL
 
 POLL_TIMEOUT_S = 8.0  # a gateway that takes longer is said to be unresponsive

@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from fleet.gateways import Gateway
 from services.errors import AgileError
-from services.fleet.gateways import Gateway
 
 CONNECT_TIMEOUT_S = 10.0
 ALIVE_INTERVAL_S = 5  # ssh's keep-alive: a gateway gone quiet is dropped in 3 of these
