@@ -54,6 +54,9 @@ def publish(docker_client, registry: LocalRegistry, version: str, broken: bool) 
     )
     image, _ = docker_client.images.build(fileobj=io.BytesIO(recipe.encode()), rm=True)
     registry.push(docker_client, image.id, "storage", "multistage")
+    # Only the gateways' own engines need it: a child left in the shared engine would
+    # keep agile/storage:multistage's image from being removed (the delta benchmark does).
+    docker_client.images.remove(image.id, force=True)
     return str(image.id)
 
 

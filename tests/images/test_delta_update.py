@@ -79,9 +79,10 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
         stack_down(state, PROJECT)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def published_pair(docker_client, stack_images, registry):  # type: ignore[no-untyped-def]
-    """(old image id, new image id, the bundle from old to new); new is not on the engine."""
+    """(old image id, new image id, the bundle from old to new); new is not on the engine.
+    Made once for the tests that only apply the bundle (a build and a publish each)."""
     published = cli("images", "publish", "storage", "--registry", registry.address)
     assert published.returncode == 0, published.stderr
     old = docker_client.images.get("agile/storage:multistage").id
