@@ -30,15 +30,14 @@ import statistics
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
-from docker.errors import ImageNotFound
 
 from buildhost import paper_report
-from buildhost.build import WHEELHOUSE, build, recipes_dir
-from buildhost.hierarchy import HOST_ARCH, hierarchy
+from buildhost.build import WHEELHOUSE, build, recipes_dir, version_reference
+from buildhost.hierarchy import HOST_ARCH, ensure_hierarchy, hierarchy
 from buildhost.paper_report import PAPER_MB, RELEASES, Pull, Release, Size, claims, render
 from buildhost.versions import CODE, Version, checkouts, series
 from services.engine import connect
@@ -68,28 +67,20 @@ def shared_hierarchy(folder: Path) -> Path:
 
 @contextmanager
 def engine_kept(client: docker.DockerClient) -> Iterator[None]:
-    """The build engine's tags (services and hierarchy) and the wheelhouse as they were
-    before the versions were built, whatever happens: an older version must never be
-    what the gateway's own builds and updates take for today's."""
-    tags = [layer.tag for layer in hierarchy(HOST_ARCH)]
-    tags += [f"agile/{name}:{strategy}" for name in SERVICES for strategy in STRATEGIES]
-    saved: dict[str, str | None] = {}
-    for tag in tags:
-        try:
-            saved[tag] = client.images.get(tag).id
-        except ImageNotFound:
-            saved[tag] = None
+    """The hierarchy's tags (a base change rebuilds the runtime) and the wheelhouse as
+    they were before the versions were built, whatever happens: an older version must
+    never be what the gateway's own builds and updates take for today's. (The versions'
+    service images take their own tags only: build's `retag` off.)"""
+    ensure_hierarchy(client, say=quiet)  # today's, to put back what a base change moves
+    saved = {layer.tag: client.images.get(layer.tag).id for layer in hierarchy(HOST_ARCH)}
     wheels = WHEELHOUSE / HOST_ARCH
     had = set(wheels.glob("*")) if wheels.exists() else set()
     try:
         yield
     finally:
         for tag, image in saved.items():
-            if image:
+            if client.images.get(tag).id != image:
                 client.images.get(image).tag(*tag.rsplit(":", 1))
-            else:
-                with suppress(ImageNotFound):
-                    client.images.remove(tag, noprune=True)
         for wheel in set(wheels.glob("*")) - had:
             wheel.unlink()  # the dependency change's: stale wheels change the deps layer
 
@@ -105,9 +96,9 @@ def built(
     code: Path,
     recipes: Path | None = None,
 ) -> str:
-    for _ in build(client, name, strategy, say=quiet, code=code, recipes=recipes):
+    for _ in build(client, name, strategy, say=quiet, code=code, recipes=recipes, retag=False):
         pass
-    return client.images.get(f"agile/{name}:{strategy}").id
+    return client.images.get(version_reference(name, strategy, code=code)).id
 
 
 def build_series(

@@ -19,6 +19,7 @@ import docker
 
 from buildhost import project
 from buildhost.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
+from buildhost.worklock import one_at_a_time
 from services.busconfig import container_accounts, container_users, render_config
 from services.catalog import IMAGES
 from services.errors import EngineError
@@ -171,11 +172,13 @@ def build(
     say: Callable[[str], None] = print,
     code: Path = ROOT,
     recipes: Path | None = None,
+    retag: bool = True,
 ) -> Generator[str, None, None]:
     """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding its log.
     `code`: the checkout whose gateway code and dependencies go in; `recipes`: a folder
-    laid out as dockerfiles/ (its base/ for the hierarchy). Other versions'
-    for the paper benchmark.
+    laid out as dockerfiles/ (its base/ for the hierarchy). Other versions' for the
+    paper benchmark, which builds them with `retag` off: only the version's own tag
+    (version_reference), so that agile/<service>:<strategy>, what the stack runs, stays.
 
     Stop iterating to cancel. A failure raises BuildFailed and tags nothing, so the
     image a running container uses is never replaced by a broken one.
@@ -184,9 +187,34 @@ def build(
         raise BuildFailed(f"no service image {service!r}; known: {', '.join(SERVICES)}")
     if strategy not in STRATEGIES:
         raise BuildFailed(f"no build strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    image = SERVICES[service]
     dockerfiles = recipes or recipes_dir()
     ensure_hierarchy(client, arch, say=say, recipes=dockerfiles / "base")
+    with one_at_a_time(f"build-{arch}"):
+        yield from _build(client, service, strategy, arch, say, code, dockerfiles, retag)
+
+
+def _tag(strategy: str, arch: str) -> str:
+    # A build for another architecture (for gateways of that kind) never takes the tag
+    # of what this machine runs.
+    return strategy if arch == HOST_ARCH else f"{strategy}-{arch}"
+
+
+def version_reference(service: str, strategy: str, arch: str = HOST_ARCH, code: Path = ROOT) -> str:
+    """The tag a build of `code` gives its image whatever `retag` says."""
+    return f"agile/{service}:{code_version(code)}-{_tag(strategy, arch)}"
+
+
+def _build(
+    client: docker.DockerClient,
+    service: str,
+    strategy: str,
+    arch: str,
+    say: Callable[[str], None],
+    code: Path,
+    dockerfiles: Path,
+    retag: bool,
+) -> Generator[str, None, None]:
+    image = SERVICES[service]
     if service != "bus":
         build_wheelhouse(arch, say, code)
     context = stage(image, strategy, arch, dockerfiles, code)
@@ -230,9 +258,10 @@ def build(
         base = hierarchy(arch)[0 if service == "bus" else 1].tag
         image_id = squash(client, image_id, None if strategy == "squashed-all" else base, say)
     built = client.images.get(image_id)
-    # A build for another architecture (for gateways of that kind) never takes the tag
-    # of what this machine runs.
-    tag = strategy if arch == HOST_ARCH else f"{strategy}-{arch}"
-    built.tag(f"agile/{service}", tag)
+    tag = _tag(strategy, arch)
     built.tag(f"agile/{service}", f"{version}-{tag}")
-    say(f"agile/{service}:{tag} = agile/{service}:{version}-{tag} ({built.short_id})")
+    if retag:
+        built.tag(f"agile/{service}", tag)
+        say(f"agile/{service}:{tag} = agile/{service}:{version}-{tag} ({built.short_id})")
+    else:
+        say(f"agile/{service}:{version}-{tag} ({built.short_id})")

@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 from docker.errors import BuildError, ImageNotFound
 
+from buildhost.worklock import one_at_a_time
 from services.errors import EngineError
 from services.paths import DOCKERFILES
 
@@ -103,15 +104,16 @@ def ensure_hierarchy(
     if arch not in PLATFORMS:
         raise HierarchyError(f"no Docker platform for {arch!r}; known: {', '.join(PLATFORMS)}")
     built = []
-    for layer in hierarchy(arch):
-        digest = recipe_digest(layer, arch, recipes)
-        if not force and _current(client, layer, digest):
-            say(f"{layer.tag}: up to date")
-        elif layer.parent is None:
-            _debootstrap(client, layer, arch, digest, say)
-        else:
-            _build(client, layer, arch, digest, say, recipes)
-        built.append(layer.tag)
+    with one_at_a_time(f"hierarchy-{arch}"):
+        for layer in hierarchy(arch):
+            digest = recipe_digest(layer, arch, recipes)
+            if not force and _current(client, layer, digest):
+                say(f"{layer.tag}: up to date")
+            elif layer.parent is None:
+                _debootstrap(client, layer, arch, digest, say)
+            else:
+                _build(client, layer, arch, digest, say, recipes)
+            built.append(layer.tag)
     return built
 
 

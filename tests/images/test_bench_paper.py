@@ -21,9 +21,11 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_the_quick_paper_benchmark_measures_table_1_and_fig_5_and_fig_6(
-    docker_client, stack_images, tmp_path
-):
+# On a worker of its own beside the engine's other tests: the versions it builds take
+# their own tags only (build's `retag` off), its registry and gateway engine are its own,
+# and builds on this machine take turns (buildhost.worklock).
+@pytest.mark.xdist_group("paper")
+def test_the_quick_paper_benchmark_measures_table_1_and_fig_5_and_fig_6(hierarchy, tmp_path):
     quick = [sys.executable, "-m", "benchmarks.paper", "--quick", "--out", str(tmp_path)]
     done = subprocess.run(quick, cwd=ROOT, capture_output=True, text=True, timeout=1700)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from buildhost.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build
+from buildhost.build import LABEL, RECIPES_ENV, STRATEGIES, BuildFailed, build, version_reference
 from services import contract as c
 from services.bus import call, connect
 from services.catalog import CATALOG
 from services.paths import DOCKERFILES, ROOT
-from testkit.docker_images import built
+from testkit.docker_images import built, checkout_copy
 from tests.helpers import eventually
 
 # Image builds (and the first debootstrap) take minutes, not the suite's default 120 s.
@@ -89,14 +89,19 @@ async def test_the_storage_container_answers_on_the_bus_container(
 
 
 def test_a_code_change_touches_only_the_top_layer(docker_client, images):
+    """Built beside today's version (`retag` off): the stack's tag stays where it was."""
+    running = docker_client.images.get(images["storage"]).id
     before = layers(docker_client, images["storage"])
-    probe = ROOT / "services" / "_build_probe.py"
-    probe.write_text('"""A code change, for this test only."""\n')
+    with checkout_copy() as code:
+        (code / "services" / "_build_probe.py").write_text('"""A code change."""\n')
+        for _ in build(docker_client, "storage", say=lambda _line: None, code=code, retag=False):
+            pass
+        changed = version_reference("storage", "multistage", code=code)
     try:
-        after = layers(docker_client, built(docker_client, "storage"))
+        after = layers(docker_client, changed)
+        assert docker_client.images.get(images["storage"]).id == running
     finally:
-        probe.unlink()
-        built(docker_client, "storage")
+        docker_client.images.remove(changed)
     assert after[:-1] == before[:-1] and after[-1] != before[-1]
 
 
