@@ -132,7 +132,8 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
             raise UpdateError(
                 "no registry: give --registry HOST:PORT, or bring the stack up with --registry"
             )
-        strategy = stack_settings(state_dir)["strategy"]
+        settings = stack_settings(state_dir)
+        strategy, project = settings["strategy"], settings["project"]
         bit_s = args.link * 1e6
 
         def wait(nbytes: int) -> str:
@@ -140,7 +141,7 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
 
         total = 0
         for service in args.service:
-            p = plan(client, registry, service, strategy)
+            p = plan(client, registry, service, strategy, project)
             total += p.download_bytes
             if p.up_to_date:
                 print(f"{service:<10} up to date")

@@ -36,8 +36,10 @@ from services.images.recipes import LABEL
 
 
 def compose_services(image: str) -> list[str]:
-    """The compose services an image runs (core: the protocol and device managers)."""
-    return [s.name for s in IMAGES[image].services] or [image]  # the bus runs itself
+    """The compose services an image runs (core: the protocol and device managers); one
+    of its own name for the bus and an image the catalog does not know."""
+    known = IMAGES.get(image)
+    return [s.name for s in known.services] if known and known.services else [image]
 
 
 class UpdateError(AgileError, RuntimeError):
@@ -91,7 +93,12 @@ def _offer(found: dict[str, Any] | None, have: set[str], running: str) -> Offer 
     return min(usable, key=lambda o: (o.from_id != running, o.size), default=None)
 
 
-def plan(client: docker.DockerClient, registry: str, service: str, strategy: str) -> Plan:
+def plan(
+    client: docker.DockerClient, registry: str, service: str, strategy: str, project: str = ""
+) -> Plan:
+    """What updating the service would take; up to date only if what its containers in
+    the stack `project` run is the registry's image (a rebuild that moved the tag
+    has not changed what runs)."""
     repo = f"agile/{service}"
     try:
         manifest = reg.manifest(registry, repo, strategy)
@@ -129,7 +136,7 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
     except docker.errors.ImageNotFound:
         present = False
     config_bytes = 0 if present else manifest["config"]["size"]
-    running = _running_image(client, service, strategy)
+    running = _running_image(client, service, strategy, project)
     return Plan(
         service,
         f"{registry}/{repo}:{strategy}",
@@ -137,25 +144,40 @@ def plan(client: docker.DockerClient, registry: str, service: str, strategy: str
         sum(sizes[first_missing:]) + config_bytes,
         len(chains) - first_missing,
         len(chains),
-        up_to_date=present and running == config_digest,
+        up_to_date=running == config_digest,
         version=version,
         delta=None if present else _offer(found, ids, running),
         fetch_bytes=sum(sizes[first_absent:]) + config_bytes,
     )
 
 
-def running_version(client: docker.DockerClient, service: str, strategy: str) -> str:
+def running_version(
+    client: docker.DockerClient, service: str, strategy: str, project: str = ""
+) -> str:
     """The version label of the image the service runs (its short id without one)."""
-    try:
-        image = client.images.get(f"agile/{service}:{strategy}")
-    except docker.errors.ImageNotFound:
+    running = _running_image(client, service, strategy, project)
+    if not running:
         return ""
+    image = client.images.get(running)
     return image.labels.get(f"{LABEL}.version") or image.short_id.removeprefix("sha256:")
 
 
-def _running_image(client: docker.DockerClient, service: str, strategy: str) -> str:
+def _running_image(
+    client: docker.DockerClient, service: str, strategy: str, project: str = ""
+) -> str:
+    """The image the service's containers in the stack `project` run; where none is
+    there (no stack: a build host), the one its tag names."""
+    if project:
+        containers = service_containers(client, project, service)
+        # Not one the switch set aside; the first by name where core's two differ (an
+        # update cut off between them, which recover finishes).
+        kept = sorted(
+            (c for c in containers if not c.name.endswith(REPLACED)), key=lambda c: c.name
+        )
+        if kept:
+            return str(kept[0].attrs["Image"])
     try:
-        return client.images.get(f"agile/{service}:{strategy}").id
+        return str(client.images.get(f"agile/{service}:{strategy}").id)
     except docker.errors.ImageNotFound:
         return ""
 
@@ -386,7 +408,7 @@ def update(
     journal = journal or Journal(state_dir / FILE)
     settings = stack_settings(state_dir)
     strategy = settings["strategy"]
-    the_plan = plan(client, registry, service, strategy)
+    the_plan = plan(client, registry, service, strategy, settings["project"])
     if the_plan.up_to_date:
         say(f"{service}: up to date")
         return True
@@ -395,7 +417,7 @@ def update(
         f"(a pull: {the_plan.pull_bytes:,} bytes, {the_plan.layers_missing} of "
         f"{the_plan.layers_total} layers)"
     )
-    previous = _running_image(client, service, strategy)
+    previous = _running_image(client, service, strategy, settings["project"])
 
     def pulled(layer: str, done: int, total: int) -> None:
         check()
@@ -513,7 +535,7 @@ def rollback(
         previous = client.images.get(f"agile/{service}:previous")
     except docker.errors.ImageNotFound:
         raise UpdateError(f"{service}: no previous image (agile/{service}:previous)") from None
-    current = _running_image(client, service, strategy)
+    current = _running_image(client, service, strategy, settings["project"])
     entry = Entry(service, settings["project"], strategy, current, previous.id)
     journal.write(entry)
     previous.tag(f"agile/{service}", strategy)

@@ -104,8 +104,8 @@ class UpdaterService(BusService):
                 "updater:registries)"
             )
 
-    def stack(self, registry: str) -> tuple[str, str]:
-        """(registry, strategy) of the stack this updater serves."""
+    def stack(self, registry: str) -> tuple[str, str, str]:
+        """(registry, strategy, compose project) of the stack this updater serves."""
         from services.compose import stack_settings
 
         settings = stack_settings(self.state_dir)
@@ -114,21 +114,21 @@ class UpdaterService(BusService):
             raise RuntimeError(
                 "no registry: give one, or bring the stack up with --registry HOST:PORT"
             )
-        return registry, settings["strategy"]
+        return registry, settings["strategy"], settings["project"]
 
     def plan(self, registry: str) -> tuple[str, str, list[c.ServicePlan]]:
         from services.images.update import UpdateError, plan, running_version
 
         client = self.engine()
-        registry, strategy = self.stack(registry)
+        registry, strategy, project = self.stack(registry)
         link = self.link.link()
         plans = []
         for service in IMAGES:
             if service == SELF:
                 continue
-            running = running_version(client, service, strategy)
+            running = running_version(client, service, strategy, project)
             try:
-                p = plan(client, registry, service, strategy)
+                p = plan(client, registry, service, strategy, project)
             except UpdateError as exc:
                 plans.append(c.ServicePlan(service, running, problem=str(exc), short=exc.short))
                 continue
@@ -161,7 +161,7 @@ class UpdaterService(BusService):
             op.say("an earlier update was cut off; finishing it first")
             self.recover(op)
         client = self.engine()
-        registry, _ = self.stack(registry)
+        registry, _, _ = self.stack(registry)
         rolled_back = []
         # The bus last: every other service reconnects when it restarts.
         for service in sorted(services, key=lambda s: s == "bus"):

@@ -3,17 +3,20 @@
 import contextlib
 import gzip
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
+from buildhost.build import build
 from services.images import registry as reg
 from services.images.export import Saved
 from services.images.known_blobs import known_blobs
 from services.images.layers import chain_ids, local_chains
 from services.images.update import UpdateError, by_layers, plan, pull, update
+from testkit.docker_images import checkout_copy
 from testkit.flaky_link import FlakyLink
 from tests.images.stack import cli, publish_code_change, stack_down, stack_up
 
@@ -32,7 +35,7 @@ def storage_image(docker_client, state: Path) -> str:
     return container.image.id
 
 
-def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
+def test_predicted_bytes_are_pulled_a_broken_version_rolled_back_and_a_rebuild_switched_to(
     docker_client, stack_images, registry, tmp_path
 ):
     address = registry.address
@@ -75,8 +78,31 @@ def test_predicted_bytes_are_pulled_and_a_broken_version_is_rolled_back(
         assert storage_image(docker_client, state) == v2
         status = cli("status", "--state-dir", str(state))
         assert "storage          running" in status.stdout
+
+        # A rebuild on the gateway (agile-tui's build action) moves the tag, not what
+        # runs: the plan reads the container's image, and the update switches to it.
+        rebuilt = build_code_change(docker_client)
+        registry.push(docker_client, rebuilt, "storage", "multistage")
+        assert not plan(docker_client, address, "storage", "multistage", PROJECT).up_to_date
+        planned = cli("images", "plan", "storage", "--registry", address, "--state-dir", str(state))
+        assert planned.returncode == 0 and "up to date" not in planned.stdout, planned.stdout
+        switched = cli(
+            "images", "update", "storage", "--registry", address, "--state-dir", str(state)
+        )
+        assert switched.returncode == 0, switched.stdout + switched.stderr
+        assert storage_image(docker_client, state) == rebuilt
+        assert docker_client.images.get("agile/storage:previous").id == v2
     finally:
         stack_down(state, PROJECT)
+
+
+def build_code_change(docker_client) -> str:  # type: ignore[no-untyped-def]
+    """storage after a one-line code change, built as the gateway builds (its tag moved)."""
+    with checkout_copy() as code:
+        (code / "services" / "_rebuild_probe.py").write_text(f"VERSION = {time.time_ns()}\n")
+        for _ in build(docker_client, "storage", say=lambda _line: None, code=code):
+            pass
+    return str(docker_client.images.get("agile/storage:multistage").id)
 
 
 def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, tmp_path):
