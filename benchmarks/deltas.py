@@ -93,12 +93,18 @@ def measure(
 ) -> tuple[Row, str, str]:
     """One change, both ways. (row, v1 id, v2 id); the engine has v1 and v2 afterwards."""
     v1 = make_v1()
-    publish(client, registry.address, SERVICE, strategy, say=quiet)
+    publish(client, registry.address, SERVICE, strategy, say=quiet, trust=registry.trust)
     v2 = make_v2()
-    publish(client, registry.address, SERVICE, strategy, say=quiet)
+    publish(client, registry.address, SERVICE, strategy, say=quiet, trust=registry.trust)
     client.images.get(v1).tag(REPO, strategy)
     _drop(client, v2)
-    the_plan = plan(client, registry.address, SERVICE, strategy)
+    the_plan = plan(
+        client,
+        registry.address,
+        SERVICE,
+        strategy,
+        trust=registry.policy(registry.folder / "gateway"),
+    )
     delta_predicted = the_plan.delta.size if the_plan.delta else 0
     before, start = registry.fetched(), time.perf_counter()
     made = (
@@ -111,7 +117,13 @@ def measure(
     if made and made != v2:
         raise SystemExit(f"{change}: the delta made {made[:19]}, not {v2[:19]}")
     _drop(client, v2)
-    the_plan = plan(client, registry.address, SERVICE, strategy)
+    the_plan = plan(
+        client,
+        registry.address,
+        SERVICE,
+        strategy,
+        trust=registry.policy(registry.folder / "gateway"),
+    )
     before = registry.downloaded()
     client.images.pull(f"{registry.address}/{REPO}", strategy)
     pulled = registry.downloaded() - before
@@ -219,18 +231,32 @@ def after_delta(client: docker.DockerClient, registry: LocalRegistry, work: Path
     gateway = engine.client()
     try:
         built(client, "multistage")
-        publish(client, registry.address, SERVICE, "multistage", say=quiet)
+        publish(client, registry.address, SERVICE, "multistage", say=quiet, trust=registry.trust)
         gateway.images.pull(f"{registry.address}/{REPO}", "multistage").tag(REPO, "multistage")
         with changed_runtime(client):
             built(client, "multistage")
-            publish(client, registry.address, SERVICE, "multistage", say=quiet)
-            v2_plan = plan(gateway, registry.address, SERVICE, "multistage")
+            publish(
+                client, registry.address, SERVICE, "multistage", say=quiet, trust=registry.trust
+            )
+            v2_plan = plan(
+                gateway,
+                registry.address,
+                SERVICE,
+                "multistage",
+                trust=registry.policy(registry.folder / "gateway"),
+            )
             if not by_delta(gateway, registry.address, v2_plan, print, lambda *_: None):
                 raise SystemExit("the delta to v2 did not apply")
             with probe() as code:
                 v3 = built(client, "multistage", code)
             registry.push(client, v3, SERVICE, "multistage")
-        the_plan = plan(gateway, registry.address, SERVICE, "multistage")
+        the_plan = plan(
+            gateway,
+            registry.address,
+            SERVICE,
+            "multistage",
+            trust=registry.policy(registry.folder / "gateway"),
+        )
         before = registry.fetched()
         if by_layers(gateway, registry.address, the_plan, print, lambda *_: None) != v3:
             raise SystemExit("fetching v3's missing layers did not make v3")

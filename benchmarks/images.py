@@ -45,7 +45,13 @@ def update_bytes(
     client.images.get(v1).tag("agile/storage", strategy)
     client.images.remove(f"{registry.address}/agile/storage:{strategy}")
     client.images.remove(v2, force=True)
-    predicted = plan(client, registry.address, "storage", strategy).download_bytes
+    predicted = plan(
+        client,
+        registry.address,
+        "storage",
+        strategy,
+        trust=registry.policy(registry.folder / "gateway"),
+    ).download_bytes
     before = registry.downloaded()
     client.images.pull(f"{registry.address}/agile/storage", strategy)
     measured = registry.downloaded() - before

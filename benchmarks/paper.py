@@ -153,7 +153,9 @@ def timed_pull(
     """(planned bytes, link bytes, predicted s, measured s) of one pull through the link.
     The prediction is the update service's: from what `learnt` measured on the pulls
     before (0 before the first large one); this pull is measured into it after."""
-    the_plan = plan(gateway, registry.address, service, tag)
+    the_plan = plan(
+        gateway, registry.address, service, tag, trust=registry.policy(registry.folder / "gateway")
+    )
     predicted = learnt.link().seconds(the_plan.pull_bytes)
     through = dataclasses.replace(
         the_plan, reference=the_plan.reference.replace(registry.address, link.address, 1)

@@ -4,10 +4,13 @@ update service's operations join them from services.updater.cli)."""
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from buildhost import trust_commands
+from buildhost.trust import DEFAULT_FOLDER
 from services.bus import default_state_dir
 
 
@@ -15,6 +18,7 @@ def add_commands(group: Callable[[str, str], Any]) -> None:
     """The `images` commands of the build host and the plan (the update service's
     operations join them: services.updater.cli)."""
     images_sub = group("images", "the service images")
+    trust_commands.add_commands(group)
     base = images_sub.add_parser(
         "base", help="build the base-image hierarchy (debian -> python runtime, build image)"
     )
@@ -39,6 +43,14 @@ def add_commands(group: Callable[[str, str], Any]) -> None:
     publish.add_argument("--registry", required=True, help="host:port, e.g. 127.0.0.1:5000")
     publish.add_argument(
         "--keep", type=int, default=3, help="bundles from this many earlier versions (default 3)"
+    )
+    publish.add_argument(
+        "--trust", help=f"the trust folder whose release key signs it (default {DEFAULT_FOLDER})"
+    )
+    publish.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="publish without signing (gateways refuse it unless updater:allow-unsigned)",
     )
     publish.set_defaults(func=cmd_images_publish)
     report = images_sub.add_parser(
@@ -104,9 +116,19 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 
 def cmd_images_publish(args: argparse.Namespace) -> int:
     from buildhost.publish import publish
+    from buildhost.trust import TrustFolder
+
+    trust = None if args.unsigned else TrustFolder(Path(args.trust or DEFAULT_FOLDER))
+    if trust is not None and not (trust.metadata / "root.json").exists():
+        print(
+            f"agile-gateway images publish: no trust folder at {trust.folder}: make one "
+            "with agile-gateway trust init (or publish --unsigned)",
+            file=sys.stderr,
+        )
+        return 1
 
     def work(client: Any) -> None:  # a docker.DockerClient (untyped)
-        publish(client, args.registry, args.service, args.strategy, args.keep, say)
+        publish(client, args.registry, args.service, args.strategy, args.keep, say, trust)
 
     return _with_engine("publish", work)
 
@@ -120,8 +142,10 @@ def cmd_images_report(args: argparse.Namespace) -> int:
 def cmd_images_plan(args: argparse.Namespace) -> int:
     """What each service's update would download (read-only: straight from the engine,
     with the same function the update service plans with)."""
+    from services.catalog import options_of
     from services.compose import stack_settings
     from services.images.link_rate import prediction_text
+    from services.images.trust import Policy
     from services.images.update import UpdateError, plan
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
@@ -139,13 +163,27 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
         def wait(nbytes: int) -> str:
             return f", {prediction_text(nbytes * 8 / bit_s, bit_s, 'set')}" if bit_s else ""
 
+        # The update service's policy; its verified metadata is its own (in its
+        # volume): this read-only plan checks from the provisioned root each time.
+        updater = [p.split("=", 1) for p in settings.get("options", {}).get("updater", [])]
+        raw = {k: v for k, v in (p for p in updater if len(p) == 2)}
+        with tempfile.TemporaryDirectory(prefix="agile-trust-") as cache:
+            trust = Policy.of(options_of("updater", raw), state_dir, Path(cache))
+            plans = [
+                plan(client, registry, service, strategy, project, trust=trust)
+                for service in args.service
+            ]
         total = 0
-        for service in args.service:
-            p = plan(client, registry, service, strategy, project)
+        for service, p in zip(args.service, plans, strict=True):
             total += p.download_bytes
             if p.up_to_date:
                 print(f"{service:<10} up to date")
                 continue
+            print(
+                f"{service:<10} {p.signed.describe()}"
+                if p.signed
+                else f"{service:<10} UNSIGNED (updater:allow-unsigned is on)"
+            )
             delta = f"delta {p.delta.size:,} bytes" if p.delta else "no delta"
             print(
                 f"{service:<10} {p.download_bytes:,} bytes by {p.method}"

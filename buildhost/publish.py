@@ -9,6 +9,7 @@ from pathlib import Path
 
 import docker
 
+from buildhost.trust import TrustFolder, sign_release
 from services.images import registry as reg
 from services.images.export import Saved
 from services.images.image_delta import make_bundle
@@ -70,15 +71,18 @@ def publish(
     strategy: str,
     keep: int = KEEP,
     say: Callable[[str], None] = print,
+    trust: TrustFolder | None = None,
 ) -> list[tuple[str, int]]:
-    """Push agile/SERVICE:STRATEGY and its bundles; (from version, bundle bytes) each."""
+    """Push agile/SERVICE:STRATEGY and its bundles, signed as the next release with the
+    keys in `trust` (None: unsigned, which gateways refuse by default); (from version,
+    bundle bytes) each."""
     repo = f"agile/{service}"
     image = client.images.get(f"{repo}:{strategy}")
     earlier = [d for d in published(registry, repo, strategy) if d != image.id][:keep]
     for tag in (strategy, version_tag(strategy, image.id)):
         push(client, image.id, f"{registry}/{repo}", tag)
     say(f"{service}: pushed {registry}/{repo}:{strategy} ({image.id[7:19]})")
-    made, descriptors = [], []
+    made, descriptors, signed = [], [], []
     with tempfile.TemporaryDirectory(prefix="agile-publish-") as tmp:
         new = Saved(client, image.id)
         new_folder = Path(tmp, "new")
@@ -103,6 +107,7 @@ def publish(
                 }
             )
             made.append((old_id, len(bundle)))
+            signed.append((old_id, digest, len(bundle)))
             say(f"{service}: delta from {old_id[7:19]}: {len(bundle):,} bytes")
     empty = b"{}"
     reg.put_manifest(
@@ -125,4 +130,10 @@ def publish(
             },
         },
     )
+    if trust is None:
+        say(f"{service}: UNSIGNED (no release key): gateways refuse it unless allow-unsigned")
+    else:
+        version = image.labels.get(f"{LABEL}.version", "")
+        release = sign_release(trust, registry, service, strategy, image.id, version, signed)
+        say(f"{service}: signed as release {release}, with {len(signed)} delta(s)")
     return made

@@ -229,6 +229,19 @@ CATALOG: dict[str, ServiceSpec] = {
                     "host:port,... a caller may name besides the stack's (others are refused)",
                 ),
                 Option("window", 60.0, "s a new version has to become healthy", float),
+                Option(
+                    "trust",
+                    None,
+                    "the trusted root metadata releases are checked with "
+                    "(default: STATE_DIR/trusted-root.json)",
+                ),
+                Option(
+                    "allow-unsigned",
+                    False,
+                    "run images no release key signed (development and the demo only: "
+                    "whoever controls the registry or the network then decides what runs)",
+                    boolean,
+                ),
                 Option("docker", None, "the engine's URL (default $DOCKER_HOST, else its socket)"),
                 Option(
                     "link",

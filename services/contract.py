@@ -587,6 +587,14 @@ class ServicePlan:
     seconds: float = 0.0  # the download's predicted time at link_bit_s (0: rate unknown)
     link_bit_s: float = 0.0  # the gateway's link rate the prediction takes
     link_source: str = ""  # "measured" (from recent downloads) or "set" (an option)
+    # The signed release: its number, the release keys that signed it, and when the
+    # metadata it rests on expires (ISO 8601); release 0 with `unsigned`: an image no key
+    # signed, planned only because updater:allow-unsigned is on.
+    release: int = 0
+    signed_by: str = ""
+    expires: str = ""
+    unsigned: bool = False
+    metadata_bytes: int = 0  # what checking the signatures downloaded
 
     SIGNATURE = "(sa{sv})"
     _TYPES = {
@@ -598,6 +606,9 @@ class ServicePlan:
         "up_to_date": "b",
         "pull_bytes": "t",
         "delta_bytes": "t",
+        "release": "t",
+        "unsigned": "b",
+        "metadata_bytes": "t",
     }
 
     def to_wire(self) -> list[Any]:

@@ -1,5 +1,7 @@
 """Debian's docker-registry on a free local port, with the engine's blob downloads
-counted from its log: for the update tests and `./dev bench images`."""
+counted from its log: for the update tests and `./dev bench images`. It comes with a
+build host's trust folder of its own: what `push` pushes is signed as a release, and
+`policy` is a gateway's that trusts it."""
 
 import re
 import socket
@@ -8,7 +10,11 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from buildhost.trust import TrustFolder
+    from services.images.trust import Policy
 
 # Blob downloads by the Docker engine (not the plan's own fetch of the image config).
 _ANY_BLOB_GET = re.compile(
@@ -67,10 +73,50 @@ class LocalRegistry:
         hexa = digest.removeprefix("sha256:")
         return self.folder / "data/docker/registry/v2/blobs/sha256" / hexa[:2] / hexa / "data"
 
-    def push(self, client: Any, image_id: str, service: str, tag: str) -> None:
+    @property
+    def trust(self) -> "TrustFolder":
+        from buildhost.trust import TrustFolder
+
+        trust = TrustFolder(self.folder / "trust")
+        if not (trust.metadata / "root.json").exists():
+            trust.init()
+            trust.upload(self.address)
+        return trust
+
+    @property
+    def root(self) -> Path:
+        """The root metadata a gateway trusting this registry's releases is provisioned with."""
+        return self.trust.metadata / "1.root.json"
+
+    def policy(self, cache: Path, allow_unsigned: bool = False) -> "Policy":
+        """A gateway's trust in this registry's releases, its verified metadata in `cache`."""
+        from services.images.trust import Policy
+
+        return Policy(self.root, cache, allow_unsigned)
+
+    def provision(self, state_dir: Path) -> None:
+        """A gateway's state folder trusting this registry's releases."""
+        from services.images.trust import TRUSTED_ROOT
+
+        (state_dir / TRUSTED_ROOT).write_bytes(self.root.read_bytes())
+
+    def push(self, client: Any, image_id: str, service: str, tag: str, signed: bool = True) -> None:
+        """Push the image as agile/SERVICE:TAG, signed as the next release unless not."""
         from buildhost.publish import push
 
         push(client, image_id, f"{self.address}/agile/{service}", tag)
+        if signed:
+            self.sign(client, image_id, service, tag)
+
+    def sign(self, client: Any, image_id: str, service: str, tag: str) -> int:
+        """Sign agile/SERVICE:TAG (in the registry: the image `image_id`) as the next
+        release; its number."""
+        from buildhost.trust import sign_release
+        from services.images.recipes import LABEL
+
+        image = client.images.get(image_id)
+        version = image.labels.get(f"{LABEL}.version", "")
+        return sign_release(self.trust, self.address, service, tag, image.id, version)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -66,12 +66,17 @@ def fetch_layers(
     reference: str,
     config_digest: str,
     progress: Callable[[str, int, int], None],
+    signed: tuple[str, int] | None = None,
 ) -> str:
     """Load the image `config_digest` (the registry's `reference`, registry/repo:tag) from
-    the blobs of the layers this engine lacks; its id. RegistryError, FetchError or
-    LoadError if anything does not match: then nothing was loaded."""
+    the blobs of the layers this engine lacks; its id. `signed`: the manifest's digest
+    and size, to take it by (not by the tag). RegistryError, FetchError or LoadError if
+    anything does not match: then nothing was loaded."""
     repo, tag = reference.removeprefix(f"{registry}/").rsplit(":", 1)
-    manifest = reg.manifest(registry, repo, tag)
+    if signed:
+        manifest = json.loads(reg.manifest_bytes(registry, repo, signed[0], size=signed[1]))
+    else:
+        manifest = reg.manifest(registry, repo, tag)
     if manifest.get("config", {}).get("digest") != config_digest:
         raise FetchError(f"{reference} is no longer the image planned ({config_digest[:19]})")
     config = reg.blob(registry, repo, config_digest)

@@ -24,11 +24,24 @@ class RegistryError(errors.RegistryError, RuntimeError):
         self.status = status
 
 
+MANIFEST_MAX = 4 << 20  # as the engine's own limit: a manifest larger is not one
+
+
 def request(
-    url: str, accept: str = "", method: str = "GET", data: bytes | None = None, ctype: str = ""
+    url: str,
+    accept: str = "",
+    method: str = "GET",
+    data: bytes | None = None,
+    ctype: str = "",
+    limit: int | None = None,
 ) -> tuple[bytes, dict[str, str]]:
+    """The response's body and headers; a body over `limit` bytes is a RegistryError (a
+    registry that lies must not fill the gateway's memory)."""
     with _opened(url, accept, method, data, ctype) as response:
-        return response.read(), dict(response.headers)
+        body = response.read() if limit is None else response.read(limit + 1)
+        if limit is not None and len(body) > limit:
+            raise RegistryError(f"{url}: the registry's answer is over {limit:,} bytes", "too big")
+        return body, dict(response.headers)
 
 
 @contextmanager
@@ -59,13 +72,31 @@ def _opened(
 
 
 def manifest(registry: str, repo: str, reference: str, accept: str = MANIFEST_V2) -> dict[str, Any]:
-    raw, _ = request(f"http://{registry}/v2/{repo}/manifests/{reference}", accept)
-    return json.loads(raw)
+    return json.loads(manifest_bytes(registry, repo, reference, accept))
 
 
-def blob(registry: str, repo: str, digest: str) -> bytes:
-    """A blob, checked against its digest (a cut or altered download is an error)."""
-    raw, _ = request(f"http://{registry}/v2/{repo}/blobs/{digest}")
+def manifest_bytes(
+    registry: str, repo: str, reference: str, accept: str = MANIFEST_V2, size: int = 0
+) -> bytes:
+    """A manifest as the registry serves it; by digest (`reference` sha256:...) checked
+    against it, and against `size` if given: a registry serving other bytes is refused."""
+    raw, _ = request(
+        f"http://{registry}/v2/{repo}/manifests/{reference}", accept, limit=MANIFEST_MAX
+    )
+    got = "sha256:" + hashlib.sha256(raw).hexdigest()
+    if reference.startswith("sha256:") and (got != reference or (size and len(raw) != size)):
+        raise RegistryError(
+            f"{repo}@{reference[:19]}: the registry served another manifest "
+            f"({len(raw):,} bytes, {got[:19]})",
+            "digest differs",
+        )
+    return raw
+
+
+def blob(registry: str, repo: str, digest: str, limit: int | None = None) -> bytes:
+    """A blob, checked against its digest (a cut or altered download is an error), of
+    at most `limit` bytes if given."""
+    raw, _ = request(f"http://{registry}/v2/{repo}/blobs/{digest}", limit=limit)
     if "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
         raise RegistryError(f"{repo}@{digest}: the blob's bytes do not match its digest", "corrupt")
     return raw

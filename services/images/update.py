@@ -33,6 +33,7 @@ from services.images.layers import chain_ids, local_chains
 from services.images.link_rate import DownloadClock
 from services.images.offers import DIFF_IDS, VERSION, Offer, index, offers
 from services.images.recipes import LABEL
+from services.images.trust import Policy, Refused, Release, verify
 
 
 def compose_services(image: str) -> list[str]:
@@ -65,6 +66,14 @@ class Plan:
     # What fetching only the layers not here downloads (services.images.layer_fetch):
     # less than a pull when the engine has layers it cannot match to their blobs.
     fetch_bytes: int | None = None
+    signed: Release | None = None  # the verified release (None: unsigned, and allowed)
+
+    @property
+    def pull_reference(self) -> str:
+        """What the engine pulls: a signed image by its manifest's digest, never by tag."""
+        if self.signed is None:
+            return self.reference
+        return f"{self.reference.rsplit(':', 1)[0]}@{self.signed.manifest_digest}"
 
     def ways(self) -> list[tuple[str, int]]:
         """The ways to get the image and the bytes each downloads, fewest first, up to
@@ -87,21 +96,51 @@ class Plan:
         return self.ways()[0][1]
 
 
-def _offer(found: dict[str, Any] | None, have: set[str], running: str) -> Offer | None:
+def _offer(found: list[Offer], have: set[str], running: str) -> Offer | None:
     """The smallest bundle from an image here (the running one first)."""
-    usable = [o for o in offers(found) if o.from_id in have]
+    usable = [o for o in found if o.from_id in have]
     return min(usable, key=lambda o: (o.from_id != running, o.size), default=None)
 
 
 def plan(
-    client: docker.DockerClient, registry: str, service: str, strategy: str, project: str = ""
+    client: docker.DockerClient,
+    registry: str,
+    service: str,
+    strategy: str,
+    project: str = "",
+    *,
+    trust: Policy,
 ) -> Plan:
     """What updating the service would take; up to date only if what its containers in
     the stack `project` run is the registry's image (a rebuild that moved the tag
-    has not changed what runs)."""
+    has not changed what runs). The release is checked against `trust` first: a signed
+    one is taken by its manifest's digest (the tag is not read), an unsigned one only
+    where the policy allows it; Refused (an UpdateError) otherwise."""
     repo = f"agile/{service}"
+    running = _running_image(client, service, strategy, project)
     try:
-        manifest = reg.manifest(registry, repo, strategy)
+        signed = verify(trust, registry, service, strategy)
+        if signed is None:
+            manifest = reg.manifest(registry, repo, strategy)
+        else:
+            if signed.release < trust.release_of(running) and signed.image != running:
+                raise Refused(
+                    f"release {signed.release} is older than release "
+                    f"{trust.release_of(running)}, which runs (a replay); an admin's "
+                    "rollback goes back to the previous image",
+                    "replay",
+                )
+            manifest = json.loads(
+                reg.manifest_bytes(
+                    registry, repo, signed.manifest_digest, size=signed.manifest_size
+                )
+            )
+            if manifest.get("config", {}).get("digest") != signed.image:
+                raise Refused(
+                    f"{registry}/{repo}@{signed.manifest_digest[:19]} is not the signed "
+                    f"image {signed.image[:19]}",
+                    "digest differs",
+                )
         if manifest.get("mediaType") != reg.MANIFEST_V2:
             raise UpdateError(f"{registry}/{repo}:{strategy} is not a Docker v2 image manifest")
         config_digest = manifest["config"]["digest"]
@@ -116,7 +155,7 @@ def plan(
             config = json.loads(reg.blob(registry, repo, config_digest))
             diff_ids = config["rootfs"]["diff_ids"]
             version = ((config.get("config") or {}).get("Labels") or {}).get(f"{LABEL}.version", "")
-    except reg.RegistryError as exc:
+    except (reg.RegistryError, Refused) as exc:
         raise UpdateError(str(exc), exc.short) from None
     sizes = [layer["size"] for layer in manifest["layers"]]
     digests = [layer["digest"] for layer in manifest["layers"]]
@@ -136,7 +175,9 @@ def plan(
     except docker.errors.ImageNotFound:
         present = False
     config_bytes = 0 if present else manifest["config"]["size"]
-    running = _running_image(client, service, strategy, project)
+    usable = offers(found)
+    if signed is not None:  # only bundles signed for this release, as signed
+        usable = [o for o in usable if signed.deltas.get(o.from_id) == (o.digest, o.size)]
     return Plan(
         service,
         f"{registry}/{repo}:{strategy}",
@@ -145,9 +186,10 @@ def plan(
         len(chains) - first_missing,
         len(chains),
         up_to_date=running == config_digest,
-        version=version,
-        delta=None if present else _offer(found, ids, running),
+        version=signed.version if signed else version,
+        delta=None if present else _offer(usable, ids, running),
         fetch_bytes=sum(sizes[first_absent:]) + config_bytes,
+        signed=signed,
     )
 
 
@@ -188,12 +230,13 @@ def pull(
     """Pull with per-layer progress (layer id, bytes so far, layer total); the image id.
     A connection cut halfway is resumed by the engine itself (a range request for the
     rest); a pull that fails altogether starts its unfinished layers over next time."""
-    repository, tag = the_plan.reference.rsplit(":", 1)
+    reference = the_plan.pull_reference
+    repository, tag = reference.rsplit("@" if the_plan.signed else ":", 1)
     totals: dict[str, int] = {}
     try:
         for event in client.api.pull(repository, tag, stream=True, decode=True):
             if "error" in event:
-                raise UpdateError(f"pull of {the_plan.reference} failed: {event['error']}")
+                raise UpdateError(f"pull of {reference} failed: {event['error']}")
             layer, status = event.get("id", ""), event.get("status")
             detail = event.get("progressDetail") or {}
             if status == "Downloading" and "total" in detail:
@@ -202,8 +245,15 @@ def pull(
             elif status == "Download complete" and layer in totals:
                 progress(layer, totals[layer], totals[layer])
     except docker.errors.APIError as exc:
-        raise UpdateError(f"pull of {the_plan.reference} failed: {exc.explanation}") from None
-    return client.images.get(the_plan.reference).id
+        raise UpdateError(f"pull of {reference} failed: {exc.explanation}") from None
+    pulled = client.images.get(reference)
+    if pulled.id != the_plan.config_digest:  # by tag: pushed over since the plan
+        raise UpdateError(
+            f"{reference} is no longer the image planned ({the_plan.config_digest[:19]})"
+        )
+    if the_plan.signed:  # named as a pull by tag names it (prune removes such names)
+        pulled.tag(*the_plan.reference.rsplit(":", 1))
+    return str(pulled.id)
 
 
 def by_layers(
@@ -219,7 +269,16 @@ def by_layers(
     from services.images.layer_fetch import FetchError, fetch_layers
 
     try:
-        return fetch_layers(client, registry, the_plan.reference, the_plan.config_digest, progress)
+        return fetch_layers(
+            client,
+            registry,
+            the_plan.reference,
+            the_plan.config_digest,
+            progress,
+            (the_plan.signed.manifest_digest, the_plan.signed.manifest_size)
+            if the_plan.signed
+            else None,
+        )
     except (reg.RegistryError, FetchError, LoadError, OSError, ValueError, KeyError) as exc:
         say(f"{the_plan.service}: fetching the missing layers failed ({exc}); pulling instead")
         return ""
@@ -399,6 +458,8 @@ def update(
     commit: Callable[[], None] = lambda: None,
     journal: Journal | None = None,
     measured: Callable[[int, float], None] = lambda nbytes, seconds: None,
+    *,
+    trust: Policy,
 ) -> bool:
     """Update one service; True if the new version runs, False if it was rolled back.
     `check` is called while pulling and `commit` once before the switch: raising there
@@ -408,7 +469,12 @@ def update(
     journal = journal or Journal(state_dir / FILE)
     settings = stack_settings(state_dir)
     strategy = settings["strategy"]
-    the_plan = plan(client, registry, service, strategy, settings["project"])
+    the_plan = plan(client, registry, service, strategy, settings["project"], trust=trust)
+    say(
+        f"{service}: {the_plan.signed.describe()}"
+        if the_plan.signed
+        else f"{service}: UNSIGNED image, run only because updater:allow-unsigned is on"
+    )
     if the_plan.up_to_date:
         say(f"{service}: up to date")
         return True
@@ -453,6 +519,8 @@ def update(
         journal.write(entry)
         switched.keep()
         journal.clear()
+        if the_plan.signed:
+            trust.installed(new, the_plan.signed.release)
         say(f"{service}: updated to {new[7:19]} and healthy")
         return True
     say(f"{service}: {problem}; rolling back to {previous[7:19]}")

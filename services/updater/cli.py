@@ -34,6 +34,33 @@ def add_commands(group: Callable[[str, str], Any]) -> None:
         cmd.add_argument("--bus", help="the gateway bus (default: the state folder's)")
         cmd.add_argument("--state-dir", help="of the container stack")
         cmd.set_defaults(func=cmd_images_operation)
+    provision = group("trust", "signed releases").add_parser(
+        "provision", help="trust this root metadata (the build host's trust init made it)"
+    )
+    provision.add_argument("root", help="the root metadata file, N.root.json")
+    provision.add_argument("--state-dir", help="of the container stack")
+    provision.set_defaults(func=cmd_trust_provision)
+
+
+def cmd_trust_provision(args: argparse.Namespace) -> int:
+    """The gateway's trusted root: checked to be a root signed by its own threshold of
+    keys, then kept in the state folder, where the update service reads it."""
+    from services.images.trust import TRUSTED_ROOT, Refused, check_root
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:
+        data = Path(args.root).read_bytes()
+        print(check_root(data))
+        target = state_dir / TRUSTED_ROOT
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)  # public keys only; the update service (root) reads it
+        tmp.replace(target)
+    except (OSError, Refused) as exc:
+        print(f"agile-gateway trust provision: {exc}", file=sys.stderr)
+        return 1
+    print(f"trusted: {target}")
+    return 0
 
 
 # How an update service operation's end becomes an exit code.

@@ -22,6 +22,7 @@ from services.catalog import IMAGES, options_of
 from services.errors import EngineUnreachable
 from services.images import link_rate
 from services.images.journal import FILE, Journal
+from services.images.trust import Policy
 from services.service import BusService, ServiceConfig
 from services.updater.operations import Busy, Operations, Running, Work
 
@@ -45,6 +46,14 @@ class UpdaterService(BusService):
         self.docker_url: str | None = opts["docker"]
         self.state_dir: Path = config.state_dir
         self.journal = Journal(Path(opts["journal"] or config.state_dir / FILE))
+        # The verified metadata beside the journal: in the updater's own volume, as the
+        # stack's state folder is read-only to it.
+        self.trust = Policy.of(opts, config.state_dir, self.journal.path.parent / "trust")
+        if self.trust.allow_unsigned:
+            log.warning(
+                "updater:allow-unsigned is on: images no release key signed will run "
+                "(whoever controls the registry or the network decides what runs)"
+            )
         # Beside the journal: both outlive the updater's container.
         rate_file = self.journal.path.parent / link_rate.FILE
         self.link = link_rate.LinkRate(rate_file, opts["link"] * 1e6)
@@ -128,7 +137,7 @@ class UpdaterService(BusService):
                 continue
             running = running_version(client, service, strategy, project)
             try:
-                p = plan(client, registry, service, strategy, project)
+                p = plan(client, registry, service, strategy, project, trust=self.trust)
             except UpdateError as exc:
                 plans.append(c.ServicePlan(service, running, problem=str(exc), short=exc.short))
                 continue
@@ -148,6 +157,11 @@ class UpdaterService(BusService):
                     seconds=link.seconds(p.download_bytes),
                     link_bit_s=link.bit_s,
                     link_source=link.source,
+                    release=p.signed.release if p.signed else 0,
+                    signed_by=", ".join(p.signed.keys) if p.signed else "",
+                    expires=p.signed.expires.isoformat() if p.signed else "",
+                    unsigned=p.signed is None,
+                    metadata_bytes=p.signed.metadata_bytes if p.signed else 0,
                 )
             )
         return registry, strategy, plans
@@ -178,6 +192,7 @@ class UpdaterService(BusService):
                     commit=op.past_return,
                     journal=self.journal,
                     measured=self.link.record,
+                    trust=self.trust,
                 )
             except Exception as exc:
                 if not self.journal.path.exists():

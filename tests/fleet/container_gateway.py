@@ -66,6 +66,7 @@ def container_gateway(
             text=True,
         )
         assert up.returncode == 0, up.stderr
+        registry.provision(state)
         (state / STACK_FILE).write_text(
             json.dumps({"project": project, "strategy": "multistage", "registry": registry.address})
         )

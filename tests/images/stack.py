@@ -22,13 +22,17 @@ def forget_volumes(project: str) -> None:
         volume.remove(force=True)
 
 
-def stack_up(state: Path, project: str, *more: str) -> Path:
+def stack_up(state: Path, project: str, *more: str, registry: LocalRegistry | None = None) -> Path:
     """The simulated container stack in `state` (made here), as compose project
     `project`, with no volumes left from before; `more`: further arguments of
-    `up --containers`. `state`."""
+    `up --containers`; `registry`: where its updates come from, its releases trusted
+    (the root provisioned). `state`."""
     forget_volumes(project)
     state.mkdir()
     state.chmod(0o755)
+    if registry is not None:
+        registry.provision(state)
+        more = ("--registry", registry.address, *more)
     up = cli(
         "up", "--containers", "--simulate", "--project", project, "--state-dir", str(state), *more
     )
@@ -60,7 +64,15 @@ def publish_code_change(
             pass
     new = docker_client.images.get(f"agile/{service}:multistage").id
     if deltas:
-        published = cli("images", "publish", service, "--registry", registry.address)
+        published = cli(
+            "images",
+            "publish",
+            service,
+            "--registry",
+            registry.address,
+            "--trust",
+            str(registry.trust.folder),
+        )
         assert published.returncode == 0, published.stdout + published.stderr
     else:
         registry.push(docker_client, new, service, "multistage")

@@ -43,13 +43,27 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
 ):
     address = registry.address
     v1 = docker_client.images.get("agile/storage:multistage").id
-    state = stack_up(tmp_path / "state", PROJECT, "--registry", address)  # its registry
+    state = stack_up(tmp_path / "state", PROJECT, registry=registry)  # its registry
     try:
-        published = cli("images", "publish", "storage", "--registry", address)
+        published = cli(
+            "images",
+            "publish",
+            "storage",
+            "--registry",
+            address,
+            "--trust",
+            str(registry.trust.folder),
+        )
         assert published.returncode == 0, published.stderr
         v2 = publish_code_change(docker_client, registry, deltas=True)
 
-        predicted = plan(docker_client, address, "storage", "multistage")
+        predicted = plan(
+            docker_client,
+            address,
+            "storage",
+            "multistage",
+            trust=registry.policy(tmp_path / "trust"),
+        )
         assert predicted.method == "delta" and predicted.delta and predicted.delta.from_id == v1
         assert predicted.download_bytes <= ONE_LINE_GOAL < predicted.pull_bytes
         shown = cli("images", "plan", "storage", "--registry", address, "--state-dir", str(state))
@@ -65,7 +79,13 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
         # The next version's bundle is damaged in the registry: the digest check refuses
         # it, a plain pull follows, and the new version runs.
         v3 = publish_code_change(docker_client, registry, deltas=True)
-        broken = plan(docker_client, address, "storage", "multistage")
+        broken = plan(
+            docker_client,
+            address,
+            "storage",
+            "multistage",
+            trust=registry.policy(tmp_path / "trust"),
+        )
         assert broken.delta and broken.delta.from_id == v2
         blob = registry.blob_file(broken.delta.digest)
         data = bytearray(blob.read_bytes())
@@ -83,7 +103,15 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
 def published_pair(docker_client, stack_images, registry):  # type: ignore[no-untyped-def]
     """(old image id, new image id, the bundle from old to new); new is not on the engine.
     Made once for the tests that only apply the bundle (a build and a publish each)."""
-    published = cli("images", "publish", "storage", "--registry", registry.address)
+    published = cli(
+        "images",
+        "publish",
+        "storage",
+        "--registry",
+        registry.address,
+        "--trust",
+        str(registry.trust.folder),
+    )
     assert published.returncode == 0, published.stderr
     old = docker_client.images.get("agile/storage:multistage").id
     new = publish_code_change(docker_client, registry, deltas=True)
@@ -141,16 +169,41 @@ def test_a_registry_down_mid_update_leaves_the_running_version(
     own = LocalRegistry(tmp_path / "registry")
     running = docker_client.images.get("agile/storage:multistage").id
     try:
-        published = cli("images", "publish", "storage", "--registry", own.address)
+        published = cli(
+            "images",
+            "publish",
+            "storage",
+            "--registry",
+            own.address,
+            "--trust",
+            str(own.trust.folder),
+        )
         assert published.returncode == 0, published.stderr
         publish_code_change(docker_client, own, deltas=True)
-        assert plan(docker_client, own.address, "storage", "multistage").method == "delta"
+        assert (
+            plan(
+                docker_client,
+                own.address,
+                "storage",
+                "multistage",
+                trust=own.policy(tmp_path / "trust"),
+            ).method
+            == "delta"
+        )
         state = tmp_path / "state"
         state.mkdir()
         (state / "stack.json").write_text('{"project": "agiletest-none", "strategy": "multistage"}')
         said: list[str] = []
         with pytest.raises(UpdateError, match=r"pull of .* failed"):
-            update(docker_client, state, own.address, "storage", say=said.append, check=own.stop)
+            update(
+                docker_client,
+                state,
+                own.address,
+                "storage",
+                say=said.append,
+                check=own.stop,
+                trust=own.policy(tmp_path / "trust"),
+            )
         assert any("the delta did not apply" in line for line in said), said
         assert docker_client.images.get("agile/storage:multistage").id == running
     finally:
@@ -179,10 +232,20 @@ def delta_gateway(docker_client, tmp_path: Path, data_root: Path | None = None):
         gateway = engine.client()
         gateway.images.load(old.save())
         gateway.images.get(old.id).tag("agile/storage", "multistage")
-        published = cli("images", "publish", "storage", "--registry", own.address)
+        published = cli(
+            "images",
+            "publish",
+            "storage",
+            "--registry",
+            own.address,
+            "--trust",
+            str(own.trust.folder),
+        )
         assert published.returncode == 0, published.stderr
         new = publish_code_change(docker_client, own, deltas=True)
-        the_plan = plan(gateway, own.address, "storage", "multistage")
+        the_plan = plan(
+            gateway, own.address, "storage", "multistage", trust=own.policy(tmp_path / "trust")
+        )
         assert the_plan.method == "delta"
         yield DeltaGateway(engine, own, old.id, new, the_plan)
     finally:

@@ -76,7 +76,13 @@ def test_the_rate_measured_on_one_update_predicts_the_next_within_ten_percent(
             docker_client.images.remove(image, force=True)
         seconds = []
         for name in names:
-            the_plan = plan(docker_client, link.address, name, "multistage")
+            the_plan = plan(
+                docker_client,
+                link.address,
+                name,
+                "multistage",
+                trust=registry.policy(tmp_path / "trust"),
+            )
             predicted = rate.link().seconds(the_plan.download_bytes)
             clock = DownloadClock()
             pull(docker_client, the_plan, clock.progress)

@@ -116,12 +116,18 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
 ) -> None:
     address = registry.address
     v1 = docker_client.images.get("agile/storage:multistage").id
-    state = stack_up(tmp_path / "state", PROJECT, "--registry", address)
+    state = stack_up(tmp_path / "state", PROJECT, registry=registry)
     assert runtime_of(state) == "containers"  # what agile-tui finds in the state folder
     try:
         registry.push(docker_client, v1, "storage", "multistage")
         v2 = publish_code_change(docker_client, registry)
-        predicted = plan(docker_client, address, "storage", "multistage")
+        predicted = plan(
+            docker_client,
+            address,
+            "storage",
+            "multistage",
+            trust=registry.policy(tmp_path / "trust"),
+        )
         app = stack_app(state)
         async with app.run_test(size=(80, 24)) as pilot:
             await engine_up(pilot)
@@ -137,7 +143,7 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
                 f"▸ {predicted.pull_bytes:,} B",  # no bundle published: the pull is the way
                 "none",
             ]
-            assert table.get_row("zigbee")[2] == "no such tag"
+            assert table.get_row("zigbee")[2] == "unsigned"
             assert f"stack: {predicted.download_bytes:,} B" in str(table.border_subtitle)
 
             states.select_row(pilot, "services", "storage")

@@ -39,14 +39,15 @@ def test_predicted_bytes_are_pulled_a_broken_version_rolled_back_and_a_rebuild_s
     docker_client, stack_images, registry, tmp_path
 ):
     address = registry.address
+    trusting = registry.policy(tmp_path / "trust")
     v1 = docker_client.images.get("agile/storage:multistage").id
-    state = stack_up(tmp_path / "state", PROJECT, "--registry", address)  # its registry
+    state = stack_up(tmp_path / "state", PROJECT, registry=registry)  # its registry
     try:
         registry.push(docker_client, v1, "storage", "multistage")
-        assert plan(docker_client, address, "storage", "multistage").up_to_date
+        assert plan(docker_client, address, "storage", "multistage", trust=trusting).up_to_date
         v2 = publish_code_change(docker_client, registry)
 
-        predicted = plan(docker_client, address, "storage", "multistage")
+        predicted = plan(docker_client, address, "storage", "multistage", trust=trusting)
         assert predicted.layers_missing == 1 and not predicted.up_to_date
         before = registry.downloaded()
         updated = cli(
@@ -83,7 +84,9 @@ def test_predicted_bytes_are_pulled_a_broken_version_rolled_back_and_a_rebuild_s
         # runs: the plan reads the container's image, and the update switches to it.
         rebuilt = build_code_change(docker_client)
         registry.push(docker_client, rebuilt, "storage", "multistage")
-        assert not plan(docker_client, address, "storage", "multistage", PROJECT).up_to_date
+        assert not plan(
+            docker_client, address, "storage", "multistage", PROJECT, trust=trusting
+        ).up_to_date
         planned = cli("images", "plan", "storage", "--registry", address, "--state-dir", str(state))
         assert planned.returncode == 0 and "up to date" not in planned.stdout, planned.stdout
         switched = cli(
@@ -105,7 +108,8 @@ def build_code_change(docker_client) -> str:  # type: ignore[no-untyped-def]
     return str(docker_client.images.get("agile/storage:multistage").id)
 
 
-def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, tmp_path):
+def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, registry, tmp_path):
+    registry.provision(tmp_path)
     (tmp_path / "stack.json").write_text('{"project": "x", "simulate": true, "strategy": "nope"}')
     out = cli(
         "images", "plan", "storage", "--registry", "127.0.0.1:9", "--state-dir", str(tmp_path)
@@ -116,6 +120,15 @@ def test_an_unknown_tag_or_a_registry_that_is_down_is_said(docker_client, tmp_pa
 def test_a_tag_the_registry_does_not_have_is_said(docker_client, registry, tmp_path):
     address = registry.address
     (tmp_path / "stack.json").write_text('{"project": "x", "simulate": true, "strategy": "nope"}')
+    registry.provision(tmp_path)
+    out = cli("images", "plan", "zigbee", "--registry", address, "--state-dir", str(tmp_path))
+    assert out.returncode == 1
+    assert "unsigned: no signed release of zigbee/nope in the registry" in out.stderr
+    # Where unsigned images are allowed, the registry's own answer:
+    settings = (
+        '{"project": "x", "strategy": "nope", "options": {"updater": ["allow-unsigned=yes"]}}'
+    )
+    (tmp_path / "stack.json").write_text(settings)
     out = cli("images", "plan", "zigbee", "--registry", address, "--state-dir", str(tmp_path))
     assert out.returncode == 1
     assert "agile/zigbee/manifests/nope: no such image or tag in the registry" in out.stderr
@@ -167,6 +180,7 @@ def on_a_loaded_base(docker_client, tiny_image, registry, tmp_path) -> Iterator[
     try:
         for image, tag in zip(images, ("new", "other"), strict=True):
             _upload(docker_client, registry, image, tag, tmp_path)
+            registry.sign(docker_client, image, "loaded", tag)
         tarball = b"".join(docker_client.images.get(base).save())
         for image in (*images, base):
             docker_client.images.remove(image, force=True, noprune=True)
@@ -182,20 +196,30 @@ def on_a_loaded_base(docker_client, tiny_image, registry, tmp_path) -> Iterator[
 
 
 def test_layers_that_came_by_load_are_counted_as_the_pull_downloads_them(
-    docker_client, on_a_loaded_base, registry
+    docker_client, on_a_loaded_base, registry, tmp_path
 ):
     """The engine has no record of the loaded layers' blobs and its pull downloads them
     again: the plan says so (the whole image, not its one layer of its own)."""
-    the_plan = plan(docker_client, registry.address, "loaded", "other")
+    the_plan = plan(
+        docker_client,
+        registry.address,
+        "loaded",
+        "other",
+        trust=registry.policy(tmp_path / "trust"),
+    )
     assert the_plan.layers_missing == the_plan.layers_total == 3
     before = registry.downloaded()
     pull(docker_client, the_plan, lambda layer, done, total: None)
     assert registry.downloaded() - before == the_plan.pull_bytes
 
 
-def test_an_update_fetches_only_the_layers_not_here(docker_client, on_a_loaded_base, registry):
+def test_an_update_fetches_only_the_layers_not_here(
+    docker_client, on_a_loaded_base, registry, tmp_path
+):
     new, _ = on_a_loaded_base
-    the_plan = plan(docker_client, registry.address, "loaded", "new")
+    the_plan = plan(
+        docker_client, registry.address, "loaded", "new", trust=registry.policy(tmp_path / "trust")
+    )
     assert the_plan.method == "layers" and the_plan.download_bytes < the_plan.pull_bytes / 2
     before, said = registry.fetched(), []
     assert by_layers(docker_client, registry.address, the_plan, said.append, _quiet) == new
@@ -204,10 +228,12 @@ def test_an_update_fetches_only_the_layers_not_here(docker_client, on_a_loaded_b
 
 
 def test_a_layer_blob_that_is_not_its_digest_loads_nothing(
-    docker_client, on_a_loaded_base, registry
+    docker_client, on_a_loaded_base, registry, tmp_path
 ):
     new, _ = on_a_loaded_base
-    the_plan = plan(docker_client, registry.address, "loaded", "new")
+    the_plan = plan(
+        docker_client, registry.address, "loaded", "new", trust=registry.policy(tmp_path / "trust")
+    )
     own_layer = reg.manifest(registry.address, "agile/loaded", "new")["layers"][-1]["digest"]
     blob = registry.blob_file(own_layer)
     kept = blob.read_bytes()
@@ -253,10 +279,14 @@ def big_image(docker_client, tiny_image, registry) -> str:
     return image.id
 
 
-def test_a_pull_cut_halfway_resumes_from_where_it_was_cut(docker_client, big_image, registry):
+def test_a_pull_cut_halfway_resumes_from_where_it_was_cut(
+    docker_client, big_image, registry, tmp_path
+):
     link = FlakyLink(registry.address)
     try:
-        the_plan = plan(docker_client, link.address, "flaky", "big")
+        the_plan = plan(
+            docker_client, link.address, "flaky", "big", trust=registry.policy(tmp_path / "trust")
+        )
         assert the_plan.layers_missing == 1
         link.cut_after(the_plan.download_bytes // 2)
         pull(docker_client, the_plan, lambda layer, done, total: None)
@@ -279,10 +309,21 @@ def test_a_registry_down_mid_pull_is_said_and_the_next_try_pulls(
     running = docker_client.images.get(tiny_image).id
     docker_client.images.get(running).tag("agile/flaky", "big")
     try:
-        the_plan = plan(docker_client, link.address, "flaky", "big")
+        the_plan = plan(
+            docker_client, link.address, "flaky", "big", trust=registry.policy(tmp_path / "trust")
+        )
         link.down_after(the_plan.download_bytes // 2)
-        with pytest.raises(UpdateError, match=f"pull of {link.address}/agile/flaky:big failed"):
-            update(docker_client, tmp_path, link.address, "flaky", say=lambda _line: None)
+        with pytest.raises(
+            UpdateError, match=f"pull of {link.address}/agile/flaky@sha256:[0-9a-f]+ failed"
+        ):
+            update(
+                docker_client,
+                tmp_path,
+                link.address,
+                "flaky",
+                say=lambda _line: None,
+                trust=registry.policy(tmp_path / "trust"),
+            )
         assert link.down
         assert docker_client.images.get("agile/flaky:big").id == running
         with pytest.raises(docker.errors.ImageNotFound):

@@ -19,6 +19,7 @@ import pytest
 from services import contract as c
 from services.compose import STACK_FILE, compose_command, environment
 from services.images.journal import FILE, Entry, Journal
+from services.images.trust import TRUSTED_ROOT, Policy
 from services.images.update import UpdateError, plan, service_containers, update, wait_healthy
 from services.runtime.containers import run_dir
 from services.updater.client import UpdaterClient
@@ -41,7 +42,15 @@ def core_versions(docker_client, stack_images, tmp_path_factory) -> Iterator[tup
     registry = LocalRegistry(tmp_path_factory.mktemp("registry"))
     try:
         old = docker_client.images.get("agile/core:multistage").id
-        published = cli("images", "publish", "core", "--registry", registry.address)
+        published = cli(
+            "images",
+            "publish",
+            "core",
+            "--registry",
+            registry.address,
+            "--trust",
+            str(registry.trust.folder),
+        )
         assert published.returncode == 0, published.stderr
         new = publish_code_change(docker_client, registry, "core", deltas=True)
         yield registry, old, new
@@ -56,6 +65,11 @@ class RestartGateway:
     registry: str
     old: str
     new: str
+
+    @property
+    def trust(self) -> Policy:
+        """The update service's own policy there (the root provisioned in its state)."""
+        return Policy(self.state / TRUSTED_ROOT, self.state / "trust")
 
     def core(self) -> list:
         return service_containers(self.engine.client(), PROJECT, "core")
@@ -87,9 +101,13 @@ def restart_gateway(docker_client, core_versions, folder: Path, state: Path):  #
         assert up.returncode == 0, up.stderr
         settings = {"project": PROJECT, "strategy": "multistage", "registry": registry.address}
         (state / STACK_FILE).write_text(json.dumps(settings))  # as `up --registry` writes it
+        registry.provision(state)
         gateway = RestartGateway(engine, state, registry.address, old, new)
         assert wait_healthy(engine.client(), engine.client().containers.list(), 120) == ""
-        assert plan(engine.client(), registry.address, "core", "multistage").method == "delta"
+        the_plan = plan(
+            engine.client(), registry.address, "core", "multistage", trust=gateway.trust
+        )
+        assert the_plan.method == "delta"
         yield gateway
     finally:
         engine.stop()
@@ -147,6 +165,7 @@ def cut_off_update(gw: RestartGateway, event: str, nth: int) -> None:
             say=lambda _line: None,
             window_s=120,
             journal=journal,
+            trust=gw.trust,
         )
     if watcher is not None:
         watcher.join(30)

@@ -31,7 +31,7 @@ async def test_an_update_finishes_after_the_operators_session_drops(
     sshd, docker_client, stack_images, registry, tmp_path
 ) -> None:
     v1 = docker_client.images.get("agile/storage:multistage").id
-    state = stack_up(tmp_path / "state", PROJECT, "--registry", registry.address)
+    state = stack_up(tmp_path / "state", PROJECT, registry=registry)
     bus = await connect((state / "bus.address").read_text().strip())
     updater = UpdaterClient(bus)
     try:
