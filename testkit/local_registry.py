@@ -68,6 +68,14 @@ class LocalRegistry:
         (a delta bundle)."""
         return sum(int(m[1]) for m in _ANY_BLOB_GET.finditer(self.log.read_text()))
 
+    def served(self, repo: str) -> int:
+        """Bytes of every whole answer (manifests and blobs) about `repo` so far."""
+        answer = re.compile(
+            rf'http\.request\.method=GET .*http\.request\.uri="?/v2/{re.escape(repo)}/[^" ]+"? '
+            r".*http\.response\.status=200 http\.response\.written=(\d+)"
+        )
+        return sum(int(m[1]) for m in answer.finditer(self.log.read_text()))
+
     def blob_file(self, digest: str) -> Path:
         """Where the registry keeps a blob (to damage it in a test)."""
         hexa = digest.removeprefix("sha256:")
