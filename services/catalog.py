@@ -228,6 +228,12 @@ CATALOG: dict[str, ServiceSpec] = {
                     None,
                     "host:port,... a caller may name besides the stack's (others are refused)",
                 ),
+                Option(
+                    "insecure-registries",
+                    "loopback",
+                    "host:port,... reached over plain HTTP if not HTTPS (loopback: those on "
+                    "this host); every other registry's certificate is checked",
+                ),
                 Option("window", 60.0, "s a new version has to become healthy", float),
                 Option(
                     "trust",

@@ -52,6 +52,14 @@ def engine_images() -> str:
         return "/var/lib/docker/image"  # the engine's default; the stack's start says more
 
 
+def docker_config() -> str:
+    """The docker config folder of whoever brings the stack up (their `docker login`),
+    made if missing: compose would make a missing bind-mount source as root."""
+    folder = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(folder)
+
+
 def options_variable(service: str) -> str:
     """The variable compose.yaml hands a service as its AGILE_OPTIONS."""
     return f"AGILE_{service.upper().replace('-', '_')}_OPTIONS"
@@ -68,6 +76,7 @@ def environment(
         "AGILE_STRATEGY": strategy,
         "AGILE_DOCKER_SOCKET": engine_socket(),
         "AGILE_ENGINE_IMAGES": engine_images(),
+        "AGILE_DOCKER_CONFIG": docker_config(),
         # By gid: the services' containers know no host group by name.
         ROLE_GROUPS_ENV: resolved_groups(role_groups()),
     }

@@ -5,9 +5,11 @@ build host's trust folder of its own: what `push` pushes is signed as a release,
 
 import re
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,17 +30,41 @@ _BLOB_GET = re.compile(
 
 
 class LocalRegistry:
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path | None = None,
+        tls: bool = False,
+        users: dict[str, str] | None = None,
+    ) -> None:
+        """`tls`: HTTPS only, with a certificate of a CA of its own (`ca`); `users`:
+        basic authentication with these names and passwords (an htpasswd file)."""
         folder = folder or Path(tempfile.mkdtemp(prefix="agile-registry-"))
         self.folder = folder
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.address = f"127.0.0.1:{s.getsockname()[1]}"
+        http = f"http:\n  addr: {self.address}\n"
+        self.ca: Path | None = None
+        if tls:
+            from testkit.test_ca import make_ca
+
+            self.ca, cert, key = make_ca(folder)
+            http += f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+        auth = ""
+        if users:
+            import bcrypt
+
+            (folder / "htpasswd").write_text(
+                "".join(
+                    f"{name}:{bcrypt.hashpw(word.encode(), bcrypt.gensalt(4)).decode()}\n"
+                    for name, word in users.items()
+                )
+            )
+            auth = f"auth:\n  htpasswd:\n    realm: agile\n    path: {folder / 'htpasswd'}\n"
         config = folder / "config.yml"
         config.write_text(
             "version: 0.1\nlog:\n  level: info\n  formatter: text\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-            f"http:\n  addr: {self.address}\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n{http}{auth}"
         )
         self.log = folder / "registry.log"
         self.proc = subprocess.Popen(
@@ -47,10 +73,16 @@ class LocalRegistry:
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 20
+        context = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
         while True:
             try:
-                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1)
+                urllib.request.urlopen(
+                    f"{'https' if tls else 'http'}://{self.address}/v2/", timeout=1, context=context
+                )
                 return
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:
+                    return  # up, and asking for credentials
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()

@@ -1,15 +1,19 @@
 """The registry's HTTP API (Docker Registry v2 / OCI distribution), as much as updates
-and publishing need: manifests and blobs, read and written."""
+and publishing need: manifests and blobs, read and written; over TLS and with the
+credentials the engine has (services.images.registry_access)."""
 
 import hashlib
 import json
+import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from services import errors
+from services.images import registry_access as access
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -28,7 +32,8 @@ MANIFEST_MAX = 4 << 20  # as the engine's own limit: a manifest larger is not on
 
 
 def request(
-    url: str,
+    registry: str,
+    path: str,
     accept: str = "",
     method: str = "GET",
     data: bytes | None = None,
@@ -37,37 +42,86 @@ def request(
 ) -> tuple[bytes, dict[str, str]]:
     """The response's body and headers; a body over `limit` bytes is a RegistryError (a
     registry that lies must not fill the gateway's memory)."""
-    with _opened(url, accept, method, data, ctype) as response:
+    with _opened(registry, path, accept, method, data, ctype) as response:
         body = response.read() if limit is None else response.read(limit + 1)
         if limit is not None and len(body) > limit:
-            raise RegistryError(f"{url}: the registry's answer is over {limit:,} bytes", "too big")
+            raise RegistryError(
+                f"{registry}{path}: the registry's answer is over {limit:,} bytes", "too big"
+            )
         return body, dict(response.headers)
+
+
+def _open(
+    registry: str, path: str, accept: str, method: str, data: bytes | None, ctype: str
+) -> Any:
+    """The open response, over HTTPS (or, for an insecure registry that does not speak
+    it, HTTP), answering an authentication challenge once."""
+    headers = {"Accept": accept} if accept else {}
+    if ctype:
+        headers["Content-Type"] = ctype
+    problem: Exception | None = None
+    for scheme in access.schemes(registry):
+        url = f"{scheme}://{registry}{path}"
+        context = access.tls_context(registry) if scheme == "https" else None
+        # What the registry took last (one token for every request of an update), then
+        # what its challenge asks for (another scope, or an expired token renewed).
+        auth, fresh = access.remembered(registry), False
+        while True:
+            sent = {**headers, "Authorization": auth} if auth else headers
+            req = urllib.request.Request(url, data=data, headers=sent, method=method)
+            try:
+                response = urllib.request.urlopen(req, timeout=15, context=context)
+            except urllib.error.HTTPError as exc:
+                access.answered(registry, scheme)
+                challenge = exc.headers.get("WWW-Authenticate", "")
+                if exc.code == 401 and challenge and not fresh:
+                    if auth:
+                        access.forget(registry, challenge)
+                    auth, fresh = access.authorization(registry, challenge, context), True
+                    if auth:
+                        continue
+                if exc.code == 401:
+                    raise RegistryError(
+                        f"{url}: the registry wants credentials this gateway has not got "
+                        "(docker login as the update service's user)",
+                        "unauthorized",
+                        401,
+                    ) from None
+                if exc.code == 404:
+                    raise RegistryError(
+                        f"{url}: no such image or tag in the registry", "no such tag", 404
+                    ) from None
+                raise RegistryError(
+                    f"{url}: the registry answered {exc.code} {exc.reason}", status=exc.code
+                ) from None
+            except (urllib.error.URLError, OSError) as exc:
+                problem = exc
+                break  # the next scheme, if any
+            access.answered(registry, scheme, auth)
+            return response
+    reason = getattr(problem, "reason", problem)
+    short = "certificate" if isinstance(reason, ssl.SSLCertVerificationError) else "unreachable"
+    raise RegistryError(f"the registry is not reachable ({url}): {reason}", short) from None
 
 
 @contextmanager
 def _opened(
-    url: str, accept: str = "", method: str = "GET", data: bytes | None = None, ctype: str = ""
+    registry: str,
+    path: str,
+    accept: str = "",
+    method: str = "GET",
+    data: bytes | None = None,
+    ctype: str = "",
 ) -> Iterator[Any]:
     """The response, read inside: the registry refusing, or going away before or while
     it answers, is a RegistryError."""
-    headers = {"Accept": accept} if accept else {}
-    if ctype:
-        headers["Content-Type"] = ctype
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    response = _open(registry, path, accept, method, data, ctype)
     try:
-        with urllib.request.urlopen(req, timeout=15) as response:
+        with response:
             yield response
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise RegistryError(
-                f"{url}: no such image or tag in the registry", "no such tag", 404
-            ) from None
-        raise RegistryError(
-            f"{url}: the registry answered {exc.code} {exc.reason}", status=exc.code
-        ) from None
     except (urllib.error.URLError, OSError) as exc:
         raise RegistryError(
-            f"the registry is not reachable ({url}): {exc}", "unreachable"
+            f"the registry went away while answering ({registry}{path}): {exc}", "unreachable"
         ) from None
 
 
@@ -80,9 +134,7 @@ def manifest_bytes(
 ) -> bytes:
     """A manifest as the registry serves it; by digest (`reference` sha256:...) checked
     against it, and against `size` if given: a registry serving other bytes is refused."""
-    raw, _ = request(
-        f"http://{registry}/v2/{repo}/manifests/{reference}", accept, limit=MANIFEST_MAX
-    )
+    raw, _ = request(registry, f"/v2/{repo}/manifests/{reference}", accept, limit=MANIFEST_MAX)
     got = "sha256:" + hashlib.sha256(raw).hexdigest()
     if reference.startswith("sha256:") and (got != reference or (size and len(raw) != size)):
         raise RegistryError(
@@ -96,7 +148,7 @@ def manifest_bytes(
 def blob(registry: str, repo: str, digest: str, limit: int | None = None) -> bytes:
     """A blob, checked against its digest (a cut or altered download is an error), of
     at most `limit` bytes if given."""
-    raw, _ = request(f"http://{registry}/v2/{repo}/blobs/{digest}", limit=limit)
+    raw, _ = request(registry, f"/v2/{repo}/blobs/{digest}", limit=limit)
     if "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
         raise RegistryError(f"{repo}@{digest}: the blob's bytes do not match its digest", "corrupt")
     return raw
@@ -106,7 +158,7 @@ def blob_chunks(registry: str, repo: str, digest: str, chunk: int = 1 << 20) -> 
     """A blob as it comes (a layer need not fit in memory), checked against its digest at
     the end: a RegistryError then, and whoever used the chunks must drop what they made."""
     got = hashlib.sha256()
-    with _opened(f"http://{registry}/v2/{repo}/blobs/{digest}") as response:
+    with _opened(registry, f"/v2/{repo}/blobs/{digest}") as response:
         while piece := response.read(chunk):
             got.update(piece)
             yield piece
@@ -117,13 +169,12 @@ def blob_chunks(registry: str, repo: str, digest: str, chunk: int = 1 << 20) -> 
 def put_blob(registry: str, repo: str, data: bytes) -> str:
     """Upload a blob in one request (monolithic upload); its digest."""
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    _, headers = request(f"http://{registry}/v2/{repo}/blobs/uploads/", method="POST", data=b"")
-    location = headers.get("Location") or headers.get("location") or ""
-    if location.startswith("/"):
-        location = f"http://{registry}{location}"
-    sep = "&" if "?" in location else "?"
+    _, headers = request(registry, f"/v2/{repo}/blobs/uploads/", method="POST", data=b"")
+    location = urllib.parse.urlsplit(headers.get("Location") or headers.get("location") or "")
+    path = location.path + (f"?{location.query}&" if location.query else "?")
     request(
-        f"{location}{sep}digest={digest}",
+        registry,
+        f"{path}digest={digest}",
         method="PUT",
         data=data,
         ctype="application/octet-stream",
@@ -134,7 +185,8 @@ def put_blob(registry: str, repo: str, data: bytes) -> str:
 def put_manifest(registry: str, repo: str, tag: str, body: dict[str, Any]) -> None:
     data = json.dumps(body, separators=(",", ":")).encode()
     request(
-        f"http://{registry}/v2/{repo}/manifests/{tag}",
+        registry,
+        f"/v2/{repo}/manifests/{tag}",
         method="PUT",
         data=data,
         ctype=body["mediaType"],

@@ -126,9 +126,9 @@ def _fetcher(registry: str) -> Any:
                 layers = json.loads(raw).get("layers") or [{}]
                 data = reg.blob(registry, TRUST_REPO, str(layers[0].get("digest")), METADATA_MAX)
             except reg.RegistryError as exc:
-                if exc.status:
+                if exc.status in (403, 404):  # no such file: for N+1.root.json, no newer root
                     raise DownloadHTTPError(str(exc), exc.status) from None
-                raise
+                raise  # said as itself: unreachable, a certificate, credentials
             except (ValueError, AttributeError) as exc:
                 raise DownloadHTTPError(f"{name}: not a metadata artifact ({exc})", 500) from None
             self.downloaded += len(data)

@@ -9,6 +9,7 @@ root on the host; it is also the only one with a network (to reach the registry)
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from services.catalog import IMAGES, options_of
 from services.errors import EngineUnreachable
 from services.images import link_rate
 from services.images.journal import FILE, Journal
+from services.images.registry_access import INSECURE_ENV
 from services.images.trust import Policy
 from services.service import BusService, ServiceConfig
 from services.updater.operations import Busy, Operations, Running, Work
@@ -48,6 +50,9 @@ class UpdaterService(BusService):
         self.journal = Journal(Path(opts["journal"] or config.state_dir / FILE))
         # The verified metadata beside the journal: in the updater's own volume, as the
         # stack's state folder is read-only to it.
+        # The registry client reads it (services.images.registry_access); this process
+        # is the update service's alone.
+        os.environ[INSECURE_ENV] = opts["insecure-registries"]
         self.trust = Policy.of(opts, config.state_dir, self.journal.path.parent / "trust")
         if self.trust.allow_unsigned:
             log.warning(
