@@ -36,6 +36,7 @@ class State:
     NOT_STARTED = "not started"  # the rollout stopped before this gateway's wave
     UNREACHABLE = "unreachable"  # not updated: no answer when the rollout began
     UP_TO_DATE = "up to date"
+    REFUSED = "refused"  # its update service refuses the release (unsigned, expired, ...)
 
 
 @dataclass
@@ -114,7 +115,9 @@ class Rollout:
             return False
         await asyncio.gather(*(self._plan(name) for name in self.members))
         canary = self.waves[0][0]
-        if self.steps[canary].state == State.UNREACHABLE:
+        # A release any gateway refuses (unsigned, expired, a replay) starts nowhere.
+        refused = any(s.state == State.REFUSED for s in self.steps.values())
+        if refused or self.steps[canary].state == State.UNREACHABLE:
             for step in self.steps.values():
                 if step.state == State.WAITING:
                     self._said(step.gateway, state=State.NOT_STARTED)
@@ -158,13 +161,21 @@ class Rollout:
             self._said(name, state=State.UNREACHABLE, message=error_text(exc) or "no answer")
             return
         mine = [p for p in plans if p.service == self.service]
-        if not mine or mine[0].problem:
+        if mine and mine[0].refused:
+            self._said(name, state=State.REFUSED, message=mine[0].problem)
+        elif not mine or mine[0].problem:
             why = mine[0].problem if mine else f"no {self.service} there"
             self._said(name, state=State.UNREACHABLE, message=why)
         elif mine[0].up_to_date:
             self._said(name, state=State.UP_TO_DATE, message=mine[0].running)
         else:
-            self._said(name, predicted_bytes=mine[0].download_bytes, message=mine[0].version)
+            p = mine[0]
+            signed = f"release {p.release}, key {p.signed_by}" if not p.unsigned else "UNSIGNED"
+            self._said(
+                name,
+                predicted_bytes=p.download_bytes,
+                message=" · ".join(filter(None, (p.version, signed))),
+            )
 
     async def _update(self, name: str) -> None:
         member = self.members[name]

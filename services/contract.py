@@ -595,6 +595,7 @@ class ServicePlan:
     expires: str = ""
     unsigned: bool = False
     metadata_bytes: int = 0  # what checking the signatures downloaded
+    refused: bool = False  # the problem is the trust policy's: this release must not run
 
     SIGNATURE = "(sa{sv})"
     _TYPES = {
@@ -609,6 +610,7 @@ class ServicePlan:
         "release": "t",
         "unsigned": "b",
         "metadata_bytes": "t",
+        "refused": "b",
     }
 
     def to_wire(self) -> list[Any]:

@@ -46,7 +46,7 @@ class LocalRegistry:
         http = f"http:\n  addr: {self.address}\n"
         self.ca: Path | None = None
         if tls:
-            from testkit.test_ca import make_ca
+            from testkit.certificates import make_ca
 
             self.ca, cert, key = make_ca(folder)
             http += f"  tls:\n    certificate: {cert}\n    key: {key}\n"

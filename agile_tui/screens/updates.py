@@ -21,10 +21,19 @@ from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 from services import contract as c
 
-SERVICE_COLUMNS = ("Service", "Running", "Registry", "Pull", "Delta")
+SERVICE_COLUMNS = ("Service", "Running", "Registry", "Pull", "Delta", "Signed")
 USED = "▸ "  # marks the way the update will download: the smaller one
 PULL_COLUMNS = ("Layer", "Pulled", "Bytes")
 BAR = 20
+
+
+def signed_cell(s: c.ServicePlan) -> str:
+    """The release a plan rests on: its number, or why it must not run."""
+    if s.refused:
+        return "✗"  # why: in the Registry column and the note
+    if not s.has_plan:
+        return ""
+    return "UNSIGNED" if s.unsigned else f"r{s.release}"
 
 
 def pull_bar(done: int, total: int) -> str:
@@ -129,8 +138,12 @@ class UpdatesScreen(GatewayScreen):
             table.border_subtitle = ""
             return
         rows = {}
-        problems, notes = [], []
+        problems, notes, keys, expiries = [], [], set(), []
         for s in result.services:
+            signed = signed_cell(s)
+            if s.signed_by:
+                keys.add(s.signed_by)
+                expiries.append(s.expires)
             if not s.has_plan:
                 state, pull, delta = s.short, "", ""
                 problems.append(f"{s.service}: {s.problem}")
@@ -150,7 +163,7 @@ class UpdatesScreen(GatewayScreen):
                     )
                 else:
                     pull = USED + pull
-            rows[s.service] = (s.service, s.running or "not built", state, pull, delta)
+            rows[s.service] = (s.service, s.running or "not built", state, pull, delta, signed)
         table.sync(rows)
         pending = result.pending
         table.border_subtitle = (
@@ -160,8 +173,15 @@ class UpdatesScreen(GatewayScreen):
             if pending
             else "stack up to date"
         )
+        if any(s.unsigned and s.has_plan for s in result.services):
+            trust = "[b reverse red] updater:allow-unsigned is on: UNSIGNED images run here [/]"
+        elif keys:
+            until = min(expiries)[5:16].replace("T", " ")  # ISO 8601, UTC
+            trust = f"signed {', '.join(sorted(keys))} till {until}Z"
+        else:
+            trust = ""
         self.query_one("#note", Static).update(
-            f"registry {result.registry} · {result.strategy} images"
+            " · ".join(filter(None, (f"registry {result.registry}", result.strategy, trust)))
             + "".join(f"\n{line}" for line in (problems + notes)[:1])
         )
 

@@ -47,9 +47,10 @@ class UpdateError(AgileError, RuntimeError):
     """The update cannot go on; the running stack is as it was. The message says why;
     `short` says it in a few words (for a table cell)."""
 
-    def __init__(self, message: str, short: str = "error") -> None:
+    def __init__(self, message: str, short: str = "error", refused: bool = False) -> None:
         super().__init__(message)
         self.short = short
+        self.refused = refused  # by the trust policy: the release must not run here
 
 
 @dataclass
@@ -155,8 +156,10 @@ def plan(
             config = json.loads(reg.blob(registry, repo, config_digest))
             diff_ids = config["rootfs"]["diff_ids"]
             version = ((config.get("config") or {}).get("Labels") or {}).get(f"{LABEL}.version", "")
-    except (reg.RegistryError, Refused) as exc:
+    except reg.RegistryError as exc:
         raise UpdateError(str(exc), exc.short) from None
+    except Refused as exc:
+        raise UpdateError(str(exc), exc.short, refused=True) from None
     sizes = [layer["size"] for layer in manifest["layers"]]
     digests = [layer["digest"] for layer in manifest["layers"]]
     have, ids = local_chains(client)

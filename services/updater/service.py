@@ -144,7 +144,11 @@ class UpdaterService(BusService):
             try:
                 p = plan(client, registry, service, strategy, project, trust=self.trust)
             except UpdateError as exc:
-                plans.append(c.ServicePlan(service, running, problem=str(exc), short=exc.short))
+                plans.append(
+                    c.ServicePlan(
+                        service, running, problem=str(exc), short=exc.short, refused=exc.refused
+                    )
+                )
                 continue
             plans.append(
                 c.ServicePlan(

@@ -107,6 +107,28 @@ def test_a_broken_image_stops_at_the_canary_and_is_rolled_back_there(
     assert {g.name: g.storage_image() for g in three} == before
 
 
+def test_a_release_the_gateways_refuse_starts_nowhere(
+    docker_client, three, fleet_registry, reach
+) -> None:
+    """A new release is signed, but the registry serves it frozen (its timestamp expired:
+    the build host stopped signing, or the registry holds old metadata back): every
+    gateway refuses it, and the rollout starts nowhere."""
+    before = {g.name: g.storage_image() for g in three}
+    publish(docker_client, fleet_registry, "frozen", broken=False)
+    trust = fleet_registry.trust
+    trust.snapshot({"timestamp": -1.0})
+    trust.upload(fleet_registry.address)
+    try:
+        ok, steps = roll_out(reach, three, fleet_registry)
+    finally:  # signed afresh, for the tests after
+        trust.snapshot()
+        trust.upload(fleet_registry.address)
+    assert not ok
+    assert {s.state for s in steps} == {State.REFUSED}, steps
+    assert all("expired" in s.message for s in steps), steps
+    assert {g.name: g.storage_image() for g in three} == before
+
+
 def test_a_good_image_reaches_every_gateway_wave_by_wave(
     docker_client, three, fleet_registry, reach
 ) -> None:

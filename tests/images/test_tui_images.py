@@ -138,10 +138,12 @@ async def test_updates_show_the_bytes_first_then_pull_and_roll_back(
             table = states.table(pilot, "services")
             row = table.get_row("storage")
             assert predicted.version and predicted.version != row[1]
+            assert predicted.signed
             assert row[2:] == [
                 f"→ {predicted.version}",
                 f"▸ {predicted.pull_bytes:,} B",  # no bundle published: the pull is the way
                 "none",
+                f"r{predicted.signed.release}",
             ]
             assert table.get_row("zigbee")[2] == "unsigned"
             assert f"stack: {predicted.download_bytes:,} B" in str(table.border_subtitle)

@@ -331,6 +331,7 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
     def service(
         name: str, version: str, missing: int, total: int, size: int, delta: int = 0
     ) -> ServicePlan:
+        release = 14 if missing else 9
         reference = f"{registry}/agile/{name}:multistage"
         return ServicePlan(
             name,
@@ -347,6 +348,10 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
             seconds=(delta or size) * 8 / 9.6e6,
             link_bit_s=9.6e6,  # measured on the gateway's earlier updates
             link_source="measured",
+            release=release,
+            signed_by="3f9a0c1d2e7b",
+            expires="2026-12-08T01:50:00+00:00",
+            metadata_bytes=910,
         )
 
     check = UpdateCheck(
@@ -360,9 +365,9 @@ async def updates_pulling(pilot: Pilot[None]) -> None:
             ServicePlan(
                 "zigbee",
                 "0.1.0-8265a4bf4d",
-                problem=f"http://{registry}/v2/agile/zigbee/manifests/multistage: "
-                "no such image or tag in the registry",
-                short="no such tag",
+                problem="unsigned: no signed release of zigbee/multistage in the registry",
+                short="unsigned",
+                refused=True,
             ),
         ],
     )
