@@ -248,6 +248,13 @@ CATALOG: dict[str, ServiceSpec] = {
                     "whoever controls the registry or the network then decides what runs)",
                     boolean,
                 ),
+                Option(
+                    "allow-local-builds",
+                    False,
+                    "an admin may switch a service to an image built on this gateway "
+                    "(unsigned: InstallLocal, audited)",
+                    boolean,
+                ),
                 Option("docker", None, "the engine's URL (default $DOCKER_HOST, else its socket)"),
                 Option(
                     "link",

@@ -126,6 +126,7 @@ ADDITIONS: Methods = {
         "Current": M("", c.Operation.SIGNATURE, V),
         "Update": M("assd", "s", A),
         "Rollback": M("s", "s", A),
+        "InstallLocal": M("sd", "s", A),
         "Build": M("ss", "s", A),
         "Prune": M("", "s", A),
         "Cancel": M("", "b", A),

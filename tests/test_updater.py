@@ -69,6 +69,19 @@ async def test_a_registry_the_admin_did_not_allow_is_refused_before_any_request(
     assert await calls.current() == c.Operation()  # nothing was started
 
 
+async def test_an_image_built_here_is_installed_only_where_the_trust_policy_allows(
+    updater,
+) -> None:
+    """Local builds are signed by no release key: refused unless the admin allowed them."""
+    _, calls = updater
+    with pytest.raises(DBusError) as err:
+        await calls.install_local("storage")
+    assert err.value.type == c.ACCESS_DENIED_ERROR
+    assert "signed releases only" in err.value.text
+    assert "updater:allow-local-builds" in err.value.text
+    assert await calls.current() == c.Operation()  # nothing was started
+
+
 async def test_an_operation_is_followed_to_its_end_and_kept_for_the_next_client(
     updater, client
 ) -> None:

@@ -504,6 +504,25 @@ def update(
             measured(nbytes, clock.seconds)
             break
     commit()
+    ok = install(client, settings, service, previous, new, say, window_s, journal)
+    if ok and the_plan.signed:
+        trust.installed(new, the_plan.signed.release)
+    return ok
+
+
+def install(
+    client: docker.DockerClient,
+    settings: dict[str, Any],
+    service: str,
+    previous: str,
+    new: str,
+    say: Callable[[str], None],
+    window_s: float,
+    journal: Journal,
+) -> bool:
+    """Switch the service from `previous` to the image `new` (here): True if it runs
+    healthy, False if it was rolled back. The journal says where it is, for `recover`."""
+    strategy = settings["strategy"]
     entry = Entry(service, settings["project"], strategy, previous, new)
     journal.write(entry)
     if previous:
@@ -522,8 +541,6 @@ def update(
         journal.write(entry)
         switched.keep()
         journal.clear()
-        if the_plan.signed:
-            trust.installed(new, the_plan.signed.release)
         say(f"{service}: updated to {new[7:19]} and healthy")
         return True
     say(f"{service}: {problem}; rolling back to {previous[7:19]}")
@@ -537,6 +554,39 @@ def update(
     again = wait_healthy(client, switched.old if switched else [], window_s)
     say(f"{service}: rolled back" + (f", but {again}" if again else "; the previous version runs"))
     return False
+
+
+def install_local(
+    client: docker.DockerClient,
+    state_dir: Path,
+    service: str,
+    say: Callable[[str], None] = print,
+    window_s: float = 60.0,
+    journal: Journal | None = None,
+) -> bool:
+    """Switch the service to the image built on this gateway (what agile/SERVICE:STRATEGY
+    names after a build here), with the same health gate and rollback as an update; the
+    caller has checked that the trust policy allows local builds (they are unsigned)."""
+    settings = stack_settings(state_dir)
+    previous = _running_image(client, service, settings["strategy"], settings["project"])
+    try:
+        new = str(client.images.get(f"agile/{service}:{settings['strategy']}").id)
+    except docker.errors.ImageNotFound:
+        raise UpdateError(f"{service}: no image built here (agile/{service})") from None
+    if new == previous:
+        say(f"{service}: already runs the image built here ({new[7:19]})")
+        return True
+    say(f"{service}: switching to the image built here, {new[7:19]} (UNSIGNED, a local build)")
+    return install(
+        client,
+        settings,
+        service,
+        previous,
+        new,
+        say,
+        window_s,
+        journal or Journal(state_dir / FILE),
+    )
 
 
 def recover(

@@ -19,17 +19,23 @@ def add_commands(group: Callable[[str, str], Any]) -> None:
     for name, text in (
         ("update", "pull a service's new image, switch to it, roll back if unhealthy"),
         ("rollback", "go back to the image a service ran before its last update"),
+        (
+            "install-local",
+            "switch a service to the image built on this gateway (unsigned: only where "
+            "updater:allow-local-builds)",
+        ),
         ("prune", "remove the images updates left behind"),
     ):
         cmd = images_sub.add_parser(name, help=text)
         if name != "prune":
             cmd.add_argument("service")
+        if name in ("update", "install-local"):
+            cmd.add_argument(
+                "--window", type=float, default=0.0, help="seconds to be healthy (default 60)"
+            )
         if name == "update":
             cmd.add_argument(
                 "--registry", help="host:port, e.g. 127.0.0.1:5000 (default: the stack's)"
-            )
-            cmd.add_argument(
-                "--window", type=float, default=0.0, help="seconds to be healthy (default 60)"
             )
         cmd.add_argument("--bus", help="the gateway bus (default: the state folder's)")
         cmd.add_argument("--state-dir", help="of the container stack")
@@ -81,6 +87,8 @@ def cmd_images_operation(args: argparse.Namespace) -> int:
     def start(client: "UpdaterClient") -> Awaitable[str]:
         if command == "update":
             return client.update([args.service], args.registry or "", args.window)
+        if command == "install-local":
+            return client.install_local(args.service, args.window)
         if command == "rollback":
             return client.rollback(args.service)
         return client.prune()

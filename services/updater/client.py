@@ -56,6 +56,10 @@ class UpdaterClient:
         (op_id,) = await self._call("Rollback", "s", service)
         return op_id
 
+    async def install_local(self, service: str, window_s: float = 0) -> str:
+        (op_id,) = await self._call("InstallLocal", "sd", service, float(window_s))
+        return op_id
+
     async def build(self, service: str, strategy: str) -> str:
         (op_id,) = await self._call("Build", "ss", service, strategy)
         return op_id

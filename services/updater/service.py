@@ -54,6 +54,7 @@ class UpdaterService(BusService):
         # is the update service's alone.
         os.environ[INSECURE_ENV] = opts["insecure-registries"]
         self.trust = Policy.of(opts, config.state_dir, self.journal.path.parent / "trust")
+        self.allow_local_builds: bool = opts["allow-local-builds"]
         if self.trust.allow_unsigned:
             log.warning(
                 "updater:allow-unsigned is on: images no release key signed will run "
@@ -258,6 +259,17 @@ class UpdaterService(BusService):
             return c.OperationState.FAILED, f"{service}: back on the previous image, but {problem}"
         return c.OperationState.SUCCEEDED, f"{service}: back on agile/{service}:previous"
 
+    def install_local(self, op: Running, service: str, window_s: float) -> Outcome:
+        from services.images.update import install_local
+
+        op.past_return()
+        ok = install_local(
+            self.engine(), self.state_dir, service, op.say, window_s or self.window_s, self.journal
+        )
+        if not ok:
+            return c.OperationState.ROLLED_BACK, f"{service}: the local build was not healthy"
+        return c.OperationState.SUCCEEDED, f"{service}: runs the image built here"
+
     def build(self, op: Running, service: str, strategy: str) -> Outcome:
         from buildhost.build import build
 
@@ -342,6 +354,23 @@ class UpdaterInterface(ServiceInterface):
         if service not in IMAGES or service == SELF:
             raise c.InvalidArgs(f"no service image {service!r} to roll back")
         return self._start("rollback", service, lambda op: self.service.rollback(op, service))
+
+    @dbus_method()
+    def InstallLocal(self, service: c.Str, window_s: c.Double) -> c.Str:
+        """Switch a service to the image built on this gateway (health gate, rollback),
+        where the trust policy allows local builds: they are signed by no release key."""
+        if service not in IMAGES or service == SELF:
+            raise c.InvalidArgs(f"no service image {service!r} to install")
+        if not self.service.allow_local_builds:
+            raise c.AccessDenied(
+                "this gateway runs signed releases only: images built here are not "
+                "installed (an admin sets updater:allow-local-builds)"
+            )
+        return self._start(
+            "install",
+            service,
+            lambda op: self.service.install_local(op, service, window_s),
+        )
 
     @dbus_method()
     def Build(self, service: c.Str, strategy: c.Str) -> c.Str:

@@ -3,6 +3,7 @@
 import contextlib
 import gzip
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +42,13 @@ def test_predicted_bytes_are_pulled_a_broken_version_rolled_back_and_a_rebuild_s
     address = registry.address
     trusting = registry.policy(tmp_path / "trust")
     v1 = docker_client.images.get("agile/storage:multistage").id
-    state = stack_up(tmp_path / "state", PROJECT, registry=registry)  # its registry
+    state = stack_up(
+        tmp_path / "state",
+        PROJECT,
+        "--option",
+        "updater:allow-local-builds=yes",
+        registry=registry,  # its registry
+    )
     try:
         registry.push(docker_client, v1, "storage", "multistage")
         assert plan(docker_client, address, "storage", "multistage", trust=trusting).up_to_date
@@ -95,6 +102,20 @@ def test_predicted_bytes_are_pulled_a_broken_version_rolled_back_and_a_rebuild_s
         assert switched.returncode == 0, switched.stdout + switched.stderr
         assert storage_image(docker_client, state) == rebuilt
         assert docker_client.images.get("agile/storage:previous").id == v2
+
+        # Built here and not signed: installed only as the admin's audited local build
+        # (this stack's trust policy allows them).
+        local = build_code_change(docker_client)
+        installed = cli("images", "install-local", "storage", "--state-dir", str(state))
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert "UNSIGNED, a local build" in installed.stdout
+        assert storage_image(docker_client, state) == local
+        audit = cli("audit", "--state-dir", str(state), "--json")
+        assert audit.returncode == 0, audit.stderr
+        calls = [(e[4], e[6]) for e in json.loads(audit.stdout)]  # call, outcome
+        assert any(call.endswith(".InstallLocal") and outcome == "ok" for call, outcome in calls), (
+            calls
+        )
     finally:
         stack_down(state, PROJECT)
 
