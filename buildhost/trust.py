@@ -290,9 +290,9 @@ def sign_release(
     changes: dict[str, TargetFile | None] = {image.path: image}
     for from_id, digest, size in bundles:
         path = delta_path(service, strategy, from_id)
-        changes[path] = TargetFile(
-            size, {"sha256": digest.removeprefix("sha256:")}, path, {"custom": {"to": image_id}}
-        )
+        # What it makes needs no naming: the path says whose, and the image a bundle
+        # makes is checked against the release's own (every target is bytes on the uplink).
+        changes[path] = TargetFile(size, {"sha256": digest.removeprefix("sha256:")}, path)
     trust.sign_targets(changes, drop_prefix=image.path + "/delta/", days=days)
     trust.upload(registry)
     return release

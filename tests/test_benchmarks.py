@@ -21,6 +21,7 @@ ON_THE_ENGINE = {
     "tui": (["--quick"], "idle CPU on Data with a 1 Hz chart"),
     "images": (["--quick"], "vs multistage"),
     "deltas": (["--quick"], "peak RSS of this process"),
+    "trust": (["--quick"], "fleet rollout, 2 gateways"),
 }
 # Run at their smallest size by a test of their own.
 ELSEWHERE = {"paper": "tests/images/test_bench_paper.py"}
