@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from statistics import mean
 
@@ -104,29 +105,14 @@ def main() -> None:
         for n in range(1, releases + 1):
             _release(client, registry, base, n)
             for policy in fleet:
-                rows["unsigned"].append(
-                    _measured(
-                        registry,
-                        lambda: plan(
-                            client, registry.address, SERVICE, "multistage", trust=unsigned
-                        ),
+                for name, trust in (("unsigned", unsigned), ("signed", policy)):
+                    check = partial(
+                        plan, client, registry.address, SERVICE, "multistage", trust=trust
                     )
-                )
-                rows["signed"].append(
-                    _measured(
-                        registry,
-                        lambda p=policy: plan(
-                            client, registry.address, SERVICE, "multistage", trust=p
-                        ),
-                    )
-                )
+                    rows[name].append(_measured(registry, check))
             for policy in fleet:  # verification alone: nothing new since the plan
-                rows["verify"].append(
-                    _measured(
-                        registry,
-                        lambda p=policy: verify(p, registry.address, SERVICE, "multistage"),
-                    )
-                )
+                check = partial(verify, policy, registry.address, SERVICE, "multistage")
+                rows["verify"].append(_measured(registry, check))
     finally:
         registry.stop()
     targets = len(registry.trust.load("targets").signed.targets)
