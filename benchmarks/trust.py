@@ -111,8 +111,8 @@ def main() -> None:
                     )
                     rows[name].append(_measured(registry, check))
             for policy in fleet:  # verification alone: nothing new since the plan
-                check = partial(verify, policy, registry.address, SERVICE, "multistage")
-                rows["verify"].append(_measured(registry, check))
+                verifying = partial(verify, policy, registry.address, SERVICE, "multistage")
+                rows["verify"].append(_measured(registry, verifying))
     finally:
         registry.stop()
     targets = len(registry.trust.load("targets").signed.targets)
