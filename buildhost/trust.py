@@ -26,7 +26,7 @@ from services.images import registry as reg
 
 if TYPE_CHECKING:  # python-tuf is imported where it is used (a CLI start stays quick)
     from securesystemslib.signer import CryptoSigner
-    from tuf.api.metadata import Metadata, TargetFile
+    from tuf.api.metadata import Metadata, MetaFile, TargetFile
 
 from services.images.trust import (
     METADATA,
@@ -182,18 +182,25 @@ class TrustFolder:
 
     def snapshot(self, days: dict[str, float] | None = None) -> None:
         """A new snapshot (of the current targets) and timestamp, freshly expiring."""
-        from tuf.api.metadata import MetaFile
-
         days = days or {}
         online = self.key("online.pem")
         snapshot = self.load("snapshot")
         snapshot.signed.version += 1
-        snapshot.signed.meta["targets.json"] = MetaFile(self.load("targets").signed.version)
+        # Length and hash of each file named: a gateway fetches it as a blob by that
+        # digest (no manifest request first), and checks it against them.
+        snapshot.signed.meta["targets.json"] = self._meta_file("targets")
         self._sign("snapshot", snapshot, [online], days.get("snapshot"))
         timestamp = self.load("timestamp")
         timestamp.signed.version += 1
-        timestamp.signed.snapshot_meta = MetaFile(snapshot.signed.version)
+        timestamp.signed.snapshot_meta = self._meta_file("snapshot")
         self._sign("timestamp", timestamp, [online], days.get("timestamp"))
+
+    def _meta_file(self, role: str) -> "MetaFile":
+        from tuf.api.metadata import MetaFile
+
+        data = (self.metadata / f"{role}.json").read_bytes()
+        version = self.load(role).signed.version
+        return MetaFile(version, len(data), {"sha256": hashlib.sha256(data).hexdigest()})
 
     def rotate_release(self) -> str:
         """A new release key: root signed anew (by the threshold of root keys) with it in
