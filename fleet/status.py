@@ -38,6 +38,10 @@ class GatewayStatus:
     pending_bytes: int = 0  # what the pending updates download
     pending: list[str] = field(default_factory=list)  # the services with one
     update_problem: str = ""  # why the update service has no plan (e.g. no stack there)
+    # Releases its trust policy refuses ("storage expired"), and pending ones it would
+    # take unsigned (updater:allow-unsigned is on there).
+    refused: list[str] = field(default_factory=list)
+    unsigned: list[str] = field(default_factory=list)
     role: str = ""  # what the gateway lets this user do there ("" : not said)
     last_seen: float = 0.0  # wall clock of its last answer (0: never)
 
@@ -55,8 +59,12 @@ def row(status: GatewayStatus, now: float) -> tuple[str, ...]:
         shown = versions[0] if versions else "—"
     if status.pending:
         pending = f"{', '.join(status.pending)}: {status.pending_bytes / 1e6:.1f} MB"
+        if status.unsigned:
+            pending += f" UNSIGNED {', '.join(status.unsigned)}"
     else:
         pending = "n/a" if status.update_problem else "none" if status.last_seen else "—"
+    if status.refused:
+        pending = f"✗ {', '.join(status.refused)}" + ("" if pending == "none" else f"; {pending}")
     if not status.last_seen:
         seen = "never"
     elif (ago := now - status.last_seen) < 2:
@@ -102,6 +110,8 @@ class Member:
             pending_bytes=self.status.pending_bytes,
             pending=self.status.pending,
             update_problem=self.status.update_problem,
+            refused=self.status.refused,
+            unsigned=self.status.unsigned,
             role=self.status.role,
         )
         try:
@@ -209,6 +219,7 @@ class Member:
 
         self.planned_at = time.monotonic()
         status.update_problem, status.pending, status.pending_bytes = "", [], 0
+        status.refused, status.unsigned = [], []
         if not await name_has_owner(bus, c.UPDATER_NAME):
             status.update_problem = "no update service"
             return
@@ -219,6 +230,12 @@ class Member:
             return
         pending = [p for p in plans if not p.problem and not p.up_to_date]
         status.pending = [p.service for p in pending]
+        status.unsigned = [p.service for p in pending if p.unsigned]
+        # Not those with no signed release at all (an image never published, as much as
+        # one pushed unsigned): what the table says is a release held back or tampered.
+        status.refused = [
+            f"{p.service} {p.short}" for p in plans if p.refused and p.short != "unsigned"
+        ]
         status.pending_bytes = sum(p.download_bytes for p in pending)
 
     async def drop(self) -> None:

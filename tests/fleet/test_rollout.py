@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from agile_tui.client.fleet import SERVICE_IMAGES
 from fleet.rollout import Rollout, State, Step
-from fleet.status import Fleet, GatewayStatus, Member
+from fleet.status import Fleet, GatewayStatus, Member, row
 from testkit.local_registry import LocalRegistry
 from tests.fleet.container_gateway import ContainerGateway, container_gateway
 from tests.tui import states
@@ -58,6 +59,14 @@ def publish(docker_client, registry: LocalRegistry, version: str, broken: bool) 
     # keep agile/storage:multistage's image from being removed (the delta benchmark does).
     docker_client.images.remove(image.id, force=True)
     return str(image.id)
+
+
+async def fleet_table(entries: list[Any]) -> list[GatewayStatus]:
+    fleet = Fleet(entries, timeout_s=30)
+    try:
+        return await fleet.poll_all()
+    finally:
+        await fleet.stop()
 
 
 def roll_out(
@@ -118,7 +127,11 @@ def test_a_release_the_gateways_refuse_starts_nowhere(
     trust = fleet_registry.trust
     trust.snapshot({"timestamp": -1.0})
     trust.upload(fleet_registry.address)
+    entries = [reach(g.name, g.state, engine=f"unix://{g.engine.socket}") for g in three]
     try:
+        for status in asyncio.run(fleet_table(entries)):  # said before any rollout
+            assert "storage expired" in status.refused and not status.pending, status
+            assert row(status, 0.0)[5].startswith("✗ ")
         ok, steps = roll_out(reach, three, fleet_registry)
     finally:  # signed afresh, for the tests after
         trust.snapshot()
@@ -137,17 +150,11 @@ def test_a_good_image_reaches_every_gateway_wave_by_wave(
     # pending with its bytes.
     entries = [reach(g.name, g.state, engine=f"unix://{g.engine.socket}") for g in three]
 
-    async def table() -> list[GatewayStatus]:
-        fleet = Fleet(entries, timeout_s=30)
-        try:
-            return await fleet.poll_all()
-        finally:
-            await fleet.stop()
-
-    for status in asyncio.run(table()):
+    for status in asyncio.run(fleet_table(entries)):
         assert status.reachable and (status.services_up, status.services_total) == (2, 2), status
         assert set(status.versions) == {"bus", "storage"}, status
         assert status.pending == ["storage"] and 2_000_000 < status.pending_bytes < 2_100_000
+        assert status.refused == [] and status.unsigned == [], status
 
     ok, steps = roll_out(reach, three, fleet_registry)
 
