@@ -53,14 +53,14 @@ def _stack_targets(registry: LocalRegistry) -> None:
         custom = {"image": "sha256:" + digest, "release": 1, "version": "0.1.0-0000000000"}
         return TargetFile(size, {"sha256": digest}, path, {"custom": custom} if image else None)
 
-    changes: dict[str, TargetFile | None] = {}
     for service in OTHERS:
+        changes: dict[str, TargetFile | None] = {}
         path = target_path(service, "multistage")
         changes[path] = fake(path, 1_470, image=True)
         for n in range(3):
             from_id = "sha256:" + hashlib.sha256(f"{path}{n}".encode()).hexdigest()
             changes[delta_path(service, "multistage", from_id)] = fake(f"{path}{n}", 1_247, False)
-    registry.trust.sign_targets(changes)
+        registry.trust.sign_role(service, changes)
     registry.trust.upload(registry.address)
 
 
@@ -115,7 +115,7 @@ def main() -> None:
                 rows["verify"].append(_measured(registry, verifying))
     finally:
         registry.stop()
-    targets = len(registry.trust.load("targets").signed.targets)
+    targets = sum(len(registry.trust.load(r).signed.targets) for r in registry.trust.roles())
     base_bytes = mean(a + b for a, b, _ in rows["unsigned"])
     signed_bytes = mean(a + b for a, b, _ in rows["signed"])
     metadata = mean(b for _, b, _ in rows["signed"])

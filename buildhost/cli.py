@@ -168,7 +168,7 @@ def cmd_images_plan(args: argparse.Namespace) -> int:
         updater = [p.split("=", 1) for p in settings.get("options", {}).get("updater", [])]
         raw = {k: v for k, v in (p for p in updater if len(p) == 2)}
         with tempfile.TemporaryDirectory(prefix="agile-trust-") as cache:
-            trust = Policy.of(options_of("updater", raw), state_dir, Path(cache))
+            trust = Policy.of(options_of("updater", raw), state_dir, Path(cache)).once()
             plans = [
                 plan(client, registry, service, strategy, project, trust=trust)
                 for service in args.service

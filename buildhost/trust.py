@@ -119,7 +119,8 @@ class TrustFolder:
         signers: Iterable["CryptoSigner"],
         days: float | None = None,
     ) -> None:
-        md.signed.expires = _now() + timedelta(days=EXPIRY_DAYS[role] if days is None else days)
+        default = EXPIRY_DAYS.get(role, EXPIRY_DAYS["targets"])  # a service's role: as targets
+        md.signed.expires = _now() + timedelta(days=default if days is None else days)
         md.signatures.clear()
         for signer in signers:
             md.sign(signer, append=True)
@@ -155,30 +156,64 @@ class TrustFolder:
         self._sign("timestamp", Metadata(Timestamp()), [online])
         return self.metadata / "1.root.json"
 
-    def sign_targets(
+    def roles(self) -> list[str]:
+        """The delegated roles: one per service image, each signing that image's releases."""
+        delegations = self.load("targets").signed.delegations
+        return sorted(delegations.roles or {}) if delegations else []
+
+    def sign_role(
         self,
+        role: str,
         changes: dict[str, "TargetFile | None"],
         drop_prefix: str = "",
         days: dict[str, float] | None = None,
     ) -> int:
-        """A new targets version with these targets (None: removed) and every target
-        under `drop_prefix` not among them removed; then a snapshot and a timestamp.
-        The new version: the release number of what it adds."""
+        """A new version of a service's role (delegated to, with the release key, on its
+        first release) with these targets (None: removed) and every target under
+        `drop_prefix` not among them removed; then a snapshot and a timestamp. A gateway
+        downloads the roles that changed only: a release of one service costs it that
+        service's targets, not the stack's. The new version, the release's number."""
+        from tuf.api.metadata import Metadata, Targets
+
         days = days or {}
-        targets = self.load("targets")
-        version = targets.signed.version + 1
+        release = self.key("release.pem")
+        if role not in self.roles():
+            self._delegate(role, release)
+        exists = (self.metadata / f"{role}.json").exists()
+        md = self.load(role) if exists else Metadata(Targets())
+        if exists:
+            md.signed.version += 1
         if drop_prefix:
-            for path in [p for p in targets.signed.targets if p.startswith(drop_prefix)]:
-                del targets.signed.targets[path]
+            for path in [p for p in md.signed.targets if p.startswith(drop_prefix)]:
+                del md.signed.targets[path]
         for path, target in changes.items():
             if target is None:
-                targets.signed.targets.pop(path, None)
+                md.signed.targets.pop(path, None)
             else:
-                targets.signed.targets[path] = target
-        targets.signed.version = version
-        self._sign("targets", targets, [self.key("release.pem")], days.get("targets"))
+                md.signed.targets[path] = target
+        self._sign(role, md, [release], days.get("targets"))
         self.snapshot(days)
-        return version
+        return int(md.signed.version)
+
+    def next_release(self, role: str) -> int:
+        exists = (self.metadata / f"{role}.json").exists()
+        return int(self.load(role).signed.version) + 1 if exists else 1
+
+    def _delegate(self, role: str, release: "CryptoSigner") -> None:
+        from tuf.api.metadata import DelegatedRole, Delegations
+
+        targets = self.load("targets")
+        delegations = targets.signed.delegations or Delegations(keys={}, roles={})
+        key = release.public_key
+        delegations.keys[key.keyid] = key
+        assert delegations.roles is not None
+        # Terminating: no other role may sign this service's images.
+        delegations.roles[role] = DelegatedRole(
+            role, [key.keyid], 1, True, [f"{role}/*", f"{role}/*/delta/*"]
+        )
+        targets.signed.delegations = delegations
+        targets.signed.version += 1
+        self._sign("targets", targets, [release])
 
     def snapshot(self, days: dict[str, float] | None = None) -> None:
         """A new snapshot (of the current targets) and timestamp, freshly expiring."""
@@ -188,7 +223,8 @@ class TrustFolder:
         snapshot.signed.version += 1
         # Length and hash of each file named: a gateway fetches it as a blob by that
         # digest (no manifest request first), and checks it against them.
-        snapshot.signed.meta["targets.json"] = self._meta_file("targets")
+        for role in ("targets", *self.roles()):
+            snapshot.signed.meta[f"{role}.json"] = self._meta_file(role)
         self._sign("snapshot", snapshot, [online], days.get("snapshot"))
         timestamp = self.load("timestamp")
         timestamp.signed.version += 1
@@ -204,8 +240,8 @@ class TrustFolder:
 
     def rotate_release(self) -> str:
         """A new release key: root signed anew (by the threshold of root keys) with it in
-        place of the old one, which is revoked; the targets signed again with the new
-        key. The new key's id."""
+        place of the old one, which is revoked; the targets and every service's role
+        signed again with the new key. The new key's id."""
         root = self.load("root")
         old = list(root.signed.roles["targets"].keyids)
         os.replace(self.folder / "release.pem", self.folder / "release.pem.revoked")
@@ -215,7 +251,19 @@ class TrustFolder:
         root.signed.add_key(new.public_key, "targets")
         root.signed.version += 1
         self._sign("root", root, self.root_signers())
-        self.sign_targets({})
+        targets = self.load("targets")
+        delegations = targets.signed.delegations
+        if delegations is not None and delegations.roles:
+            delegations.keys = {new.public_key.keyid: new.public_key}
+            for delegated in delegations.roles.values():
+                delegated.keyids = [new.public_key.keyid]
+        targets.signed.version += 1
+        self._sign("targets", targets, [new])
+        for role in self.roles():
+            md = self.load(role)
+            md.signed.version += 1
+            self._sign(role, md, [new])
+        self.snapshot()
         return str(new.public_key.keyid)
 
     # -- the registry --
@@ -230,8 +278,8 @@ class TrustFolder:
         }
         sent = 0
         for path in sorted(self.metadata.glob("*.json")):
-            if path.name in ("root.json", "targets.json", "snapshot.json"):
-                continue  # gateways ask for them by version (consistent snapshots)
+            if path.name != "timestamp.json" and not path.name[0].isdigit():
+                continue  # gateways ask for the others by version (consistent snapshots)
             data = path.read_bytes()
             digest = "sha256:" + hashlib.sha256(data).hexdigest()
             with_tag = metadata_tag(path.name)
@@ -291,7 +339,7 @@ def sign_release(
     from tuf.api.metadata import TargetFile
 
     image = image_target(registry, f"agile/{service}", strategy, image_id, version)
-    release = trust.load("targets").signed.version + 1
+    release = trust.next_release(service)
     image.unrecognized_fields["custom"]["release"] = release
     image.path = target_path(service, strategy)
     changes: dict[str, TargetFile | None] = {image.path: image}
@@ -300,6 +348,7 @@ def sign_release(
         # What it makes needs no naming: the path says whose, and the image a bundle
         # makes is checked against the release's own (every target is bytes on the uplink).
         changes[path] = TargetFile(size, {"sha256": digest.removeprefix("sha256:")}, path)
-    trust.sign_targets(changes, drop_prefix=image.path + "/delta/", days=days)
+    signed = trust.sign_role(service, changes, drop_prefix=image.path + "/delta/", days=days)
+    assert signed == release
     trust.upload(registry)
     return release

@@ -79,11 +79,14 @@ def describe(trust: TrustFolder) -> str:
             f"({'EXPIRED' if left < 0 else f'{left:.1f} days'}); keys "
             f"{', '.join(k[:12] for k in keys.keyids)} (threshold {keys.threshold})"
         )
-    for path, target in sorted(trust.load("targets").signed.targets.items()):
-        custom = target.unrecognized_fields.get("custom", {})
-        if "release" in custom:
-            lines.append(
-                f"  {path}: release {custom['release']}, image {custom['image'][7:19]}"
-                + (f", version {custom['version']}" if custom.get("version") else "")
-            )
+    for role in trust.roles():
+        md = trust.load(role).signed
+        lines.append(f"{role:<10} version {md.version:<4} expires {md.expires:%Y-%m-%d %H:%M} UTC")
+        for path, target in sorted(md.targets.items()):
+            custom = target.unrecognized_fields.get("custom", {})
+            if "release" in custom:
+                lines.append(
+                    f"  {path}: release {custom['release']}, image {custom['image'][7:19]}"
+                    + (f", version {custom['version']}" if custom.get("version") else "")
+                )
     return "\n".join(lines)

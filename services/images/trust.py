@@ -15,8 +15,9 @@ import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,17 @@ class Policy:
     root: Path | None
     cache: Path
     allow_unsigned: bool = False
+    # One refresh for every check made with this policy (`once`): a plan of the stack.
+    shared: bool = False
+    _refreshed: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, compare=False, repr=False
+    )
+
+    def once(self) -> "Policy":
+        """This policy, refreshing the metadata once for all the checks made with it
+        (each service's plan of one stack's check), not once each."""
+        return replace(self, shared=True)
 
     @classmethod
     def of(cls, options: dict[str, Any], state_dir: Path, cache: Path) -> "Policy":
@@ -200,6 +212,38 @@ def _refused(exc: Exception, fetcher: Any) -> Refused:
     return Refused(f"the signed metadata cannot be checked: {text}", "bad metadata")
 
 
+def _refresh(policy: Policy, registry: str, fetcher: Any) -> Any:
+    """python-tuf's client with the metadata refreshed from the registry and verified."""
+    from tuf.ngclient import Updater
+
+    assert policy.root is not None
+    policy.cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    policy.cache.chmod(0o700)  # what it keeps decides what runs: the updater's alone
+    bootstrap = None if (policy.cache / "root.json").exists() else policy.root.read_bytes()
+    try:
+        updater = Updater(
+            str(policy.cache),
+            f"oci://{registry}/{TRUST_REPO}/",
+            fetcher=fetcher,
+            bootstrap=bootstrap,
+        )
+        updater.refresh()
+    except Exception as exc:
+        raise _reason(exc, fetcher) from None
+    return updater
+
+
+def _reason(exc: Exception, fetcher: Any) -> Exception:
+    """What python-tuf raised, as this gateway says it (a registry's own error as is)."""
+    from tuf.api import exceptions as tuf
+
+    if isinstance(exc, (tuf.RepositoryError, tuf.DownloadError)):
+        return _refused(exc, fetcher)
+    if isinstance(exc, (ValueError, KeyError, TypeError)):
+        return Refused(f"the signed metadata cannot be read: {exc}", "bad metadata")
+    return exc
+
+
 def verify(policy: Policy, registry: str, service: str, strategy: str) -> Release | None:
     """The signed release of agile/SERVICE:STRATEGY after refreshing the metadata from
     the registry and checking it against the trusted root; None where nothing is signed
@@ -213,47 +257,48 @@ def verify(policy: Policy, registry: str, service: str, strategy: str) -> Releas
             "(provision one: agile-gateway trust provision ROOT.json)",
             "unsigned",
         )
-    from tuf.api import exceptions as tuf
-    from tuf.api.metadata import Metadata, Root, Targets
-    from tuf.ngclient import Updater
+    from tuf.api.metadata import Metadata, Targets
 
-    fetcher = _fetcher(registry)
-    policy.cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-    policy.cache.chmod(0o700)  # what it keeps decides what runs: the updater's alone
-    bootstrap = None if (policy.cache / "root.json").exists() else policy.root.read_bytes()
-    try:
-        updater = Updater(
-            str(policy.cache),
-            f"oci://{registry}/{TRUST_REPO}/",
-            fetcher=fetcher,
-            bootstrap=bootstrap,
-        )
-        updater.refresh()
-    except (tuf.RepositoryError, tuf.DownloadError) as exc:
-        raise _refused(exc, fetcher) from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Refused(f"the signed metadata cannot be read: {exc}", "bad metadata") from None
-    files = {
-        role: Metadata.from_file(str(policy.cache / f"{role}.json"))
-        for role in ("root", "timestamp", "snapshot", "targets")
-    }
-    targets = files["targets"].signed
-    assert isinstance(targets, Targets)
     path = target_path(service, strategy)
-    target = targets.targets.get(path)
+    with policy._lock:
+        refreshed = policy._refreshed.get(registry)
+        if isinstance(refreshed, Refused):
+            raise refreshed
+        if refreshed is None:
+            fetcher = _fetcher(registry)
+            try:
+                updater = _refresh(policy, registry, fetcher)
+            except Refused as exc:
+                if policy.shared:
+                    policy._refreshed[registry] = exc
+                raise
+            if policy.shared:
+                policy._refreshed[registry] = (updater, fetcher)
+        else:
+            updater, fetcher = refreshed
+        before = 0 if refreshed is None else fetcher.downloaded
+        try:
+            # Through the service's own role (a delegation): verified, kept in the cache.
+            target = updater.get_targetinfo(path)
+        except Exception as exc:
+            raise _reason(exc, fetcher) from None
     if target is None:
         if policy.allow_unsigned:
             return None
         raise Refused(f"unsigned: no signed release of {path} in the registry", "unsigned")
+    files = {
+        role: Metadata.from_file(str(policy.cache / f"{role}.json"))
+        for role in ("root", "timestamp", "snapshot", "targets", service)
+    }
+    role, top = files[service].signed, files["targets"].signed
+    assert isinstance(role, Targets) and isinstance(top, Targets) and top.delegations
+    signers = (top.delegations.roles or {})[service].keyids
+    keys = tuple(k[:12] for k in files[service].signatures if k in signers)
     custom = target.unrecognized_fields.get("custom") or {}
-    root = files["root"].signed
-    assert isinstance(root, Root)
-    signers = root.roles["targets"].keyids
-    keys = tuple(k[:12] for k in files["targets"].signatures if k in signers)
     try:
         deltas = {
             "sha256:" + p.rsplit("/", 1)[1]: ("sha256:" + t.hashes["sha256"], t.length)
-            for p, t in targets.targets.items()
+            for p, t in role.targets.items()
             if p.startswith(path + "/delta/")
         }
         return Release(
@@ -265,7 +310,7 @@ def verify(policy: Policy, registry: str, service: str, strategy: str) -> Releas
             keys,
             min(md.signed.expires for md in files.values()),
             deltas,
-            fetcher.downloaded,
+            fetcher.downloaded - before,
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise Refused(

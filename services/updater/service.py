@@ -137,13 +137,14 @@ class UpdaterService(BusService):
         client = self.engine()
         registry, strategy, project = self.stack(registry)
         link = self.link.link()
+        trust = self.trust.once()  # the metadata refreshed once for the whole stack
         plans = []
         for service in IMAGES:
             if service == SELF:
                 continue
             running = running_version(client, service, strategy, project)
             try:
-                p = plan(client, registry, service, strategy, project, trust=self.trust)
+                p = plan(client, registry, service, strategy, project, trust=trust)
             except UpdateError as exc:
                 plans.append(
                     c.ServicePlan(

@@ -97,7 +97,7 @@ def _refused(s: Setting, short: str, address: str = "", policy: Policy | None = 
 def test_a_signed_release_is_planned_with_its_key_release_and_expiry(setting) -> None:
     p = _plan(setting)
     assert p.signed is not None and p.config_digest == setting.release
-    assert p.signed.release >= 2 and p.signed.keys and not p.up_to_date
+    assert p.signed.release == 1 and p.signed.keys and not p.up_to_date  # its first
     assert p.pull_reference.endswith("@" + p.signed.manifest_digest)
 
 
@@ -193,7 +193,7 @@ def test_a_rotated_release_key_is_followed_and_the_revoked_one_refused(setting) 
     # The revoked key (kept by a thief) signs a release: refused.
     thief = TrustFolder(trust.folder)
     shutil.copy(trust.folder / "release.pem.revoked", trust.folder / "release.pem")
-    thief.sign_targets({})
+    thief.sign_role(SERVICE, {})
     thief.upload(s.registry.address)
     assert "unknown or revoked key" in _refused(s, "bad signature")
 
@@ -208,6 +208,14 @@ def test_a_signed_update_downloads_the_metadata_the_plan_counts(setting) -> None
     again = _plan(s).signed  # only the timestamp is new to fetch
     assert again and again.metadata_bytes == s.registry.served("agile/trust") - before
     assert again.metadata_bytes < first.metadata_bytes
+    # A check of the stack refreshes once: the next service adds its own role only.
+    s.registry.push(s.client, s.running, "second", "multistage")
+    stack = s.gateway.once()
+    before = s.registry.served("agile/trust")
+    mine = verify(stack, s.registry.address, SERVICE, "multistage")
+    other = verify(stack, s.registry.address, "second", "multistage")
+    assert mine and other and 0 < other.metadata_bytes < mine.metadata_bytes
+    assert mine.metadata_bytes + other.metadata_bytes == s.registry.served("agile/trust") - before
 
 
 def test_a_provisioned_root_is_checked_first(tmp_path, setting) -> None:
