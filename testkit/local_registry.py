@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # Blob downloads by the Docker engine (not the plan's own fetch of the image config).
 _ANY_BLOB_GET = re.compile(
-    r'http\.request\.method=GET .*http\.request\.uri="/v2/[^"]+/blobs/[^"]+" '
+    r'http\.request\.method=GET .*http\.request\.uri="/v2/([^"]+)/blobs/[^"]+" '
     r".*http\.response\.status=200 http\.response\.written=(\d+)"
 )
 _BLOB_GET = re.compile(
@@ -95,10 +95,14 @@ class LocalRegistry:
         """Blob bytes the engine has downloaded so far (whole-blob responses)."""
         return sum(int(m[1]) for m in _BLOB_GET.finditer(self.log.read_text()))
 
-    def fetched(self) -> int:
+    def fetched(self, outside: str = "") -> int:
         """Blob bytes fetched so far by anyone: the engine, or the update service itself
-        (a delta bundle)."""
-        return sum(int(m[1]) for m in _ANY_BLOB_GET.finditer(self.log.read_text()))
+        (a delta bundle); none of the repository `outside` if named."""
+        return sum(
+            int(m[2])
+            for m in _ANY_BLOB_GET.finditer(self.log.read_text())
+            if not outside or m[1] != outside
+        )
 
     def served(self, repo: str) -> int:
         """Bytes of every whole answer (manifests and blobs) about `repo` so far."""

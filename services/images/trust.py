@@ -116,7 +116,8 @@ class Release:
     def describe(self) -> str:
         return (
             f"release {self.release}, signed by {', '.join(self.keys)}, "
-            f"metadata valid until {self.expires:%Y-%m-%d %H:%M} UTC"
+            f"metadata valid until {self.expires:%Y-%m-%d %H:%M} UTC "
+            f"({self.metadata_bytes:,} bytes of it downloaded)"
         )
 
 

@@ -2,6 +2,7 @@
 a plain pull whenever a delta cannot be trusted."""
 
 import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +71,15 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
         assert f"{predicted.download_bytes:,} bytes by delta" in shown.stdout, shown.stdout
         assert f"pull {predicted.pull_bytes:,} bytes" in shown.stdout
 
-        before = registry.fetched()
+        before, checked = registry.fetched(outside="agile/trust"), registry.served("agile/trust")
         updated = _update(state, address)
         assert updated.returncode == 0, updated.stdout + updated.stderr
-        assert registry.fetched() - before == predicted.download_bytes  # the bundle, exactly
+        # The bundle, exactly; and the signed metadata the update checked, as it says.
+        assert registry.fetched(outside="agile/trust") - before == predicted.download_bytes
+        said = re.search(r"signed by \w+, .* \(([\d,]+) bytes of it downloaded\)", updated.stdout)
+        assert said, updated.stdout
+        metadata = int(said[1].replace(",", ""))
+        assert 0 < metadata == registry.served("agile/trust") - checked
         assert storage_image(docker_client) == v2
 
         # The next version's bundle is damaged in the registry: the digest check refuses

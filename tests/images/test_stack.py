@@ -11,6 +11,7 @@ from dbus_fast.errors import DBusError
 from services import contract as c
 from services.bus import connect
 from services.catalog import CATALOG
+from services.compose import docker_config
 from services.contract import Role
 from tests.helpers import THERMOMETER, dm
 from tests.images.stack import cli, forget_volumes, stack_down, stack_up
@@ -76,7 +77,11 @@ def test_the_simulated_stack_comes_up_and_status_sees_every_service(stack, docke
                 "/var/run/docker.sock",
                 str(stack.resolve()),
                 images,  # read-only: which layer blobs the engine knows
+                docker_config(),  # read-only: the registries' credentials (docker login)
+                "/etc/docker/certs.d",  # read-only: the registries' CAs the engine has
             }
+            writable = {m["Destination"] for m in container.attrs["Mounts"] if m["RW"]}
+            assert not writable & {"/root/.docker", "/etc/docker/certs.d"}
             code, out = container.exec_run(["python3", "-c", KNOWN_BLOBS])
             assert (code, out.strip()) == (0, b"readable"), out.decode()
             continue
