@@ -46,7 +46,7 @@ from services.engine import connect
 from services.images import registry as reg
 from services.images.export import Saved
 from services.images.layers import chain_ids
-from services.images.update import by_delta, plan
+from services.images.update import Plan, by_delta, plan
 from services.paths import ROOT
 from testkit.docker_images import checkout_copy
 from testkit.local_registry import LocalRegistry
@@ -98,13 +98,7 @@ def measure(
     publish(client, registry.address, SERVICE, strategy, say=quiet, trust=registry.trust)
     client.images.get(v1).tag(REPO, strategy)
     _drop(client, v2)
-    the_plan = plan(
-        client,
-        registry.address,
-        SERVICE,
-        strategy,
-        trust=registry.policy(registry.folder / "gateway"),
-    )
+    the_plan = planned(client, registry, strategy)
     delta_predicted = the_plan.delta.size if the_plan.delta else 0
     before, start = registry.fetched(), time.perf_counter()
     made = (
@@ -117,13 +111,7 @@ def measure(
     if made and made != v2:
         raise SystemExit(f"{change}: the delta made {made[:19]}, not {v2[:19]}")
     _drop(client, v2)
-    the_plan = plan(
-        client,
-        registry.address,
-        SERVICE,
-        strategy,
-        trust=registry.policy(registry.folder / "gateway"),
-    )
+    the_plan = planned(client, registry, strategy)
     before = registry.downloaded()
     client.images.pull(f"{registry.address}/{REPO}", strategy)
     pulled = registry.downloaded() - before
@@ -215,6 +203,17 @@ def runtime_change(client: docker.DockerClient) -> Callable[[], str]:
     return v2
 
 
+def planned(client: docker.DockerClient, registry: LocalRegistry, strategy: str) -> Plan:
+    """The plan of a gateway that trusts the registry's releases."""
+    return plan(
+        client,
+        registry.address,
+        SERVICE,
+        strategy,
+        trust=registry.policy(registry.folder / "gateway"),
+    )
+
+
 def after_delta(client: docker.DockerClient, registry: LocalRegistry, work: Path) -> None:
     """The update after a delta update, on a gateway engine of its own (one that never
     pushed these images, as on a gateway): storage v1 pulled, v2 (one Debian package
@@ -238,25 +237,13 @@ def after_delta(client: docker.DockerClient, registry: LocalRegistry, work: Path
             publish(
                 client, registry.address, SERVICE, "multistage", say=quiet, trust=registry.trust
             )
-            v2_plan = plan(
-                gateway,
-                registry.address,
-                SERVICE,
-                "multistage",
-                trust=registry.policy(registry.folder / "gateway"),
-            )
+            v2_plan = planned(gateway, registry, "multistage")
             if not by_delta(gateway, registry.address, v2_plan, print, lambda *_: None):
                 raise SystemExit("the delta to v2 did not apply")
             with probe() as code:
                 v3 = built(client, "multistage", code)
             registry.push(client, v3, SERVICE, "multistage")
-        the_plan = plan(
-            gateway,
-            registry.address,
-            SERVICE,
-            "multistage",
-            trust=registry.policy(registry.folder / "gateway"),
-        )
+        the_plan = planned(gateway, registry, "multistage")
         before = registry.fetched()
         if by_layers(gateway, registry.address, the_plan, print, lambda *_: None) != v3:
             raise SystemExit("fetching v3's missing layers did not make v3")

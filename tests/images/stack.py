@@ -50,6 +50,29 @@ def stack_down(state: Path, project: str) -> None:
     forget_volumes(project)
 
 
+def publish_signed(registry: LocalRegistry, service: str = "storage") -> None:
+    """`images publish` of the engine's agile/SERVICE:multistage, signed with the
+    registry's trust folder."""
+    published = cli(
+        "images",
+        "publish",
+        service,
+        "--registry",
+        registry.address,
+        "--trust",
+        str(registry.trust.folder),
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+
+
+def image_gone(client: docker.DockerClient, image_id: str) -> bool:
+    try:
+        client.images.get(image_id)
+    except docker.errors.ImageNotFound:
+        return True
+    return False
+
+
 def publish_code_change(
     docker_client, registry: LocalRegistry, service: str = "storage", deltas: bool = False
 ) -> str:
@@ -64,16 +87,7 @@ def publish_code_change(
             pass
     new = docker_client.images.get(f"agile/{service}:multistage").id
     if deltas:
-        published = cli(
-            "images",
-            "publish",
-            service,
-            "--registry",
-            registry.address,
-            "--trust",
-            str(registry.trust.folder),
-        )
-        assert published.returncode == 0, published.stdout + published.stderr
+        publish_signed(registry, service)
     else:
         registry.push(docker_client, new, service, "multistage")
     docker_client.images.get(before).tag(f"agile/{service}", "multistage")

@@ -18,7 +18,14 @@ from services.images.update import Plan, UpdateError, by_delta, plan, pull, upda
 from testkit.local_registry import LocalRegistry
 from testkit.private_engine import PrivateEngine
 from tests.helpers import fill_up
-from tests.images.stack import cli, publish_code_change, stack_down, stack_up
+from tests.images.stack import (
+    cli,
+    image_gone,
+    publish_code_change,
+    publish_signed,
+    stack_down,
+    stack_up,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -46,16 +53,7 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
     v1 = docker_client.images.get("agile/storage:multistage").id
     state = stack_up(tmp_path / "state", PROJECT, registry=registry)  # its registry
     try:
-        published = cli(
-            "images",
-            "publish",
-            "storage",
-            "--registry",
-            address,
-            "--trust",
-            str(registry.trust.folder),
-        )
-        assert published.returncode == 0, published.stderr
+        publish_signed(registry)
         v2 = publish_code_change(docker_client, registry, deltas=True)
 
         predicted = plan(
@@ -109,30 +107,13 @@ def test_a_one_line_change_updates_by_a_delta_of_about_a_kilobyte(
 def published_pair(docker_client, stack_images, registry):  # type: ignore[no-untyped-def]
     """(old image id, new image id, the bundle from old to new); new is not on the engine.
     Made once for the tests that only apply the bundle (a build and a publish each)."""
-    published = cli(
-        "images",
-        "publish",
-        "storage",
-        "--registry",
-        registry.address,
-        "--trust",
-        str(registry.trust.folder),
-    )
-    assert published.returncode == 0, published.stderr
+    publish_signed(registry)
     old = docker_client.images.get("agile/storage:multistage").id
     new = publish_code_change(docker_client, registry, deltas=True)
     (offer,) = [
         o for o in offers(index(registry.address, "agile/storage", new)) if o.from_id == old
     ]
     return old, new, reg.blob(registry.address, "agile/storage", offer.digest)
-
-
-def _gone(client: docker.DockerClient, image_id: str) -> bool:
-    try:
-        client.images.get(image_id)
-    except docker.errors.ImageNotFound:
-        return True
-    return False
 
 
 @pytest.mark.parametrize("damage", ["cut halfway", "a byte flipped in a layer's delta"])
@@ -148,7 +129,7 @@ def test_a_damaged_bundle_is_refused_and_nothing_is_loaded(
         bundle = bytes(flipped)
     with pytest.raises(DeltaError):
         apply_bundle(docker_client, bundle, old, new, f"{registry.address}/agile/storage:x")
-    assert _gone(docker_client, new)
+    assert image_gone(docker_client, new)
 
 
 def test_a_basis_image_removed_before_the_apply_is_refused(published_pair, registry, tmp_path):
@@ -161,7 +142,7 @@ def test_a_basis_image_removed_before_the_apply_is_refused(published_pair, regis
         gateway = engine.client()
         with pytest.raises(ExportError, match="not on this engine"):
             apply_bundle(gateway, bundle, old, new, f"{registry.address}/agile/storage:x")
-        assert _gone(gateway, new)
+        assert image_gone(gateway, new)
     finally:
         engine.stop()
 
@@ -175,16 +156,7 @@ def test_a_registry_down_mid_update_leaves_the_running_version(
     own = LocalRegistry(tmp_path / "registry")
     running = docker_client.images.get("agile/storage:multistage").id
     try:
-        published = cli(
-            "images",
-            "publish",
-            "storage",
-            "--registry",
-            own.address,
-            "--trust",
-            str(own.trust.folder),
-        )
-        assert published.returncode == 0, published.stderr
+        publish_signed(own)
         publish_code_change(docker_client, own, deltas=True)
         assert (
             plan(
@@ -238,16 +210,7 @@ def delta_gateway(docker_client, tmp_path: Path, data_root: Path | None = None):
         gateway = engine.client()
         gateway.images.load(old.save())
         gateway.images.get(old.id).tag("agile/storage", "multistage")
-        published = cli(
-            "images",
-            "publish",
-            "storage",
-            "--registry",
-            own.address,
-            "--trust",
-            str(own.trust.folder),
-        )
-        assert published.returncode == 0, published.stderr
+        publish_signed(own)
         new = publish_code_change(docker_client, own, deltas=True)
         the_plan = plan(
             gateway, own.address, "storage", "multistage", trust=own.policy(tmp_path / "trust")
@@ -286,7 +249,7 @@ def test_an_engine_crash_mid_apply_loads_nothing_and_the_next_try_succeeds(
         assert crashed and "the delta did not apply" in said[-1], said
         engine.start()
         gateway = engine.client()
-        assert _gone(gateway, gw.new)
+        assert image_gone(gateway, gw.new)
         assert gateway.images.get("agile/storage:multistage").id == gw.old
         assert _runs(gateway, gw.old)
         made = by_delta(gateway, address, gw.plan, said.append, lambda *_: None)
@@ -309,7 +272,7 @@ def test_an_update_on_a_full_disk_tags_nothing_and_the_old_image_runs(
         with pytest.raises(UpdateError, match="no space left on device"):
             pull(gateway, gw.plan, lambda *_: None)
         assert gateway.images.get("agile/storage:multistage").id == gw.old
-        assert _gone(gateway, gw.new)
+        assert image_gone(gateway, gw.new)
         ballast.unlink()
         assert _runs(gateway, gw.old)
         assert by_delta(gateway, address, gw.plan, said.append, lambda *_: None) == gw.new

@@ -19,6 +19,7 @@ from services.images.trust import Policy, Refused, verify
 from services.images.update import UpdateError, plan, pull, update
 from testkit.local_registry import LocalRegistry
 from testkit.lying_registry import LyingRegistry
+from tests.images.stack import image_gone
 
 SERVICE = "trusted"  # an image of its own: the stack's images are not touched
 
@@ -39,14 +40,6 @@ def _image(client: docker.DockerClient, base: str, mark: str) -> str:
         fileobj=io.BytesIO(f"FROM {base}\nRUN echo {mark} > /mark\n".encode()), rm=True
     )
     return str(image.id)
-
-
-def _gone(client: docker.DockerClient, image_id: str) -> bool:
-    try:
-        client.images.get(image_id)
-    except docker.errors.ImageNotFound:
-        return True
-    return False
 
 
 @pytest.fixture
@@ -112,7 +105,7 @@ def test_a_tag_pushed_over_by_the_registry_is_not_followed(setting) -> None:
     the_plan = _plan(s)
     assert the_plan.config_digest == s.release
     assert pull(s.client, the_plan, lambda layer, done, total: None) == s.release
-    assert _gone(s.client, s.other)
+    assert image_gone(s.client, s.other)
 
 
 def test_another_manifest_served_for_the_signed_digest_is_refused(setting) -> None:
@@ -127,7 +120,7 @@ def test_another_manifest_served_for_the_signed_digest_is_refused(setting) -> No
         assert "served another manifest" in said
         with pytest.raises(UpdateError):
             update(s.client, s.state, lying.address, SERVICE, trust=s.gateway)
-        assert _gone(s.client, s.release) and _gone(s.client, s.other)
+        assert image_gone(s.client, s.release) and image_gone(s.client, s.other)
     finally:
         lying.close()
 

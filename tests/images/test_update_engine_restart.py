@@ -27,7 +27,7 @@ from services.updater.service import create
 from testkit.local_registry import LocalRegistry
 from testkit.private_engine import PrivateEngine
 from tests.helpers import eventually
-from tests.images.stack import cli, publish_code_change
+from tests.images.stack import publish_code_change, publish_signed
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -42,16 +42,7 @@ def core_versions(docker_client, stack_images, tmp_path_factory) -> Iterator[tup
     registry = LocalRegistry(tmp_path_factory.mktemp("registry"))
     try:
         old = docker_client.images.get("agile/core:multistage").id
-        published = cli(
-            "images",
-            "publish",
-            "core",
-            "--registry",
-            registry.address,
-            "--trust",
-            str(registry.trust.folder),
-        )
-        assert published.returncode == 0, published.stderr
+        publish_signed(registry, "core")
         new = publish_code_change(docker_client, registry, "core", deltas=True)
         yield registry, old, new
     finally:
