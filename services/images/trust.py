@@ -4,11 +4,15 @@ can make a gateway run an image the build host did not sign for it.
 
 The metadata lives in the same registry as the images (a gateway reaches no other
 server), in the repository agile/trust: each file (N.root.json, timestamp.json,
-N.snapshot.json, N.targets.json) under a tag of its own name, as an artifact of one
-blob. A release of agile/SERVICE:STRATEGY is the target SERVICE/STRATEGY: its length
-and sha256 are the image manifest's, and it names the image (config digest), its
-release number (only grows) and version; a delta bundle that makes it is the target
-SERVICE/STRATEGY/delta/FROM (FROM: the config digest it starts from, in hex).
+N.snapshot.json, N.targets.json, N.SERVICE.json) under a tag of its own name, as an
+artifact of one blob (the snapshot and timestamp name each file's blob digest, so a
+gateway takes those blobs directly). The targets role delegates each service image to
+a role of its own, SERVICE (terminating, the release key), so a release of one service
+costs a gateway that role's file only. A release of agile/SERVICE:STRATEGY is its
+target SERVICE/STRATEGY: its length and sha256 are the image manifest's, and it names
+the image (config digest), its release number (the role's version: it only grows) and
+version; a delta bundle that makes it is the target SERVICE/STRATEGY/delta/FROM (FROM:
+the config digest it starts from, in hex).
 """
 
 import contextlib

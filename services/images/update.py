@@ -1,5 +1,8 @@
 """Updating a service of the container stack from a registry, with automatic rollback.
 
+0. Trust: the release is checked against the signed metadata first (services.images.
+   trust); a signed image is then taken by its manifest's digest, never by its tag,
+   and every way to get it must end with the signed image id.
 1. Plan: the registry's manifest (compressed layer sizes) and image config (the layers'
    diff ids) against the layer chains already on the gateway give the exact bytes the
    pull will download: a layer is skipped only when its whole chain below is present

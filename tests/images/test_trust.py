@@ -15,6 +15,7 @@ import pytest
 
 from buildhost.trust import TrustFolder
 from services.images import registry as reg
+from services.images.offers import DELTA_BUNDLE, DELTA_CONFIG, FROM, delta_tag, index, offers
 from services.images.trust import Policy, Refused, verify
 from services.images.update import UpdateError, plan, pull, update
 from testkit.local_registry import LocalRegistry
@@ -123,6 +124,40 @@ def test_another_manifest_served_for_the_signed_digest_is_refused(setting) -> No
         assert image_gone(s.client, s.release) and image_gone(s.client, s.other)
     finally:
         lying.close()
+
+
+def test_a_delta_bundle_no_release_key_signed_is_not_taken(setting) -> None:
+    """The registry's owner lists a bundle of its own (one that would make its image
+    from the running one) in the release's delta index: the plan does not offer it; a
+    signed plan takes only the bundles signed for this release."""
+    s = setting
+    repo = f"agile/{SERVICE}"
+    bundle = b"not the signed release's bundle"
+    forged = {
+        "schemaVersion": 2,
+        "mediaType": reg.OCI_MANIFEST,
+        "config": {
+            "mediaType": DELTA_CONFIG,
+            "digest": reg.put_blob(s.registry.address, repo, b"{}"),
+            "size": 2,
+        },
+        "layers": [
+            {
+                "mediaType": DELTA_BUNDLE,
+                "digest": reg.put_blob(s.registry.address, repo, bundle),
+                "size": len(bundle),
+                "annotations": {FROM: s.running},
+            }
+        ],
+    }
+    reg.put_manifest(s.registry.address, repo, delta_tag(s.release), forged)
+    assert offers(index(s.registry.address, repo, s.release))  # the registry lists it
+    the_plan = _plan(s)
+    assert the_plan.signed and the_plan.delta is None and the_plan.method == "pull"
+    # Where nothing is checked (no root, unsigned allowed) the same index is taken:
+    unchecked = Policy(None, s.gateway.cache, allow_unsigned=True)
+    taken = plan(s.client, s.registry.address, SERVICE, "multistage", trust=unchecked).delta
+    assert taken and taken.size == len(bundle)
 
 
 def test_an_unsigned_image_is_refused_unless_allowed(setting, tmp_path) -> None:
