@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.errors import AgileError
-from services.images import registry as reg
 
 if TYPE_CHECKING:  # python-tuf is imported where it is used (a CLI start stays quick)
     from securesystemslib.signer import CryptoSigner
@@ -270,6 +269,8 @@ class TrustFolder:
 
     def upload(self, registry: str) -> int:
         """Every metadata file into the registry (agile/trust:NAME); bytes uploaded."""
+        from services.images import registry as reg
+
         empty = b"{}"
         config = {
             "mediaType": METADATA_CONFIG,
@@ -312,6 +313,8 @@ def image_target(registry: str, repo: str, tag: str, image_id: str, version: str
     (length and sha256), naming its config digest and version. Its release number is set
     when signed (release_targets)."""
     from tuf.api.metadata import TargetFile
+
+    from services.images import registry as reg
 
     raw = reg.manifest_bytes(registry, repo, tag)
     if json.loads(raw)["config"]["digest"] != image_id:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from services.errors import AgileError
-from services.images import registry as reg
 
 TRUST_REPO = "agile/trust"
 METADATA = "application/vnd.eclipse.agail.tuf.metadata.v1+json"
@@ -128,6 +127,8 @@ class Release:
 def _fetcher(registry: str) -> Any:
     from tuf.api.exceptions import DownloadHTTPError
     from tuf.ngclient import FetcherInterface
+
+    from services.images import registry as reg
 
     class RegistryFetcher(FetcherInterface):
         """TUF's files from the registry: NAME is the tag of an artifact in agile/trust."""
