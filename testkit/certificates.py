@@ -66,3 +66,23 @@ def make_ca(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path, Path]:
     paths[2].write_bytes(_pem(key))
     paths[2].chmod(0o600)
     return paths
+
+
+def signing_key(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
+    """A key and its self-signed certificate (`token-signer.crt` in `folder`): for a
+    registry to trust the tokens it signs."""
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("agile test token signer"))
+        .issuer_name(_name("agile test token signer"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .sign(key, hashes.SHA256())
+    )
+    path = folder / "token-signer.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, path

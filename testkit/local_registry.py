@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from buildhost.trust import TrustFolder
     from services.images.trust import Policy
+    from testkit.token_server import TokenServer
 
 # Blob downloads by the Docker engine (not the plan's own fetch of the image config).
 _ANY_BLOB_GET = re.compile(
@@ -35,9 +36,11 @@ class LocalRegistry:
         folder: Path | None = None,
         tls: bool = False,
         users: dict[str, str] | None = None,
+        tokens: bool = False,
     ) -> None:
         """`tls`: HTTPS only, with a certificate of a CA of its own (`ca`); `users`:
-        basic authentication with these names and passwords (an htpasswd file)."""
+        basic authentication with these names and passwords (an htpasswd file), or with
+        `tokens`, bearer tokens its token service (`token_server`) gives them."""
         folder = folder or Path(tempfile.mkdtemp(prefix="agile-registry-"))
         self.folder = folder
         with socket.socket() as s:
@@ -51,7 +54,15 @@ class LocalRegistry:
             self.ca, cert, key = make_ca(folder)
             http += f"  tls:\n    certificate: {cert}\n    key: {key}\n"
         auth = ""
-        if users:
+        self.token_server: TokenServer | None = None
+        if users and tokens:
+            from testkit.certificates import signing_key
+            from testkit.token_server import TokenServer as Tokens
+
+            key, bundle = signing_key(folder)
+            self.token_server = Tokens(key, users)
+            auth = self.token_server.registry_config(bundle)
+        elif users:
             import bcrypt
 
             (folder / "htpasswd").write_text(
@@ -165,3 +176,5 @@ class LocalRegistry:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        if self.token_server is not None:
+            self.token_server.close()

@@ -99,3 +99,35 @@ def test_plain_http_is_refused_where_the_registry_is_not_listed_insecure(
         assert refused.value.short == "unsigned", str(refused.value)
     finally:
         plain.stop()
+
+
+def test_a_registry_behind_a_token_service_is_reached_with_a_bearer_token(
+    tiny_image, tmp_path, monkeypatch
+) -> None:
+    """The registry sends clients to its realm; the gateway trades the engine user's
+    credentials there for a token per scope, as the engine does for its pull."""
+    (tmp_path / "registry").mkdir()
+    registry = LocalRegistry(tmp_path / "registry", users={USER: WORD}, tokens=True)
+    assert registry.token_server is not None
+    login = tmp_path / "docker-config"
+    login.mkdir()
+    auth = base64.b64encode(f"{USER}:{WORD}".encode()).decode()
+    (login / "config.json").write_text(json.dumps({"auths": {registry.address: {"auth": auth}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(login))
+    client = _client()
+    image, _ = client.images.build(
+        fileobj=io.BytesIO(f"FROM {tiny_image}\nRUN echo {tmp_path}>/m\n".encode()), rm=True
+    )
+    try:
+        registry.push(client, image.id, "tokened", "multistage")  # the metadata: by token
+        client.images.remove(image.id, force=True)
+        issued = registry.token_server.issued
+        the_plan = plan(
+            client, registry.address, "tokened", "multistage", trust=registry.policy(tmp_path / "t")
+        )
+        assert the_plan.signed and the_plan.config_digest == image.id
+        assert registry.token_server.issued > issued  # the plan's own requests had tokens
+        assert pull(client, the_plan, lambda layer, done, total: None) == image.id
+    finally:
+        registry.stop()
+        client.images.remove(image.id, force=True)
