@@ -50,8 +50,8 @@ class UpdaterService(BusService):
         self.journal = Journal(Path(opts["journal"] or config.state_dir / FILE))
         # The verified metadata beside the journal: in the updater's own volume, as the
         # stack's state folder is read-only to it.
-        # The registry client reads it (services.images.registry_access); this process
-        # is the update service's alone.
+        # The registry client reads it (services.images.registry_access); in this process
+        # (the native runtime's too) only the update service reaches registries.
         os.environ[INSECURE_ENV] = opts["insecure-registries"]
         self.trust = Policy.of(opts, config.state_dir, self.journal.path.parent / "trust")
         self.allow_local_builds: bool = opts["allow-local-builds"]
