@@ -59,8 +59,8 @@ class LocalRegistry:
             from testkit.certificates import signing_key
             from testkit.token_server import TokenServer as Tokens
 
-            key, bundle = signing_key(folder)
-            self.token_server = Tokens(key, users)
+            signer, bundle = signing_key(folder)
+            self.token_server = Tokens(signer, users)
             auth = self.token_server.registry_config(bundle)
         elif users:
             import bcrypt

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ METADATA_CONFIG = "application/vnd.eclipse.agail.tuf.config.v1+json"
 TRUSTED_ROOT = "trusted-root.json"  # the provisioned root, in the stack's state folder
 METADATA_MAX = 5_000_000  # python-tuf's own bound on targets metadata
 RELEASES = "releases.json"  # image id -> the release number it was installed as
+PROVISIONED = "provisioned-root.json"  # the root the cached metadata was verified from
 
 
 def target_path(service: str, strategy: str) -> str:
@@ -225,7 +227,16 @@ def _refresh(policy: Policy, registry: str, fetcher: Any) -> Any:
     assert policy.root is not None
     policy.cache.mkdir(mode=0o700, parents=True, exist_ok=True)
     policy.cache.chmod(0o700)  # what it keeps decides what runs: the updater's alone
-    bootstrap = None if (policy.cache / "root.json").exists() else policy.root.read_bytes()
+    given, mark = policy.root.read_bytes(), policy.cache / PROVISIONED
+    if not mark.exists() or mark.read_bytes() != given:
+        # Provisioned anew (another build host's root): what was verified from the old
+        # one is no ground for the new one.
+        for old in policy.cache.glob("*.json"):
+            if old.name != RELEASES:
+                old.unlink()
+        shutil.rmtree(policy.cache / "root_history", ignore_errors=True)
+        mark.write_bytes(given)
+    bootstrap = None if (policy.cache / "root.json").exists() else given
     try:
         updater = Updater(
             str(policy.cache),

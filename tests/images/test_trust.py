@@ -257,3 +257,25 @@ def test_a_provisioned_root_is_checked_first(tmp_path, setting) -> None:
         check_root(json.dumps(bad).encode())
     with pytest.raises(Refused):
         verify(Policy(tmp_path / "missing.json", tmp_path / "c"), "127.0.0.1:9", SERVICE, "x")
+
+
+def test_a_gateway_provisioned_anew_trusts_the_new_root_only(setting, tmp_path) -> None:
+    """Moved to another build host's releases (its root provisioned over the old one):
+    the metadata verified from the old root is no ground any more."""
+    s = setting
+    (tmp_path / "other").mkdir()
+    other = LocalRegistry(tmp_path / "other")
+    try:
+        other.push(s.client, s.running, SERVICE, "multistage")
+        provisioned = tmp_path / "trusted-root.json"
+        provisioned.write_bytes(s.registry.root.read_bytes())
+        gateway = Policy(provisioned, tmp_path / "gateway")
+        assert verify(gateway, s.registry.address, SERVICE, "multistage")
+        with pytest.raises(Refused) as refused:  # the other build host's: not trusted
+            verify(gateway, other.address, SERVICE, "multistage")
+        assert refused.value.short == "bad signature", str(refused.value)
+        provisioned.write_bytes(other.root.read_bytes())
+        found = verify(gateway, other.address, SERVICE, "multistage")
+        assert found and found.image == s.running
+    finally:
+        other.stop()
