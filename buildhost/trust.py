@@ -4,7 +4,8 @@ services/images/trust.py's): the keys, the metadata they sign, and its upload.
 A trust folder holds:
 - root-keys/: the root keys (a threshold of them signs a new root). Keep them offline:
   they are needed only to rotate the other keys.
-- release.pem: the targets key, which signs each release (`images publish`).
+- release.pem: the targets key, which signs each release (`images publish`), in the
+  role of its service (delegated to from the targets role, one per service image).
 - online.pem: the snapshot and timestamp key; it signs fresh metadata with a short expiry
   (`trust refresh`, as often as the timestamp's expiry asks: a day by default).
 - metadata/: the current metadata, the build host's own copy (what it signs next never
@@ -174,6 +175,8 @@ class TrustFolder:
         service's targets, not the stack's. The new version, the release's number."""
         from tuf.api.metadata import Metadata, Targets
 
+        if role in ROLES:
+            raise TrustError(f"{role!r} is one of TUF's own roles: not a service's name")
         days = days or {}
         release = self.key("release.pem")
         if role not in self.roles():
