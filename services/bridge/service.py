@@ -262,6 +262,18 @@ class BridgeService(BusService):
                     self.error,
                     delay,
                 )
+            except* Exception as group_error:
+                # Anything else (a library's surprise under load) must not end the
+                # connection's task for good, silently: said with its trace, and retried.
+                self.error = repr(group_error.exceptions[0])
+                log.error(
+                    "broker %s:%d: unexpected %s; trying again in %.0f s",
+                    self.host,
+                    self.port,
+                    self.error,
+                    delay,
+                    exc_info=group_error.exceptions[0],
+                )
             finally:
                 self.client = None
             await asyncio.sleep(delay)
