@@ -7,6 +7,7 @@ helper), by basic authentication or the bearer token the registry's realm hands 
 """
 
 import base64
+import functools
 import ipaddress
 import json
 import os
@@ -46,8 +47,16 @@ def insecure(registry: str) -> bool:
 
 def tls_context(registry: str) -> ssl.SSLContext:
     """The system's CAs, and those the engine has for this registry."""
-    context = ssl.create_default_context()
     folder = Path(os.environ.get(CERTS_ENV) or "/etc/docker/certs.d") / registry
+    changed = folder.stat().st_mtime_ns if folder.is_dir() else 0  # a CA added: anew
+    return _context(folder, changed)
+
+
+@functools.lru_cache(maxsize=32)
+def _context(folder: Path, changed: int) -> ssl.SSLContext:
+    # Made once per registry (and its CAs): loading the system's CAs takes milliseconds,
+    # and an update makes a request per layer and per metadata file.
+    context = ssl.create_default_context()
     for ca in sorted(folder.glob("*.crt")) if folder.is_dir() else ():
         context.load_verify_locations(cafile=str(ca))
     return context

@@ -245,20 +245,26 @@ def _refresh(policy: Policy, registry: str, fetcher: Any) -> Any:
             bootstrap=bootstrap,
         )
         updater.refresh()
-    except Exception as exc:
+    except _metadata_errors() as exc:  # a registry's own error goes out as itself
         raise _reason(exc, fetcher) from None
     return updater
 
 
-def _reason(exc: Exception, fetcher: Any) -> Exception:
-    """What python-tuf raised, as this gateway says it (a registry's own error as is)."""
+def _metadata_errors() -> tuple[type[Exception], ...]:
+    """What python-tuf raises for metadata it will not trust, or cannot read."""
+    from securesystemslib.exceptions import Error as SignatureError
+    from tuf.api import exceptions as tuf
+
+    return tuf.RepositoryError, tuf.DownloadError, SignatureError, ValueError, KeyError, TypeError
+
+
+def _reason(exc: Exception, fetcher: Any) -> Refused:
+    """What python-tuf raised, as this gateway says it."""
     from tuf.api import exceptions as tuf
 
     if isinstance(exc, (tuf.RepositoryError, tuf.DownloadError)):
         return _refused(exc, fetcher)
-    if isinstance(exc, (ValueError, KeyError, TypeError)):
-        return Refused(f"the signed metadata cannot be read: {exc}", "bad metadata")
-    return exc
+    return Refused(f"the signed metadata cannot be read: {exc}", "bad metadata")
 
 
 def verify(policy: Policy, registry: str, service: str, strategy: str) -> Release | None:
@@ -297,7 +303,7 @@ def verify(policy: Policy, registry: str, service: str, strategy: str) -> Releas
         try:
             # Through the service's own role (a delegation): verified, kept in the cache.
             target = updater.get_targetinfo(path)
-        except Exception as exc:
+        except _metadata_errors() as exc:
             raise _reason(exc, fetcher) from None
     if target is None:
         if policy.allow_unsigned:
@@ -345,7 +351,7 @@ def check_root(data: bytes) -> str:
         if not isinstance(md.signed, Root):
             raise ValueError(f"a {md.signed.type} file, not a root")
         md.signed.verify_delegate("root", md.signed_bytes, md.signatures)
-    except Exception as exc:  # python-tuf raises many kinds for a bad file
+    except _metadata_errors() as exc:
         raise Refused(f"not a root metadata file its own keys signed: {exc}", "bad root") from None
     roles = md.signed.roles
     return (

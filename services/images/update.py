@@ -127,10 +127,11 @@ def plan(
         if signed is None:
             manifest = reg.manifest(registry, repo, strategy)
         else:
-            if signed.release < trust.release_of(running) and signed.image != running:
+            runs = trust.release_of(running)
+            if signed.release < runs and signed.image != running:
                 raise Refused(
                     f"release {signed.release} is older than release "
-                    f"{trust.release_of(running)}, which runs (a replay); an admin's "
+                    f"{runs}, which runs (a replay); an admin's "
                     "rollback goes back to the previous image",
                     "replay",
                 )
