@@ -44,7 +44,7 @@ from buildhost.hierarchy import RECIPE_LABEL, hierarchy
 from buildhost.publish import publish
 from services.engine import connect
 from services.images import registry as reg
-from services.images.export import Saved
+from services.images.export import save
 from services.images.layers import chain_ids
 from services.images.update import Plan, by_delta, plan
 from services.paths import ROOT
@@ -278,13 +278,15 @@ def changed_layers(
     client: docker.DockerClient, v1: str, v2: str, folder: Path
 ) -> list[tuple[Path, Path]]:
     """(old tar, new tar) of each layer whose content changed, by position."""
-    old, new = Saved(client, v1), Saved(client, v2)
-    changed = {
-        i for i, d in enumerate(new.diff_ids) if d not in old.diff_ids and i < len(old.diff_ids)
-    }
+    old_ids = client.images.get(v1).attrs["RootFS"]["Layers"]
+    new_ids = client.images.get(v2).attrs["RootFS"]["Layers"]
+    changed = dict.fromkeys(
+        i for i, d in enumerate(new_ids) if d not in old_ids and i < len(old_ids)
+    )
     (folder / "old").mkdir(parents=True)
     (folder / "new").mkdir()
-    before, after = old.layers(changed, folder / "old"), new.layers(changed, folder / "new")
+    before = save(client, v1, folder / "old", changed).layers
+    after = save(client, v2, folder / "new", changed).layers
     return [(before[i], after[i]) for i in sorted(changed)]
 
 
@@ -323,7 +325,7 @@ old_path, delta_path, length, kind = sys.argv[1], sys.argv[2], int(sys.argv[3]),
 start = time.perf_counter()
 with open(old_path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as old:
     payload = open(delta_path, "rb").read()
-    part = delta.Part(kind, 0, len(payload), length)
+    part = delta.Part(kind, 0, len(payload), length, "", len(old))
     made = sum(len(p) for p in delta.made_by(part, old, payload))
     assert made == length
     lines = open("/proc/self/status").read().splitlines()
@@ -358,10 +360,9 @@ def edited(layer: bytes) -> bytes:
 def apply_memory(client: docker.DockerClient, v1: str, folder: Path) -> None:
     from services.images import delta
 
-    saved = Saved(client, v1)
     biggest = folder / "layers"
     biggest.mkdir()
-    layers = saved.layers(set(range(len(saved.diff_ids))), biggest)
+    layers = save(client, v1, biggest).layers
     old_path = max(layers.values(), key=lambda p: p.stat().st_size)
     old = old_path.read_bytes()
     new = edited(old)

@@ -11,7 +11,7 @@ import docker
 
 from buildhost.trust import TrustFolder, sign_release
 from services.images import registry as reg
-from services.images.export import Saved
+from services.images.export import save
 from services.images.image_delta import make_bundle
 from services.images.offers import (
     DELTA_BUNDLE,
@@ -84,19 +84,16 @@ def publish(
     say(f"{service}: pushed {registry}/{repo}:{strategy} ({image.id[7:19]})")
     made, descriptors, signed = [], [], []
     with tempfile.TemporaryDirectory(prefix="agile-publish-") as tmp:
-        new = Saved(client, image.id)
         new_folder = Path(tmp, "new")
         new_folder.mkdir()
-        new_layers = new.layers(set(range(len(new.diff_ids))), new_folder)
+        new = save(client, image.id, new_folder)
         for old_id in earlier:
             if not _local(client, registry, repo, strategy, old_id):
                 say(f"{service}: {old_id[7:19]} is not here nor in the registry: no delta")
                 continue
-            old = Saved(client, old_id)
             folder = Path(tmp, old_id[7:19])
             folder.mkdir()
-            old_layers = old.layers(set(range(len(old.diff_ids))), folder)
-            bundle = make_bundle(old, old_layers, new, new_layers)
+            bundle = make_bundle(save(client, old_id, folder), new)
             digest = reg.put_blob(registry, repo, bundle)
             descriptors.append(
                 {

@@ -10,14 +10,21 @@ class TcpProxy:
     def __init__(self, target: str, listener: socket.socket | None = None) -> None:
         host, port = target.rsplit(":", 1)
         self.target = (host, int(port))
-        self._listener = listener or socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self._listeners = [listener or socket.create_server(("127.0.0.1", 0))]
+        self.address = f"127.0.0.1:{self._listeners[0].getsockname()[1]}"
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
 
     def start(self) -> None:
         """Accept clients (once the subclass is ready for them)."""
-        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=self._accept, args=(self._listeners[0],), daemon=True).start()
+
+    def serve(self, listener: socket.socket) -> None:
+        """Accept clients from another listening socket too, through the same proxy (e.g.
+        the same address inside a private engine's network namespace: a gateway's engine
+        and its update service then share one link)."""
+        self._listeners.append(listener)
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def refuses(self) -> bool:
         """True while new clients are turned away."""
@@ -28,7 +35,8 @@ class TcpProxy:
         raise NotImplementedError
 
     def close(self) -> None:
-        self._listener.close()
+        for listener in self._listeners:
+            listener.close()
         with self._lock:
             for s in list(self._open):
                 self._drop(s)
@@ -40,10 +48,10 @@ class TcpProxy:
             s.shutdown(socket.SHUT_RDWR)
         s.close()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             if self.refuses():

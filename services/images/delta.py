@@ -17,14 +17,17 @@ name, in pieces of at most PIECE bytes, so applying one is bounded in memory.
 
 A bundle turns one published version into the next:
 
-    b"AGILEDELTA2\\n" | u32 header length | JSON header | payloads, in header order
+    b"AGILEDELTA3\\n" | u32 header length | JSON header | payloads, in header order
 
 The header lists, for the new image's config and each of its layers, how to make it:
 ("same", i) the old image's layer i as it is, ("layer", i) a layer delta from old layer
 i, ("delta", i) one zstd patch-from frame (the config), ("full", -1) zstd of the whole
-tar; with the payload's length and the made tar's length. Everything made is checked
-against a digest the registry gives (the new config's) or that the config gives (the
-layers' diff ids): a delta never produces anything unchecked.
+tar; with the payload's length, the made tar's length, and for a layer patched or whole
+its diff id and the old layer's length (a "same" layer's is the old one's). From the
+header and the old image's diff ids a gateway knows which old layers it must take and
+their lengths, so it takes them in one pass over `docker save`.
+Everything made is checked against a digest the registry gives (the new config's) or
+that the config gives (the layers' diff ids): a delta never produces anything unchecked.
 """
 
 import hashlib
@@ -45,7 +48,7 @@ from services.errors import AgileError
 # What a delta reads and is read from: bytes, or a file mapped into memory.
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 
-MAGIC = b"AGILEDELTA2\n"
+MAGIC = b"AGILEDELTA3\n"
 LEVEL = 9  # measured: level 19 is 20x slower and no smaller on patch-from deltas
 CHUNK = 1 << 20
 PIECE = 16 << 20  # new bytes per frame at most: bounds the memory of applying
@@ -62,6 +65,8 @@ class Part:
     basis: int  # index of the old layer it comes from (-1 for "full")
     size: int  # payload bytes in the bundle
     length: int  # bytes of the tar (or config) it makes
+    digest: str = ""  # a "layer" or "full" part's: the diff id of the layer it makes
+    basis_length: int = 0  # a "layer" part's: bytes of the old layer it patches
 
 
 def _check(code: int) -> int:
@@ -308,7 +313,8 @@ def made_by(part: Part, old: Buffer, payload: Buffer) -> Generator[bytes, None, 
 def pack(parts: list[tuple[Part, bytes]]) -> bytes:
     """A bundle: the config's part first, then one per layer of the new image."""
     header = json.dumps(
-        [[p.kind, p.basis, p.size, p.length] for p, _ in parts], separators=(",", ":")
+        [[p.kind, p.basis, p.size, p.length, p.digest, p.basis_length] for p, _ in parts],
+        separators=(",", ":"),
     ).encode()
     return b"".join([MAGIC, struct.pack(">I", len(header)), header, *(d for _, d in parts)])
 
@@ -321,12 +327,15 @@ def unpack(bundle: bytes) -> list[tuple[Part, memoryview]]:
     start = len(MAGIC) + 4
     try:
         rows = json.loads(bundle[start : start + size])
-        parts = [Part(str(k), int(b), int(s), int(n)) for k, b, s, n in rows]
+        parts = [Part(str(k), int(b), int(s), int(n), str(d), int(o)) for k, b, s, n, d, o in rows]
     except (ValueError, TypeError) as exc:
         raise DeltaError(f"the bundle's header is unreadable: {exc}") from None
     view, offset, out = memoryview(bundle), start + size, []
     for part in parts:
-        if part.kind not in ("same", "delta", "layer", "full") or min(part.size, part.length) < 0:
+        if (
+            part.kind not in ("same", "delta", "layer", "full")
+            or min(part.size, part.length, part.basis_length) < 0
+        ):
             raise DeltaError(f"the bundle names an unknown part {part}")
         out.append((part, view[offset : offset + part.size]))
         offset += part.size

@@ -1,25 +1,28 @@
 """An image's exact config and layer tars, taken from the engine with `docker save`.
 
-Docker 20.10 names a saved layer by its v1 id and writes the folders in name order, so
-which tar is which layer is known only from manifest.json at the end of the stream: the
-image is read twice, once for that list and once for the layers wanted (reading is
-cheap; writing every layer to the SD card to sort them out afterwards is not). Newer
-engines name layers by digest; the same code reads both. Every byte kept is checked:
-the config against the image id, each layer against its diff id.
+One pass over the stream, stopped as soon as everything wanted is in hand. Docker 20.10
+names a saved layer by its v1 id (manifest.json, which says which is which, comes last)
+and newer engines by its digest, so a layer is known by its bytes alone: each candidate
+is written while its sha256 is taken, and kept if that is a wanted diff id. Only members
+of a wanted layer's length are candidates when the caller knows the lengths (a delta
+bundle names its bases'): then nothing else is written to the SD card. The config is
+the small file whose sha256 is the image id.
 """
 
 import hashlib
 import io
-import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import docker
 
 from services.errors import EngineError
+
+CONFIG_MAX = 1 << 20  # an image config is a few KB
 
 
 class ExportError(EngineError, RuntimeError):
@@ -52,16 +55,19 @@ class Chunks(io.RawIOBase):
 @contextmanager
 def _saved(client: docker.DockerClient, image_id: str) -> Iterator[tarfile.TarFile]:
     """The engine's `docker save` stream, read as it comes; a cut or garbled one (the
-    engine went away) is an ExportError."""
+    engine went away) is an ExportError. Left early, the stream is let go (the engine
+    stops writing it when its connection closes)."""
+    chunks = client.api.get_image(image_id, chunk_size=1 << 20)  # a generator: runs on read
     try:
-        chunks = client.api.get_image(image_id, chunk_size=1 << 20)
-        raw = io.BufferedReader(Chunks(iter(chunks)), 1 << 20)
+        raw = io.BufferedReader(Chunks(chunks), 1 << 20)
         with tarfile.open(fileobj=raw, mode="r|") as saved:
             yield saved
     except docker.errors.APIError as exc:
         raise ExportError(f"the engine cannot save {image_id[:19]}: {exc.explanation}") from None
     except (tarfile.TarError, OSError) as exc:
         raise ExportError(f"the engine's save of {image_id[:19]} broke off: {exc}") from None
+    finally:
+        chunks.close()
 
 
 def _copy(source: IO[bytes], out: IO[bytes]) -> str:
@@ -72,57 +78,66 @@ def _copy(source: IO[bytes], out: IO[bytes]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+@dataclass(frozen=True)
 class Saved:
-    """An image as the engine saves it: its exact config at once, its layers on demand."""
+    """An image as the engine saves it: its exact config and the layers taken (index ->
+    i.tar, bottom first), each checked."""
 
-    def __init__(self, client: docker.DockerClient, image_id: str) -> None:
-        try:
-            self.diff_ids: list[str] = client.images.get(image_id).attrs["RootFS"]["Layers"]
-        except docker.errors.ImageNotFound:
-            raise ExportError(f"{image_id[:19]} is not on this engine any more") from None
-        self.client, self.id = client, image_id
-        files: dict[str, bytes] = {}
-        with _saved(client, image_id) as saved:
-            for member in saved:
-                if member.isfile() and not member.name.endswith("layer.tar"):
-                    source = saved.extractfile(member)
-                    if source is not None and member.size < 1 << 20:
-                        files[member.name] = source.read()
-        try:
-            (entry,) = json.loads(files["manifest.json"])
-            self.config = files[entry["Config"]]
-            self._names = {name: i for i, name in enumerate(entry["Layers"])}
-        except (KeyError, ValueError) as exc:
-            raise ExportError(
-                f"{image_id[:19]}: the saved image has no readable manifest ({exc})"
-            ) from None
-        if "sha256:" + hashlib.sha256(self.config).hexdigest() != image_id:
-            raise ExportError(f"{image_id[:19]}: the saved config is not the image's")
-        if len(self._names) != len(self.diff_ids):
-            raise ExportError(
-                f"{image_id[:19]}: the saved image lists other layers than the engine"
-            )
+    id: str
+    diff_ids: list[str]
+    config: bytes
+    layers: dict[int, Path]
 
-    def layers(self, wanted: set[int], folder: Path) -> dict[int, Path]:
-        """The layers at the `wanted` indices (bottom first), written to `folder` as i.tar
-        and each checked against its diff id."""
-        layers: dict[int, Path] = {}
-        if wanted:
-            with _saved(self.client, self.id) as saved:
-                for member in saved:
-                    index = self._names.get(member.name)
-                    if index not in wanted or not member.isfile():
-                        continue
-                    source = saved.extractfile(member)
-                    assert source is not None  # a regular file
-                    path = folder / f"{index}.tar"
-                    with path.open("wb") as out:
-                        got = _copy(source, out)
-                    if got != self.diff_ids[index]:
-                        raise ExportError(
-                            f"{self.id[:19]}: layer {index} is not {self.diff_ids[index]}"
-                        )
-                    layers[index] = path
-        if missing := wanted - set(layers):
-            raise ExportError(f"{self.id[:19]}: the saved image lacks layers {sorted(missing)}")
-        return layers
+
+def save(
+    client: docker.DockerClient,
+    image_id: str,
+    folder: Path,
+    wanted: Mapping[int, int | None] | None = None,
+) -> Saved:
+    """The image's config and the layers at the `wanted` indices (None: all), written to
+    `folder`; a wanted layer's tar length, where known, spares writing other layers."""
+    try:
+        diff_ids: list[str] = client.images.get(image_id).attrs["RootFS"]["Layers"]
+    except docker.errors.ImageNotFound:
+        raise ExportError(f"{image_id[:19]} is not on this engine any more") from None
+    if wanted is None:
+        wanted = dict.fromkeys(range(len(diff_ids)))
+    if not set(wanted) <= set(range(len(diff_ids))):
+        raise ExportError(f"{image_id[:19]} has not got the layers asked for")
+    by_digest: dict[str, list[int]] = {}
+    for i in wanted:
+        by_digest.setdefault(diff_ids[i], []).append(i)
+    lengths = set(wanted.values())
+    config, layers, scratch = b"", {}, folder / "candidate.tar"
+    with _saved(client, image_id) as saved:
+        for member in saved:
+            if not member.isfile():
+                continue
+            source = saved.extractfile(member)
+            assert source is not None  # a regular file
+            if not config and member.size < CONFIG_MAX:
+                data = source.read()
+                if "sha256:" + hashlib.sha256(data).hexdigest() == image_id:
+                    config = data
+                    if not by_digest:
+                        break
+                    continue
+                source = io.BytesIO(data)
+            if not by_digest or (None not in lengths and member.size not in lengths):
+                continue
+            with scratch.open("wb") as out:
+                got = _copy(source, out)
+            if got in by_digest:
+                first, *more = by_digest.pop(got)
+                path = scratch.rename(folder / f"{first}.tar")
+                layers.update(dict.fromkeys([first, *more], path))
+                if config and not by_digest:
+                    break
+    scratch.unlink(missing_ok=True)
+    if not config:
+        raise ExportError(f"{image_id[:19]}: the saved image holds no config of that id")
+    if by_digest:
+        missing = sorted(i for indices in by_digest.values() for i in indices)
+        raise ExportError(f"{image_id[:19]}: the saved image lacks layers {missing}")
+    return Saved(image_id, diff_ids, config, layers)

@@ -75,7 +75,7 @@ def test_a_bundle_round_trips_and_a_cut_or_foreign_one_is_refused() -> None:
     parts = [
         (delta.Part("delta", 0, 3, 10), b"abc"),
         (delta.Part("same", 2, 0, 99), b""),
-        (delta.Part("full", -1, 2, 7), b"xy"),
+        (delta.Part("full", -1, 2, 7, "sha256:f"), b"xy"),
     ]
     bundle = delta.pack(parts)
     assert [(p, bytes(d)) for p, d in delta.unpack(bundle)] == parts
@@ -113,7 +113,7 @@ def test_a_layer_delta_copies_unchanged_entries_and_patches_the_changed_one() ->
     assert len(made) < 800  # a few ops and two small frames
     assert len(made) < len(delta.make(old, new)) / 3  # not some 25 bytes per 128 KB of tar
     assert b"".join(delta.patch_layer(old, made, len(new))) == new
-    part = delta.Part("layer", 0, len(made), len(new))
+    part = delta.Part("layer", 0, len(made), len(new), "sha256:new", len(old))
     assert b"".join(delta.made_by(part, old, made)) == new
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from buildhost.build import build
 from services.images import registry as reg
-from services.images.export import Saved
+from services.images.export import save
 from services.images.known_blobs import known_blobs
 from services.images.layers import chain_ids, local_chains
 from services.images.update import UpdateError, by_layers, plan, pull, update
@@ -168,8 +168,8 @@ def _random_layer(docker_client, base: str, size: int) -> str:
 def _upload(docker_client, registry, image_id: str, tag: str, folder: Path) -> None:
     """Put the image in the registry by HTTP, as a registry fed from elsewhere has it:
     this engine records no blob of it (a push through it would)."""
-    saved = Saved(docker_client, image_id)
-    layers = saved.layers(set(range(len(saved.diff_ids))), folder)
+    saved = save(docker_client, image_id, folder)
+    layers = saved.layers
     blobs = [gzip.compress(layers[i].read_bytes(), 1) for i in range(len(layers))]
     manifest = {
         "schemaVersion": 2,

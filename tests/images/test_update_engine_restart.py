@@ -6,8 +6,6 @@ of core by delta, then started again."""
 
 import asyncio
 import contextlib
-import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,13 +15,12 @@ import docker
 import pytest
 
 from services import contract as c
-from services.compose import STACK_FILE, compose_command, environment
 from services.images.journal import FILE, Entry, Journal
 from services.images.trust import TRUSTED_ROOT, Policy
-from services.images.update import UpdateError, plan, service_containers, update, wait_healthy
-from services.runtime.containers import run_dir
+from services.images.update import UpdateError, plan, service_containers, update
 from services.updater.client import UpdaterClient
 from services.updater.service import create
+from testkit.gateway_stack import gateway_stack
 from testkit.local_registry import LocalRegistry
 from testkit.private_engine import PrivateEngine
 from tests.helpers import eventually
@@ -71,37 +68,14 @@ def restart_gateway(docker_client, core_versions, folder: Path, state: Path):  #
     """The bus and core as compose brings them up, on an engine of its own."""
     registry, old, new = core_versions
     (folder / "engine").mkdir()
-    engine = PrivateEngine(folder / "engine")
-    try:
-        saved = subprocess.Popen(
-            ["docker", "save", "agile/bus:multistage", "agile/core:multistage"],
-            stdout=subprocess.PIPE,
-        )
-        engine.client().images.load(iter(lambda: saved.stdout.read(1 << 20), b""))
-        assert saved.wait() == 0
-        run_dir(state)
-        up = subprocess.run(
-            [*compose_command(True, PROJECT), "up", "-d", *RUNS],
-            env={
-                **environment(state, "multistage"),
-                "DOCKER_HOST": f"unix://{engine.socket}",
-            },
-            capture_output=True,
-            text=True,
-        )
-        assert up.returncode == 0, up.stderr
-        settings = {"project": PROJECT, "strategy": "multistage", "registry": registry.address}
-        (state / STACK_FILE).write_text(json.dumps(settings))  # as `up --registry` writes it
-        registry.provision(state)
+    images = ("agile/bus:multistage", "agile/core:multistage")
+    with gateway_stack(folder / "engine", state, PROJECT, images, RUNS, registry) as engine:
         gateway = RestartGateway(engine, state, registry.address, old, new)
-        assert wait_healthy(engine.client(), engine.client().containers.list(), 120) == ""
         the_plan = plan(
             engine.client(), registry.address, "core", "multistage", trust=gateway.trust
         )
         assert the_plan.method == "delta"
         yield gateway
-    finally:
-        engine.stop()
 
 
 def crash_at(engine: PrivateEngine, event: str, nth: int) -> threading.Thread:
