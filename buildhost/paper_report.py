@@ -65,7 +65,29 @@ class Release:
     measured_s: float
 
 
-Row = TypeVar("Row", Size, Pull, Release)
+@dataclass
+class Fix:
+    """A one-line fix's way from its commit to the gateway running it healthy."""
+
+    service: str
+    strategy: str
+    rate_mbit: float
+    run: int
+    method: str  # how the gateway took it: delta, layers, pull
+    download_bytes: int  # the plan's
+    link_bytes: int  # what went down the link (metadata and the registry's answers too)
+    predicted_s: float  # the update service's, for the transfer (0: nothing learnt yet)
+    build_s: float
+    publish_s: float  # push, bundles, signing
+    plan_s: float  # the gateway's: signed metadata checked, the way chosen
+    transfer_s: float
+    apply_s: float  # patch and load, or unpack
+    switch_s: float  # the old container stopped, the new one started
+    health_s: float  # the health gate
+    total_s: float  # commit to healthy
+
+
+Row = TypeVar("Row", Size, Pull, Release, Fix)
 
 
 def write(

@@ -4,7 +4,7 @@ stack settings the update service reads, its registry's releases trusted."""
 
 import json
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,14 +20,14 @@ def gateway_stack(
     folder: Path,
     state: Path,
     project: str,
-    images: Sequence[str],
+    images: Sequence[str] | Mapping[str, str],
     services: Sequence[str],
     registry: LocalRegistry,
     strategy: str = "multistage",
     registry_address: str = "",
 ) -> Iterator[PrivateEngine]:
-    """`images` (references on this machine's engine) loaded into an engine in `folder`,
-    compose's `services` up and healthy as project `project` with its state in `state`,
+    """`images` (references on this machine's engine; or a mapping of them to the tags
+    the gateway runs them as) loaded into an engine in `folder`, compose's `services` up and healthy as project `project` with its state in `state`,
     updates from `registry` (at `registry_address` if another, e.g. through a link)."""
     engine = PrivateEngine(folder)
     try:
@@ -36,6 +36,8 @@ def gateway_stack(
         engine.client().images.load(iter(lambda: saved.stdout.read(1 << 20), b""))  # type: ignore[union-attr]  # checked above, lost in the lambda
         if saved.wait() != 0:
             raise RuntimeError(f"docker save {' '.join(images)} failed")
+        for reference, tag in images.items() if isinstance(images, Mapping) else ():
+            engine.client().images.get(reference).tag(*tag.rsplit(":", 1))
         run_dir(state)
         up = subprocess.run(
             [*compose_command(True, project), "up", "-d", *services],
