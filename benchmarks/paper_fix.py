@@ -11,15 +11,15 @@ build (the image, wheelhouse included), publish (push, the bundles from the vers
 before, signing), then the gateway's update, split at its own seams: plan (the signed
 metadata checked, what to fetch chosen), transfer (the bundle or the layers, until the
 last is complete), apply (patch and load, or unpack), switch (the old container stopped,
-the new one started) and the health gate. The update service's prediction (the transfer at the rate it
-learnt on the updates before) is set beside what was measured.
+the new one started) and the health gate. The update service's prediction (the transfer
+at the rate it learnt on the updates before) is set beside what was measured.
 """
 
 import socket
 import time
-from datetime import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import docker
@@ -116,7 +116,13 @@ def fix_series(
         images = {"agile/bus:multistage": f"agile/bus:{strategy}", reference: reference}
         try:
             with gateway_stack(
-                folder / "engine", state, PROJECT, images, ("bus", service), registry, strategy,
+                folder / "engine",
+                state,
+                PROJECT,
+                images,
+                ("bus", service),
+                registry,
+                strategy,
                 registry_address=link.address,
             ) as engine:
                 link.serve(engine.listen(port))
@@ -127,8 +133,17 @@ def fix_series(
                     learnt = LinkRate(folder / f"link-{rate:g}.json")
                     for run in range(1, runs + 1):
                         yield one_fix(
-                            client, gateway, registry, link, state, service, strategy,
-                            rate, run, learnt, trust,
+                            client,
+                            gateway,
+                            registry,
+                            link,
+                            state,
+                            service,
+                            strategy,
+                            rate,
+                            run,
+                            learnt,
+                            trust,
                         )
         finally:
             link.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 
 from buildhost import project
-from buildhost.hierarchy import HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
+from buildhost.hierarchy import BASES, HOST_ARCH, PLATFORMS, ensure_hierarchy, hierarchy
 from buildhost.worklock import one_at_a_time
 from services.busconfig import container_accounts, container_users, render_config
 from services.catalog import IMAGES
@@ -102,22 +102,36 @@ def recipes_dir() -> Path:
     return Path(os.environ.get(RECIPES_ENV) or DOCKERFILES)
 
 
+def recipe_of(service: str, strategy: str, dockerfiles: Path) -> Path:
+    recipe = "multistage" if strategy.startswith("squashed") else strategy
+    if service == "bus":
+        return dockerfiles / "bus" / f"{recipe}.Dockerfile"
+    return dockerfiles / f"python-service.{recipe}.Dockerfile"
+
+
+def bases_needed(recipe: Path, arch: str, bases: str = BASES) -> int:
+    """How many layers of the hierarchy, from the bottom, a recipe builds on (a baseline
+    recipe only on Debian: building it builds no Python runtime or build image)."""
+    text = recipe.read_text().replace("${ARCH}", arch).replace("${BASES}", bases)
+    tags = [layer.tag for layer in hierarchy(arch, bases)]
+    return max((i + 1 for i, tag in enumerate(tags) if tag in text), default=len(tags))
+
+
 def stage(
     image: ServiceImage, strategy: str, arch: str, dockerfiles: Path, code: Path = ROOT
 ) -> Path:
     folder = STAGING / f"{image.name}-{strategy}-{arch}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    recipe = "multistage" if strategy.startswith("squashed") else strategy
     if image.name == "bus":
-        shutil.copy(dockerfiles / "bus" / f"{recipe}.Dockerfile", folder / "Dockerfile")
+        shutil.copy(recipe_of(image.name, strategy, dockerfiles), folder / "Dockerfile")
         (folder / "bus.conf").write_text(render_config(CONTAINER_SOCKET, container_users()))
         (folder / "accounts").write_text(container_accounts())
         # The same image serves the simulated stack's second bus, for the virtual BlueZ.
         system = CONTAINER_SOCKET.parent / "system" / "bus.sock"
         (folder / "system-bus.conf").write_text(render_config(system, names=["org.bluez"]))
         return _public(folder)
-    shutil.copy(dockerfiles / f"python-service.{recipe}.Dockerfile", folder / "Dockerfile")
+    shutil.copy(recipe_of(image.name, strategy, dockerfiles), folder / "Dockerfile")
     (folder / "requirements.txt").write_text(
         "\n".join(project.requirements(image.extras, code)) + "\n"
     )
@@ -173,12 +187,14 @@ def build(
     code: Path = ROOT,
     recipes: Path | None = None,
     retag: bool = True,
+    bases: str = BASES,
 ) -> Generator[str, None, None]:
     """Build agile/<service>:<strategy> (and :<version>-<strategy>), yielding its log.
     `code`: the checkout whose gateway code and dependencies go in; `recipes`: a folder
     laid out as dockerfiles/ (its base/ for the hierarchy). Other versions' for the
     paper benchmark, which builds them with `retag` off: only the version's own tag
     (version_reference), so that agile/<service>:<strategy>, what the stack runs, stays.
+    `bases`: the namespace of the base images built on (ensured there).
 
     Stop iterating to cancel. A failure raises BuildFailed and tags nothing, so the
     image a running container uses is never replaced by a broken one.
@@ -188,9 +204,10 @@ def build(
     if strategy not in STRATEGIES:
         raise BuildFailed(f"no build strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     dockerfiles = recipes or recipes_dir()
-    ensure_hierarchy(client, arch, say=say, recipes=dockerfiles / "base")
+    depth = bases_needed(recipe_of(service, strategy, dockerfiles), arch, bases)
+    ensure_hierarchy(client, arch, say, recipes=dockerfiles / "base", depth=depth, bases=bases)
     with one_at_a_time(f"build-{arch}"):
-        yield from _build(client, service, strategy, arch, say, code, dockerfiles, retag)
+        yield from _build(client, service, strategy, arch, say, code, dockerfiles, retag, bases)
 
 
 def _tag(strategy: str, arch: str) -> str:
@@ -213,6 +230,7 @@ def _build(
     code: Path,
     dockerfiles: Path,
     retag: bool,
+    bases: str,
 ) -> Generator[str, None, None]:
     image = SERVICES[service]
     if service != "bus":
@@ -224,6 +242,7 @@ def _build(
         path=str(context),
         buildargs={
             "ARCH": arch,
+            "BASES": bases,
             "SERVICE": image.service,
             "BUS_NAMES": " ".join(image.bus_names),
         },
@@ -255,7 +274,7 @@ def _build(
             f"{service} ({strategy}): the engine gave no image\n" + "".join(tail[-10:])
         )
     if strategy.startswith("squashed"):
-        base = hierarchy(arch)[0 if service == "bus" else 1].tag
+        base = hierarchy(arch, bases)[0 if service == "bus" else 1].tag
         image_id = squash(client, image_id, None if strategy == "squashed-all" else base, say)
     built = client.images.get(image_id)
     tag = _tag(strategy, arch)

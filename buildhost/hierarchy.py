@@ -29,6 +29,8 @@ RECIPES = DOCKERFILES / "base"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 RECIPE_LABEL = "org.agile-gateway.recipe"
+# The hierarchy's namespace; another (the build-time benchmark's) leaves this one's tags.
+BASES = "agile"
 # What debootstrap leaves that no image needs: downloaded packages, indexes, docs.
 PRUNE = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man")
 # As Debian's own container images do: apt keeps no binary caches (75 MB a layer) and
@@ -66,11 +68,11 @@ class Layer:
         return self.tag.split(":")[0]
 
 
-def hierarchy(arch: str = "amd64") -> tuple[Layer, Layer, Layer]:
-    """(debian, python runtime, build image) for an architecture."""
-    debian = Layer(f"agile/debian:{SUITE}-{arch}", "debootstrap", None)
-    python = Layer(f"agile/python:3.11-{SUITE}-{arch}", "python.Dockerfile", debian)
-    build = Layer(f"agile/python-build:3.11-{SUITE}-{arch}", "build.Dockerfile", python)
+def hierarchy(arch: str = "amd64", bases: str = BASES) -> tuple[Layer, Layer, Layer]:
+    """(debian, python runtime, build image) for an architecture, tagged in `bases`."""
+    debian = Layer(f"{bases}/debian:{SUITE}-{arch}", "debootstrap", None)
+    python = Layer(f"{bases}/python:3.11-{SUITE}-{arch}", "python.Dockerfile", debian)
+    build = Layer(f"{bases}/python-build:3.11-{SUITE}-{arch}", "build.Dockerfile", python)
     return debian, python, build
 
 
@@ -98,14 +100,16 @@ def ensure_hierarchy(
     say: Log = log.info,
     force: bool = False,
     recipes: Path = RECIPES,
+    depth: int = 3,
+    bases: str = BASES,
 ) -> list[str]:
     """Build what is missing or out of date (made from other `recipes` than the ones
-    built); the tags of all three layers."""
+    built) of the hierarchy's `depth` layers from the bottom; their tags."""
     if arch not in PLATFORMS:
         raise HierarchyError(f"no Docker platform for {arch!r}; known: {', '.join(PLATFORMS)}")
     built = []
     with one_at_a_time(f"hierarchy-{arch}"):
-        for layer in hierarchy(arch):
+        for layer in hierarchy(arch, bases)[:depth]:
             digest = recipe_digest(layer, arch, recipes)
             if not force and _current(client, layer, digest):
                 say(f"{layer.tag}: up to date")

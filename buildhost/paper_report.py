@@ -87,7 +87,20 @@ class Fix:
     total_s: float  # commit to healthy
 
 
-Row = TypeVar("Row", Size, Pull, Release, Fix)
+@dataclass
+class BuildTime:
+    """The stack's images built at one step of a run."""
+
+    arch: str
+    strategy: str
+    bases: str  # "own" (each service's bases its own) or "shared" (the hierarchy)
+    run: int
+    step: str  # "cold", or the change since the step before: code, dependency, base
+    images: int
+    seconds: float
+
+
+Row = TypeVar("Row", Size, Pull, Release, Fix, BuildTime)
 
 
 def write(

@@ -4,7 +4,9 @@
 # machines, so its base is the imported Debian; no other layer is shared with the
 # other services' images.)
 ARG ARCH=amd64
-FROM agile/debian:bookworm-${ARCH}
+# The base images' namespace: another keeps this machine's hierarchy where it is.
+ARG BASES=agile
+FROM ${BASES}/debian:bookworm-${ARCH}
 # Each service's toolchain layer its own (as if built on its developer's machine): the
 # argument is part of the build cache's key for every step below, so one service's
 # builds reuse its own cached layers and never another service's.

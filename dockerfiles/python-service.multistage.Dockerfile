@@ -3,9 +3,11 @@
 # built on the host: pip cannot verify TLS inside builds here), project/ (the gateway's
 # own wheel) and requirements.txt (the service's dependencies).
 ARG ARCH=amd64
+# The base images' namespace: another keeps this machine's hierarchy where it is.
+ARG BASES=agile
 
 # The dependencies: a virtual environment from the wheelhouse, nothing from the network.
-FROM agile/python-build:3.11-bookworm-${ARCH} AS deps
+FROM ${BASES}/python-build:3.11-bookworm-${ARCH} AS deps
 COPY requirements.txt /tmp/requirements.txt
 COPY wheelhouse/ /wheels/
 RUN python3 -m venv /opt/venv \
@@ -16,7 +18,7 @@ RUN python3 -m venv /opt/venv \
 # reproducible, so that a one-line change changes one file's bytes and nothing else (a
 # delta update then costs about that): byte code checked by the source's hash instead
 # of its time, and every time set to zero.
-FROM agile/python-build:3.11-bookworm-${ARCH} AS code
+FROM ${BASES}/python-build:3.11-bookworm-${ARCH} AS code
 COPY project/ /tmp/
 RUN python3 -m venv /tmp/pip \
  && /tmp/pip/bin/pip install --no-cache-dir --no-deps --no-index --no-compile --target /opt/code /tmp/agile_gateway-*.whl \
@@ -24,7 +26,7 @@ RUN python3 -m venv /tmp/pip \
  && find /opt/code -exec touch -h -d @0 {} +
 
 # Deployment: runtime image + venv + code; a code change touches only the last layer.
-FROM agile/python:3.11-bookworm-${ARCH}
+FROM ${BASES}/python:3.11-bookworm-${ARCH}
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=code /opt/code /opt/venv/lib/python3.11/site-packages/
 ENV PATH=/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin \

@@ -3,7 +3,9 @@
 # hierarchy: every service starts from the same build image, so its layers (Debian,
 # the Python runtime, the toolchain) download once for the whole stack.
 ARG ARCH=amd64
-FROM agile/python-build:3.11-bookworm-${ARCH}
+# The base images' namespace: another keeps this machine's hierarchy where it is.
+ARG BASES=agile
+FROM ${BASES}/python-build:3.11-bookworm-${ARCH}
 COPY . /src
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-index --find-links /src/wheelhouse -r /src/requirements.txt /src/project/*.whl

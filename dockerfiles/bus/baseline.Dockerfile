@@ -1,6 +1,8 @@
 # Baseline bus image: Debian with the full dbus package and what it recommends.
 ARG ARCH=amd64
-FROM agile/debian:bookworm-${ARCH}
+# The base images' namespace: another keeps this machine's hierarchy where it is.
+ARG BASES=agile
+FROM ${BASES}/debian:bookworm-${ARCH}
 RUN apt-get update \
  && apt-get install -y dbus \
  && groupadd --system --gid 10001 agile \

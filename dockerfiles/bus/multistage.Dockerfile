@@ -2,7 +2,9 @@
 # to /run/agile, a folder the service containers mount; it runs as `agile` (uid 10001),
 # the monitor role.
 ARG ARCH=amd64
-FROM agile/debian:bookworm-${ARCH}
+# The base images' namespace: another keeps this machine's hierarchy where it is.
+ARG BASES=agile
+FROM ${BASES}/debian:bookworm-${ARCH}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends dbus-daemon dbus-bin \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \

@@ -2,6 +2,7 @@
 
 import pytest
 
+from buildhost.build import bases_needed, recipe_of, recipes_dir
 from buildhost.hierarchy import RECIPE_LABEL, ensure_hierarchy, hierarchy, recipe_digest
 from tests.images.stack import cli
 
@@ -58,3 +59,13 @@ def test_each_layer_is_labelled_with_the_digest_of_its_recipe(docker_client, hie
 
 def hierarchy_layers():
     return hierarchy("amd64")
+
+
+@pytest.mark.parametrize(
+    ("service", "strategy", "depth"),
+    [("storage", "baseline", 1), ("storage", "multistage", 3), ("bus", "multistage", 1)],
+)
+def test_a_build_makes_only_the_bases_its_recipe_names(service, strategy, depth):
+    """A baseline image starts from Debian: building one (or timing its cold build) builds
+    no Python runtime or build image."""
+    assert bases_needed(recipe_of(service, strategy, recipes_dir()), "arm64") == depth
