@@ -3,9 +3,13 @@ on IoT Gateways"): Table I (image size per build strategy), Fig. 5 (a service's 
 time per strategy over a constrained link, absolute and incremental, across its
 versions) and Fig. 6 (the whole stack's download time and bytes across releases that
 bring in the paper's techniques one at a time), with the update time the gateway
-predicts set against the time measured.
+predicts set against the time measured; then its last claim and its future work: build
+times on bases of each service's own against the shared hierarchy (paper_builds), a
+fix's way from commit to healthy on a gateway (paper_fix), the same figures for arm64,
+and delta updates over the project's history (paper_history).
 
-    ./dev bench paper [--quick] [--out DIR] [--runs N] [--rate MBIT ...] [--rtt MS]
+    ./dev bench paper [--quick] [--out DIR] [--resume] [--only PART ...] [--runs N]
+                      [--rate MBIT ...] [--rtt MS] [--arch A ...] [--history N]
 
 The gateway is a Docker engine of its own (data root, network namespace), emptied before
 each series; it pulls through the link emulator (testkit/link_emulator.py: one rate for
@@ -17,10 +21,17 @@ more Debian package). The stack's releases: v1 each service its own baseline ima
 the same one-Dockerfile recipe on the shared base hierarchy, v3 multi-stage, v4 the
 next code change. Download time is from the pull's start to its last layer complete
 (unpacking is the disk's time, not the link's); each is predicted first as the update
-service predicts it, from what it learnt on the pulls before. Writes table1.csv,
-fig5.csv, fig6.csv, fig5.png, fig6.png and report.md into the output folder and prints
-the report. `--quick` (the test suite's): storage's last 2 versions, multi-stage and
-squashed, and a stack of the bus and storage, 1 run at 200 Mbit/s.
+service predicts it, from what it learnt on the pulls before. Another architecture's
+images (arm64: what a Raspberry Pi downloads) are built under emulation, today's version
+only, and downloaded whole.
+
+Each series is kept in OUT/series/ as it finishes; `--resume` keeps those and runs only
+the rest (the default run takes hours: run it in parts), `--only` runs one part. Writes
+every part's CSV, its charts (fig5, fig6, builds, fix .png) and report.md into OUT from
+all the series there, and prints the report. `--quick` (the test suite's): storage's last
+2 versions, multi-stage and squashed, a stack of the bus and storage, 1 run at 200
+Mbit/s; one fix, storage's cold and code-change builds, and its last update, multi-stage,
+amd64 only.
 """
 
 import argparse
@@ -31,20 +42,38 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
+from benchmarks.paper_builds import STEPS as BUILD_STEPS
+from benchmarks.paper_builds import build_times
+from benchmarks.paper_fix import fix_series
+from benchmarks.paper_history import history
+from benchmarks.paper_series import SeriesStore
 from buildhost import paper_report
 from buildhost.build import WHEELHOUSE, build, recipes_dir, version_reference
 from buildhost.hierarchy import HOST_ARCH, ensure_hierarchy, hierarchy
-from buildhost.paper_report import PAPER_MB, RELEASES, Pull, Release, Size, claims, render
+from buildhost.paper_report import (
+    PAPER_MB,
+    RELEASES,
+    BuildTime,
+    Fix,
+    Pull,
+    Release,
+    Size,
+    claims,
+    render,
+)
+from buildhost.paper_sections import FIX_STEPS
 from buildhost.versions import CODE, Version, checkouts, series
 from services.engine import connect
 from services.images.link_rate import DownloadClock, LinkRate
 from services.images.recipes import SERVICES
 from services.images.update import plan, pull
 from services.paths import ROOT
+from testkit.docker_images import checkout_copy
 from testkit.link_emulator import EmulatedLink
 from testkit.local_registry import LocalRegistry
 from testkit.private_engine import PrivateEngine
@@ -231,86 +260,267 @@ def fig6(
             yield pulled(k, "absolute", run)
 
 
+PARTS = ("table1", "fig5", "fig6", "fix", "builds", "history")
+
+
+@dataclass
+class Run:
+    """What one invocation measures, and where."""
+
+    args: argparse.Namespace
+    client: docker.DockerClient
+    registry: LocalRegistry
+    work: Path
+    store: SeriesStore
+    services: list[str]
+    strategies: list[str]
+    stack: list[str]
+    arches: list[str]
+    count: int
+    runs: int
+    rates: list[float]
+    quick: bool
+
+    def key(self, *parts: object) -> str:
+        """A series' key: what it measured and how often (a resumed run with other
+        settings does not take it for its own)."""
+        return " ".join(str(p) for p in (*parts, f"runs={self.runs}"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev bench paper", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "paper")
+    parser.add_argument("--resume", action="store_true", help="keep the series OUT has finished")
+    parser.add_argument("--only", action="append", choices=PARTS, help="this part (repeatable)")
     parser.add_argument("--runs", type=int)
     parser.add_argument("--versions", type=int, help="per service (from 4: + dependency, base)")
     parser.add_argument("--rate", type=float, action="append", help="Mbit/s (repeatable)")
     parser.add_argument("--rtt", type=float, default=20.0, help="ms the link adds")
     parser.add_argument("--service", action="append", choices=sorted(CODE))
     parser.add_argument("--strategy", action="append", choices=STRATEGIES)
+    parser.add_argument("--arch", action="append", choices=("amd64", "arm64"))
+    parser.add_argument("--history", type=int, help="updates over the project's history")
     parser.add_argument(
         "--stack", action="append", choices=sorted(SERVICES), help="Fig. 6's images"
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    services = args.service or (["storage"] if quick else ["storage", "ble", "core"])
-    strategies = args.strategy or (["multistage", "squashed"] if quick else list(STRATEGIES))
-    stack = args.stack or (["bus", "storage"] if quick else list(SERVICES))
-    count = args.versions or (2 if quick else 5)
-    runs = args.runs or (1 if quick else 10)
-    rates = args.rate or ([200.0] if quick else [50.0, 10.0, 2.0])
     args.out.mkdir(parents=True, exist_ok=True)
-
-    client = connect(timeout=900)
     work = Path(tempfile.mkdtemp(prefix="agile-paper-"))
     (work / "registry").mkdir()
-    registry = LocalRegistry(work / "registry")
-    (work / "engine").mkdir()
-    engine = PrivateEngine(work / "engine")
-    sizes: dict[tuple[str, str], int] = {}
-    pulls: list[Pull] = []
-    releases: list[Release] = []
+    run = Run(
+        args=args,
+        client=connect(timeout=900),
+        registry=LocalRegistry(work / "registry"),
+        work=work,
+        store=SeriesStore(args.out / "series", args.resume),
+        services=args.service or (["storage"] if quick else ["storage", "ble", "core"]),
+        strategies=args.strategy or (["multistage", "squashed"] if quick else list(STRATEGIES)),
+        stack=args.stack or (["bus", "storage"] if quick else list(SERVICES)),
+        arches=args.arch or (["amd64"] if quick else ["amd64", "arm64"]),
+        count=args.versions or (2 if quick else 5),
+        runs=args.runs or (1 if quick else 10),
+        rates=args.rate or ([200.0] if quick else [50.0, 10.0, 2.0]),
+        quick=quick,
+    )
+    parts = args.only or list(PARTS)
     try:
-        gateway = engine.client()
-        listener = engine.listen()
-        versions = {service: series(service, count, work) for service in services}
-        with engine_kept(client):
-            for service in services:
-                for strategy in strategies:
-                    print(f"building {service} {strategy}: {count} versions")
-                    ids = build_series(client, registry, service, strategy, versions[service])
-                    sizes[(service, strategy)] = client.images.get(ids[-1]).attrs["Size"]
-            build_stack(client, registry, stack, work)
-        link = EmulatedLink(registry.address, rates[0] * 1e6, listener=listener)
-        for rate in rates:
-            # The paper's line is 50/10: the uplink a fifth of the downlink.
-            link.set(rate * 1e6, rate * 1e6 / 5, args.rtt / 1e3)
-            learnt = LinkRate(work / f"link-{rate:g}.json")  # as the gateway learns it
-            for service in services:
-                for strategy in strategies:
-                    print(f"pulling {service} {strategy} at {rate:g} Mbit/s, {runs} run(s)")
-                    pulls += fig5(
-                        gateway,
-                        registry,
-                        link,
-                        service,
-                        strategy,
-                        versions[service],
-                        rate,
-                        runs,
-                        learnt,
-                    )
-            print(f"pulling the stack's releases at {rate:g} Mbit/s, {runs} run(s)")
-            releases += fig6(gateway, registry, link, stack, rate, runs, learnt)
-        link.close()
+        with engine_kept(run.client):
+            if {"table1", "fig5", "fig6"} & set(parts):
+                downloads(run, parts)
+            if "fix" in parts:
+                fixes(run)
+            if "builds" in parts:
+                builds(run)
+            if "history" in parts:
+                project_history(run)
     finally:
-        engine.stop()
-        registry.stop()
+        run.registry.stop()
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
-    table1 = [Size(s, st, b, str(PAPER_MB.get(st, ""))) for (s, st), b in sizes.items()]
-    report = render(table1, pulls, releases, claims(sizes, pulls, releases), args.rtt)
-    paper_report.write(args.out, table1, pulls, releases, report)
-    charts(pulls, releases, args.out)
+    results = run.store.results()
+    report = render(results, claims(results), args.rtt)
+    paper_report.write(args.out, results, report)
+    amd64 = [p for p in results.pulls if p.arch == "amd64"]
+    charts(amd64, results.releases, args.out, results.builds, results.fixes)
     print(report)
-    print(f"written: {args.out}/table1.csv, fig5.csv, fig6.csv, fig5.png, fig6.png, report.md")
+    print(f"written: {args.out}/*.csv, *.png, report.md")
     return 0
 
 
-def charts(pulls: list[Pull], releases: list[Release], folder: Path) -> None:
+def downloads(run: Run, parts: list[str]) -> None:
+    """Table I, Fig. 5 and Fig. 6 (the download figures for another architecture: each
+    strategy's newest version whole, as a gateway of that kind first takes it)."""
+    client, registry, work = run.client, run.registry, run.work
+    (work / "engine").mkdir()
+    engine = PrivateEngine(work / "engine")
+    try:
+        gateway = engine.client()
+        link = EmulatedLink(registry.address, run.rates[0] * 1e6, listener=engine.listen())
+        for arch in run.arches:
+            native = arch == HOST_ARCH
+            for service in run.services:
+                versions = series(service, run.count, work / arch) if native else None
+                for strategy in run.strategies:
+                    pulled = {
+                        rate: run.key("fig5", service, strategy, arch, rate) for rate in run.rates
+                    }
+                    sized = run.key("table1", service, strategy, arch)
+                    wanted = [k for k in (*pulled.values(), sized) if not run.store.done(k)]
+                    if not wanted or not {"table1", "fig5"} & set(parts):
+                        continue
+                    print(f"building {service} {strategy} {arch}")
+                    if versions:
+                        ids = build_series(client, registry, service, strategy, versions)
+                    else:
+                        ids = [foreign(client, registry, service, strategy, arch)]
+                    size = client.images.get(ids[-1]).attrs["Size"]
+                    run.store.save(
+                        sized,
+                        [Size(service, strategy, size, str(PAPER_MB.get(strategy, "")), arch)],
+                    )
+                    for rate, key in pulled.items():
+                        if run.store.done(key) or "fig5" not in parts:
+                            continue
+                        print(f"pulling {service} {strategy} {arch} at {rate:g} Mbit/s")
+                        link.set(rate * 1e6, rate * 1e6 / 5, run.args.rtt / 1e3)
+                        learnt = LinkRate(work / f"link-{rate:g}.json")  # as the gateway learns it
+                        if versions:
+                            rows = list(
+                                fig5(
+                                    gateway,
+                                    registry,
+                                    link,
+                                    service,
+                                    strategy,
+                                    versions,
+                                    rate,
+                                    run.runs,
+                                    learnt,
+                                )
+                            )
+                        else:
+                            rows = list(
+                                whole(
+                                    gateway,
+                                    registry,
+                                    link,
+                                    service,
+                                    strategy,
+                                    arch,
+                                    rate,
+                                    run.runs,
+                                    learnt,
+                                )
+                            )
+                        run.store.save(key, rows)
+        stacked = {rate: run.key("fig6", *run.stack, rate) for rate in run.rates}
+        if "fig6" in parts and not all(run.store.done(k) for k in stacked.values()):
+            build_stack(client, registry, run.stack, work)
+            for rate, key in stacked.items():
+                if run.store.done(key):
+                    continue
+                link.set(rate * 1e6, rate * 1e6 / 5, run.args.rtt / 1e3)
+                learnt = LinkRate(work / f"link-{rate:g}.json")
+                print(f"pulling the stack's releases at {rate:g} Mbit/s, {run.runs} run(s)")
+                run.store.save(
+                    key, list(fig6(gateway, registry, link, run.stack, rate, run.runs, learnt))
+                )
+        link.close()
+    finally:
+        engine.stop()
+
+
+def foreign(
+    client: docker.DockerClient, registry: LocalRegistry, service: str, strategy: str, arch: str
+) -> str:
+    """Today's image for another architecture (built under emulation), pushed as
+    agile/SERVICE:STRATEGY-ARCH; its id."""
+    for _ in build(client, service, strategy, arch, say=quiet, retag=False):
+        pass
+    image = client.images.get(version_reference(service, strategy, arch)).id
+    registry.push(client, image, service, f"{strategy}-{arch}")
+    return image
+
+
+def whole(
+    gateway: docker.DockerClient,
+    registry: LocalRegistry,
+    link: EmulatedLink,
+    service: str,
+    strategy: str,
+    arch: str,
+    rate: float,
+    runs: int,
+    learnt: LinkRate,
+) -> Iterable[Pull]:
+    """Another architecture's image downloaded whole onto an empty gateway engine."""
+    for n in range(1, runs + 1):
+        empty(gateway)
+        measured = timed_pull(gateway, registry, link, service, f"{strategy}-{arch}", learnt)
+        yield Pull(service, strategy, rate, n, 1, "absolute", *measured, arch=arch)
+
+
+def fixes(run: Run) -> None:
+    """A fix's way to the gateway, per strategy (storage's; the quick run's multi-stage)."""
+    for strategy in ["multistage"] if run.quick else run.strategies:
+        key = run.key("fix", "storage", strategy, *run.rates)
+        if not run.store.done(key):
+            print(f"a fix's way to the gateway: storage {strategy}, {run.runs} run(s) a rate")
+            rows = fix_series(
+                run.client,
+                run.registry,
+                run.work,
+                "storage",
+                strategy,
+                run.rates,
+                run.runs,
+                run.args.rtt,
+            )
+            run.store.save(key, list(rows))
+
+
+def builds(run: Run) -> None:
+    """Build times: the stack's images (storage's alone in the quick run), per strategy,
+    on bases of their own and on the shared hierarchy, cold and per change."""
+    services = ["storage"] if run.quick else list(SERVICES)
+    steps = ("cold", "code") if run.quick else BUILD_STEPS
+    strategies = ["multistage"] if run.quick else run.strategies
+    with checkout_copy() as code:
+        for key, rows in build_times(
+            run.client,
+            run.work / "builds",
+            services,
+            strategies,
+            run.arches,
+            run.runs,
+            steps,
+            code,
+            done=lambda k: run.store.done(run.key(k, *services, *steps)),
+        ):
+            print(f"{key}: built")
+            run.store.save(run.key(key, *services, *steps), rows)
+
+
+def project_history(run: Run) -> None:
+    """Delta updates over the project's history (storage's; the quick run's last update)."""
+    updates = run.args.history or (1 if run.quick else 30)
+    for strategy in ["multistage"] if run.quick else ["multistage", "squashed"]:
+        key = f"history storage {strategy} {updates}"
+        if not run.store.done(key):
+            print(f"storage {strategy} over its last {updates} update(s)")
+            rows = list(history(run.client, run.registry, run.work, "storage", strategy, updates))
+            run.store.save(key, rows)
+
+
+def charts(
+    pulls: list[Pull],
+    releases: list[Release],
+    folder: Path,
+    builds: list[BuildTime] | None = None,
+    fixes: list[Fix] | None = None,
+) -> None:
     """fig5.png as the paper draws it: per service and link rate, each strategy's absolute
     download time of the newest version and the incremental one per kind of change;
     fig6.png: per link rate, each stack release's download time and bytes, absolute and
@@ -393,6 +603,57 @@ def charts(pulls: list[Pull], releases: list[Release], folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "fig6.png", dpi=100)
     plt.close(fig)
+
+    if builds:  # builds.png: per architecture, each step on own bases against shared
+        arches = list(dict.fromkeys(b.arch for b in builds))
+        fig, axes = plt.subplots(1, len(arches), figsize=(7 * len(arches), 4), squeeze=False)
+        for ax, arch in zip(axes[0], arches, strict=True):
+            here = [b for b in builds if b.arch == arch]
+            groups = [
+                f"{st} {step}"
+                for st in dict.fromkeys(b.strategy for b in here)
+                for step in dict.fromkeys(b.step for b in here)
+            ]
+            bars(
+                ax,
+                groups,
+                {
+                    f"{bases} bases": [
+                        [
+                            b.seconds
+                            for b in here
+                            if f"{b.strategy} {b.step}" == g and b.bases == bases
+                        ]
+                        for g in groups
+                    ]
+                    for bases in ("own", "shared")
+                },
+                "build time, s",
+            )
+            ax.set_title(f"build times, {arch}")
+            ax.tick_params(axis="x", labelrotation=30)
+        fig.tight_layout()
+        fig.savefig(folder / "builds.png", dpi=100)
+        plt.close(fig)
+    if fixes:  # fix.png: a fix's steps, stacked, per strategy and rate
+        groups = list(dict.fromkeys(f"{f.strategy} {f.rate_mbit:g}" for f in fixes))
+        fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(groups)), 4))
+        bottom = [0.0] * len(groups)
+        for step in FIX_STEPS:
+            heights = [
+                statistics.mean(
+                    getattr(f, f"{step}_s") for f in fixes if f"{f.strategy} {f.rate_mbit:g}" == g
+                )
+                for g in groups
+            ]
+            ax.bar(groups, heights, bottom=bottom, label=step)
+            bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
+        ax.set_ylabel("seconds, commit to healthy")
+        ax.set_title("a one-line fix's way to the gateway (strategy, Mbit/s)")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(folder / "fix.png", dpi=100)
+        plt.close(fig)
 
 
 if __name__ == "__main__":

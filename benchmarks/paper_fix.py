@@ -18,13 +18,14 @@ at the rate it learnt on the updates before) is set beside what was measured.
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import docker
 
-from buildhost.build import build
+from buildhost.build import build, version_reference
 from buildhost.paper_report import Fix
 from buildhost.publish import publish
 from services.images.link_rate import LinkRate
@@ -43,31 +44,11 @@ def quiet(_line: str) -> None:
 
 
 @contextmanager
-def kept_tag(client: docker.DockerClient, tag: str) -> Iterator[None]:
-    """`tag` points where it pointed before, whatever happens: the fix's versions are
-    built under the tag a publish takes, which this machine's own stack runs."""
-    try:
-        before = client.images.get(tag).id
-    except docker.errors.ImageNotFound:
-        before = ""
-    try:
-        yield
-    finally:
-        if before:
-            client.images.get(before).tag(*tag.rsplit(":", 1))
-
-
-@contextmanager
 def probe() -> Iterator[Path]:
     """A checkout with a one-line code change of its own."""
     with checkout_copy() as code:
         (code / "services" / "_bench_probe.py").write_text(f"CHANGED = {time.time_ns()}\n")
         yield code
-
-
-def built(client: docker.DockerClient, service: str, strategy: str, code: Path) -> None:
-    for _ in build(client, service, strategy, say=quiet, code=code):
-        pass
 
 
 class Steps:
@@ -90,6 +71,47 @@ class Steps:
         self.committed, self.committed_wall = time.monotonic(), time.time()
 
 
+@dataclass
+class Fixes:
+    """One strategy's fixes of a service, from this machine to one gateway."""
+
+    client: docker.DockerClient  # this machine's engine: builds and publishes
+    registry: LocalRegistry
+    service: str
+    strategy: str
+    made: list[str] = field(default_factory=list)  # the images built here
+
+    def build(self) -> str:
+        """A one-line change built (its image id); the registry takes it by id, and it
+        goes from this engine at the end."""
+        with probe() as code:
+            for _ in build(
+                self.client, self.service, self.strategy, say=quiet, code=code, retag=False
+            ):
+                pass
+            image = self.client.images.get(
+                version_reference(self.service, self.strategy, code=code)
+            ).id
+        self.made.append(image)
+        return image
+
+    def publish(self, image: str) -> None:
+        publish(
+            self.client,
+            self.registry.address,
+            self.service,
+            self.strategy,
+            say=quiet,
+            trust=self.registry.trust,
+            image_id=image,
+        )
+
+    def forget(self) -> None:
+        for image in self.made:
+            with suppress(docker.errors.ImageNotFound):
+                self.client.images.remove(image, force=True)
+
+
 def fix_series(
     client: docker.DockerClient,
     registry: LocalRegistry,
@@ -105,83 +127,74 @@ def fix_series(
     (folder / "engine").mkdir(parents=True)
     state = folder / "state"
     state.mkdir()
-    reference = f"agile/{service}:{strategy}"
-    with kept_tag(client, reference):
-        with probe() as code:
-            built(client, service, strategy, code)  # the version the gateway runs first
-        publish(client, registry.address, service, strategy, say=quiet, trust=registry.trust)
-        listener = socket.create_server(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
-        link = EmulatedLink(registry.address, rates[0] * 1e6, listener=listener)
-        images = {"agile/bus:multistage": f"agile/bus:{strategy}", reference: reference}
-        try:
-            with gateway_stack(
-                folder / "engine",
-                state,
-                PROJECT,
-                images,
-                ("bus", service),
-                registry,
-                strategy,
-                registry_address=link.address,
-            ) as engine:
-                link.serve(engine.listen(port))
-                gateway = engine.client()
-                trust = Policy(state / TRUSTED_ROOT, state / "trust")
-                for rate in rates:
-                    link.set(rate * 1e6, rate * 1e6 / 5, rtt_ms / 1e3)
-                    learnt = LinkRate(folder / f"link-{rate:g}.json")
-                    for run in range(1, runs + 1):
-                        yield one_fix(
-                            client,
-                            gateway,
-                            registry,
-                            link,
-                            state,
-                            service,
-                            strategy,
-                            rate,
-                            run,
-                            learnt,
-                            trust,
-                        )
-        finally:
-            link.close()
+    fixes = Fixes(client, registry, service, strategy)
+    first = fixes.build()  # the version the gateway runs first
+    fixes.publish(first)
+    loaded = f"agile/bench-fix-{service}:{strategy}"  # to load it by
+    client.images.get(first).tag(*loaded.split(":"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    link = EmulatedLink(registry.address, rates[0] * 1e6, listener=listener)
+    images = {
+        "agile/bus:multistage": f"agile/bus:{strategy}",
+        loaded: f"agile/{service}:{strategy}",
+    }
+    try:
+        with gateway_stack(
+            folder / "engine",
+            state,
+            PROJECT,
+            images,
+            ("bus", service),
+            registry,
+            strategy,
+            registry_address=link.address,
+        ) as engine:
+            link.serve(engine.listen(listener.getsockname()[1]))
+            gateway = Gateway(engine.client(), state, link)
+            for rate in rates:
+                link.set(rate * 1e6, rate * 1e6 / 5, rtt_ms / 1e3)
+                learnt = LinkRate(folder / f"link-{rate:g}.json")
+                for run in range(1, runs + 1):
+                    yield one_fix(fixes, gateway, rate, run, learnt)
+    finally:
+        link.close()
+        client.images.remove(loaded)
+        fixes.forget()
 
 
-def one_fix(
-    client: docker.DockerClient,
-    gateway: docker.DockerClient,
-    registry: LocalRegistry,
-    link: EmulatedLink,
-    state: Path,
-    service: str,
-    strategy: str,
-    rate: float,
-    run: int,
-    learnt: LinkRate,
-    trust: Policy,
-) -> Fix:
+@dataclass
+class Gateway:
+    client: docker.DockerClient
+    state: Path
+    link: EmulatedLink  # its registry's address, the same inside its engine's namespace
+
+    @property
+    def trust(self) -> Policy:
+        """Its update service's (the root provisioned in its state)."""
+        return Policy(self.state / TRUSTED_ROOT, self.state / "trust")
+
+
+def one_fix(fixes: Fixes, gateway: Gateway, rate: float, run: int, learnt: LinkRate) -> Fix:
+    service, strategy, link = fixes.service, fixes.strategy, gateway.link
     start = time.monotonic()
-    with probe() as code:
-        built(client, service, strategy, code)
+    image = fixes.build()
     built_at = time.monotonic()
-    publish(client, registry.address, service, strategy, say=quiet, trust=registry.trust)
+    fixes.publish(image)
     published_at = time.monotonic()
-    the_plan = plan(gateway, link.address, service, strategy, trust=trust)
+    the_plan = plan(gateway.client, link.address, service, strategy, trust=gateway.trust)
     predicted = learnt.link().seconds(the_plan.download_bytes)
     link.reset()
     steps = Steps()
     ok = update(
-        gateway,
-        state,
+        gateway.client,
+        gateway.state,
         link.address,
         service,
         say=quiet,
         progress=steps.progress,
         commit=steps.commit,
         measured=steps.measured,
-        trust=trust,
+        trust=gateway.trust,
     )
     end, end_wall = time.monotonic(), time.time()
     if not ok:
@@ -189,7 +202,7 @@ def one_fix(
     learnt.record(steps.nbytes, steps.transfer_s)
     # The switch ends when the new container has started (the engine's clock is this
     # machine's); the health gate from there.
-    (container,) = service_containers(gateway, PROJECT, service)
+    (container,) = service_containers(gateway.client, PROJECT, service)
     started = datetime.fromisoformat(container.attrs["State"]["StartedAt"]).timestamp()
     return Fix(
         service=service,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 TABLE1, FIG5, FIG6, MARKDOWN = "table1.csv", "fig5.csv", "fig6.csv", "report.md"
+BUILDS, FIX, HISTORY = "builds.csv", "fix.csv", "history.csv"
 # Fig. 6's stack releases, in full and short enough for a chart's row.
 RELEASES = (
     ("v1 baseline, own bases", "v1 own"),
@@ -31,6 +32,7 @@ class Size:
     strategy: str
     bytes: int
     paper_core_mb: str  # the paper's agile-core figure for the strategy ("" none)
+    arch: str = "amd64"
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Pull:
     predicted_s: float  # the update service's prediction (0: nothing learnt yet)
     measured_s: float
     change: str = ""  # an incremental pull's: what changed since the version before
+    arch: str = "amd64"
 
 
 @dataclass
@@ -100,17 +103,53 @@ class BuildTime:
     seconds: float
 
 
-Row = TypeVar("Row", Size, Pull, Release, Fix, BuildTime)
+@dataclass
+class HistoryUpdate:
+    """One update over the project's history: what each way would fetch, and the way
+    taken."""
+
+    service: str
+    strategy: str
+    commit: str  # the new version's, abbreviated
+    delta_bytes: int  # the bundle from the version before (0: none published)
+    layers_bytes: int  # only the layers the gateway lacks
+    pull_bytes: int  # the engine's pull
+    method: str  # the way the update took
+    fetched_bytes: int  # what that way fetched from the registry (blobs)
 
 
-def write(
-    folder: Path, sizes: list[Size], pulls: list[Pull], releases: list[Release], markdown: str
-) -> None:
+Row = TypeVar("Row", Size, Pull, Release, Fix, BuildTime, HistoryUpdate)
+
+
+@dataclass
+class Results:
+    """Every row a run measured (a part of the benchmark run alone leaves others empty)."""
+
+    sizes: list[Size] = field(default_factory=list)
+    pulls: list[Pull] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+    builds: list[BuildTime] = field(default_factory=list)
+    history: list[HistoryUpdate] = field(default_factory=list)
+
+
+# Each kind of row: its file, and its field of Results.
+FILES: dict[type, tuple[str, str]] = {
+    Size: (TABLE1, "sizes"),
+    Pull: (FIG5, "pulls"),
+    Release: (FIG6, "releases"),
+    Fix: (FIX, "fixes"),
+    BuildTime: (BUILDS, "builds"),
+    HistoryUpdate: (HISTORY, "history"),
+}
+
+
+def write(folder: Path, results: Results, markdown: str) -> None:
     """The report's files; `markdown` ends with claims_section()."""
-    for name, rows in ((TABLE1, sizes), (FIG5, pulls), (FIG6, releases)):
+    for kind, (name, attribute) in FILES.items():
+        rows = getattr(results, attribute)
         with (folder / name).open("w", newline="") as f:
-            fields = [f.name for f in dataclasses.fields(type(rows[0]))] if rows else []
-            writer = csv.DictWriter(f, fieldnames=fields)
+            writer = csv.DictWriter(f, fieldnames=[f.name for f in dataclasses.fields(kind)])
             writer.writeheader()
             writer.writerows(dataclasses.asdict(row) for row in rows)
     (folder / MARKDOWN).write_text(markdown)
@@ -141,6 +180,7 @@ class Panel:
     absolute_s: list[float]
     incremental_s: list[float]
     kinds: tuple[str, str]  # what the two bars are
+    unit: str = "seconds to download"
 
 
 @dataclass(frozen=True)
@@ -159,8 +199,8 @@ def _fig5(pulls: list[Pull]) -> list[Panel]:
     """Per service and rate: each strategy's newest version whole, and its code changes
     (the paper's incremental case) as updates."""
     panels = []
-    for service, rate in dict.fromkeys((p.service, p.rate_mbit) for p in pulls):
-        mine = [p for p in pulls if (p.service, p.rate_mbit) == (service, rate)]
+    for service, rate, arch in dict.fromkeys((p.service, p.rate_mbit, p.arch) for p in pulls):
+        mine = [p for p in pulls if (p.service, p.rate_mbit, p.arch) == (service, rate, arch)]
         newest = max(p.version for p in mine)
         strategies = list(dict.fromkeys(p.strategy for p in mine))
         whole, update = [], []
@@ -170,7 +210,7 @@ def _fig5(pulls: list[Pull]) -> list[Panel]:
             coded = [p for p in ours if p.kind == "incremental" and p.change in ("code", "")]
             whole.append(_mean([p.measured_s for p in absolute]))
             update.append(_mean([p.measured_s for p in coded]))
-        title = f"Fig. 5 · {service}, {rate:g} Mbit/s"
+        title = f"Fig. 5 · {service}{'' if arch == 'amd64' else f' {arch}'}, {rate:g} Mbit/s"
         panels.append(Panel(title, strategies, whole, update, ("all (newest)", "code update")))
     return panels
 
@@ -195,14 +235,22 @@ def _fig6(releases: list[Release]) -> list[Panel]:
 
 def read(folder: Path) -> Report:
     """OSError or ValueError (with the reason) when there is no whole report there."""
-    sizes = _rows(folder / TABLE1, Size)
-    panels = _fig5(_rows(folder / FIG5, Pull))
-    if (folder / FIG6).exists():  # reports before Fig. 6 was measured have none
-        panels += _fig6(_rows(folder / FIG6, Release))
+    from buildhost.paper_sections import build_panels, fix_panels
+
+    found = Results(sizes=_rows(folder / TABLE1, Size), pulls=_rows(folder / FIG5, Pull))
+    for kind, (name, attribute) in FILES.items():
+        if kind not in (Size, Pull) and (folder / name).exists():  # older reports lack some
+            setattr(found, attribute, _rows(folder / name, kind))
+    panels = [
+        *_fig5(found.pulls),
+        *_fig6(found.releases),
+        *build_panels(found.builds),
+        *fix_panels(found.fixes),
+    ]
     markdown = (folder / MARKDOWN).read_text()
     tail = markdown.split(CLAIMS, 1)[1] if CLAIMS in markdown else ""
     claims = [line[2:] for line in tail.splitlines() if line.startswith("- ")]
-    return Report(folder, sizes, panels, claims)
+    return Report(folder, found.sizes, panels, claims)
 
 
 # -- what a run found, said (the benchmark's report and agile-tui's snapshot state) --
@@ -216,7 +264,22 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {sd:.2f}"
 
 
-def claims(
+def claims(results: Results) -> list[str]:
+    """The paper's claims and the later sections', each with whether it holds here and
+    by how much. (The paper's own figures are amd64's.)"""
+    from buildhost import paper_sections as sections  # they build on this module's rows
+
+    sizes = {(s.service, s.strategy): s.bytes for s in results.sizes if s.arch == "amd64"}
+    pulls = [p for p in results.pulls if p.arch == "amd64"]
+    return [
+        *paper_claims(sizes, pulls, results.releases),
+        *sections.build_claims(results.builds),
+        *sections.fix_claims(results.fixes),
+        *sections.history_claims(results.history),
+    ]
+
+
+def paper_claims(
     sizes: dict[tuple[str, str], int], pulls: list[Pull], releases: list[Release]
 ) -> list[str]:
     """The paper's claims, each with whether it holds here and by how much."""
@@ -350,22 +413,20 @@ def costs(pulls: list[Pull]) -> list[str]:
     return rows
 
 
-def render(
-    table1: list[Size],
-    pulls: list[Pull],
-    releases: list[Release],
-    said: list[str],
-    rtt_ms: float,
-) -> str:
+def render(results: Results, said: list[str], rtt_ms: float) -> str:
+    from buildhost import paper_sections as sections  # they build on this module's rows
+
+    table1, pulls, releases = results.sizes, results.pulls, results.releases
     lines = ["# The paper's evaluation, reproduced", ""]
     lines += ["## Table I: image size per build strategy", ""]
     lines += [
-        "| service | strategy | MB here | agile-core MB in the paper |",
-        "|---|---|---:|---:|",
+        "| service | strategy | arch | MB here | agile-core MB in the paper |",
+        "|---|---|---|---:|---:|",
     ]
     for row in table1:
         lines.append(
-            f"| {row.service} | {row.strategy} | {row.bytes / 1e6:.1f} | {row.paper_core_mb} |"
+            f"| {row.service} | {row.strategy} | {row.arch} | {row.bytes / 1e6:.1f} | "
+            f"{row.paper_core_mb} |"
         )
     lines += [
         "",
@@ -378,7 +439,8 @@ def render(
     ]
     groups = defaultdict(list)
     for p in pulls:
-        groups[(p.service, p.strategy, p.rate_mbit, p.kind, p.version)].append(p)
+        service = p.service if p.arch == "amd64" else f"{p.service} ({p.arch})"
+        groups[(service, p.strategy, p.rate_mbit, p.kind, p.version)].append(p)
     for (service, strategy, rate, kind, version), ps in groups.items():
         what = (
             f"v{version} {kind}"
@@ -417,5 +479,12 @@ def render(
                 f"{statistics.mean(r.predicted_s for r in rs):.2f} | "
                 f"{mean_sd([r.measured_s for r in rs])} |"
             )
+    for section in (
+        sections.arch_lines(table1, pulls),
+        sections.build_lines(results.builds),
+        sections.fix_lines(results.fixes),
+        sections.history_lines(results.history),
+    ):
+        lines += ["", *section] if section else []
     lines += ["", *claims_section(said)]
     return "\n".join(lines) + "\n"

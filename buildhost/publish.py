@@ -72,12 +72,13 @@ def publish(
     keep: int = KEEP,
     say: Callable[[str], None] = print,
     trust: TrustFolder | None = None,
+    image_id: str = "",
 ) -> list[tuple[str, int]]:
-    """Push agile/SERVICE:STRATEGY and its bundles, signed as the next release with the
-    keys in `trust` (None: unsigned, which gateways refuse by default); (from version,
-    bundle bytes) each."""
+    """Push agile/SERVICE:STRATEGY (or the image `image_id` as it) and its bundles,
+    signed as the next release with the keys in `trust` (None: unsigned, which gateways
+    refuse by default); (from version, bundle bytes) each."""
     repo = f"agile/{service}"
-    image = client.images.get(f"{repo}:{strategy}")
+    image = client.images.get(image_id or f"{repo}:{strategy}")
     earlier = [d for d in published(registry, repo, strategy) if d != image.id][:keep]
     for tag in (strategy, version_tag(strategy, image.id)):
         push(client, image.id, f"{registry}/{repo}", tag)

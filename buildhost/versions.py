@@ -30,9 +30,12 @@ class Version:
     recipes: Path | None = None  # other than today's (dockerfiles/ laid out)
 
 
-def checkouts(paths: Iterable[str], count: int, into: Path) -> list[Path]:
+def checkouts(
+    paths: Iterable[str], count: int, into: Path, own_dependencies: bool = False
+) -> list[Path]:
     """The last `count` commits that changed `paths`, oldest first, each checked out
-    with today's pyproject.toml (the same dependencies: a code-only release)."""
+    with today's pyproject.toml (the same dependencies: a code-only release), or with
+    its own if `own_dependencies`."""
     log = subprocess.run(
         ["git", "-C", str(ROOT), "log", "--format=%H", f"-n{count}", "--", *paths],
         capture_output=True,
@@ -52,7 +55,8 @@ def checkouts(paths: Iterable[str], count: int, into: Path) -> list[Path]:
         subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
         if archive.wait() != 0:
             raise SystemExit(f"git archive {commit} failed")
-        shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
+        if not own_dependencies:
+            shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
         trees.append(tree)
     return trees
 
