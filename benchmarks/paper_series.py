@@ -32,7 +32,7 @@ class SeriesStore:
         """A finished series' rows (written whole, then renamed: a cut run leaves none)."""
         body = {
             "key": key,
-            "rows": [{"kind": type(r).__name__, **dataclasses.asdict(r)} for r in rows],
+            "rows": [{"type": type(r).__name__, "row": dataclasses.asdict(r)} for r in rows],
         }
         path = self._path(key)
         part = path.with_suffix(".part")
@@ -44,6 +44,6 @@ class SeriesStore:
         found = Results()
         for path in sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns):
             for row in json.loads(path.read_text())["rows"]:
-                kind = KINDS[row.pop("kind")]
-                getattr(found, FILES[kind][1]).append(kind(**row))
+                kind = KINDS[row["type"]]
+                getattr(found, FILES[kind][1]).append(kind(**row["row"]))
         return found

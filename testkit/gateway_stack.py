@@ -27,8 +27,9 @@ def gateway_stack(
     registry_address: str = "",
 ) -> Iterator[PrivateEngine]:
     """`images` (references on this machine's engine; or a mapping of them to the tags
-    the gateway runs them as) loaded into an engine in `folder`, compose's `services` up and healthy as project `project` with its state in `state`,
-    updates from `registry` (at `registry_address` if another, e.g. through a link)."""
+    the gateway runs them as) loaded into an engine in `folder`, compose's `services` up
+    and healthy as project `project` with its state in `state`, updates from `registry`
+    (at `registry_address` if another, e.g. through a link)."""
     engine = PrivateEngine(folder)
     try:
         saved = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE)

@@ -1,6 +1,7 @@
 """Images · the paper report: the latest `./dev bench paper` run — Table I, Fig. 5 (per
-service and link rate) and Fig. 6 (the stack's releases, per link rate) as bar charts,
-and whether each of the paper's claims holds here.
+service and link rate), Fig. 6 (the stack's releases, per link rate), build times and a
+fix's way to the gateway as bar charts, and whether each of the paper's claims holds
+here.
 
 The bars are drawn here in text, one a row with its name and seconds beside it: plotext
 placed the names under upright bars differently from one run to the next, and merged
@@ -17,7 +18,7 @@ from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.widgets.gateway_bar import GatewayBar
 from agile_tui.widgets.live_table import LiveTable
 
-SIZE_COLUMNS = ("Service", "Strategy", "MB here", "Paper MB")
+SIZE_COLUMNS = ("Service", "Strategy", "Arch", "MB here", "Paper MB")
 BAR = 40  # characters of the longest bar
 
 
@@ -73,9 +74,10 @@ class PaperReportScreen(GatewayScreen):
         table.border_subtitle = ""
         table.sync(
             {
-                f"{s.service}/{s.strategy}": (
+                f"{s.service}/{s.strategy}/{s.arch}": (
                     s.service,
                     s.strategy,
+                    s.arch,
                     f"{s.bytes / 1e6:.1f}",
                     s.paper_core_mb,
                 )
@@ -104,7 +106,7 @@ class PaperReportScreen(GatewayScreen):
             chart.update("no pulls measured")
             return
         p = panels[self.panel]
-        chart.border_title = f"{p.title} · seconds to download" + (
+        chart.border_title = f"{p.title} · {p.unit}" + (
             f" · {self.panel + 1}/{len(panels)} (n: next)" if len(panels) > 1 else ""
         )
         longest = max([*p.absolute_s, *p.incremental_s, 1e-9])

@@ -55,14 +55,17 @@ def test_data_with_a_full_disk(snap_compare, gateway_factory, frozen_dir, tmpfs,
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("report", ["measured", "stack", "none yet"])
+@pytest.mark.parametrize("report", ["measured", "stack", "builds", "fix", "none yet"])
 def test_paper_report(
     snap_compare, gateway, frozen_dir, monkeypatch, tmp_path, size: str, report: str
 ) -> None:
     folder = Path("/nonexistent/paper") if report == "none yet" else states.paper_report(tmp_path)
     monkeypatch.setenv("AGILE_PAPER_REPORT", str(folder))
     app = states.make_app(gateway.address, frozen_dir, mode="images")
-    shown = states.paper_report_stack if report == "stack" else states.paper_report_open
+    charts = {"stack": 1, "builds": 2, "fix": 3}
+    shown = (
+        states.paper_report_chart(charts[report]) if report in charts else states.paper_report_open
+    )
     assert snap_compare(app, terminal_size=SIZES[size], run_before=shown)
 
 
