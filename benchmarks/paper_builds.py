@@ -21,7 +21,6 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from pathlib import Path
 
 import docker
@@ -30,6 +29,7 @@ from buildhost.build import WHEELHOUSE, build, recipes_dir, version_reference
 from buildhost.hierarchy import ensure_hierarchy, hierarchy
 from buildhost.paper_report import BuildTime
 from buildhost.versions import BASE_PACKAGE, DEPENDENCY
+from testkit.docker_images import forget_images
 
 SHARED_BASELINE = Path(__file__).parent / "recipes" / "python-service.shared.Dockerfile"
 STEPS = ("cold", "code", "dependency", "base")
@@ -182,9 +182,7 @@ def one_run(
             for space in set(spaces.values())
             for layer in reversed(hierarchy(arch, space))
         ]
-        for tag in (*built, *bases_built):
-            with suppress(docker.errors.ImageNotFound):
-                client.images.remove(tag, force=True)
+        forget_images(client, [*built, *bases_built])
         for wheel in set(wheels.glob("*")) - had:
             wheel.unlink()  # the dependency change's: each run starts from the same
         shutil.rmtree(recipes.folder, ignore_errors=True)

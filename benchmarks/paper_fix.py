@@ -18,7 +18,7 @@ at the rate it learnt on the updates before) is set beside what was measured.
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from buildhost.publish import publish
 from services.images.link_rate import LinkRate
 from services.images.trust import TRUSTED_ROOT, Policy
 from services.images.update import plan, service_containers, update
-from testkit.docker_images import checkout_copy
+from testkit.docker_images import checkout_copy, forget_images
 from testkit.gateway_stack import gateway_stack
 from testkit.link_emulator import EmulatedLink
 from testkit.local_registry import LocalRegistry
@@ -106,11 +106,6 @@ class Fixes:
             image_id=image,
         )
 
-    def forget(self) -> None:
-        for image in self.made:
-            with suppress(docker.errors.ImageNotFound):
-                self.client.images.remove(image, force=True)
-
 
 def fix_series(
     client: docker.DockerClient,
@@ -159,7 +154,7 @@ def fix_series(
     finally:
         link.close()
         client.images.remove(loaded)
-        fixes.forget()
+        forget_images(client, fixes.made)  # the registry has them; this engine need not
 
 
 @dataclass

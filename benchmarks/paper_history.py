@@ -13,7 +13,6 @@ delta too close to the full download; here the pull wins any tie).
 """
 
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 
 import docker
@@ -25,6 +24,7 @@ from buildhost.versions import checkouts
 from services.images.trust import Policy
 from services.images.update import by_delta, by_layers, plan, pull
 from services.paths import SHIPPED
+from testkit.docker_images import forget_images
 from testkit.flaky_link import FlakyLink
 from testkit.local_registry import LocalRegistry
 from testkit.private_engine import PrivateEngine
@@ -81,9 +81,7 @@ def history(
     finally:
         link.close()
         engine.stop()
-        for image in made:  # the registry has them; this engine need not
-            with suppress(docker.errors.ImageNotFound):
-                client.images.remove(image, force=True)
+        forget_images(client, made)  # the registry has them; this engine need not
 
 
 def taken(

@@ -5,9 +5,11 @@ import io
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import docker
 
 from services.paths import ROOT, SHIPPED
 
@@ -64,6 +66,14 @@ def built(docker_client: Any, service: str, strategy: str = "multistage") -> str
     for _ in build(docker_client, service, strategy, say=lambda _line: None):
         pass
     return f"agile/{service}:{strategy}"
+
+
+def forget_images(client: Any, images: Iterable[str]) -> None:
+    """Remove the images (ids or references) that are still there, and what only they
+    held: a benchmark's versions once the registry has them."""
+    for image in images:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(image, force=True)
 
 
 @contextlib.contextmanager
