@@ -52,20 +52,11 @@ from benchmarks.paper_builds import build_times
 from benchmarks.paper_fix import fix_series
 from benchmarks.paper_history import history
 from benchmarks.paper_series import SeriesStore
-from buildhost import paper_report
+from buildhost import paper_rows
 from buildhost.build import WHEELHOUSE, build, recipes_dir, version_reference
 from buildhost.hierarchy import HOST_ARCH, ensure_hierarchy, hierarchy
-from buildhost.paper_report import (
-    PAPER_MB,
-    RELEASES,
-    BuildTime,
-    Fix,
-    Pull,
-    Release,
-    Size,
-    claims,
-    render,
-)
+from buildhost.paper_report import PAPER_MB, RELEASES, claims, render
+from buildhost.paper_rows import BuildTime, Fix, Pull, Release, Size
 from buildhost.paper_sections import FIX_STEPS
 from buildhost.versions import CODE, Version, checkouts, series
 from services.engine import connect
@@ -341,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = run.store.results()
     report = render(results, claims(results), args.rtt)
-    paper_report.write(args.out, results, report)
+    paper_rows.write(args.out, results, report)
     amd64 = [p for p in results.pulls if p.arch == "amd64"]
     charts(amd64, results.releases, args.out, results.builds, results.fixes)
     print(report)

@@ -27,7 +27,7 @@ import docker
 
 from buildhost.build import WHEELHOUSE, build, recipes_dir, version_reference
 from buildhost.hierarchy import ensure_hierarchy, hierarchy
-from buildhost.paper_report import BuildTime
+from buildhost.paper_rows import BuildTime
 from buildhost.versions import BASE_PACKAGE, DEPENDENCY
 from testkit.docker_images import forget_images
 

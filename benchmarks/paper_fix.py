@@ -26,7 +26,7 @@ from pathlib import Path
 import docker
 
 from buildhost.build import build, version_reference
-from buildhost.paper_report import Fix
+from buildhost.paper_rows import Fix
 from buildhost.publish import publish
 from services.images.link_rate import LinkRate
 from services.images.trust import TRUSTED_ROOT, Policy

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 
 from buildhost.build import build, version_reference
-from buildhost.paper_report import HistoryUpdate
+from buildhost.paper_rows import HistoryUpdate
 from buildhost.publish import publish
 from buildhost.versions import checkouts
 from services.images.trust import Policy

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from buildhost.paper_report import FILES, Results
+from buildhost.paper_rows import FILES, Results
 
 KINDS = {kind.__name__: kind for kind in FILES}
 

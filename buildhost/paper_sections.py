@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from buildhost.paper_report import BuildTime, Fix, HistoryUpdate, Panel, Pull, Size, mean_sd
+from buildhost.paper_rows import BuildTime, Fix, HistoryUpdate, Panel, Pull, Size, mean_sd
 
 T = TypeVar("T")
 STEPS = ("cold", "code", "dependency", "base")

@@ -3,7 +3,16 @@
 import pytest
 
 from buildhost import paper_report as report
-from buildhost.paper_report import BuildTime, Fix, HistoryUpdate, Pull, Release, Results, Size
+from buildhost.paper_rows import (
+    TABLE1,
+    BuildTime,
+    Fix,
+    HistoryUpdate,
+    Pull,
+    Release,
+    Results,
+    Size,
+)
 
 
 def test_a_written_report_reads_back_as_its_rows_panels_and_claims(tmp_path) -> None:
@@ -65,6 +74,6 @@ def test_the_claims_say_whether_the_later_parts_hold() -> None:
 
 def test_a_row_that_does_not_fit_is_said_with_its_file(tmp_path) -> None:
     report.write(tmp_path, Results(sizes=[Size("storage", "squashed", 1, "")]), "")
-    (tmp_path / report.TABLE1).write_text("service,strategy,bytes,paper_core_mb\ns,q,lots,\n")
+    (tmp_path / TABLE1).write_text("service,strategy,bytes,paper_core_mb\ns,q,lots,\n")
     with pytest.raises(ValueError, match=r"table1\.csv"):
         report.read(tmp_path)

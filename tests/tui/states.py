@@ -388,19 +388,9 @@ async def no_bus(pilot: Pilot[None]) -> None:
 def paper_report(folder: Path) -> Path:
     """A report as `./dev bench paper --quick --versions 4` writes it (its own writers),
     with the figures of a run on the development machine; `folder`."""
-    from buildhost import paper_report
-    from buildhost.paper_report import (
-        PAPER_MB,
-        BuildTime,
-        Fix,
-        HistoryUpdate,
-        Pull,
-        Release,
-        Results,
-        Size,
-        claims,
-        render,
-    )
+    from buildhost import paper_rows
+    from buildhost.paper_report import PAPER_MB, claims, render
+    from buildhost.paper_rows import BuildTime, Fix, HistoryUpdate, Pull, Release, Results, Size
 
     sizes = {("storage", "multistage"): 186_813_347, ("storage", "squashed"): 186_790_112}
     pulls = [
@@ -472,7 +462,7 @@ def paper_report(folder: Path) -> Path:
         ),
     ]
     results = Results(table1, pulls, releases, fixes, builds, history)
-    paper_report.write(folder, results, render(results, claims(results), 20.0))
+    paper_rows.write(folder, results, render(results, claims(results), 20.0))
     return folder
 
 
