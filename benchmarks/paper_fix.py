@@ -79,7 +79,7 @@ class Fixes:
     registry: LocalRegistry
     service: str
     strategy: str
-    made: list[str] = field(default_factory=list)  # the images built here
+    made: list[str] = field(default_factory=list)  # the references built here
 
     def build(self) -> str:
         """A one-line change built (its image id); the registry takes it by id, and it
@@ -89,11 +89,9 @@ class Fixes:
                 self.client, self.service, self.strategy, say=quiet, code=code, retag=False
             ):
                 pass
-            image = self.client.images.get(
-                version_reference(self.service, self.strategy, code=code)
-            ).id
-        self.made.append(image)
-        return image
+            reference = version_reference(self.service, self.strategy, code=code)
+        self.made.append(reference)
+        return str(self.client.images.get(reference).id)
 
     def publish(self, image: str) -> None:
         publish(

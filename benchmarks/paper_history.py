@@ -62,8 +62,8 @@ def history(
         for n, tree in enumerate(trees):
             for _ in build(client, service, strategy, say=quiet, code=tree, retag=False):
                 pass
-            image = client.images.get(version_reference(service, strategy, code=tree)).id
-            made.append(image)
+            made.append(version_reference(service, strategy, code=tree))
+            image = client.images.get(made[-1]).id
             publish(
                 client,
                 registry.address,

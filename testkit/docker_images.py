@@ -68,12 +68,13 @@ def built(docker_client: Any, service: str, strategy: str = "multistage") -> str
     return f"agile/{service}:{strategy}"
 
 
-def forget_images(client: Any, images: Iterable[str]) -> None:
-    """Remove the images (ids or references) that are still there, and what only they
-    held: a benchmark's versions once the registry has them."""
-    for image in images:
+def forget_images(client: Any, references: Iterable[str]) -> None:
+    """Untag the references (a benchmark's versions, once the registry has them), and
+    remove each image no other tag holds: an image the build cache made the same as
+    one tagged otherwise (today's code, built by the suite or the developer) stays."""
+    for reference in references:
         with contextlib.suppress(docker.errors.ImageNotFound):
-            client.images.remove(image, force=True)
+            client.images.remove(reference)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,16 @@ ON_THE_ENGINE = {
 }
 # Run at their smallest size by a test of their own.
 ELSEWHERE = {"paper": "tests/images/test_bench_paper.py"}
-NOT_BENCHMARKS = {"__init__", "bare_app"}  # bare_app: the tui benchmark's baseline
+# bare_app: the tui benchmark's baseline; paper_*: the paper benchmark's parts (its
+# quick run covers them).
+NOT_BENCHMARKS = {
+    "__init__",
+    "bare_app",
+    "paper_builds",
+    "paper_fix",
+    "paper_history",
+    "paper_series",
+}
 
 
 def run(name: str, args: list[str]) -> str:
