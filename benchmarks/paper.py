@@ -515,7 +515,8 @@ def charts(
     """fig5.png as the paper draws it: per service and link rate, each strategy's absolute
     download time of the newest version and the incremental one per kind of change;
     fig6.png: per link rate, each stack release's download time and bytes, absolute and
-    onto the release before. Mean ± sd over the runs."""
+    onto the release before; builds.png, fix.png: the build times and a fix's steps.
+    Mean ± sd over the runs; each only if its part was measured."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a gateway or in CI
@@ -538,62 +539,67 @@ def charts(
         ax.set_ylabel(ylabel)
         ax.legend(fontsize="small")
 
-    panels = sorted({(p.service, p.rate_mbit) for p in pulls})
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, (service, rate) in zip(axes[0], panels, strict=True):
-        mine = [p for p in pulls if (p.service, p.rate_mbit) == (service, rate)]
-        strategies = [s for s in STRATEGIES if any(p.strategy == s for p in mine)]
-        newest = max(p.version for p in mine)
+    if pulls:  # fig5.png
+        panels = sorted({(p.service, p.rate_mbit) for p in pulls})
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+        for ax, (service, rate) in zip(axes[0], panels, strict=True):
+            mine = [p for p in pulls if (p.service, p.rate_mbit) == (service, rate)]
+            strategies = [s for s in STRATEGIES if any(p.strategy == s for p in mine)]
+            newest = max(p.version for p in mine)
 
-        def label(p: Pull, newest: int = newest) -> str:
-            if p.kind == "incremental":
-                return f"{p.change} change"
-            return f"all (v{newest})" if p.version == newest else ""
+            def label(p: Pull, newest: int = newest) -> str:
+                if p.kind == "incremental":
+                    return f"{p.change} change"
+                return f"all (v{newest})" if p.version == newest else ""
 
-        labels = [x for x in dict.fromkeys(label(p) for p in mine) if x]
-        bars(
-            ax,
-            strategies,
-            {
-                x: [
-                    [p.measured_s for p in mine if p.strategy == st and label(p) == x]
-                    for st in strategies
-                ]
-                for x in labels
-            },
-            "download time, s",
-        )
-        ax.set_title(f"{service} at {rate:g} Mbit/s")
-    fig.tight_layout()
-    fig.savefig(folder / "fig5.png", dpi=100)
-    plt.close(fig)
-
-    rates = sorted({r.rate_mbit for r in releases})
-    fig, axes = plt.subplots(
-        2, max(len(rates), 1), figsize=(6 * max(len(rates), 1), 7), squeeze=False
-    )
-    names = [f"v{k}" for k in range(1, len(RELEASES) + 1)]
-    for column, rate in enumerate(rates):
-        shown = [r for r in releases if r.rate_mbit == rate]
-        for row, (measure, ylabel) in enumerate(
-            ((lambda r: r.measured_s, "download time, s"), (lambda r: r.planned_bytes / 1e6, "MB"))
-        ):
+            labels = [x for x in dict.fromkeys(label(p) for p in mine) if x]
             bars(
-                axes[row][column],
-                names,
+                ax,
+                strategies,
                 {
-                    kind: [
-                        [measure(r) for r in shown if (r.release, r.kind) == (k, kind)]
-                        for k in range(1, len(RELEASES) + 1)
+                    x: [
+                        [p.measured_s for p in mine if p.strategy == st and label(p) == x]
+                        for st in strategies
                     ]
-                    for kind in ("absolute", "incremental")
+                    for x in labels
                 },
-                ylabel,
+                "download time, s",
             )
-        axes[0][column].set_title(f"the stack at {rate:g} Mbit/s")
-    fig.tight_layout()
-    fig.savefig(folder / "fig6.png", dpi=100)
-    plt.close(fig)
+            ax.set_title(f"{service} at {rate:g} Mbit/s")
+        fig.tight_layout()
+        fig.savefig(folder / "fig5.png", dpi=100)
+        plt.close(fig)
+
+    if releases:  # fig6.png
+        rates = sorted({r.rate_mbit for r in releases})
+        fig, axes = plt.subplots(
+            2, max(len(rates), 1), figsize=(6 * max(len(rates), 1), 7), squeeze=False
+        )
+        names = [f"v{k}" for k in range(1, len(RELEASES) + 1)]
+        for column, rate in enumerate(rates):
+            shown = [r for r in releases if r.rate_mbit == rate]
+            for row, (measure, ylabel) in enumerate(
+                (
+                    (lambda r: r.measured_s, "download time, s"),
+                    (lambda r: r.planned_bytes / 1e6, "MB"),
+                )
+            ):
+                bars(
+                    axes[row][column],
+                    names,
+                    {
+                        kind: [
+                            [measure(r) for r in shown if (r.release, r.kind) == (k, kind)]
+                            for k in range(1, len(RELEASES) + 1)
+                        ]
+                        for kind in ("absolute", "incremental")
+                    },
+                    ylabel,
+                )
+            axes[0][column].set_title(f"the stack at {rate:g} Mbit/s")
+        fig.tight_layout()
+        fig.savefig(folder / "fig6.png", dpi=100)
+        plt.close(fig)
 
     if builds:  # builds.png: per architecture, each step on own bases against shared
         arches = list(dict.fromkeys(b.arch for b in builds))

@@ -5,6 +5,7 @@ back, and the other two are never touched; a good one reaches all three."""
 import asyncio
 import contextlib
 import io
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,6 +68,18 @@ async def fleet_table(entries: list[Any]) -> list[GatewayStatus]:
         return await fleet.poll_all()
     finally:
         await fleet.stop()
+
+
+def settled_table(entries: list[Any]) -> list[GatewayStatus]:
+    """The fleet table once every container is healthy by its engine's own verdict (within
+    a minute): an update's gate passes as soon as the new container's check does, the
+    engine says so at its first probe, an interval later."""
+    deadline = time.monotonic() + 60
+    while True:
+        statuses = asyncio.run(fleet_table(entries))
+        if time.monotonic() > deadline or all(s.services_up == s.services_total for s in statuses):
+            return statuses
+        time.sleep(1)
 
 
 def roll_out(
@@ -150,7 +163,7 @@ def test_a_good_image_reaches_every_gateway_wave_by_wave(
     # pending with its bytes.
     entries = [reach(g.name, g.state, engine=f"unix://{g.engine.socket}") for g in three]
 
-    for status in asyncio.run(fleet_table(entries)):
+    for status in settled_table(entries):
         assert status.reachable and (status.services_up, status.services_total) == (2, 2), status
         assert set(status.versions) == {"bus", "storage"}, status
         assert status.pending == ["storage"] and 2_000_000 < status.pending_bytes < 2_100_000

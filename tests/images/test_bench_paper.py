@@ -23,14 +23,22 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-# On a worker of its own beside the engine's other tests: the versions it builds take
-# their own tags only (build's `retag` off), its registry and gateway engine are its own,
+def quick(out: Path, *parts: str, more: tuple[str, ...] = ()) -> str:
+    """`./dev bench paper --quick` of `parts` into `out`; what it printed."""
+    only = [arg for part in parts for arg in ("--only", part)]
+    command = [sys.executable, "-m", "benchmarks.paper", "--quick", "--out", str(out), *only]
+    done = subprocess.run([*command, *more], cwd=ROOT, capture_output=True, text=True, timeout=1700)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+# Each part on a worker of its own beside the engine's other tests (and each other): the
+# versions they build take their own tags only (build's `retag` off; the build-time runs'
+# bases a namespace of their own), their registries and gateway engines are their own,
 # and builds on this machine take turns (buildhost.worklock).
 @pytest.mark.xdist_group("paper")
-def test_the_quick_paper_benchmark_measures_each_part_and_resumes(hierarchy, tmp_path):
-    quick = [sys.executable, "-m", "benchmarks.paper", "--quick", "--out", str(tmp_path)]
-    done = subprocess.run(quick, cwd=ROOT, capture_output=True, text=True, timeout=1700)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+def test_the_quick_paper_benchmark_measures_table_1_and_fig_5_and_fig_6(hierarchy, tmp_path):
+    quick(tmp_path, "table1", "fig5", "fig6")
 
     sizes = {r["strategy"]: int(r["bytes"]) for r in rows(tmp_path / "table1.csv")}
     assert set(sizes) == {"multistage", "squashed"} and all(sizes.values())
@@ -71,12 +79,31 @@ def test_the_quick_paper_benchmark_measures_each_part_and_resumes(hierarchy, tmp
     assert got6[("2", "incremental")] < got6[("2", "absolute")]
     assert got6[("4", "incremental")] < got6[("3", "absolute")] / 10
 
-    # Build times: storage alone, cold and after a code change, on its own bases and on
-    # the shared hierarchy (one image: the same work, nothing shared to gain).
+    for chart in ("fig5.png", "fig6.png"):
+        assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (tmp_path / "report.md").read_text()
+    assert "## Table I" in report and "## Fig. 5" in report and "## Fig. 6" in report
+    assert "each release's technique cuts its download" in report
+    assert "squashing forces the whole image to be downloaded again" in report
+    assert "predicted download time" in report
+
+
+@pytest.mark.xdist_group("paper-builds")
+def test_the_quick_paper_benchmark_times_cold_and_code_change_builds(hierarchy, tmp_path):
+    """Storage alone, cold and after a code change, on its own bases and on the shared
+    hierarchy (one image: the same work, nothing shared to gain)."""
+    quick(tmp_path, "builds")
     built = {(b["bases"], b["step"]): float(b["seconds"]) for b in rows(tmp_path / "builds.csv")}
     assert set(built) == {(bases, step) for bases in ("own", "shared") for step in ("cold", "code")}
     assert all(built[(bases, "code")] < built[(bases, "cold")] for bases in ("own", "shared"))
+    assert (tmp_path / "builds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (tmp_path / "report.md").read_text()
+    assert "## Build times" in report and "build times (amd64, multistage, 1 image(s))" in report
 
+
+@pytest.mark.xdist_group("paper-fix")
+def test_the_quick_paper_benchmark_takes_a_fix_and_the_last_update_and_resumes(hierarchy, tmp_path):
+    quick(tmp_path, "fix", "history")
     # A fix's way: a one-line change, commit to healthy on a gateway of its own, by delta.
     (fix,) = rows(tmp_path / "fix.csv")
     assert fix["method"] == "delta" and int(fix["download_bytes"]) < 100_000
@@ -84,30 +111,21 @@ def test_the_quick_paper_benchmark_measures_each_part_and_resumes(hierarchy, tmp
     steps += [float(fix[f"{step}_s"]) for step in ("apply", "switch", "health")]
     assert all(step > 0 for step in steps)
     assert sum(steps) == pytest.approx(float(fix["total_s"]), rel=0.05)
-
     # The last update of the project's history, as a gateway takes it: the bundle.
     (update,) = rows(tmp_path / "history.csv")
     assert update["method"] == "delta"
     assert int(update["fetched_bytes"]) == int(update["delta_bytes"]) < int(update["pull_bytes"])
-
-    for chart in ("fig5.png", "fig6.png", "builds.png", "fix.png"):
-        assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "fix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (tmp_path / "report.md").read_text()
-    assert "## Table I" in report and "## Fig. 5" in report and "## Fig. 6" in report
-    assert "each release's technique cuts its download" in report
-    assert "squashing forces the whole image to be downloaded again" in report
-    assert "predicted download time" in report
-    assert "## Build times" in report and "build times (amd64, multistage, 1 image(s))" in report
     assert "## A fix's way to the gateway" in report and "## Delta updates over" in report
 
-    # Resumed, only the history again: the kept series stay, and it is the one run.
-    series = sorted(p.name for p in (tmp_path / "series").iterdir())
-    again = [*quick, "--resume", "--only", "history", "--history", "2"]
-    done = subprocess.run(again, cwd=ROOT, capture_output=True, text=True, timeout=1700)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "building" not in done.stdout and "over its last 2 update(s)" in done.stdout
+    # Resumed, the history again over two updates: the kept series stay, and it is the
+    # one run.
+    series = {p.name for p in (tmp_path / "series").iterdir()}
+    printed = quick(tmp_path, "history", more=("--resume", "--history", "2"))
+    assert "a fix's way" not in printed and "over its last 2 update(s)" in printed
     assert len(rows(tmp_path / "history.csv")) == 3 and rows(tmp_path / "fix.csv") == [fix]
-    assert set(series) < {p.name for p in (tmp_path / "series").iterdir()}
+    assert series < {p.name for p in (tmp_path / "series").iterdir()}
 
 
 def storage_code(tree: Path) -> dict[str, bytes]:
