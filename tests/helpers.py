@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,39 @@ async def eventually(
                 return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s; last: {last!r}")
+
+
+def healthy_by_the_engine(client: Any, containers: list[Any], timeout: float = 60.0) -> None:
+    """Wait on the engine's own `health_status` events until it has found each container
+    healthy (the update's gate runs the check at once; the engine first an interval after
+    the start). Events since the earliest start are replayed: none is missed."""
+    pending = set()
+    for container in containers:
+        container.reload()
+        if container.attrs["State"].get("Health", {}).get("Status") != "healthy":
+            pending.add(container.id)
+    if not pending:
+        return
+    since = min(
+        datetime.fromisoformat(c.attrs["State"]["StartedAt"]).timestamp()
+        for c in containers
+        if c.id in pending
+    )
+    events = client.events(
+        decode=True,
+        since=int(since),
+        until=int(time.time() + timeout),  # the stream ends there
+        filters={"type": "container", "event": "health_status"},
+    )
+    try:
+        for event in events:
+            if event.get("Action") == "health_status: healthy":
+                pending.discard(event.get("id"))
+            if not pending:
+                return
+    finally:
+        events.close()
+    raise AssertionError(f"not healthy by the engine within {timeout:g} s: {sorted(pending)}")
 
 
 THERMOMETER = c.DeviceOverview(

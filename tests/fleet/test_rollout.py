@@ -5,7 +5,6 @@ back, and the other two are never touched; a good one reaches all three."""
 import asyncio
 import contextlib
 import io
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from fleet.rollout import Rollout, State, Step
 from fleet.status import Fleet, GatewayStatus, Member, row
 from testkit.local_registry import LocalRegistry
 from tests.fleet.container_gateway import ContainerGateway, container_gateway
+from tests.helpers import healthy_by_the_engine
 from tests.tui import states
 
 pytestmark = pytest.mark.timeout(900)
@@ -70,16 +70,13 @@ async def fleet_table(entries: list[Any]) -> list[GatewayStatus]:
         await fleet.stop()
 
 
-def settled_table(entries: list[Any]) -> list[GatewayStatus]:
-    """The fleet table once every container is healthy by its engine's own verdict (within
-    a minute): an update's gate passes as soon as the new container's check does, the
-    engine says so at its first probe, an interval later."""
-    deadline = time.monotonic() + 60
-    while True:
-        statuses = asyncio.run(fleet_table(entries))
-        if time.monotonic() > deadline or all(s.services_up == s.services_total for s in statuses):
-            return statuses
-        time.sleep(1)
+def settled_table(gateways: list[ContainerGateway], entries: list[Any]) -> list[GatewayStatus]:
+    """The fleet table once every gateway's engine has found its containers healthy by its
+    own probe (an update's gate passes at once, the engine says so an interval later)."""
+    for gateway in gateways:
+        client = gateway.engine.client()
+        healthy_by_the_engine(client, client.containers.list())
+    return asyncio.run(fleet_table(entries))
 
 
 def roll_out(
@@ -163,7 +160,7 @@ def test_a_good_image_reaches_every_gateway_wave_by_wave(
     # pending with its bytes.
     entries = [reach(g.name, g.state, engine=f"unix://{g.engine.socket}") for g in three]
 
-    for status in settled_table(entries):
+    for status in settled_table(three, entries):
         assert status.reachable and (status.services_up, status.services_total) == (2, 2), status
         assert set(status.versions) == {"bus", "storage"}, status
         assert status.pending == ["storage"] and 2_000_000 < status.pending_bytes < 2_100_000

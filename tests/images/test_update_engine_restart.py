@@ -7,7 +7,6 @@ of core by delta, then started again."""
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from services.updater.service import create
 from testkit.gateway_stack import gateway_stack
 from testkit.local_registry import LocalRegistry
 from testkit.private_engine import PrivateEngine
-from tests.helpers import eventually
+from tests.helpers import eventually, healthy_by_the_engine
 from tests.images.stack import publish_code_change, publish_signed
 
 pytestmark = pytest.mark.timeout(900)
@@ -149,14 +148,7 @@ def assert_one_version(gw: RestartGateway, image: str) -> None:
         f"{PROJECT}_protocolmanager_1",
     ]
     assert {c.attrs["Image"] for c in running} == {image}
-    # The engine's own verdict too (the update's gate runs the check at once; the engine
-    # first a whole interval after the start).
-    deadline = time.monotonic() + 60
-    while not all(c.attrs["State"]["Health"]["Status"] == "healthy" for c in running):
-        assert time.monotonic() < deadline, [c.attrs["State"]["Health"] for c in running]
-        time.sleep(0.5)
-        for container in running:
-            container.reload()
+    healthy_by_the_engine(client, running)  # its own verdict too, not the gate's alone
     assert client.images.get("agile/core:multistage").id == image
     assert not (gw.state / FILE).exists()
 
