@@ -19,6 +19,7 @@ from buildhost.paper_rows import (
     Release,
     Results,
     Size,
+    mean,
     mean_sd,
     read_rows,
     write,
@@ -59,10 +60,6 @@ class Report:
     claims: list[str] = field(default_factory=list)
 
 
-def _mean(values: list[float]) -> float:
-    return statistics.mean(values) if values else 0.0
-
-
 def _fig5(pulls: list[Pull]) -> list[Panel]:
     """Per service and rate: each strategy's newest version whole, and its code changes
     (the paper's incremental case) as updates."""
@@ -76,8 +73,8 @@ def _fig5(pulls: list[Pull]) -> list[Panel]:
             ours = [p for p in mine if p.strategy == strategy]
             absolute = [p for p in ours if p.kind == "absolute" and p.version == newest]
             coded = [p for p in ours if p.kind == "incremental" and p.change in ("code", "")]
-            whole.append(_mean([p.measured_s for p in absolute]))
-            update.append(_mean([p.measured_s for p in coded]))
+            whole.append(mean([p.measured_s for p in absolute]))
+            update.append(mean([p.measured_s for p in coded]))
         title = f"Fig. 5 · {service}{'' if arch == 'amd64' else f' {arch}'}, {rate:g} Mbit/s"
         panels.append(Panel(title, strategies, whole, update, ("all (newest)", "code update")))
     return panels
@@ -90,7 +87,7 @@ def _fig6(releases: list[Release]) -> list[Panel]:
         mine = [r for r in releases if r.rate_mbit == rate]
         times = [
             [
-                _mean([r.measured_s for r in mine if (r.release, r.kind) == (k, kind)])
+                mean([r.measured_s for r in mine if (r.release, r.kind) == (k, kind)])
                 for k in range(1, len(RELEASES) + 1)
             ]
             for kind in ("absolute", "incremental")

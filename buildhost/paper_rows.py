@@ -5,7 +5,7 @@ agile-tui read back."""
 import csv
 import dataclasses
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -167,6 +167,12 @@ class Panel:
     incremental_s: list[float]
     kinds: tuple[str, str]  # what the two bars are
     unit: str = "seconds to download"
+
+
+def mean(values: Iterable[float]) -> float:
+    """0 for no values (a part not measured)."""
+    values = list(values)
+    return statistics.mean(values) if values else 0.0
 
 
 def mean_sd(values: list[float]) -> str:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from buildhost.paper_rows import BuildTime, Fix, HistoryUpdate, Panel, Pull, Size, mean_sd
+from buildhost.paper_rows import BuildTime, Fix, HistoryUpdate, Panel, Pull, Size, mean, mean_sd
 
 T = TypeVar("T")
 STEPS = ("cold", "code", "dependency", "base")
@@ -23,11 +23,6 @@ def _groups(rows: Iterable[T], key: Callable[[T], Key]) -> dict[Key, list[T]]:
     for row in rows:
         out[key(row)].append(row)
     return out
-
-
-def _mean(values: Iterable[float]) -> float:
-    values = list(values)
-    return statistics.mean(values) if values else 0.0
 
 
 # -- build times --
@@ -55,7 +50,7 @@ def build_lines(builds: list[BuildTime]) -> list[str]:
             if own and shared:
                 lines.append(
                     f"| {arch} | {strategy} | {step} | {mean_sd(own)} | {mean_sd(shared)} | "
-                    f"{_mean(shared) / _mean(own):.2f} |"
+                    f"{mean(shared) / mean(own):.2f} |"
                 )
     return lines
 
@@ -74,7 +69,7 @@ def build_claims(builds: list[BuildTime]) -> list[str]:
         runs = [totals.get((arch, strategy, bases), []) for bases in ("own", "shared")]
         if not all(runs):
             continue
-        own, shared = (_mean(r) for r in runs)
+        own, shared = (mean(r) for r in runs)
         spread = max(statistics.stdev(r) if len(r) > 1 else 0.0 for r in runs)
         margin = max(2 * spread, 0.05 * own)  # one run: no spread to go by
         verdict = (
@@ -85,7 +80,7 @@ def build_claims(builds: list[BuildTime]) -> list[str]:
             else "does not hold: the shared hierarchy builds slower"
         )
         cold = [
-            _mean(b.seconds for b in steps[(arch, strategy, x, "cold")]) for x in ("own", "shared")
+            mean(b.seconds for b in steps[(arch, strategy, x, "cold")]) for x in ("own", "shared")
         ]
         said.append(
             f"build times ({arch}, {strategy}, {builds[0].images} image(s)): the shared "
@@ -103,7 +98,7 @@ def build_panels(builds: list[BuildTime]) -> list[Panel]:
         strategies = list(dict.fromkeys(b.strategy for b in builds if b.arch == arch))
         cold = {
             bases: [
-                _mean(
+                mean(
                     b.seconds
                     for b in builds
                     if (b.arch, b.strategy, b.bases, b.step) == (arch, st, bases, "cold")
@@ -148,12 +143,12 @@ def fix_lines(fixes: list[Fix]) -> list[str]:
     for (service, strategy, rate), rows in _groups(
         fixes, lambda f: (f.service, f.strategy, f.rate_mbit)
     ).items():
-        steps = [_mean(getattr(f, f"{step}_s") for f in rows) for step in FIX_STEPS]
+        steps = [mean(getattr(f, f"{step}_s") for f in rows) for step in FIX_STEPS]
         lines.append(
             f"| {service} | {strategy} | {rate:g} | {rows[-1].method} | "
-            f"{_mean(f.download_bytes for f in rows):,.0f} | "
+            f"{mean(f.download_bytes for f in rows):,.0f} | "
             + " | ".join(f"{s:.2f}" for s in steps)
-            + f" | {_mean(f.predicted_s for f in rows):.2f}"
+            + f" | {mean(f.predicted_s for f in rows):.2f}"
             + f" | {mean_sd([f.total_s for f in rows])} |"
         )
     return lines
@@ -176,9 +171,9 @@ def fix_claims(fixes: list[Fix]) -> list[str]:
             + ("met" if met else "not met")
         )
     for (strategy, rate), rows in _groups(fixes, lambda f: (f.strategy, f.rate_mbit)).items():
-        gateway = _mean(f.total_s - f.build_s - f.publish_s for f in rows)
+        gateway = mean(f.total_s - f.build_s - f.publish_s for f in rows)
         said.append(
-            f"a fix by {strategy} at {rate:g} Mbit/s: {_mean(f.total_s for f in rows):.1f} s "
+            f"a fix by {strategy} at {rate:g} Mbit/s: {mean(f.total_s for f in rows):.1f} s "
             f"commit to healthy, of it {gateway:.1f} s on the gateway"
         )
     return said
@@ -192,11 +187,8 @@ def fix_panels(fixes: list[Fix]) -> list[Panel]:
             Panel(
                 f"A fix's way · {rate:g} Mbit/s",
                 [str(k[0]) for k in mine],
-                [_mean(f.total_s for f in rows) for rows in mine.values()],
-                [
-                    _mean(f.total_s - f.build_s - f.publish_s for f in rows)
-                    for rows in mine.values()
-                ],
+                [mean(f.total_s for f in rows) for rows in mine.values()],
+                [mean(f.total_s - f.build_s - f.publish_s for f in rows) for rows in mine.values()],
                 ("to healthy", "on gateway"),
                 "seconds",
             )
@@ -275,14 +267,11 @@ def history_lines(history: list[HistoryUpdate]) -> list[str]:
             ("pull", lambda h: h.pull_bytes),
             ("taken", lambda h: h.fetched_bytes),
         ):
-            got = [of(h) for h in rows if way != "delta" or h.delta_bytes]
-            if not got:
+            counted = [h for h in rows if way != "delta" or h.delta_bytes]  # one published
+            if not counted:
                 continue
-            ratios = [
-                of(h) / h.pull_bytes
-                for h in rows
-                if h.pull_bytes and (way != "delta" or h.delta_bytes)
-            ]
+            got = [of(h) for h in counted]
+            ratios = [of(h) / h.pull_bytes for h in counted if h.pull_bytes]
             lines.append(
                 f"| {service} | {strategy} | {len(rows)} | {way} | {statistics.median(got):,.0f} | "
                 f"{_percentile(got, 0.9):,.0f} | {max(got):,} | "
