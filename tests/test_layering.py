@@ -52,11 +52,11 @@ def test_non_ui_module_does_not_import_textual_or_rich(module: str) -> None:
 
 
 def test_tui_start_up_path_leaves_heavy_imports_out() -> None:
-    """docker, plotext and the radio stacks load only when a section needs them, and a
+    """docker and the radio stacks load only when a section needs them, and a
     section's screens (and the fleet's modules) when it first opens."""
     code = (
         "import sys, agile_tui.cli, agile_tui.app\n"
-        "heavy = ('docker', 'plotext', 'textual_plotext', 'bleak', 'zigpy')\n"
+        "heavy = ('docker', 'bleak', 'zigpy')\n"
         "later = ('agile_tui.screens.', 'fleet.', 'services.images.', 'buildhost')\n"
         "now = ('agile_tui.screens.help', 'fleet.config')\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"

@@ -107,8 +107,12 @@ class DataModel:
         ]
         return self.streams
 
-    def unit(self, key: Key) -> str:
-        return next((s.unit for s in self.streams if s.key == key), "")
+    def label(self, key: Key) -> str:
+        """A charted stream's name for the legend: "temperature °C · Dummy Thermometer 1"."""
+        stream = next((s for s in self.streams if s.key == key), None)
+        if stream is None:
+            return key[1]
+        return f"{key[1]} {stream.unit}".strip() + f" · {stream.device_name}"
 
     async def storage_problem(self) -> str | None:
         """What to say of Storage's writes ("" all well); None: no connection."""

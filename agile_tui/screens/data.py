@@ -14,7 +14,9 @@ from agile_tui.models.data import WINDOWS, DataModel, Key
 from agile_tui.roles import lacking
 from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.screens.policy_modal import PolicyModal
+from agile_tui.widgets.chart import Chart
 from agile_tui.widgets.gateway_bar import GatewayBar
+from agile_tui.widgets.plot import Series
 from agile_tui.widgets.problem_banner import ProblemBanner
 
 REDRAW_SECONDS = 1.0
@@ -43,8 +45,6 @@ class DataScreen(GatewayScreen):
         return None if lacking(self, action) else True  # dimmed: a role's
 
     def compose(self) -> ComposeResult:
-        from agile_tui.widgets.chart import Chart  # plotext is heavy: only when this opens
-
         yield GatewayBar("Data")
         yield ProblemBanner("bus")
         yield ProblemBanner("storage")
@@ -204,28 +204,22 @@ class DataScreen(GatewayScreen):
         if not self.model.changed or not self.is_current:
             return
         self.model.changed = False
-        from agile_tui.widgets.chart import Chart
-
         chart = self.query_one("#chart", Chart)
-        plt = chart.plt
-        plt.clear_data()
         now = self.app.session.clock()
         _, _, scale, unit_name = WINDOWS[self.model.window]
         shown = self.model.drawn(2 * chart.content_size.width)  # braille: 2 dots a cell
-        for key, points in shown.items():
-            if points:
-                xs = [(t - now) / scale for t, _ in points]
-                ys = [v for _, v in points]
-                label = f"{'/'.join(key)} {self.model.unit(key)}".strip()
-                plt.plot(xs, ys, label=label, marker="braille")
-        plt.xlabel(unit_name)
+        series = [
+            Series(self.model.label(key), [((t - now) / scale, v) for t, v in points])
+            for key, points in shown.items()
+            if points
+        ]
         if not self.model.subscribed:
-            plt.title("pick streams on the left")
-        elif self.model.window and not any(shown.values()):
-            plt.title("nothing stored in this window (R: recording)")
+            title = "pick streams on the left"
+        elif self.model.window and not series:
+            title = "nothing stored in this window (R: recording)"
         else:
-            plt.title("")
-        chart.refresh()
+            title = ""
+        chart.plot(series, unit_name, title)
 
 
 def _key(value: str) -> Key:

@@ -1,78 +1,61 @@
-"""The live chart: textual-plotext's PlotextPlot, drawn straight from plotext's matrix.
+"""The live chart: agile_tui.widgets.plot's braille lines, in the theme's colours, each
+line drawn once a figure and kept until the next."""
 
-PlotextPlot has plotext write the whole figure out as ANSI codes, parses them back with
-Rich and has Textual turn that Text into lines: most of an idle Data section's CPU at
-one frame a second. This makes the lines from the matrix of characters and colours
-itself, turning each distinct colour triple into a Rich style once (through the very
-same ANSI parse, so the picture is unchanged: the snapshot tests hold it)."""
+from collections.abc import Sequence
 
-from functools import lru_cache
-from typing import Any
-
-import plotext._utility as plotext_utility
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.strip import Strip
-from textual.widget import _RenderCache
-from textual_plotext import PlotextPlot
+from textual.widget import Widget
+
+from agile_tui.widgets.plot import AXIS, TITLE, Series, draw
 
 
-@lru_cache(maxsize=256)
-def _style(colors: tuple[object, object, object]) -> Style | None:
-    ansi = plotext_utility.colors_to_ansi(*colors)
-    spans = Text.from_ansi(f"{ansi}x{plotext_utility.ansi_end}").spans
-    return spans[0].style if spans else None  # type: ignore[return-value]  # parsed ANSI: Styles
+class Chart(Widget):
+    DEFAULT_CSS = "Chart { height: 1fr; }"
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._series: Sequence[Series] = ()
+        self._xlabel = ""
+        self._title = ""
+        self._strips: list[Strip] | None = None
 
-def _frozen(color: object) -> object:
-    return tuple(color) if isinstance(color, list) else color  # rgb lists: hashable
+    def plot(self, series: Sequence[Series], xlabel: str, title: str = "") -> None:
+        self._series, self._xlabel, self._title = series, xlabel, title
+        self._strips = None
+        self.refresh()
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = None  # a theme of other colours, say
 
-class Chart(PlotextPlot):
-    def _runs(self) -> list[list[tuple[str, Style | None]]]:
-        """The figure's rows, top first, as runs of characters of one style."""
-        plot: Any = self.plt  # plotext's figure, whose steps used here are typed nowhere
-        plot.plotsize(self.size.width, self.size.height)
-        plot._set_size(self.size.width, self.size.height)  # as PlotextPlot does (its #5)
-        plot.theme(self._get_plotext_theme_name(self.app.theme))
-        plot._set_sizes()
-        plot._build_matrix()
-        matrix = plot.monitor.matrix
-        rows = []
-        for row in reversed(matrix.Rows):  # plotext counts rows upwards
-            markers, fg, style, bg = (
-                matrix.marker[row],
-                matrix.fullground[row],
-                matrix.style[row],
-                matrix.background[row],
-            )
-            runs = []
-            start = 0
-            for col in range(1, matrix.cols + 1):
-                if col == matrix.cols or (fg[col], style[col], bg[col]) != (
-                    fg[start],
-                    style[start],
-                    bg[start],
-                ):
-                    colors = (_frozen(fg[start]), _frozen(style[start]), _frozen(bg[start]))
-                    runs.append(("".join(markers[start:col]), _style(colors)))
-                    start = col
-            rows.append(runs)
-        return rows
+    def on_resize(self) -> None:
+        self._strips = None
 
-    def _render_content(self) -> None:
-        # Textual 8.2.8's own hook (textual is pinned exactly): lines straight to the
-        # render cache, where Widget._render_content would go through render() and a
-        # Visual made of the Text.
-        width, height = self.size
-        base = self.visual_style.rich_style
-        strips = [
-            Strip([Segment(t, base + s if s else base) for t, s in runs]).adjust_cell_length(
-                width, base
-            )
-            for runs in self._runs()[:height]
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._strips is None or (self._strips and self._strips[0].cell_length != width):
+            self._strips = self._draw()
+        return self._strips[y] if y < len(self._strips) else Strip.blank(width, self.rich_style)
+
+    def _draw(self) -> list[Strip]:
+        base = self.rich_style
+        theme = self.app.current_theme
+        palette = [
+            base + Style(color=color)
+            for color in (theme.accent, theme.success, theme.error, theme.secondary, theme.primary)
+            if color
         ]
-        strips += [Strip.blank(width, base)] * (height - len(strips))
-        self._render_cache = _RenderCache(self.size, strips)
-        self._dirty_regions.clear()
+        styles = {AXIS: base + Style(color=theme.foreground, dim=True), TITLE: base}
+        width, height = self.size
+        return [
+            Strip(
+                [
+                    Segment(text, styles.get(index) or palette[index % len(palette)])
+                    for text, index in runs
+                ],
+                width,
+            )
+            for runs in draw(width, height, self._series, self._xlabel, self._title)
+        ]
