@@ -20,11 +20,12 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new file."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new file
+    (made with `mode`, less the umask)."""
     tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
     try:
-        with open(tmp, "wb") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -177,6 +177,13 @@ CATALOG: dict[str, ServiceSpec] = {
                 ),
                 Option("channel", 15, "ZigBee channel of a new network (11-26)", int),
                 Option("request-timeout", 10.0, "s before an unanswered request fails", float),
+                Option(
+                    "backups",
+                    10,
+                    "network backups kept (taken at formation, on a join or leave, daily, "
+                    "before an update)",
+                    int,
+                ),
                 Option("devices", 0, "virtual radio: extra climate sensors", int),
                 Option("report-interval", 1.0, "virtual radio: s between reports", float),
                 Option(

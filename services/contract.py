@@ -701,6 +701,10 @@ CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
 NamedInfoListWire = Annotated[list[list[Any]], DBusSignature("a(sa{sv})")]
 PolicyListWire = Annotated[list[list[Any]], DBusSignature("a(ssa{sv})")]
 Bool = Annotated[bool, DBusSignature("b")]
+# A ZigBee network backup kept on the gateway: (taken, epoch ms; file name; devices).
+BACKUP_SIGNATURE = "(tsu)"
+BackupWire = Annotated[list[Any], DBusSignature(BACKUP_SIGNATURE)]
+BackupListWire = Annotated[list[list[Any]], DBusSignature("a" + BACKUP_SIGNATURE)]
 BoolByDevice = Annotated[dict[str, bool], DBusSignature("a{sb}")]
 BoolByStream = BoolByDevice  # keyed DEVICE/COMPONENT
 Double = Annotated[float, DBusSignature("d")]

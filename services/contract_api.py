@@ -156,9 +156,18 @@ ADDITIONS: Methods = {
     },
 }
 
-# ZigBee's protocol object adds opening the network to joining devices.
+# ZigBee's protocol object adds opening the network to joining devices, and the
+# network's backups: listed to all, taken by operators, read (they hold the network key)
+# and restored by admins.
 ZIGBEE_ADDITIONS: Methods = {
-    c.PROTOCOL_IFACE: {"PermitJoin": M("u", "", O), "PermitJoinRemaining": M("", "u", V)},
+    c.PROTOCOL_IFACE: {
+        "PermitJoin": M("u", "", O),
+        "PermitJoinRemaining": M("", "u", V),
+        "Backups": M("", "a" + c.BACKUP_SIGNATURE, V),
+        "TakeBackup": M("", c.BACKUP_SIGNATURE, O),
+        "ExportBackup": M("s", "s", A),
+        "Restore": M("s", c.BACKUP_SIGNATURE, A),
+    },
 }
 
 # Batch's operations: a delete is a Delete.

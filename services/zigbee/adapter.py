@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 import zigpy.application
+import zigpy.backups
 import zigpy.device
 import zigpy.exceptions
 import zigpy.types as t
@@ -33,6 +34,7 @@ from services.errors import AgileError
 from services.private import secret_folder
 from services.protocol import ProtocolAdapter, ProtocolInterface
 from services.service import spawn
+from services.zigbee.backups import BackupFile, BackupFolder, parse
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ RADIOS = {
 }
 # Clusters every device has that are not worth a component of their own.
 HOUSEKEEPING = {0x0000, 0x0003, 0x0004, 0x0005, 0x0019, 0x0020}
+BACKUP_AFTER_CHANGE_S = 2.0  # joins come in bursts: one backup after the last
 
 
 def radio_class(name: str) -> type[zigpy.application.ControllerApplication]:
@@ -104,6 +107,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         request_timeout_s: float = 10.0,
         poll_interval_s: float = 10.0,
         sim: dict[str, Any] | None = None,
+        backups_kept: int = 10,
     ) -> None:
         super().__init__()
         self.state_dir = state_dir
@@ -123,6 +127,8 @@ class ZigBeeAdapter(ProtocolAdapter):
         self._listening: dict[tuple[t.EUI64, int, int], Callable[[], None]] = {}
         self._polls: dict[tuple[t.EUI64, int, int, int], asyncio.Task[None]] = {}
         self.interface_class = ZigBeeInterface
+        self.backups = BackupFolder(state_dir / "zigbee" / "backups", max(1, backups_kept))
+        self._backup_timer: asyncio.TimerHandle | None = None
 
     # -- radio --
 
@@ -138,7 +144,11 @@ class ZigBeeAdapter(ProtocolAdapter):
         if self.radio == "virtual":
             from services.zigbee.sim.radio import SIM_CONFIG
 
-            config[SIM_CONFIG] = {"nvram": str(folder / "virtual-radio.json"), **self.sim}
+            config[SIM_CONFIG] = {
+                "nvram": str(folder / "virtual-radio.json"),
+                "air": str(folder / "virtual-air.json"),
+                **self.sim,
+            }
         return config
 
     @property
@@ -203,6 +213,8 @@ class ZigBeeAdapter(ProtocolAdapter):
             raise _NoLibrary(str(exc)) from None
         self._app = await cls.new(self.zigpy_config(), auto_form=True)
         self.app.add_listener(self)
+        self.app.backups.add_listener(self)  # its backups (daily, after a restore) as files
+        spawn(self._backup_after_change())  # at formation, or what changed while it was off
         version = importlib.metadata.version("zigpy")
         self.driver = f"zigpy {version}, {cls.DISPLAY_NAME or self.radio} radio"
         restored = [d for d in self.app.devices.values() if self._is_member(d)]
@@ -216,12 +228,93 @@ class ZigBeeAdapter(ProtocolAdapter):
         )
 
     async def stop(self) -> None:
-        for task in self._polls.values():
-            task.cancel()
         if self._opener is not None:
             self._opener.cancel()
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._backup_timer is not None:
+            self._backup_timer.cancel()
+        for task in self._polls.values():
+            task.cancel()
+        self._polls.clear()
+        for unlisten in self._listening.values():
+            unlisten()
+        self._listening.clear()
         if self._app is not None:
-            await self._app.shutdown()
+            app, self._app = self._app, None
+            await app.shutdown()
+
+    # -- network backups --
+
+    def network_backup_created(self, backup: zigpy.backups.NetworkBackup) -> None:
+        """zigpy's own (at start, daily, after a restore), kept as files too."""
+        try:
+            written = self.backups.write(backup)
+        except (OSError, ValueError) as exc:
+            log.error("ZigBee network backup not written: %s", exc)
+            return
+        if written is not None:
+            log.info("ZigBee network backed up: %s, %d devices", written.name, written.devices)
+
+    def network_backup_removed(self, backup: zigpy.backups.NetworkBackup) -> None:
+        """zigpy keeps only the newest of compatible backups; the files keep their own count."""
+
+    def _backup_soon(self) -> None:
+        if self._backup_timer is not None:
+            self._backup_timer.cancel()
+        self._backup_timer = asyncio.get_running_loop().call_later(
+            BACKUP_AFTER_CHANGE_S, lambda: spawn(self._backup_after_change())
+        )
+
+    async def _backup_after_change(self) -> None:
+        """A backup through zigpy (its database keeps it too), written unless the last
+        file says the same."""
+        if self._app is None:
+            return
+        try:
+            await self.app.backups.create_backup(load_devices=True)
+        except Exception as exc:  # a radio can fail in many ways; the next change tries again
+            log.warning("ZigBee network backup after a change failed: %s", exc)
+
+    async def take_backup(self) -> BackupFile:
+        """A backup now, kept as a file whatever the ones before say."""
+        app = self.app
+        await self._radio(app.load_network_info(load_devices=True), "read the network")
+        backup = app.backups.from_network_state()
+        app.backups.add_backup(backup, suppress_event=True)
+        written = self.backups.write(backup, force=True)
+        assert written is not None  # forced
+        log.info("ZigBee network backed up on request: %s", written.name)
+        return written
+
+    async def restore(self, text: str) -> BackupFile | None:
+        """The network of a backup onto the radio, its frame counter advanced as zigpy
+        does; the network it replaces (if the radio holds one) is backed up first. The
+        devices the backup lists report again without pairing (zigpy's database still
+        knows them)."""
+        backup = parse(text)
+        try:
+            before: BackupFile | None = await self.take_backup()
+        except c.NoResult as exc:  # a wiped radio: nothing on it to keep
+            log.info("the radio's network is not backed up before the restore: %s", exc)
+            before = None
+        await self._radio(self.app.backups.restore_backup(backup), "restore the network")
+        subscribed = [(str(key[0]), profile) for key, profile in self.subscriptions.items()]
+        self.subscriptions.clear()
+        await self._close()
+        await self._open()
+        for address, profile in subscribed:
+            try:
+                await self.subscribe(address, profile)
+            except (c.NoResult, c.DeviceNotFound) as exc:
+                log.warning("%s: not subscribed again after the restore: %s", address, exc)
+        log.info(
+            "ZigBee network restored from a backup of %s (the one before: %s)",
+            backup.backup_time.isoformat(),
+            before.name if before else "none",
+        )
+        return before
 
     def _is_member(self, dev: object) -> TypeGuard[zigpy.device.Device]:
         return isinstance(dev, zigpy.device.Device) and dev.ieee != self.app.state.node_info.ieee
@@ -252,6 +345,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         if self._is_member(device) and self._interviewed(device):
             log.info("%s (%s) interviewed", device.ieee, self.name_of(device))
             self.seen(str(device.ieee), self.name_of(device))
+            self._backup_soon()
 
     def device_left(self, device: zigpy.device.Device) -> None:
         # Forget it (zigpy's database too): if it comes back, it joins and is interviewed
@@ -261,6 +355,7 @@ class ZigBeeAdapter(ProtocolAdapter):
 
     def device_removed(self, device: zigpy.device.Device) -> None:
         self.left.add(device.ieee)
+        self._backup_soon()
 
     def handle_message(self, device: zigpy.device.Device, *args: Any) -> None:
         if self._is_member(device) and self._interviewed(device):
@@ -362,6 +457,8 @@ class ZigBeeAdapter(ProtocolAdapter):
             ) from None
         except zigpy.exceptions.DeliveryError as exc:
             raise c.NoResult(f"{who} is not reachable ({what}): {exc}") from None
+        except zigpy.exceptions.NetworkNotFormed as exc:
+            raise c.NoResult(f"the radio holds no network ({what}): {exc}") from None
         except zigpy.exceptions.ZigbeeException as exc:
             raise c.NoResult(f"{who}: {what} failed: {exc}") from None
 
@@ -556,7 +653,8 @@ class ZigBeeAdapter(ProtocolAdapter):
 
 
 class ZigBeeInterface(ProtocolInterface):
-    """The Protocol interface plus permit-join with an explicit duration."""
+    """The Protocol interface plus permit-join with an explicit duration, and the
+    network's backups."""
 
     adapter: ZigBeeAdapter
 
@@ -567,3 +665,21 @@ class ZigBeeInterface(ProtocolInterface):
     @dbus_method()
     def PermitJoinRemaining(self) -> c.UInt32:
         return self.adapter.permit_remaining_s()
+
+    @dbus_method()
+    def Backups(self) -> c.BackupListWire:
+        return [list(f.to_wire()) for f in self.adapter.backups.files()]
+
+    @dbus_method()
+    async def TakeBackup(self) -> c.BackupWire:
+        return list((await self.adapter.take_backup()).to_wire())
+
+    @dbus_method()
+    def ExportBackup(self, name: c.Str) -> c.Str:
+        return self.adapter.backups.read(name)
+
+    @dbus_method()
+    async def Restore(self, backup: c.Str) -> c.BackupWire:
+        """Returns the backup taken of the network it replaced ("" if the radio held none)."""
+        before = await self.adapter.restore(backup)
+        return list(before.to_wire()) if before else [0, "", 0]

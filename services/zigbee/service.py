@@ -27,6 +27,7 @@ def create(config: ServiceConfig) -> ProtocolService:
         port=opts["port"] or ("" if radio == "virtual" else DEFAULT_PORT),
         channel=opts["channel"],
         request_timeout_s=opts["request-timeout"],
+        backups_kept=opts["backups"],
         sim=sim,
     )
     return ProtocolService(config, adapter)

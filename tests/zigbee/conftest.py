@@ -15,9 +15,16 @@ async def zigbee_factory(tmp_path: Path):
     started: list[ZigBeeAdapter] = []
 
     async def start(
-        faults: bool = False, state_dir: Path | None = None, devices=None, **kw
+        faults: bool = False,
+        state_dir: Path | None = None,
+        devices=None,
+        radio_file: Path | None = None,
+        **kw,
     ) -> ZigBeeAdapter:
+        """`radio_file`: the virtual stick's NVRAM (another file: another stick)."""
         sim = {"devices": devices or population(faults=faults, report_interval_s=0.2)}
+        if radio_file is not None:
+            sim["nvram"] = str(radio_file)
         adapter = ZigBeeAdapter(state_dir or tmp_path / "state", sim=sim, **kw)
         await adapter.start()
         started.append(adapter)

@@ -89,7 +89,7 @@ async def test_kill_9_mid_interview_then_restart_finishes_joining(gateway_factor
     nvram = gw.state_dir / "zigbee" / "virtual-radio.json"
 
     async def joined_not_interviewed():
-        joined = json.loads(nvram.read_text()).get("joined", {})
+        joined = json.loads(nvram.read_text()).get("children", {})
         (listed,) = await protocol(bus, "ZB", "Devices")
         return len(joined) >= 3 and len(listed) < len(joined)
 

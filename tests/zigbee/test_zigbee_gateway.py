@@ -1,6 +1,7 @@
 """ZigBee over the gateway bus: discovery opens joining, registration, values, commands."""
 
 import asyncio
+import json
 
 import pytest
 from dbus_fast import DBusError
@@ -10,7 +11,7 @@ from services.devicemanager.service import create as create_dm
 from services.protocolmanager.service import create as create_pm
 from services.zigbee.service import create as create_zigbee
 from tests.devicemanager_helpers import listen_records
-from tests.helpers import device, dm, eventually, pm, protocol
+from tests.helpers import agile_gateway, device, dm, eventually, pm, protocol
 
 ZB = c.protocol_bus_name("ZB")
 CLIMATE, PLUG, PIR = "00:12:4b:00:1c:00:00:01", "00:12:4b:00:1c:00:00:02", "00:12:4b:00:1c:00:00:04"
@@ -126,3 +127,38 @@ async def test_the_generic_type_exposes_every_reportable_attribute(gateway, clie
         (await device(client, PIR_ID, "Read", "s", "1/occupancy/occupancy"))[0]
     )
     assert record.value in ("Unoccupied", "Occupied")  # the ZCL enum names, from zigpy
+
+
+async def test_agile_gateway_zigbee_backs_the_network_up_and_restores_it(
+    gateway, client, bus_address, tmp_path
+) -> None:
+    await discover(client, CLIMATE, PLUG, PIR)
+    await pm(client, "StopDiscovery")
+    saved = tmp_path / "network.json"
+
+    done = await asyncio.to_thread(
+        agile_gateway, "zigbee", "backup", str(saved), "--bus", bus_address
+    )
+    assert done.returncode == 0, done.stderr
+    assert saved.stat().st_mode & 0o777 == 0o600  # it holds the network key
+    assert "ieee_address" in saved.read_text() and "backed up" in done.stderr
+    listing = await asyncio.to_thread(agile_gateway, "zigbee", "backups", "--bus", bus_address)
+    devices = len(json.loads(saved.read_text())["devices"])
+    assert devices >= 3 and f"{devices:3d} devices" in listing.stdout, listing.stdout
+
+    pan_id = gateway.zigbee.adapter.app.state.network_info.pan_id
+    await gateway.zigbee.adapter.app.reset_network_info()  # the stick wiped
+    done = await asyncio.to_thread(
+        agile_gateway, "zigbee", "restore", str(saved), "--bus", bus_address
+    )
+    assert done.returncode == 0, done.stderr
+    assert gateway.zigbee.adapter.app.state.network_info.pan_id == pan_id
+    (listed,) = await protocol(client, "ZB", "Devices")
+    assert {CLIMATE, PLUG, PIR} <= {o[0] for o in listed}
+
+    saved.write_text('{"metadata": {"format": "zigpy/open-coordinator-backup"}}')
+    refused = await asyncio.to_thread(
+        agile_gateway, "zigbee", "restore", str(saved), "--bus", bus_address
+    )
+    assert refused.returncode == 1 and "not a ZigBee network backup" in refused.stderr
+    assert (await protocol(client, "ZB", "Status")) == ["AVAILABLE"]

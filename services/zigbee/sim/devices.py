@@ -65,6 +65,7 @@ class SimDevice:
     nwk: t.NWK | None = None
     joined: bool = False
     present: bool = True
+    rx_counter: int = 0  # the last frame counter it took from the coordinator
     # (endpoint, cluster) -> attribute ids the coordinator asked to have reported
     reporting: dict[tuple[int, int], set[int]] = field(default_factory=dict)
 
@@ -78,6 +79,10 @@ class SimDevice:
             ep.in_clusters.setdefault(
                 BASIC, {0x0000: 3, 0x0004: self.manufacturer, 0x0005: self.model, 0x0007: 1}
             )
+
+    @property
+    def ieee_str(self) -> str:
+        return str(self.ieee)
 
     def endpoint(self, endpoint_id: int) -> SimEndpoint | None:
         return next((ep for ep in self.endpoints if ep.endpoint == endpoint_id), None)

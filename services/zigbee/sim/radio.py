@@ -5,6 +5,14 @@ to this radio's "NVRAM" (a JSON file), permit-join lets simulated devices join,
 zigpy interviews them with real ZDO requests, reads attributes, sends commands
 and configures reporting with real ZCL frames, and every answer comes back
 through `packet_received` as serialized frames, as from a real stick.
+
+The devices remember the network they joined in a file of their own (the air), not
+in the radio: a new stick that takes over the network from a backup finds them still
+on it, and a wiped one does not. As on a real network, every frame the coordinator
+sends carries its network key's frame counter and a device drops a frame whose counter
+is not above the last it took (replay protection): a stick restored without advancing
+the counter goes unheard until it passes the old one. The radio keeps its counter as
+real stacks do, written to NVRAM only every COUNTER_JUMP frames and resumed from there.
 """
 
 import asyncio
@@ -32,6 +40,7 @@ SIM_CONFIG = "agile_virtual"  # key of the zigpy config holding the simulation
 COORDINATOR_IEEE = t.EUI64.convert("00:12:4b:00:00:00:a9:11")
 COORDINATOR_NWK = t.NWK(0x0000)
 REANNOUNCE_S = 5.0
+COUNTER_JUMP = 4096  # frames between writes of the counter (EmberZNet's NVM3 does the same)
 
 
 def _node_descriptor(logical_type: zdo_t.LogicalType, mains: bool) -> zdo_t.NodeDescriptor:
@@ -75,6 +84,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         super().__init__(config)
         sim = self.config.get(SIM_CONFIG) or {}
         self.nvram_path = Path(sim.get("nvram", "zigbee-nvram.json"))
+        self.air_path = Path(sim.get("air", self.nvram_path.with_name("virtual-air.json")))
         self.air: dict[t.EUI64, SimDevice] = {d.ieee: d for d in sim.get("devices", [])}
         self.join_spacing_s = float(sim.get("join_spacing_s", 0.05))
         self.permit_until = 0.0
@@ -83,39 +93,89 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         self._join_task: asyncio.Task[None] | None = None
         self._tsn = 0
         self.nvram: dict[str, Any] = {}
+        self.tx_counter = 0  # the network key's outgoing frame counter
+        self.memory: dict[str, dict[str, Any]] = {}  # the devices' own: by IEEE
         # Frames zigpy sent, by (destination IEEE, ZDO/ZCL cluster): what tests and the
         # benchmark count (an interview is Node_Desc_req, Active_EP_req, ...).
         self.sent: Counter[tuple[str, int]] = Counter()
         self.reports_sent: Counter[str] = Counter()  # attribute reports, by device IEEE
 
-    # -- the "hardware": NVRAM --
+    # -- the "hardware": the stick's NVRAM, and what the devices remember --
 
     def _save_nvram(self) -> None:
-        self.nvram["joined"] = {
+        self.nvram["children"] = {
             str(d.ieee): int(d.nwk) for d in self.air.values() if d.joined and d.nwk is not None
         }
         write_atomic(self.nvram_path, json.dumps(self.nvram, indent=1).encode())
+
+    def _save_memory(self) -> None:
+        for dev in self.air.values():
+            if dev.ieee_str in self.memory:
+                self.memory[dev.ieee_str]["rx_counter"] = dev.rx_counter
+        write_atomic(self.air_path, json.dumps(self.memory, indent=1).encode())
+
+    def _network_id(self) -> dict[str, str]:
+        """What a device that joined knows of the network: its extended PAN id and key."""
+        info = self.nvram["network_info"]
+        return {"network": info["extended_pan_id"], "key": info["network_key"]["key"]}
 
     async def connect(self) -> None:
         try:
             self.nvram = json.loads(self.nvram_path.read_text())
         except FileNotFoundError:
             self.nvram = {}
-        for ieee, nwk in self.nvram.get("joined", {}).items():
-            dev = self.air.get(t.EUI64.convert(ieee))
-            if dev is not None:
-                dev.joined, dev.nwk = True, t.NWK(nwk)
+        try:
+            self.memory = json.loads(self.air_path.read_text())
+        except FileNotFoundError:
+            self.memory = {}
+        if "network_info" in self.nvram:
+            # Resumed from the last write, which was ahead of any frame sent since.
+            self.tx_counter = max(
+                int(self.nvram.get("counter_written", 0)),
+                int(self.nvram["network_info"]["network_key"]["tx_counter"]),
+            )
+            self._migrate()
+        for dev in self.air.values():
+            dev.joined = False
+            remembered = self.memory.get(dev.ieee_str)
+            if remembered is not None:
+                dev.nwk, dev.rx_counter = t.NWK(remembered["nwk"]), remembered["rx_counter"]
+
+    def _migrate(self) -> None:
+        """NVRAM written before the devices kept their own memory: its "joined" table."""
+        joined = self.nvram.pop("joined", None)
+        if joined is not None and not self.memory:
+            self.memory = {
+                ieee: {**self._network_id(), "nwk": nwk, "rx_counter": 0}
+                for ieee, nwk in joined.items()
+            }
+            self._save_memory()
 
     async def disconnect(self) -> None:
         for task in [*self._sim_tasks.values(), self._join_task]:
             if task is not None:
                 task.cancel()
         self._sim_tasks.clear()
+        if self.memory:
+            self._save_memory()
 
     async def load_network_info(self, *, load_devices: bool = False) -> None:
         if "network_info" not in self.nvram:
             raise zigpy.exceptions.NetworkNotFormed("the virtual radio holds no network")
-        self.state.network_info = zigpy.state.NetworkInfo.from_dict(self.nvram["network_info"])
+        info = zigpy.state.NetworkInfo.from_dict(self.nvram["network_info"])
+        key = info.network_key
+        info = info.replace(network_key=key.replace(tx_counter=self.tx_counter))
+        if load_devices:
+            children = {
+                t.EUI64.convert(ieee): t.NWK(nwk)
+                for ieee, nwk in self.nvram.get("children", {}).items()
+            }
+            routers = {d.ieee for d in self.air.values() if d.router}
+            info = info.replace(
+                children=[ieee for ieee in children if ieee not in routers],
+                nwk_addresses=children,
+            )
+        self.state.network_info = info
         self.state.node_info = zigpy.state.NodeInfo.from_dict(self.nvram["node_info"])
 
     async def write_network_info(
@@ -126,13 +186,22 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         if node_info.ieee == t.EUI64.UNKNOWN:  # type: ignore[attr-defined]  # zigpy sets it after the class
             node_info = node_info.replace(ieee=COORDINATOR_IEEE)
         node_info = node_info.replace(nwk=t.NWK(node_info.nwk))
-        self.nvram["network_info"] = network_info.as_dict()
-        self.nvram["node_info"] = node_info.as_dict()
-        self._save_nvram()
+        self.tx_counter = int(network_info.network_key.tx_counter)
+        # The device table a backup brings, as a stick restored from one holds it.
+        restored = {str(ieee): int(nwk) for ieee, nwk in network_info.nwk_addresses.items()}
+        network_info = network_info.replace(children=[], nwk_addresses={})
+        self.nvram = {
+            "network_info": network_info.as_dict(),
+            "node_info": node_info.as_dict(),
+            "counter_written": self.tx_counter + COUNTER_JUMP,
+            "children": restored,
+        }
+        write_atomic(self.nvram_path, json.dumps(self.nvram, indent=1).encode())
         self.state.network_info = network_info
         self.state.node_info = node_info
 
     async def reset_network_info(self) -> None:
+        # The stick forgets; the devices still remember the network they were on.
         self.nvram = {}
         for dev in self.air.values():
             dev.joined = False
@@ -146,7 +215,10 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         task = coordinator.schedule_initialize()
         if task is not None:
             await task
+        network = self._network_id()
         for dev in self.air.values():
+            remembered = self.memory.get(dev.ieee_str, {})
+            dev.joined = {k: remembered.get(k) for k in network} == network
             if dev.joined:
                 self._start_device(dev)
                 known = self.devices.get(dev.ieee)
@@ -200,7 +272,10 @@ class VirtualRadio(zigpy.application.ControllerApplication):
     def _join(self, dev: SimDevice) -> None:
         dev.nwk = self._free_nwk(dev)
         dev.joined = True
+        dev.rx_counter = 0  # a new key: any counter is new to it
         dev.reporting.clear()
+        self.memory[dev.ieee_str] = {**self._network_id(), "nwk": int(dev.nwk), "rx_counter": 0}
+        self._save_memory()
         self._save_nvram()  # the stick knows its children before zigpy hears of them
         log.info("virtual radio: %s (%s) joins as 0x%04x", dev.ieee, dev.model, dev.nwk)
         self.handle_join(dev.nwk, dev.ieee, COORDINATOR_NWK)
@@ -215,6 +290,8 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         task = self._sim_tasks.pop(dev.ieee, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+        self.memory.pop(dev.ieee_str, None)
+        self._save_memory()
         self._save_nvram()
         if announce and dev.nwk is not None:
             log.info("virtual radio: %s leaves the network", dev.ieee)
@@ -329,9 +406,17 @@ class VirtualRadio(zigpy.application.ControllerApplication):
                 exc,
             )
 
+    def _next_frame_counter(self) -> int:
+        self.tx_counter += 1
+        if self.tx_counter >= int(self.nvram.get("counter_written", 0)):
+            self.nvram["counter_written"] = self.tx_counter + COUNTER_JUMP
+            self._save_nvram()
+        return self.tx_counter
+
     async def send_packet(self, packet: t.ZigbeePacket) -> None:
         dst = packet.dst
         assert dst is not None
+        counter = self._next_frame_counter()
         if dst.addr_mode == t.AddrMode.Broadcast:
             if packet.dst_ep == 0 and packet.cluster_id == zdo_t.ZDOCmd.IEEE_addr_req:
                 self._answer_address_request(packet.data.serialize())
@@ -353,7 +438,14 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             )
         if dev.mute:
             return  # acknowledged at the MAC layer, never answered
-        asyncio.get_running_loop().call_later(dev.latency_s, self._answer, dev, packet)
+        asyncio.get_running_loop().call_later(dev.latency_s, self._heard, dev, packet, counter)
+
+    def _heard(self, dev: SimDevice, packet: t.ZigbeePacket, counter: int) -> None:
+        if counter <= dev.rx_counter:
+            log.debug("virtual radio: %s drops a frame of counter %d (replayed)", dev.ieee, counter)
+            return
+        dev.rx_counter = counter
+        self._answer(dev, packet)
 
     def _answer_address_request(self, data: bytes) -> None:
         """IEEE_addr_req, broadcast by zigpy for a NWK address it does not know."""
