@@ -428,9 +428,10 @@ def foreign(
 ) -> str:
     """Today's image for another architecture (built under emulation), pushed as
     agile/SERVICE:STRATEGY-ARCH; its id."""
-    for _ in build(client, service, strategy, arch, say=quiet, retag=False):
-        pass
-    image = client.images.get(version_reference(service, strategy, arch)).id
+    with checkout_copy() as code:  # one tree throughout, whatever changes in this one
+        for _ in build(client, service, strategy, arch, say=quiet, retag=False, code=code):
+            pass
+        image = client.images.get(version_reference(service, strategy, arch, code)).id
     registry.push(client, image, service, f"{strategy}-{arch}")
     return image
 

@@ -210,6 +210,9 @@ SERVICE_CALLS: dict[str, frozenset[tuple[str, str]]] = {
     ),
     # A protocol adds itself to the ProtocolManager (its own name only: checked there).
     **{p: frozenset({(c.PROTOCOL_MANAGER_IFACE, "Add")}) for p in ("ble", "zigbee", "dummy")},
+    # The update service backs the ZigBee network up before it updates the zigbee service,
+    # and restores it when it rolls back.
+    "updater": frozenset((c.PROTOCOL_IFACE, m) for m in ("TakeBackup", "ExportBackup", "Restore")),
     # MQTT commands (when switched on) are written with the bridge's own identity.
     "mqtt": frozenset(
         (c.DEVICE_IFACE, m) for m in ("Follow", "Unfollow", "Replay", "Write", "Execute")

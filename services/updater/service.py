@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 REJOIN_S = 1.0  # between tries to join the bus again
 ENGINE_BACK_S = 300.0  # how long an update cut off by the engine waits for it to return
 SELF = "updater"  # the image that runs this service: it does not replace itself
+# The ZigBee network as it was before the zigbee service's last update: a rollback puts
+# it back (a new version may have changed what the radio holds). It holds the network
+# key: the updater's own, 0600.
+ZIGBEE_BEFORE = "zigbee-network-before-update.json"
+ZIGBEE_BACK_S = 120.0  # for the rolled-back zigbee service to be on the bus again
 Outcome = tuple[c.OperationState, str]  # how an operation ended, and what to say of it
 
 
@@ -190,6 +195,8 @@ class UpdaterService(BusService):
         rolled_back = []
         # The bus last: every other service reconnects when it restarts.
         for service in sorted(services, key=lambda s: s == "bus"):
+            if service == "zigbee":
+                self.back_up_zigbee(op)
             try:
                 ok = update(
                     client,
@@ -213,6 +220,8 @@ class UpdaterService(BusService):
             op.cancellable = True  # between services, a cancel stops before the next
             if not ok:
                 rolled_back.append(service)
+                if service == "zigbee":
+                    self.restore_zigbee(op)
         if rolled_back:
             return (
                 c.OperationState.ROLLED_BACK,
@@ -256,6 +265,8 @@ class UpdaterService(BusService):
         problem = rollback(
             self.engine(), self.state_dir, service, self.window_s, journal=self.journal
         )
+        if service == "zigbee" and not problem:
+            self.restore_zigbee(op)
         if problem:
             return c.OperationState.FAILED, f"{service}: back on the previous image, but {problem}"
         return c.OperationState.SUCCEEDED, f"{service}: back on agile/{service}:previous"
@@ -289,6 +300,69 @@ class UpdaterService(BusService):
         op.past_return()
         freed = prune(self.engine())
         return c.OperationState.SUCCEEDED, f"pruned: {freed:,} bytes freed"
+
+    # -- the ZigBee network around an update of its service --
+
+    def _zigbee(self, member: str, signature: str = "", *body: Any, timeout: float = 60) -> Any:
+        """A call to the ZigBee service, from an operation's thread."""
+        from services.bus import call
+
+        if self._loop is None:
+            raise RuntimeError("the update service is not on the bus")
+        reply = asyncio.run_coroutine_threadsafe(
+            call(
+                self.bus,
+                c.protocol_bus_name("ZB"),
+                c.protocol_path("ZB"),
+                c.PROTOCOL_IFACE,
+                member,
+                signature,
+                body,
+                timeout=timeout,
+            ),
+            self._loop,
+        ).result(timeout + 5)
+        return reply[0]
+
+    def back_up_zigbee(self, op: Running) -> None:
+        """The network, backed up before the zigbee service changes; a gateway without a
+        ZigBee service (or a radio) is updated all the same, and says so."""
+        target = self.journal.path.parent / ZIGBEE_BEFORE
+        try:
+            _, name, devices = self._zigbee("TakeBackup")
+            text = self._zigbee("ExportBackup", "s", name)
+        except (DBusError, OSError, TimeoutError, RuntimeError) as exc:
+            target.unlink(missing_ok=True)  # an older one is not this update's
+            op.say(f"zigbee: the network is not backed up before the update: {exc}")
+            return
+        fd = os.open(target.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        target.with_suffix(".tmp").replace(target)
+        op.say(f"zigbee: the network is backed up before the update ({name}, {devices} devices)")
+
+    def restore_zigbee(self, op: Running) -> None:
+        """The network as it was before the update, onto the radio of the version that
+        runs again (once it is back on the bus)."""
+        target = self.journal.path.parent / ZIGBEE_BEFORE
+        if not target.exists():
+            op.say("zigbee: no network backup from before the update to restore")
+            return
+        text = target.read_text()
+        deadline = time.monotonic() + ZIGBEE_BACK_S
+        while True:
+            try:
+                self._zigbee("Restore", "s", text, timeout=ZIGBEE_BACK_S)
+                break
+            except DBusError as exc:
+                if exc.type == c.INVALID_ARGS_ERROR or time.monotonic() > deadline:
+                    op.say(f"zigbee: the network from before the update not restored: {exc.text}")
+                    return
+                time.sleep(1)  # not on the bus yet, or its radio not open yet
+            except (OSError, TimeoutError, RuntimeError) as exc:
+                op.say(f"zigbee: the network from before the update not restored: {exc}")
+                return
+        op.say("zigbee: the network from before the update is restored")
 
     def _heard(self, op: Running, event: tuple[object, ...]) -> None:
         """An operation's event (in its thread) as a signal (on the bus's loop)."""
