@@ -181,7 +181,7 @@ CATALOG: dict[str, ServiceSpec] = {
                     "backups",
                     10,
                     "network backups kept (taken at formation, on a join or leave, daily, "
-                    "before an update)",
+                    "before an update); 0: only on request (an SD card spared)",
                     int,
                 ),
                 Option("devices", 0, "virtual radio: extra climate sensors", int),

@@ -279,6 +279,26 @@ class CallerInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ZigBeeBackup:
+    """A ZigBee network backup the gateway keeps, `(tsu)`: taken (epoch ms), its file's
+    name, how many devices it lists."""
+
+    time_ms: int
+    name: str
+    devices: int
+
+    SIGNATURE = "(tsu)"
+
+    def to_wire(self) -> list[Any]:
+        return [self.time_ms, self.name, self.devices]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        time_ms, name, devices = value
+        return cls(int(time_ms), name, int(devices))
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One operator or admin action, `(dsussss)`: when (epoch s), who (user, uid), the
     service that acted, the call (Interface.Member), its arguments (cut), the outcome
@@ -701,10 +721,8 @@ CharacteristicListWire = Annotated[list[list[Any]], DBusSignature("a(ssas)")]
 NamedInfoListWire = Annotated[list[list[Any]], DBusSignature("a(sa{sv})")]
 PolicyListWire = Annotated[list[list[Any]], DBusSignature("a(ssa{sv})")]
 Bool = Annotated[bool, DBusSignature("b")]
-# A ZigBee network backup kept on the gateway: (taken, epoch ms; file name; devices).
-BACKUP_SIGNATURE = "(tsu)"
-BackupWire = Annotated[list[Any], DBusSignature(BACKUP_SIGNATURE)]
-BackupListWire = Annotated[list[list[Any]], DBusSignature("a" + BACKUP_SIGNATURE)]
+BackupWire = Annotated[list[Any], DBusSignature(ZigBeeBackup.SIGNATURE)]
+BackupListWire = Annotated[list[list[Any]], DBusSignature("a" + ZigBeeBackup.SIGNATURE)]
 BoolByDevice = Annotated[dict[str, bool], DBusSignature("a{sb}")]
 BoolByStream = BoolByDevice  # keyed DEVICE/COMPONENT
 Double = Annotated[float, DBusSignature("d")]

@@ -163,10 +163,10 @@ ZIGBEE_ADDITIONS: Methods = {
     c.PROTOCOL_IFACE: {
         "PermitJoin": M("u", "", O),
         "PermitJoinRemaining": M("", "u", V),
-        "Backups": M("", "a" + c.BACKUP_SIGNATURE, V),
-        "TakeBackup": M("", c.BACKUP_SIGNATURE, O),
+        "Backups": M("", "a" + c.ZigBeeBackup.SIGNATURE, V),
+        "TakeBackup": M("", c.ZigBeeBackup.SIGNATURE, O),
         "ExportBackup": M("s", "s", A),
-        "Restore": M("s", c.BACKUP_SIGNATURE, A),
+        "Restore": M("s", c.ZigBeeBackup.SIGNATURE, A),
     },
 }
 

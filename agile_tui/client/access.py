@@ -10,6 +10,7 @@ from services.contract_api import ROLES
 ACTION_CALLS: dict[str, tuple[str, str]] = {
     "devices.discovery": (c.PROTOCOL_MANAGER_IFACE, "StartDiscovery"),
     "devices.permit_join": (c.PROTOCOL_IFACE, "PermitJoin"),
+    "devices.zigbee_backup": (c.PROTOCOL_IFACE, "TakeBackup"),
     "devices.pair": (c.DEVICE_MANAGER_IFACE, "Register"),
     "devices.connect": (c.DEVICE_IFACE, "Connect"),
     "devices.read": (c.DEVICE_IFACE, "Read"),

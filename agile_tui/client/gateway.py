@@ -198,7 +198,7 @@ class GatewayClient:
     async def unsubscribe(self, dev_id: str, component: str) -> None:
         await self._device(dev_id, "Unsubscribe", "s", component)
 
-    # -- ZigBee permit-join (an addition of the ZB protocol) --
+    # -- ZigBee permit-join and network backups (additions of the ZB protocol) --
 
     async def _zigbee(self, member: str, signature: str = "", *body: Any) -> list[Any]:
         return await self._call(
@@ -211,6 +211,14 @@ class GatewayClient:
     async def permit_join_remaining(self) -> int:
         (remaining,) = await self._zigbee("PermitJoinRemaining")
         return int(remaining)
+
+    async def zigbee_backups(self) -> list[c.ZigBeeBackup]:
+        (wire,) = await self._zigbee("Backups")
+        return [c.ZigBeeBackup.from_wire(b) for b in wire]
+
+    async def take_zigbee_backup(self) -> c.ZigBeeBackup:
+        (wire,) = await self._zigbee("TakeBackup")
+        return c.ZigBeeBackup.from_wire(wire)
 
     # -- who the gateway takes this user for --
 

@@ -24,6 +24,7 @@ class DevicesSource(Protocol):
     async def devices_status(self) -> dict[str, str]: ...
     async def all_devices_info(self) -> dict[str, dict[str, Any]]: ...
     async def permit_join_remaining(self) -> int: ...
+    async def zigbee_backups(self) -> list[c.ZigBeeBackup]: ...
     async def bridge_status(self) -> dict[str, Any] | None: ...
     async def bridged(self) -> dict[str, bool]: ...
 
@@ -43,6 +44,7 @@ class DevicesView:
     signal: dict[str, str] = field(default_factory=dict)  # RSSI (BLE) or LQI (ZigBee)
     discovering: bool = False
     join_until: float | None = None  # ZigBee joining open until (monotonic); None: no ZigBee
+    backups: list[c.ZigBeeBackup] | None = None  # the ZigBee network's, oldest first
     bridge: dict[str, Any] | None = None  # the MQTT bridge's Status; None: no bridge
     bridged: dict[str, bool] = field(default_factory=dict)
 
@@ -71,6 +73,7 @@ class DevicesModel(Polled[DevicesView]):
         devices_status = await source.devices_status()
         signal, last_seen = radio_info(await source.all_devices_info())
         join_until = await self._join_until(source)
+        backups = await self._backups(source) if join_until is not None else None
         bridge = await source.bridge_status()
         bridged = await source.bridged() if bridge else {}
         self.view = DevicesView(
@@ -80,6 +83,7 @@ class DevicesModel(Polled[DevicesView]):
             signal,
             any(s.status == c.DiscoveryState.RUNNING for s in statuses),
             join_until,
+            backups,
             bridge,
             bridged,
         )
@@ -109,6 +113,18 @@ class DevicesModel(Polled[DevicesView]):
                 raise
             return None
         return self.monotonic() + remaining
+
+    async def _backups(self, source: DevicesSource) -> list[c.ZigBeeBackup] | None:
+        try:
+            return await source.zigbee_backups()
+        except BusError as exc:
+            if exc.lost:
+                raise
+            return None  # a ZigBee service older than its backups
+
+    def backed_up(self, backup: c.ZigBeeBackup) -> None:
+        """This operator took `backup` now."""
+        self.view = dataclasses.replace(self.view, backups=[*(self.view.backups or []), backup])
 
     def joining(self, seconds: int) -> None:
         """Joining was opened for `seconds` (0: closed) by this operator."""

@@ -1,6 +1,7 @@
 """Devices: what the radios discover, what is registered, and pairing from the keyboard."""
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ class DevicesScreen(GatewayScreen):
     BINDINGS = [
         Binding("d", "toggle_discovery", "Discovery", id="devices.discovery"),
         Binding("j", "permit_join", "ZigBee join", id="devices.permit_join"),
+        Binding("B", "zigbee_backup", "ZigBee backup", id="devices.zigbee_backup", show=False),
         Binding("p", "pair", "Pair", id="devices.pair"),
         Binding("c", "toggle_connection", "Connect", id="devices.connect"),
         Binding("r", "read", "Read", id="devices.read"),
@@ -136,6 +138,11 @@ class DevicesScreen(GatewayScreen):
         remaining = self.model.join_remaining() if self.model else None
         if remaining is not None:
             parts.append(f"ZigBee joining {remaining}s" if remaining else "ZigBee closed (j)")
+        backups = self.view.backups
+        if backups is not None:
+            last = backups[-1].time_ms / 1000 if backups else None
+            taken = f"backup {_when(last, self.app.session.clock())}" if last else "no backup"
+            parts.append(f"{taken} (B)")
         return " · ".join(parts)
 
     def _count_down(self) -> None:
@@ -225,6 +232,19 @@ class DevicesScreen(GatewayScreen):
         self.notify(
             f"ZigBee joining open for {PERMIT_JOIN_S} s" if opening else "ZigBee joining closed"
         )
+        self._refresh()
+
+    @work(group="devices-action")
+    async def action_zigbee_backup(self) -> None:
+        """Back the ZigBee network up now (kept on the gateway, in its private folder)."""
+        try:
+            backup = await self._gateway().take_zigbee_backup()
+        except ClientError as exc:
+            self.notify(str(exc), title="ZigBee backup", severity="error")
+            return
+        if self.model:
+            self.model.backed_up(backup)
+        self.notify(f"{backup.name}: {backup.devices} devices", title="ZigBee network backed up")
         self._refresh()
 
     @on(DataTable.RowSelected, "#discovered")
@@ -353,6 +373,13 @@ class DevicesScreen(GatewayScreen):
                 self._refresh()
 
         await self._device_action("Remove", run)
+
+
+def _when(epoch_s: float, now: float) -> str:
+    """A time of day; the date too if not today's."""
+    then, today = time.localtime(epoch_s), time.localtime(now)
+    same_day = then[:3] == today[:3]
+    return time.strftime("%H:%M" if same_day else "%m-%d %H:%M", then)
 
 
 def _ago(seconds: float) -> str:

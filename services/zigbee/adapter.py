@@ -34,7 +34,7 @@ from services.errors import AgileError
 from services.private import secret_folder
 from services.protocol import ProtocolAdapter, ProtocolInterface
 from services.service import spawn
-from services.zigbee.backups import BackupFile, BackupFolder, parse
+from services.zigbee.backups import BackupFolder, parse
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         self._polls: dict[tuple[t.EUI64, int, int, int], asyncio.Task[None]] = {}
         self.interface_class = ZigBeeInterface
         self.backups = BackupFolder(state_dir / "zigbee" / "backups", max(1, backups_kept))
+        self.automatic_backups = backups_kept > 0
         self._backup_timer: asyncio.TimerHandle | None = None
 
     # -- radio --
@@ -249,6 +250,8 @@ class ZigBeeAdapter(ProtocolAdapter):
 
     def network_backup_created(self, backup: zigpy.backups.NetworkBackup) -> None:
         """zigpy's own (at start, daily, after a restore), kept as files too."""
+        if not self.automatic_backups:
+            return
         try:
             written = self.backups.write(backup)
         except (OSError, ValueError) as exc:
@@ -261,6 +264,8 @@ class ZigBeeAdapter(ProtocolAdapter):
         """zigpy keeps only the newest of compatible backups; the files keep their own count."""
 
     def _backup_soon(self) -> None:
+        if not self.automatic_backups:
+            return
         if self._backup_timer is not None:
             self._backup_timer.cancel()
         self._backup_timer = asyncio.get_running_loop().call_later(
@@ -277,7 +282,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         except Exception as exc:  # a radio can fail in many ways; the next change tries again
             log.warning("ZigBee network backup after a change failed: %s", exc)
 
-    async def take_backup(self) -> BackupFile:
+    async def take_backup(self) -> c.ZigBeeBackup:
         """A backup now, kept as a file whatever the ones before say."""
         app = self.app
         await self._radio(app.load_network_info(load_devices=True), "read the network")
@@ -288,14 +293,14 @@ class ZigBeeAdapter(ProtocolAdapter):
         log.info("ZigBee network backed up on request: %s", written.name)
         return written
 
-    async def restore(self, text: str) -> BackupFile | None:
+    async def restore(self, text: str) -> c.ZigBeeBackup | None:
         """The network of a backup onto the radio, its frame counter advanced as zigpy
         does; the network it replaces (if the radio holds one) is backed up first. The
         devices the backup lists report again without pairing (zigpy's database still
         knows them)."""
         backup = parse(text)
         try:
-            before: BackupFile | None = await self.take_backup()
+            before: c.ZigBeeBackup | None = await self.take_backup()
         except c.NoResult as exc:  # a wiped radio: nothing on it to keep
             log.info("the radio's network is not backed up before the restore: %s", exc)
             before = None
@@ -668,11 +673,11 @@ class ZigBeeInterface(ProtocolInterface):
 
     @dbus_method()
     def Backups(self) -> c.BackupListWire:
-        return [list(f.to_wire()) for f in self.adapter.backups.files()]
+        return [f.to_wire() for f in self.adapter.backups.files()]
 
     @dbus_method()
     async def TakeBackup(self) -> c.BackupWire:
-        return list((await self.adapter.take_backup()).to_wire())
+        return (await self.adapter.take_backup()).to_wire()
 
     @dbus_method()
     def ExportBackup(self, name: c.Str) -> c.Str:
@@ -682,4 +687,4 @@ class ZigBeeInterface(ProtocolInterface):
     async def Restore(self, backup: c.Str) -> c.BackupWire:
         """Returns the backup taken of the network it replaced ("" if the radio held none)."""
         before = await self.adapter.restore(backup)
-        return list(before.to_wire()) if before else [0, "", 0]
+        return (before or c.ZigBeeBackup(0, "", 0)).to_wire()

@@ -5,7 +5,6 @@ the network key), the newest `keep` of them."""
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,6 @@ MAX_BACKUP_BYTES = 1 << 20  # a network of 200 devices is some 40 KB
 # A backup zigpy makes again with nothing changed but its time and frame counter (each
 # start, every day) is written only if the last file is older than this.
 SAME_BACKUP_EVERY_S = 3600.0
-
-
-@dataclass(frozen=True)
-class BackupFile:
-    name: str
-    time_ms: int
-    devices: int
-
-    def to_wire(self) -> tuple[int, str, int]:
-        return (self.time_ms, self.name, self.devices)
 
 
 def parse(text: str | bytes) -> zigpy.backups.NetworkBackup:
@@ -63,7 +52,7 @@ class BackupFolder:
         self.folder = folder
         self.keep = keep
 
-    def files(self) -> list[BackupFile]:
+    def files(self) -> list[c.ZigBeeBackup]:
         """The backups kept, oldest first; a file that cannot be read is said and skipped."""
         if not self.folder.is_dir():
             return []
@@ -73,7 +62,7 @@ class BackupFolder:
                 document = json.loads(path.read_bytes())
                 created = document["metadata"]["internal"]["creation_time"]
                 time_ms = int(datetime.fromisoformat(created).timestamp() * 1000)
-                out.append(BackupFile(path.name, time_ms, len(document["devices"])))
+                out.append(c.ZigBeeBackup(time_ms, path.name, len(document["devices"])))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.error("%s: not a readable ZigBee backup, skipped: %s", path, exc)
         return out
@@ -83,7 +72,9 @@ class BackupFolder:
             raise c.InvalidArgs(f"no ZigBee backup {name!r}")
         return (self.folder / name).read_text()
 
-    def write(self, backup: zigpy.backups.NetworkBackup, force: bool = False) -> BackupFile | None:
+    def write(
+        self, backup: zigpy.backups.NetworkBackup, force: bool = False
+    ) -> c.ZigBeeBackup | None:
         """Keep `backup` as a file (None: the newest one says the same and is recent)."""
         kept = self.files()
         if kept and not force:
@@ -98,4 +89,4 @@ class BackupFolder:
         write_atomic(self.folder / name, json.dumps(document, indent=1).encode(), mode=0o600)
         for old in self.files()[: -self.keep]:
             (self.folder / old.name).unlink(missing_ok=True)
-        return BackupFile(name, int(when.timestamp() * 1000), len(document["devices"]))
+        return c.ZigBeeBackup(int(when.timestamp() * 1000), name, len(document["devices"]))

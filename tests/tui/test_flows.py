@@ -1,5 +1,6 @@
 """Pilot tests of the operator's flows against a real demo gateway."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -225,6 +226,33 @@ async def test_pair_a_zigbee_device_with_the_keyboard_alone(gateway, frozen_dir)
         client.close()
     assert (definition.device_id, definition.name) == (states.ZB_CLIMATE, "AGILE Sim TH-100")
     assert record.unit == "°C"
+
+
+async def test_shift_b_backs_the_zigbee_network_up_and_the_bar_says_when(
+    gateway, frozen_dir
+) -> None:
+    app = states.make_app(gateway.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.engine_settled(pilot)
+        await states.until(
+            pilot, lambda: "(B)" in str(states.table(pilot, "discovered").border_subtitle)
+        )
+        assert "no backup (B)" in str(states.table(pilot, "discovered").border_subtitle)
+        await pilot.press("B")
+        await states.until(
+            pilot,
+            lambda: re.search(
+                r"backup (\d\d-\d\d )?\d\d:\d\d \(B\)",
+                str(states.table(pilot, "discovered").border_subtitle),
+            ),
+        )
+    client = GatewayClient(gateway.address)
+    await client.connect()
+    try:
+        backups = await client.zigbee_backups()
+    finally:
+        client.close()
+    assert backups and backups[-1].name.startswith("zigbee-backup-")
 
 
 async def test_recording_policy_is_edited_and_history_is_charted(gateway, frozen_dir) -> None:

@@ -116,8 +116,8 @@ async def test_a_poke_fetches_at_once_and_the_model_is_idle_between_fetches() ->
 
 async def test_a_devices_fetch_costs_the_same_calls_for_any_number_of_devices(gateway) -> None:
     """Discovered, registered, discovery status, every device's status, every radio's
-    info, the ZigBee join window and the MQTT bridge's status and policy: eight calls,
-    however many devices there are."""
+    info, the ZigBee join window and backups and the MQTT bridge's status and policy:
+    nine calls, however many devices there are."""
     client = GatewayClient(gateway.address)
     await client.connect()
     try:
@@ -132,7 +132,7 @@ async def test_a_devices_fetch_costs_the_same_calls_for_any_number_of_devices(ga
         await client._dm("Register", "(ssss)s", SWITCH.to_wire(), "")
         await client._dm("Register", "(ssss)s", THERMOMETER.to_wire(), "")
         assert len(await client.registered()) == 2
-        assert await one_fetch() == one_device == 8
+        assert await one_fetch() == one_device == 9
     finally:
         client.close()
 

@@ -144,10 +144,10 @@ async def test_the_radio_resumes_its_counter_ahead_of_every_frame_it_sent(zigbee
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("not json", "not a ZigBee network backup"),
-        ('{"metadata": {}}', "not a ZigBee network backup"),
-        ("[]", "not a ZigBee network backup"),
-        ("x" * (1 << 21), "at most"),
+        pytest.param("not json", "not a ZigBee network backup", id="not-json"),
+        pytest.param('{"metadata": {}}', "not a ZigBee network backup", id="no-network"),
+        pytest.param("[]", "not a ZigBee network backup", id="a-list"),
+        pytest.param("x" * (1 << 21), "at most", id="two-megabytes"),
     ],
 )
 async def test_what_is_not_a_backup_is_refused_and_the_network_stays(zigbee_factory, text, error):
@@ -172,3 +172,13 @@ async def test_only_the_newest_backups_are_kept_and_a_bad_file_is_skipped(
     assert "not a readable ZigBee backup" in caplog.text
     with pytest.raises(c.InvalidArgs, match="no ZigBee backup"):
         adapter.backups.read("../virtual-radio.json")
+
+
+async def test_with_automatic_backups_off_only_a_requested_one_is_written(zigbee_factory):
+    adapter = await zigbee_factory(backups_kept=0)
+    await adapter.permit(30)
+    await joined(adapter)
+    await adapter._backup_after_change()  # what a join would have taken
+    assert adapter.backups.files() == []
+    taken = await adapter.take_backup()
+    assert [f.name for f in adapter.backups.files()] == [taken.name] and taken.devices == 5
