@@ -184,6 +184,25 @@ CATALOG: dict[str, ServiceSpec] = {
                     "before an update); 0: only on request (an SD card spared)",
                     int,
                 ),
+                Option(
+                    "ota-folder",
+                    None,
+                    "device firmware images (ZigBee OTA files) offered to devices "
+                    "(default STATE/zigbee/ota)",
+                ),
+                Option(
+                    "ota-online",
+                    False,
+                    "also zigpy's online firmware providers (the gateway must reach them)",
+                    boolean,
+                ),
+                Option(
+                    "ota-stall",
+                    60.0,
+                    "s without a block asked for before a firmware update counts as cut off "
+                    "(it resumes when the device is heard again)",
+                    float,
+                ),
                 Option("devices", 0, "virtual radio: extra climate sensors", int),
                 Option("report-interval", 1.0, "virtual radio: s between reports", float),
                 Option(

@@ -156,9 +156,9 @@ ADDITIONS: Methods = {
     },
 }
 
-# ZigBee's protocol object adds opening the network to joining devices, and the
-# network's backups: listed to all, taken by operators, read (they hold the network key)
-# and restored by admins.
+# ZigBee's protocol object adds opening the network to joining devices, the network's
+# backups (listed to all, taken by operators, read (they hold the network key) and
+# restored by admins) and device firmware (updated by admins: an image can break one).
 ZIGBEE_ADDITIONS: Methods = {
     c.PROTOCOL_IFACE: {
         "PermitJoin": M("u", "", O),
@@ -167,6 +167,8 @@ ZIGBEE_ADDITIONS: Methods = {
         "TakeBackup": M("", c.ZigBeeBackup.SIGNATURE, O),
         "ExportBackup": M("s", "s", A),
         "Restore": M("s", c.ZigBeeBackup.SIGNATURE, A),
+        "Firmware": M("s", "a{sv}", V),
+        "UpdateFirmware": M("s", "", A),
     },
 }
 

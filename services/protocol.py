@@ -136,7 +136,7 @@ class ProtocolAdapter(ABC):
         raise c.NoResult(f"{self.short_name} does not list characteristics")
 
 
-def _address(value: str) -> str:
+def checked_address(value: str) -> str:
     if not value or len(value) > 128 or not value.isprintable():
         raise c.InvalidArgs(f"not a device address: {value!r}")
     return value
@@ -183,39 +183,39 @@ class ProtocolInterface(ServiceInterface):
 
     @dbus_method()
     async def Connect(self, address: c.Str) -> None:
-        await self.adapter.connect(_address(address))
+        await self.adapter.connect(checked_address(address))
 
     @dbus_method()
     async def Disconnect(self, address: c.Str) -> None:
-        await self.adapter.disconnect(_address(address))
+        await self.adapter.disconnect(checked_address(address))
 
     @dbus_method()
     def DeviceStatus(self, address: c.Str) -> c.StatusWire:
-        return [self.adapter.device_status(_address(address))]
+        return [self.adapter.device_status(checked_address(address))]
 
     @dbus_method()
     async def Read(self, address: c.Str, profile: c.Profile) -> c.Bytes:
-        return await self.adapter.read(_address(address), profile)
+        return await self.adapter.read(checked_address(address), profile)
 
     @dbus_method()
     async def NotificationRead(self, address: c.Str, profile: c.Profile) -> c.Bytes:
-        return await self.adapter.notification_read(_address(address), profile)
+        return await self.adapter.notification_read(checked_address(address), profile)
 
     @dbus_method()
     async def Write(self, address: c.Str, profile: c.Profile, value: c.Bytes) -> None:
-        await self.adapter.write(_address(address), profile, value)
+        await self.adapter.write(checked_address(address), profile, value)
 
     @dbus_method()
     async def Subscribe(self, address: c.Str, profile: c.Profile) -> None:
-        await self.adapter.subscribe(_address(address), profile)
+        await self.adapter.subscribe(checked_address(address), profile)
 
     @dbus_method()
     async def Unsubscribe(self, address: c.Str, profile: c.Profile) -> None:
-        await self.adapter.unsubscribe(_address(address), profile)
+        await self.adapter.unsubscribe(checked_address(address), profile)
 
     @dbus_method()
     def DeviceInfo(self, address: c.Str) -> c.VariantDict:
-        return self.adapter.device_info(_address(address))
+        return self.adapter.device_info(checked_address(address))
 
     @dbus_method()
     def DevicesInfo(self) -> c.InfoByAddress:
@@ -230,7 +230,7 @@ class ProtocolInterface(ServiceInterface):
 
     @dbus_method()
     async def Characteristics(self, address: c.Str) -> c.CharacteristicListWire:
-        return [list(x) for x in await self.adapter.characteristics(_address(address))]
+        return [list(x) for x in await self.adapter.characteristics(checked_address(address))]
 
     @signal()
     def NewRecordSignal(self) -> c.NewRecordWire:

@@ -32,9 +32,10 @@ from zigpy.zcl import Cluster, foundation
 from services import contract as c
 from services.errors import AgileError
 from services.private import secret_folder
-from services.protocol import ProtocolAdapter, ProtocolInterface
+from services.protocol import ProtocolAdapter, ProtocolInterface, checked_address
 from services.service import spawn
 from services.zigbee.backups import BackupFolder, parse
+from services.zigbee.firmware import FirmwareUpdates, zigpy_ota_config
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ class ZigBeeAdapter(ProtocolAdapter):
         poll_interval_s: float = 10.0,
         sim: dict[str, Any] | None = None,
         backups_kept: int = 10,
+        ota_folder: str = "",
+        ota_online: bool = False,
+        ota_stall_s: float = 60.0,
     ) -> None:
         super().__init__()
         self.state_dir = state_dir
@@ -130,16 +134,20 @@ class ZigBeeAdapter(ProtocolAdapter):
         self.backups = BackupFolder(state_dir / "zigbee" / "backups", max(1, backups_kept))
         self.automatic_backups = backups_kept > 0
         self._backup_timer: asyncio.TimerHandle | None = None
+        self.ota_folder = Path(ota_folder) if ota_folder else state_dir / "zigbee" / "ota"
+        self.ota_online = ota_online
+        self.firmware = FirmwareUpdates(lambda: self.app, self.ota_folder, ota_stall_s)
 
     # -- radio --
 
     def zigpy_config(self) -> dict[str, Any]:
         folder = secret_folder(self.state_dir / "zigbee")  # the network key is in there
+        self.ota_folder.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "device": {"path": self.port or self.radio},
             "database_path": str(folder / "zigbee.db"),
             "network": {"channel": self.channel, "channels": [self.channel]},
-            "ota": {"enabled": False},
+            "ota": zigpy_ota_config(self.ota_folder, self.ota_online),
             "topology_scan_enabled": False,
         }
         if self.radio == "virtual":
@@ -236,6 +244,7 @@ class ZigBeeAdapter(ProtocolAdapter):
     async def _close(self) -> None:
         if self._backup_timer is not None:
             self._backup_timer.cancel()
+        self.firmware.stop()
         for task in self._polls.values():
             task.cancel()
         self._polls.clear()
@@ -351,6 +360,8 @@ class ZigBeeAdapter(ProtocolAdapter):
             log.info("%s (%s) interviewed", device.ieee, self.name_of(device))
             self.seen(str(device.ieee), self.name_of(device))
             self._backup_soon()
+            if self.firmware.version(device) is None:
+                spawn(self.firmware.learn(device))
 
     def device_left(self, device: zigpy.device.Device) -> None:
         # Forget it (zigpy's database too): if it comes back, it joins and is interviewed
@@ -366,6 +377,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         if self._is_member(device) and self._interviewed(device):
             self.left.discard(device.ieee)
             self.seen(str(device.ieee), self.name_of(device))
+            self.firmware.heard(device)
 
     def device_joined(self, device: zigpy.device.Device) -> None:
         log.info("%s joined; interviewing", device.ieee)
@@ -608,6 +620,25 @@ class ZigBeeAdapter(ProtocolAdapter):
             if unsubscribe is not None:
                 unsubscribe()
 
+    # -- device firmware --
+
+    async def firmware_status(self, address: str) -> dict[str, Variant]:
+        dev = self._device(address)
+        available = await self.firmware.available(dev)
+        status = self.firmware.status(dev)
+        return {
+            "Version": Variant("u", self.firmware.version(dev) or 0),
+            "Available": Variant("u", available.version if available else 0),
+            "State": Variant("s", status["State"]),
+            "Target": Variant("u", status["Target"]),
+            "Done": Variant("u", status["Done"]),
+            "Total": Variant("u", status["Total"]),
+            "Said": Variant("s", status["Said"]),
+        }
+
+    async def update_firmware(self, address: str) -> None:
+        await self.firmware.request(self._device(address))
+
     # -- what device types match on --
 
     def device_info(self, address: str) -> dict[str, Variant]:
@@ -632,6 +663,7 @@ class ZigBeeAdapter(ProtocolAdapter):
             "Interviewed": Variant("b", self._interviewed(dev)),
             "LastSeen": Variant("x", int(last * 1000) if last else 0),
             "PermitJoinRemaining": Variant("u", self.permit_remaining_s()),
+            "FirmwareVersion": Variant("u", self.firmware.version(dev) or 0),
         }
 
     async def characteristics(self, address: str) -> list[tuple[str, str, list[str]]]:
@@ -688,3 +720,15 @@ class ZigBeeInterface(ProtocolInterface):
         """Returns the backup taken of the network it replaced ("" if the radio held none)."""
         before = await self.adapter.restore(backup)
         return (before or c.ZigBeeBackup(0, "", 0)).to_wire()
+
+    @dbus_method()
+    async def Firmware(self, address: c.Str) -> c.VariantDict:
+        """The device's firmware: version, the newest image offered, an update's state
+        and progress (bytes)."""
+        return await self.adapter.firmware_status(checked_address(address))
+
+    @dbus_method()
+    async def UpdateFirmware(self, address: c.Str) -> None:
+        """Update the device to the newest image offered: at once, or when a sleepy device
+        next wakes."""
+        await self.adapter.update_firmware(checked_address(address))

@@ -28,6 +28,9 @@ def create(config: ServiceConfig) -> ProtocolService:
         channel=opts["channel"],
         request_timeout_s=opts["request-timeout"],
         backups_kept=opts["backups"],
+        ota_folder=opts["ota-folder"] or "",
+        ota_online=opts["ota-online"],
+        ota_stall_s=opts["ota-stall"],
         sim=sim,
     )
     return ProtocolService(config, adapter)

@@ -32,3 +32,32 @@ async def reporting(zigbee_factory) -> tuple:
     adapter.on_record = lambda address, profile, value: reports.put_nowait(value)
     await adapter.subscribe(CLIMATE, TEMPERATURE)
     return adapter, reports
+
+
+def ota_file(folder, image_type: int, version: int, size: int = 2_000):
+    """A ZigBee OTA file (the specification's header, one upgrade image element) for the
+    virtual devices' manufacturer, in `folder`; its path."""
+    import random
+
+    from zigpy.ota.image import ElementTagId, FieldControl, OTAImage, OTAImageHeader, SubElement
+
+    from services.zigbee.sim.devices import MANUFACTURER_CODE
+
+    payload = random.Random(version).randbytes(size)
+    element = SubElement(tag_id=ElementTagId.UPGRADE_IMAGE, data=payload)
+    header = OTAImageHeader(
+        upgrade_file_id=OTAImageHeader.MAGIC_VALUE,
+        header_version=0x0100,
+        header_length=56,
+        field_control=FieldControl(0),
+        manufacturer_id=MANUFACTURER_CODE,
+        image_type=image_type,
+        file_version=version,
+        stack_version=2,
+        header_string="AGILE Sim firmware",
+        image_size=56 + len(element.serialize()),
+    )
+    path = folder / f"agile-sim-{image_type:04x}-{version:08x}.ota"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(OTAImage(header=header, subelements=[element]).serialize())
+    return path

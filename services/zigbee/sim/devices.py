@@ -15,6 +15,8 @@ import zigpy.types as t
 from zigpy.profiles import zha
 from zigpy.zcl import Cluster
 
+from services.zigbee.sim.ota import OTA, OtaState
+
 # Cluster ids (ZCL spec); kept as plain ints since the simulator speaks bytes.
 BASIC = 0x0000
 POWER = 0x0001
@@ -66,6 +68,10 @@ class SimDevice:
     joined: bool = False
     present: bool = True
     rx_counter: int = 0  # the last frame counter it took from the coordinator
+    ota: OtaState | None = None  # its firmware, where it can be upgraded over the air
+    # A sleepy end device: awake for a moment every `sleep_s` (frames for it wait at its
+    # parent meanwhile, a few seconds at most); None: always listening.
+    sleep_s: float | None = None
     # (endpoint, cluster) -> attribute ids the coordinator asked to have reported
     reporting: dict[tuple[int, int], set[int]] = field(default_factory=dict)
 
@@ -75,6 +81,8 @@ class SimDevice:
         self.lqi = 180 + self.rng.randrange(70)
         self.rssi = -40 - self.rng.randrange(40)
         self.ticks = 0
+        self.awake_until = 0.0  # monotonic: a sleepy device's current wake
+        self.held: list[tuple[float, Any, int]] = []  # frames its parent holds for it
         for ep in self.endpoints:
             ep.in_clusters.setdefault(
                 BASIC, {0x0000: 3, 0x0004: self.manufacturer, 0x0005: self.model, 0x0007: 1}
@@ -123,7 +131,12 @@ def _ieee(n: int) -> t.EUI64:
     )
 
 
+MANUFACTURER_CODE = 0x1234  # the node descriptors' (and their firmware images')
+FIRST_FIRMWARE = 0x00010000
+
+
 def climate_sensor(n: int, **kw: Any) -> SimDevice:
+    kw.setdefault("ota", OtaState(MANUFACTURER_CODE, 0x0202, FIRST_FIRMWARE))
     return SimDevice(
         _ieee(n),
         "climate",
@@ -139,6 +152,7 @@ def climate_sensor(n: int, **kw: Any) -> SimDevice:
                     TEMPERATURE: {0x0000: 2150, 0x0001: -4000, 0x0002: 8500},
                     HUMIDITY: {0x0000: 4500, 0x0001: 0, 0x0002: 10000},
                 },
+                out_clusters=[OTA],
             )
         ],
         **kw,
@@ -146,6 +160,7 @@ def climate_sensor(n: int, **kw: Any) -> SimDevice:
 
 
 def smart_plug(n: int, **kw: Any) -> SimDevice:
+    kw.setdefault("ota", OtaState(MANUFACTURER_CODE, 0x0201, FIRST_FIRMWARE))
     return SimDevice(
         _ieee(n),
         "plug",
@@ -161,6 +176,7 @@ def smart_plug(n: int, **kw: Any) -> SimDevice:
                     METERING: {0x0000: 0, 0x0300: 0, 0x0301: 1, 0x0302: 1000},
                     ELECTRICAL: {0x050B: 60, 0x0505: 230, 0x0604: 1, 0x0605: 1},
                 },
+                out_clusters=[OTA],
             )
         ],
         router=True,

@@ -16,6 +16,7 @@ real stacks do, written to NVRAM only every COUNTER_JUMP frames and resumed from
 """
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -32,7 +33,8 @@ import zigpy.zdo.types as zdo_t
 from zigpy.zcl import foundation as f
 
 from services.atomicjson import write_atomic
-from services.zigbee.sim.devices import BASIC, LEVEL, ON_OFF, SimDevice, attr_type
+from services.zigbee.sim.devices import BASIC, LEVEL, ON_OFF, POWER, SimDevice, attr_type
+from services.zigbee.sim.ota import OTA, OtaClient
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ COORDINATOR_IEEE = t.EUI64.convert("00:12:4b:00:00:00:a9:11")
 COORDINATOR_NWK = t.NWK(0x0000)
 REANNOUNCE_S = 5.0
 COUNTER_JUMP = 4096  # frames between writes of the counter (EmberZNet's NVM3 does the same)
+INDIRECT_HOLD_S = 7.68  # how long a parent keeps a frame for a sleeping child (the spec's)
+AWAKE_S = 1.0  # a sleepy device's wake: it polls its parent, reports, and sleeps again
+JOIN_AWAKE_S = 30.0  # awake after joining or rebooting, to be interviewed
 
 
 def _node_descriptor(logical_type: zdo_t.LogicalType, mains: bool) -> zdo_t.NodeDescriptor:
@@ -90,6 +95,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         self.permit_until = 0.0
         self._coordinator_endpoints: dict[int, zdo_t.SimpleDescriptor] = {}
         self._sim_tasks: dict[t.EUI64, asyncio.Task[None]] = {}
+        self.ota_clients: dict[t.EUI64, OtaClient] = {}
         self._join_task: asyncio.Task[None] | None = None
         self._tsn = 0
         self.nvram: dict[str, Any] = {}
@@ -110,8 +116,11 @@ class VirtualRadio(zigpy.application.ControllerApplication):
 
     def _save_memory(self) -> None:
         for dev in self.air.values():
-            if dev.ieee_str in self.memory:
-                self.memory[dev.ieee_str]["rx_counter"] = dev.rx_counter
+            remembered = self.memory.get(dev.ieee_str)
+            if remembered is not None:
+                remembered["rx_counter"] = dev.rx_counter
+                if dev.ota is not None:
+                    remembered["ota"] = dev.ota.to_memory()
         write_atomic(self.air_path, json.dumps(self.memory, indent=1).encode())
 
     def _network_id(self) -> dict[str, str]:
@@ -140,6 +149,8 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             remembered = self.memory.get(dev.ieee_str)
             if remembered is not None:
                 dev.nwk, dev.rx_counter = t.NWK(remembered["nwk"]), remembered["rx_counter"]
+                if dev.ota is not None and "ota" in remembered:
+                    dev.ota.from_memory(remembered["ota"])
 
     def _migrate(self) -> None:
         """NVRAM written before the devices kept their own memory: its "joined" table."""
@@ -156,6 +167,8 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             if task is not None:
                 task.cancel()
         self._sim_tasks.clear()
+        for client in self.ota_clients.values():
+            client.stop()
         if self.memory:
             self._save_memory()
 
@@ -275,6 +288,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         dev.rx_counter = 0  # a new key: any counter is new to it
         dev.reporting.clear()
         self.memory[dev.ieee_str] = {**self._network_id(), "nwk": int(dev.nwk), "rx_counter": 0}
+        dev.awake_until = time.monotonic() + JOIN_AWAKE_S
         self._save_memory()
         self._save_nvram()  # the stick knows its children before zigpy hears of them
         log.info("virtual radio: %s (%s) joins as 0x%04x", dev.ieee, dev.model, dev.nwk)
@@ -290,6 +304,9 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         task = self._sim_tasks.pop(dev.ieee, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+        client = self.ota_clients.pop(dev.ieee, None)
+        if client is not None:
+            client.stop()
         self.memory.pop(dev.ieee_str, None)
         self._save_memory()
         self._save_nvram()
@@ -306,14 +323,59 @@ class VirtualRadio(zigpy.application.ControllerApplication):
     def _start_device(self, dev: SimDevice) -> None:
         if dev.ieee not in self._sim_tasks:
             self._sim_tasks[dev.ieee] = asyncio.ensure_future(self._live(dev))
+        if dev.ota is not None and dev.ieee not in self.ota_clients:
+            self.ota_clients[dev.ieee] = OtaClient(
+                dev.ota,
+                functools.partial(self._ota_request, dev),
+                functools.partial(self._rebooted, dev),
+                str(dev.ieee),
+            )
+
+    def _ota_request(self, dev: SimDevice, command_id: int, payload: bytes) -> None:
+        """A client-to-server command of the device's OTA cluster, to the coordinator."""
+        if not (dev.joined and dev.present):
+            return  # off the air: the request is lost
+        tsn = self._next_tsn()
+        hdr = self._header(command_id, tsn, general=False, direction=f.Direction.Client_to_Server)
+        self._deliver(dev, 1, 1, OTA, dev.endpoints[0].profile, tsn, hdr.serialize() + payload)
+
+    def _rebooted(self, dev: SimDevice) -> None:
+        """On new firmware: it remembers it, and announces itself as after a reboot."""
+        self._save_memory()
+        dev.awake_until = time.monotonic() + JOIN_AWAKE_S
+        asyncio.get_running_loop().call_later(0.5, self._announce, dev)
+
+    def asleep(self, dev: SimDevice) -> bool:
+        client = self.ota_clients.get(dev.ieee)
+        downloading = client is not None and client.busy  # a device stays up for it
+        return dev.sleep_s is not None and time.monotonic() >= dev.awake_until and not downloading
+
+    def _wake(self, dev: SimDevice) -> None:
+        """A sleepy device wakes: it polls its parent for what it holds, still fresh."""
+        now = time.monotonic()
+        dev.awake_until = now + AWAKE_S
+        held, dev.held = dev.held, []
+        # Its check-in: the battery, as sleepy sensors report it on waking (the one sign
+        # of life a coordinator sees from a device that was not asked to report).
+        for ep in dev.endpoints:
+            if POWER in ep.in_clusters:
+                self._report(dev, ep.endpoint, POWER, {0x0021})
+        for at, packet, counter in held:
+            if now - at <= INDIRECT_HOLD_S:
+                asyncio.get_running_loop().call_later(
+                    dev.latency_s, self._heard, dev, packet, counter
+                )
 
     async def _live(self, dev: SimDevice) -> None:
         """Reports, and the device's scripted faults, for as long as it is joined."""
         started = time.monotonic()
         up_since = announced = started
         while dev.joined:
-            await asyncio.sleep(dev.report_interval_s * (0.9 + 0.2 * dev.rng.random()))
+            period = dev.sleep_s if dev.sleep_s is not None else dev.report_interval_s
+            await asyncio.sleep(period * (0.9 + 0.2 * dev.rng.random()))
             now = time.monotonic()
+            if dev.sleep_s is not None and dev.present:
+                self._wake(dev)
             if dev.leave_after_s is not None and now - started >= dev.leave_after_s:
                 self._leave(dev)
                 return
@@ -363,9 +425,14 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         return self._tsn
 
     @staticmethod
-    def _header(command_id: int, tsn: int, general: bool) -> f.ZCLHeader:
+    def _header(
+        command_id: int,
+        tsn: int,
+        general: bool,
+        direction: f.Direction = f.Direction.Server_to_Client,
+    ) -> f.ZCLHeader:
         make = f.ZCLHeader.general if general else f.ZCLHeader.cluster
-        hdr = make(tsn, command_id, direction=f.Direction.Server_to_Client)
+        hdr = make(tsn, command_id, direction=direction)
         hdr.frame_control = hdr.frame_control.replace(disable_default_response=True)  # type: ignore[assignment,arg-type]  # zigpy types Struct.replace's keywords as dicts
         return hdr
 
@@ -438,6 +505,9 @@ class VirtualRadio(zigpy.application.ControllerApplication):
             )
         if dev.mute:
             return  # acknowledged at the MAC layer, never answered
+        if self.asleep(dev):
+            dev.held.append((time.monotonic(), packet, counter))  # its parent keeps it
+            return
         asyncio.get_running_loop().call_later(dev.latency_s, self._heard, dev, packet, counter)
 
     def _heard(self, dev: SimDevice, packet: t.ZigbeePacket, counter: int) -> None:
@@ -556,7 +626,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
     def _zcl(self, dev: SimDevice | None, packet: t.ZigbeePacket, data: bytes) -> bytes | None:
         hdr, rest = f.ZCLHeader.deserialize(data)
         if hdr.direction != f.Direction.Client_to_Server:
-            return None
+            return self._to_client_side(dev, packet.cluster_id, hdr, rest)
         cluster_id, ep = packet.cluster_id, packet.dst_ep or 0  # _answer saw one
         if dev is None:
             attrs = (
@@ -611,6 +681,34 @@ class VirtualRadio(zigpy.application.ControllerApplication):
         if dev is not None and self._command(dev, ep, cluster_id, hdr.command_id, rest):
             return self._default_response(hdr, f.Status.SUCCESS)
         return self._default_response(hdr, f.Status.UNSUP_CLUSTER_COMMAND)
+
+    def _to_client_side(
+        self, dev: SimDevice | None, cluster_id: int, hdr: f.ZCLHeader, rest: bytes
+    ) -> bytes | None:
+        """A frame for a client cluster of the device: its OTA upgrade client's."""
+        client = self.ota_clients.get(dev.ieee) if dev is not None else None
+        if client is None or cluster_id != OTA:
+            return None
+        if not hdr.frame_control.is_general:
+            client.heard(hdr.command_id, rest)
+            return None
+        if hdr.command_id != f.GeneralCommand.Read_Attributes:
+            return None
+        ids, _ = t.List[t.uint16_t].deserialize(rest)
+        attrs = client.state.attributes()
+        records = [
+            f.ReadAttributeRecord(a, f.Status.SUCCESS, _typed(OTA, a, attrs[a]))
+            if a in attrs
+            else f.ReadAttributeRecord(a, f.Status.UNSUPPORTED_ATTRIBUTE)
+            for a in ids
+        ]
+        out = self._header(
+            f.GeneralCommand.Read_Attributes_rsp,
+            hdr.tsn,
+            general=True,
+            direction=f.Direction.Client_to_Server,
+        )
+        return out.serialize() + b"".join(r.serialize() for r in records)
 
     def _default_response(self, hdr: f.ZCLHeader, status: f.Status) -> bytes | None:
         if status == f.Status.SUCCESS and hdr.frame_control.disable_default_response:
