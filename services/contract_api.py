@@ -109,6 +109,10 @@ ADDITIONS: Methods = {
         "Unfollow": M("ss", "", O),
         "Replay": M("st", "a" + c.SEQUENCED_SIGNATURE, O),
         "Sequence": M("s", "(tt)", V),
+        # Its firmware, where its protocol updates it (ZigBee's OTA).
+        "FirmwareVersion": M("", "s", V),
+        "Firmware": M("", "a{sv}", V),
+        "Update": M("", "", A),
     },
     c.PROTOCOL_IFACE: {
         "DeviceInfo": M("s", "a{sv}", V),
@@ -198,6 +202,7 @@ SERVICE_CALLS: dict[str, frozenset[tuple[str, str]]] = {
     "devicemanager": frozenset(
         (c.PROTOCOL_IFACE, m)
         for m in (
+            "UpdateFirmware",  # a Device's Update, which an admin called
             "Connect",
             "Disconnect",
             "Read",

@@ -136,6 +136,26 @@ class Device:
     async def disconnect(self) -> None:
         await self._protocol("Disconnect")
 
+    # -- firmware (where the protocol updates it: ZigBee's OTA) --
+
+    async def _firmware_call(self, member: str) -> list[Any]:
+        try:
+            return await self._protocol(member)
+        except DBusError as exc:
+            if exc.type == "org.freedesktop.DBus.Error.UnknownMethod":
+                raise c.NoResult(
+                    f"{self.id}: {c.protocol_short_name(self.protocol)} devices have no "
+                    "firmware updates here"
+                ) from None
+            raise
+
+    async def firmware(self) -> dict[str, Any]:
+        (info,) = await self._firmware_call("Firmware")
+        return dict(info)
+
+    async def update_firmware(self) -> None:
+        await self._firmware_call("UpdateFirmware")
+
     async def _ensure_connected(self) -> None:
         if await self.status() != c.DeviceStatus.CONNECTED:
             await self.connect()
@@ -390,6 +410,23 @@ class DeviceInterface(ServiceInterface):
     @dbus_method()
     async def Status(self) -> c.StatusWire:
         return [await self.device.status()]
+
+    @dbus_method()
+    async def FirmwareVersion(self) -> c.Str:
+        """The firmware the device runs (0x00010000), "" where its radio does not say."""
+        version = (await self.device.firmware()).get("Version")
+        return f"0x{version.value:08x}" if version is not None and version.value else ""
+
+    @dbus_method()
+    async def Firmware(self) -> c.VariantDict:
+        """Its firmware: version, the newest image offered, an update's state and bytes."""
+        return await self.device.firmware()
+
+    @dbus_method()
+    async def Update(self) -> None:
+        """Update its firmware to the newest image offered (a sleepy device: when it
+        next wakes)."""
+        await self.device.update_firmware()
 
     @dbus_method()
     def LastSeen(self) -> c.Int64:

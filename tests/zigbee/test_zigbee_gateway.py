@@ -162,3 +162,34 @@ async def test_agile_gateway_zigbee_backs_the_network_up_and_restores_it(
     )
     assert refused.returncode == 1 and "not a ZigBee network backup" in refused.stderr
     assert (await protocol(client, "ZB", "Status")) == ["AVAILABLE"]
+
+
+async def test_a_devices_firmware_is_read_and_updated_through_its_device_object(
+    gateway, client
+) -> None:
+    from services.zigbee.sim.devices import FIRST_FIRMWARE
+    from tests.zigbee.network import ota_file
+
+    found = await discover(client, PLUG)
+    await register(client, found[PLUG])
+
+    async def version() -> str:
+        (said,) = await device(client, PLUG_ID, "FirmwareVersion")
+        return said
+
+    assert await eventually(version) == f"0x{FIRST_FIRMWARE:08x}"
+    with pytest.raises(DBusError) as err:
+        await device(client, PLUG_ID, "Update")
+    assert "no newer firmware" in err.value.text
+
+    ota_file(gateway.state_dir / "zigbee" / "ota", 0x0201, FIRST_FIRMWARE + 1)
+    (firmware,) = await device(client, PLUG_ID, "Firmware")
+    assert firmware["Available"].value == FIRST_FIRMWARE + 1
+    await device(client, PLUG_ID, "Update")
+
+    async def updated() -> bool:
+        return await version() == f"0x{FIRST_FIRMWARE + 1:08x}"
+
+    await eventually(updated, timeout=120, interval=0.5)
+    (firmware,) = await device(client, PLUG_ID, "Firmware")
+    assert firmware["State"].value == "done" and firmware["Done"].value == firmware["Total"].value
