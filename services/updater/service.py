@@ -305,24 +305,13 @@ class UpdaterService(BusService):
 
     def _zigbee(self, member: str, signature: str = "", *body: Any, timeout: float = 60) -> Any:
         """A call to the ZigBee service, from an operation's thread."""
-        from services.bus import call
+        from services.zigbee.calls import zigbee_call
 
         if self._loop is None:
             raise RuntimeError("the update service is not on the bus")
-        reply = asyncio.run_coroutine_threadsafe(
-            call(
-                self.bus,
-                c.protocol_bus_name("ZB"),
-                c.protocol_path("ZB"),
-                c.PROTOCOL_IFACE,
-                member,
-                signature,
-                body,
-                timeout=timeout,
-            ),
-            self._loop,
+        return asyncio.run_coroutine_threadsafe(
+            zigbee_call(self.bus, member, signature, *body, timeout=timeout), self._loop
         ).result(timeout + 5)
-        return reply[0]
 
     def back_up_zigbee(self, op: Running) -> None:
         """The network, backed up before the zigbee service changes; a gateway without a

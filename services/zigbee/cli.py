@@ -35,9 +35,9 @@ def add_commands(group: Callable[[str, str], Any]) -> None:
 def cmd_zigbee(args: argparse.Namespace) -> int:
     from dbus_fast import DBusError
 
-    from services import contract as c
-    from services.bus import call, connect
+    from services.bus import connect
     from services.zigbee.backups import MAX_BACKUP_BYTES
+    from services.zigbee.calls import zigbee_call
 
     command = f"agile-gateway zigbee {args.zigbee_command}"
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
@@ -57,19 +57,9 @@ def cmd_zigbee(args: argparse.Namespace) -> int:
     async def zigbee(member: str, signature: str = "", *body: Any, timeout: float = 30) -> Any:
         bus = await connect(address)
         try:
-            reply = await call(
-                bus,
-                c.protocol_bus_name("ZB"),
-                c.protocol_path("ZB"),
-                c.PROTOCOL_IFACE,
-                member,
-                signature,
-                body,
-                timeout=timeout,
-            )
+            return await zigbee_call(bus, member, signature, *body, timeout=timeout)
         finally:
             bus.disconnect()
-        return reply[0]
 
     try:
         if args.zigbee_command == "backups":
