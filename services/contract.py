@@ -299,6 +299,36 @@ class ZigBeeBackup:
 
 
 @dataclass(frozen=True, slots=True)
+class FirmwareStatus:
+    """A device's firmware as its Device's `Firmware()` says it (a{sv}): the version it
+    runs, the newest image offered (0: none), and an update's state and bytes."""
+
+    version: int
+    available: int
+    state: str
+    target: int = 0
+    done: int = 0
+    total: int = 0
+    said: str = ""
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> Self:
+        def value(key: str, default: Any) -> Any:
+            got = info.get(key, default)
+            return getattr(got, "value", got)  # a Variant, or a plain value
+
+        return cls(
+            int(value("Version", 0)),
+            int(value("Available", 0)),
+            str(value("State", "idle")),
+            int(value("Target", 0)),
+            int(value("Done", 0)),
+            int(value("Total", 0)),
+            str(value("Said", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One operator or admin action, `(dsussss)`: when (epoch s), who (user, uid), the
     service that acted, the call (Interface.Member), its arguments (cut), the outcome

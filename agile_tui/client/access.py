@@ -18,6 +18,7 @@ ACTION_CALLS: dict[str, tuple[str, str]] = {
     "devices.execute": (c.DEVICE_IFACE, "Execute"),
     "devices.bridge": (c.BRIDGE_IFACE, "SetBridged"),
     "devices.remove": (c.DEVICE_MANAGER_IFACE, "Delete"),
+    "firmware.update": (c.DEVICE_IFACE, "Update"),
     "containers.start": (c.RUNTIME_IFACE, "Start"),
     "containers.stop": (c.RUNTIME_IFACE, "Stop"),
     "containers.restart": (c.RUNTIME_IFACE, "Restart"),

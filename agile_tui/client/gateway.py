@@ -185,6 +185,13 @@ class GatewayClient:
     async def write(self, dev_id: str, component: str, payload: str) -> None:
         await self._device(dev_id, "Write", "ss", component, payload)
 
+    async def firmware(self, dev_id: str) -> c.FirmwareStatus:
+        (info,) = await self._device(dev_id, "Firmware")
+        return c.FirmwareStatus.from_info(info)
+
+    async def update_firmware(self, dev_id: str) -> None:
+        await self._device(dev_id, "Update")
+
     async def commands(self, dev_id: str) -> list[str]:
         (names,) = await self._device(dev_id, "Commands")
         return names

@@ -17,6 +17,7 @@ from agile_tui.models.devices import DevicesModel, DevicesView
 from agile_tui.roles import lacking
 from agile_tui.screens.choice_modal import ChoiceModal
 from agile_tui.screens.confirm_modal import ConfirmModal
+from agile_tui.screens.firmware_modal import FirmwareModal
 from agile_tui.screens.gateway_screen import GatewayScreen
 from agile_tui.screens.pair_modal import PairModal
 from agile_tui.screens.prompt_modal import PromptModal
@@ -43,6 +44,7 @@ class DevicesScreen(GatewayScreen):
         Binding("w", "write", "Write", id="devices.write"),
         Binding("e", "execute", "Execute", id="devices.execute"),
         Binding("b", "toggle_bridged", "MQTT", id="devices.bridge"),
+        Binding("F", "firmware", "Firmware", id="devices.firmware", show=False),
         Binding("delete", "remove", "Remove", id="devices.remove"),
     ]
 
@@ -175,7 +177,7 @@ class DevicesScreen(GatewayScreen):
         # Hidden, not just dimmed, where they do not apply: the footer must fit 80 columns.
         if action == "pair":
             return table == "discovered"
-        if action in ("toggle_connection", "read", "write", "execute", "remove"):
+        if action in ("toggle_connection", "read", "write", "execute", "remove", "firmware"):
             return table == "registered"
         if action == "toggle_bridged":
             return table == "registered" and self.view.bridge is not None
@@ -338,6 +340,18 @@ class DevicesScreen(GatewayScreen):
                 self.notify(f"{component} ← {payload}", title=dev_id)
 
         await self._device_action("Write", run)
+
+    def action_firmware(self) -> None:
+        dev_id = self._selected("registered")
+        if dev_id is None:
+            self.notify("Select a registered device first", severity="warning")
+            return
+        try:
+            gateway = self._gateway()
+        except ClientError as exc:
+            self.notify(str(exc), title="Firmware", severity="error")
+            return
+        self.app.push_screen(FirmwareModal(gateway, dev_id))
 
     @work(group="devices-action")
     async def action_execute(self) -> None:

@@ -21,6 +21,7 @@ from tests.tui import states
 SHOTS = [
     ("devices", "devices", states.paired),
     ("pair-modal", "devices", states.pair_modal),
+    ("firmware-modal", "devices", states.firmware_modal),
     ("data", "devices", states.data_streams),
     ("data-history", "devices", states.data_history),
     ("policy-modal", "devices", states.policy_modal),

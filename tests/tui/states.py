@@ -227,6 +227,28 @@ async def pair_modal(pilot: Pilot[None]) -> None:
     await settled(pilot, waiting="devices-action")
 
 
+async def firmware_modal(pilot: Pilot[None]) -> None:
+    """A paired ZigBee sensor's firmware, as F shows it on the registered table."""
+    await engine_settled(pilot)
+    await pilot.press("j")  # ZigBee joining, until all five have joined (no toast later)
+    await until(
+        pilot, lambda: sum(k.startswith("zb") for k in list(table(pilot, "discovered").keys())) == 5
+    )
+    await pilot.press("j")  # closed again: no countdown in the bar
+    await until(pilot, lambda: "closed" in str(table(pilot, "discovered").border_subtitle))
+    select_row(pilot, "discovered", ZB_CLIMATE)
+    await pilot.press("p")
+    await on_screen(pilot, "PairModal")
+    await pilot.press("enter", "enter")  # the proposed type and name
+    await until(pilot, lambda: rows(pilot, "registered") == 1)
+    table(pilot, "registered").focus()
+    await settled(pilot)  # the toasts go while Devices is on top (a modal keeps them under)
+    await pilot.press("F")
+    await on_screen(pilot, "FirmwareModal")
+    await until(pilot, lambda: "0x" in str(pilot.app.screen.query_one("#firmware-runs").render()))
+    await settled(pilot, waiting="firmware-status")
+
+
 async def devices_shown(pilot: Pilot[None]) -> None:
     """The Devices section has shown the gateway's state once (its ZigBee joining state
     is in the discovered table's subtitle)."""

@@ -380,3 +380,23 @@ async def test_actions_the_role_lacks_are_dimmed_and_say_the_role_they_need(
         screen = app.screen
         assert isinstance(screen, DevicesScreen)
         await states.until(pilot, lambda: screen.view.discovering)
+
+
+async def test_u_in_the_firmware_view_updates_a_zigbee_device_and_shows_it_done(
+    gateway_factory, frozen_dir
+) -> None:
+    from services.zigbee.sim.devices import FIRST_FIRMWARE
+    from tests.zigbee.network import ota_file
+
+    gw = gateway_factory(*states.GATEWAY_OPTIONS)
+    ota_file(gw.state_dir / "zigbee" / "ota", 0x0202, FIRST_FIRMWARE + 1)  # the sensor's
+    app = states.make_app(gw.address, frozen_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await states.firmware_modal(pilot)
+        label = pilot.app.screen.query_one("#firmware-offered")
+        assert f"0x{FIRST_FIRMWARE + 1:08x}" in str(label.render())
+        await pilot.press("u")
+        state = pilot.app.screen.query_one("#firmware-state")
+        await states.until(pilot, lambda: "done" in str(state.render()), timeout=120)
+        runs = pilot.app.screen.query_one("#firmware-runs")
+        await states.until(pilot, lambda: f"0x{FIRST_FIRMWARE + 1:08x}" in str(runs.render()))

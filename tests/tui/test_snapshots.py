@@ -17,6 +17,7 @@ SCREENS = {  # name: (section the app opens on, how the state is reached)
     "devices-paired": ("devices", states.paired),
     "devices-viewer": ("devices", states.paired_as_viewer),
     "pair-modal": ("devices", states.pair_modal),
+    "firmware-modal": ("devices", states.firmware_modal),
     "data-streams": ("devices", states.data_streams),
     "data-history": ("devices", states.data_history),
     "policy-modal": ("devices", states.policy_modal),

@@ -48,14 +48,17 @@ AWAKE_S = 1.0  # a sleepy device's wake: it polls its parent, reports, and sleep
 JOIN_AWAKE_S = 30.0  # awake after joining or rebooting, to be interviewed
 
 
-def _node_descriptor(logical_type: zdo_t.LogicalType, mains: bool) -> zdo_t.NodeDescriptor:
-    caps = zdo_t.NodeDescriptor.MACCapabilityFlags.AllocateAddress
+def _node_descriptor(
+    logical_type: zdo_t.LogicalType, mains: bool, listening: bool = True
+) -> zdo_t.NodeDescriptor:
+    """`listening`: its receiver stays on (a sleepy end device's does not: zigpy, and
+    the firmware queue, know it by this)."""
+    flags = zdo_t.NodeDescriptor.MACCapabilityFlags
+    caps = flags.AllocateAddress
     if mains:
-        caps |= (
-            zdo_t.NodeDescriptor.MACCapabilityFlags.MainsPowered
-            | zdo_t.NodeDescriptor.MACCapabilityFlags.RxOnWhenIdle
-            | zdo_t.NodeDescriptor.MACCapabilityFlags.FullFunctionDevice
-        )
+        caps |= flags.MainsPowered | flags.FullFunctionDevice
+    if mains or listening:
+        caps |= flags.RxOnWhenIdle
     return zdo_t.NodeDescriptor(
         logical_type=logical_type,
         complex_descriptor_available=0,
@@ -590,7 +593,7 @@ class VirtualRadio(zigpy.application.ControllerApplication):
                 desc = _node_descriptor(zdo_t.LogicalType.Coordinator, True)
             else:
                 kind = zdo_t.LogicalType.Router if dev.router else zdo_t.LogicalType.EndDevice
-                desc = _node_descriptor(kind, dev.router)
+                desc = _node_descriptor(kind, dev.router, listening=dev.sleep_s is None)
             return cmd.Node_Desc_rsp, tsn + t.serialize(
                 [ok, nwk, desc], (zdo_t.Status, t.NWK, zdo_t.NodeDescriptor)
             )
