@@ -269,9 +269,6 @@ class ZigBeeAdapter(ProtocolAdapter):
         if written is not None:
             log.info("ZigBee network backed up: %s, %d devices", written.name, written.devices)
 
-    def network_backup_removed(self, backup: zigpy.backups.NetworkBackup) -> None:
-        """zigpy keeps only the newest of compatible backups; the files keep their own count."""
-
     def _backup_soon(self) -> None:
         if not self.automatic_backups:
             return
@@ -317,7 +314,12 @@ class ZigBeeAdapter(ProtocolAdapter):
         subscribed = [(str(key[0]), profile) for key, profile in self.subscriptions.items()]
         self.subscriptions.clear()
         await self._close()
-        await self._open()
+        try:
+            await self._open()
+        except Exception as exc:  # as at start: unavailable, and opened again when it can be
+            self._say_unavailable(f"ZigBee radio failed after the restore: {exc}")
+            self._opener = asyncio.ensure_future(self._open_when_there())
+            raise c.NoResult(f"the radio did not open on the restored network: {exc}") from None
         for address, profile in subscribed:
             try:
                 await self.subscribe(address, profile)
