@@ -327,6 +327,17 @@ class FirmwareStatus:
             str(value("Said", "")),
         )
 
+    def to_info(self) -> dict[str, Variant]:
+        return {
+            "Version": Variant("u", self.version),
+            "Available": Variant("u", self.available),
+            "State": Variant("s", self.state),
+            "Target": Variant("u", self.target),
+            "Done": Variant("u", self.done),
+            "Total": Variant("u", self.total),
+            "Said": Variant("s", self.said),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:

@@ -156,6 +156,12 @@ class Device:
     async def update_firmware(self) -> None:
         await self._firmware_call("UpdateFirmware")
 
+    async def firmware_version(self) -> str:
+        """From what the radio says of the device (no image is looked up for it)."""
+        (info,) = await self._protocol("DeviceInfo")
+        version = info.get("FirmwareVersion")
+        return f"0x{version.value:08x}" if version is not None and version.value else ""
+
     async def _ensure_connected(self) -> None:
         if await self.status() != c.DeviceStatus.CONNECTED:
             await self.connect()
@@ -414,8 +420,7 @@ class DeviceInterface(ServiceInterface):
     @dbus_method()
     async def FirmwareVersion(self) -> c.Str:
         """The firmware the device runs (0x00010000), "" where its radio does not say."""
-        version = (await self.device.firmware()).get("Version")
-        return f"0x{version.value:08x}" if version is not None and version.value else ""
+        return await self.device.firmware_version()
 
     @dbus_method()
     async def Firmware(self) -> c.VariantDict:

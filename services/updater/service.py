@@ -19,6 +19,7 @@ from dbus_fast.service import ServiceInterface, signal
 from dbus_fast.service import method as dbus_method
 
 from services import contract as c
+from services.atomicjson import write_atomic
 from services.catalog import IMAGES, options_of
 from services.errors import EngineUnreachable
 from services.images import link_rate
@@ -324,10 +325,7 @@ class UpdaterService(BusService):
             target.unlink(missing_ok=True)  # an older one is not this update's
             op.say(f"zigbee: the network is not backed up before the update: {exc}")
             return
-        fd = os.open(target.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        target.with_suffix(".tmp").replace(target)
+        write_atomic(target, text.encode(), mode=0o600)
         op.say(f"zigbee: the network is backed up before the update ({name}, {devices} devices)")
 
     def restore_zigbee(self, op: Running) -> None:

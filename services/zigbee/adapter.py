@@ -35,6 +35,7 @@ from services.private import secret_folder
 from services.protocol import ProtocolAdapter, ProtocolInterface, checked_address
 from services.service import spawn
 from services.zigbee.backups import BackupFolder, parse
+from services.zigbee.errors import RADIO_ERRORS
 from services.zigbee.firmware import FirmwareUpdates, zigpy_ota_config
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ class ZigBeeAdapter(ProtocolAdapter):
             return
         try:
             await self.app.backups.create_backup(load_devices=True)
-        except Exception as exc:  # a radio can fail in many ways; the next change tries again
+        except RADIO_ERRORS as exc:  # the next change tries again
             log.warning("ZigBee network backup after a change failed: %s", exc)
 
     async def take_backup(self) -> c.ZigBeeBackup:
@@ -316,7 +317,7 @@ class ZigBeeAdapter(ProtocolAdapter):
         await self._close()
         try:
             await self._open()
-        except Exception as exc:  # as at start: unavailable, and opened again when it can be
+        except RADIO_ERRORS as exc:  # as at start: unavailable, and opened again when it can be
             self._say_unavailable(f"ZigBee radio failed after the restore: {exc}")
             self._opener = asyncio.ensure_future(self._open_when_there())
             raise c.NoResult(f"the radio did not open on the restored network: {exc}") from None
@@ -627,16 +628,16 @@ class ZigBeeAdapter(ProtocolAdapter):
     async def firmware_status(self, address: str) -> dict[str, Variant]:
         dev = self._device(address)
         available = await self.firmware.available(dev)
-        status = self.firmware.status(dev)
-        return {
-            "Version": Variant("u", self.firmware.version(dev) or 0),
-            "Available": Variant("u", available.version if available else 0),
-            "State": Variant("s", status["State"]),
-            "Target": Variant("u", status["Target"]),
-            "Done": Variant("u", status["Done"]),
-            "Total": Variant("u", status["Total"]),
-            "Said": Variant("s", status["Said"]),
-        }
+        job = self.firmware.jobs.get(dev.ieee)
+        return c.FirmwareStatus(
+            self.firmware.version(dev) or 0,
+            available.version if available else 0,
+            str(job.state) if job else "idle",
+            job.image.version if job else 0,
+            job.done if job else 0,
+            job.total if job else 0,
+            job.said if job else "",
+        ).to_info()
 
     async def update_firmware(self, address: str) -> None:
         await self.firmware.request(self._device(address))

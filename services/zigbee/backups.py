@@ -51,21 +51,42 @@ class BackupFolder:
     def __init__(self, folder: Path, keep: int) -> None:
         self.folder = folder
         self.keep = keep
+        # Each file as last read, by name: (mtime ns, size, what it says; None: unreadable).
+        # Clients list the backups at every refresh; a file is parsed again only when it
+        # changed (and a broken one said once, not at every listing).
+        self._read: dict[str, tuple[int, int, c.ZigBeeBackup | None]] = {}
 
     def files(self) -> list[c.ZigBeeBackup]:
         """The backups kept, oldest first; a file that cannot be read is said and skipped."""
         if not self.folder.is_dir():
             return []
-        out = []
+        out, seen = [], {}
         for path in sorted(self.folder.glob(f"{PREFIX}*.json")):
             try:
-                document = json.loads(path.read_bytes())
-                created = document["metadata"]["internal"]["creation_time"]
-                time_ms = int(datetime.fromisoformat(created).timestamp() * 1000)
-                out.append(c.ZigBeeBackup(time_ms, path.name, len(document["devices"])))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.error("%s: not a readable ZigBee backup, skipped: %s", path, exc)
+                st = path.stat()
+            except OSError:
+                continue  # pruned meanwhile
+            known = self._read.get(path.name)
+            if known is not None and known[:2] == (st.st_mtime_ns, st.st_size):
+                backup = known[2]
+            else:
+                backup = self._parse_file(path)
+            seen[path.name] = (st.st_mtime_ns, st.st_size, backup)
+            if backup is not None:
+                out.append(backup)
+        self._read = seen
         return out
+
+    @staticmethod
+    def _parse_file(path: Path) -> c.ZigBeeBackup | None:
+        try:
+            document = json.loads(path.read_bytes())
+            created = document["metadata"]["internal"]["creation_time"]
+            time_ms = int(datetime.fromisoformat(created).timestamp() * 1000)
+            return c.ZigBeeBackup(time_ms, path.name, len(document["devices"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("%s: not a readable ZigBee backup, skipped: %s", path, exc)
+            return None
 
     def read(self, name: str) -> str:
         if name not in {f.name for f in self.files()}:

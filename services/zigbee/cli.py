@@ -4,8 +4,6 @@ holds the network key)."""
 
 import argparse
 import asyncio
-import contextlib
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -87,12 +85,11 @@ def _when(time_ms: int) -> str:
 
 
 def _write_private(path: str | None, document: str) -> None:
-    """The backup holds the network key: a file of the user's alone."""
+    """The backup holds the network key: a file of the user's alone (a new file, put in
+    place of any one there, whatever its mode)."""
+    from services.atomicjson import write_atomic
+
     if path is None:
         sys.stdout.write(document + "\n")
         return
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # a file of another mode is not written through
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(document)
+    write_atomic(Path(path), document.encode(), mode=0o600)

@@ -25,6 +25,7 @@ from zigpy.zcl.clusters.general import Ota, QueryNextImageCommand
 
 from services import contract as c
 from services.service import spawn
+from services.zigbee.errors import RADIO_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class FirmwareUpdates:
         try:
             async with asyncio.timeout(10):
                 await cluster.read_attributes([VERSION, MANUFACTURER, IMAGE_TYPE])
-        except Exception as exc:  # a device that does not answer: learnt when it queries
+        except RADIO_ERRORS as exc:  # a device that does not answer: learnt when it queries
             log.info("%s: firmware version not read: %s", device.ieee, exc)
 
     def version(self, device: zigpy.device.Device) -> int | None:
@@ -142,16 +143,6 @@ class FirmwareUpdates:
         self._folder_changed()
         result = await self._app().ota.get_ota_images(device, query)
         return max(result.upgrades, key=lambda image: image.version, default=None)
-
-    def status(self, device: zigpy.device.Device) -> dict[str, Any]:
-        job = self.jobs.get(device.ieee)
-        return {
-            "State": str(job.state) if job else str(State.IDLE),
-            "Target": job.image.version if job else 0,
-            "Done": job.done if job else 0,
-            "Total": job.total if job else 0,
-            "Said": job.said if job else "",
-        }
 
     async def request(self, device: zigpy.device.Device) -> Job:
         image = await self.available(device)
@@ -194,7 +185,7 @@ class FirmwareUpdates:
                 return
         try:
             status = update.result()
-        except Exception as exc:  # zigpy raises what the radio or device raised
+        except RADIO_ERRORS as exc:  # what the radio, the device or the image file raised
             job.state, job.said = State.FAILED, str(exc) or type(exc).__name__
             return
         if status == foundation.Status.SUCCESS:

@@ -112,26 +112,21 @@ class OtaClient:
             return
         self._answers.put_nowait((command_id, answer))
 
-    async def _ask(self, command: Any, answer_id: int) -> Any | None:
-        """Send a request and wait for its answer (None: none came, after TRIES)."""
-        defs = Ota.ServerCommandDefs
-        command_id = {
-            defs.query_next_image.schema: defs.query_next_image.id,
-            defs.image_block.schema: defs.image_block.id,
-            defs.upgrade_end.schema: defs.upgrade_end.id,
-        }[type(command)]
+    async def _ask(self, request: Any, command: Any, answer: Any) -> Any | None:
+        """Send `command` (of the `request` definition) and wait for the `answer`
+        definition's (None: none came, after TRIES)."""
         for _ in range(TRIES):
             while not self._answers.empty():
                 self._answers.get_nowait()  # late answers to an earlier try
-            if command_id == defs.image_block.id:
+            if request is Ota.ServerCommandDefs.image_block:
                 self.state.blocks_asked += 1
-            self.send(command_id, command.serialize())
+            self.send(request.id, command.serialize())
             try:
                 async with asyncio.timeout(ANSWER_TIMEOUT_S):
                     while True:
-                        got_id, answer = await self._answers.get()
-                        if got_id == answer_id:
-                            return answer
+                        got_id, got = await self._answers.get()
+                        if got_id == answer.id:
+                            return got
             except TimeoutError:
                 continue
         return None
@@ -145,7 +140,9 @@ class OtaClient:
             image_type=state.image_type,
             current_file_version=state.version,
         )
-        offered = await self._ask(query, Ota.ClientCommandDefs.query_next_image_response.id)
+        offered = await self._ask(
+            defs.query_next_image, query, Ota.ClientCommandDefs.query_next_image_response
+        )
         if offered is None or offered.status != f.Status.SUCCESS:
             return
         if offered.file_version != state.target or offered.image_size != state.size:
@@ -168,7 +165,9 @@ class OtaClient:
                 file_offset=len(state.data),
                 maximum_data_size=BLOCK_SIZE,
             )
-            answer = await self._ask(block, Ota.ClientCommandDefs.image_block_response.id)
+            answer = await self._ask(
+                defs.image_block, block, Ota.ClientCommandDefs.image_block_response
+            )
             if answer is None:
                 log.info("%s: no block came; the download pauses at %d", self.name, len(state.data))
                 return  # kept: the next query resumes it
@@ -200,7 +199,9 @@ class OtaClient:
             image_type=state.image_type,
             file_version=state.target,
         )
-        answer = await self._ask(end, Ota.ClientCommandDefs.upgrade_end_response.id)
+        answer = await self._ask(
+            Ota.ServerCommandDefs.upgrade_end, end, Ota.ClientCommandDefs.upgrade_end_response
+        )
         version = state.target
         state.target, state.size, state.data = None, 0, bytearray()
         if status == f.Status.SUCCESS and answer is not None and version is not None:
