@@ -13,6 +13,10 @@ from services.serviceconfig import ServiceConfig
 
 log = logging.getLogger(__name__)
 
+# Below the supervisor's 5 s before it kills a stopping service: a service whose
+# supervisor was killed has nobody to kill it, so it bounds its own stop.
+STOP_GRACE_S = 4.0
+
 
 class BusService(ABC):
     """One gateway service. Subclasses export their objects in `start`.
@@ -62,7 +66,10 @@ class BusService(ABC):
         stopped.cancel()
         lost.cancel()
         try:
-            await self.stop()
+            async with asyncio.timeout(STOP_GRACE_S):
+                await self.stop()
+        except TimeoutError:
+            log.warning("%s took over %.0f s to stop; exiting anyway", self.name, STOP_GRACE_S)
         finally:
             if not bus_lost:
                 self.bus.disconnect()

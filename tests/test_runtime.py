@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from services import contract as c
 from services.bus import connect
 from services.paths import ROOT
@@ -160,10 +162,14 @@ def test_sigterm_stops_every_process(gateway_factory) -> None:
     assert {s["state"] for s in status["services"].values()} == {"stopped"}
 
 
-async def _nothing_left(state_dir: Path) -> bool:
-    """No process runs for this gateway any more (their command lines name its folder)."""
+def _left(state_dir: Path) -> list[str]:
+    """The processes that still run for this gateway (their command lines name its folder)."""
     found = subprocess.run(["pgrep", "-af", str(state_dir)], capture_output=True, text=True)
-    return not [line for line in found.stdout.splitlines() if "pgrep" not in line]
+    return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+async def _nothing_left(state_dir: Path) -> bool:
+    return not _left(state_dir)
 
 
 async def test_sigkill_of_up_leaves_nothing_behind_and_up_again_recovers(
@@ -172,7 +178,11 @@ async def test_sigkill_of_up_leaves_nothing_behind_and_up_again_recovers(
     gw = gateway_factory()
     gw.proc.kill()
     gw.proc.wait(10)
-    await eventually(lambda: _nothing_left(gw.state_dir), timeout=30)
+    try:
+        await eventually(lambda: _nothing_left(gw.state_dir), timeout=30)
+    except AssertionError:
+        left = "\n".join(_left(gw.state_dir))
+        pytest.fail(f"still running after the supervisor's SIGKILL:\n{left}")
     again = gateway_factory(state_dir=gw.state_dir)
     await eventually(lambda: _has_dummy(again.address), timeout=60)
 
@@ -199,3 +209,25 @@ async def test_a_stop_during_start_up_stops_everything(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_a_service_whose_stop_hangs_still_exits(
+    bus_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With its supervisor killed nobody kills a stopping service: it bounds its own stop."""
+    import services.service as service_module
+    from services.service import BusService
+    from services.serviceconfig import ServiceConfig
+
+    class Stuck(BusService):
+        async def start(self) -> None:
+            pass
+
+        async def stop(self) -> None:
+            await asyncio.Event().wait()  # what a stop waiting on a gone peer does
+
+    monkeypatch.setattr(service_module, "STOP_GRACE_S", 0.2)
+    stop = asyncio.Event()
+    stop.set()
+    stuck = Stuck(ServiceConfig(bus_address, tmp_path, simulate=True))
+    assert await asyncio.wait_for(stuck.run(stop), 30) == 0

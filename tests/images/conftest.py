@@ -12,3 +12,12 @@ def registry(tmp_path_factory) -> Iterator[LocalRegistry]:
     registry = LocalRegistry(tmp_path_factory.mktemp("registry"))
     yield registry
     registry.stop()
+
+
+@pytest.fixture
+def own_registry(tmp_path) -> Iterator[LocalRegistry]:
+    """A registry of the test's alone: what it publishes is offered to no other test."""
+    (tmp_path / "registry").mkdir()
+    registry = LocalRegistry(tmp_path / "registry")
+    yield registry
+    registry.stop()

@@ -152,44 +152,40 @@ def test_a_basis_image_removed_before_the_apply_is_refused(published_pair, regis
 
 
 def test_a_registry_down_mid_update_leaves_the_running_version(
-    docker_client, stack_images, tmp_path
+    docker_client, stack_images, own_registry, tmp_path
 ):
     """The registry goes away once the update has planned a delta: neither the bundle
     nor the pull it falls back to arrives, the update says so, and what ran still runs."""
-    (tmp_path / "registry").mkdir()
-    own = LocalRegistry(tmp_path / "registry")
+    own = own_registry
     running = docker_client.images.get("agile/storage:multistage").id
-    try:
-        publish_signed(own)
-        publish_code_change(docker_client, own, deltas=True)
-        assert (
-            plan(
-                docker_client,
-                own.address,
-                "storage",
-                "multistage",
-                trust=own.policy(tmp_path / "trust"),
-            ).method
-            == "delta"
+    publish_signed(own)
+    publish_code_change(docker_client, own, deltas=True)
+    assert (
+        plan(
+            docker_client,
+            own.address,
+            "storage",
+            "multistage",
+            trust=own.policy(tmp_path / "trust"),
+        ).method
+        == "delta"
+    )
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "stack.json").write_text('{"project": "agiletest-none", "strategy": "multistage"}')
+    said: list[str] = []
+    with pytest.raises(UpdateError, match=r"pull of .* failed"):
+        update(
+            docker_client,
+            state,
+            own.address,
+            "storage",
+            say=said.append,
+            check=own.stop,
+            trust=own.policy(tmp_path / "trust"),
         )
-        state = tmp_path / "state"
-        state.mkdir()
-        (state / "stack.json").write_text('{"project": "agiletest-none", "strategy": "multistage"}')
-        said: list[str] = []
-        with pytest.raises(UpdateError, match=r"pull of .* failed"):
-            update(
-                docker_client,
-                state,
-                own.address,
-                "storage",
-                say=said.append,
-                check=own.stop,
-                trust=own.policy(tmp_path / "trust"),
-            )
-        assert any("the delta did not apply" in line for line in said), said
-        assert docker_client.images.get("agile/storage:multistage").id == running
-    finally:
-        own.stop()
+    assert any("the delta did not apply" in line for line in said), said
+    assert docker_client.images.get("agile/storage:multistage").id == running
 
 
 @dataclass

@@ -48,8 +48,10 @@ async def network_of(address: str, devices: int) -> dict:
 
 
 def test_a_zigbee_update_that_rolls_back_puts_the_network_back(
-    docker_client, stack_images, registry, tmp_path: Path
+    docker_client, stack_images, own_registry, tmp_path: Path
 ):
+    # Not the session's registry: a zigbee release there would show in other tests.
+    registry = own_registry
     state = stack_up(tmp_path / "state", PROJECT, "--option", "zigbee:faults=0", registry=registry)
     broken = None
     try:
