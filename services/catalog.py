@@ -234,6 +234,19 @@ CATALOG: dict[str, ServiceSpec] = {
                     "authentication and TLS: whoever may publish may write to devices)",
                     boolean,
                 ),
+                Option(
+                    "installs",
+                    False,
+                    "install updates asked for from Home Assistant's update entities "
+                    "(service images, device firmware: signed and offered ones only)",
+                    boolean,
+                ),
+                Option(
+                    "images-interval",
+                    3600.0,
+                    "s between asking the update service what the service images' updates are",
+                    float,
+                ),
                 Option("gateway-id", None, "this gateway's name on the broker (default hostname)"),
                 Option("discovery-prefix", "homeassistant", "Home Assistant's discovery prefix"),
                 Option("folder", None, "where the queue and policy live (default DIR/mqtt)"),

@@ -220,10 +220,12 @@ SERVICE_CALLS: dict[str, frozenset[tuple[str, str]]] = {
     # The update service backs the ZigBee network up before it updates the zigbee service,
     # and restores it when it rolls back.
     "updater": frozenset((c.PROTOCOL_IFACE, m) for m in ("TakeBackup", "ExportBackup", "Restore")),
-    # MQTT commands (when switched on) are written with the bridge's own identity.
+    # MQTT commands (when switched on) are written with the bridge's own identity, and
+    # installs from Home Assistant (when the admin allows them: mqtt:installs) started.
     "mqtt": frozenset(
-        (c.DEVICE_IFACE, m) for m in ("Follow", "Unfollow", "Replay", "Write", "Execute")
-    ),
+        (c.DEVICE_IFACE, m) for m in ("Follow", "Unfollow", "Replay", "Write", "Execute", "Update")
+    )
+    | {(c.UPDATER_IFACE, "Update")},
 }
 
 

@@ -13,6 +13,7 @@ or the error, is published back.
 
 import asyncio
 import contextlib
+import importlib.metadata
 import itertools
 import json
 import logging
@@ -30,12 +31,14 @@ from dbus_fast.service import ServiceInterface, dbus_method
 from services import contract as c
 from services.atomicjson import good_rows, write_atomic
 from services.bridge import topics
-from services.bridge.discovery import Device, configs
+from services.bridge.discovery import Device, bridge_configs, configs
 from services.bridge.spool import Queued, Spool
+from services.bridge.updates import Updates
 from services.bus import call
 from services.catalog import options_of
 from services.records import Follower, device_call, follow_device_manager
 from services.service import BusService, ServiceConfig, woken
+from services.updater.client import UpdaterClient
 
 log = logging.getLogger(__name__)
 # aiomqtt warns whenever more than 10 publishes wait for their acknowledgement: here
@@ -66,6 +69,11 @@ class BridgeService(BusService):
         # publish there could act on the devices), and then with the bridge's identity,
         # an operator's calls at most (services.contract_api.SERVICE_CALLS).
         self.commands: bool = opts["commands"]
+        # Installs from Home Assistant's update entities: off unless the admin allows
+        # them; what is installed is still only what the update service or the radio
+        # would install from agile-tui (signed releases, offered firmware).
+        self.installs: bool = opts["installs"]
+        self.images_interval_s: float = opts["images-interval"]
         self.refresh_s: float = opts["refresh-interval"]
         self.backoff_max_s: float = opts["reconnect-max"]
         self.folder = Path(opts["folder"] or config.state_dir / "mqtt")
@@ -93,6 +101,7 @@ class BridgeService(BusService):
         self._queued = asyncio.Event()
         self._wake = asyncio.Event()
         self._wake_devices = asyncio.Event()
+        self._wake_images = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -103,6 +112,9 @@ class BridgeService(BusService):
         self.device_manager = await follow_device_manager(
             self.bus, self._on_value, self._name_owner_changed, c.SEQUENCED_VALUE_SIGNAL
         )
+        # Planning asks the registry for every image: longer than a usual call.
+        self.updates = Updates(UpdaterClient(self.bus, timeout_s=120), self.base, self._send)
+        await self.updates.watch()
 
     async def ready(self) -> None:
         if not self.host:
@@ -111,6 +123,7 @@ class BridgeService(BusService):
             return
         self._tasks = [
             asyncio.ensure_future(self._follow_devices()),
+            asyncio.ensure_future(self._follow_images()),
             asyncio.ensure_future(self._flusher()),
             asyncio.ensure_future(self._connection()),
         ]
@@ -245,13 +258,18 @@ class BridgeService(BusService):
                     await client.publish(
                         topics.availability_topic(self.base), b"online", qos=1, retain=True
                     )
+                    await self._announce_bridge()
+                    await self.updates.resend()
                     for device in self.devices.values():
                         await self._announce(device)
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._publish_spool(client))
-                        if self.commands:
-                            for topic in topics.subscriptions(self.base):
-                                await client.subscribe(topic, qos=1)
+                        wanted = topics.subscriptions(self.base) if self.commands else []
+                        if self.installs:
+                            wanted.append(topics.install_subscription(self.base))
+                        for topic in wanted:
+                            await client.subscribe(topic, qos=1)
+                        if wanted:
                             group.create_task(self._requests(client))
             except* (aiomqtt.MqttError, OSError, ssl.SSLError) as group_error:
                 self.error = str(group_error.exceptions[0])
@@ -299,22 +317,69 @@ class BridgeService(BusService):
                 if (device.device_id, k) not in self.off_streams
             },
         )
-        entities = configs(self.prefix, self.base, self.gateway, shown)
-        for topic in configs(self.prefix, self.base, self.gateway, device):
+        entities = configs(self.prefix, self.base, self.gateway, shown, self.installs)
+        for topic in configs(self.prefix, self.base, self.gateway, device, self.installs):
             await self._send(topic, entities.get(topic, b""))  # a stream switched off leaves
         state = self.available.get(device.device_id, "offline")
         await self._send(topics.availability_topic(self.base, device.device_id), state.encode())
 
     async def _withdraw(self, device: Device) -> None:
-        for topic in configs(self.prefix, self.base, self.gateway, device):
+        for topic in configs(self.prefix, self.base, self.gateway, device, self.installs):
             await self._send(topic, b"")  # an empty retained config removes the entity
         await self._send(topics.availability_topic(self.base, device.device_id), b"")
+        await self.updates.forget(device.device_id)
+
+    async def _announce_bridge(self, gone: tuple[str, ...] = ()) -> None:
+        """The bridge's own device in Home Assistant; `gone`: images no longer shown."""
+        images = tuple(self.updates.plans)
+        entities = bridge_configs(self.prefix, self.base, self.gateway, images, self.installs)
+        for topic in bridge_configs(self.prefix, self.base, self.gateway, gone, False):
+            if topic not in entities:
+                await self._send(topic, b"")
+        for topic, payload in entities.items():
+            await self._send(topic, payload)
+        await self._send_info()
+
+    async def _send_info(self) -> None:
+        info = {
+            "version": self.version,
+            "queued": self.spool.length + len(self.pending) + len(self.memory),
+            "published": self.published,
+            "dead_letters": self.spool.dead,
+            "commands": self.commands,
+            "installs": self.installs,
+        }
+        payload = json.dumps(info, separators=(",", ":")).encode()
+        await self.updates.send_changed(topics.bridge_info_topic(self.base), payload)
+
+    @property
+    def version(self) -> str:
+        """The running core image's version (the bridge's), else the project's."""
+        core = self.updates.plans.get("core")
+        if core is not None and core.running:
+            return core.running
+        try:
+            return importlib.metadata.version("agile-gateway")
+        except importlib.metadata.PackageNotFoundError:
+            return ""
+
+    async def _follow_images(self) -> None:
+        while True:
+            self._wake_images.clear()
+            before = tuple(self.updates.plans)
+            if await self.updates.plan():
+                await self._announce_bridge(before)
+            await woken(self._wake_images, self.images_interval_s)
 
     # -- down: requests from the broker --
 
     async def _requests(self, client: Any) -> None:
         async for message in client.messages:
             topic, payload = message.topic.value, bytes(message.payload or b"")
+            install = topics.parse_install(self.base, topic) if self.installs else None
+            if install is not None:
+                await self._install(client, install)
+                continue
             try:
                 request = topics.parse_request(self.base, topic, payload)
             except topics.BadRequest as exc:
@@ -332,6 +397,17 @@ class BridgeService(BusService):
                 await client.publish(reply, topics.reply_payload(exc.type, exc.text), qos=1)
             else:
                 await client.publish(reply, topics.reply_payload(), qos=1)
+
+    async def _install(self, client: Any, install: topics.Install) -> None:
+        try:
+            await self.updates.install(self.bus, install)
+        except DBusError as exc:
+            log.info("install of %s %s: %s", install.kind, install.name, exc.text)
+            result = topics.reply_payload(exc.type, exc.text)
+        else:
+            log.info("install of %s %s asked for from the broker", install.kind, install.name)
+            result = topics.reply_payload()
+        await client.publish(install.reply_topic(self.base), result, qos=1)
 
     async def _do(self, request: topics.Request) -> None:
         if not c.valid_device_id(request.device_id):
@@ -368,7 +444,10 @@ class BridgeService(BusService):
         for definition in map(c.DeviceDefinition.from_wire, wire):
             known = self.devices.get(definition.device_id)
             described, kept_private = await self._describe(definition)
-            seen[definition.device_id] = known or described
+            # Described once, but again when its firmware comes to be known (an
+            # interview that finishes later): its update entity comes with it.
+            same = known is not None and known.firmware == described.firmware
+            seen[definition.device_id] = known if known is not None and same else described
             private |= {(definition.device_id, k) for k in kept_private}
         self.private = private
         for gone in set(self.devices) - set(seen) | (set(seen) & self.off):
@@ -378,7 +457,7 @@ class BridgeService(BusService):
             if device_id in self.off:
                 continue
             state = "online" if status.get(device_id, [""])[0] == "CONNECTED" else "offline"
-            fresh = device_id not in self.devices
+            fresh = self.devices.get(device_id) != device
             self.devices[device_id] = device
             if fresh or self.available.get(device_id) != state:
                 self.available[device_id] = state
@@ -388,6 +467,7 @@ class BridgeService(BusService):
                 if key not in self.subscribed and key not in self.off_streams:
                     await self._subscribe(device_id, component)
         self.subscribed = {k for k in self.subscribed if k[0] in self.devices}
+        await self._send_info()
 
     async def _describe(self, definition: c.DeviceDefinition) -> tuple[Device, list[str]]:
         """The device as Home Assistant is told of it, and its private streams (asked at
@@ -402,6 +482,8 @@ class BridgeService(BusService):
             {k: units.get(k, "") for k in conf.get("subscribable", units)},
             tuple(conf.get("writable", ())) if self.commands else (),
             tuple(conf.get("commands", ())) if self.commands else (),
+            definition.device_id not in self.off
+            and await self.updates.read_firmware(self.bus, definition.device_id),
         )
         return device, [str(k) for k in conf.get("private", ())]
 

@@ -6,6 +6,15 @@ BASE/DEVICE/COMPONENT              {"value", "unit", "ts"} per record (QoS 1, re
 BASE/DEVICE/COMPONENT/set          write: a plain value, or {"value": ...}
 BASE/DEVICE/command/NAME           execute (any payload)
 ... /set/result, .../NAME/result   {"ok": true} or {"ok": false, "error", "message"}
+BASE/$bridge/info                  {"version", "queued", ...} (retained)
+BASE/$bridge/images/SERVICE        a service image's update state (retained, below)
+BASE/$bridge/firmware/DEVICE       a device's firmware update state (retained, below)
+... /install                       install the update (with mqtt:installs only)
+... /install/result                as a /set's result
+
+An update state is Home Assistant's: {"installed_version", "latest_version", "title",
+"release_summary", "in_progress", "update_percentage"}. "$bridge" is a level no device
+id can be ([A-Za-z0-9_]): no device's records can land on the bridge's topics.
 """
 
 import json
@@ -16,6 +25,8 @@ from services import contract as c
 from services.errors import AgileError
 
 TOPIC_MAX = 65_535  # UTF-8 bytes: MQTT's own limit
+BRIDGE = "$bridge"
+INSTALL = "install"
 
 
 def topic_problem(topic: str) -> str:
@@ -55,6 +66,67 @@ def record_payload(record: c.RecordObject) -> bytes:
 
 def availability_topic(base: str, device_id: str = "") -> str:
     return f"{base}/{device_id}/availability" if device_id else f"{base}/status"
+
+
+def bridge_info_topic(base: str) -> str:
+    return f"{base}/{BRIDGE}/info"
+
+
+def image_topic(base: str, service: str) -> str:
+    return f"{base}/{BRIDGE}/images/{service}"
+
+
+def firmware_topic(base: str, device_id: str) -> str:
+    return f"{base}/{BRIDGE}/firmware/{device_id}"
+
+
+def update_payload(
+    installed: str,
+    latest: str,
+    title: str,
+    summary: str = "",
+    progress: float | None = None,
+) -> bytes:
+    """An update entity's state; `progress` 0..1 while an update runs, None otherwise.
+    With nothing newer, latest is what is installed (Home Assistant: up to date)."""
+    body: dict[str, object] = {
+        "installed_version": installed or None,
+        "latest_version": latest or installed or None,
+        "title": title,
+        "release_summary": summary or None,
+        "in_progress": progress is not None,
+        "update_percentage": None if progress is None else round(100 * progress),
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Install:
+    """An install asked for from the broker: of a service image or a device's firmware."""
+
+    kind: str  # "images" | "firmware"
+    name: str  # the service, or the device id
+
+    def reply_topic(self, base: str) -> str:
+        return f"{base}/{BRIDGE}/{self.kind}/{self.name}/{INSTALL}/result"
+
+
+def install_subscription(base: str) -> str:
+    return f"{base}/{BRIDGE}/+/+/{INSTALL}"
+
+
+def parse_install(base: str, topic: str) -> Install | None:
+    """The install a message on `install_subscription` asks for (None: not one)."""
+    prefix = f"{base}/{BRIDGE}/"
+    rest = topic.removeprefix(prefix).split("/")
+    if (
+        not topic.startswith(prefix)
+        or len(rest) != 3
+        or rest[0] not in ("images", "firmware")
+        or rest[2] != INSTALL
+    ):
+        return None
+    return Install(rest[0], rest[1])
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,20 @@
 mosquitto_sub and mosquitto_pub as independent clients."""
 
 import json
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from dbus_fast import DBusError, Message
 
 from services import contract as c
-from services.bridge.service import BridgeService
 from services.bridge.spool import Spool
 from services.bus import call, listen
 from services.devicemanager.service import create as create_dm
 from services.dummy.service import create as create_dummy
 from services.protocolmanager.service import create as create_pm
-from testkit.broker import Broker, Subscriber, running_broker
+from testkit import ha_discovery
+from testkit.broker import running_broker
+from tests.bridge.mqtt import arrived, publish, start_bridge, until
 from tests.helpers import SWITCH, THERMOMETER, device, dm, eventually, pm
 
 THERMO = THERMOMETER.device_id
@@ -37,55 +36,9 @@ async def gateway(services):
     return services
 
 
-@pytest.fixture
-def broker(tmp_path: Path):
-    with running_broker(tmp_path / "broker") as b:
-        yield b
-
-
-@pytest.fixture
-def subscribe():
-    """mosquitto_sub on a broker's topics (see Subscriber), stopped after the test."""
-    started: list[Subscriber] = []
-
-    def start(broker: Broker, *topics: str) -> Subscriber:
-        started.append(Subscriber(broker, *topics))
-        return started[-1]
-
-    yield start
-    for sub in started:
-        sub.stop()
-
-
-async def start_bridge(services, broker: Broker, **options: str) -> BridgeService:
-    opts = {"gateway-id": "gw1", "refresh-interval": "0.2", "reconnect-max": "1"}
-    service = BridgeService(services.config(**opts | broker.options() | options))
-    return await services.start(service)
-
-
 async def register(client, *overviews: c.DeviceOverview) -> None:
     for overview in overviews:
         await dm(client, "Register", "(ssss)s", overview.to_wire(), "")
-
-
-def arrived(sub: Subscriber, topic: str) -> list[dict]:
-    return [json.loads(p) if p else {} for t, p in sub.messages() if t == topic]
-
-
-async def until(check, timeout: float = 60, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    async def probe():  # type: ignore[no-untyped-def]
-        return check()
-
-    return await eventually(probe, timeout, interval)
-
-
-def publish(broker: Broker, topic: str, payload: bytes) -> None:
-    subprocess.run(
-        ["mosquitto_pub", *broker.client_args(), "-q", "1", "-t", topic, "-s" if payload else "-n"],
-        input=payload,
-        check=True,
-        timeout=10,
-    )
 
 
 async def test_records_arrive_under_their_topics_with_discovery_and_availability(
@@ -117,6 +70,9 @@ async def test_records_arrive_under_their_topics_with_discovery_and_availability
     assert buttons == {f"{SWITCH_ID}_command_on", f"{SWITCH_ID}_command_off"}
     (status,) = await bridge(client, "Status")
     assert status["connected"].value and status["published"].value >= 3
+    for topic, payload in sub.messages():  # every config as Home Assistant takes it
+        if topic.startswith("homeassistant/") and payload:
+            ha_discovery.check(topic, payload.encode())
 
 
 async def test_commands_from_the_broker_are_off_unless_asked_for(

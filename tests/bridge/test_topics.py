@@ -6,7 +6,8 @@ import pytest
 
 from services import contract as c
 from services.bridge import topics
-from services.bridge.discovery import Device, configs
+from services.bridge.discovery import Device, bridge_configs, configs
+from testkit import ha_discovery
 
 BASE = "agile/gw"
 
@@ -86,3 +87,79 @@ def test_discovery_gives_sensors_with_classes_a_switch_with_its_state_and_button
     ids = [body["unique_id"] for body in out.values()]
     assert len(ids) == len(set(ids))
     assert all(body["availability_mode"] == "all" for body in out.values())
+
+
+PLUG = Device(
+    "zigbee0011",
+    "Plug",
+    "zigbee-smart-plug",
+    {"state": "", "power": "W", "energy": "kWh"},
+    writable=("switch",),
+    commands=("on",),
+    firmware=True,
+)
+
+
+@pytest.mark.parametrize("installs", [False, True])
+def test_every_discovery_config_passes_home_assistants_schema(installs: bool) -> None:
+    out = configs("homeassistant", BASE, "gw", PLUG, installs) | bridge_configs(
+        "homeassistant", BASE, "gw", ("core", "storage"), installs
+    )
+    checked = {topic: ha_discovery.check(topic, payload) for topic, payload in out.items()}
+    updates = {t: body for t, body in checked.items() if "/update/" in t}
+    assert set(updates) == {
+        "homeassistant/update/gw/zigbee0011_firmware/config",
+        "homeassistant/update/gw/bridge_image_core/config",
+        "homeassistant/update/gw/bridge_image_storage/config",
+    }
+    # Installable from Home Assistant only where the admin allowed it.
+    assert all(("command_topic" in body) == installs for body in updates.values())
+    firmware = updates["homeassistant/update/gw/zigbee0011_firmware/config"]
+    assert firmware["device_class"] == "firmware"
+    assert firmware["state_topic"] == f"{BASE}/$bridge/firmware/zigbee0011"
+    assert firmware["device"]["via_device"] == "agile_gw_bridge"
+    connection = checked["homeassistant/binary_sensor/gw/bridge_connection_state/config"]
+    assert connection["state_topic"] == f"{BASE}/status" and "availability" not in connection
+    ids = [body["unique_id"] for body in checked.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_schema_refuses_what_home_assistant_would_not_take() -> None:
+    import voluptuous as vol
+
+    good = json.loads(
+        configs("homeassistant", BASE, "gw", PLUG)[
+            "homeassistant/sensor/gw/zigbee0011_power/config"
+        ]
+    )
+    topic = "homeassistant/sensor/gw/zigbee0011_power/config"
+    for bad in (
+        {k: v for k, v in good.items() if k != "state_topic"},  # required
+        good | {"state_topic": f"{BASE}/#/power"},  # not a subscription
+        good | {"device_class": "wattage"},
+        good | {"availabilty": []},  # a typo Home Assistant would drop unseen
+        good | {"device": {"name": "no identifiers"}},
+    ):
+        with pytest.raises(vol.Invalid):
+            ha_discovery.check(topic, json.dumps(bad).encode())
+
+
+def test_an_update_state_says_progress_and_is_up_to_date_without_a_newer_one() -> None:
+    idle = json.loads(topics.update_payload("1.0", "", "AGILE core image"))
+    assert idle["latest_version"] == idle["installed_version"] == "1.0"
+    assert idle["in_progress"] is False and idle["update_percentage"] is None
+    running = json.loads(topics.update_payload("1.0", "1.1", "t", "9 B", 0.426))
+    assert running["in_progress"] is True and running["update_percentage"] == 43
+    for state in (idle, running):
+        ha_discovery.UPDATE_STATE(state)
+
+
+def test_install_topics_name_a_service_image_or_a_device() -> None:
+    image = topics.parse_install(BASE, f"{BASE}/$bridge/images/storage/install")
+    assert image == topics.Install("images", "storage")
+    assert image.reply_topic(BASE) == f"{BASE}/$bridge/images/storage/install/result"
+    assert topics.parse_install(BASE, f"{BASE}/$bridge/firmware/zb01/install") == (
+        topics.Install("firmware", "zb01")
+    )
+    for other in (f"{BASE}/$bridge/info/x/install", f"{BASE}/zb01/firmware/install", "x/y/z"):
+        assert topics.parse_install(BASE, other) is None
