@@ -354,58 +354,7 @@ def downloads(run: Run, parts: list[str]) -> None:
             for service in run.services:
                 versions = series(service, run.count, work / arch) if native else None
                 for strategy in run.strategies:
-                    pulled = {
-                        rate: run.key("fig5", service, strategy, arch, rate) for rate in run.rates
-                    }
-                    sized = run.key("table1", service, strategy, arch)
-                    wanted = [k for k in (*pulled.values(), sized) if not run.store.done(k)]
-                    if not wanted or not {"table1", "fig5"} & set(parts):
-                        continue
-                    print(f"building {service} {strategy} {arch}")
-                    if versions:
-                        ids = build_series(client, registry, service, strategy, versions)
-                    else:
-                        ids = [foreign(client, registry, service, strategy, arch)]
-                    size = client.images.get(ids[-1]).attrs["Size"]
-                    run.store.save(
-                        sized,
-                        [Size(service, strategy, size, str(PAPER_MB.get(strategy, "")), arch)],
-                    )
-                    for rate, key in pulled.items():
-                        if run.store.done(key) or "fig5" not in parts:
-                            continue
-                        print(f"pulling {service} {strategy} {arch} at {rate:g} Mbit/s")
-                        link.set(rate * 1e6, rate * 1e6 / 5, run.args.rtt / 1e3)
-                        learnt = LinkRate(work / f"link-{rate:g}.json")  # as the gateway learns it
-                        if versions:
-                            rows = list(
-                                fig5(
-                                    gateway,
-                                    registry,
-                                    link,
-                                    service,
-                                    strategy,
-                                    versions,
-                                    rate,
-                                    run.runs,
-                                    learnt,
-                                )
-                            )
-                        else:
-                            rows = list(
-                                whole(
-                                    gateway,
-                                    registry,
-                                    link,
-                                    service,
-                                    strategy,
-                                    arch,
-                                    rate,
-                                    run.runs,
-                                    learnt,
-                                )
-                            )
-                        run.store.save(key, rows)
+                    one_image(run, parts, gateway, link, service, strategy, arch, versions)
         stacked = {rate: run.key("fig6", *run.stack, rate) for rate in run.rates}
         if "fig6" in parts and not all(run.store.done(k) for k in stacked.values()):
             build_stack(client, registry, run.stack, work)
@@ -421,6 +370,45 @@ def downloads(run: Run, parts: list[str]) -> None:
         link.close()
     finally:
         engine.stop()
+
+
+def one_image(
+    run: Run,
+    parts: list[str],
+    gateway: docker.DockerClient,
+    link: EmulatedLink,
+    service: str,
+    strategy: str,
+    arch: str,
+    versions: list[Version] | None,
+) -> None:
+    """Table I's size and Fig. 5's pulls at each rate for one image (`versions`: its
+    series, on the host's architecture; None: its newest version whole, built for
+    `arch`), each series kept as it finishes."""
+    client, registry = run.client, run.registry
+    pulled = {rate: run.key("fig5", service, strategy, arch, rate) for rate in run.rates}
+    sized = run.key("table1", service, strategy, arch)
+    wanted = [k for k in (*pulled.values(), sized) if not run.store.done(k)]
+    if not wanted or not {"table1", "fig5"} & set(parts):
+        return
+    print(f"building {service} {strategy} {arch}")
+    if versions:
+        ids = build_series(client, registry, service, strategy, versions)
+    else:
+        ids = [foreign(client, registry, service, strategy, arch)]
+    size = client.images.get(ids[-1]).attrs["Size"]
+    run.store.save(sized, [Size(service, strategy, size, str(PAPER_MB.get(strategy, "")), arch)])
+    for rate, key in pulled.items():
+        if run.store.done(key) or "fig5" not in parts:
+            continue
+        print(f"pulling {service} {strategy} {arch} at {rate:g} Mbit/s")
+        link.set(rate * 1e6, rate * 1e6 / 5, run.args.rtt / 1e3)
+        learnt = LinkRate(run.work / f"link-{rate:g}.json")  # as the gateway learns it
+        if versions:
+            got = fig5(gateway, registry, link, service, strategy, versions, rate, run.runs, learnt)
+        else:
+            got = whole(gateway, registry, link, service, strategy, arch, rate, run.runs, learnt)
+        run.store.save(key, list(got))
 
 
 def foreign(

@@ -22,7 +22,7 @@ from buildhost.paper_rows import HistoryUpdate
 from buildhost.publish import publish
 from buildhost.versions import checkouts
 from services.images.trust import Policy
-from services.images.update import by_delta, by_layers, plan, pull
+from services.images.update import fetch, plan, pull
 from services.paths import SHIPPED
 from testkit.docker_images import forget_images
 from testkit.flaky_link import FlakyLink
@@ -98,13 +98,8 @@ def taken(
     the_plan = plan(gateway, registry.address, service, strategy, trust=trust)
     before = {i.id for i in gateway.images.list()}
     fetched = registry.fetched(outside="agile/trust")
-    ways = {
-        "delta": lambda: by_delta(gateway, registry.address, the_plan, quiet, no_progress),
-        "layers": lambda: by_layers(gateway, registry.address, the_plan, quiet, no_progress),
-        "pull": lambda: pull(gateway, the_plan, no_progress),
-    }
-    method = the_plan.method
-    if ways[method]() != image:
+    made, method = fetch(gateway, registry.address, the_plan, quiet, no_progress)
+    if made != image:
         raise SystemExit(f"{service} {commit}: the update by {method} did not make {image[:19]}")
     row = HistoryUpdate(
         service=service,

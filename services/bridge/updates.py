@@ -76,7 +76,10 @@ class Updates:
             self.layers.pop(body[0], None)
         else:
             return
-        spawn(self.send_images() if member != "Ended" else self.plan())
+        # What it shows now, not when the task runs: a quick operation's Ended may be
+        # read in the same batch as its Started, and its progress must still be shown.
+        shown = self._image_states()
+        spawn(self._send_all(shown) if member != "Ended" else self._send_all(shown, plan=True))
 
     def _progress(self, service: str) -> float | None:
         for op, services in self.running.items():
@@ -86,7 +89,8 @@ class Updates:
                 return sum(d for d, _ in layers) / total if total else 0.0
         return None
 
-    async def send_images(self) -> None:
+    def _image_states(self) -> dict[str, bytes]:
+        shown = {}
         for service, plan in self.plans.items():
             latest = plan.running if plan.up_to_date or not plan.has_plan else plan.version
             if plan.has_plan and not plan.up_to_date:
@@ -95,10 +99,19 @@ class Updates:
                     summary += f", release r{plan.release} signed by {plan.signed_by}"
             else:
                 summary = plan.problem
-            payload = topics.update_payload(
+            shown[topics.image_topic(self.base, service)] = topics.update_payload(
                 plan.running, latest, f"AGILE {service} image", summary, self._progress(service)
             )
-            await self.send_changed(topics.image_topic(self.base, service), payload)
+        return shown
+
+    async def send_images(self) -> None:
+        await self._send_all(self._image_states())
+
+    async def _send_all(self, shown: dict[str, bytes], plan: bool = False) -> None:
+        for topic, payload in shown.items():
+            await self.send_changed(topic, payload)
+        if plan:  # an update ended: what runs, and what is newer, changed
+            await self.plan()
 
     # -- device firmware --
 

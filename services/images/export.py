@@ -96,13 +96,16 @@ def save(
     image_id: str,
     folder: Path,
     wanted: Mapping[int, int | None] | None = None,
+    diff_ids: list[str] | None = None,
 ) -> Saved:
     """The image's config and the layers at the `wanted` indices (None: all), written to
-    `folder`; a wanted layer's tar length, where known, spares writing other layers."""
-    try:
-        diff_ids: list[str] = client.images.get(image_id).attrs["RootFS"]["Layers"]
-    except docker.errors.ImageNotFound:
-        raise ExportError(f"{image_id[:19]} is not on this engine any more") from None
+    `folder`; a wanted layer's tar length, where known, spares writing other layers.
+    `diff_ids`: the image's layers, where the caller has read them already."""
+    if diff_ids is None:
+        try:
+            diff_ids = client.images.get(image_id).attrs["RootFS"]["Layers"]
+        except docker.errors.ImageNotFound:
+            raise ExportError(f"{image_id[:19]} is not on this engine any more") from None
     if wanted is None:
         wanted = dict.fromkeys(range(len(diff_ids)))
     if not set(wanted) <= set(range(len(diff_ids))):

@@ -85,7 +85,7 @@ def apply_bundle(
     }
     with tempfile.TemporaryDirectory(prefix="agile-delta-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
-        old = save(client, old_id, folder, bases)
+        old = save(client, old_id, folder, bases, old_ids)
         config = b"".join(delta.patch(old.config, config_delta, config_part.length))
         if "sha256:" + hashlib.sha256(config).hexdigest() != new_id:
             raise delta.DeltaError(f"the delta does not make the image {new_id[:19]}")

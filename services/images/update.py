@@ -231,6 +231,29 @@ def _running_image(
         return ""
 
 
+def fetch(
+    client: docker.DockerClient,
+    registry: str,
+    the_plan: Plan,
+    say: Callable[[str], None],
+    progress: Callable[[str, int, int], None],
+    trying: Callable[[str, int], None] = lambda way, nbytes: None,
+) -> tuple[str, str]:
+    """The planned image here by the first of the plan's ways that makes it, fewest bytes
+    first (`trying` is told each way and its bytes as it starts); the pull comes last
+    and raises UpdateError if it fails. (image id, the way it came)."""
+    ways = {
+        "delta": lambda: by_delta(client, registry, the_plan, say, progress),
+        "layers": lambda: by_layers(client, registry, the_plan, say, progress),
+        "pull": lambda: pull(client, the_plan, progress),
+    }
+    for way, nbytes in the_plan.ways():
+        trying(way, nbytes)
+        if new := ways[way]():
+            return new, way
+    raise AssertionError("the pull is always the last way, and raises when it fails")
+
+
 def pull(
     client: docker.DockerClient, the_plan: Plan, progress: Callable[[str, int, int], None]
 ) -> str:
@@ -512,21 +535,19 @@ def update(
     )
     previous = _running_image(client, service, strategy, settings["project"])
 
+    clock, planned = DownloadClock(), 0
+
+    def trying(way: str, nbytes: int) -> None:
+        nonlocal clock, planned
+        clock, planned = DownloadClock(), nbytes
+
     def pulled(layer: str, done: int, total: int) -> None:
         check()
         clock.progress(layer, done, total)
         progress(layer, done, total)
 
-    ways = {
-        "delta": lambda: by_delta(client, registry, the_plan, say, pulled),
-        "layers": lambda: by_layers(client, registry, the_plan, say, pulled),
-        "pull": lambda: pull(client, the_plan, pulled),
-    }
-    for way, nbytes in the_plan.ways():
-        clock = DownloadClock()
-        if new := ways[way]():
-            measured(nbytes, clock.seconds)
-            break
+    new, _ = fetch(client, registry, the_plan, say, pulled, trying)
+    measured(planned, clock.seconds)
     commit()
     ok = install(client, settings, service, previous, new, say, window_s, journal)
     if ok and the_plan.signed:
