@@ -41,6 +41,10 @@ from services.service import BusService, ServiceConfig, woken
 from services.updater.client import UpdaterClient
 
 log = logging.getLogger(__name__)
+try:
+    PACKAGE_VERSION = importlib.metadata.version("agile-gateway")
+except importlib.metadata.PackageNotFoundError:  # the tree run from a checkout
+    PACKAGE_VERSION = ""
 # aiomqtt warns whenever more than 10 publishes wait for their acknowledgement: here
 # hundreds do by design (BATCH), and the bridge reports its own state.
 client_log = logging.getLogger(__name__ + ".client")
@@ -101,7 +105,6 @@ class BridgeService(BusService):
         self._queued = asyncio.Event()
         self._wake = asyncio.Event()
         self._wake_devices = asyncio.Event()
-        self._wake_images = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -258,8 +261,8 @@ class BridgeService(BusService):
                     await client.publish(
                         topics.availability_topic(self.base), b"online", qos=1, retain=True
                     )
+                    await self.updates.resend()  # first: it forgets what was sent before
                     await self._announce_bridge()
-                    await self.updates.resend()
                     for device in self.devices.values():
                         await self._announce(device)
                     async with asyncio.TaskGroup() as group:
@@ -356,20 +359,14 @@ class BridgeService(BusService):
     def version(self) -> str:
         """The running core image's version (the bridge's), else the project's."""
         core = self.updates.plans.get("core")
-        if core is not None and core.running:
-            return core.running
-        try:
-            return importlib.metadata.version("agile-gateway")
-        except importlib.metadata.PackageNotFoundError:
-            return ""
+        return core.running if core is not None and core.running else PACKAGE_VERSION
 
     async def _follow_images(self) -> None:
         while True:
-            self._wake_images.clear()
             before = tuple(self.updates.plans)
             if await self.updates.plan():
                 await self._announce_bridge(before)
-            await woken(self._wake_images, self.images_interval_s)
+            await asyncio.sleep(self.images_interval_s)
 
     # -- down: requests from the broker --
 

@@ -36,6 +36,7 @@ class Updates:
         self.send = send
         self.plans: dict[str, c.ServicePlan] = {}
         self.firmware: dict[str, c.FirmwareStatus] = {}
+        self.no_firmware: set[str] = set()  # their radio updates no firmware: not asked again
         self.running: dict[str, tuple[str, ...]] = {}  # operation id -> the services it updates
         self.layers: dict[str, dict[str, tuple[int, int]]] = {}  # op id -> layer -> done, total
         self.sent: dict[str, bytes] = {}
@@ -117,6 +118,8 @@ class Updates:
 
     async def read_firmware(self, bus: Any, device_id: str) -> bool:
         """Its firmware's state, sent if it changed; whether it has firmware updates."""
+        if device_id in self.no_firmware:
+            return False
         try:
             (info,) = await device_call(bus, device_id, "Firmware")
         except DBusError as exc:
@@ -124,6 +127,7 @@ class Updates:
                 log.info("%s: firmware not read (tried again later): %s", device_id, exc.text)
                 return device_id in self.firmware
             self.firmware.pop(device_id, None)
+            self.no_firmware.add(device_id)
             return False
         status = c.FirmwareStatus.from_info(cast(dict[str, Any], info))
         self.firmware[device_id] = status
@@ -144,6 +148,7 @@ class Updates:
         await self.send_changed(topics.firmware_topic(self.base, device_id), payload)
 
     async def forget(self, device_id: str) -> None:
+        self.no_firmware.discard(device_id)
         if self.firmware.pop(device_id, None) is not None:
             await self.send_changed(topics.firmware_topic(self.base, device_id), b"")
 
