@@ -117,13 +117,13 @@ class BridgeService(BusService):
         )
         # Planning asks the registry for every image: longer than a usual call.
         self.updates = Updates(UpdaterClient(self.bus, timeout_s=120), self.base, self._send)
-        await self.updates.watch()
 
     async def ready(self) -> None:
         if not self.host:
             self.error = "no broker set (mqtt:host): nothing is bridged"
             log.info("%s", self.error)
-            return
+            return  # nor asks the update service anything
+        await self.updates.watch()
         self._tasks = [
             asyncio.ensure_future(self._follow_devices()),
             asyncio.ensure_future(self._follow_images()),

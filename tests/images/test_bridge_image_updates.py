@@ -6,12 +6,15 @@ its progress shown until it ends."""
 import json
 from pathlib import Path
 
+import pytest
+
 from services.updater.service import create as create_updater
 from testkit import ha_discovery
 from testkit.broker import Subscriber, running_broker
 from tests.bridge.mqtt import arrived, publish, start_bridge, until
 from tests.images.stack import publish_code_change, publish_signed
 
+pytestmark = pytest.mark.timeout(900)  # a code change built, on a loaded engine
 BASE = "agile/gw1"
 
 
