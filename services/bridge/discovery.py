@@ -88,6 +88,11 @@ def _update(state_topic: str, command_topic: str, body: dict[str, object]) -> di
     return body
 
 
+# The bridge's key in ids and topics: with a "-", which no device id has ([A-Za-z0-9_]),
+# so that no device's entities can take the bridge's ids.
+BRIDGE_KEY = "agile-bridge"
+
+
 def bridge_configs(
     prefix: str, base: str, node: str, images: tuple[str, ...], installs: bool
 ) -> dict[str, bytes]:
@@ -97,7 +102,7 @@ def bridge_configs(
     bridge = _Entities(
         prefix,
         node,
-        "bridge",
+        BRIDGE_KEY,
         {"name": f"AGILE gateway {node}", "model": "MQTT bridge", "manufacturer": "AGILE gateway"},
         [],
     )
@@ -152,7 +157,7 @@ def configs(
             "name": device.name or device.device_id,
             "model": device.device_type,
             "manufacturer": "AGILE gateway",
-            "via_device": f"agile_{_slug(node)}_bridge",
+            "via_device": f"agile_{_slug(node)}_{BRIDGE_KEY}",
         },
         [availability_topic(base), availability_topic(base, device.device_id)],
     )

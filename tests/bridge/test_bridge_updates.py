@@ -54,7 +54,7 @@ async def test_the_bridge_is_a_device_with_its_connection_version_and_queue(
 ) -> None:
     sub = subscribe(broker, "agile/#", "homeassistant/#")
     await start_bridge(zigbee_gateway, broker)
-    prefix = "homeassistant/{}/gw1/bridge_{}/config"
+    prefix = "homeassistant/{}/gw1/agile-bridge_{}/config"
     connection = await until(
         lambda: discovered(sub, prefix.format("binary_sensor", "connection_state"))
     )
@@ -63,11 +63,11 @@ async def test_the_bridge_is_a_device_with_its_connection_version_and_queue(
     for key in ("version", "queue"):
         sensor = await until(lambda key=key: discovered(sub, prefix.format("sensor", key)))
         assert sensor["state_topic"] == f"{BASE}/$bridge/info"
-        assert sensor["device"]["identifiers"] == ["agile_gw1_bridge"]
+        assert sensor["device"]["identifiers"] == ["agile_gw1_agile-bridge"]
     info = await until(lambda: arrived(sub, f"{BASE}/$bridge/info"))
     assert info[-1]["version"] and info[-1]["queued"] >= 0 and info[-1]["installs"] is False
     # The native runtime has no update service: no service image entities.
-    assert not [t for t, _ in sub.messages() if "/update/gw1/bridge_image" in t]
+    assert not [t for t, _ in sub.messages() if "/update/gw1/agile-bridge_image" in t]
 
 
 async def test_a_plugs_firmware_is_shown_and_installed_only_where_allowed(

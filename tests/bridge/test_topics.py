@@ -109,16 +109,16 @@ def test_every_discovery_config_passes_home_assistants_schema(installs: bool) ->
     updates = {t: body for t, body in checked.items() if "/update/" in t}
     assert set(updates) == {
         "homeassistant/update/gw/zigbee0011_firmware/config",
-        "homeassistant/update/gw/bridge_image_core/config",
-        "homeassistant/update/gw/bridge_image_storage/config",
+        "homeassistant/update/gw/agile-bridge_image_core/config",
+        "homeassistant/update/gw/agile-bridge_image_storage/config",
     }
     # Installable from Home Assistant only where the admin allowed it.
     assert all(("command_topic" in body) == installs for body in updates.values())
     firmware = updates["homeassistant/update/gw/zigbee0011_firmware/config"]
     assert firmware["device_class"] == "firmware"
     assert firmware["state_topic"] == f"{BASE}/$bridge/firmware/zigbee0011"
-    assert firmware["device"]["via_device"] == "agile_gw_bridge"
-    connection = checked["homeassistant/binary_sensor/gw/bridge_connection_state/config"]
+    assert firmware["device"]["via_device"] == "agile_gw_agile-bridge"
+    connection = checked["homeassistant/binary_sensor/gw/agile-bridge_connection_state/config"]
     assert connection["state_topic"] == f"{BASE}/status" and "availability" not in connection
     ids = [body["unique_id"] for body in checked.values()]
     assert len(ids) == len(set(ids))

@@ -40,7 +40,7 @@ async def test_service_images_are_update_entities_and_an_install_runs_the_update
         sub = Subscriber(broker, "agile/#", "homeassistant/#")
         try:
             await start_bridge(services, broker, installs="true")
-            topic = "homeassistant/update/gw1/bridge_image_storage/config"
+            topic = "homeassistant/update/gw1/agile-bridge_image_storage/config"
             config = await until(
                 lambda: (
                     ha_discovery.check(topic, p.encode())
