@@ -46,12 +46,14 @@ async def test_a_plan_shows_the_version_the_bytes_and_the_release() -> None:
 async def test_an_updates_progress_follows_its_layers_and_ends() -> None:
     import asyncio
 
+    from services import service
+
     updates, sent = updates_sent()
     updates.plans = {"storage": c.ServicePlan("storage", running="a", version="b")}
 
     async def settle() -> dict:
-        for _ in range(5):  # the signal handler sends from a task of its own
-            await asyncio.sleep(0)
+        # The signal handler sends from tasks of its own: their end, awaited.
+        await asyncio.gather(*list(service._background))
         return [s for t, s in sent if t == STORAGE][-1]
 
     updates._signal("Started", ["op1", "update", "storage core"])
