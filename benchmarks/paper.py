@@ -486,7 +486,9 @@ def builds(run: Run) -> None:
 def project_history(run: Run) -> None:
     """Delta updates over the project's history (storage's; the quick run's last update)."""
     updates = run.args.history or (1 if run.quick else 30)
-    for strategy in ["multistage"] if run.quick else ["multistage", "squashed"]:
+    # Baseline's one layer of code and dependencies has no delta to study.
+    layered = [s for s in run.strategies if s != "baseline"]
+    for strategy in ["multistage"] if run.quick else layered:
         key = f"history storage {strategy} {updates}"
         if not run.store.done(key):
             print(f"storage {strategy} over its last {updates} update(s)")

@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 
 from services.images import delta
+from services.images.basis_cache import BasisCache
 from services.images.export import ExportError, Saved, save
 from services.images.image_load import LoadError, LoadTar
 from services.images.layers import chain_ids, local_chains
@@ -62,10 +63,12 @@ def apply_bundle(
     new_id: str,
     repo_tag: str,
     check: Callable[[], None] = lambda: None,
+    cache: BasisCache | None = None,
 ) -> str:
     """Load the image `new_id` made from `old_id` (on this engine) and the bundle, tagged
     `repo_tag`; its id. DeltaError or ExportError if anything does not match: then
-    nothing was loaded."""
+    nothing was loaded. The old image's config and layers come from the `cache` where it
+    has them all (else from the engine), and what was made is kept there."""
     (config_part, config_delta), *layer_parts = delta.unpack(bundle)
     try:
         old_ids: list[str] = client.images.get(old_id).attrs["RootFS"]["Layers"]
@@ -85,7 +88,7 @@ def apply_bundle(
     }
     with tempfile.TemporaryDirectory(prefix="agile-delta-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
-        old = save(client, old_id, folder, bases, old_ids)
+        old = _cached(cache, old_id, old_ids, bases) or save(client, old_id, folder, bases, old_ids)
         config = b"".join(delta.patch(old.config, config_delta, config_part.length))
         if "sha256:" + hashlib.sha256(config).hexdigest() != new_id:
             raise delta.DeltaError(f"the delta does not make the image {new_id[:19]}")
@@ -93,16 +96,34 @@ def apply_bundle(
             raise delta.DeltaError("the bundle names other layers than the image has")
         check()
         load = stack.enter_context(LoadTar(folder / "load.tar", config, repo_tag, len(diff_ids)))
+        keeping = cache.keeping() if cache else None
         for i in needed:
             part, payload = layer_parts[i]
             basis = _mapped(stack, old.layers[part.basis]) if part.kind != "full" else b""
             with closing(delta.made_by(part, basis, payload)) as pieces:
-                made = load.add(i, pieces)  # then let go of the mapped basis
+                made = load.add(i, keeping.tee(pieces) if keeping else pieces)  # then let go
             if made != diff_ids[i]:
                 raise delta.DeltaError(f"layer {i} came out other than {diff_ids[i]}")
+            if keeping:
+                keeping.made_layer(made)
             check()
         try:
             load.load(client)
         except LoadError as exc:
             raise delta.DeltaError(str(exc)) from None
+    if keeping:
+        keeping.done(new_id, config)
     return client.images.get(new_id).id
+
+
+def _cached(
+    cache: BasisCache | None, image_id: str, diff_ids: list[str], wanted: dict[int, int | None]
+) -> Saved | None:
+    """The image as `save` would give it, from the cache, if that has all `wanted`."""
+    config = cache.config(image_id) if cache else None
+    if cache is None or config is None:
+        return None
+    layers = {i: cache.layer(diff_ids[i]) for i in wanted}
+    if None in layers.values():
+        return None
+    return Saved(image_id, diff_ids, config, {i: p for i, p in layers.items() if p})

@@ -29,6 +29,7 @@ from services.catalog import IMAGES
 from services.compose import stack_settings
 from services.errors import AgileError
 from services.images import registry as reg
+from services.images.basis_cache import BASIS, BasisCache
 from services.images.delta import DeltaError
 from services.images.journal import FILE, REPLACED, Entry, Journal
 from services.images.known_blobs import known_blobs
@@ -238,12 +239,14 @@ def fetch(
     say: Callable[[str], None],
     progress: Callable[[str, int, int], None],
     trying: Callable[[str, int], None] = lambda way, nbytes: None,
+    basis: BasisCache | None = None,
 ) -> tuple[str, str]:
     """The planned image here by the first of the plan's ways that makes it, fewest bytes
     first (`trying` is told each way and its bytes as it starts); the pull comes last
-    and raises UpdateError if it fails. (image id, the way it came)."""
+    and raises UpdateError if it fails. (image id, the way it came). A delta takes its
+    basis from `basis` where that has it, and keeps what it made there."""
     ways = {
-        "delta": lambda: by_delta(client, registry, the_plan, say, progress),
+        "delta": lambda: by_delta(client, registry, the_plan, say, progress, basis),
         "layers": lambda: by_layers(client, registry, the_plan, say, progress),
         "pull": lambda: pull(client, the_plan, progress),
     }
@@ -320,6 +323,7 @@ def by_delta(
     the_plan: Plan,
     say: Callable[[str], None],
     progress: Callable[[str, int, int], None],
+    basis: BasisCache | None = None,
 ) -> str:
     """The new image made from the published bundle and an image here; "" if that
     failed in any way (said; then nothing was loaded, and a pull is next)."""
@@ -340,6 +344,7 @@ def by_delta(
             the_plan.config_digest,
             the_plan.reference,
             check=lambda: progress("delta", offer.size, offer.size),
+            cache=basis,
         )
     except (reg.RegistryError, DeltaError, ExportError, OSError, docker.errors.APIError) as exc:
         say(f"{the_plan.service}: the delta did not apply ({exc}); pulling instead")
@@ -546,7 +551,8 @@ def update(
         clock.progress(layer, done, total)
         progress(layer, done, total)
 
-    new, _ = fetch(client, registry, the_plan, say, pulled, trying)
+    basis = BasisCache(journal.path.parent / BASIS)  # the updater's own volume
+    new, _ = fetch(client, registry, the_plan, say, pulled, trying, basis)
     measured(planned, clock.seconds)
     commit()
     ok = install(client, settings, service, previous, new, say, window_s, journal)

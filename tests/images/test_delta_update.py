@@ -9,9 +9,11 @@ from pathlib import Path
 import docker
 import pytest
 
+from services.images import delta, image_delta
 from services.images import registry as reg
+from services.images.basis_cache import BasisCache
 from services.images.delta import DeltaError
-from services.images.export import ExportError
+from services.images.export import ExportError, save
 from services.images.image_delta import apply_bundle
 from services.images.offers import index, offers
 from services.images.update import Plan, UpdateError, by_delta, plan, pull, update
@@ -134,6 +136,45 @@ def test_a_damaged_bundle_is_refused_and_nothing_is_loaded(
     with pytest.raises(DeltaError):
         apply_bundle(docker_client, bundle, old, new, f"{registry.address}/agile/storage:x")
     assert image_gone(docker_client, new)
+
+
+def kept_as_a_delta_would(cache: BasisCache, saved) -> None:  # type: ignore[no-untyped-def]
+    """`saved` in the cache as if a delta had made all of it."""
+    keeping = cache.keeping()
+    for i, path in saved.layers.items():
+        for _ in keeping.tee([path.read_bytes()]):
+            pass
+        keeping.made_layer(saved.diff_ids[i])
+    keeping.done(saved.id, saved.config)
+
+
+@pytest.mark.parametrize("kept", ["as made", "a kept layer damaged"])
+def test_a_delta_takes_its_basis_from_what_the_last_one_made_not_the_engine(
+    docker_client, published_pair, registry, tmp_path, monkeypatch, kept
+):
+    """Docker 20.10 writes a whole image out before `docker save` streams a byte: the
+    layers the last delta made are kept to be the next one's basis, and a damaged one is
+    taken from the engine again."""
+    old, new, bundle = published_pair
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(new, force=True)
+    cache = BasisCache(tmp_path / "basis")
+    patched = {p.basis: p.basis_length for p, _ in delta.unpack(bundle) if p.kind == "layer"}
+    kept_as_a_delta_would(cache, save(docker_client, old, tmp_path, patched))
+    saves = []
+    if kept == "as made":
+        monkeypatch.setattr(image_delta, "save", lambda *a: saves.append(a))
+    else:
+        for layer in (tmp_path / "basis").glob("*.tar"):
+            layer.write_bytes(layer.read_bytes()[:-1] + b"!")
+        monkeypatch.setattr(image_delta, "save", lambda *a: saves.append(a) or save(*a))
+    tag = f"{registry.address}/agile/storage:x"
+    assert apply_bundle(docker_client, bundle, old, new, tag, cache=cache) == new
+    assert len(saves) == (kept != "as made")
+    # Now the cache holds what this delta made, for the next: the new image's.
+    assert cache.config(new) and not cache.config(old)
+    made_layers = list((tmp_path / "basis").glob("*.tar"))
+    assert made_layers and all(cache.layer("sha256:" + p.stem) for p in made_layers)
 
 
 def test_a_basis_image_removed_before_the_apply_is_refused(published_pair, registry, tmp_path):
