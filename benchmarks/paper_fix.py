@@ -28,6 +28,7 @@ import docker
 from buildhost.build import build, version_reference
 from buildhost.paper_rows import Fix
 from buildhost.publish import publish
+from services.images.basis_cache import BASIS, BasisCache
 from services.images.link_rate import LinkRate
 from services.images.trust import TRUSTED_ROOT, Policy
 from services.images.update import plan, service_containers, update
@@ -176,6 +177,7 @@ def one_fix(fixes: Fixes, gateway: Gateway, rate: float, run: int, learnt: LinkR
     published_at = time.monotonic()
     the_plan = plan(gateway.client, link.address, service, strategy, trust=gateway.trust)
     predicted = learnt.link().seconds(the_plan.download_bytes)
+    kept = the_plan.delta and BasisCache(gateway.state / BASIS).config(the_plan.delta.from_id)
     link.reset()
     steps = Steps()
     ok = update(
@@ -215,4 +217,5 @@ def one_fix(fixes: Fixes, gateway: Gateway, rate: float, run: int, learnt: LinkR
         health_s=end_wall - started,
         # The prediction's own plan (what the operator sees first) is not the fix's way.
         total_s=(published_at - start) + (end - steps.start),
+        basis=("kept" if kept else "engine") if the_plan.method == "delta" else "",
     )

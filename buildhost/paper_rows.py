@@ -78,6 +78,8 @@ class Fix:
     switch_s: float  # the old container stopped, the new one started
     health_s: float  # the health gate
     total_s: float  # commit to healthy
+    # A delta's basis: "kept" (what the delta before made) or "engine" (docker save).
+    basis: str = ""
 
 
 @dataclass

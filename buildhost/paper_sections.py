@@ -135,17 +135,20 @@ def fix_lines(fixes: list[Fix]) -> list[str]:
         "emulated link; the update service's prediction (the transfer, at the rate it "
         "learnt before; 0: nothing learnt yet) beside the measured transfer and total.",
         "",
-        "| service | strategy | Mbit/s | way | bytes | "
+        "A delta's basis is the layers the delta before made, kept on the gateway, or "
+        "(the first delta after a pull) the engine's `docker save` of the running image.",
+        "",
+        "| service | strategy | Mbit/s | way | basis | bytes | "
         + " | ".join(FIX_STEPS)
         + " | predicted transfer | total s |",
-        "|---|---|---:|---|---:|" + "---:|" * (len(FIX_STEPS) + 2),
+        "|---|---|---:|---|---|---:|" + "---:|" * (len(FIX_STEPS) + 2),
     ]
-    for (service, strategy, rate), rows in _groups(
-        fixes, lambda f: (f.service, f.strategy, f.rate_mbit)
+    for (service, strategy, rate, basis), rows in _groups(
+        fixes, lambda f: (f.service, f.strategy, f.rate_mbit, f.basis)
     ).items():
         steps = [mean(getattr(f, f"{step}_s") for f in rows) for step in FIX_STEPS]
         lines.append(
-            f"| {service} | {strategy} | {rate:g} | {rows[-1].method} | "
+            f"| {service} | {strategy} | {rate:g} | {rows[-1].method} | {basis or '-'} | "
             f"{mean(f.download_bytes for f in rows):,.0f} | "
             + " | ".join(f"{s:.2f}" for s in steps)
             + f" | {mean(f.predicted_s for f in rows):.2f}"
@@ -160,7 +163,11 @@ def fix_claims(fixes: list[Fix]) -> list[str]:
     if goal:
         total = max(f.total_s for f in goal)
         transfer = max(f.transfer_s for f in goal)
-        apply = max(f.apply_s for f in goal)
+        # A gateway's fixes after its first each find the basis the one before left; the
+        # first after a pull reads it from the engine, said apart.
+        first = [f for f in goal if f.basis == "engine"]
+        later = [f for f in goal if f not in first] or first
+        apply = max(f.apply_s for f in later)
         ways = ", ".join(sorted({f.method for f in goal}))
         met = total < GOAL_TOTAL_S and transfer < GOAL_TRANSFER_S and apply < GOAL_APPLY_S
         said.append(
@@ -169,6 +176,12 @@ def fix_claims(fixes: list[Fix]) -> list[str]:
             f"{transfer:.2f} s (< {GOAL_TRANSFER_S:g} s), patch and load on the gateway "
             f"{apply:.2f} s (< {GOAL_APPLY_S:g} s) over {len(goal)} run(s) — "
             + ("met" if met else "not met")
+            + (
+                f"; the first delta after a pull, its basis from docker save: "
+                f"{max(f.apply_s for f in first):.2f} s"
+                if first and later is not first
+                else ""
+            )
         )
     for (strategy, rate), rows in _groups(fixes, lambda f: (f.strategy, f.rate_mbit)).items():
         gateway = mean(f.total_s - f.build_s - f.publish_s for f in rows)
