@@ -3,10 +3,11 @@
 Docker 20.10 writes the whole image to a folder of its own before `docker save` streams
 a byte: 1.7 s for storage's 188 MB whatever is asked of it, most of a delta's apply. The
 next fix of a service changes the layers the last one changed, and those are the layers
-the last delta made: kept here with the image's config, they spare the save. Only the
-newest image's, at most `limit` bytes of layers (a dependency change's layer is not
-worth the SD card's writes); every read is checked against its digest, and whatever is
-missing or wrong is taken from the engine as before.
+the last delta made: kept here with the image's config, they spare the save. So are the
+layers a fetch of the missing ones unpacked. Only the newest image's, at most `limit`
+bytes of layers (a large layer is not worth the SD card's writes: each that fits in the
+room left); every read is checked against its digest, and whatever is missing or wrong
+is taken from the engine as before.
 """
 
 import hashlib
@@ -64,28 +65,38 @@ class BasisCache:
 
 
 class Keeping:
-    """The next image's layers as they are made, then kept in place of the last's."""
+    """The next image's layers as they are made, then kept in place of the last's: each
+    layer that fits in the room the ones before it left."""
 
     def __init__(self, cache: BasisCache) -> None:
         self.cache, self.room = cache, cache.limit
         self.part = cache.folder / "part.tar"
         self.made: set[str] = set()
+        self._fits = False
 
-    def tee(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """The chunks, written to the cache as they pass while there is room."""
+    def tee(self, chunks: Iterable[bytes], at_least: int = 0) -> Iterator[bytes]:
+        """The chunks of one layer (of `at_least` bytes), written to the cache as they
+        pass if it fits."""
+        self._fits = at_least <= self.room
         with self.part.open("wb") as out:
+            written = 0
             for chunk in chunks:
-                self.room -= len(chunk)
-                if self.room >= 0:
-                    out.write(chunk)
+                if self._fits:
+                    written += len(chunk)
+                    self._fits = written <= self.room
+                    if self._fits:
+                        out.write(chunk)
                 yield chunk
+        if self._fits:
+            self.room -= written
 
     def made_layer(self, diff_id: str) -> None:
         """The layer just teed came out as `diff_id` (kept if it fit)."""
-        if self.room >= 0 and self.part.exists():
+        if self._fits:
             self.part.rename(self.cache.folder / f"{_name(diff_id)}.tar")
             self.made.add(f"{_name(diff_id)}.tar")
         self.part.unlink(missing_ok=True)
+        self._fits = False
 
     def done(self, image_id: str, config: bytes) -> None:
         """The image was loaded: its config and layers are the cache now."""

@@ -101,7 +101,7 @@ def apply_bundle(
             part, payload = layer_parts[i]
             basis = _mapped(stack, old.layers[part.basis]) if part.kind != "full" else b""
             with closing(delta.made_by(part, basis, payload)) as pieces:
-                made = load.add(i, keeping.tee(pieces) if keeping else pieces)  # then let go
+                made = load.add(i, keeping.tee(pieces, part.length) if keeping else pieces)
             if made != diff_ids[i]:
                 raise delta.DeltaError(f"layer {i} came out other than {diff_ids[i]}")
             if keeping:

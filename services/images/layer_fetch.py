@@ -18,6 +18,7 @@ import docker
 
 from services.errors import RegistryError
 from services.images import registry as reg
+from services.images.basis_cache import BasisCache
 from services.images.image_load import LoadTar
 from services.images.layers import chain_ids, local_chains
 
@@ -67,11 +68,13 @@ def fetch_layers(
     config_digest: str,
     progress: Callable[[str, int, int], None],
     signed: tuple[str, int] | None = None,
+    cache: BasisCache | None = None,
 ) -> str:
     """Load the image `config_digest` (the registry's `reference`, registry/repo:tag) from
     the blobs of the layers this engine lacks; its id. `signed`: the manifest's digest
     and size, to take it by (not by the tag). RegistryError, FetchError or LoadError if
-    anything does not match: then nothing was loaded."""
+    anything does not match: then nothing was loaded. The layers unpacked are kept in
+    `cache`, the next delta's basis."""
     repo, tag = reference.removeprefix(f"{registry}/").rsplit(":", 1)
     if signed:
         manifest = json.loads(reg.manifest_bytes(registry, repo, signed[0], size=signed[1]))
@@ -85,6 +88,7 @@ def fetch_layers(
     if len(blobs) != len(diff_ids):
         raise FetchError(f"{reference}: the manifest and the config list other layers")
     have, _ = local_chains(client)
+    keeping = cache.keeping() if cache else None
     with (
         tempfile.TemporaryDirectory(prefix="agile-fetch-") as tmp,
         LoadTar(Path(tmp) / "load.tar", config, reference, len(diff_ids)) as load,
@@ -93,7 +97,16 @@ def fetch_layers(
             if chain in have:
                 continue
             chunks = _counted(reg.blob_chunks(registry, repo, blob["digest"]), blob, progress)
-            if load.add(i, _unpacked(blob["mediaType"], chunks)) != diff_ids[i]:
+            unpacked = _unpacked(blob["mediaType"], chunks)
+            # A layer's tar is at least as long as its compressed blob.
+            if (
+                load.add(i, keeping.tee(unpacked, blob["size"]) if keeping else unpacked)
+                != diff_ids[i]
+            ):
                 raise FetchError(f"layer {i} of {reference} unpacks to another diff id")
+            if keeping:
+                keeping.made_layer(diff_ids[i])
         load.load(client)
+    if keeping:
+        keeping.done(config_digest, config)
     return client.images.get(config_digest).id

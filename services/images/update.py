@@ -244,10 +244,11 @@ def fetch(
     """The planned image here by the first of the plan's ways that makes it, fewest bytes
     first (`trying` is told each way and its bytes as it starts); the pull comes last
     and raises UpdateError if it fails. (image id, the way it came). A delta takes its
-    basis from `basis` where that has it, and keeps what it made there."""
+    basis from `basis` where that has it; a delta or a fetch of layers keeps there what
+    it made."""
     ways = {
         "delta": lambda: by_delta(client, registry, the_plan, say, progress, basis),
-        "layers": lambda: by_layers(client, registry, the_plan, say, progress),
+        "layers": lambda: by_layers(client, registry, the_plan, say, progress, basis),
         "pull": lambda: pull(client, the_plan, progress),
     }
     for way, nbytes in the_plan.ways():
@@ -295,6 +296,7 @@ def by_layers(
     the_plan: Plan,
     say: Callable[[str], None],
     progress: Callable[[str, int, int], None],
+    basis: BasisCache | None = None,
 ) -> str:
     """The new image from the blobs of only the layers not here; "" if that failed in
     any way (said; then nothing was loaded, and a pull is next)."""
@@ -311,6 +313,7 @@ def by_layers(
             (the_plan.signed.manifest_digest, the_plan.signed.manifest_size)
             if the_plan.signed
             else None,
+            basis,
         )
     except (reg.RegistryError, FetchError, LoadError, OSError, ValueError, KeyError) as exc:
         say(f"{the_plan.service}: fetching the missing layers failed ({exc}); pulling instead")

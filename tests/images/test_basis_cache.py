@@ -35,13 +35,22 @@ def test_the_newest_images_config_and_made_layers_are_kept_and_nothing_older(
     assert len(list((tmp_path / "basis").iterdir())) == 3
 
 
-def test_layers_past_the_limit_are_not_kept(tmp_path: Path) -> None:
+def test_each_layer_that_fits_in_the_room_left_is_kept(tmp_path: Path) -> None:
     cache = BasisCache(tmp_path / "basis", limit=10)
-    keep(cache, b"{}", [b"small", b"a larger one", b"tiny"])
-    assert cache.layer(digest(b"small")) is not None
-    # Past the room, nothing more: what is kept is the top of what the next delta needs.
-    assert cache.layer(digest(b"a larger one")) is None and cache.layer(digest(b"tiny")) is None
-    assert sorted(p.suffix for p in (tmp_path / "basis").iterdir()) == [".json", ".tar"]
+    keep(cache, b"{}", [b"small", b"a larger one", b"tiny", b"two"])
+    assert cache.layer(digest(b"small")) and cache.layer(digest(b"tiny"))
+    assert cache.layer(digest(b"a larger one")) is None  # written no further than the room
+    assert cache.layer(digest(b"two")) is None  # 5 + 4 bytes kept: no room for 3
+    assert sorted(p.suffix for p in (tmp_path / "basis").iterdir()) == [".json", ".tar", ".tar"]
+
+
+def test_a_layer_said_to_be_larger_than_the_room_is_not_written(tmp_path: Path) -> None:
+    keeping = BasisCache(tmp_path / "basis", limit=10).keeping()
+    written = []
+    for chunk in keeping.tee([b"abc"], at_least=11):
+        written.append((tmp_path / "basis" / "part.tar").stat().st_size)
+        assert chunk == b"abc"
+    assert written == [0]
 
 
 def test_a_kept_file_that_changed_is_not_handed_out(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from buildhost.build import build
 from services.images import registry as reg
+from services.images.basis_cache import BasisCache
 from services.images.export import save
 from services.images.known_blobs import known_blobs
 from services.images.layers import chain_ids, local_chains
@@ -242,10 +243,14 @@ def test_an_update_fetches_only_the_layers_not_here(
         docker_client, registry.address, "loaded", "new", trust=registry.policy(tmp_path / "trust")
     )
     assert the_plan.method == "layers" and the_plan.download_bytes < the_plan.pull_bytes / 2
-    before, said = registry.fetched(), []
-    assert by_layers(docker_client, registry.address, the_plan, said.append, _quiet) == new
+    before, said, basis = registry.fetched(), [], BasisCache(tmp_path / "basis")
+    assert by_layers(docker_client, registry.address, the_plan, said.append, _quiet, basis) == new
     assert registry.fetched() - before == the_plan.download_bytes, said
     assert docker_client.images.get(the_plan.reference).id == new
+    # What it unpacked is the next delta's basis: the image's one layer of its own.
+    own = docker_client.images.get(new).attrs["RootFS"]["Layers"][-1]
+    assert basis.config(new) and basis.layer(own)
+    assert len(list(basis.folder.glob("*.tar"))) == 1
 
 
 def test_a_layer_blob_that_is_not_its_digest_loads_nothing(
