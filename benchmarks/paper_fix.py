@@ -147,7 +147,9 @@ def fix_series(
             gateway = Gateway(engine.client(), state, link)
             for rate in rates:
                 link.set(rate * 1e6, rate * 1e6 / 5, rtt_ms / 1e3)
-                learnt = LinkRate(folder / f"link-{rate:g}.json")
+                # A fix's few KB teach no rate: the link's, as `updater:link` sets it
+                # (the time every download costs besides its bytes is learnt).
+                learnt = LinkRate(folder / f"link-{rate:g}.json", rate * 1e6)
                 for run in range(1, runs + 1):
                     yield one_fix(fixes, gateway, rate, run, learnt)
     finally:
@@ -177,7 +179,7 @@ def one_fix(fixes: Fixes, gateway: Gateway, rate: float, run: int, learnt: LinkR
     published_at = time.monotonic()
     the_plan = plan(gateway.client, link.address, service, strategy, trust=gateway.trust)
     predicted = learnt.link().seconds(the_plan.download_bytes)
-    kept = the_plan.delta and BasisCache(gateway.state / BASIS).config(the_plan.delta.from_id)
+    basis = BasisCache(gateway.state / BASIS)
     link.reset()
     steps = Steps()
     ok = update(
@@ -190,6 +192,7 @@ def one_fix(fixes: Fixes, gateway: Gateway, rate: float, run: int, learnt: LinkR
         commit=steps.commit,
         measured=steps.measured,
         trust=gateway.trust,
+        basis=basis,
     )
     end, end_wall = time.monotonic(), time.time()
     if not ok:
@@ -217,5 +220,5 @@ def one_fix(fixes: Fixes, gateway: Gateway, rate: float, run: int, learnt: LinkR
         health_s=end_wall - started,
         # The prediction's own plan (what the operator sees first) is not the fix's way.
         total_s=(published_at - start) + (end - steps.start),
-        basis=("kept" if kept else "engine") if the_plan.method == "delta" else "",
+        basis=("kept" if basis.served else "engine") if the_plan.method == "delta" else "",
     )

@@ -69,7 +69,7 @@ class Fix:
     method: str  # how the gateway took it: delta, layers, pull
     download_bytes: int  # the plan's
     link_bytes: int  # what went down the link (metadata and the registry's answers too)
-    predicted_s: float  # the update service's, for the transfer (0: nothing learnt yet)
+    predicted_s: float  # the update service's, for the transfer
     build_s: float
     publish_s: float  # push, bundles, signing
     plan_s: float  # the gateway's: signed metadata checked, the way chosen

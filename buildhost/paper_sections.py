@@ -132,8 +132,10 @@ def fix_lines(fixes: list[Fix]) -> list[str]:
         "## A fix's way to the gateway: one code line, commit to healthy",
         "",
         "Each step's seconds (mean of the runs) on a gateway engine of its own through the "
-        "emulated link; the update service's prediction (the transfer, at the rate it "
-        "learnt before; 0: nothing learnt yet) beside the measured transfer and total.",
+        "emulated link; the update service's prediction (the transfer: a fix's few KB teach "
+        "no rate, so the link's as `updater:link` sets it, and the time each download costs "
+        "besides its bytes as learnt from the fixes before) beside the measured transfer "
+        "and total.",
         "",
         "A delta's basis is the layers the delta before made, kept on the gateway, or "
         "(the first delta after a pull) the engine's `docker save` of the running image.",

@@ -41,6 +41,7 @@ class BasisCache:
 
     def __init__(self, folder: Path, limit: int = LIMIT) -> None:
         self.folder, self.limit = folder, limit
+        self.served = False  # a delta took its whole basis from here
 
     def config(self, image_id: str) -> bytes | None:
         path = self.folder / f"{_name(image_id)}.json"

@@ -126,4 +126,5 @@ def _cached(
     layers = {i: cache.layer(diff_ids[i]) for i in wanted}
     if None in layers.values():
         return None
+    cache.served = True
     return Saved(image_id, diff_ids, config, {i: p for i, p in layers.items() if p})

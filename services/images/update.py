@@ -518,12 +518,14 @@ def update(
     measured: Callable[[int, float], None] = lambda nbytes, seconds: None,
     *,
     trust: Policy,
+    basis: BasisCache | None = None,
 ) -> bool:
     """Update one service; True if the new version runs, False if it was rolled back.
     `check` is called while pulling and `commit` once before the switch: raising there
     cancels the update with nothing changed. From the switch to the end the `journal`
     (default: in the state folder) says where the update is, for `recover`. `measured`
-    is told the bytes downloaded and the seconds they took."""
+    is told the bytes downloaded and the seconds they took. `basis` (default: beside the
+    journal) keeps what a delta makes for the next."""
     journal = journal or Journal(state_dir / FILE)
     settings = stack_settings(state_dir)
     strategy = settings["strategy"]
@@ -554,7 +556,7 @@ def update(
         clock.progress(layer, done, total)
         progress(layer, done, total)
 
-    basis = BasisCache(journal.path.parent / BASIS)  # the updater's own volume
+    basis = basis or BasisCache(journal.path.parent / BASIS)  # the updater's own volume
     new, _ = fetch(client, registry, the_plan, say, pulled, trying, basis)
     measured(planned, clock.seconds)
     commit()
