@@ -467,6 +467,10 @@ def builds(run: Run) -> None:
     services = ["storage"] if run.quick else list(SERVICES)
     steps = ("cold", "code") if run.quick else BUILD_STEPS
     strategies = ["multistage"] if run.quick else run.strategies
+
+    def series(key: str) -> str:  # one run each: a resumed run with more runs adds runs
+        return " ".join((key, *services, *steps))
+
     with checkout_copy() as code:
         for key, rows in build_times(
             run.client,
@@ -477,10 +481,10 @@ def builds(run: Run) -> None:
             run.runs,
             steps,
             code,
-            done=lambda k: run.store.done(run.key(k, *services, *steps)),
+            done=lambda k: run.store.done(series(k)),
         ):
             print(f"{key}: built")
-            run.store.save(run.key(key, *services, *steps), rows)
+            run.store.save(series(key), rows)
 
 
 def project_history(run: Run) -> None:

@@ -107,6 +107,9 @@ def test_the_quick_paper_benchmark_takes_a_fix_and_the_last_update_and_resumes(h
     # A fix's way: a one-line change, commit to healthy on a gateway of its own, by delta.
     (fix,) = rows(tmp_path / "fix.csv")
     assert fix["method"] == "delta" and int(fix["download_bytes"]) < 100_000
+    # The gateway's first delta after its first version: its basis from the engine's save.
+    # Predicted at the link's rate as set (a fix's few KB teach none).
+    assert fix["basis"] == "engine" and float(fix["predicted_s"]) > 0
     steps = [float(fix[f"{step}_s"]) for step in ("build", "publish", "plan", "transfer")]
     steps += [float(fix[f"{step}_s"]) for step in ("apply", "switch", "health")]
     assert all(step > 0 for step in steps)
