@@ -13,7 +13,7 @@ from services.images import delta, image_delta
 from services.images import registry as reg
 from services.images.basis_cache import BasisCache
 from services.images.delta import DeltaError
-from services.images.export import ExportError, save
+from services.images.export import ExportError, Saved, save
 from services.images.image_delta import apply_bundle
 from services.images.offers import index, offers
 from services.images.update import Plan, UpdateError, by_delta, plan, pull, update
@@ -138,7 +138,7 @@ def test_a_damaged_bundle_is_refused_and_nothing_is_loaded(
     assert image_gone(docker_client, new)
 
 
-def kept_as_a_delta_would(cache: BasisCache, saved) -> None:  # type: ignore[no-untyped-def]
+def kept_as_a_delta_would(cache: BasisCache, saved: Saved) -> None:
     """`saved` in the cache as if a delta had made all of it."""
     keeping = cache.keeping()
     for i, path in saved.layers.items():
