@@ -101,7 +101,9 @@ class DevicesScreen(GatewayScreen):
             self.model.poke()
 
     def _show(self, view: DevicesView) -> None:
-        if not self.is_attached:  # the app closed while the model was asking
+        # The app closed while the model was asking: closing takes the tables away before
+        # the screen itself.
+        if not self.is_attached or not self.query("#discovered"):
             return
         now = self.app.session.clock()
         disc_table = self.query_one("#discovered", LiveTable)
