@@ -168,8 +168,8 @@ def fix_claims(fixes: list[Fix]) -> list[str]:
         # A gateway's fixes after its first each find the basis the one before left; the
         # first after a pull reads it from the engine, said apart.
         first = [f for f in goal if f.basis == "engine"]
-        later = [f for f in goal if f not in first] or first
-        apply = max(f.apply_s for f in later)
+        later = [f for f in goal if f.basis != "engine"]
+        apply = max(f.apply_s for f in later or first)
         ways = ", ".join(sorted({f.method for f in goal}))
         met = total < GOAL_TOTAL_S and transfer < GOAL_TRANSFER_S and apply < GOAL_APPLY_S
         said.append(
@@ -181,7 +181,7 @@ def fix_claims(fixes: list[Fix]) -> list[str]:
             + (
                 f"; the first delta after a pull, its basis from docker save: "
                 f"{max(f.apply_s for f in first):.2f} s"
-                if first and later is not first
+                if first and later
                 else ""
             )
         )
